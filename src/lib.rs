@@ -1,0 +1,4 @@
+//! tongbao: the hub that takes network-security reports from every channel, grades them, and keeps the regulations' clocks.
+
+pub mod model;
+pub mod rules;

@@ -1,0 +1,83 @@
+//! Canonical types of the hub: every report, unit, submission, obligation and receipt, whatever channel it came from.
+//!
+//! Newtypes here have private fields and are built only by parsing (`FromStr` / `parse`),
+//! so the core never sees an unchecked string.
+
+pub mod category;
+pub mod grade;
+pub mod ids;
+pub mod obligation;
+pub mod party;
+pub mod receipt;
+pub mod region;
+pub mod report;
+pub mod submission;
+pub mod unit;
+
+pub use category::Category;
+pub use grade::{Grade, Severity, WarningLevel};
+pub use ids::{Domain, Email, Port, ReportId, SubmissionId, ObligationId, OutboxId, Target, UnitCode, YearMonth};
+pub use obligation::{Basis, Deadline, DeadlineRule, Duty, Obligation, ObligationStatus};
+pub use party::Party;
+pub use receipt::{AcceptedReport, ErrorCode, IntakeError, Outcome, Receipt, Regrade};
+pub use region::{Province, Region};
+pub use report::{Botnet, Report, ReportBody, ReportKind};
+pub use submission::{Channel, Submission};
+pub use unit::{Contact, ContactRole, Unit, UnitType};
+
+/// A value that failed to parse into one of the canonical newtypes.
+///
+/// `expected` is Chinese text shown to the sender; `code` is the stable English code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: expected {expected}, found {found:?}")]
+pub struct ParseError {
+    pub code: receipt::ErrorCode,
+    pub expected: String,
+    pub found: String,
+}
+
+impl ParseError {
+    pub fn new(code: receipt::ErrorCode, expected: impl Into<String>, found: impl Into<String>) -> Self {
+        ParseError { code, expected: expected.into(), found: found.into() }
+    }
+}
+
+/// Normalise what people type: trims, folds full-width ASCII (ＡＢＣ１２３，) to half-width
+/// and the ideographic space to a plain one.
+pub fn fold_width(s: &str) -> String {
+    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}')
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            _ => c,
+        })
+        .collect()
+}
+
+/// Implements `Serialize`, `Deserialize` (through `FromStr`) and a string `JsonSchema` for a type
+/// that displays as its canonical string.
+macro_rules! string_serde {
+    ($ty:ty, $name:literal, $desc:literal) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "description": $desc })
+            }
+        }
+    };
+}
+pub(crate) use string_serde;

@@ -1,0 +1,174 @@
+//! Receipts (回执) and intake errors: what the sender is told, with stable error codes.
+
+use super::{Duty, Grade, ObligationId, ObligationStatus, Party, ReportId, ReportKind, SubmissionId, WarningLevel};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Stable English codes for every way an input can be refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    NotJson,
+    NotObject,
+    MissingField,
+    WrongType,
+    UnknownField,
+    UnknownKind,
+    EmptyText,
+    BadTime,
+    BadGrade,
+    BadLevel,
+    BadCategory,
+    BadProvince,
+    BadUnitCode,
+    BadUnitType,
+    BadId,
+    BadPort,
+    BadIp,
+    BadDomain,
+    BadTarget,
+    BadEmail,
+    BadMonth,
+    BadParty,
+    /// A grade on a warning, a level on an event, and similar.
+    NotApplicable,
+    /// A reason is required for every undisposed IP or domain (Art. 9(二) [僵尸机制]).
+    MissingReason,
+    /// The sender is no registered unit.
+    UnknownSender,
+    /// The report names another unit than the authenticated sender.
+    ForeignUnit,
+    /// `follows_up` or `notice_ref` names no report this unit may refer to.
+    UnknownReference,
+    TooLarge,
+    TooMany,
+    EmptyBatch,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(v.as_str().unwrap_or_default())
+    }
+}
+
+/// One refusal: where (JSON pointer, sheet!cell, MIME part), what was found and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct IntakeError {
+    pub code: ErrorCode,
+    /// Where in the submission: a JSON pointer (`/0/content/summary`), `sheet!D7`, or a MIME part.
+    pub place: String,
+    /// What was expected, in Chinese.
+    pub expected: String,
+    /// What was found (truncated), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+    /// The whole message, in Chinese.
+    pub message: String,
+}
+
+impl IntakeError {
+    pub fn new(code: ErrorCode, place: impl Into<String>, expected: impl Into<String>, found: Option<String>) -> IntakeError {
+        let place = place.into();
+        let expected = expected.into();
+        let found = found.map(|f| truncate(&f, 80));
+        let at = if place.is_empty() { "（整体）".to_string() } else { place.clone() };
+        let message = match &found {
+            Some(f) => format!("{at}：应为{expected}，实际为“{f}”"),
+            None => format!("{at}：应为{expected}"),
+        };
+        IntakeError { code, place, expected, found, message }
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars { s.to_string() } else { s.chars().take(max_chars).chain("…".chars()).collect() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted,
+    PartlyAccepted,
+    Rejected,
+}
+
+impl Outcome {
+    pub fn of(accepted: usize, rejected: usize) -> Outcome {
+        match (accepted, rejected) {
+            (_, 0) if accepted > 0 => Outcome::Accepted,
+            (0, _) => Outcome::Rejected,
+            _ => Outcome::PartlyAccepted,
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::PartlyAccepted => "partly_accepted",
+            Outcome::Rejected => "rejected",
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "已受理",
+            Outcome::PartlyAccepted => "部分受理",
+            Outcome::Rejected => "未受理",
+        }
+    }
+}
+
+/// An obligation as the receipt shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ObligationSummary {
+    pub id: ObligationId,
+    pub duty: Duty,
+    pub actor: Party,
+    pub to: Vec<Party>,
+    pub copy: Vec<Party>,
+    pub due_at: DateTime<Utc>,
+    pub provisional: bool,
+    pub status: ObligationStatus,
+    pub basis: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AcceptedReport {
+    /// Position in the submission (0 for a single report).
+    pub index: usize,
+    pub report_id: ReportId,
+    pub kind: ReportKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<Grade>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<WarningLevel>,
+    /// Why the grade differs from the one declared, in Chinese.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade_note: Option<String>,
+    pub obligations: Vec<ObligationSummary>,
+}
+
+/// An earlier report regraded because this submission pushed the botnet aggregate over a threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Regrade {
+    pub report_id: ReportId,
+    pub from: Grade,
+    pub to: Grade,
+    pub at: DateTime<Utc>,
+}
+
+/// 回执: the answer to one submission, stored with it and given again on redelivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Receipt {
+    pub submission_id: SubmissionId,
+    pub received_at: DateTime<Utc>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<super::UnitCode>,
+    pub reports: Vec<AcceptedReport>,
+    pub errors: Vec<IntakeError>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regraded: Vec<Regrade>,
+    /// True when this is the stored receipt of an earlier, identical submission.
+    #[serde(default)]
+    pub duplicate: bool,
+}

@@ -1,0 +1,280 @@
+//! Canonical reports: the seven kinds of SPEC §2 with the header every report carries.
+
+use super::{Category, Contact, Domain, Grade, Port, Province, ReportId, Target, UnitCode, WarningLevel, YearMonth};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// 事件信息 (Art. 14 [通报办法])
+    Event,
+    /// 预警信息 (Art. 15 [通报办法])
+    Warning,
+    /// 木马和僵尸网络事件 (Art. 8 [僵尸机制])
+    BotnetEvent,
+    /// 处置反馈 (Art. 9(二) [僵尸机制])
+    DisposalFeedback,
+    /// 验证结果 (Art. 9(三) [僵尸机制])
+    Verification,
+    /// 一般事件月度汇总 (Art. 13 [通报办法])
+    MonthlyGeneral,
+    /// 联系方式变更 (Art. 21 [通报办法])
+    ContactUpdate,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 7] = [
+        ReportKind::Event,
+        ReportKind::Warning,
+        ReportKind::BotnetEvent,
+        ReportKind::DisposalFeedback,
+        ReportKind::Verification,
+        ReportKind::MonthlyGeneral,
+        ReportKind::ContactUpdate,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ReportKind::Event => "event",
+            ReportKind::Warning => "warning",
+            ReportKind::BotnetEvent => "botnet_event",
+            ReportKind::DisposalFeedback => "disposal_feedback",
+            ReportKind::Verification => "verification",
+            ReportKind::MonthlyGeneral => "monthly_general",
+            ReportKind::ContactUpdate => "contact_update",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            ReportKind::Event => "事件信息",
+            ReportKind::Warning => "预警信息",
+            ReportKind::BotnetEvent => "木马和僵尸网络事件",
+            ReportKind::DisposalFeedback => "处置反馈",
+            ReportKind::Verification => "验证结果",
+            ReportKind::MonthlyGeneral => "一般事件月度汇总",
+            ReportKind::ContactUpdate => "联系方式变更",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReportKind> {
+        let s = super::fold_width(s);
+        ReportKind::ALL.into_iter().find(|k| s == k.code() || s == k.label_zh())
+    }
+}
+
+impl fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A report as stored: who sent it, its header, and its kind-specific content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Report {
+    pub id: ReportId,
+    /// The authenticated reporting unit.
+    pub unit: UnitCode,
+    /// The grade the reporter declared, kept when the hub raised it (botnet scale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_grade: Option<Grade>,
+    #[serde(flatten)]
+    pub content: ReportContent,
+}
+
+/// A report as a unit submits it (canonical JSON input): `unit` may be omitted, and is checked
+/// against the authenticated sender when present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReportInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitCode>,
+    #[serde(flatten)]
+    pub content: ReportContent,
+}
+
+/// Everything a reporter states: the common header of SPEC §2 and the kind's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReportContent {
+    /// 发现/获知时间. RFC 3339; a time without offset is read as Asia/Shanghai.
+    pub discovered_at: DateTime<Utc>,
+    /// 附件一 category; required for events and warnings, `malware` for botnet reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+    /// Grade of an event or botnet event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<Grade>,
+    /// Level of a warning, 1 (red) … 4 (blue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<WarningLevel>,
+    /// Provinces affected.
+    #[serde(default)]
+    pub provinces: Vec<Province>,
+    /// 跨省（自治区、直辖市）: also reported to CSB when large (Art. 13 [通报办法]).
+    #[serde(default)]
+    pub cross_province: bool,
+    /// The earlier report this one supplements (补报, Art. 16 [通报办法]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows_up: Option<ReportId>,
+    /// 涉嫌犯罪: flagged for referral to the police (Art. 17 [僵尸机制]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspected_crime: bool,
+    #[serde(flatten)]
+    pub body: ReportBody,
+}
+
+impl ReportContent {
+    pub fn kind(&self) -> ReportKind {
+        self.body.kind()
+    }
+}
+
+/// The kind-specific content, written `"kind": "...", "content": {...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", content = "content", rename_all = "snake_case")]
+pub enum ReportBody {
+    Event(EventBody),
+    Warning(WarningBody),
+    BotnetEvent(BotnetBody),
+    DisposalFeedback(DisposalFeedbackBody),
+    Verification(VerificationBody),
+    MonthlyGeneral(MonthlyGeneralBody),
+    ContactUpdate(ContactUpdateBody),
+}
+
+impl ReportBody {
+    pub fn kind(&self) -> ReportKind {
+        match self {
+            ReportBody::Event(_) => ReportKind::Event,
+            ReportBody::Warning(_) => ReportKind::Warning,
+            ReportBody::BotnetEvent(_) => ReportKind::BotnetEvent,
+            ReportBody::DisposalFeedback(_) => ReportKind::DisposalFeedback,
+            ReportBody::Verification(_) => ReportKind::Verification,
+            ReportBody::MonthlyGeneral(_) => ReportKind::MonthlyGeneral,
+            ReportBody::ContactUpdate(_) => ReportKind::ContactUpdate,
+        }
+    }
+}
+
+/// 事件信息 (Art. 14 [通报办法]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EventBody {
+    /// 事件发生单位概况
+    pub unit_overview: String,
+    /// 事件发生时间
+    pub occurred_at: DateTime<Utc>,
+    /// 事件简要经过
+    pub summary: String,
+    /// 初步估计的危害和影响
+    pub impact: String,
+    /// 已采取的措施
+    pub measures: String,
+    /// 其他应当报告的情况
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<String>,
+}
+
+/// 预警信息 (Art. 15 [通报办法]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WarningBody {
+    /// 信息基本情况描述
+    pub description: String,
+    /// 可能产生的危害及程度
+    pub potential_harm: String,
+    /// 可能影响的用户及范围
+    pub affected_scope: String,
+    /// 截至信息报送时，已知晓该信息的单位/人员范围
+    pub aware_parties: String,
+    /// 建议应采取的应对措施及建议
+    pub recommendations: String,
+}
+
+/// 木马和僵尸网络事件 (Art. 8 [僵尸机制]): one entry per command-and-control endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BotnetBody {
+    pub botnets: Vec<Botnet>,
+    /// 所属基础电信运营企业 (name or unit code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Botnet {
+    /// 控制端 IP 地址
+    pub cc_ip: IpAddr,
+    /// 控制端端口
+    pub port: Port,
+    /// 发现时间
+    pub discovered_at: DateTime<Utc>,
+    /// 使用的恶意域名
+    #[serde(default)]
+    pub domains: Vec<Domain>,
+    /// 规模：受控 IP 地址数. When `bot_ips` is given too, the larger of the two counts.
+    pub bot_count: u64,
+    /// 受控 IP 地址列表 (optional).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bot_ips: Vec<IpAddr>,
+}
+
+/// 处置反馈 (Art. 9(二) [僵尸机制]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DisposalFeedbackBody {
+    /// The botnet event report the notice was about.
+    pub notice_ref: ReportId,
+    /// 单位名称
+    pub unit_name: String,
+    /// 已处置的 IP 地址和恶意域名
+    #[serde(default)]
+    pub disposed: Vec<Target>,
+    /// 未处置的 IP 地址和恶意域名及原因
+    #[serde(default)]
+    pub undisposed: Vec<Undisposed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Undisposed {
+    pub target: Target,
+    /// 未处置的原因 (required).
+    pub reason: String,
+}
+
+/// 验证结果 (Art. 9(三) [僵尸机制]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VerificationBody {
+    pub notice_ref: ReportId,
+    pub results: Vec<VerificationResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VerificationResult {
+    pub target: Target,
+    /// 经验证仍存在恶意连接
+    pub still_malicious: bool,
+}
+
+/// 一般事件月度汇总 (Art. 13 [通报办法]); an empty `events` list means "no events this month".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MonthlyGeneralBody {
+    pub month: YearMonth,
+    #[serde(default)]
+    pub events: Vec<GeneralEventSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GeneralEventSummary {
+    pub occurred_at: DateTime<Utc>,
+    pub category: Category,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measures: Option<String>,
+}
+
+/// 联系方式变更 (Art. 21 [通报办法]); `discovered_at` is when the change took effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ContactUpdateBody {
+    pub contacts: Vec<Contact>,
+}

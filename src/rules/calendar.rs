@@ -1,0 +1,261 @@
+//! The Chinese working-day calendar (holidays and make-up working days) and deadline arithmetic in Asia/Shanghai.
+
+use crate::model::{Deadline, DeadlineRule, YearMonth};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Asia::Shanghai;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// The calendar shipped in the binary (`calendars/china.toml`), used when the configuration names none.
+pub const BUILTIN: &str = include_str!("../../calendars/china.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarError {
+    #[error("calendar file is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("calendar year {year}: {entry:?} is not MM-DD or MM-DD..MM-DD within that year")]
+    BadEntry { year: i32, entry: String },
+    #[error("calendar year {year}: {date} is listed both as a holiday and as a make-up working day")]
+    Conflict { year: i32, date: NaiveDate },
+    #[error("calendar year {year}: make-up working day {date} is not a Saturday or Sunday")]
+    WorkdayNotWeekend { year: i32, date: NaiveDate },
+}
+
+#[derive(Debug, Default, Clone)]
+struct YearSchedule {
+    holidays: HashSet<NaiveDate>,
+    workdays: HashSet<NaiveDate>,
+}
+
+/// Working-day facts for the years it has data for; other years fall back to Monday–Friday.
+#[derive(Debug, Default, Clone)]
+pub struct Calendar {
+    years: BTreeMap<i32, YearSchedule>,
+}
+
+/// A yes/no answer about a day, and whether it rests on real holiday data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayAnswer<T> {
+    pub value: T,
+    /// True when some year involved has no data and Monday–Friday was assumed.
+    pub provisional: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarFile {
+    years: BTreeMap<String, YearFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YearFile {
+    #[serde(default)]
+    holidays: Vec<String>,
+    #[serde(default)]
+    workdays: Vec<String>,
+}
+
+impl Calendar {
+    pub fn builtin() -> Calendar {
+        Calendar::from_toml(BUILTIN).expect("the built-in calendar is checked by tests")
+    }
+
+    pub fn from_toml(text: &str) -> Result<Calendar, CalendarError> {
+        let file: CalendarFile = toml::from_str(text)?;
+        let mut years = BTreeMap::new();
+        for (year_text, entries) in file.years {
+            let year: i32 = year_text
+                .parse()
+                .map_err(|_| CalendarError::BadEntry { year: 0, entry: year_text.clone() })?;
+            let holidays = expand(year, &entries.holidays)?;
+            let workdays = expand(year, &entries.workdays)?;
+            if let Some(&date) = holidays.intersection(&workdays).next() {
+                return Err(CalendarError::Conflict { year, date });
+            }
+            if let Some(&date) = workdays.iter().find(|d| !is_weekend(**d)) {
+                return Err(CalendarError::WorkdayNotWeekend { year, date });
+            }
+            years.insert(year, YearSchedule { holidays, workdays });
+        }
+        Ok(Calendar { years })
+    }
+
+    /// The years with holiday data.
+    pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
+        self.years.keys().copied()
+    }
+
+    pub fn has_year(&self, year: i32) -> bool {
+        self.years.contains_key(&year)
+    }
+
+    pub fn is_workday(&self, date: NaiveDate) -> DayAnswer<bool> {
+        match self.years.get(&date.year()) {
+            Some(y) => DayAnswer {
+                value: y.workdays.contains(&date) || (!is_weekend(date) && !y.holidays.contains(&date)),
+                provisional: false,
+            },
+            None => DayAnswer { value: !is_weekend(date), provisional: true },
+        }
+    }
+
+    /// The N-th working day strictly after `date` (N ≥ 1).
+    pub fn add_workdays(&self, date: NaiveDate, n: u32) -> DayAnswer<NaiveDate> {
+        let mut day = date;
+        let mut provisional = false;
+        let mut left = n;
+        while left > 0 {
+            day = day.succ_opt().expect("date within chrono's range");
+            let w = self.is_workday(day);
+            provisional |= w.provisional;
+            if w.value {
+                left -= 1;
+            }
+        }
+        DayAnswer { value: day, provisional }
+    }
+
+    /// The N-th working day of a month (N ≥ 1); it may run into the next month if N is large.
+    pub fn nth_workday(&self, month: YearMonth, n: u32) -> DayAnswer<NaiveDate> {
+        let before_first = month.first_day().pred_opt().expect("date within chrono's range");
+        self.add_workdays(before_first, n)
+    }
+
+    /// Applies a deadline rule to a trigger instant.
+    pub fn deadline(&self, rule: DeadlineRule, trigger_at: DateTime<Utc>) -> Deadline {
+        let local_day = trigger_at.with_timezone(&Shanghai).date_naive();
+        let (due_at, provisional) = match rule {
+            DeadlineRule::Hours(h) => (trigger_at + Duration::hours(i64::from(h)), false),
+            DeadlineRule::WorkdaysAfter(n) => {
+                let d = self.add_workdays(local_day, n);
+                (end_of_day(d.value), d.provisional)
+            }
+            DeadlineRule::NthWorkdayOfNextMonth(n) => {
+                let d = self.nth_workday(YearMonth::of(local_day).next(), n);
+                (end_of_day(d.value), d.provisional)
+            }
+        };
+        Deadline { rule, trigger_at, due_at, provisional }
+    }
+}
+
+/// 24:00 of a Shanghai calendar day, as a UTC instant (= 00:00 of the next day).
+pub fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
+    start_of_day(date.succ_opt().expect("date within chrono's range"))
+}
+
+/// 00:00 of a Shanghai calendar day, as a UTC instant.
+pub fn start_of_day(date: NaiveDate) -> DateTime<Utc> {
+    Shanghai
+        .from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .single()
+        .expect("Asia/Shanghai has had no DST since 1991")
+        .with_timezone(&Utc)
+}
+
+/// Shows an instant as people in China read a deadline: `2026-10-08 24:00` for an end of day.
+pub fn local_display(at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&Shanghai);
+    if local.time() == NaiveTime::MIN {
+        format!("{} 24:00", local.date_naive().pred_opt().expect("in range").format("%Y-%m-%d"))
+    } else {
+        local.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+fn is_weekend(d: NaiveDate) -> bool {
+    matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+fn expand(year: i32, entries: &[String]) -> Result<HashSet<NaiveDate>, CalendarError> {
+    let bad = |e: &str| CalendarError::BadEntry { year, entry: e.to_string() };
+    let day = |s: &str, e: &str| {
+        let (m, d) = s.trim().split_once('-').ok_or_else(|| bad(e))?;
+        let (m, d) = (m.parse().map_err(|_| bad(e))?, d.parse().map_err(|_| bad(e))?);
+        NaiveDate::from_ymd_opt(year, m, d).ok_or_else(|| bad(e))
+    };
+    let mut out = HashSet::new();
+    for e in entries {
+        let (first, last) = match e.split_once("..") {
+            Some((a, b)) => (day(a, e)?, day(b, e)?),
+            None => (day(e, e)?, day(e, e)?),
+        };
+        if last < first {
+            return Err(bad(e));
+        }
+        out.extend(first.iter_days().take_while(|d| *d <= last));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn builtin_calendar_has_2024_to_2026() {
+        let cal = Calendar::builtin();
+        assert_eq!(cal.years().collect::<Vec<_>>(), vec![2024, 2025, 2026]);
+    }
+
+    #[test]
+    fn holidays_and_make_up_days() {
+        let cal = Calendar::builtin();
+        assert!(!cal.is_workday(d("2026-10-01")).value, "National Day");
+        assert!(cal.is_workday(d("2026-10-10")).value, "Saturday make-up day");
+        assert!(!cal.is_workday(d("2026-10-11")).value, "plain Sunday");
+        assert!(cal.is_workday(d("2025-09-28")).value, "2025 make-up Sunday");
+        assert!(!cal.is_workday(d("2024-06-10")).value, "Dragon Boat 2024");
+        assert!(cal.is_workday(d("2024-02-04")).value, "2024 make-up Sunday");
+        assert!(!cal.is_workday(d("2026-02-23")).value, "Spring Festival 2026 Monday");
+        assert!(cal.is_workday(d("2026-02-28")).value, "2026 make-up Saturday");
+        assert!(!cal.is_workday(d("2026-10-13")).provisional);
+    }
+
+    #[test]
+    fn spec_worked_examples_of_working_days() {
+        let cal = Calendar::builtin();
+        // Level-4 warning discovered Wed 2026-09-23: 5 working days after -> Thu 2026-10-08.
+        assert_eq!(cal.add_workdays(d("2026-09-23"), 5).value, d("2026-10-08"));
+        // 5th working day of October 2026 -> Tue 2026-10-13 (Sat 10-10 is a make-up day).
+        assert_eq!(cal.nth_workday("2026-10".parse().unwrap(), 5).value, d("2026-10-13"));
+        // 5th working day of November 2026 -> Fri 2026-11-06.
+        assert_eq!(cal.nth_workday("2026-11".parse().unwrap(), 5).value, d("2026-11-06"));
+        // 10th working day of May 2026 -> Mon 2026-05-18.
+        assert_eq!(cal.nth_workday("2026-05".parse().unwrap(), 10).value, d("2026-05-18"));
+    }
+
+    #[test]
+    fn a_year_without_data_falls_back_to_monday_to_friday_and_says_so() {
+        let cal = Calendar::builtin();
+        let a = cal.add_workdays(d("2027-01-01"), 1);
+        assert_eq!(a.value, d("2027-01-04"), "Fri Jan 1 2027 counts as a weekday in the fallback");
+        assert!(a.provisional);
+        // Crossing from a year with data into one without is provisional too.
+        assert!(cal.add_workdays(d("2026-12-30"), 3).provisional);
+        assert!(!cal.add_workdays(d("2026-12-28"), 2).provisional);
+    }
+
+    #[test]
+    fn bad_calendar_files_are_refused_with_the_entry_named() {
+        let e = Calendar::from_toml("[years.2027]\nholidays = [\"13-01\"]").unwrap_err();
+        assert!(e.to_string().contains("13-01"), "{e}");
+        let e = Calendar::from_toml("[years.2027]\nholidays = [\"01-02\"]\nworkdays = [\"01-02\"]").unwrap_err();
+        assert!(matches!(e, CalendarError::Conflict { .. }), "{e}");
+        let e = Calendar::from_toml("[years.2027]\nworkdays = [\"01-04\"]").unwrap_err();
+        assert!(matches!(e, CalendarError::WorkdayNotWeekend { .. }), "{e}");
+        assert!(Calendar::from_toml("[years.2027]\nholidays = [\"01-05..01-02\"]").is_err());
+    }
+
+    #[test]
+    fn end_of_day_is_midnight_shanghai_and_displays_as_24_00() {
+        let eod = end_of_day(d("2026-10-08"));
+        assert_eq!(eod.to_rfc3339(), "2026-10-08T16:00:00+00:00");
+        assert_eq!(local_display(eod), "2026-10-08 24:00");
+    }
+}

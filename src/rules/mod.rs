@@ -1,0 +1,11 @@
+//! Pure regulation engine: working-day calendar, grading, obligations and routing. No I/O, no clock.
+//!
+//! Every function here is a function of its arguments; "now" is always passed in.
+
+pub mod botnet;
+pub mod calendar;
+pub mod obligations;
+
+pub use botnet::{BotSet, BotnetThresholds};
+pub use calendar::Calendar;
+pub use obligations::{ObligationDraft, Policy, Reporter, ReportFacts};
