@@ -302,3 +302,21 @@ mod tests {
         assert!("no-at-sign".parse::<Email>().is_err());
     }
 }
+
+impl ObligationId {
+    /// The id of a once-per-period obligation, derived from its key so every report that
+    /// creates it names the same row.
+    pub fn from_key(key: &str) -> ObligationId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(key.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        ObligationId(uuid::Uuid::new_v8(bytes))
+    }
+}
+
+impl ReportId {
+    pub fn from_uuid(u: uuid::Uuid) -> ReportId {
+        ReportId(u)
+    }
+}

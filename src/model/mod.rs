@@ -12,6 +12,7 @@ pub mod receipt;
 pub mod region;
 pub mod report;
 pub mod submission;
+pub mod time;
 pub mod unit;
 
 pub use category::Category;
