@@ -16,8 +16,9 @@ use std::net::IpAddr;
 /// The most reports one JSON submission may hold.
 pub const MAX_REPORTS_PER_SUBMISSION: usize = 10_000;
 
-/// One element of a submission: its index and either the report or every error found in it.
-pub type Item = (usize, Result<ReportInput, Vec<IntakeError>>);
+/// One element of a submission: its JSON pointer (`/3`, or empty for a lone object) and either
+/// the report or every error found in it.
+pub type Item = (String, Result<ReportInput, Vec<IntakeError>>);
 
 /// Parses one report object or an array of them. `received_at` stands in for `discovered_at`
 /// on kinds where the time of discovery means nothing (feedback, verification, summaries).
@@ -33,8 +34,16 @@ pub fn parse_submission(raw: &[u8], received_at: DateTime<Utc>) -> Result<Vec<It
             format!("每次报送不超过 {MAX_REPORTS_PER_SUBMISSION} 份报告"),
             Some(items.len().to_string()),
         )),
-        Value::Array(items) => Ok(items.iter().enumerate().map(|(i, v)| (i, parse_report(v, &format!("/{i}"), received_at))).collect()),
-        v @ Value::Object(_) => Ok(vec![(0, parse_report(&v, "", received_at))]),
+        Value::Array(items) => Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let ptr = format!("/{i}");
+                let r = parse_report(v, &ptr, received_at);
+                (ptr, r)
+            })
+            .collect()),
+        v @ Value::Object(_) => Ok(vec![(String::new(), parse_report(&v, "", received_at))]),
         other => Err(IntakeError::new(ErrorCode::NotObject, "", "一个报告对象或报告数组", Some(type_name(&other).into()))),
     }
 }

@@ -1,3 +1,117 @@
 //! Intake: turns a submission into canonical reports, grades them, derives obligations, and commits it all at once.
+//!
+//! Submissions from every source go through one writer task that commits them in groups
+//! (group commit): each caller waits for the transaction holding its submission, so a source
+//! acknowledges only what is stored, and throughput does not pay one fsync a submission.
 
+pub mod decide;
 pub mod json;
+
+use crate::model::{Receipt, Submission};
+use crate::store::{Store, StoreError};
+use decide::{Decision, Engine, Parsed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most submissions one transaction takes.
+const MAX_BATCH: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeFailure {
+    /// Nothing was stored; the source must not acknowledge and should deliver again.
+    #[error("not stored: {0}")]
+    NotStored(#[from] StoreError),
+    #[error("intake is shutting down")]
+    ShuttingDown,
+}
+
+impl IntakeFailure {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            IntakeFailure::NotStored(e) => e.is_transient(),
+            IntakeFailure::ShuttingDown => true,
+        }
+    }
+}
+
+struct Job {
+    parsed: Parsed,
+    reply: oneshot::Sender<Result<Receipt, IntakeFailure>>,
+}
+
+/// A handle to the intake writer; cheap to clone, one per source.
+#[derive(Clone)]
+pub struct Intake {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Intake {
+    /// Starts the writer task. It ends when every handle is dropped, after finishing queued work.
+    pub fn start<S: Store>(store: Arc<S>, engine: Arc<Engine>) -> (Intake, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        let task = tokio::spawn(writer(store, engine, rx));
+        (Intake { jobs: tx }, task)
+    }
+
+    /// Parses, decides and stores one submission; returns its receipt once committed (the stored
+    /// one, marked duplicate, when the same submission came before).
+    pub async fn submit(&self, submission: Submission) -> Result<Receipt, IntakeFailure> {
+        let items = json::parse_submission(&submission.raw, submission.received_at);
+        self.submit_parsed(Parsed { submission, items }).await
+    }
+
+    /// Like `submit`, for sources that parsed the bytes themselves (spreadsheets, mail).
+    pub async fn submit_parsed(&self, parsed: Parsed) -> Result<Receipt, IntakeFailure> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { parsed, reply }).await.map_err(|_| IntakeFailure::ShuttingDown)?;
+        answer.await.map_err(|_| IntakeFailure::ShuttingDown)?
+    }
+}
+
+async fn writer<S: Store>(store: Arc<S>, engine: Arc<Engine>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (parsed, replies): (Vec<Parsed>, Vec<_>) = jobs.drain(..).map(|j| (j.parsed, j.reply)).unzip();
+        match commit_with_retry(&*store, &engine, parsed).await {
+            Ok(decisions) => {
+                for (d, reply) in decisions.into_iter().zip(replies) {
+                    tracing::debug!(submission = %d.submission.id, outcome = d.receipt.outcome.code(), duplicate = d.duplicate, "committed");
+                    let _ = reply.send(Ok(d.receipt));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, batch = replies.len(), "batch not stored; sources will redeliver");
+                let transient = e.is_transient();
+                for reply in replies {
+                    let err = if transient {
+                        StoreError::Transient(sqlx::Error::PoolTimedOut)
+                    } else {
+                        StoreError::Corrupt { place: "batch".into(), detail: e.to_string() }
+                    };
+                    let _ = reply.send(Err(IntakeFailure::NotStored(err)));
+                }
+            }
+        }
+    }
+}
+
+/// Commits a batch, retrying a busy store with backoff. Each attempt decides afresh from the
+/// context it reads, so a retry never acts on a stale view.
+async fn commit_with_retry<S: Store>(store: &S, engine: &Engine, batch: Vec<Parsed>) -> Result<Vec<Decision>, StoreError> {
+    const ATTEMPTS: u32 = 6;
+    let mut delay = Duration::from_millis(20);
+    for attempt in 1..=ATTEMPTS {
+        let needs = decide::needs(&batch, &engine.policy);
+        let current = batch.clone();
+        match store.commit_batch(needs, move |ctx| decide::decide_batch(current, ctx, engine)).await {
+            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "store busy, retrying batch");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the last attempt returns")
+}

@@ -1,0 +1,505 @@
+//! The intake decision: from parsed reports and what the store already knows, everything one submission causes. Pure.
+
+use super::json::Item;
+use crate::model::report::{Report, ReportBody, ReportInput};
+use crate::model::receipt::ObligationSummary;
+use crate::model::submission::Sender;
+use crate::model::{
+    AcceptedReport, Contact, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, Outcome,
+    OutboxId, Party, Province, Receipt, Regrade, Region, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType,
+    WarningLevel,
+};
+use crate::rules::botnet::{self, BotnetScale};
+use crate::rules::obligations::{self as ob, ObligationDraft, Reporter, ReportFacts, Urgency};
+use crate::rules::{BotSet, Calendar, Policy};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+
+/// The calendar and policy intake decides with.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub calendar: Calendar,
+    pub policy: Policy,
+}
+
+/// A submission after parsing, before it meets the store.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub submission: Submission,
+    pub items: Result<Vec<Item>, IntakeError>,
+}
+
+/// What intake needs to know about an earlier report it refers to.
+#[derive(Debug, Clone)]
+pub struct ReportRef {
+    pub id: ReportId,
+    pub unit: UnitCode,
+    pub reporter_type: UnitType,
+    pub reporter_region: Region,
+    pub kind: ReportKind,
+    pub grade: Option<Grade>,
+    pub level: Option<WarningLevel>,
+    pub provinces: Vec<Province>,
+}
+
+/// One botnet of a stored report, for the same-period aggregate.
+#[derive(Debug, Clone)]
+pub struct BotnetRow {
+    pub report_id: ReportId,
+    pub idx: usize,
+    pub discovered_at: DateTime<Utc>,
+    pub declared_count: u64,
+    pub bots: BotSet,
+}
+
+/// What the store found for a batch: units by sender, referenced reports, and the botnets of the
+/// period. Decisions add to it, so a later submission of the batch sees an earlier one.
+#[derive(Debug, Default)]
+pub struct Context {
+    pub units: HashMap<Sender, Unit>,
+    pub refs: HashMap<ReportId, ReportRef>,
+    pub botnets: Vec<BotnetRow>,
+    pub receipts: HashMap<String, Receipt>,
+}
+
+/// What the store must look up before deciding a batch.
+#[derive(Debug, Default)]
+pub struct Needs {
+    pub dedupe_keys: Vec<String>,
+    pub senders: Vec<Sender>,
+    pub refs: Vec<ReportId>,
+    /// The span of discovery times whose botnets may share a period with the batch's.
+    pub botnet_span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// An obligation the report fulfils, found by what it is about or by its key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fulfils {
+    About { report: ReportId, duty: Duty, actor: Party },
+    Key(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fulfilment {
+    pub target: Fulfils,
+    pub by: ReportId,
+    pub at: DateTime<Utc>,
+}
+
+/// A row for the dispatcher: something to deliver to a party or an address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: OutboxId,
+    pub kind: &'static str,
+    pub recipient: String,
+    pub subject_id: String,
+    pub urgent: bool,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub actor: String,
+    pub action: &'static str,
+    pub subject: String,
+    pub detail: serde_json::Value,
+}
+
+/// Everything one submission causes, written by the store in one transaction.
+#[derive(Debug)]
+pub struct Decision {
+    pub submission: Submission,
+    pub unit: Option<UnitCode>,
+    pub receipt: Receipt,
+    /// True when an earlier identical submission exists: nothing else is written.
+    pub duplicate: bool,
+    pub reports: Vec<Report>,
+    pub botnets: Vec<BotnetRow>,
+    pub obligations: Vec<Obligation>,
+    pub fulfilments: Vec<Fulfilment>,
+    pub regrades: Vec<Regrade>,
+    pub outbox: Vec<OutboxRow>,
+    pub audit: Vec<AuditRow>,
+    pub contacts: Option<(UnitCode, Vec<Contact>)>,
+}
+
+/// Lists what the store must load for a batch.
+pub fn needs(batch: &[Parsed], policy: &Policy) -> Needs {
+    let mut n = Needs::default();
+    let window = Duration::hours(i64::from(policy.botnet_window_hours));
+    for p in batch {
+        n.dedupe_keys.push(p.submission.dedupe_key.clone());
+        n.senders.push(p.submission.sender.clone());
+        for (_, item) in p.items.iter().flatten() {
+            let Ok(r) = item else { continue };
+            n.refs.extend(r.content.follows_up);
+            match &r.content.body {
+                ReportBody::DisposalFeedback(b) => n.refs.push(b.notice_ref),
+                ReportBody::Verification(b) => n.refs.push(b.notice_ref),
+                ReportBody::BotnetEvent(_) => {
+                    let d = r.content.discovered_at;
+                    n.botnet_span = Some(match n.botnet_span {
+                        None => (d - window, d),
+                        Some((a, b)) => (a.min(d - window), b.max(d)),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
+/// Decides a batch in order. Duplicates (stored, or earlier in the batch) get the first receipt.
+pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> Vec<Decision> {
+    batch
+        .into_iter()
+        .map(|p| {
+            if let Some(first) = ctx.receipts.get(&p.submission.dedupe_key) {
+                let mut receipt = first.clone();
+                receipt.duplicate = true;
+                return Decision::empty(p.submission, receipt.unit.clone(), receipt, true);
+            }
+            let d = decide(p, ctx, engine);
+            ctx.receipts.insert(d.submission.dedupe_key.clone(), d.receipt.clone());
+            d
+        })
+        .collect()
+}
+
+impl Decision {
+    fn empty(submission: Submission, unit: Option<UnitCode>, receipt: Receipt, duplicate: bool) -> Decision {
+        Decision {
+            submission,
+            unit,
+            receipt,
+            duplicate,
+            reports: vec![],
+            botnets: vec![],
+            obligations: vec![],
+            fulfilments: vec![],
+            regrades: vec![],
+            outbox: vec![],
+            audit: vec![],
+            contacts: None,
+        }
+    }
+}
+
+fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
+    let sub = p.submission;
+    let blank = Receipt {
+        submission_id: sub.id,
+        received_at: sub.received_at,
+        outcome: Outcome::Rejected,
+        unit: None,
+        reports: vec![],
+        errors: vec![],
+        regraded: vec![],
+        duplicate: false,
+    };
+    let Some(unit) = ctx.units.get(&sub.sender).cloned() else {
+        // Stored, so nothing is lost, but answered to nobody: no outbox row for an unknown sender.
+        let mut receipt = blank;
+        receipt.errors.push(IntakeError::new(ErrorCode::UnknownSender, "sender", "已登记单位的身份", Some(sub.sender.to_string())));
+        let mut d = Decision::empty(sub, None, receipt, false);
+        d.audit.push(audit_submission(&d));
+        return d;
+    };
+    let mut d = Decision::empty(sub, Some(unit.code.clone()), Receipt { unit: Some(unit.code.clone()), ..blank }, false);
+    match p.items {
+        Err(e) => d.receipt.errors.push(e),
+        Ok(items) => {
+            for (index, (ptr, item)) in items.into_iter().enumerate() {
+                match item.and_then(|input| accept(&mut d, index, &ptr, input, &unit, ctx, engine)) {
+                    Ok(()) => {}
+                    Err(errs) => d.receipt.errors.extend(errs),
+                }
+            }
+        }
+    }
+    d.receipt.outcome = Outcome::of(d.receipt.reports.len(), if d.receipt.errors.is_empty() { 0 } else { 1 });
+    if let Some(reply_to) = d.submission.reply_to.clone() {
+        d.outbox.push(OutboxRow {
+            id: OutboxId::new(),
+            kind: "receipt",
+            recipient: format!("reply:{}:{reply_to}", d.submission.channel),
+            subject_id: d.submission.id.to_string(),
+            urgent: true,
+            payload: serde_json::json!({ "submission_id": d.submission.id, "in_reply_to": d.submission.external_id }),
+        });
+    }
+    d.audit.push(audit_submission(&d));
+    d
+}
+
+fn audit_submission(d: &Decision) -> AuditRow {
+    AuditRow {
+        actor: d.submission.sender.to_string(),
+        action: match d.receipt.outcome {
+            Outcome::Accepted => "submission.accepted",
+            Outcome::PartlyAccepted => "submission.partly_accepted",
+            Outcome::Rejected => "submission.rejected",
+        },
+        subject: d.submission.id.to_string(),
+        detail: serde_json::json!({
+            "channel": d.submission.channel,
+            "reports": d.receipt.reports.len(),
+            "errors": d.receipt.errors.iter().map(|e| e.code).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// Accepts one parsed report into the decision, or says why not.
+fn accept(
+    d: &mut Decision,
+    index: usize,
+    ptr: &str,
+    input: ReportInput,
+    unit: &Unit,
+    ctx: &mut Context,
+    engine: &Engine,
+) -> Result<(), Vec<IntakeError>> {
+    if let Some(claimed) = &input.unit
+        && claimed != &unit.code
+    {
+        return Err(vec![IntakeError::new(ErrorCode::ForeignUnit, format!("{ptr}/unit"), format!("本单位代码 {}（只能以本单位名义报送）", unit.code), Some(claimed.to_string()))]);
+    }
+    let mut content = input.content;
+    let kind = content.kind();
+    let received_at = d.submission.received_at;
+    let id = ReportId::new();
+    let me = Party::Unit(unit.code.clone());
+
+    // References: a follow-up must name the unit's own earlier report of the same kind;
+    // feedback and verification must name a botnet event.
+    let earlier = match content.follows_up {
+        None => None,
+        Some(ref_id) => match ctx.refs.get(&ref_id) {
+            Some(r) if r.unit == unit.code && r.kind == kind => Some(r.clone()),
+            _ => {
+                return Err(vec![IntakeError::new(ErrorCode::UnknownReference, format!("{ptr}/follows_up"), format!("本单位此前报送的同类（{}）报告编号", kind.label_zh()), Some(ref_id.to_string()))]);
+            }
+        },
+    };
+    let notice = match &content.body {
+        ReportBody::DisposalFeedback(b) => Some(b.notice_ref),
+        ReportBody::Verification(b) => Some(b.notice_ref),
+        _ => None,
+    };
+    let notice = match notice {
+        None => None,
+        Some(n) => match ctx.refs.get(&n) {
+            Some(r) if r.kind == ReportKind::BotnetEvent => Some(r.clone()),
+            _ => return Err(vec![IntakeError::new(ErrorCode::UnknownReference, format!("{ptr}/content/notice_ref"), "已通报的木马和僵尸网络事件的报告编号", Some(n.to_string()))]),
+        },
+    };
+
+    // Botnet grading over the period (Art. 7 [僵尸机制]).
+    let mut grade_note = None;
+    let mut declared_grade = None;
+    let mut my_botnets = Vec::new();
+    let mut raised_by_hub = false;
+    if let ReportBody::BotnetEvent(b) = &content.body {
+        for (idx, bn) in b.botnets.iter().enumerate() {
+            let bots = BotSet::from_ips(&bn.bot_ips);
+            my_botnets.push(BotnetRow { report_id: id, idx, discovered_at: content.discovered_at, declared_count: bn.bot_count, bots });
+        }
+        let window_start = content.discovered_at - Duration::hours(i64::from(engine.policy.botnet_window_hours));
+        let in_window: Vec<&BotnetRow> = ctx
+            .botnets
+            .iter()
+            .filter(|r| r.discovered_at > window_start && r.discovered_at <= content.discovered_at)
+            .chain(my_botnets.iter())
+            .collect();
+        let scales: Vec<BotnetScale<'_>> = in_window.iter().map(|r| BotnetScale { declared_count: r.declared_count, listed: &r.bots }).collect();
+        let agg = botnet::aggregate(&scales);
+        let computed = botnet::grade(&agg, &engine.policy.botnet_thresholds);
+        let declared = content.grade;
+        let chosen = declared.map_or(computed, |g| g.max(computed));
+        if declared.is_none_or(|g| g < computed) {
+            grade_note = Some(match declared {
+                Some(g) => format!("申报分级“{}”低于按规模计算的分级：{}", g.label_zh(), botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds)),
+                None => botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds),
+            });
+            declared_grade = declared;
+            raised_by_hub = declared.is_some();
+        }
+        content.grade = Some(chosen);
+        // Earlier reports of the period are raised to the period's grade.
+        let mut seen = std::collections::HashSet::new();
+        for row in in_window.iter().filter(|r| r.report_id != id) {
+            if !seen.insert(row.report_id) {
+                continue;
+            }
+            if let Some(r) = ctx.refs.get_mut(&row.report_id)
+                && r.grade.is_some_and(|g| g < computed)
+            {
+                let from = r.grade.unwrap_or(Grade::General);
+                r.grade = Some(computed);
+                d.regrades.push(Regrade { report_id: row.report_id, from, to: computed, at: received_at });
+                d.audit.push(AuditRow {
+                    actor: "hub".into(),
+                    action: "report.regraded",
+                    subject: row.report_id.to_string(),
+                    detail: serde_json::json!({ "from": from, "to": computed, "by_report": id, "aggregate": agg }),
+                });
+            }
+        }
+    }
+
+    let reporter = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province };
+    let mut facts = ReportFacts {
+        report_id: id,
+        kind,
+        grade: content.grade,
+        level: content.level,
+        discovered_at: content.discovered_at,
+        received_at,
+        reporter,
+        provinces: &content.provinces,
+        cross_province: content.cross_province,
+        channel: d.submission.channel,
+    };
+    if raised_by_hub {
+        // The reporter could not know the period's grade: its deadlines run from the regrading.
+        facts.discovered_at = received_at;
+    }
+    let earlier_urgency = earlier.as_ref().and_then(|e| Urgency::of(e.grade, e.level));
+    let mut drafts: Vec<(ReportId, ObligationDraft)> = ob::for_report(&facts, earlier.as_ref().map(|_| earlier_urgency.unwrap_or(Urgency::Monthly)), &engine.calendar, &engine.policy)
+        .into_iter()
+        .map(|o| (id, o))
+        .collect();
+    if !d.regrades.is_empty() && !drafts.iter().any(|(_, o)| o.duty == Duty::CncertReport) {
+        let g = content.grade.unwrap_or(Grade::General);
+        drafts.extend(ob::after_regrade(g, received_at, &content.provinces, unit.province, &engine.calendar).into_iter().map(|o| (id, o)));
+    }
+
+    let mut fulfils = Vec::new();
+    if let Some(e) = &earlier {
+        fulfils.push(Fulfils::About { report: e.id, duty: Duty::FollowUp, actor: me.clone() });
+        if d.submission.channel != crate::model::Channel::Phone {
+            fulfils.push(Fulfils::About { report: e.id, duty: Duty::WrittenReport, actor: me.clone() });
+        }
+    }
+    match (&content.body, &notice) {
+        (ReportBody::DisposalFeedback(_), Some(event)) => {
+            fulfils.push(Fulfils::About { report: event.id, duty: Duty::DisposalFeedback, actor: me.clone() });
+            let grade = event.grade.unwrap_or(Grade::General);
+            let found_by_cncert = event.reporter_type == UnitType::Cncert;
+            let bureaus = ob::bureaus(&event.provinces, event.reporter_region);
+            drafts.extend(ob::after_feedback(grade, received_at, &unit.code, found_by_cncert, bureaus, &engine.calendar).into_iter().map(|o| (event.id, o)));
+        }
+        (ReportBody::Verification(_), Some(event)) => {
+            fulfils.push(Fulfils::About { report: event.id, duty: Duty::Verification, actor: me.clone() });
+        }
+        (ReportBody::MonthlyGeneral(b), _) => {
+            drafts.extend(ob::for_monthly_summary(&reporter, b.month, &engine.calendar).into_iter().map(|o| (id, o)));
+        }
+        (ReportBody::ContactUpdate(b), _) => d.contacts = Some((unit.code.clone(), b.contacts.clone())),
+        _ => {}
+    }
+
+    // Drafts become obligations; those this report meets get their status now, except keyed
+    // ones, which may already exist and are fulfilled by key in the store.
+    let mut summaries = Vec::new();
+    for (about, draft) in drafts {
+        let on_time = received_at <= draft.deadline.due_at;
+        let met_status = if on_time { ObligationStatus::Met } else { ObligationStatus::Late };
+        let id_for = draft.key.as_deref().map(ObligationId::from_key).unwrap_or_default();
+        let (status, met_by) = match (&draft.key, draft.met_by_this) {
+            (Some(key), true) => {
+                fulfils.push(Fulfils::Key(key.clone()));
+                (ObligationStatus::Open, None)
+            }
+            (None, true) => (met_status, Some(id)),
+            (_, false) => (ObligationStatus::Open, None),
+        };
+        if draft.met_by_this && matches!(draft.duty, Duty::Report | Duty::CncertReport | Duty::ContactUpdate) {
+            forward(d, id, &draft);
+        }
+        summaries.push(ObligationSummary {
+            id: id_for,
+            duty: draft.duty,
+            actor: draft.actor.clone(),
+            to: draft.to.clone(),
+            copy: draft.copy.clone(),
+            due_at: draft.deadline.due_at,
+            provisional: draft.deadline.provisional,
+            status: if draft.met_by_this { met_status } else { status },
+            basis: draft.basis.citation_zh.clone(),
+        });
+        d.obligations.push(Obligation {
+            id: id_for,
+            key: draft.key,
+            report_id: Some(about),
+            duty: draft.duty,
+            actor: draft.actor,
+            to: draft.to,
+            copy: draft.copy,
+            deadline: draft.deadline,
+            basis: draft.basis,
+            binding: draft.binding,
+            status,
+            met_by,
+            met_at: met_by.map(|_| received_at),
+        });
+    }
+    for target in fulfils {
+        d.audit.push(AuditRow {
+            actor: format!("unit:{}", unit.code),
+            action: "obligation.fulfilled",
+            subject: match &target {
+                Fulfils::About { report, .. } => report.to_string(),
+                Fulfils::Key(k) => k.clone(),
+            },
+            detail: serde_json::json!({ "by_report": id, "what": format!("{target:?}") }),
+        });
+        d.fulfilments.push(Fulfilment { target, by: id, at: received_at });
+    }
+
+    d.receipt.reports.push(AcceptedReport {
+        index,
+        report_id: id,
+        kind,
+        grade: content.grade,
+        level: content.level,
+        grade_note,
+        obligations: summaries,
+    });
+    ctx.refs.insert(
+        id,
+        ReportRef {
+            id,
+            unit: unit.code.clone(),
+            reporter_type: unit.unit_type,
+            reporter_region: unit.province,
+            kind,
+            grade: content.grade,
+            level: content.level,
+            provinces: content.provinces.clone(),
+        },
+    );
+    ctx.botnets.extend(my_botnets.iter().cloned());
+    d.botnets.extend(my_botnets);
+    d.receipt.regraded = d.regrades.clone();
+    d.reports.push(Report { id, unit: unit.code.clone(), declared_grade, content });
+    Ok(())
+}
+
+/// The report goes to its recipients at once when urgent, batched otherwise (the dispatcher decides).
+fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft) {
+    let urgent = matches!(draft.deadline.rule, crate::model::DeadlineRule::Hours(_));
+    for (role, parties) in [("to", &draft.to), ("copy", &draft.copy)] {
+        for party in parties {
+            d.outbox.push(OutboxRow {
+                id: OutboxId::new(),
+                kind: "report",
+                recipient: party.to_string(),
+                subject_id: report.to_string(),
+                urgent,
+                payload: serde_json::json!({ "report_id": report, "duty": draft.duty, "role": role, "basis": draft.basis.code }),
+            });
+        }
+    }
+}

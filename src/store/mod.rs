@@ -1,0 +1,105 @@
+//! Persistence: the one place with SQL. A `Store` trait with SQLite as the embedded backend.
+//!
+//! A PostgreSQL backend implements the same trait (scale-out); nothing outside this module
+//! knows which one runs.
+
+pub mod sqlite;
+
+use crate::intake::decide::{Context, Decision, Needs};
+use crate::model::{Obligation, ObligationStatus, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
+use crate::rules::Calendar;
+use chrono::{DateTime, Utc};
+use std::future::Future;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is busy or unreachable; the same work may succeed if tried again.
+    #[error("store temporarily unavailable: {0}")]
+    Transient(#[source] sqlx::Error),
+    #[error("store error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt at {place}: {detail}")]
+    Corrupt { place: String, detail: String },
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        let busy = match &e {
+            sqlx::Error::Database(db) => {
+                let msg = db.message();
+                msg.contains("database is locked") || msg.contains("busy")
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+            _ => false,
+        };
+        if busy { StoreError::Transient(e) } else { StoreError::Database(e) }
+    }
+}
+
+/// Which reports to list. A unit sees only its own (`unit` set); CNCERT staff see all.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    pub unit: Option<UnitCode>,
+    pub kind: Option<ReportKind>,
+    pub limit: u32,
+}
+
+/// A stored report with where it came from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredReport {
+    pub submission_id: SubmissionId,
+    pub received_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ObligationFilter {
+    pub status: Option<ObligationStatus>,
+    /// Only open obligations due before this instant.
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub report: Option<ReportId>,
+    pub limit: u32,
+}
+
+/// Row counts, for `tongbao status` and tests that check nothing was added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub units: i64,
+    pub submissions: i64,
+    pub reports: i64,
+    pub obligations: i64,
+    pub outbox: i64,
+    pub audit: i64,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// In one transaction: loads what `needs` names, lets `decide` turn it into decisions, writes
+    /// them, commits, and returns them. Nothing is written if any step fails.
+    fn commit_batch<F>(&self, needs: Needs, decide: F) -> impl Future<Output = Result<Vec<Decision>, StoreError>> + Send
+    where
+        F: FnOnce(&mut Context) -> Vec<Decision> + Send;
+
+    /// Inserts or replaces units (by code) and their sender identities.
+    fn import_units(&self, units: &[Unit], at: DateTime<Utc>) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    fn units(&self) -> impl Future<Output = Result<Vec<Unit>, StoreError>> + Send;
+    fn reports(&self, filter: &ReportFilter) -> impl Future<Output = Result<Vec<StoredReport>, StoreError>> + Send;
+    /// One report; with `unit` set, only if it belongs to that unit.
+    fn report(&self, id: ReportId, unit: Option<&UnitCode>) -> impl Future<Output = Result<Option<StoredReport>, StoreError>> + Send;
+    fn obligations(&self, filter: &ObligationFilter) -> impl Future<Output = Result<Vec<Obligation>, StoreError>> + Send;
+    /// The stored receipt of a submission; with `unit` set, only if it was that unit's.
+    fn receipt(&self, id: SubmissionId, unit: Option<&UnitCode>) -> impl Future<Output = Result<Option<Receipt>, StoreError>> + Send;
+    /// Recomputes provisional deadlines with a calendar that may now have the year's data.
+    fn recompute_provisional(&self, calendar: &Calendar) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    fn counts(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
+}

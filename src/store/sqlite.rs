@@ -1,0 +1,634 @@
+//! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
+
+use super::{Counts, ObligationFilter, ReportFilter, Store, StoreError, StoredReport};
+use crate::intake::decide::{AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, ReportRef};
+use crate::model::submission::Sender;
+use crate::model::{
+    Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, Party, Province, Receipt,
+    Region, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
+};
+use crate::rules::{BotSet, Calendar};
+use chrono::{DateTime, Utc};
+use futures_core::future::BoxFuture;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite allows 32,766 bound parameters a statement; stay well under it.
+const MAX_PARAMS: usize = 30_000;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// The migrations, compiled into the binary so a fresh machine needs no files beside it.
+#[derive(Debug)]
+struct Embedded;
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async {
+            Ok(vec![Migration::new(
+                1,
+                Cow::Borrowed("init"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/sqlite/0001_init.sql")),
+                false,
+            )])
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the
+            // last transactions, which sources then redeliver (they acked after commit).
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        Migrator::new(Embedded).await?.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+fn corrupt(place: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { place: place.to_string(), detail: detail.to_string() }
+}
+
+fn parse_col<T: FromStr>(row: &SqliteRow, col: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let s: String = row.try_get(col)?;
+    s.parse().map_err(|e| corrupt(col, e))
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T, StoreError> {
+    let s: String = row.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| corrupt(col, e))
+}
+
+fn pack_v4(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_be_bytes()).collect()
+}
+
+fn pack_v6(v: &[u128]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_be_bytes()).collect()
+}
+
+fn unpack_v4(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes"))).collect()
+}
+
+fn unpack_v6(b: &[u8]) -> Vec<u128> {
+    b.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect()
+}
+
+fn sender_ident(s: &Sender) -> Option<String> {
+    match s {
+        Sender::Unit(_) => None,
+        Sender::AmqpUser(u) => Some(format!("amqp:{u}")),
+        Sender::Email(e) => Some(format!("email:{}", e.as_str().to_lowercase())),
+    }
+}
+
+/// Runs `SELECT … WHERE <col> IN (…)` in chunks, calling `each` on every row.
+async fn select_in<T: AsRef<str>>(
+    conn: &mut SqliteConnection,
+    head: &str,
+    keys: &[T],
+    mut each: impl FnMut(SqliteRow) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    for chunk in keys.chunks(900) {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(head);
+        qb.push(" IN (");
+        let mut sep = qb.separated(", ");
+        for k in chunk {
+            sep.push_bind(k.as_ref().to_string());
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            each(row)?;
+        }
+    }
+    Ok(())
+}
+
+/// Multi-row `INSERT` of `rows` in as few statements as the parameter limit allows.
+async fn insert_many<T>(
+    conn: &mut SqliteConnection,
+    head: &str,
+    tail: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl Fn(sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>, &T),
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks((MAX_PARAMS / columns).max(1)) {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(head);
+        qb.push_values(chunk, |b, row| bind(b, row));
+        qb.push(tail);
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Context, StoreError> {
+    let mut ctx = Context::default();
+
+    select_in(conn, "SELECT dedupe_key, receipt FROM submissions WHERE dedupe_key", &needs.dedupe_keys, |row| {
+        let key: String = row.try_get("dedupe_key")?;
+        ctx.receipts.insert(key, json_col(&row, "receipt")?);
+        Ok(())
+    })
+    .await?;
+
+    let mut by_code: Vec<String> = needs.senders.iter().filter_map(|s| if let Sender::Unit(c) = s { Some(c.to_string()) } else { None }).collect();
+    by_code.sort();
+    by_code.dedup();
+    select_in(conn, "SELECT body FROM units WHERE code", &by_code, |row| {
+        let unit: Unit = json_col(&row, "body")?;
+        ctx.units.insert(Sender::Unit(unit.code.clone()), unit);
+        Ok(())
+    })
+    .await?;
+    let mut idents: HashMap<String, Sender> = needs.senders.iter().filter_map(|s| sender_ident(s).map(|i| (i, s.clone()))).collect();
+    let keys: Vec<String> = idents.keys().cloned().collect();
+    select_in(conn, "SELECT s.ident, u.body FROM unit_senders s JOIN units u ON u.code = s.unit_code WHERE s.ident", &keys, |row| {
+        let ident: String = row.try_get("ident")?;
+        if let Some(sender) = idents.remove(&ident) {
+            ctx.units.insert(sender, json_col(&row, "body")?);
+        }
+        Ok(())
+    })
+    .await?;
+
+    let mut ref_ids: Vec<String> = needs.refs.iter().map(|r| r.to_string()).collect();
+    if let Some((from, to)) = needs.botnet_span {
+        let rows = sqlx::query("SELECT report_id, idx, discovered_at, declared_count, bots_v4, bots_v6 FROM botnets WHERE discovered_at > ? AND discovered_at <= ?")
+            .bind(ms(from))
+            .bind(ms(to))
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in rows {
+            let report_id: ReportId = parse_col(&row, "report_id")?;
+            ref_ids.push(report_id.to_string());
+            let v4: Vec<u8> = row.try_get("bots_v4")?;
+            let v6: Vec<u8> = row.try_get("bots_v6")?;
+            ctx.botnets.push(BotnetRow {
+                report_id,
+                idx: row.try_get::<i64, _>("idx")? as usize,
+                discovered_at: from_ms(row.try_get("discovered_at")?),
+                declared_count: row.try_get::<i64, _>("declared_count")? as u64,
+                bots: BotSet { v4: unpack_v4(&v4), v6: unpack_v6(&v6) },
+            });
+        }
+    }
+    ref_ids.sort();
+    ref_ids.dedup();
+    select_in(
+        conn,
+        "SELECT r.id, r.unit_code, r.kind, r.grade, r.level, json_extract(r.body, '$.provinces') AS provinces, u.unit_type, u.region \
+         FROM reports r JOIN units u ON u.code = r.unit_code WHERE r.id",
+        &ref_ids,
+        |row| {
+            let id: ReportId = parse_col(&row, "id")?;
+            let kind: String = row.try_get("kind")?;
+            let grade: Option<String> = row.try_get("grade")?;
+            let level: Option<i64> = row.try_get("level")?;
+            let unit_type: String = row.try_get("unit_type")?;
+            let provinces: Option<String> = row.try_get("provinces")?;
+            let r = ReportRef {
+                id,
+                unit: parse_col(&row, "unit_code")?,
+                reporter_type: serde_json::from_value(serde_json::Value::String(unit_type)).map_err(|e| corrupt("units.unit_type", e))?,
+                reporter_region: parse_col::<Region>(&row, "region")?,
+                kind: ReportKind::parse(&kind).ok_or_else(|| corrupt("reports.kind", &kind))?,
+                grade: grade.map(|g| Grade::parse(&g)).transpose().map_err(|e| corrupt("reports.grade", e))?,
+                level: level.and_then(WarningLevel::from_number),
+                provinces: provinces.map(|p| serde_json::from_str::<Vec<Province>>(&p)).transpose().map_err(|e| corrupt("reports.body.provinces", e))?.unwrap_or_default(),
+            };
+            ctx.refs.insert(id, r);
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(ctx)
+}
+
+async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) -> Result<(), StoreError> {
+    let fresh: Vec<&Decision> = decisions.iter().filter(|d| !d.duplicate).collect();
+    let now = Utc::now();
+
+    struct Sub<'a>(&'a Decision, String);
+    let subs: Vec<Sub<'_>> = fresh
+        .iter()
+        .map(|d| serde_json::to_string(&d.receipt).map(|r| Sub(d, r)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| corrupt("receipt", e))?;
+    insert_many(
+        conn,
+        "INSERT INTO submissions (id, dedupe_key, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
+        "",
+        10,
+        &subs,
+        |mut b, Sub(d, receipt)| {
+            let s = &d.submission;
+            b.push_bind(s.id.to_string())
+                .push_bind(s.dedupe_key.clone())
+                .push_bind(s.channel.code())
+                .push_bind(s.sender.to_string())
+                .push_bind(d.unit.as_ref().map(|u| u.to_string()))
+                .push_bind(s.external_id.clone())
+                .push_bind(ms(s.received_at))
+                .push_bind(d.receipt.outcome.code())
+                .push_bind(s.raw.clone())
+                .push_bind(receipt.clone());
+        },
+    )
+    .await?;
+
+    let reports: Vec<(&Decision, usize, &Report, String)> = fresh
+        .iter()
+        .flat_map(|d| d.reports.iter().enumerate().map(move |(i, r)| (*d, i, r)))
+        .map(|(d, i, r)| serde_json::to_string(r).map(|body| (d, i, r, body)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| corrupt("report", e))?;
+    insert_many(
+        conn,
+        "INSERT INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body) ",
+        "",
+        12,
+        &reports,
+        |mut b, (d, seq, r, body)| {
+            let c = &r.content;
+            b.push_bind(r.id.to_string())
+                .push_bind(d.submission.id.to_string())
+                .push_bind(*seq as i64)
+                .push_bind(r.unit.to_string())
+                .push_bind(c.kind().code())
+                .push_bind(c.grade.map(|g| g.code()))
+                .push_bind(c.level.map(|l| i64::from(l.number())))
+                .push_bind(c.category.map(|x| x.code()))
+                .push_bind(ms(c.discovered_at))
+                .push_bind(ms(d.submission.received_at))
+                .push_bind(c.follows_up.map(|f| f.to_string()))
+                .push_bind(body.clone());
+        },
+    )
+    .await?;
+
+    let botnets: Vec<&BotnetRow> = fresh.iter().flat_map(|d| d.botnets.iter()).collect();
+    insert_many(
+        conn,
+        "INSERT INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6) ",
+        "",
+        6,
+        &botnets,
+        |mut b, r| {
+            b.push_bind(r.report_id.to_string())
+                .push_bind(r.idx as i64)
+                .push_bind(ms(r.discovered_at))
+                .push_bind(r.declared_count as i64)
+                .push_bind(pack_v4(&r.bots.v4))
+                .push_bind(pack_v6(&r.bots.v6));
+        },
+    )
+    .await?;
+
+    let obligations: Vec<(&Obligation, String, String)> = fresh
+        .iter()
+        .flat_map(|d| d.obligations.iter())
+        .map(|o| Ok::<_, serde_json::Error>((o, serde_json::to_string(&o.to)?, serde_json::to_string(&o.copy)?)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| corrupt("obligation", e))?;
+    insert_many(
+        conn,
+        "INSERT INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at) ",
+        " ON CONFLICT DO NOTHING",
+        18,
+        &obligations,
+        |mut b, (o, to, copy)| {
+            b.push_bind(o.id.to_string())
+                .push_bind(o.key.clone())
+                .push_bind(o.report_id.map(|r| r.to_string()))
+                .push_bind(o.duty.code())
+                .push_bind(o.actor.to_string())
+                .push_bind(to.clone())
+                .push_bind(copy.clone())
+                .push_bind(o.deadline.rule.code())
+                .push_bind(ms(o.deadline.trigger_at))
+                .push_bind(ms(o.deadline.due_at))
+                .push_bind(o.deadline.provisional)
+                .push_bind(o.basis.code.clone())
+                .push_bind(o.basis.citation_zh.clone())
+                .push_bind(o.binding)
+                .push_bind(o.status.code())
+                .push_bind(o.met_by.map(|r| r.to_string()))
+                .push_bind(o.met_at.map(ms))
+                .push_bind(ms(now));
+        },
+    )
+    .await?;
+
+    for d in &fresh {
+        for f in &d.fulfilments {
+            // Done by the due time: met; after it (even once marked missed): late.
+            let mut qb: QueryBuilder<'_, Sqlite> =
+                QueryBuilder::new("UPDATE obligations SET status = CASE WHEN due_at >= ");
+            qb.push_bind(ms(f.at)).push(" THEN 'met' ELSE 'late' END, met_by = ");
+            qb.push_bind(f.by.to_string()).push(", met_at = ").push_bind(ms(f.at));
+            match &f.target {
+                Fulfils::About { report, duty, actor } => {
+                    qb.push(" WHERE report_id = ").push_bind(report.to_string());
+                    qb.push(" AND duty = ").push_bind(duty.code()).push(" AND actor = ").push_bind(actor.to_string());
+                }
+                Fulfils::Key(k) => {
+                    qb.push(" WHERE okey = ").push_bind(k.clone());
+                }
+            }
+            qb.push(" AND status IN ('open', 'missed')");
+            qb.build().execute(&mut *conn).await?;
+        }
+        for r in &d.regrades {
+            sqlx::query("UPDATE reports SET grade = ?, body = json_set(body, '$.grade', ?) WHERE id = ?")
+                .bind(r.to.code())
+                .bind(r.to.code())
+                .bind(r.report_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+        if let Some((unit, contacts)) = &d.contacts {
+            let json = serde_json::to_string(contacts).map_err(|e| corrupt("contacts", e))?;
+            sqlx::query("UPDATE units SET body = json_set(body, '$.contacts', json(?)), updated_at = ? WHERE code = ?")
+                .bind(json)
+                .bind(ms(d.submission.received_at))
+                .bind(unit.to_string())
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM unit_senders WHERE unit_code = ? AND ident LIKE 'email:%'").bind(unit.to_string()).execute(&mut *conn).await?;
+            for e in contacts.iter().filter_map(|c| c.email.as_ref()) {
+                sqlx::query("INSERT INTO unit_senders (ident, unit_code) VALUES (?, ?) ON CONFLICT (ident) DO UPDATE SET unit_code = excluded.unit_code")
+                    .bind(format!("email:{}", e.as_str().to_lowercase()))
+                    .bind(unit.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+
+    let outbox: Vec<_> = fresh.iter().flat_map(|d| d.outbox.iter().map(move |o| (*d, o))).collect();
+    insert_many(
+        conn,
+        "INSERT INTO outbox (id, created_at, kind, recipient, subject_id, urgent, payload, next_attempt_at) ",
+        "",
+        8,
+        &outbox,
+        |mut b, (d, o)| {
+            b.push_bind(o.id.to_string())
+                .push_bind(ms(d.submission.received_at))
+                .push_bind(o.kind)
+                .push_bind(o.recipient.clone())
+                .push_bind(o.subject_id.clone())
+                .push_bind(o.urgent)
+                .push_bind(o.payload.to_string())
+                .push_bind(ms(d.submission.received_at));
+        },
+    )
+    .await?;
+
+    let audit: Vec<(&Decision, &AuditRow)> = fresh.iter().flat_map(|d| d.audit.iter().map(move |a| (*d, a))).collect();
+    insert_many(conn, "INSERT INTO audit (at, actor, action, subject, detail) ", "", 5, &audit, |mut b, (d, a)| {
+        b.push_bind(ms(d.submission.received_at))
+            .push_bind(a.actor.clone())
+            .push_bind(a.action)
+            .push_bind(a.subject.clone())
+            .push_bind(a.detail.to_string());
+    })
+    .await?;
+    Ok(())
+}
+
+fn row_to_obligation(row: &SqliteRow) -> Result<Obligation, StoreError> {
+    let duty: String = row.try_get("duty")?;
+    let rule: String = row.try_get("rule")?;
+    let status: String = row.try_get("status")?;
+    let report_id: Option<String> = row.try_get("report_id")?;
+    let met_by: Option<String> = row.try_get("met_by")?;
+    let met_at: Option<i64> = row.try_get("met_at")?;
+    Ok(Obligation {
+        id: parse_col::<ObligationId>(row, "id")?,
+        key: row.try_get("okey")?,
+        report_id: report_id.map(|r| r.parse()).transpose().map_err(|e| corrupt("obligations.report_id", e))?,
+        duty: Duty::parse(&duty).ok_or_else(|| corrupt("obligations.duty", &duty))?,
+        actor: parse_col::<Party>(row, "actor")?,
+        to: json_col(row, "recipients")?,
+        copy: json_col(row, "copies")?,
+        deadline: Deadline {
+            rule: DeadlineRule::parse(&rule).ok_or_else(|| corrupt("obligations.rule", &rule))?,
+            trigger_at: from_ms(row.try_get("trigger_at")?),
+            due_at: from_ms(row.try_get("due_at")?),
+            provisional: row.try_get("provisional")?,
+        },
+        basis: Basis { code: row.try_get("basis_code")?, citation_zh: row.try_get("basis_zh")? },
+        binding: row.try_get("binding")?,
+        status: ObligationStatus::parse(&status).ok_or_else(|| corrupt("obligations.status", &status))?,
+        met_by: met_by.map(|r| r.parse()).transpose().map_err(|e| corrupt("obligations.met_by", e))?,
+        met_at: met_at.map(from_ms),
+    })
+}
+
+fn row_to_report(row: &SqliteRow) -> Result<StoredReport, StoreError> {
+    Ok(StoredReport {
+        submission_id: parse_col::<SubmissionId>(row, "submission_id")?,
+        received_at: from_ms(row.try_get("received_at")?),
+        report: json_col(row, "body")?,
+    })
+}
+
+impl Store for SqliteStore {
+    async fn commit_batch<F>(&self, needs: Needs, decide: F) -> Result<Vec<Decision>, StoreError>
+    where
+        F: FnOnce(&mut Context) -> Vec<Decision> + Send,
+    {
+        // IMMEDIATE: take the write lock before reading, so the context read cannot go stale.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut ctx = load_context(&mut tx, &needs).await?;
+        let decisions = decide(&mut ctx);
+        write_decisions(&mut tx, &decisions).await?;
+        tx.commit().await?;
+        Ok(decisions)
+    }
+
+    async fn import_units(&self, units: &[Unit], at: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for u in units {
+            let body = serde_json::to_string(u).map_err(|e| corrupt("unit", e))?;
+            sqlx::query(
+                "INSERT INTO units (code, name, unit_type, region, important, body, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (code) DO UPDATE SET name = excluded.name, unit_type = excluded.unit_type, region = excluded.region, \
+                 important = excluded.important, body = excluded.body, updated_at = excluded.updated_at",
+            )
+            .bind(u.code.to_string())
+            .bind(&u.name)
+            .bind(u.unit_type.code())
+            .bind(u.province.to_string())
+            .bind(u.important)
+            .bind(body)
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM unit_senders WHERE unit_code = ?").bind(u.code.to_string()).execute(&mut *tx).await?;
+            let idents = u
+                .amqp_user
+                .iter()
+                .map(|a| format!("amqp:{a}"))
+                .chain(u.emails().map(|e| format!("email:{}", e.as_str().to_lowercase())));
+            for ident in idents {
+                sqlx::query("INSERT INTO unit_senders (ident, unit_code) VALUES (?, ?) ON CONFLICT (ident) DO UPDATE SET unit_code = excluded.unit_code")
+                    .bind(ident)
+                    .bind(u.code.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'operator', 'unit.imported', ?, ?)")
+                .bind(ms(at))
+                .bind(u.code.to_string())
+                .bind(serde_json::json!({ "type": u.unit_type, "province": u.province }).to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(units.len())
+    }
+
+    async fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM units ORDER BY code").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| json_col(r, "body")).collect()
+    }
+
+    async fn reports(&self, filter: &ReportFilter) -> Result<Vec<StoredReport>, StoreError> {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT submission_id, received_at, body FROM reports WHERE 1 = 1");
+        if let Some(u) = &filter.unit {
+            qb.push(" AND unit_code = ").push_bind(u.to_string());
+        }
+        if let Some(k) = filter.kind {
+            qb.push(" AND kind = ").push_bind(k.code());
+        }
+        qb.push(" ORDER BY received_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit.max(1)));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_report).collect()
+    }
+
+    async fn report(&self, id: ReportId, unit: Option<&UnitCode>) -> Result<Option<StoredReport>, StoreError> {
+        let row = sqlx::query("SELECT submission_id, received_at, body, unit_code FROM reports WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) if unit.is_none_or(|u| row.try_get::<String, _>("unit_code").is_ok_and(|c| c == u.as_str())) => row_to_report(&row).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn obligations(&self, filter: &ObligationFilter) -> Result<Vec<Obligation>, StoreError> {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT * FROM obligations WHERE 1 = 1");
+        if let Some(s) = filter.status {
+            qb.push(" AND status = ").push_bind(s.code());
+        }
+        if let Some(at) = filter.overdue_at {
+            qb.push(" AND status = 'open' AND due_at < ").push_bind(ms(at));
+        }
+        if let Some(r) = filter.report {
+            qb.push(" AND report_id = ").push_bind(r.to_string());
+        }
+        qb.push(" ORDER BY due_at, id LIMIT ").push_bind(i64::from(filter.limit.max(1)));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_obligation).collect()
+    }
+
+    async fn receipt(&self, id: SubmissionId, unit: Option<&UnitCode>) -> Result<Option<Receipt>, StoreError> {
+        let row = sqlx::query("SELECT receipt, unit_code FROM submissions WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        match row {
+            Some(row) => {
+                let owner: Option<String> = row.try_get("unit_code")?;
+                if unit.is_some_and(|u| owner.as_deref() != Some(u.as_str())) {
+                    return Ok(None);
+                }
+                json_col(&row, "receipt").map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn recompute_provisional(&self, calendar: &Calendar) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query("SELECT id, rule, trigger_at, due_at FROM obligations WHERE provisional = 1").fetch_all(&mut *tx).await?;
+        let mut changed = 0;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let rule: String = row.try_get("rule")?;
+            let rule = DeadlineRule::parse(&rule).ok_or_else(|| corrupt("obligations.rule", &rule))?;
+            let d = calendar.deadline(rule, from_ms(row.try_get("trigger_at")?));
+            if d.provisional {
+                continue;
+            }
+            let old_due: i64 = row.try_get("due_at")?;
+            sqlx::query("UPDATE obligations SET due_at = ?, provisional = 0 WHERE id = ?").bind(ms(d.due_at)).bind(&id).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'hub', 'obligation.recomputed', ?, ?)")
+                .bind(ms(Utc::now()))
+                .bind(&id)
+                .bind(serde_json::json!({ "from": from_ms(old_due), "to": d.due_at }).to_string())
+                .execute(&mut *tx)
+                .await?;
+            changed += 1;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM units) AS units, (SELECT count(*) FROM submissions) AS submissions, \
+             (SELECT count(*) FROM reports) AS reports, (SELECT count(*) FROM obligations) AS obligations, \
+             (SELECT count(*) FROM outbox) AS outbox, (SELECT count(*) FROM audit) AS audit",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Counts {
+            units: row.try_get("units")?,
+            submissions: row.try_get("submissions")?,
+            reports: row.try_get("reports")?,
+            obligations: row.try_get("obligations")?,
+            outbox: row.try_get("outbox")?,
+            audit: row.try_get("audit")?,
+        })
+    }
+}
