@@ -323,8 +323,13 @@ fn accept(
                 None => botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds),
             });
             declared_grade = declared;
-            raised_by_hub = declared.is_some();
         }
+        // If the report's own botnets justify the grade, the reporter should have known it and
+        // its clock runs from discovery; if other reports of the period pushed it over, the
+        // clock runs from the moment of regrading (SPEC §3).
+        let own: Vec<BotnetScale<'_>> = my_botnets.iter().map(|r| BotnetScale { declared_count: r.declared_count, listed: &r.bots }).collect();
+        let own_grade = botnet::grade(&botnet::aggregate(&own), &engine.policy.botnet_thresholds);
+        raised_by_hub = declared.unwrap_or(Grade::General).max(own_grade) < computed;
         content.grade = Some(chosen);
         // Earlier reports of the period are raised to the period's grade.
         let mut seen = std::collections::HashSet::new();

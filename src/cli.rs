@@ -1,0 +1,553 @@
+//! The command line: argument definitions and the commands behind them (serve, check, units, ingest, reports, deadline, calendar…).
+
+use crate::config::{self, Loaded};
+use crate::intake::decide::Engine;
+use crate::intake::Intake;
+use crate::model::receipt::ObligationSummary;
+use crate::model::submission::Sender;
+use crate::model::{
+    Channel, Grade, Obligation, ObligationStatus, Outcome, Party, Province, Receipt, Region, ReportId, ReportKind, Submission,
+    SubmissionId, Unit, UnitCode, UnitType, WarningLevel, YearMonth,
+};
+use crate::rules::calendar::local_display;
+use crate::rules::obligations::{self, ReportFacts, Reporter};
+use crate::store::{ObligationFilter, ReportFilter, SqliteStore, Store};
+use anyhow::{bail, Context as _};
+use chrono::{NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(name = "tongbao", version, about = "Hub for network-security information reporting (通报)")]
+pub struct Cli {
+    /// Configuration file; defaults apply when it does not exist.
+    #[arg(long, global = true, default_value = "tongbao.toml", env = "TONGBAO_CONFIG")]
+    pub config: PathBuf,
+    /// Print machine-readable JSON (times as RFC 3339 instants).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub: intake, connectors, until Ctrl-C or SIGTERM.
+    Serve,
+    /// Validate tongbao.toml and connectors/*.toml; exit non-zero on any problem.
+    Check,
+    /// Registered reporting units.
+    #[command(subcommand)]
+    Units(UnitsCmd),
+    /// Submit canonical JSON report files (one report or an array each) as a unit.
+    Ingest(IngestArgs),
+    /// Stored reports.
+    #[command(subcommand)]
+    Reports(ReportsCmd),
+    /// Obligations (who must do what by when).
+    Obligations(ObligationsArgs),
+    /// The obligations a report of this kind would create.
+    Deadline(DeadlineArgs),
+    /// Working-day calendar.
+    #[command(subcommand)]
+    Calendar(CalendarCmd),
+    /// Write the JSON Schemas of the canonical types.
+    Schemas {
+        #[arg(long, default_value = "schemas")]
+        out: PathBuf,
+        /// Only check that the files are up to date; exit 1 if not.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Measure throughput; see BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitsCmd {
+    /// Insert or update units from a TOML (`[[units]]`) or JSON (array) file.
+    Import { file: PathBuf },
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The unit submitting.
+    #[arg(long)]
+    pub unit: String,
+    /// `phone` records a report phoned in by the unit (the written report stays owed).
+    #[arg(long, default_value = "cli", value_parser = ["cli", "phone"])]
+    pub channel: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportsCmd {
+    List {
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    Show { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ObligationsArgs {
+    /// Only open ones.
+    #[arg(long)]
+    pub open: bool,
+    /// Only open ones past their due time.
+    #[arg(long)]
+    pub overdue: bool,
+    #[arg(long)]
+    pub report: Option<String>,
+    #[arg(long, default_value_t = 200)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DeadlineArgs {
+    #[arg(long)]
+    pub kind: String,
+    #[arg(long, conflicts_with = "level")]
+    pub grade: Option<String>,
+    #[arg(long)]
+    pub level: Option<String>,
+    /// When it was discovered (RFC 3339, or Beijing time `2026-09-23 10:00`).
+    #[arg(long)]
+    pub discovered: String,
+    #[arg(long)]
+    pub cross_province: bool,
+    /// The province affected (decides which bureau).
+    #[arg(long)]
+    pub province: Option<String>,
+    /// The reporting unit's type.
+    #[arg(long, default_value = "cross_province_vas")]
+    pub unit_type: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCmd {
+    /// Exit 0 and print `yes` for a working day, exit 1 and print `no` otherwise.
+    IsWorkday { date: NaiveDate },
+    /// The N-th working day strictly after DATE.
+    AddWorkdays { date: NaiveDate, n: u32 },
+    /// The N-th working day of a month (YYYY-MM).
+    NthWorkday { month: String, n: u32 },
+    /// Recompute provisional deadlines now that the calendar may have the year's data.
+    Recompute,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Check => check(&cli.config, cli.json),
+        Command::Calendar(cmd) => calendar(&cli.config, cmd, cli.json).await,
+        Command::Deadline(args) => deadline(&cli.config, args, cli.json),
+        Command::Schemas { out, check } => {
+            if check {
+                let drift = crate::schemas::drift(&out);
+                for name in &drift {
+                    eprintln!("{} is out of date; run `tongbao schemas --out {}`", out.join(name).display(), out.display());
+                }
+                Ok(if drift.is_empty() { 0 } else { 1 })
+            } else {
+                crate::schemas::write(&out)?;
+                println!("wrote {} schemas into {}", crate::schemas::all().len(), out.display());
+                Ok(0)
+            }
+        }
+        Command::Bench(cmd) => crate::bench::run(cmd, cli.json).await,
+        Command::Serve => crate::serve::run(load(&cli.config)?).await,
+        Command::Units(cmd) => units(open(&cli.config).await?, cmd, cli.json).await,
+        Command::Ingest(args) => ingest(open(&cli.config).await?, args, cli.json).await,
+        Command::Reports(cmd) => reports(open(&cli.config).await?, cmd, cli.json).await,
+        Command::Obligations(args) => list_obligations(open(&cli.config).await?, args, cli.json).await,
+    }
+}
+
+/// Loads the configuration, or fails listing every problem.
+pub fn load(path: &Path) -> anyhow::Result<Loaded> {
+    config::load(path).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!("configuration has {} problem(s):\n{}", problems.len(), list.join("\n"))
+    })
+}
+
+/// What commands that touch the store need.
+pub struct App {
+    pub loaded: Loaded,
+    pub store: Arc<SqliteStore>,
+}
+
+impl App {
+    pub fn engine(&self) -> Arc<Engine> {
+        Arc::new(Engine { calendar: self.loaded.calendar.clone(), policy: self.loaded.config.rules.clone() })
+    }
+}
+
+pub async fn open(config_path: &Path) -> anyhow::Result<App> {
+    let loaded = load(config_path)?;
+    let path = &loaded.config.store.path;
+    let store = SqliteStore::open(path).await.with_context(|| format!("opening the store at {}", path.display()))?;
+    Ok(App { loaded, store: Arc::new(store) })
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn check(path: &Path, json: bool) -> anyhow::Result<i32> {
+    match config::load(path) {
+        Ok(loaded) => {
+            let warnings = config::warnings(&loaded);
+            if json {
+                print_json(&serde_json::json!({ "ok": true, "warnings": warnings, "connectors": loaded.connectors.iter().map(|c| serde_json::json!({"name": c.name, "kind": c.config.kind()})).collect::<Vec<_>>() }))?;
+            } else {
+                println!("{}: ok", path.display());
+                println!("  store: {} at {}", loaded.config.store.backend, loaded.config.store.path.display());
+                println!("  retention: {} days", loaded.config.retention.days);
+                println!("  calendar years with data: {:?}", loaded.calendar.years().collect::<Vec<_>>());
+                for c in &loaded.connectors {
+                    println!("  connector {} ({})", c.name, c.config.kind());
+                }
+                for w in &warnings {
+                    println!("  warning: {w}");
+                }
+            }
+            Ok(0)
+        }
+        Err(problems) => {
+            if json {
+                print_json(&serde_json::json!({ "ok": false, "problems": problems.iter().map(|p| p.to_string()).collect::<Vec<_>>() }))?;
+            } else {
+                eprintln!("{} problem(s):", problems.len());
+                for p in &problems {
+                    eprintln!("  {p}");
+                }
+            }
+            Ok(1)
+        }
+    }
+}
+
+async fn calendar(config_path: &Path, cmd: CalendarCmd, json: bool) -> anyhow::Result<i32> {
+    let cal = load(config_path)?.calendar;
+    let show = |date: NaiveDate, provisional: bool| -> anyhow::Result<()> {
+        if json {
+            print_json(&serde_json::json!({ "date": date.to_string(), "provisional": provisional }))
+        } else {
+            println!("{date}{}", if provisional { " (provisional: no holiday data for that year)" } else { "" });
+            Ok(())
+        }
+    };
+    match cmd {
+        CalendarCmd::IsWorkday { date } => {
+            let a = cal.is_workday(date);
+            if json {
+                print_json(&serde_json::json!({ "date": date.to_string(), "workday": a.value, "provisional": a.provisional }))?;
+            } else {
+                println!("{}{}", if a.value { "yes" } else { "no" }, if a.provisional { " (provisional)" } else { "" });
+            }
+            Ok(if a.value { 0 } else { 1 })
+        }
+        CalendarCmd::AddWorkdays { date, n } => {
+            let a = cal.add_workdays(date, n);
+            show(a.value, a.provisional)?;
+            Ok(0)
+        }
+        CalendarCmd::NthWorkday { month, n } => {
+            let m: YearMonth = month.parse().map_err(|e: crate::model::ParseError| anyhow::anyhow!("{month}: {}", e.expected))?;
+            if n == 0 {
+                bail!("N counts from 1");
+            }
+            let a = cal.nth_workday(m, n);
+            show(a.value, a.provisional)?;
+            Ok(0)
+        }
+        CalendarCmd::Recompute => {
+            let app = open(config_path).await?;
+            let n = app.store.recompute_provisional(&app.loaded.calendar).await?;
+            println!("recomputed {n} provisional deadline(s)");
+            Ok(0)
+        }
+    }
+}
+
+fn parse_arg<T>(what: &str, value: &str, r: Result<T, crate::model::ParseError>) -> anyhow::Result<T> {
+    r.map_err(|e| anyhow::anyhow!("--{what} {value:?}: expected {}", e.expected))
+}
+
+fn deadline(config_path: &Path, a: DeadlineArgs, json: bool) -> anyhow::Result<i32> {
+    let loaded = load(config_path)?;
+    let kind = ReportKind::parse(&a.kind).ok_or_else(|| anyhow::anyhow!("--kind {:?}: expected one of event, warning, botnet_event, contact_update", a.kind))?;
+    let grade = a.grade.as_deref().map(|g| parse_arg("grade", g, Grade::parse(g))).transpose()?;
+    let level = a.level.as_deref().map(|l| parse_arg("level", l, WarningLevel::parse(l))).transpose()?;
+    match kind {
+        ReportKind::Event if grade.is_none() => bail!("an event needs --grade"),
+        ReportKind::Warning if level.is_none() => bail!("a warning needs --level"),
+        ReportKind::BotnetEvent if grade.is_none() => bail!("a botnet event needs --grade"),
+        ReportKind::DisposalFeedback | ReportKind::Verification | ReportKind::MonthlyGeneral => {
+            bail!("{kind} creates obligations from the notice or month it refers to; ask for the event's kind instead")
+        }
+        _ => {}
+    }
+    let discovered_at = parse_arg("discovered", &a.discovered, crate::model::time::parse_instant(&a.discovered))?;
+    let provinces: Vec<Province> = a.province.as_deref().map(|p| parse_arg("province", p, Province::parse(p))).transpose()?.into_iter().collect();
+    let unit_type = parse_arg("unit-type", &a.unit_type, UnitType::parse(&a.unit_type))?;
+    let code: UnitCode = "REPORTER".parse().expect("valid code");
+    let facts = ReportFacts {
+        report_id: ReportId::new(),
+        kind,
+        grade,
+        level,
+        discovered_at,
+        received_at: discovered_at,
+        reporter: Reporter { code: &code, unit_type, region: Region::National },
+        provinces: &provinces,
+        cross_province: a.cross_province,
+        channel: Channel::Cli,
+    };
+    let drafts = obligations::for_report(&facts, None, &loaded.calendar, &loaded.config.rules);
+    if json {
+        let out: Vec<_> = drafts
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "duty": d.duty, "actor": d.actor, "to": d.to, "copy": d.copy,
+                    "due_at": d.deadline.due_at, "due_local": local_display(d.deadline.due_at),
+                    "rule": d.deadline.rule, "provisional": d.deadline.provisional,
+                    "binding": d.binding, "basis": d.basis,
+                })
+            })
+            .collect();
+        print_json(&out)?;
+    } else {
+        for d in &drafts {
+            println!(
+                "{:<16} {} → {}{}\n{:16} due {} (Asia/Shanghai){}{}\n{:16} {}",
+                d.duty.code(),
+                d.actor,
+                parties(&d.to),
+                if d.copy.is_empty() { String::new() } else { format!("  copy {}", parties(&d.copy)) },
+                "",
+                local_display(d.deadline.due_at),
+                if d.deadline.provisional { " PROVISIONAL" } else { "" },
+                if d.binding { "" } else { " (reminder)" },
+                "",
+                d.basis.citation_zh,
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn parties(ps: &[Party]) -> String {
+    ps.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnitsFile {
+    units: Vec<Unit>,
+}
+
+/// Reads units from TOML (`[[units]]`) or JSON (an array, or `{"units": [...]}`).
+pub fn read_units_file(path: &Path) -> anyhow::Result<Vec<Unit>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with(['[', '{']);
+    let units = if is_json {
+        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+        let list = if v.is_array() { v } else { v.get("units").cloned().unwrap_or(serde_json::Value::Null) };
+        let list = list.as_array().ok_or_else(|| anyhow::anyhow!("{}: expected an array of units or {{\"units\": [...]}}", path.display()))?;
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (i, u) in list.iter().enumerate() {
+            match serde_json::from_value::<Unit>(u.clone()) {
+                Ok(u) => out.push(u),
+                Err(e) => errors.push(format!("  /{i}: {e}")),
+            }
+        }
+        if !errors.is_empty() {
+            bail!("{}: {} unit(s) refused, nothing imported:\n{}", path.display(), errors.len(), errors.join("\n"));
+        }
+        out
+    } else {
+        toml::from_str::<UnitsFile>(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?.units
+    };
+    let mut codes: Vec<&UnitCode> = units.iter().map(|u| &u.code).collect();
+    codes.sort();
+    if let Some(w) = codes.windows(2).find(|w| w[0] == w[1]) {
+        bail!("{}: unit {} appears twice", path.display(), w[0]);
+    }
+    Ok(units)
+}
+
+async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
+    match cmd {
+        UnitsCmd::Import { file } => {
+            let units = read_units_file(&file)?;
+            let n = app.store.import_units(&units, Utc::now()).await?;
+            if json {
+                print_json(&serde_json::json!({ "imported": n }))?;
+            } else {
+                println!("imported {n} unit(s)");
+            }
+        }
+        UnitsCmd::List => {
+            let units = app.store.units().await?;
+            if json {
+                print_json(&units)?;
+            } else {
+                for u in &units {
+                    let emails: Vec<&str> = u.emails().map(|e| e.as_str()).collect();
+                    println!("{:<16} {:<28} {:<10} {}{}  {}", u.code, u.unit_type, u.province, u.name, if u.important { " [重要信息系统]" } else { "" }, emails.join(", "));
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn ingest(app: App, args: IngestArgs, json: bool) -> anyhow::Result<i32> {
+    let unit: UnitCode = parse_arg("unit", &args.unit, args.unit.parse())?;
+    let channel = Channel::parse(&args.channel).expect("clap checked the value");
+    let (intake, writer) = Intake::start(app.store.clone(), app.engine());
+    let mut worst = 0;
+    let mut receipts = Vec::new();
+    for file in &args.files {
+        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let mut sub = Submission::by_content(channel, Sender::Unit(unit.clone()), raw, Utc::now());
+        sub.external_id = Some(file.display().to_string());
+        let receipt = intake.submit(sub).await?;
+        worst = worst.max(match receipt.outcome {
+            Outcome::Accepted => 0,
+            Outcome::PartlyAccepted => 3,
+            Outcome::Rejected => 4,
+        });
+        if !json {
+            print_receipt(&file.display().to_string(), &receipt);
+        }
+        receipts.push(receipt);
+    }
+    drop(intake);
+    writer.await?;
+    if json {
+        print_json(&if receipts.len() == 1 { serde_json::to_value(&receipts[0])? } else { serde_json::to_value(&receipts)? })?;
+    }
+    Ok(worst)
+}
+
+pub fn print_receipt(source: &str, r: &Receipt) {
+    println!(
+        "{source}: {} {}{}  submission {}",
+        r.outcome.label_zh(),
+        r.outcome.code(),
+        if r.duplicate { " (duplicate of an earlier identical submission; nothing added)" } else { "" },
+        r.submission_id
+    );
+    for a in &r.reports {
+        let sev = a.grade.map(|g| g.to_string()).or(a.level.map(|l| format!("level {l}"))).unwrap_or_default();
+        println!("  [{}] report {}  {} {}", a.index, a.report_id, a.kind, sev);
+        if let Some(n) = &a.grade_note {
+            println!("      grade: {n}");
+        }
+        for o in &a.obligations {
+            print_obligation_line(o);
+        }
+    }
+    for g in &r.regraded {
+        println!("  regraded {} {} → {}", g.report_id, g.from, g.to);
+    }
+    for e in &r.errors {
+        println!("  error {:<20} {}", e.code.to_string(), e.message);
+    }
+}
+
+fn print_obligation_line(o: &ObligationSummary) {
+    println!(
+        "      {:<18} {} → {}{}  due {}{}  {}",
+        o.duty.code(),
+        o.actor,
+        parties(&o.to),
+        if o.copy.is_empty() { String::new() } else { format!(" (copy {})", parties(&o.copy)) },
+        local_display(o.due_at),
+        if o.provisional { " PROVISIONAL" } else { "" },
+        o.status.code()
+    );
+}
+
+async fn reports(app: App, cmd: ReportsCmd, json: bool) -> anyhow::Result<i32> {
+    match cmd {
+        ReportsCmd::List { unit, kind, limit } => {
+            let unit = unit.map(|u| parse_arg("unit", &u, u.parse::<UnitCode>())).transpose()?;
+            let kind = kind.map(|k| ReportKind::parse(&k).ok_or_else(|| anyhow::anyhow!("--kind {k:?}: unknown report kind"))).transpose()?;
+            let list = app.store.reports(&ReportFilter { unit, kind, limit }).await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for r in &list {
+                    let c = &r.report.content;
+                    let sev = c.grade.map(|g| g.to_string()).or(c.level.map(|l| format!("level {l}"))).unwrap_or_default();
+                    println!("{}  {}  {:<12} {:<18} {:<16} discovered {}", r.report.id, local_display(r.received_at), r.report.unit, c.kind(), sev, local_display(c.discovered_at));
+                }
+            }
+            Ok(0)
+        }
+        ReportsCmd::Show { id } => {
+            let id: ReportId = parse_arg("id", &id, id.parse())?;
+            let Some(r) = app.store.report(id, None).await? else {
+                eprintln!("no report {id}");
+                return Ok(1);
+            };
+            let obligations = app.store.obligations(&ObligationFilter { report: Some(id), limit: 1000, ..Default::default() }).await?;
+            if json {
+                print_json(&serde_json::json!({ "report": r, "obligations": obligations }))?;
+            } else {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                print_obligations(&obligations);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn print_obligations(list: &[Obligation]) {
+    for o in list {
+        println!(
+            "{}  {:<18} {:<14} → {:<28} due {}{}  {:<7} {}",
+            o.id,
+            o.duty.code(),
+            o.actor.to_string(),
+            parties(&o.to),
+            local_display(o.deadline.due_at),
+            if o.deadline.provisional { " PROVISIONAL" } else { "" },
+            o.status.code(),
+            o.basis.citation_zh
+        );
+    }
+}
+
+async fn list_obligations(app: App, a: ObligationsArgs, json: bool) -> anyhow::Result<i32> {
+    let report = a.report.map(|r| parse_arg("report", &r, r.parse::<ReportId>())).transpose()?;
+    let filter = ObligationFilter {
+        status: (a.open && !a.overdue).then_some(ObligationStatus::Open),
+        overdue_at: a.overdue.then(Utc::now),
+        report,
+        limit: a.limit,
+    };
+    let list = app.store.obligations(&filter).await?;
+    if json { print_json(&list)? } else { print_obligations(&list) }
+    Ok(0)
+}
+
+/// A receipt by submission id, for a unit or for staff.
+pub async fn receipt(app: &App, id: SubmissionId, unit: Option<&UnitCode>) -> anyhow::Result<Option<Receipt>> {
+    Ok(app.store.receipt(id, unit).await?)
+}

@@ -1,0 +1,332 @@
+//! Configuration: `tongbao.toml` and one file per connector under `connectors/`, validated by `tongbao check`.
+//!
+//! The doc comments on these structs are the user documentation of each setting.
+
+use crate::rules::{Calendar, Policy};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Article 10 [僵尸机制]: data are kept 60 days; the hub refuses to keep less.
+pub const MIN_RETENTION_DAYS: u32 = 60;
+
+/// `tongbao.toml`. Relative paths are taken from the directory the hub runs in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub retention: Retention,
+    pub calendar: CalendarConfig,
+    /// Tunable rule settings (botnet window, reminder lead times, thresholds).
+    pub rules: Policy,
+    pub serve: ServeConfig,
+    /// Folder holding one `*.toml` file per connector instance.
+    pub connectors_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            store: StoreConfig::default(),
+            retention: Retention::default(),
+            calendar: CalendarConfig::default(),
+            rules: Policy::default(),
+            serve: ServeConfig::default(),
+            connectors_dir: PathBuf::from("connectors"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite` (embedded, the default). PostgreSQL is planned behind the same store trait.
+    pub backend: String,
+    /// The SQLite database file; created with its folder when missing.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { backend: "sqlite".into(), path: PathBuf::from("data/tongbao.db") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Days raw submissions and everything derived are kept; at least 60.
+    pub days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { days: 180 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalendarConfig {
+    /// Working-day data file; when unset, the copy of `calendars/china.toml` built into the binary.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address of the HTTP listener.
+    pub listen: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+/// One connector instance, from `connectors/NAME.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ConnectorConfig {
+    /// Reads `*.json` report files dropped into `<path>/<UNIT CODE>/`; moves each to
+    /// `processed/` (or `rejected/`) beside it after its submission is committed.
+    FolderSource {
+        path: PathBuf,
+        /// Seconds between scans.
+        #[serde(default = "default_poll_seconds")]
+        poll_seconds: u64,
+    },
+    /// Consumes report messages from RabbitMQ.
+    AmqpSource {
+        /// Name of the environment variable holding the AMQP URL (secrets stay out of files).
+        url_env: String,
+        queue: String,
+        #[serde(default = "default_prefetch")]
+        prefetch: u16,
+    },
+    /// Publishes notices to a topic exchange.
+    AmqpSink {
+        url_env: String,
+        #[serde(default = "default_exchange")]
+        exchange: String,
+    },
+    /// Reads e-mailed forms from an IMAP mailbox.
+    ImapSource {
+        host: String,
+        port: u16,
+        user_env: String,
+        password_env: String,
+        #[serde(default = "default_mailbox")]
+        mailbox: String,
+    },
+    /// Reads e-mailed forms from a local Maildir.
+    MaildirSource { path: PathBuf },
+    /// Sends receipts and notices through an SMTP relay.
+    SmtpSink {
+        host: String,
+        port: u16,
+        from: String,
+        #[serde(default)]
+        user_env: Option<String>,
+        #[serde(default)]
+        password_env: Option<String>,
+    },
+}
+
+fn default_poll_seconds() -> u64 {
+    2
+}
+fn default_prefetch() -> u16 {
+    256
+}
+fn default_exchange() -> String {
+    "tongbao.notices".into()
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+
+impl ConnectorConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorConfig::FolderSource { .. } => "folder-source",
+            ConnectorConfig::AmqpSource { .. } => "amqp-source",
+            ConnectorConfig::AmqpSink { .. } => "amqp-sink",
+            ConnectorConfig::ImapSource { .. } => "imap-source",
+            ConnectorConfig::MaildirSource { .. } => "maildir-source",
+            ConnectorConfig::SmtpSink { .. } => "smtp-sink",
+        }
+    }
+
+    /// The environment variables this connector reads secrets from.
+    pub fn env_vars(&self) -> Vec<&str> {
+        match self {
+            ConnectorConfig::AmqpSource { url_env, .. } | ConnectorConfig::AmqpSink { url_env, .. } => vec![url_env],
+            ConnectorConfig::ImapSource { user_env, password_env, .. } => vec![user_env, password_env],
+            ConnectorConfig::SmtpSink { user_env, password_env, .. } => user_env.iter().chain(password_env.iter()).map(String::as_str).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pub name: String,
+    pub file: PathBuf,
+    pub config: ConnectorConfig,
+}
+
+/// A configuration problem, with the file (and line, where TOML knows it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+/// Everything loaded from disk, or every problem found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub calendar: Calendar,
+    pub connectors: Vec<Connector>,
+}
+
+fn toml_problem(file: &Path, text: &str, e: &toml::de::Error) -> Problem {
+    let at = e.span().map(|s| {
+        let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+        format!("line {line}: ")
+    });
+    Problem { file: file.to_path_buf(), message: format!("{}{}", at.unwrap_or_default(), e.message()) }
+}
+
+/// Loads `tongbao.toml` (defaults when the file does not exist), the calendar and the connectors,
+/// collecting every problem rather than stopping at the first.
+pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let config = match std::fs::read_to_string(path) {
+        Ok(text) => match toml::from_str::<Config>(&text) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(toml_problem(path, &text, &e));
+                Config::default()
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+        Err(e) => {
+            problems.push(Problem { file: path.to_path_buf(), message: format!("cannot read: {e}") });
+            Config::default()
+        }
+    };
+    if config.retention.days < MIN_RETENTION_DAYS {
+        problems.push(Problem {
+            file: path.to_path_buf(),
+            message: format!(
+                "[retention] days = {} is refused: data must be kept at least {MIN_RETENTION_DAYS} days (Art. 10 of the trojan and botnet mechanism)",
+                config.retention.days
+            ),
+        });
+    }
+    if config.store.backend != "sqlite" {
+        problems.push(Problem { file: path.to_path_buf(), message: format!("[store] backend = {:?}: this build supports \"sqlite\"", config.store.backend) });
+    }
+    let t = &config.rules.botnet_thresholds;
+    if !(t.large_total < t.major_total) {
+        problems.push(Problem { file: path.to_path_buf(), message: "[rules.botnet_thresholds] large_total must be below major_total".into() });
+    }
+    if config.rules.botnet_window_hours == 0 {
+        problems.push(Problem { file: path.to_path_buf(), message: "[rules] botnet_window_hours must be at least 1".into() });
+    }
+    let calendar = match &config.calendar.file {
+        None => Calendar::builtin(),
+        Some(file) => match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| Calendar::from_toml(&t).map_err(|e| e.to_string())) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(Problem { file: file.clone(), message: e });
+                Calendar::builtin()
+            }
+        },
+    };
+    let connectors = load_connectors(&config.connectors_dir, &mut problems);
+    if problems.is_empty() { Ok(Loaded { config, calendar, connectors }) } else { Err(problems) }
+}
+
+fn load_connectors(dir: &Path, problems: &mut Vec<Problem>) -> Vec<Connector> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return vec![],
+        Err(e) => {
+            problems.push(Problem { file: dir.to_path_buf(), message: format!("cannot read folder: {e}") });
+            return vec![];
+        }
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(Problem { file: file.clone(), message: format!("cannot read: {e}") });
+                continue;
+            }
+        };
+        match toml::from_str::<ConnectorConfig>(&text) {
+            Ok(config) => out.push(Connector { name, file, config }),
+            Err(e) => problems.push(toml_problem(&file, &text, &e)),
+        }
+    }
+    out
+}
+
+/// Problems that only show at run time but can be seen now: secrets missing from the environment.
+pub fn warnings(loaded: &Loaded) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &loaded.connectors {
+        for var in c.config.env_vars() {
+            if std::env::var_os(var).is_none() {
+                out.push(format!("{}: environment variable {var} is not set; the {} connector will stay idle", c.file.display(), c.config.kind()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_missing_file_means_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = load(&dir.path().join("absent.toml")).unwrap();
+        assert_eq!(loaded.config.retention.days, 180);
+        assert_eq!(loaded.config.store.path, PathBuf::from("data/tongbao.db"));
+    }
+
+    #[test]
+    fn short_retention_unknown_keys_and_bad_connectors_are_all_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let cdir = dir.path().join("connectors");
+        std::fs::create_dir(&cdir).unwrap();
+        std::fs::write(cdir.join("bad.toml"), "kind = \"carrier-pigeon\"\n").unwrap();
+        std::fs::write(cdir.join("amqp.toml"), "kind = \"amqp-source\"\nqueue = \"q\"\n").unwrap();
+        let cfg = dir.path().join("tongbao.toml");
+        std::fs::write(&cfg, format!("connectors_dir = {:?}\n[retention]\ndays = 30\n[store]\npaht = \"x\"\n", cdir.display().to_string())).unwrap();
+        let problems = load(&cfg).unwrap_err();
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert!(text.iter().any(|t| t.contains("paht")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("carrier-pigeon")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("url_env")), "{text:?}");
+
+        std::fs::write(&cfg, format!("connectors_dir = {:?}\n[retention]\ndays = 59\n", dir.path().join("none").display().to_string())).unwrap();
+        let problems = load(&cfg).unwrap_err();
+        assert!(problems[0].message.contains("at least 60 days"), "{problems:?}");
+    }
+}

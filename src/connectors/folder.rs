@@ -1,0 +1,96 @@
+//! Folder source: canonical JSON files dropped into `<path>/<UNIT CODE>/` become submissions of that unit.
+//!
+//! The folder's file permissions are the authentication: whoever may write into a unit's
+//! folder submits as that unit. A file is moved away only after its submission commits, and
+//! its dedupe key is its content hash, so a crash in between reprocesses nothing twice.
+
+use crate::intake::Intake;
+use crate::model::submission::Sender;
+use crate::model::{Channel, Outcome, Submission, UnitCode};
+use chrono::Utc;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The largest file it reads; larger ones are moved to `rejected/` with a note.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub struct FolderSource {
+    root: PathBuf,
+    poll: Duration,
+}
+
+impl FolderSource {
+    pub fn new(root: PathBuf, poll: Duration) -> FolderSource {
+        FolderSource { root, poll }
+    }
+
+    pub async fn run(self, intake: Intake, mut shutdown: watch::Receiver<bool>) {
+        if let Err(e) = std::fs::create_dir_all(&self.root) {
+            tracing::warn!(path = %self.root.display(), error = %e, "idle: cannot create the inbox folder");
+            return;
+        }
+        loop {
+            if let Err(e) = self.scan(&intake, &shutdown).await {
+                tracing::warn!(path = %self.root.display(), error = %e, "inbox scan failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One pass over every unit folder.
+    pub async fn scan(&self, intake: &Intake, shutdown: &watch::Receiver<bool>) -> std::io::Result<usize> {
+        let mut done = 0;
+        for unit_dir in std::fs::read_dir(&self.root)? {
+            let unit_dir = unit_dir?.path();
+            if !unit_dir.is_dir() {
+                continue;
+            }
+            let Some(code) = unit_dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<UnitCode>().ok()) else { continue };
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&unit_dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            files.sort();
+            for file in files {
+                if *shutdown.borrow() {
+                    return Ok(done);
+                }
+                if self.take(&file, &code, intake, shutdown).await? {
+                    done += 1;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn take(&self, file: &Path, unit: &UnitCode, intake: &Intake, shutdown: &watch::Receiver<bool>) -> std::io::Result<bool> {
+        let dir = file.parent().expect("a file in a unit folder");
+        if std::fs::metadata(file)?.len() > MAX_FILE_BYTES {
+            tracing::warn!(file = %file.display(), limit = MAX_FILE_BYTES, "file too large; moved to rejected/");
+            move_into(file, &dir.join("rejected"))?;
+            return Ok(true);
+        }
+        let raw = std::fs::read(file)?;
+        let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit.clone()), raw, Utc::now());
+        sub.dedupe_key = format!("folder:{}", sub.dedupe_key);
+        sub.external_id = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let Some(receipt) = super::submit_until_stored(intake, sub, shutdown).await else { return Ok(false) };
+        let target = if receipt.outcome == Outcome::Rejected { "rejected" } else { "processed" };
+        let moved = move_into(file, &dir.join(target))?;
+        let receipt_path = moved.with_extension("receipt.json");
+        std::fs::write(&receipt_path, serde_json::to_vec_pretty(&receipt).unwrap_or_default())?;
+        tracing::info!(file = %file.display(), unit = %unit, outcome = receipt.outcome.code(), submission = %receipt.submission_id, "ingested");
+        Ok(true)
+    }
+}
+
+fn move_into(file: &Path, dir: &Path) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let target = dir.join(file.file_name().expect("a file name"));
+    std::fs::rename(file, &target)?;
+    Ok(target)
+}

@@ -1,0 +1,55 @@
+//! Sources and sinks: each turns what arrives into submissions, or delivers outbox rows; one folder per foreign protocol.
+
+pub mod folder;
+
+use crate::config::Connector;
+use crate::intake::Intake;
+use crate::model::Submission;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Starts every configured connector this build can run; logs the others as idle, with the reason.
+pub fn start(connectors: &[Connector], intake: &Intake, shutdown: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if connectors.is_empty() {
+        tracing::info!(message = "no connectors configured; reports arrive through `tongbao ingest` only");
+    }
+    for c in connectors {
+        match &c.config {
+            crate::config::ConnectorConfig::FolderSource { path, poll_seconds } => {
+                tracing::info!(connector = %c.name, kind = c.config.kind(), path = %path.display(), "started");
+                let source = folder::FolderSource::new(path.clone(), Duration::from_secs(*poll_seconds));
+                tasks.push(tokio::spawn(source.run(intake.clone(), shutdown.clone())));
+            }
+            other => {
+                tracing::warn!(
+                    connector = %c.name,
+                    kind = other.kind(),
+                    reason = "this build has no such connector yet",
+                    "idle"
+                );
+            }
+        }
+    }
+    tasks
+}
+
+/// Submits with retries while the store is busy; gives up on shutdown. Sources call this and
+/// acknowledge only on `Some`.
+pub async fn submit_until_stored(intake: &Intake, submission: Submission, shutdown: &watch::Receiver<bool>) -> Option<crate::model::Receipt> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match intake.submit(submission.clone()).await {
+            Ok(r) => return Some(r),
+            Err(e) if e.is_transient() && !*shutdown.borrow() => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "submission not stored yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "submission not stored; it stays where it is for the next run");
+                return None;
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `tongbao serve`: opens the store, starts intake and the connectors, and shuts down gracefully.
+
+use crate::cli::App;
+use crate::config::Loaded;
+use crate::intake::decide::Engine;
+use crate::intake::Intake;
+use crate::store::{SqliteStore, Store};
+use anyhow::Context as _;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
+    let path = loaded.config.store.path.clone();
+    let store = Arc::new(SqliteStore::open(&path).await.with_context(|| format!("opening the store at {}", path.display()))?);
+    tracing::info!(store = %path.display(), retention_days = loaded.config.retention.days, "store open");
+    for w in crate::config::warnings(&loaded) {
+        tracing::warn!(message = %w);
+    }
+    let years: Vec<i32> = loaded.calendar.years().collect();
+    tracing::info!(?years, "calendar loaded");
+    let recomputed = store.recompute_provisional(&loaded.calendar).await?;
+    if recomputed > 0 {
+        tracing::info!(recomputed, "provisional deadlines recomputed with new calendar data");
+    }
+
+    let app = App { loaded, store };
+    let engine = Arc::new(Engine { calendar: app.loaded.calendar.clone(), policy: app.loaded.config.rules.clone() });
+    let (intake, writer) = Intake::start(app.store.clone(), engine);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tasks = crate::connectors::start(&app.loaded.connectors, &intake, &stop_rx);
+    tracing::info!(connectors = tasks.len(), "tongbao is running; Ctrl-C or SIGTERM stops it");
+
+    wait_for_signal().await;
+    tracing::info!("stopping: finishing in-flight submissions");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    drop(intake);
+    writer.await?;
+    tracing::info!("stopped");
+    Ok(0)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
