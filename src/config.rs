@@ -214,7 +214,9 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
             Ok(c) => c,
             Err(e) => {
                 problems.push(toml_problem(path, &text, &e));
-                Config::default()
+                // Still find the connectors folder, so their problems are reported in the same run.
+                let dir = toml::from_str::<toml::Table>(&text).ok().and_then(|t| t.get("connectors_dir")?.as_str().map(PathBuf::from));
+                Config { connectors_dir: dir.unwrap_or_else(|| Config::default().connectors_dir), ..Config::default() }
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),

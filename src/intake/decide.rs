@@ -269,7 +269,7 @@ fn accept(
     let kind = content.kind();
     let received_at = d.submission.received_at;
     let id = ReportId::new();
-    let me = Party::Unit(unit.code.clone());
+    let me = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province }.party();
 
     // References: a follow-up must name the unit's own earlier report of the same kind;
     // feedback and verification must name a botnet event.
@@ -452,7 +452,7 @@ fn accept(
     }
     for target in fulfils {
         d.audit.push(AuditRow {
-            actor: format!("unit:{}", unit.code),
+            actor: me.to_string(),
             action: "obligation.fulfilled",
             subject: match &target {
                 Fulfils::About { report, .. } => report.to_string(),

@@ -41,6 +41,18 @@ pub struct Reporter<'a> {
     pub region: Region,
 }
 
+impl Reporter<'_> {
+    /// The party this unit acts as: CNCERT, CSB and the bureaus by their role, others by code.
+    pub fn party(&self) -> Party {
+        match (self.unit_type, self.region) {
+            (UnitType::Cncert, _) => Party::Cncert,
+            (UnitType::Csb, _) => Party::Csb,
+            (UnitType::Bureau, Region::Province(p)) => Party::Bureau(p),
+            _ => Party::Unit(self.code.clone()),
+        }
+    }
+}
+
 /// The facts of one accepted report that the obligations depend on.
 #[derive(Debug, Clone, Copy)]
 pub struct ReportFacts<'a> {
@@ -220,7 +232,7 @@ fn reporting_route(kind: ReportKind, urgency: Urgency, f: &ReportFacts<'_>) -> (
 /// before (`earlier`, for a follow-up) so that a follow-up creates only what changed.
 pub fn for_report(f: &ReportFacts<'_>, earlier: Option<Urgency>, cal: &Calendar, policy: &Policy) -> Vec<ObligationDraft> {
     let mut b = Builder { cal, out: Vec::new() };
-    let me = Party::Unit(f.reporter.code.clone());
+    let me = f.reporter.party();
     let is_cncert = f.reporter.unit_type == UnitType::Cncert;
     match f.kind {
         ReportKind::Event | ReportKind::Warning | ReportKind::BotnetEvent => {
@@ -299,7 +311,7 @@ pub fn for_monthly_summary(unit: &Reporter<'_>, month: YearMonth, cal: &Calendar
     let trigger = super::calendar::start_of_day(month.first_day());
     let copy = bureaus(&[], unit.region);
     let copy = if copy == [Party::BureausConcerned] { vec![] } else { copy };
-    let o = b.add(Duty::MonthlySummary, Party::Unit(unit.code.clone()), vec![Party::Cncert], copy, DeadlineRule::NthWorkdayOfNextMonth(5), trigger, basis::tongbao_13_3());
+    let o = b.add(Duty::MonthlySummary, unit.party(), vec![Party::Cncert], copy, DeadlineRule::NthWorkdayOfNextMonth(5), trigger, basis::tongbao_13_3());
     o.key = Some(format!("monthly_summary:{}:{month}", unit.code));
     o.met_by_this = true;
     monthly_digest(&mut b, month, trigger);

@@ -1,0 +1,196 @@
+//! The command line as a user runs it: deadlines and calendar answers of SPEC §8, ingest, check.
+
+use super::helpers::Hub;
+
+fn due_local(v: &serde_json::Value, duty: &str) -> String {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["duty"] == duty)
+        .unwrap_or_else(|| panic!("no {duty} in {v:#}"))["due_local"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn deadline_gives_the_spec_worked_examples() {
+    let hub = Hub::new();
+    let (code, v) = hub.json(&["deadline", "--kind", "warning", "--level", "4", "--discovered", "2026-09-23T10:00:00+08:00", "--province", "GD"]);
+    assert_eq!(code, 0);
+    assert_eq!(due_local(&v, "report"), "2026-10-08 24:00");
+    assert_eq!(v[0]["due_at"], "2026-10-08T16:00:00Z", "RFC 3339 instant in JSON");
+    assert_eq!(v[0]["basis"]["code"], "tongbao-13.3");
+
+    let (_, v) = hub.json(&["deadline", "--kind", "event", "--grade", "general", "--discovered", "2026-09-10 10:00"]);
+    assert_eq!(due_local(&v, "monthly_summary"), "2026-10-13 24:00");
+    let (_, v) = hub.json(&["deadline", "--kind", "event", "--grade", "一般", "--discovered", "2026-10-10 10:00"]);
+    assert_eq!(due_local(&v, "monthly_summary"), "2026-11-06 24:00");
+    let (_, v) = hub.json(&["deadline", "--kind", "event", "--grade", "general", "--discovered", "2026-04-15 10:00"]);
+    assert_eq!(due_local(&v, "monthly_digest"), "2026-05-18 24:00");
+    let (_, v) = hub.json(&["deadline", "--kind", "event", "--grade", "major", "--discovered", "2026-10-01T23:30:00+08:00"]);
+    assert_eq!(due_local(&v, "report"), "2026-10-02 01:30");
+    let (_, v) = hub.json(&["deadline", "--kind", "botnet_event", "--grade", "major", "--discovered", "2026-06-01T08:00:00+08:00"]);
+    assert_eq!(due_local(&v, "report"), "2026-06-01 10:00");
+    assert_eq!(due_local(&v, "cncert_report"), "2026-06-01 10:00");
+}
+
+#[test]
+fn deadline_refuses_bad_arguments_with_what_was_expected() {
+    let hub = Hub::new();
+    let out = hub.run(&["deadline", "--kind", "event", "--grade", "huge", "--discovered", "2026-09-23 10:00"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--grade") && err.contains("特别重大"), "{err}");
+    let out = hub.run(&["deadline", "--kind", "warning", "--discovered", "2026-09-23 10:00"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--level"));
+}
+
+#[test]
+fn a_deadline_in_a_year_without_holiday_data_is_marked_provisional() {
+    let hub = Hub::new();
+    let (_, v) = hub.json(&["deadline", "--kind", "warning", "--level", "4", "--discovered", "2027-09-23 10:00"]);
+    assert_eq!(v[0]["provisional"], true);
+    let out = hub.run(&["deadline", "--kind", "warning", "--level", "4", "--discovered", "2027-09-23 10:00"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PROVISIONAL"));
+}
+
+#[test]
+fn calendar_commands_answer_with_dates_and_exit_codes() {
+    let hub = Hub::new();
+    let text = |args: &[&str]| {
+        let out = hub.run(args);
+        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    assert_eq!(text(&["calendar", "is-workday", "2026-10-10"]), (0, "yes".into()), "make-up Saturday");
+    assert_eq!(text(&["calendar", "is-workday", "2026-10-05"]), (1, "no".into()), "National Day");
+    assert_eq!(text(&["calendar", "add-workdays", "2026-09-23", "5"]), (0, "2026-10-08".into()));
+    assert_eq!(text(&["calendar", "nth-workday", "2026-10", "5"]), (0, "2026-10-13".into()));
+    assert_eq!(text(&["calendar", "nth-workday", "2026-05", "10"]), (0, "2026-05-18".into()));
+    assert_eq!(text(&["calendar", "nth-workday", "2026-11", "5"]), (0, "2026-11-06".into()));
+}
+
+#[test]
+fn a_calendar_file_named_in_the_config_replaces_the_built_in_one() {
+    let hub = Hub::new();
+    hub.write("cal.toml", "[years.2027]\nholidays = [\"01-01\"]\nworkdays = []\n");
+    hub.write("tongbao.toml", "[calendar]\nfile = \"cal.toml\"\n");
+    let (code, v) = hub.json(&["calendar", "is-workday", "2027-01-01"]);
+    assert_eq!((code, v["workday"].as_bool(), v["provisional"].as_bool()), (1, Some(false), Some(false)));
+    let (_, v) = hub.json(&["calendar", "is-workday", "2026-10-10"]);
+    assert_eq!(v["provisional"], true, "2026 is not in this file");
+}
+
+#[test]
+fn check_accepts_the_shipped_defaults_and_names_every_problem() {
+    let hub = Hub::new();
+    let out = hub.run(&["check"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongbao")).arg("check").current_dir(repo).output().unwrap();
+    assert!(out.status.success(), "the repository's tongbao.toml: {}", String::from_utf8_lossy(&out.stderr));
+
+    hub.write("tongbao.toml", "[retention]\ndays = 30\n[stor]\npath = \"x\"\n");
+    hub.write("connectors/mq.toml", "kind = \"amqp-source\"\nqueue = \"reports\"\n");
+    hub.write("connectors/odd.toml", "kind = \"fax-source\"\n");
+    let out = hub.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in ["tongbao.toml", "stor", "mq.toml", "url_env", "odd.toml", "fax-source"] {
+        assert!(err.contains(want), "{want} missing from: {err}");
+    }
+    hub.write("tongbao.toml", "[retention]\ndays = 59\n");
+    let out = hub.run(&["serve"]);
+    assert_eq!(out.status.code(), Some(1), "serve refuses a retention under 60 days");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 60 days"));
+}
+
+#[test]
+fn ingesting_the_same_file_twice_adds_nothing() {
+    let hub = Hub::new().with_units();
+    let file = hub.write("r.json", &serde_json::to_string(&super::helpers::event("major", "2026-10-01T23:30:00+08:00")).unwrap());
+    let file = file.to_str().unwrap();
+    let (code, first) = hub.json(&["ingest", file, "--unit", "CT-GD"]);
+    assert_eq!(code, 0);
+    assert_eq!(first["outcome"], "accepted");
+    let (_, reports1) = hub.json(&["reports", "list"]);
+    let (_, obligations1) = hub.json(&["obligations"]);
+
+    let (code, second) = hub.json(&["ingest", file, "--unit", "CT-GD"]);
+    assert_eq!(code, 0);
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(second["submission_id"], first["submission_id"]);
+    assert_eq!(second["reports"], first["reports"], "the original receipt");
+    let (_, reports2) = hub.json(&["reports", "list"]);
+    let (_, obligations2) = hub.json(&["obligations"]);
+    assert_eq!(reports1.as_array().unwrap().len(), 1);
+    assert_eq!(reports1, reports2);
+    assert_eq!(obligations1, obligations2);
+}
+
+#[test]
+fn a_partly_bad_batch_keeps_the_good_reports_and_exits_3() {
+    let hub = Hub::new().with_units();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let (code, r) = hub.json(&["ingest", &format!("{repo}/examples/batch-mixed.json"), "--unit", "CT-GD"]);
+    assert_eq!(code, 3);
+    assert_eq!(r["outcome"], "partly_accepted");
+    assert_eq!(r["reports"].as_array().unwrap().len(), 2);
+    let places: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["place"].as_str().unwrap()).collect();
+    assert_eq!(places, vec!["/2/discovered_at", "/2/grade"]);
+    assert!(r["errors"][0]["message"].as_str().unwrap().contains("yesterday"));
+
+    let id = r["reports"][0]["report_id"].as_str().unwrap();
+    let (code, shown) = hub.json(&["reports", "show", id]);
+    assert_eq!(code, 0);
+    assert_eq!(shown["report"]["kind"], "warning");
+    assert_eq!(shown["obligations"][0]["duty"], "report");
+    assert_eq!(shown["obligations"][0]["status"], "late", "reported long after 2026-10-08");
+}
+
+#[test]
+fn an_unregistered_unit_is_refused_and_stored_all_the_same() {
+    let hub = Hub::new().with_units();
+    let file = hub.write("r.json", &serde_json::to_string(&super::helpers::event("large", "2026-10-01T23:30:00+08:00")).unwrap());
+    let (code, r) = hub.json(&["ingest", file.to_str().unwrap(), "--unit", "NOBODY"]);
+    assert_eq!(code, 4);
+    assert_eq!(r["errors"][0]["code"], "unknown_sender");
+    let (_, reports) = hub.json(&["reports", "list"]);
+    assert_eq!(reports.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn overdue_lists_open_obligations_past_their_time() {
+    let hub = Hub::new().with_units();
+    // A phoned-in major event long ago: the written report is owed and overdue.
+    let file = hub.write("r.json", &serde_json::to_string(&super::helpers::event("major", "2026-01-05T09:00:00+08:00")).unwrap());
+    let (code, _) = hub.json(&["ingest", file.to_str().unwrap(), "--unit", "CT-GD", "--channel", "phone"]);
+    assert_eq!(code, 0);
+    let (_, open) = hub.json(&["obligations", "--open"]);
+    let duties: Vec<&str> = open.as_array().unwrap().iter().map(|o| o["duty"].as_str().unwrap()).collect();
+    assert!(duties.contains(&"written_report") && duties.contains(&"follow_up"), "{duties:?}");
+    assert!(!duties.contains(&"report"), "the phone call met the 2-hour duty");
+    let (_, overdue) = hub.json(&["obligations", "--overdue"]);
+    assert!(overdue.as_array().unwrap().is_empty(), "received just now: nothing overdue yet");
+}
+
+#[test]
+fn units_import_refuses_a_bad_file_whole() {
+    let hub = Hub::new();
+    hub.write("bad.json", r#"[{"code": "A", "name": "甲", "type": "basic_telecom_group", "province": "national"},
+                              {"code": "B", "name": "乙", "type": "martian", "province": "GD"}]"#);
+    let out = hub.run(&["units", "import", "bad.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/1") && err.contains("martian"), "{err}");
+    let (_, units) = hub.json(&["units", "list"]);
+    assert_eq!(units.as_array().unwrap().len(), 0, "nothing imported");
+}
+
+#[test]
+fn committed_schemas_match_the_types() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let drift = tongbao::schemas::drift(&dir);
+    assert!(drift.is_empty(), "{drift:?} drifted; run `cargo run -- schemas --out schemas` and commit");
+}

@@ -1,0 +1,248 @@
+//! Intake against a real SQLite store: idempotency, authentication, grading, obligations met and late.
+
+use super::helpers::{botnet, event, Lib};
+use serde_json::json;
+use tongbao::model::submission::Sender;
+use tongbao::model::{Channel, Duty, Grade, ObligationStatus, Outcome, Submission};
+use tongbao::store::{ObligationFilter, Store};
+
+fn duties(r: &tongbao::model::Receipt, i: usize) -> Vec<(Duty, ObligationStatus)> {
+    r.reports[i].obligations.iter().map(|o| (o.duty, o.status)).collect()
+}
+
+async fn obligations_of(lib: &Lib, report: tongbao::model::ReportId) -> Vec<tongbao::model::Obligation> {
+    lib.store.obligations(&ObligationFilter { report: Some(report), limit: 100, ..Default::default() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_same_submission_sent_concurrently_is_stored_once() {
+    let lib = Lib::new().await;
+    let raw = serde_json::to_vec(&event("major", "2026-10-01T23:30:00+08:00")).unwrap();
+    let at = "2026-10-02T00:00:00+08:00".parse().unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let intake = lib.intake.clone();
+        let sub = Submission::by_content(Channel::Cli, Sender::Unit("CT-GD".parse().unwrap()), raw.clone(), at);
+        tasks.push(tokio::spawn(async move { intake.submit(sub).await.unwrap() }));
+    }
+    let mut receipts = Vec::new();
+    for t in tasks {
+        receipts.push(t.await.unwrap());
+    }
+    assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1);
+    assert!(receipts.iter().all(|r| r.submission_id == receipts[0].submission_id && r.reports == receipts[0].reports));
+    let c = lib.store.counts().await.unwrap();
+    assert_eq!((c.submissions, c.reports), (1, 1));
+}
+
+#[tokio::test]
+async fn a_report_meets_its_own_duty_on_time_or_late() {
+    let lib = Lib::new().await;
+    let on_time = lib.submit("CT-GD", event("major", "2026-10-01T23:30:00+08:00"), "2026-10-02T01:00:00+08:00").await;
+    assert_eq!(duties(&on_time, 0), vec![(Duty::Report, ObligationStatus::Met), (Duty::FollowUp, ObligationStatus::Open)]);
+    let late = lib.submit("CT-GD", event("large", "2026-10-01T20:00:00+08:00"), "2026-10-02T01:00:00+08:00").await;
+    assert_eq!(duties(&late, 0)[0], (Duty::Report, ObligationStatus::Late), "4 hours passed at 24:00");
+    let stored = obligations_of(&lib, late.reports[0].report_id).await;
+    assert_eq!(stored.iter().find(|o| o.duty == Duty::Report).unwrap().status, ObligationStatus::Late);
+}
+
+#[tokio::test]
+async fn a_unit_can_submit_only_as_itself_and_unknown_senders_get_no_reply() {
+    let lib = Lib::new().await;
+    let mut foreign = event("major", "2026-10-01T23:30:00+08:00");
+    foreign["unit"] = json!("IDC-BJ");
+    let r = lib.submit("CT-GD", foreign, "2026-10-02T00:00:00+08:00").await;
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!((r.errors[0].code.to_string().as_str(), r.errors[0].place.as_str()), ("foreign_unit", "/unit"));
+
+    let before = lib.store.counts().await.unwrap();
+    let mut sub = Submission::by_content(
+        Channel::Email,
+        Sender::Email("stranger@evil.example".parse().unwrap()),
+        serde_json::to_vec(&event("major", "2026-10-01T23:30:00+08:00")).unwrap(),
+        "2026-10-02T00:00:00+08:00".parse().unwrap(),
+    );
+    sub.reply_to = Some("stranger@evil.example".into());
+    let r = lib.intake.submit(sub).await.unwrap();
+    assert_eq!(r.errors[0].code.to_string(), "unknown_sender");
+    let after = lib.store.counts().await.unwrap();
+    assert_eq!(after.submissions, before.submissions + 1, "kept: nothing is lost");
+    assert_eq!(after.outbox, before.outbox, "no receipt queued for an unknown sender");
+
+    // A registered contact's address and AMQP login authenticate as the unit.
+    let r = lib
+        .submit_as(Sender::Email("SOC@GD.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-09-01 10:00"), "2026-09-02T00:00:00Z")
+        .await;
+    assert_eq!((r.outcome, r.unit.as_ref().map(|u| u.to_string())), (Outcome::Accepted, Some("CT-GD".into())));
+    let r = lib.submit_as(Sender::AmqpUser("ct-gd".into()), Channel::Amqp, event("general", "2026-09-01 11:00"), "2026-09-02T00:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Accepted);
+}
+
+#[tokio::test]
+async fn urgent_reports_are_queued_for_their_recipients_with_the_receipt_when_a_reply_path_exists() {
+    let lib = Lib::new().await;
+    let mut sub = Submission::by_content(
+        Channel::Amqp,
+        Sender::AmqpUser("ct-gd".into()),
+        serde_json::to_vec(&event("major", "2026-10-01T23:30:00+08:00")).unwrap(),
+        "2026-10-02T00:00:00+08:00".parse().unwrap(),
+    );
+    sub.reply_to = Some("amq.rabbitmq.reply-to".into());
+    lib.intake.submit(sub).await.unwrap();
+    let rows: Vec<(String, String, bool)> = sqlx::query_as("SELECT kind, recipient, urgent FROM outbox ORDER BY kind, recipient").fetch_all(lib.store.pool()).await.unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("receipt".into(), "reply:amqp:amq.rabbitmq.reply-to".into(), true),
+            ("report".into(), "bureau:GD".into(), true),
+            ("report".into(), "cncert".into(), true),
+            ("report".into(), "csb".into(), true),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn general_events_open_the_monthly_summary_which_the_summary_then_meets() {
+    let lib = Lib::new().await;
+    let a = lib.submit("CT-GD", event("general", "2026-09-03 10:00"), "2026-09-03T03:00:00Z").await;
+    let b = lib.submit("CT-GD", event("general", "2026-09-20 10:00"), "2026-09-20T03:00:00Z").await;
+    let id = |r: &tongbao::model::Receipt| r.reports[0].obligations.iter().find(|o| o.duty == Duty::MonthlySummary).unwrap().id;
+    assert_eq!(id(&a), id(&b), "one monthly summary per unit and month");
+
+    let summary = json!({"kind": "monthly_general", "content": {"month": "2026-09", "events": [
+        {"occurred_at": "2026-09-03 10:00", "category": "ddos", "summary": "短时流量异常"},
+        {"occurred_at": "2026-09-20 10:00", "category": "ddos", "summary": "短时流量异常"}]}});
+    let s = lib.submit("CT-GD", summary, "2026-10-12T02:00:00Z").await;
+    assert_eq!(s.outcome, Outcome::Accepted, "{:?}", s.errors);
+    let all = lib.store.obligations(&ObligationFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let ms: Vec<_> = all.iter().filter(|o| o.duty == Duty::MonthlySummary).collect();
+    assert_eq!(ms.len(), 1);
+    assert_eq!((ms[0].status, ms[0].met_by), (ObligationStatus::Met, Some(s.reports[0].report_id)));
+    assert_eq!(all.iter().filter(|o| o.duty == Duty::MonthlyDigest).count(), 1);
+
+    // "No events" is a valid summary too, and a late one is marked late.
+    let none = json!({"kind": "monthly_general", "content": {"month": "2026-09", "events": []}});
+    let r = lib.submit("IDC-BJ", none, "2026-10-14T02:00:00Z").await;
+    assert_eq!(r.reports[0].obligations.iter().find(|o| o.duty == Duty::MonthlySummary).unwrap().status, ObligationStatus::Late);
+}
+
+#[tokio::test]
+async fn botnet_scale_over_the_period_raises_grades_and_regrades_earlier_reports() {
+    let lib = Lib::new().await;
+    // 600,000 bots declared general: the hub raises it to major and says why.
+    let r = lib.submit("CT-GD", botnet(600_000, &[], "2026-06-01 08:00"), "2026-06-01T00:30:00Z").await;
+    assert_eq!(r.reports[0].grade, Some(Grade::Major));
+    assert!(r.reports[0].grade_note.as_deref().unwrap().contains("500000"));
+    let report = r.reports[0].obligations.iter().find(|o| o.duty == Duty::Report).unwrap();
+    assert_eq!(report.due_at.to_rfc3339(), "2026-06-01T02:00:00+00:00", "its own scale: discovered + 2 h");
+
+    // Next day, two reports that together pass 100,000 distinct IPs (they overlap).
+    let ips_a: Vec<String> = (0..60_000u32).map(|i| std::net::Ipv4Addr::from(0x0A00_0000 + i).to_string()).collect();
+    let ips_b: Vec<String> = (30_000..90_000u32).map(|i| std::net::Ipv4Addr::from(0x0A00_0000 + i).to_string()).collect();
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let a = lib.submit("CT-GD", botnet(0, &refs(&ips_a), "2026-06-03 08:00"), "2026-06-03T01:00:00Z").await;
+    assert_eq!(a.reports[0].grade, Some(Grade::General), "60,000 alone");
+    let b = lib.submit("CT-GD", botnet(0, &refs(&ips_b), "2026-06-03 09:00"), "2026-06-03T02:00:00Z").await;
+    assert_eq!(b.reports[0].grade, Some(Grade::General), "90,000 distinct together: still general");
+
+    let ips_c: Vec<String> = (85_000..100_001u32).map(|i| std::net::Ipv4Addr::from(0x0A00_0000 + i).to_string()).collect();
+    let c = lib.submit("CM-GROUP", botnet(0, &refs(&ips_c), "2026-06-03 10:00"), "2026-06-03T03:00:00Z").await;
+    assert_eq!(c.reports[0].grade, Some(Grade::Large), "100,001 distinct across three reports");
+    let regraded: Vec<_> = c.regraded.iter().map(|g| (g.report_id, g.from, g.to)).collect();
+    assert!(regraded.contains(&(a.reports[0].report_id, Grade::General, Grade::Large)), "{regraded:?}");
+    assert!(regraded.contains(&(b.reports[0].report_id, Grade::General, Grade::Large)), "{regraded:?}");
+    let stored = lib.store.report(a.reports[0].report_id, None).await.unwrap().unwrap();
+    assert_eq!(stored.report.content.grade, Some(Grade::Large));
+    // The grade was pushed over by others: the new grade's clock runs from the regrading.
+    let own = c.reports[0].obligations.iter().find(|o| o.duty == Duty::Report).unwrap();
+    assert_eq!(own.due_at.to_rfc3339(), "2026-06-03T05:00:00+00:00");
+}
+
+#[tokio::test]
+async fn disposal_feedback_and_verification_close_the_chain() {
+    let lib = Lib::new().await;
+    let cncert_found = lib.submit("CNCERT", botnet(200_000, &[], "2026-06-01 08:00"), "2026-06-01T00:10:00Z").await;
+    let event_id = cncert_found.reports[0].report_id;
+    assert_eq!(cncert_found.reports[0].grade, Some(Grade::Large));
+
+    let feedback = json!({"kind": "disposal_feedback", "content": {
+        "notice_ref": event_id.to_string(), "unit_name": "中国电信广东分公司",
+        "disposed": ["203.0.113.7"], "undisposed": [{"target": "c2.example.com", "reason": "域名由境外注册管理机构管理"}]}});
+    let f = lib.submit("CT-GD", feedback, "2026-06-01T03:00:00Z").await;
+    assert_eq!(f.outcome, Outcome::Accepted, "{:?}", f.errors);
+    let os = obligations_of(&lib, event_id).await;
+    let v = os.iter().find(|o| o.duty == Duty::Verification).expect("CNCERT verifies what it found");
+    assert_eq!((v.actor.to_string(), v.deadline.due_at.to_rfc3339()), ("cncert".into(), "2026-06-01T05:00:00+00:00".into()));
+    assert!(os.iter().any(|o| o.duty == Duty::DisposalResult && o.status == ObligationStatus::Open));
+
+    let verification = json!({"kind": "verification", "content": {"notice_ref": event_id.to_string(),
+        "results": [{"target": "203.0.113.7", "still_malicious": false}]}});
+    lib.submit("CNCERT", verification, "2026-06-01T04:00:00Z").await;
+    let os = obligations_of(&lib, event_id).await;
+    assert_eq!(os.iter().find(|o| o.duty == Duty::Verification).unwrap().status, ObligationStatus::Met);
+
+    // Feedback on something that is not a botnet event is refused where it points.
+    let bad = json!({"kind": "disposal_feedback", "content": {"notice_ref": f.reports[0].report_id.to_string(), "unit_name": "x", "disposed": ["10.0.0.1"]}});
+    let r = lib.submit("CT-GD", bad, "2026-06-01T05:00:00Z").await;
+    assert_eq!((r.errors[0].code.to_string().as_str(), r.errors[0].place.as_str()), ("unknown_reference", "/content/notice_ref"));
+}
+
+#[tokio::test]
+async fn a_written_follow_up_closes_a_phoned_report_and_may_raise_the_grade() {
+    let lib = Lib::new().await;
+    let phoned = lib
+        .submit_as(Sender::Unit("CT-GD".parse().unwrap()), Channel::Phone, event("large", "2026-03-02T09:00:00+08:00"), "2026-03-02T01:30:00Z")
+        .await;
+    let first = phoned.reports[0].report_id;
+    assert!(duties(&phoned, 0).contains(&(Duty::WrittenReport, ObligationStatus::Open)));
+
+    let mut written = event("major", "2026-03-02T09:00:00+08:00");
+    written["follows_up"] = json!(first.to_string());
+    let w = lib.submit("CT-GD", written, "2026-03-02T06:00:00Z").await;
+    assert_eq!(w.outcome, Outcome::Accepted, "{:?}", w.errors);
+    let raised = w.reports[0].obligations.iter().find(|o| o.duty == Duty::Report).expect("raised to major: a 2-hour duty from now");
+    assert_eq!((raised.due_at.to_rfc3339(), raised.status), ("2026-03-02T08:00:00+00:00".into(), ObligationStatus::Met));
+    let os = obligations_of(&lib, first).await;
+    for duty in [Duty::WrittenReport, Duty::FollowUp] {
+        assert_eq!(os.iter().find(|o| o.duty == duty).unwrap().status, ObligationStatus::Met, "{duty}");
+    }
+
+    // Another unit cannot follow up this report.
+    let mut other = event("major", "2026-03-02T09:00:00+08:00");
+    other["follows_up"] = json!(first.to_string());
+    let r = lib.submit("IDC-BJ", other, "2026-03-02T06:00:00Z").await;
+    assert_eq!(r.errors[0].place, "/follows_up");
+}
+
+#[tokio::test]
+async fn a_contact_update_replaces_the_contacts_and_the_mail_identities() {
+    let lib = Lib::new().await;
+    let update = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+        {"role": "leader", "name": "新领导", "email": "new-leader@gd.example.cn"}]}});
+    let r = lib.submit("CT-GD", update, "2026-10-09T02:00:00Z").await;
+    assert_eq!(duties(&r, 0), vec![(Duty::ContactUpdate, ObligationStatus::Met)]);
+    let r = lib.submit_as(Sender::Email("new-leader@gd.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-01 10:00"), "2026-10-09T03:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Accepted);
+    let r = lib.submit_as(Sender::Email("soc@gd.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-02 10:00"), "2026-10-09T03:00:00Z").await;
+    assert_eq!(r.errors[0].code.to_string(), "unknown_sender", "the old contact no longer speaks for the unit");
+}
+
+#[tokio::test]
+async fn provisional_deadlines_are_recomputed_when_the_year_arrives() {
+    let lib = Lib::new().await;
+    let warning = json!({"kind": "warning", "discovered_at": "2027-01-29 10:00", "category": "vulnerability", "level": 4, "provinces": ["GD"],
+        "content": {"description": "d", "potential_harm": "h", "affected_scope": "s", "aware_parties": "a", "recommendations": "r"}});
+    let r = lib.submit("CT-GD", warning, "2027-01-29T02:00:00Z").await;
+    let o = &r.reports[0].obligations[0];
+    assert!(o.provisional);
+    assert_eq!(o.due_at.to_rfc3339(), "2027-02-05T16:00:00+00:00", "Mon–Fri fallback: Fri 2027-02-05");
+
+    // Suppose the State Council gives 2027-02-01..02-03 off.
+    let cal = tongbao::rules::Calendar::from_toml(&format!("{}\n[years.2027]\nholidays = [\"02-01..02-03\"]\n", tongbao::rules::calendar::BUILTIN)).unwrap();
+    assert_eq!(lib.store.recompute_provisional(&cal).await.unwrap(), 1);
+    let stored = obligations_of(&lib, r.reports[0].report_id).await;
+    assert!(!stored[0].deadline.provisional);
+    assert_eq!(stored[0].deadline.due_at.to_rfc3339(), "2027-02-10T16:00:00+00:00");
+}

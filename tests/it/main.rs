@@ -1,0 +1,6 @@
+//! Integration tests: the real binary, the real store, real files; one binary, one module per area.
+
+mod cli;
+mod helpers;
+mod intake;
+mod serve;

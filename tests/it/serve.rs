@@ -1,0 +1,49 @@
+//! `tongbao serve` as a process: starts on embedded defaults with nothing else reachable, ingests from its inbox, stops on SIGTERM.
+
+use super::helpers::Hub;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
+    let hub = Hub::new().with_units();
+    hub.write("connectors/inbox.toml", "kind = \"folder-source\"\npath = \"data/inbox\"\npoll_seconds = 1\n");
+    // A broker connector whose URL is not even set: the hub must start anyway and say why it idles.
+    hub.write("connectors/cncert-mq.toml", "kind = \"amqp-source\"\nurl_env = \"TONGBAO_TEST_UNSET_AMQP_URL\"\nqueue = \"reports\"\n");
+    let log = std::fs::File::create(hub.path().join("serve.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tongbao"))
+        .arg("serve")
+        .current_dir(hub.path())
+        .env("TONGBAO_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+
+    let report = serde_json::to_string(&super::helpers::event("major", "2026-10-01T23:30:00+08:00")).unwrap();
+    hub.write("data/inbox/CT-GD/event.json.part", &report);
+    std::fs::rename(hub.path().join("data/inbox/CT-GD/event.json.part"), hub.path().join("data/inbox/CT-GD/event.json")).unwrap();
+    hub.write("data/inbox/CT-GD/broken.json", "{ not json");
+
+    let receipt = hub.path().join("data/inbox/CT-GD/processed/event.receipt.json");
+    let rejected = hub.path().join("data/inbox/CT-GD/rejected/broken.receipt.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(receipt.exists() && rejected.exists()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(hub.path().join("serve.log")).unwrap();
+    assert!(status.success(), "exit {status}: {log}");
+    assert!(receipt.exists() && rejected.exists(), "inbox not processed: {log}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+    assert_eq!(r["outcome"], "accepted");
+    let bad: serde_json::Value = serde_json::from_slice(&std::fs::read(&rejected).unwrap()).unwrap();
+    assert_eq!(bad["errors"][0]["code"], "not_json");
+    assert!(log.contains("TONGBAO_TEST_UNSET_AMQP_URL") && log.contains("idle"), "idle connectors are logged with the reason: {log}");
+    assert!(log.contains("stopped"), "{log}");
+
+    // What serve stored, the CLI sees.
+    let (_, reports) = hub.json(&["reports", "list"]);
+    assert_eq!(reports.as_array().unwrap().len(), 1);
+}
