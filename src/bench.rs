@@ -22,8 +22,8 @@ pub enum BenchCmd {
         /// How many bot IPs to aggregate (in 10 overlapping botnets).
         #[arg(long, default_value_t = 10_000_000)]
         ips: usize,
-        /// Concurrent submitters.
-        #[arg(long, default_value_t = 256)]
+        /// Concurrent submitters (each waits for its receipt before sending the next).
+        #[arg(long, default_value_t = 1024)]
         concurrency: usize,
     },
 }
