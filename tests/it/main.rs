@@ -4,3 +4,4 @@ mod cli;
 mod helpers;
 mod intake;
 mod serve;
+mod tidy;
