@@ -23,7 +23,7 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 10_000_000)]
         ips: usize,
         /// Concurrent submitters (each waits for its receipt before sending the next).
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 2048)]
         concurrency: usize,
     },
 }

@@ -1,5 +1,6 @@
 -- tongbao on SQLite. Instants are INTEGER milliseconds since the Unix epoch (UTC);
--- ids are UUID text; JSON columns hold the canonical serde form of the model types.
+-- ids are UUIDv7 text, minted on arrival, so id order is arrival order (no received_at index
+-- is needed for "newest first" or for the retention purge); JSON columns hold the canonical serde form of the model types.
 
 CREATE TABLE units (
     code        TEXT PRIMARY KEY,
@@ -31,7 +32,6 @@ CREATE TABLE submissions (
     receipt     TEXT NOT NULL
 );
 CREATE INDEX submissions_unit ON submissions(unit_code, received_at);
-CREATE INDEX submissions_received ON submissions(received_at);
 
 CREATE TABLE reports (
     id             TEXT PRIMARY KEY,
@@ -48,7 +48,6 @@ CREATE TABLE reports (
     body           TEXT NOT NULL
 );
 CREATE INDEX reports_unit ON reports(unit_code, received_at);
-CREATE INDEX reports_received ON reports(received_at);
 
 -- Botnets of botnet_event reports, for the same-period aggregate (Art. 7).
 -- bots_v4: big-endian u32s, sorted, distinct; bots_v6: big-endian u128s, likewise.

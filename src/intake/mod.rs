@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most submissions one transaction takes.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeFailure {
@@ -48,9 +48,16 @@ pub struct Intake {
 
 impl Intake {
     /// Starts the writer task. It ends when every handle is dropped, after finishing queued work.
+    ///
+    /// The writer runs on a thread of its own: on the shared runtime it would queue behind every
+    /// submitter task after each database round trip, and intake would wait on scheduling
+    /// rather than on the database.
     pub fn start<S: Store>(store: Arc<S>, engine: Arc<Engine>) -> (Intake, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        let task = tokio::spawn(writer(store, engine, rx));
+        let task = tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("intake writer runtime");
+            runtime.block_on(writer(store, engine, rx));
+        });
         (Intake { jobs: tx }, task)
     }
 

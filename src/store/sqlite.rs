@@ -15,18 +15,24 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use sqlx::{ConnectOptions, Connection};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// SQLite allows 32,766 bound parameters a statement; stay well under it.
 const MAX_PARAMS: usize = 30_000;
 /// Rows in one multi-row INSERT: large enough to amortise the statement, small enough to prepare fast.
-const MAX_ROWS_PER_STATEMENT: usize = 128;
+const MAX_ROWS_PER_STATEMENT: usize = 256;
 
+/// Reads go through a pool; every write goes through one dedicated connection. SQLite admits one
+/// writer at a time anyway, and a single writer keeps its page cache warm: in WAL mode a
+/// connection discards its cache whenever another connection has written since it last looked.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
 }
 
 /// The migrations, compiled into the binary so a fresh machine needs no files beside it.
@@ -63,16 +69,40 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory")
-            // Checkpoint every ~40 MB of WAL rather than 4 MB: fewer stalls inside commits under load.
-            .pragma("wal_autocheckpoint", "10000");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            // Commits never checkpoint: a background task does (see `checkpoint_in_background`),
+            // so copying the WAL back into the database is off the writer's path.
+            .pragma("wal_autocheckpoint", "0");
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
         Migrator::new(Embedded).await?.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let writer = options.connect().await?;
+        checkpoint_in_background(pool.clone());
+        Ok(SqliteStore { pool, writer: Arc::new(tokio::sync::Mutex::new(writer)) })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Copies the WAL back into the database every half second (PASSIVE: never blocks the writer
+/// or readers), and truncates it when it has grown large and nobody is reading. Ends when the
+/// pool is closed.
+fn checkpoint_in_background(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut passes = 0u64;
+        while !pool.is_closed() {
+            tick.tick().await;
+            passes += 1;
+            let mode = if passes % 120 == 0 { "TRUNCATE" } else { "PASSIVE" };
+            if let Err(e) = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})")).execute(&pool).await
+                && !pool.is_closed()
+            {
+                tracing::debug!(error = %e, mode, "checkpoint skipped");
+            }
+        }
+    });
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -334,9 +364,12 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
     )
     .await?;
 
+    // Once-per-period obligations (keyed) recur in most decisions of a batch; insert each once.
+    let mut keys_seen = std::collections::HashSet::new();
     let obligations: Vec<(&Obligation, String, String)> = fresh
         .iter()
         .flat_map(|d| d.obligations.iter())
+        .filter(|o| o.key.as_ref().is_none_or(|k| keys_seen.insert(k)))
         .map(|o| Ok::<_, serde_json::Error>((o, serde_json::to_string(&o.to)?, serde_json::to_string(&o.copy)?)))
         .collect::<Result<_, _>>()
         .map_err(|e| corrupt("obligation", e))?;
@@ -491,7 +524,8 @@ impl Store for SqliteStore {
     {
         // IMMEDIATE: take the write lock before reading, so the context read cannot go stale.
         let t0 = std::time::Instant::now();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut ctx = load_context(&mut tx, &needs).await?;
         let t1 = std::time::Instant::now();
         let decisions = decide(&mut ctx);
@@ -511,7 +545,8 @@ impl Store for SqliteStore {
     }
 
     async fn import_units(&self, units: &[Unit], at: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         for u in units {
             let body = serde_json::to_string(u).map_err(|e| corrupt("unit", e))?;
             sqlx::query(
@@ -565,7 +600,8 @@ impl Store for SqliteStore {
         if let Some(k) = filter.kind {
             qb.push(" AND kind = ").push_bind(k.code());
         }
-        qb.push(" ORDER BY received_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit.max(1)));
+        // Ids are UUIDv7, minted on arrival: id order is arrival order, without another index.
+        qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit.max(1)));
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(row_to_report).collect()
     }
@@ -612,7 +648,8 @@ impl Store for SqliteStore {
     }
 
     async fn recompute_provisional(&self, calendar: &Calendar) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query("SELECT id, rule, trigger_at, due_at FROM obligations WHERE provisional = 1").fetch_all(&mut *tx).await?;
         let mut changed = 0;
         for row in rows {
