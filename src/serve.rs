@@ -27,7 +27,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
     let engine = Arc::new(Engine { calendar: app.loaded.calendar.clone(), policy: app.loaded.config.rules.clone() });
     let (intake, writer) = Intake::start(app.store.clone(), engine);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tasks = crate::connectors::start(&app.loaded.connectors, &intake, &stop_rx);
+    let tasks = crate::connectors::start(&app.loaded.connectors, &intake, &app.store, &stop_rx);
     tracing::info!(connectors = tasks.len(), "tongbao is running; Ctrl-C or SIGTERM stops it");
 
     wait_for_signal().await;

@@ -86,10 +86,13 @@ CREATE INDEX obligations_status_due ON obligations(status, due_at);
 CREATE INDEX obligations_report ON obligations(report_id, duty);
 CREATE INDEX obligations_provisional ON obligations(provisional) WHERE provisional = 1;
 
+-- What must go out. `channel` names the sink that delivers it ('amqp', 'email');
+-- `recipient` is a party, an address, or for AMQP notices the routing key.
 CREATE TABLE outbox (
     id              TEXT PRIMARY KEY,
     created_at      INTEGER NOT NULL,
     kind            TEXT NOT NULL,
+    channel         TEXT NOT NULL,
     recipient       TEXT NOT NULL,
     subject_id      TEXT NOT NULL,
     urgent          INTEGER NOT NULL,
@@ -99,7 +102,7 @@ CREATE TABLE outbox (
     next_attempt_at INTEGER NOT NULL,
     last_error      TEXT
 );
-CREATE INDEX outbox_pending ON outbox(status, next_attempt_at);
+CREATE INDEX outbox_pending ON outbox(channel, status, next_attempt_at);
 
 CREATE TABLE audit (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -91,6 +91,8 @@ pub struct Fulfilment {
 pub struct OutboxRow {
     pub id: OutboxId,
     pub kind: &'static str,
+    /// The sink that delivers it: `amqp` or `email`.
+    pub channel: &'static str,
     pub recipient: String,
     pub subject_id: String,
     pub urgent: bool,
@@ -223,10 +225,15 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
         d.outbox.push(OutboxRow {
             id: OutboxId::new(),
             kind: "receipt",
-            recipient: format!("reply:{}:{reply_to}", d.submission.channel),
+            channel: if d.submission.channel == crate::model::Channel::Amqp { "amqp" } else { "email" },
+            recipient: reply_to,
             subject_id: d.submission.id.to_string(),
             urgent: true,
-            payload: serde_json::json!({ "submission_id": d.submission.id, "in_reply_to": d.submission.external_id }),
+            payload: serde_json::json!({
+                "submission_id": d.submission.id,
+                "in_reply_to": d.submission.external_id,
+                "correlation_id": d.submission.correlation_id,
+            }),
         });
     }
     d.audit.push(audit_submission(&d));
@@ -420,8 +427,8 @@ fn accept(
             (None, true) => (met_status, Some(id)),
             (_, false) => (ObligationStatus::Open, None),
         };
-        if draft.met_by_this && matches!(draft.duty, Duty::Report | Duty::CncertReport | Duty::ContactUpdate) {
-            forward(d, id, &draft);
+        if draft.met_by_this && matches!(draft.duty, Duty::Report | Duty::CncertReport) {
+            forward(d, id, &draft, &content);
         }
         summaries.push(ObligationSummary {
             id: id_for,
@@ -492,19 +499,29 @@ fn accept(
     Ok(())
 }
 
-/// The report goes to its recipients at once when urgent, batched otherwise (the dispatcher decides).
-fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft) {
+/// The report goes out as a notice on AMQP, one message per province affected, routed
+/// `notice.<kind>.<grade>.<province>`; urgent ones at once, others batched (the dispatcher decides).
+fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content: &crate::model::report::ReportContent) {
     let urgent = matches!(draft.deadline.rule, crate::model::DeadlineRule::Hours(_));
-    for (role, parties) in [("to", &draft.to), ("copy", &draft.copy)] {
-        for party in parties {
-            d.outbox.push(OutboxRow {
-                id: OutboxId::new(),
-                kind: "report",
-                recipient: party.to_string(),
-                subject_id: report.to_string(),
-                urgent,
-                payload: serde_json::json!({ "report_id": report, "duty": draft.duty, "role": role, "basis": draft.basis.code }),
-            });
-        }
+    let severity = match (content.grade, content.level) {
+        (Some(g), _) => g.code().to_string(),
+        (None, Some(l)) => format!("level{}", l.number()),
+        (None, None) => "none".to_string(),
+    };
+    let provinces: Vec<String> =
+        if content.provinces.is_empty() { vec!["national".into()] } else { content.provinces.iter().map(|p| p.code().to_string()).collect() };
+    for province in provinces {
+        d.outbox.push(OutboxRow {
+            id: OutboxId::new(),
+            kind: "notice",
+            channel: "amqp",
+            recipient: format!("notice.{}.{severity}.{province}", content.kind()),
+            subject_id: report.to_string(),
+            urgent,
+            payload: serde_json::json!({
+                "report_id": report, "duty": draft.duty, "to": draft.to, "copy": draft.copy,
+                "basis": draft.basis.code, "province": province,
+            }),
+        });
     }
 }

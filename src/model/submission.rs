@@ -72,6 +72,8 @@ pub struct Submission {
     pub external_id: Option<String>,
     /// Where the receipt goes back on the same channel (AMQP reply_to, mail address); none for CLI/HTTP.
     pub reply_to: Option<String>,
+    /// Echoed on the receipt so the sender can match it (AMQP correlation_id, mail Message-ID).
+    pub correlation_id: Option<String>,
     pub received_at: DateTime<Utc>,
     pub raw: Vec<u8>,
 }
@@ -81,7 +83,7 @@ impl Submission {
     /// that have no id of their own.
     pub fn by_content(channel: Channel, sender: Sender, raw: Vec<u8>, received_at: DateTime<Utc>) -> Submission {
         let dedupe_key = format!("{channel}:{sender}:{}", sha256_hex(&raw));
-        Submission { id: SubmissionId::new(), dedupe_key, channel, sender, external_id: None, reply_to: None, received_at, raw }
+        Submission { id: SubmissionId::new(), dedupe_key, channel, sender, external_id: None, reply_to: None, correlation_id: None, received_at, raw }
     }
 }
 

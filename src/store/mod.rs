@@ -6,7 +6,7 @@
 pub mod sqlite;
 
 use crate::intake::decide::{Context, Decision, Needs};
-use crate::model::{Obligation, ObligationStatus, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
+use crate::model::{Obligation, ObligationStatus, OutboxId, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
 use crate::rules::Calendar;
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -72,6 +72,18 @@ pub struct ObligationFilter {
     pub limit: u32,
 }
 
+/// An outbox row due for delivery by one sink.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: OutboxId,
+    pub kind: String,
+    pub recipient: String,
+    pub subject_id: String,
+    pub urgent: bool,
+    pub payload: serde_json::Value,
+    pub attempts: u32,
+}
+
 /// Row counts, for `tongbao status` and tests that check nothing was added.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
@@ -102,4 +114,11 @@ pub trait Store: Send + Sync + 'static {
     /// Recomputes provisional deadlines with a calendar that may now have the year's data.
     fn recompute_provisional(&self, calendar: &Calendar) -> impl Future<Output = Result<usize, StoreError>> + Send;
     fn counts(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
+
+    /// Pending outbox rows of one channel whose next attempt is due, oldest first, urgent ones first.
+    fn due_outbox(&self, channel: &str, now: DateTime<Utc>, limit: u32) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
+    /// Marks rows delivered (the receiver confirmed them).
+    fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a failed attempt: retried at `next_attempt_at`, or failed for good when `None`.
+    fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -1,10 +1,10 @@
 //! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
 
-use super::{Counts, ObligationFilter, ReportFilter, Store, StoreError, StoredReport};
+use super::{Counts, ObligationFilter, OutboxItem, ReportFilter, Store, StoreError, StoredReport};
 use crate::intake::decide::{AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, ReportRef};
 use crate::model::submission::Sender;
 use crate::model::{
-    Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, Party, Province, Receipt,
+    Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt,
     Region, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
 };
 use crate::rules::{BotSet, Calendar};
@@ -451,14 +451,15 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
     let outbox: Vec<_> = fresh.iter().flat_map(|d| d.outbox.iter().map(move |o| (*d, o))).collect();
     insert_many(
         conn,
-        "INSERT INTO outbox (id, created_at, kind, recipient, subject_id, urgent, payload, next_attempt_at) ",
+        "INSERT INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ",
         "",
-        8,
+        9,
         &outbox,
         |mut b, (d, o)| {
             b.push_bind(o.id.to_string())
                 .push_bind(ms(d.submission.received_at))
                 .push_bind(o.kind)
+                .push_bind(o.channel)
                 .push_bind(o.recipient.clone())
                 .push_bind(o.subject_id.clone())
                 .push_bind(o.urgent)
@@ -690,5 +691,70 @@ impl Store for SqliteStore {
             outbox: row.try_get("outbox")?,
             audit: row.try_get("audit")?,
         })
+    }
+
+    async fn due_outbox(&self, channel: &str, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, recipient, subject_id, urgent, payload, attempts FROM outbox \
+             WHERE channel = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY urgent DESC, id LIMIT ?",
+        )
+        .bind(channel)
+        .bind(ms(now))
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxItem {
+                    id: parse_col(r, "id")?,
+                    kind: r.try_get("kind")?,
+                    recipient: r.try_get("recipient")?,
+                    subject_id: r.try_get("subject_id")?,
+                    urgent: r.try_get("urgent")?,
+                    payload: json_col(r, "payload")?,
+                    attempts: r.try_get::<i64, _>("attempts")? as u32,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in ids.chunks(900) {
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, next_attempt_at = ");
+            qb.push_bind(ms(at)).push(" WHERE id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.to_string());
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let status = if next_attempt_at.is_some() { "pending" } else { "failed" };
+        sqlx::query("UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?")
+            .bind(status)
+            .bind(error)
+            .bind(next_attempt_at.map(ms))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if next_attempt_at.is_none() {
+            sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'hub', 'outbox.failed', ?, ?)")
+                .bind(ms(Utc::now()))
+                .bind(id.to_string())
+                .bind(serde_json::json!({ "error": error }).to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

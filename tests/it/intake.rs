@@ -88,15 +88,15 @@ async fn urgent_reports_are_queued_for_their_recipients_with_the_receipt_when_a_
         "2026-10-02T00:00:00+08:00".parse().unwrap(),
     );
     sub.reply_to = Some("amq.rabbitmq.reply-to".into());
+    sub.correlation_id = Some("c-1".into());
     lib.intake.submit(sub).await.unwrap();
-    let rows: Vec<(String, String, bool)> = sqlx::query_as("SELECT kind, recipient, urgent FROM outbox ORDER BY kind, recipient").fetch_all(lib.store.pool()).await.unwrap();
+    let rows: Vec<(String, String, String, bool)> =
+        sqlx::query_as("SELECT kind, channel, recipient, urgent FROM outbox ORDER BY kind, recipient").fetch_all(lib.store.pool()).await.unwrap();
     assert_eq!(
         rows,
         vec![
-            ("receipt".into(), "reply:amqp:amq.rabbitmq.reply-to".into(), true),
-            ("report".into(), "bureau:GD".into(), true),
-            ("report".into(), "cncert".into(), true),
-            ("report".into(), "csb".into(), true),
+            ("notice".into(), "amqp".into(), "notice.event.major.GD".into(), true),
+            ("receipt".into(), "amqp".into(), "amq.rabbitmq.reply-to".into(), true),
         ]
     );
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary, the real store, real files; one binary, one module per area.
 
+mod amqp;
 mod cli;
 mod helpers;
 mod intake;

@@ -1,0 +1,293 @@
+//! The AMQP connector against the real RabbitMQ on 127.0.0.1:5672, with Python pika as the outside publisher.
+
+use super::helpers::{event, Lib};
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tongbao::connectors::amqp::{sink, source};
+use tongbao::model::submission::Sender;
+use tongbao::model::{Channel, Submission};
+use tongbao::store::Store;
+
+fn url() -> String {
+    std::env::var("TONGBAO_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+fn python() -> String {
+    std::env::var("TONGBAO_TEST_PYTHON").expect("TONGBAO_TEST_PYTHON is not set: run the tests through ./scripts/test, which installs pika")
+}
+
+/// Runs the outside client and returns the JSON line it printed.
+fn client(args: &[&str]) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/amqp_client.py");
+    let out = Command::new(python()).arg(script).args(args).output().expect("run python");
+    assert!(out.status.success(), "amqp_client.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(out.stdout.trim_ascii()).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The AMQP tests take turns: one restarts the broker, which would break the others' connections.
+static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}.{}", uuid::Uuid::now_v7().simple())
+}
+
+async fn broker() -> Connection {
+    Connection::connect(&url(), ConnectionProperties::default()).await.expect("RabbitMQ on 127.0.0.1:5672 (scripts/test starts it)")
+}
+
+/// Closes every broker connection whose client-given name starts with `prefix`; returns how many.
+fn close_connections(prefix: &str) -> usize {
+    // The plain listing gives pids in the form close_connection takes: <rabbit@host.N.M.0>.
+    let out = Command::new("rabbitmqctl").args(["-q", "list_connections", "pid", "client_properties"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let needle = format!("{{\"connection_name\",\"{prefix}");
+    let mut closed = 0;
+    for line in listing.lines().filter(|l| l.contains(&needle)) {
+        let pid = line.split('\t').next().unwrap();
+        let status = Command::new("rabbitmqctl").args(["-q", "close_connection", pid, "test closes it mid-stream"]).status().unwrap();
+        closed += usize::from(status.success());
+    }
+    closed
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("connector stops within 20 s").unwrap();
+    }
+}
+
+fn start_source(lib: &Lib, name: &str, queue: &str) -> Running {
+    let (stop, rx) = watch::channel(false);
+    let config = source::SourceConfig { name: name.into(), url: url(), queue: queue.into(), prefetch: 256 };
+    Running { stop, task: tokio::spawn(source::run(config, lib.intake.clone(), rx)) }
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn declare_topology(queue: &str) {
+    let conn = broker().await;
+    let ch = conn.create_channel().await.unwrap();
+    let config = source::SourceConfig { name: "t".into(), url: url(), queue: queue.into(), prefetch: 1 };
+    source::declare_topology(&ch, &config).await.unwrap();
+    conn.close(200, "ok".into()).await.unwrap();
+}
+
+async fn delete_queues(queues: &[String]) {
+    let conn = broker().await;
+    let ch = conn.create_channel().await.unwrap();
+    for q in queues {
+        let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+    }
+    let _ = conn.close(200, "ok".into()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_reports_with_the_connection_closed_mid_stream_are_stored_exactly_once() {
+    let _turn = BROKER.lock().await;
+    let lib = Lib::new().await;
+    let queue = unique("tongbao.test.reports");
+    let name = unique("bulk");
+    declare_topology(&queue).await;
+    let running = start_source(&lib, &name, &queue);
+
+    let publisher = {
+        let queue = queue.clone();
+        tokio::task::spawn_blocking(move || client(&["publish", "ct-gd", "ct-gd-pass", &queue, "10000"]))
+    };
+    // Close the hub's connection from the broker's side while messages are flowing, twice.
+    let mut closed = 0;
+    for threshold in [2_000, 6_000] {
+        wait_for("submissions to flow", Duration::from_secs(120), async || lib.store.counts().await.unwrap().submissions >= threshold).await;
+        closed += close_connections(&format!("tongbao-source-{name}"));
+    }
+    assert!(closed >= 2, "the test must really have closed the hub's connection");
+    assert_eq!(publisher.await.unwrap()["published"], 10_000);
+    wait_for("all 10,000 reports", Duration::from_secs(180), async || lib.store.counts().await.unwrap().reports >= 10_000).await;
+    // Let redeliveries after the reconnection settle, then check nothing was stored twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counts = lib.store.counts().await.unwrap();
+    assert_eq!((counts.submissions, counts.reports), (10_000, 10_000));
+    running.stop().await;
+
+    let conn = broker().await;
+    let ch = conn.create_channel().await.unwrap();
+    let q = ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+    assert_eq!(q.message_count(), 0, "everything acknowledged");
+    conn.close(200, "ok".into()).await.unwrap();
+    let dlq = format!("{queue}.dead");
+    delete_queues(&[queue, dlq]).await;
+}
+
+fn header(props: &lapin::BasicProperties, key: &str) -> String {
+    match props.headers().as_ref().and_then(|h| h.inner().get(key)) {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        other => panic!("header {key} missing or not a string: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_are_dead_lettered_with_their_reason_while_good_ones_pass() {
+    let _turn = BROKER.lock().await;
+    let lib = Lib::new().await;
+    let queue = unique("tongbao.test.poison");
+    declare_topology(&queue).await;
+    let running = start_source(&lib, &unique("poison"), &queue);
+    let q = queue.clone();
+    assert_eq!(tokio::task::spawn_blocking(move || client(&["poison", "ct-gd", "ct-gd-pass", &q])).await.unwrap()["published"], 5);
+
+    let conn = broker().await;
+    let ch = conn.create_channel().await.unwrap();
+    let dlq = format!("{queue}.dead");
+    let mut dead = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead.len() < 4 && Instant::now() < deadline {
+        match ch.basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+            Some(m) => {
+                let id = m.delivery.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
+                dead.insert(id, (header(&m.delivery.properties, "x-tongbao-error-code"), header(&m.delivery.properties, "x-tongbao-error-place"), header(&m.delivery.properties, "x-tongbao-error-message")));
+            }
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    running.stop().await;
+    let counts = lib.store.counts().await.unwrap();
+    assert_eq!(dead.len(), 4, "{dead:#?} {counts:?}");
+    assert_eq!(dead["bad-json"].0, "not_json");
+    assert_eq!((dead["bad-grade"].0.as_str(), dead["bad-grade"].1.as_str()), ("bad_grade", "/grade"));
+    assert!(dead["bad-grade"].2.contains("huge"), "Chinese message names what was found: {}", dead["bad-grade"].2);
+    assert_eq!(dead["no-user"].0, "unknown_sender");
+    assert_eq!(dead["stranger"].0, "unknown_sender");
+    let counts = lib.store.counts().await.unwrap();
+    assert_eq!((counts.submissions, counts.reports), (5, 1), "all five stored, one accepted");
+    conn.close(200, "ok".into()).await.unwrap();
+    delete_queues(&[queue, dlq]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_user_id_is_refused_and_nothing_is_stored() {
+    let _turn = BROKER.lock().await;
+    let lib = Lib::new().await;
+    let queue = unique("tongbao.test.forge");
+    declare_topology(&queue).await;
+    let running = start_source(&lib, &unique("forge"), &queue);
+    let q = queue.clone();
+    let r = tokio::task::spawn_blocking(move || client(&["forge", "ct-gd", "ct-gd-pass", &q, "cncert"])).await.unwrap();
+    assert_eq!(r["refused"], true, "{r}");
+    assert_eq!(r["code"], 406, "PRECONDITION_FAILED from the broker: {r}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    running.stop().await;
+    assert_eq!(lib.store.counts().await.unwrap().submissions, 0);
+    delete_queues(&[queue.clone(), format!("{queue}.dead")]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_survives_a_broker_restart() {
+    let _turn = BROKER.lock().await;
+    let lib = Lib::new().await;
+    let queue = unique("tongbao.test.restart");
+    declare_topology(&queue).await;
+    let running = start_source(&lib, &unique("restart"), &queue);
+    let q = queue.clone();
+    tokio::task::spawn_blocking(move || client(&["publish", "ct-gd", "ct-gd-pass", &q, "10"])).await.unwrap();
+    wait_for("first reports", Duration::from_secs(30), async || lib.store.counts().await.unwrap().reports == 10).await;
+
+    let stop = Command::new("rabbitmqctl").args(["-q", "stop_app"]).status().unwrap();
+    assert!(stop.success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = Command::new("rabbitmqctl").args(["-q", "start_app"]).status().unwrap();
+    assert!(start.success());
+    Command::new("rabbitmqctl").args(["-q", "await_startup", "--timeout", "60"]).status().unwrap();
+
+    // Same message ids r-0..r-19: the first ten are duplicates and add nothing.
+    let q = queue.clone();
+    tokio::task::spawn_blocking(move || client(&["publish", "ct-gd", "ct-gd-pass", &q, "20"])).await.unwrap();
+    wait_for("reports after the restart", Duration::from_secs(90), async || lib.store.counts().await.unwrap().reports == 20).await;
+    let c = lib.store.counts().await.unwrap();
+    assert_eq!((c.submissions, c.reports), (20, 20));
+    running.stop().await;
+    delete_queues(&[queue.clone(), format!("{queue}.dead")]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_and_receipts_reach_bound_queues_exactly_once() {
+    let _turn = BROKER.lock().await;
+    let lib = Lib::new().await;
+    let exchange = unique("tongbao.test.notices");
+    let notices = unique("tongbao.test.bureau-gd");
+    let replies = unique("tongbao.test.replies");
+    let conn = broker().await;
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+    for q in [&notices, &replies] {
+        ch.queue_declare(q.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+    }
+    ch.queue_bind(notices.as_str().into(), exchange.as_str().into(), "notice.*.*.GD".into(), QueueBindOptions::default(), FieldTable::default()).await.unwrap();
+
+    // A major event arrives on AMQP with a reply queue; a general one creates no notice.
+    let mut sub = Submission::by_content(Channel::Amqp, Sender::AmqpUser("ct-gd".into()), serde_json::to_vec(&event("major", "2026-10-01T23:30:00+08:00")).unwrap(), "2026-10-02T00:00:00+08:00".parse().unwrap());
+    sub.reply_to = Some(replies.clone());
+    sub.correlation_id = Some("corr-42".into());
+    let receipt = lib.intake.submit(sub).await.unwrap();
+    lib.submit("CT-GD", event("general", "2026-10-01T10:00:00+08:00"), "2026-10-02T00:00:00+08:00").await;
+
+    let (stop, rx) = watch::channel(false);
+    let config = sink::SinkConfig { name: "t".into(), url: url(), exchange: exchange.clone(), poll: Duration::from_millis(100) };
+    let store = lib.store.clone();
+    let running = Running { stop, task: tokio::spawn(sink::run(config, store, rx)) };
+
+    let mut got = Vec::new();
+    let mut consumer = ch.basic_consume(notices.as_str().into(), "t".into(), BasicConsumeOptions::default(), FieldTable::default()).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(20), consumer.next()).await.expect("a notice").unwrap().unwrap();
+    first.ack(BasicAckOptions::default()).await.unwrap();
+    got.push(first);
+    // Nothing more comes for GD, even after several dispatcher rounds.
+    assert!(tokio::time::timeout(Duration::from_secs(2), consumer.next()).await.is_err(), "exactly one notice");
+    let n = &got[0];
+    assert_eq!(n.routing_key.as_str(), "notice.event.major.GD");
+    assert_eq!(n.properties.delivery_mode(), &Some(2));
+    let body: serde_json::Value = serde_json::from_slice(&n.data).unwrap();
+    assert_eq!(body["report"]["id"], receipt.reports[0].report_id.to_string());
+    let outbox_id: String = sqlx::query_scalar("SELECT id FROM outbox WHERE kind = 'notice'").fetch_one(lib.store.pool()).await.unwrap();
+    assert_eq!(n.properties.message_id().as_ref().unwrap().as_str(), outbox_id, "message_id is the outbox row id");
+
+    let reply = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(m) = ch.basic_get(replies.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("a receipt on the reply queue");
+    assert_eq!(reply.delivery.properties.correlation_id().as_ref().unwrap().as_str(), "corr-42");
+    let r: serde_json::Value = serde_json::from_slice(&reply.delivery.data).unwrap();
+    assert_eq!(r["submission_id"], receipt.submission_id.to_string());
+    running.stop().await;
+
+    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status = 'sent'").fetch_one(lib.store.pool()).await.unwrap();
+    assert_eq!(sent, 2);
+    for q in [&notices, &replies] {
+        ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.unwrap();
+    }
+    let _ = Arc::new(());
+    conn.close(200, "ok".into()).await.unwrap();
+}

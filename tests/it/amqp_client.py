@@ -1,0 +1,95 @@
+"""A publisher that is not tongbao's: Python pika, as a CNCERT system or a unit's system would use.
+
+Usage (prints one JSON line with what happened):
+  amqp_client.py publish  USER PASSWORD QUEUE COUNT [USER_ID]   persistent reports, confirms, message_id r-<i>
+  amqp_client.py poison   USER PASSWORD QUEUE                   one good report and four that can never be accepted
+  amqp_client.py forge    USER PASSWORD QUEUE FORGED_USER_ID    a report claiming another user_id
+"""
+import json
+import sys
+
+import pika
+
+
+def connect(user, password):
+    params = pika.ConnectionParameters("127.0.0.1", 5672, "/", pika.PlainCredentials(user, password))
+    return pika.BlockingConnection(params)
+
+
+def report(i):
+    return {
+        "kind": "event",
+        "discovered_at": "2026-09-01T10:00:00+08:00",
+        "category": "ddos",
+        "grade": "general",
+        "provinces": ["GD"],
+        "content": {
+            "unit_overview": "某IDC机房",
+            "occurred_at": "2026-09-01T09:50:00+08:00",
+            "summary": "流量攻击 %d" % i,
+            "impact": "短时拥塞",
+            "measures": "已清洗",
+        },
+    }
+
+
+def props(user_id, message_id):
+    return pika.BasicProperties(delivery_mode=2, user_id=user_id, message_id=message_id, content_type="application/json")
+
+
+def publish(user, password, queue, count, user_id):
+    conn = connect(user, password)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for i in range(count):
+        body = json.dumps(report(i), ensure_ascii=False).encode()
+        ch.basic_publish("", queue, body, props(user_id, "r-%d" % i))
+    conn.close()
+    print(json.dumps({"published": count}))
+
+
+def poison(user, password, queue):
+    conn = connect(user, password)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    good = json.dumps(report(0)).encode()
+    bad_grade = dict(report(1), grade="huge")
+    ch.basic_publish("", queue, good, props(user, "good-1"))
+    ch.basic_publish("", queue, b"{not json", props(user, "bad-json"))
+    ch.basic_publish("", queue, json.dumps(bad_grade).encode(), props(user, "bad-grade"))
+    # No user_id at all: nobody vouches for the sender.
+    ch.basic_publish("", queue, good, pika.BasicProperties(delivery_mode=2, message_id="no-user"))
+    conn.close()
+    # A registered RabbitMQ user that is no unit of the hub.
+    conn = connect("tongbao-stranger", "stranger-pass")
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.basic_publish("", queue, good, props("tongbao-stranger", "stranger"))
+    conn.close()
+    print(json.dumps({"published": 5}))
+
+
+def forge(user, password, queue, forged):
+    conn = connect(user, password)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    try:
+        ch.basic_publish("", queue, json.dumps(report(0)).encode(), props(forged, "forged-1"))
+        print(json.dumps({"refused": False}))
+    except pika.exceptions.ChannelClosedByBroker as e:
+        print(json.dumps({"refused": True, "code": e.reply_code, "text": e.reply_text}))
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
+if __name__ == "__main__":
+    cmd, user, password, queue = sys.argv[1:5]
+    if cmd == "publish":
+        publish(user, password, queue, int(sys.argv[5]), sys.argv[6] if len(sys.argv) > 6 else user)
+    elif cmd == "poison":
+        poison(user, password, queue)
+    elif cmd == "forge":
+        forge(user, password, queue, sys.argv[5])
+    else:
+        sys.exit("unknown command " + cmd)
