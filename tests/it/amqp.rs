@@ -6,7 +6,6 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, Exch
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tongbao::connectors::amqp::{sink, source};
@@ -281,13 +280,20 @@ async fn notices_and_receipts_reach_bound_queues_exactly_once() {
     assert_eq!(reply.delivery.properties.correlation_id().as_ref().unwrap().as_str(), "corr-42");
     let r: serde_json::Value = serde_json::from_slice(&reply.delivery.data).unwrap();
     assert_eq!(r["submission_id"], receipt.submission_id.to_string());
+
+    // The broker drops the sink's connection; the sink reconnects and the next notice still arrives once.
+    assert_eq!(close_connections("tongbao-sink-t"), 1);
+    lib.submit("CT-GD", event("large", "2026-10-02T09:00:00+08:00"), "2026-10-02T10:00:00+08:00").await;
+    let second = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await.expect("a notice after reconnecting").unwrap().unwrap();
+    second.ack(BasicAckOptions::default()).await.unwrap();
+    assert_eq!(second.routing_key.as_str(), "notice.event.large.GD");
+    assert!(tokio::time::timeout(Duration::from_secs(2), consumer.next()).await.is_err(), "exactly one");
     running.stop().await;
 
     let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status = 'sent'").fetch_one(lib.store.pool()).await.unwrap();
-    assert_eq!(sent, 2);
+    assert_eq!(sent, 3);
     for q in [&notices, &replies] {
         ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.unwrap();
     }
-    let _ = Arc::new(());
     conn.close(200, "ok".into()).await.unwrap();
 }

@@ -2,6 +2,7 @@
 //!
 //! Message contract: see `schemas/amqp.md`.
 
+pub mod bench;
 pub mod sink;
 pub mod source;
 
