@@ -101,6 +101,7 @@ async fn delete_queues(queues: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_reports_with_the_connection_closed_mid_stream_are_stored_exactly_once() {
     let _turn = BROKER.lock().await;
+    python(); // fail now, not after a timeout, when pika is missing
     let lib = Lib::new().await;
     let queue = unique("tongbao.test.reports");
     let name = unique("bulk");
@@ -145,6 +146,7 @@ fn header(props: &lapin::BasicProperties, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_are_dead_lettered_with_their_reason_while_good_ones_pass() {
     let _turn = BROKER.lock().await;
+    python(); // fail now, not after a timeout, when pika is missing
     let lib = Lib::new().await;
     let queue = unique("tongbao.test.poison");
     declare_topology(&queue).await;
@@ -183,6 +185,7 @@ async fn poison_messages_are_dead_lettered_with_their_reason_while_good_ones_pas
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_user_id_is_refused_and_nothing_is_stored() {
     let _turn = BROKER.lock().await;
+    python(); // fail now, not after a timeout, when pika is missing
     let lib = Lib::new().await;
     let queue = unique("tongbao.test.forge");
     declare_topology(&queue).await;
@@ -200,6 +203,7 @@ async fn a_forged_user_id_is_refused_and_nothing_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_source_survives_a_broker_restart() {
     let _turn = BROKER.lock().await;
+    python(); // fail now, not after a timeout, when pika is missing
     let lib = Lib::new().await;
     let queue = unique("tongbao.test.restart");
     declare_topology(&queue).await;
