@@ -40,7 +40,8 @@ pub enum Command {
     /// Registered reporting units.
     #[command(subcommand)]
     Units(UnitsCmd),
-    /// Submit canonical JSON report files (one report or an array each) as a unit.
+    /// Submit report files as a unit: canonical JSON (one report or an array), or filled forms
+    /// (xlsx, xlsm, xls, ods, csv).
     Ingest(IngestArgs),
     /// Stored reports.
     #[command(subcommand)]
@@ -60,9 +61,23 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Blank spreadsheet forms for units to fill.
+    #[command(subcommand)]
+    Forms(FormsCmd),
     /// Measure throughput; see BENCHMARKS.md.
     #[command(subcommand)]
     Bench(crate::bench::BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FormsCmd {
+    /// Write the blank xlsx form of KIND (event, warning, botnet_event, disposal_feedback,
+    /// verification, monthly_general, contact_update), or of every kind with `all` into a folder.
+    Generate {
+        kind: String,
+        #[arg(short, long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         Command::Bench(cmd) => crate::bench::run(cmd, cli.json).await,
+        Command::Forms(FormsCmd::Generate { kind, out }) => generate_forms(&kind, &out),
         Command::Serve => crate::serve::run(load(&cli.config)?).await,
         Command::Units(cmd) => units(open(&cli.config).await?, cmd, cli.json).await,
         Command::Ingest(args) => ingest(open(&cli.config).await?, args, cli.json).await,
@@ -278,6 +294,22 @@ async fn calendar(config_path: &Path, cmd: CalendarCmd, json: bool) -> anyhow::R
             Ok(0)
         }
     }
+}
+
+fn generate_forms(kind: &str, out: &Path) -> anyhow::Result<i32> {
+    let forms = if kind == "all" {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        crate::forms::spec::all().into_iter().map(|f| (out.join(format!("{}-{}.xlsx", f.kind.code(), f.title)), f)).collect::<Vec<_>>()
+    } else {
+        let k = ReportKind::parse(kind).ok_or_else(|| anyhow::anyhow!("{kind:?}: expected a report kind or `all`"))?;
+        vec![(out.to_path_buf(), crate::forms::spec::for_kind(k))]
+    };
+    for (path, form) in forms {
+        let bytes = crate::forms::write::blank(&form).map_err(|e| anyhow::anyhow!("writing the {} form: {e}", form.kind))?;
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(0)
 }
 
 fn parse_arg<T>(what: &str, value: &str, r: Result<T, crate::model::ParseError>) -> anyhow::Result<T> {
@@ -423,9 +455,15 @@ async fn ingest(app: App, args: IngestArgs, json: bool) -> anyhow::Result<i32> {
     let mut receipts = Vec::new();
     for file in &args.files {
         let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let name = file.display().to_string();
         let mut sub = Submission::by_content(channel, Sender::Unit(unit.clone()), raw, Utc::now());
-        sub.external_id = Some(file.display().to_string());
-        let receipt = intake.submit(sub).await?;
+        sub.external_id = Some(name.clone());
+        let receipt = if crate::forms::is_spreadsheet(&sub.raw, &name) {
+            let items = crate::forms::parse(&sub.raw, &name, sub.received_at, &crate::forms::Limits::default());
+            intake.submit_parsed(crate::intake::decide::Parsed { submission: sub, items }).await?
+        } else {
+            intake.submit(sub).await?
+        };
         worst = worst.max(match receipt.outcome {
             Outcome::Accepted => 0,
             Outcome::PartlyAccepted => 3,

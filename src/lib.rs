@@ -7,6 +7,7 @@ pub mod store;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod forms;
 pub mod connectors;
 pub mod schemas;
 pub mod serve;

@@ -2,6 +2,7 @@
 
 mod amqp;
 mod cli;
+mod forms;
 mod helpers;
 mod intake;
 mod serve;

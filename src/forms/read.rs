@@ -1,0 +1,423 @@
+//! Filled forms → canonical reports: xlsx, xlsm, xls, ods (calamine) and csv (UTF-8 or GBK), with every error placed at `sheet!cell`.
+//!
+//! Each data row becomes the canonical JSON shape and goes through the same parser as JSON
+//! submissions; its JSON-pointer errors are mapped back to the cell they came from.
+
+use super::spec::{self, Cell, Choices, Column, FormSpec, Target, MARKER_SHEET};
+use super::write::{column_letter, BOT_IP_SHEET};
+use crate::intake::json::{parse_report, Item};
+use crate::model::{fold_width, ErrorCode, IntakeError, ReportKind};
+use calamine::{Data, Reader};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::io::Cursor;
+
+/// Limits that stop spreadsheet bombs; each refusal names the limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_file_bytes: usize,
+    /// Sum of the uncompressed sizes of a zip-based workbook's parts.
+    pub max_uncompressed_bytes: u64,
+    pub max_sheets: usize,
+    pub max_rows: usize,
+    pub max_cells: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_file_bytes: 64 << 20, max_uncompressed_bytes: 1 << 30, max_sheets: 32, max_rows: 1_048_576 * 4, max_cells: 40_000_000 }
+    }
+}
+
+/// One cell as the reader needs it.
+#[derive(Debug, Clone, PartialEq)]
+enum V {
+    Empty,
+    Text(String),
+    Num(f64),
+    Bool(bool),
+    Time(NaiveDateTime),
+}
+
+struct Sheet {
+    name: String,
+    /// 0-based index of the first row and column in the sheet (calamine ranges may start later).
+    origin: (u32, u32),
+    rows: Vec<Vec<V>>,
+}
+
+fn refused(code: ErrorCode, place: &str, expected: impl Into<String>, found: impl Into<String>) -> IntakeError {
+    IntakeError::new(code, place, expected, Some(found.into()))
+}
+
+/// Reads a workbook or CSV file into reports (or errors), one item per report.
+pub fn parse(bytes: &[u8], file_name: &str, received_at: DateTime<Utc>, limits: &Limits) -> Result<Vec<Item>, IntakeError> {
+    if bytes.len() > limits.max_file_bytes {
+        return Err(refused(ErrorCode::TooLarge, file_name, format!("不超过 {} MB 的文件", limits.max_file_bytes >> 20), format!("{} 字节", bytes.len())));
+    }
+    let (sheets, marker) = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        if bytes.starts_with(b"PK") {
+            check_zip(bytes, file_name, limits)?;
+        }
+        read_workbook(bytes, file_name, limits)?
+    } else {
+        (vec![read_csv(bytes, file_name, limits)?], None)
+    };
+    let mut items = Vec::new();
+    let mut recognised = false;
+    let bot_ips = bot_ip_sheet(&sheets);
+    for sheet in sheets.iter().filter(|s| !s.name.starts_with('_') && s.name != spec::NOTES_SHEET && s.name != BOT_IP_SHEET) {
+        let Some((form, header_row, columns)) = recognise(sheet, marker) else { continue };
+        recognised = true;
+        items.extend(parse_sheet(sheet, &form, header_row, &columns, &bot_ips, received_at));
+    }
+    if !recognised {
+        return Err(refused(
+            ErrorCode::UnknownKind,
+            file_name,
+            "tongbao 报送表（可用 tongbao forms generate 生成空白表），或表头含有报送表列名的工作表",
+            "未找到可识别的表头",
+        ));
+    }
+    if items.is_empty() {
+        return Err(refused(ErrorCode::EmptyBatch, file_name, "至少一行数据", "表中没有数据行"));
+    }
+    Ok(items)
+}
+
+/// Refuses zip bombs before decompressing anything: the central directory states every size.
+fn check_zip(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(), IntakeError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| refused(ErrorCode::NotObject, file_name, "完整的 xlsx/ods 文件", e.to_string()))?;
+    if archive.len() > 10_000 {
+        return Err(refused(ErrorCode::TooMany, file_name, "不超过 10000 个部件的工作簿", archive.len().to_string()));
+    }
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        let f = archive.by_index_raw(i).map_err(|e| refused(ErrorCode::NotObject, file_name, "完整的 xlsx/ods 文件", e.to_string()))?;
+        total = total.saturating_add(f.size());
+        if f.compressed_size() > 0 && f.size() / f.compressed_size().max(1) > 1000 && f.size() > (16 << 20) {
+            let part = f.name().map(|n| n.into_owned()).unwrap_or_default();
+            return Err(refused(ErrorCode::TooLarge, &format!("{file_name}:{part}"), "正常压缩率的文件（疑似压缩炸弹）", format!("{} 字节压缩为 {} 字节", f.size(), f.compressed_size())));
+        }
+    }
+    if total > limits.max_uncompressed_bytes {
+        return Err(refused(ErrorCode::TooLarge, file_name, format!("解压后不超过 {} MB", limits.max_uncompressed_bytes >> 20), format!("{} 字节", total)));
+    }
+    Ok(())
+}
+
+fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<Sheet>, Option<ReportKind>), IntakeError> {
+    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
+        .map_err(|e| refused(ErrorCode::NotObject, file_name, "xlsx、xlsm、xls、ods 或 csv 文件", e.to_string()))?;
+    let names = wb.sheet_names().to_vec();
+    if names.len() > limits.max_sheets {
+        return Err(refused(ErrorCode::TooMany, file_name, format!("不超过 {} 个工作表", limits.max_sheets), names.len().to_string()));
+    }
+    let mut sheets = Vec::new();
+    let mut marker = None;
+    let mut cells = 0usize;
+    for name in names {
+        let range = wb.worksheet_range(&name).map_err(|e| refused(ErrorCode::NotObject, &format!("{file_name}:{name}"), "可读取的工作表", e.to_string()))?;
+        let (h, w) = range.get_size();
+        cells = cells.saturating_add(h.saturating_mul(w));
+        if h > limits.max_rows || cells > limits.max_cells {
+            return Err(refused(ErrorCode::TooLarge, &name, format!("每表不超过 {} 行、全部不超过 {} 个单元格", limits.max_rows, limits.max_cells), format!("{h} 行 × {w} 列")));
+        }
+        let origin = range.start().unwrap_or((0, 0));
+        let rows: Vec<Vec<V>> = range.rows().map(|r| r.iter().map(cell).collect()).collect();
+        if name == MARKER_SHEET {
+            let kind = rows.get(1).and_then(|r| r.first()).and_then(|v| if let V::Text(t) = v { ReportKind::parse(t) } else { None });
+            if rows.first().and_then(|r| r.first()) == Some(&V::Text("tongbao-form".into())) {
+                marker = kind;
+            }
+        }
+        sheets.push(Sheet { name, origin, rows });
+    }
+    Ok((sheets, marker))
+}
+
+fn cell(d: &Data) -> V {
+    match d {
+        Data::Empty => V::Empty,
+        Data::String(s) => {
+            let t = s.trim();
+            if t.is_empty() { V::Empty } else { V::Text(t.to_string()) }
+        }
+        Data::Int(i) => V::Num(*i as f64),
+        Data::Float(f) => V::Num(*f),
+        Data::Bool(b) => V::Bool(*b),
+        Data::DateTime(dt) => dt.as_datetime().map(V::Time).unwrap_or(V::Num(dt.as_f64())),
+        Data::DateTimeIso(s) => NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").map(V::Time).unwrap_or_else(|_| V::Text(s.clone())),
+        Data::DurationIso(s) => V::Text(s.clone()),
+        // A formula error (#N/A) is kept as text so the column's parser names it.
+        Data::Error(e) => V::Text(format!("{e:?}")),
+    }
+}
+
+/// CSV in UTF-8 (with or without BOM) or GBK/GB18030, as Excel in China saves it.
+fn read_csv(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Sheet, IntakeError> {
+    let text = match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
+        Ok(t) => t.to_string(),
+        Err(_) => {
+            let (t, _, bad) = encoding_rs::GB18030.decode(bytes);
+            if bad {
+                return Err(refused(ErrorCode::NotJson, file_name, "UTF-8 或 GBK 编码的 CSV 文件", "无法识别的字符编码"));
+            }
+            t.into_owned()
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        if i >= limits.max_rows {
+            return Err(refused(ErrorCode::TooLarge, file_name, format!("不超过 {} 行", limits.max_rows), "更多"));
+        }
+        let rec = rec.map_err(|e| refused(ErrorCode::NotJson, &format!("{file_name}!第{}行", i + 1), "格式正确的 CSV 行", e.to_string()))?;
+        rows.push(rec.iter().map(|s| if s.trim().is_empty() { V::Empty } else { V::Text(s.trim().to_string()) }).collect());
+    }
+    let name = std::path::Path::new(file_name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "CSV".into());
+    Ok(Sheet { name, origin: (0, 0), rows })
+}
+
+/// Header text as compared: full-width folded, spaces, `*` and bracketed notes removed, lower-case.
+fn norm(s: &str) -> String {
+    let f = fold_width(s);
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in f.chars() {
+        match c {
+            '(' | '（' | '[' | '【' => depth += 1,
+            ')' | '）' | ']' | '】' => depth = (depth - 1).max(0),
+            c if depth == 0 && !c.is_whitespace() && c != '*' && c != '＊' => out.extend(c.to_lowercase()),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn matches(c: &Column, text: &str) -> bool {
+    let t = norm(text);
+    !t.is_empty() && (t == norm(c.zh) || t == c.code || c.aliases.iter().any(|a| norm(a) == t))
+}
+
+/// Finds the form and header row of a sheet: the marker's kind if the workbook has one,
+/// otherwise the form whose columns the headers match best (at least two, and its required ones).
+fn recognise(sheet: &Sheet, marker: Option<ReportKind>) -> Option<(FormSpec, usize, Vec<Option<Column>>)> {
+    let forms: Vec<FormSpec> = match marker {
+        Some(k) => vec![spec::for_kind(k)],
+        None => spec::all(),
+    };
+    let mut best: Option<(usize, FormSpec, usize, Vec<Option<Column>>)> = None;
+    for (r, row) in sheet.rows.iter().enumerate().take(20) {
+        for form in &forms {
+            let columns: Vec<Option<Column>> = row
+                .iter()
+                .map(|v| match v {
+                    V::Text(t) => form.columns.iter().find(|c| matches(c, t)).copied(),
+                    _ => None,
+                })
+                .collect();
+            let found = columns.iter().flatten().count();
+            let required_ok = form.columns.iter().filter(|c| c.required).all(|c| columns.iter().flatten().any(|x| x.code == c.code));
+            if found >= 2 && required_ok && best.as_ref().is_none_or(|b| found > b.0) {
+                best = Some((found, form.clone(), r, columns));
+            }
+        }
+    }
+    best.map(|(_, f, r, c)| (f, r, c))
+}
+
+/// The bot-IP sheet (控制端IP, 受控IP), gathered by C&C address.
+fn bot_ip_sheet(sheets: &[Sheet]) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(s) = sheets.iter().find(|s| s.name == BOT_IP_SHEET) {
+        for row in &s.rows {
+            if let (Some(V::Text(cc)), Some(V::Text(bot))) = (row.first(), row.get(1)) {
+                if cc.parse::<std::net::IpAddr>().is_ok() {
+                    out.entry(fold_width(cc)).or_default().push(bot.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where each part of one report came from, to place its errors.
+struct Origin {
+    first_row: usize,
+    /// Sheet row of each element of the form's item array.
+    item_rows: Vec<usize>,
+    /// Sheet rows of strings pushed onto `content` arrays, per array.
+    pushed: HashMap<&'static str, Vec<usize>>,
+}
+
+fn parse_sheet(
+    sheet: &Sheet,
+    form: &FormSpec,
+    header_row: usize,
+    columns: &[Option<Column>],
+    bot_ips: &HashMap<String, Vec<String>>,
+    received_at: DateTime<Utc>,
+) -> Vec<Item> {
+    // The English-code row under the Chinese headers is skipped.
+    let mut first = header_row + 1;
+    if sheet.rows.get(first).is_some_and(|r| r.iter().all(|v| matches!(v, V::Empty) || matches!(v, V::Text(t) if form.columns.iter().any(|c| c.code == t)))) {
+        first += 1;
+    }
+    let mut reports: Vec<(Map<String, Value>, Origin)> = Vec::new();
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    for r in first..sheet.rows.len() {
+        let row = &sheet.rows[r];
+        if row.iter().all(|v| *v == V::Empty) {
+            continue;
+        }
+        let mut report = Map::new();
+        let mut content = Map::new();
+        let mut item = Map::new();
+        let mut pushes: Vec<(&'static str, Value)> = Vec::new();
+        for (c, v) in row.iter().enumerate() {
+            let (Some(Some(col)), false) = (columns.get(c), *v == V::Empty) else { continue };
+            let value = to_json(v, col);
+            match col.target {
+                Target::Report(k) => {
+                    report.insert(k.into(), value);
+                }
+                Target::Content(k) => {
+                    content.insert(k.into(), value);
+                }
+                Target::Item(k) => {
+                    item.insert(k.into(), value);
+                }
+                Target::PushTo(k) => pushes.push((k, value)),
+            }
+        }
+        if let (Some(Value::String(cc)), true) = (item.get("cc_ip"), form.kind == ReportKind::BotnetEvent) {
+            if let Some(ips) = bot_ips.get(&fold_width(cc)) {
+                let mut list: Vec<Value> = match item.remove("bot_ips") {
+                    Some(Value::String(s)) => vec![Value::String(s)],
+                    _ => vec![],
+                };
+                list.extend(ips.iter().cloned().map(Value::String));
+                item.insert("bot_ips".into(), Value::Array(list));
+            }
+        }
+        let head_empty = report.is_empty() && content.is_empty();
+        let key = serde_json::to_string(&(&report, &content)).unwrap_or_default();
+        let index = match (form.items, head_empty, reports.len()) {
+            // A row with only item cells continues the report above it (merged-cell style).
+            (Some(_), true, n) if n > 0 => n - 1,
+            (Some(_), _, _) if group_of.contains_key(&key) => group_of[&key],
+            _ => {
+                let mut m = Map::new();
+                m.insert("kind".into(), json!(form.kind.code()));
+                m.extend(report);
+                m.insert("content".into(), Value::Object(content));
+                reports.push((m, Origin { first_row: r, item_rows: vec![], pushed: HashMap::new() }));
+                group_of.insert(key, reports.len() - 1);
+                reports.len() - 1
+            }
+        };
+        let (doc, origin) = &mut reports[index];
+        let content = doc.get_mut("content").and_then(Value::as_object_mut).expect("content object");
+        if let Some(array) = form.items {
+            let list = content.entry(array).or_insert_with(|| Value::Array(vec![]));
+            if !item.is_empty() {
+                list.as_array_mut().expect("array").push(Value::Object(item));
+                origin.item_rows.push(r);
+            }
+        }
+        for (array, value) in pushes {
+            content.entry(array).or_insert_with(|| Value::Array(vec![])).as_array_mut().expect("array").push(value);
+            origin.pushed.entry(array).or_default().push(r);
+        }
+    }
+    reports
+        .into_iter()
+        .map(|(doc, origin)| {
+            let place = format!("{}!第{}行", sheet.name, sheet.origin.0 as usize + origin.first_row + 1);
+            let result = parse_report(&Value::Object(doc), "", received_at).map_err(|errs| errs.into_iter().map(|e| locate(e, sheet, form, columns, &origin)).collect());
+            (place, result)
+        })
+        .collect()
+}
+
+/// Turns a JSON-pointer error into a `sheet!cell` error naming the column.
+fn locate(mut e: IntakeError, sheet: &Sheet, form: &FormSpec, columns: &[Option<Column>], origin: &Origin) -> IntakeError {
+    let parts: Vec<&str> = e.place.split('/').skip(1).collect();
+    let (target, row) = match parts.as_slice() {
+        ["content", array, i, field, ..] if Some(*array) == form.items => {
+            (Some(Target::Item(field_static(form, field))), i.parse::<usize>().ok().and_then(|i| origin.item_rows.get(i).copied()))
+        }
+        ["content", array, i, ..] if origin.pushed.contains_key(array) => {
+            let rows = &origin.pushed[array];
+            (Some(Target::PushTo(rows_key(origin, array))), i.parse::<usize>().ok().and_then(|i| rows.get(i).copied()))
+        }
+        ["content", field, ..] => (Some(Target::Content(field_static(form, field))), Some(origin.first_row)),
+        [field, ..] => (Some(Target::Report(field_static(form, field))), Some(origin.first_row)),
+        [] => (None, Some(origin.first_row)),
+    };
+    let row = row.unwrap_or(origin.first_row);
+    let excel_row = sheet.origin.0 as usize + row + 1;
+    let col = target.and_then(|t| columns.iter().position(|c| c.is_some_and(|c| c.target == t)));
+    let (place, label) = match col {
+        Some(c) => (format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), excel_row), columns[c].map(|c| c.zh)),
+        None => (format!("{}!第{}行", sheet.name, excel_row), None),
+    };
+    let what = label.map(|l| format!("（{l}）")).unwrap_or_default();
+    e.message = match &e.found {
+        Some(f) => format!("{place}{what}：应为{}，实际为“{f}”", e.expected),
+        None => format!("{place}{what}：应为{}", e.expected),
+    };
+    e.place = place;
+    e
+}
+
+/// The form's own `&'static str` for a field name, so targets compare by value.
+fn field_static(form: &FormSpec, field: &str) -> &'static str {
+    form.columns
+        .iter()
+        .find_map(|c| match c.target {
+            Target::Report(k) | Target::Content(k) | Target::Item(k) | Target::PushTo(k) if k == field => Some(k),
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+fn rows_key(origin: &Origin, array: &str) -> &'static str {
+    origin.pushed.keys().find(|k| **k == array).copied().unwrap_or("")
+}
+
+/// A cell's value in the canonical JSON, by column type. Dates become Beijing-time text.
+fn to_json(v: &V, col: &Column) -> Value {
+    let number_text = |n: f64| if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() };
+    match (col.cell, v) {
+        (_, V::Empty) => Value::Null,
+        (Cell::Time, V::Time(t)) => json!(t.format("%Y-%m-%d %H:%M:%S").to_string()),
+        (Cell::Time, V::Num(n)) => excel_serial(*n).map(|t| json!(t.format("%Y-%m-%d %H:%M:%S").to_string())).unwrap_or(json!(number_text(*n))),
+        (Cell::Month, V::Time(t)) => json!(t.format("%Y-%m").to_string()),
+        (Cell::Month, V::Num(n)) => excel_serial(*n).map(|t| json!(t.format("%Y-%m").to_string())).unwrap_or(json!(number_text(*n))),
+        (Cell::Int, V::Num(n)) if n.fract() == 0.0 => json!(*n as i64),
+        (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Bool(b)) => json!(*b),
+        (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Text(t)) => match fold_width(t).to_lowercase().as_str() {
+            "是" | "y" | "yes" | "true" | "1" | "仍存在" => json!(true),
+            "否" | "n" | "no" | "false" | "0" | "已消除" => json!(false),
+            _ => json!(t),
+        },
+        (Cell::Choice(Choices::Level), V::Num(n)) => json!(*n as i64),
+        (_, V::Num(n)) => json!(number_text(*n)),
+        (_, V::Bool(b)) => json!(if *b { "是" } else { "否" }),
+        (_, V::Time(t)) => json!(t.format("%Y-%m-%d %H:%M:%S").to_string()),
+        (_, V::Text(t)) => json!(t),
+    }
+}
+
+/// Excel's serial date (days since 1899-12-30, fraction = time of day).
+fn excel_serial(n: f64) -> Option<NaiveDateTime> {
+    if !(1.0..2_958_466.0).contains(&n) {
+        return None;
+    }
+    let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
+    let ms = (n * 86_400_000.0).round() as i64;
+    Some(base + chrono::Duration::milliseconds(ms))
+}

@@ -1,0 +1,190 @@
+//! The columns of every form: Chinese header, English code, where the value goes in the canonical report, and how to read it.
+
+use crate::model::ReportKind;
+
+/// Where a column's value goes in the canonical JSON report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A top-level field of the report (`discovered_at`, `grade`, …).
+    Report(&'static str),
+    /// A field of `content`.
+    Content(&'static str),
+    /// A field of one element of the `content` array named by the form (one row, one element).
+    Item(&'static str),
+    /// A string pushed onto a `content` array (disposal feedback: disposed targets).
+    PushTo(&'static str),
+}
+
+/// How a cell is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Text,
+    /// A date and time (Excel date cell, serial number, or text).
+    Time,
+    /// A month (`2026-09`, `2026年9月`, or a date cell in that month).
+    Month,
+    Int,
+    /// 是/否, true/false, Y/N.
+    Bool,
+    /// Several values in one cell, separated by commas, 、, semicolons, spaces or new lines.
+    List,
+    /// One of a fixed list (offered as a drop-down); the list is named for the generator.
+    Choice(Choices),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choices {
+    Grade,
+    Level,
+    Category,
+    Province,
+    Role,
+    YesNo,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub code: &'static str,
+    pub zh: &'static str,
+    pub target: Target,
+    pub cell: Cell,
+    pub required: bool,
+    /// Other headers people use for this column.
+    pub aliases: &'static [&'static str],
+    pub note_zh: &'static str,
+}
+
+const fn col(code: &'static str, zh: &'static str, target: Target, cell: Cell, required: bool, note_zh: &'static str) -> Column {
+    Column { code, zh, target, cell, required, aliases: &[], note_zh }
+}
+
+const fn alias(mut c: Column, aliases: &'static [&'static str]) -> Column {
+    c.aliases = aliases;
+    c
+}
+
+/// One form: a sheet of rows for one report kind.
+#[derive(Debug, Clone)]
+pub struct FormSpec {
+    pub kind: ReportKind,
+    /// The data sheet's name, used in error places (`事件表!D7`).
+    pub sheet: &'static str,
+    pub title: &'static str,
+    pub columns: Vec<Column>,
+    /// For kinds whose rows are elements of one `content` array: that array. Rows with the same
+    /// report-level values form one report; otherwise every row is a report of its own.
+    pub items: Option<&'static str>,
+}
+
+impl FormSpec {
+    pub fn column(&self, code: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.code == code)
+    }
+}
+
+use Cell::*;
+use Target::*;
+
+pub const FORM_VERSION: &str = "1";
+/// The hidden sheet that marks a generated form: A1 `tongbao-form`, A2 the kind, A3 the version.
+pub const MARKER_SHEET: &str = "_tongbao";
+pub const LIST_SHEET: &str = "_lists";
+pub const NOTES_SHEET: &str = "填表说明";
+
+fn common_event_columns() -> Vec<Column> {
+    vec![
+        alias(col("discovered_at", "发现时间", Report("discovered_at"), Time, true, "发现或获知该信息的时间（北京时间），如 2026-09-23 10:00"), &["发现/获知时间", "获知时间"]),
+        alias(col("category", "信息类别", Report("category"), Choice(Choices::Category), true, "附件一所列类别，从下拉列表选择"), &["类别", "事件类别"]),
+        alias(col("provinces", "涉及省份", Report("provinces"), List, true, "受影响的省份，多个用顿号或逗号分隔，如 广东、广西"), &["省份", "影响省份"]),
+        alias(col("cross_province", "是否跨省", Report("cross_province"), Choice(Choices::YesNo), false, "是/否；填写多个省份时视为跨省"), &["跨省"]),
+        alias(col("follows_up", "补报原报告编号", Report("follows_up"), Text, false, "补报时填写原报告编号（回执中的报告编号）"), &["原报告编号"]),
+    ]
+}
+
+/// Every form, in a stable order.
+pub fn all() -> Vec<FormSpec> {
+    let mut event = common_event_columns();
+    event.insert(1, alias(col("grade", "事件分级", Report("grade"), Choice(Choices::Grade), true, "特别重大、重大、较大或一般"), &["分级", "级别", "事件级别"]));
+    event.extend([
+        col("unit_overview", "事件发生单位概况", Content("unit_overview"), Text, true, "事件发生单位的基本情况"),
+        col("occurred_at", "事件发生时间", Content("occurred_at"), Time, true, "事件发生的时间"),
+        alias(col("summary", "事件简要经过", Content("summary"), Text, true, "事件经过"), &["简要经过", "事件经过"]),
+        alias(col("impact", "初步估计的危害和影响", Content("impact"), Text, true, "危害和影响"), &["危害和影响"]),
+        alias(col("measures", "已采取的措施", Content("measures"), Text, true, "已采取的处置措施"), &["处置措施"]),
+        col("other", "其他", Content("other"), Text, false, "其他应当报告的情况"),
+    ]);
+    let mut warning = common_event_columns();
+    warning.insert(1, alias(col("level", "预警级别", Report("level"), Choice(Choices::Level), true, "一级（红色）至四级（蓝色）"), &["级别"]));
+    warning.extend([
+        col("description", "信息基本情况描述", Content("description"), Text, true, "预警信息的基本情况"),
+        col("potential_harm", "可能产生的危害及程度", Content("potential_harm"), Text, true, ""),
+        col("affected_scope", "可能影响的用户及范围", Content("affected_scope"), Text, true, ""),
+        col("aware_parties", "已知晓该信息的单位/人员范围", Content("aware_parties"), Text, true, "截至报送时"),
+        col("recommendations", "建议应采取的应对措施", Content("recommendations"), Text, true, ""),
+    ]);
+    let botnet = vec![
+        alias(col("discovered_at", "发现时间", Report("discovered_at"), Time, true, "发现该事件的时间"), &["发现/获知时间"]),
+        alias(col("grade", "事件分级", Report("grade"), Choice(Choices::Grade), false, "可不填：按规模自动定级，申报分级低于规模分级时自动调高"), &["分级"]),
+        alias(col("provinces", "涉及省份", Report("provinces"), List, false, "多个用顿号分隔"), &["省份"]),
+        alias(col("operator", "所属基础电信运营企业", Content("operator"), Text, false, ""), &["所属运营企业"]),
+        alias(col("cc_ip", "控制端IP", Item("cc_ip"), Text, true, "木马和僵尸网络控制端 IP 地址"), &["控制端IP地址", "C&C IP"]),
+        alias(col("port", "控制端端口", Item("port"), Int, true, "1–65535"), &["端口"]),
+        alias(col("cc_discovered_at", "控制端发现时间", Item("discovered_at"), Time, false, "不填则同发现时间"), &[]),
+        alias(col("domains", "恶意域名", Item("domains"), List, false, "多个用逗号分隔"), &["使用的恶意域名"]),
+        alias(col("bot_count", "受控IP数量", Item("bot_count"), Int, false, "规模；填写受控IP列表时可不填"), &["规模", "受控主机数量"]),
+        alias(col("bot_ips", "受控IP列表", Item("bot_ips"), List, false, "可在一格内填多个；大量 IP 请填在“受控IP”表"), &["受控IP"]),
+    ];
+    let feedback = vec![
+        alias(col("notice_ref", "事件报告编号", Content("notice_ref"), Text, true, "CNCERT 通报的事件报告编号"), &["通报编号"]),
+        col("unit_name", "单位名称", Content("unit_name"), Text, true, ""),
+        alias(col("disposed", "已处置IP/域名", PushTo("disposed"), Text, false, "已处置的 IP 地址或恶意域名，一行一个"), &["已处置"]),
+        alias(col("undisposed", "未处置IP/域名", Item("target"), Text, false, "未处置的 IP 地址或恶意域名，一行一个"), &["未处置"]),
+        alias(col("reason", "未处置原因", Item("reason"), Text, false, "每个未处置的 IP/域名都须说明原因"), &["原因"]),
+    ];
+    let verification = vec![
+        alias(col("notice_ref", "事件报告编号", Content("notice_ref"), Text, true, ""), &["通报编号"]),
+        alias(col("target", "IP/域名", Item("target"), Text, true, "验证的 IP 地址或域名"), &["IP地址或域名"]),
+        alias(col("still_malicious", "是否仍存在恶意连接", Item("still_malicious"), Choice(Choices::YesNo), true, "是/否"), &["仍存在恶意连接"]),
+    ];
+    let monthly = vec![
+        alias(col("month", "汇总月份", Content("month"), Month, true, "如 2026-09；本月无事件时只填月份一行"), &["月份"]),
+        col("occurred_at", "事件发生时间", Item("occurred_at"), Time, false, ""),
+        col("category", "信息类别", Item("category"), Choice(Choices::Category), false, ""),
+        alias(col("summary", "事件简要经过", Item("summary"), Text, false, ""), &["简要经过"]),
+        alias(col("impact", "危害和影响", Item("impact"), Text, false, ""), &[]),
+        alias(col("measures", "已采取的措施", Item("measures"), Text, false, ""), &[]),
+    ];
+    let contacts = vec![
+        alias(col("discovered_at", "变更时间", Report("discovered_at"), Time, true, "联系方式变更生效的时间"), &["变更日期"]),
+        alias(col("role", "职责", Item("role"), Choice(Choices::Role), true, "主管领导、责任部门负责人或联络人"), &["角色"]),
+        col("name", "姓名", Item("name"), Text, true, ""),
+        alias(col("phone", "电话", Item("phone"), Text, false, ""), &["联系电话"]),
+        alias(col("email", "电子邮箱", Item("email"), Text, false, ""), &["邮箱", "电子邮件"]),
+    ];
+    vec![
+        FormSpec { kind: ReportKind::Event, sheet: "事件表", title: "网络安全事件信息报送表", columns: event, items: None },
+        FormSpec { kind: ReportKind::Warning, sheet: "预警表", title: "网络安全预警信息报送表", columns: warning, items: None },
+        FormSpec { kind: ReportKind::BotnetEvent, sheet: "僵尸网络表", title: "木马和僵尸网络事件报送表", columns: botnet, items: Some("botnets") },
+        FormSpec { kind: ReportKind::DisposalFeedback, sheet: "处置反馈表", title: "木马和僵尸网络处置情况反馈表", columns: feedback, items: Some("undisposed") },
+        FormSpec { kind: ReportKind::Verification, sheet: "验证结果表", title: "木马和僵尸网络处置验证结果表", columns: verification, items: Some("results") },
+        FormSpec { kind: ReportKind::MonthlyGeneral, sheet: "月度汇总表", title: "一般事件月度汇总表", columns: monthly, items: Some("events") },
+        FormSpec { kind: ReportKind::ContactUpdate, sheet: "联系方式表", title: "信息通报联系方式变更表", columns: contacts, items: Some("contacts") },
+    ]
+}
+
+pub fn for_kind(kind: ReportKind) -> FormSpec {
+    all().into_iter().find(|f| f.kind == kind).expect("every kind has a form")
+}
+
+/// The values a choice column offers (what the drop-down shows).
+pub fn choices(c: Choices) -> Vec<String> {
+    use crate::model::{Category, Grade, Province, WarningLevel};
+    match c {
+        Choices::Grade => Grade::ALL.iter().map(|g| g.label_zh().to_string()).collect(),
+        Choices::Level => WarningLevel::ALL.iter().map(|l| l.label_zh().to_string()).collect(),
+        Choices::Category => Category::ALL.iter().map(|c| c.label_zh().to_string()).collect(),
+        Choices::Province => Province::ALL.iter().map(|p| p.short_zh().to_string()).collect(),
+        Choices::Role => vec!["主管领导".into(), "责任部门负责人".into(), "联络人".into()],
+        Choices::YesNo => vec!["是".into(), "否".into()],
+    }
+}

@@ -1,0 +1,142 @@
+//! Blank forms (xlsx) for every report kind, written with rust_xlsxwriter: headers, notes, drop-downs, date formats, hidden marker.
+//!
+//! Everything written is a string or a format: no formulas, so nothing the hub writes is
+//! ever evaluated by a spreadsheet program.
+
+use super::spec::{self, Cell, Choices, FormSpec, FORM_VERSION, LIST_SHEET, MARKER_SHEET, NOTES_SHEET};
+use rust_xlsxwriter::{Color, DataValidation, Format, FormatAlign, FormatBorder, Formula, Workbook, XlsxError};
+
+/// Rows reserved above the data: title, Chinese headers, English codes.
+pub const HEADER_ROW: u32 = 1;
+pub const FIRST_DATA_ROW: u32 = 3;
+/// The bot-IP sheet of the botnet form.
+pub const BOT_IP_SHEET: &str = "受控IP";
+
+const LIST_ORDER: [Choices; 6] = [Choices::Grade, Choices::Level, Choices::Category, Choices::Province, Choices::Role, Choices::YesNo];
+
+/// The xlsx bytes of the blank form for one kind.
+pub fn blank(form: &FormSpec) -> Result<Vec<u8>, XlsxError> {
+    let mut wb = Workbook::new();
+    let title = Format::new().set_bold().set_font_size(14).set_align(FormatAlign::Center);
+    let head = Format::new().set_bold().set_background_color(Color::RGB(0xDDEBF7)).set_border(FormatBorder::Thin).set_text_wrap();
+    let code = Format::new().set_font_color(Color::RGB(0x808080)).set_font_size(9);
+    let time = Format::new().set_num_format("yyyy-mm-dd hh:mm");
+    let text = Format::new().set_num_format("@");
+
+    let last_col = (form.columns.len() - 1) as u16;
+    let ws = wb.add_worksheet();
+    ws.set_name(form.sheet)?;
+    ws.merge_range(0, 0, 0, last_col, form.title, &title)?;
+    for (i, c) in form.columns.iter().enumerate() {
+        let col = i as u16;
+        let label = if c.required { format!("{}*", c.zh) } else { c.zh.to_string() };
+        ws.write_string_with_format(HEADER_ROW, col, label, &head)?;
+        ws.write_string_with_format(HEADER_ROW + 1, col, c.code, &code)?;
+        ws.set_column_width(col, (c.zh.chars().count() as f64 * 2.2).max(14.0))?;
+        match c.cell {
+            Cell::Time => {
+                ws.set_column_format(col, &time)?;
+            }
+            Cell::Text | Cell::List | Cell::Month => {
+                // Text format keeps phone numbers, IPs and ids as typed (no 1.38E+10).
+                ws.set_column_format(col, &text)?;
+            }
+            _ => {}
+        }
+        if let Cell::Choice(choices) = c.cell {
+            let n = spec::choices(choices).len();
+            let letter = column_letter(LIST_ORDER.iter().position(|x| *x == choices).expect("listed") as u16);
+            let dv = DataValidation::new()
+                .allow_list_formula(Formula::new(format!("={LIST_SHEET}!${letter}$1:${letter}${n}")))
+                .set_input_title(c.zh)?
+                .set_input_message(if c.note_zh.is_empty() { "请从列表中选择" } else { c.note_zh })?;
+            ws.add_data_validation(FIRST_DATA_ROW, col, 1_048_575, col, &dv)?;
+        }
+    }
+    ws.set_freeze_panes(FIRST_DATA_ROW, 0)?;
+
+    if form.kind == crate::model::ReportKind::BotnetEvent {
+        let ips = wb.add_worksheet();
+        ips.set_name(BOT_IP_SHEET)?;
+        ips.write_string_with_format(0, 0, "控制端IP*", &head)?;
+        ips.write_string_with_format(0, 1, "受控IP*", &head)?;
+        ips.write_string_with_format(1, 0, "cc_ip", &code)?;
+        ips.write_string_with_format(1, 1, "bot_ip", &code)?;
+        ips.set_column_width(0, 20)?;
+        ips.set_column_width(1, 20)?;
+        ips.set_column_format(0, &text)?;
+        ips.set_column_format(1, &text)?;
+        ips.set_freeze_panes(2, 0)?;
+    }
+
+    let notes = wb.add_worksheet();
+    notes.set_name(NOTES_SHEET)?;
+    notes.write_string_with_format(0, 0, format!("{}填表说明", form.title), &title)?;
+    let intro = [
+        "1. 每行填写一条信息；标 * 的列必须填写。第 3 行为字段代码，请勿删除。",
+        "2. 时间按北京时间填写，如 2026-09-23 10:00，也可写 2026/9/23 10:00 或 2026年9月23日10时。",
+        "3. 多个省份、IP 或域名可在一格内用顿号、逗号或换行分隔。",
+        "4. 有下拉列表的列请从列表中选择。",
+        "5. 请勿修改工作表名称；表格可通过邮件附件、上传或报送系统提交，提交后会收到回执。",
+    ];
+    for (i, line) in intro.iter().enumerate() {
+        notes.write_string(1 + i as u32, 0, *line)?;
+    }
+    let top = 1 + intro.len() as u32 + 1;
+    for (j, h) in ["列名", "字段代码", "是否必填", "说明"].iter().enumerate() {
+        notes.write_string_with_format(top, j as u16, *h, &head)?;
+    }
+    for (i, c) in form.columns.iter().enumerate() {
+        let r = top + 1 + i as u32;
+        notes.write_string(r, 0, c.zh)?;
+        notes.write_string(r, 1, c.code)?;
+        notes.write_string(r, 2, if c.required { "必填" } else { "选填" })?;
+        notes.write_string(r, 3, c.note_zh)?;
+    }
+    notes.set_column_width(0, 28)?;
+    notes.set_column_width(1, 18)?;
+    notes.set_column_width(3, 70)?;
+
+    let lists = wb.add_worksheet();
+    lists.set_name(LIST_SHEET)?;
+    for (j, choices) in LIST_ORDER.iter().enumerate() {
+        for (i, v) in spec::choices(*choices).iter().enumerate() {
+            lists.write_string(i as u32, j as u16, v)?;
+        }
+    }
+    lists.set_hidden(true);
+
+    let marker = wb.add_worksheet();
+    marker.set_name(MARKER_SHEET)?;
+    marker.write_string(0, 0, "tongbao-form")?;
+    marker.write_string(1, 0, form.kind.code())?;
+    marker.write_string(2, 0, FORM_VERSION)?;
+    marker.set_hidden(true);
+
+    wb.save_to_buffer()
+}
+
+/// `A`, `B`, … `Z`, `AA`, … for a 0-based column.
+pub fn column_letter(col: u16) -> String {
+    let mut n = u32::from(col) + 1;
+    let mut s = Vec::new();
+    while n > 0 {
+        let r = ((n - 1) % 26) as u8;
+        s.push(b'A' + r);
+        n = (n - 1) / 26;
+    }
+    s.reverse();
+    String::from_utf8(s).expect("ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn column_letters() {
+        assert_eq!(super::column_letter(0), "A");
+        assert_eq!(super::column_letter(25), "Z");
+        assert_eq!(super::column_letter(26), "AA");
+        assert_eq!(super::column_letter(701), "ZZ");
+        assert_eq!(super::column_letter(702), "AAA");
+    }
+}

@@ -1,0 +1,183 @@
+//! Spreadsheet forms: generated blanks filled by openpyxl, LibreOffice-made xls/ods, hand-made sheets, GBK CSV, hostile files.
+
+use super::helpers::Lib;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+use tongbao::forms::{self, spec, write};
+use tongbao::intake::decide::Parsed;
+use tongbao::model::report::ReportBody;
+use tongbao::model::submission::Sender;
+use tongbao::model::{Channel, Grade, Outcome, Province, Receipt, ReportKind, Submission, WarningLevel};
+use tongbao::store::Store;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/forms").join(name)).unwrap()
+}
+
+fn python() -> String {
+    std::env::var("TONGBAO_TEST_PYTHON").expect("TONGBAO_TEST_PYTHON is not set: run the tests through ./scripts/test, which installs openpyxl")
+}
+
+async fn ingest(lib: &Lib, bytes: Vec<u8>, name: &str) -> Receipt {
+    let sub = Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse().unwrap()), bytes, "2026-09-26T00:00:00Z".parse().unwrap());
+    let items = forms::parse(&sub.raw, name, sub.received_at, &forms::Limits::default());
+    lib.intake.submit_parsed(Parsed { submission: sub, items }).await.unwrap()
+}
+
+/// Fills the generated blank form of `kind` with `rows` through openpyxl and returns the xlsx bytes.
+fn filled_by_openpyxl(kind: ReportKind, rows: serde_json::Value) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let form = spec::for_kind(kind);
+    let blank = dir.path().join("blank.xlsx");
+    std::fs::write(&blank, write::blank(&form).unwrap()).unwrap();
+    let spec_file = dir.path().join("rows.json");
+    std::fs::write(&spec_file, json!({"sheet": form.sheet, "first_row": write::FIRST_DATA_ROW + 1, "rows": rows}).to_string()).unwrap();
+    let out = dir.path().join("filled.xlsx");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/forms_fill.py");
+    let status = Command::new(python()).args([script]).arg(&blank).arg(&out).arg(&spec_file).status().unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+#[tokio::test]
+async fn a_generated_event_form_filled_by_openpyxl_round_trips_every_field() {
+    let lib = Lib::new().await;
+    let rows = json!([[
+        {"datetime": "2026-09-23T10:00:00"}, "特别重大", "路由劫持", "广东、广西", "是", null,
+        "省网骨干路由器", {"datetime": "2026-09-23T09:15:00"}, "某前缀被多个无关自治系统宣告", "部分用户访问异常", "已联系上游撤销宣告", "持续监测中"
+    ]]);
+    let r = ingest(&lib, filled_by_openpyxl(ReportKind::Event, rows), "filled.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let stored = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
+    assert_eq!(stored.discovered_at.to_rfc3339(), "2026-09-23T02:00:00+00:00", "a date cell read as Beijing time");
+    assert_eq!(stored.grade, Some(Grade::EspeciallyMajor));
+    assert_eq!(stored.category.map(|c| c.code()), Some("route_hijack"));
+    assert_eq!(stored.provinces, vec![Province::Guangdong, Province::Guangxi]);
+    assert!(stored.cross_province);
+    let ReportBody::Event(e) = stored.body else { panic!("an event") };
+    assert_eq!(e.unit_overview, "省网骨干路由器");
+    assert_eq!(e.occurred_at.to_rfc3339(), "2026-09-23T01:15:00+00:00");
+    assert_eq!(e.summary, "某前缀被多个无关自治系统宣告");
+    assert_eq!(e.impact, "部分用户访问异常");
+    assert_eq!(e.measures, "已联系上游撤销宣告");
+    assert_eq!(e.other.as_deref(), Some("持续监测中"));
+}
+
+#[tokio::test]
+async fn grouped_forms_round_trip_contacts_monthly_summaries_and_feedback() {
+    let lib = Lib::new().await;
+    let rows = json!([
+        [{"datetime": "2026-09-30T15:00:00"}, "主管领导", "王领导", "020-1234567", "leader2@gd.example.cn"],
+        [null, "联络人", "李联络", 13800000000i64, "soc2@gd.example.cn"]
+    ]);
+    let r = ingest(&lib, filled_by_openpyxl(ReportKind::ContactUpdate, rows), "contacts.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
+    let ReportBody::ContactUpdate(b) = c.body else { panic!() };
+    assert_eq!(b.contacts.len(), 2, "two rows, one report");
+    assert_eq!(b.contacts[1].phone.as_deref(), Some("13800000000"), "a phone number typed as a number keeps its digits");
+
+    let rows = json!([
+        ["2026-09", {"datetime": "2026-09-03T10:00:00"}, "垃圾邮件", "垃圾邮件群发", "少量投诉", "已封禁"],
+        ["2026-09", {"datetime": "2026-09-18T10:00:00"}, "漏洞", "发现弱口令", null, "已整改"]
+    ]);
+    let r = ingest(&lib, filled_by_openpyxl(ReportKind::MonthlyGeneral, rows), "monthly.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
+    let ReportBody::MonthlyGeneral(m) = c.body else { panic!() };
+    assert_eq!((m.month.to_string(), m.events.len()), ("2026-09".to_string(), 2));
+
+    // "No events this month": the month alone.
+    let r = ingest(&lib, filled_by_openpyxl(ReportKind::MonthlyGeneral, json!([["2026-08"]])), "none.xlsx").await;
+    let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
+    let ReportBody::MonthlyGeneral(m) = c.body else { panic!() };
+    assert!(m.events.is_empty());
+
+    // Disposal feedback: an undisposed target without a reason is refused at its cell.
+    let event = lib.submit("CNCERT", super::helpers::botnet(120_000, &[], "2026-06-01 08:00"), "2026-06-01T00:10:00Z").await;
+    let id = event.reports[0].report_id.to_string();
+    let rows = json!([[id, "中国电信广东分公司", "203.0.113.7", null, null], [null, null, null, "c2.example.com", null]]);
+    let r = ingest(&lib, filled_by_openpyxl(ReportKind::DisposalFeedback, rows), "feedback.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(r.errors[0].place, "处置反馈表!E5");
+    assert!(r.errors[0].message.contains("未处置原因"), "{}", r.errors[0].message);
+}
+
+#[tokio::test]
+async fn libreoffice_xls_and_ods_read_like_the_xlsx_with_errors_at_their_cells() {
+    let lib = Lib::new().await;
+    let mut seen = Vec::new();
+    for name in ["event-filled.xlsx", "event-filled.xls", "event-filled.ods"] {
+        let r = ingest(&lib, fixture(name), name).await;
+        assert_eq!(r.outcome, Outcome::PartlyAccepted, "{name}");
+        let places: Vec<String> = r.errors.iter().map(|e| e.place.clone()).collect();
+        assert_eq!(places, vec!["事件表!A7", "事件表!B7"], "{name}");
+        assert!(r.errors[1].message.contains("事件分级") && r.errors[1].message.contains("huge"), "{}", r.errors[1].message);
+        let mut contents = Vec::new();
+        for a in &r.reports {
+            let mut v = serde_json::to_value(lib.store.report(a.report_id, None).await.unwrap().unwrap().report.content).unwrap();
+            v.as_object_mut().unwrap().remove("follows_up");
+            contents.push(v);
+        }
+        seen.push(contents);
+    }
+    assert_eq!(seen[0].len(), 2);
+    assert_eq!(seen[0], seen[1], "xls reads as xlsx");
+    assert_eq!(seen[0], seen[2], "ods reads as xlsx");
+    assert_eq!(seen[0][1]["discovered_at"], "2026-09-24T00:30:00Z", "text date 2026/9/24 8:30");
+    assert_eq!(seen[0][1]["content"]["occurred_at"], "2026-09-24T00:00:00Z", "2026年9月24日8时");
+}
+
+#[tokio::test]
+async fn a_hand_made_sheet_is_recognised_by_its_headers() {
+    let lib = Lib::new().await;
+    let r = ingest(&lib, fixture("warning-handmade.xlsx"), "warning-handmade.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    assert_eq!(r.reports.iter().map(|a| a.level).collect::<Vec<_>>(), vec![Some(WarningLevel::Blue), Some(WarningLevel::Orange)]);
+    let c = lib.store.report(r.reports[1].report_id, None).await.unwrap().unwrap().report.content;
+    assert_eq!(c.provinces, vec![Province::Guangdong], "full-width ＧＤ with spaces");
+}
+
+#[tokio::test]
+async fn bot_ips_come_from_the_ip_sheet_or_one_cell_and_count_once() {
+    let lib = Lib::new().await;
+    let r = ingest(&lib, fixture("botnet-with-ips.xlsx"), "botnet-with-ips.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
+    let ReportBody::BotnetEvent(b) = c.body else { panic!() };
+    assert_eq!(b.botnets.len(), 2, "two C&C rows with the same report fields form one report");
+    assert_eq!(b.botnets[0].bot_count, 1000, "1001 rows on 受控IP, one listed twice");
+    assert_eq!(b.botnets[0].domains.len(), 2);
+    assert_eq!((b.botnets[1].bot_count, b.botnets[1].bot_ips.len()), (3, 3), "three IPs in one cell");
+}
+
+#[tokio::test]
+async fn a_gbk_csv_from_excel_is_read() {
+    let lib = Lib::new().await;
+    let r = ingest(&lib, fixture("event-gbk.csv"), "event-gbk.csv").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
+    assert_eq!((c.grade, c.provinces.clone(), c.category.map(|x| x.code())), (Some(Grade::Large), vec![Province::Beijing], Some("web_defacement")));
+}
+
+#[tokio::test]
+async fn hostile_and_unrecognised_files_are_refused_with_the_limit_named() {
+    let lib = Lib::new().await;
+    // A zip bomb: 200 MB of zeros that compress to a few hundred KB, posing as a worksheet.
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.xlsx");
+    let code = format!(
+        "import zipfile\nz = zipfile.ZipFile({:?}, 'w', zipfile.ZIP_DEFLATED)\nz.writestr('xl/worksheets/sheet1.xml', b'0' * (200 << 20))\nz.close()",
+        bomb.display().to_string()
+    );
+    assert!(Command::new(python()).args(["-c", &code]).status().unwrap().success());
+    let r = ingest(&lib, std::fs::read(&bomb).unwrap(), "bomb.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(r.errors[0].code.to_string(), "too_large");
+    assert!(r.errors[0].message.contains("压缩炸弹"), "{}", r.errors[0].message);
+
+    let r = ingest(&lib, b"just,some,text\n1,2,3\n".to_vec(), "random.csv").await;
+    assert_eq!(r.errors[0].code.to_string(), "unknown_kind");
+    assert!(lib.store.counts().await.unwrap().submissions >= 2, "refused files are stored too");
+}
