@@ -85,6 +85,15 @@ pub enum UnitsCmd {
     /// Insert or update units from a TOML (`[[units]]`) or JSON (array) file.
     Import { file: PathBuf },
     List,
+    /// Upload tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Issue a new upload token for a unit; it is printed once and stored only as a hash.
+    Issue { unit: String },
 }
 
 #[derive(Debug, Args)]
@@ -430,6 +439,20 @@ async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
                 print_json(&serde_json::json!({ "imported": n }))?;
             } else {
                 println!("imported {n} unit(s)");
+            }
+        }
+        UnitsCmd::Token(TokenCmd::Issue { unit }) => {
+            let code: UnitCode = parse_arg("unit", &unit, unit.parse())?;
+            if !app.store.units().await?.iter().any(|u| u.code == code) {
+                bail!("no registered unit {code}");
+            }
+            let token = crate::connectors::http::new_token();
+            app.store.issue_token(&code, &crate::model::submission::sha256_hex(token.as_bytes()), Utc::now()).await?;
+            if json {
+                print_json(&serde_json::json!({ "unit": code, "token": token }))?;
+            } else {
+                println!("{token}");
+                eprintln!("upload token for {code}: shown once, keep it secret (send it as `Authorization: Bearer …`)");
             }
         }
         UnitsCmd::List => {

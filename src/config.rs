@@ -74,13 +74,15 @@ pub struct CalendarConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
-    /// Address of the HTTP listener.
+    /// Address of the HTTP listener (upload API and page); `127.0.0.1:0` picks a free port.
     pub listen: String,
+    /// The largest upload accepted, in MiB; larger ones get 413.
+    pub max_upload_mb: usize,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig { listen: "127.0.0.1:8080".into() }
+        ServeConfig { listen: "127.0.0.1:8080".into(), max_upload_mb: 64 }
     }
 }
 
@@ -254,6 +256,12 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
             }
         },
     };
+    if config.serve.listen.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(Problem { file: path.to_path_buf(), message: format!("[serve] listen = {:?}: expected an address and port such as 127.0.0.1:8080", config.serve.listen) });
+    }
+    if let Err(e) = crate::connectors::http::check_templates() {
+        problems.push(Problem { file: PathBuf::from("templates"), message: format!("template error: {e}") });
+    }
     let connectors = load_connectors(&config.connectors_dir, &mut problems);
     if problems.is_empty() { Ok(Loaded { config, calendar, connectors }) } else { Err(problems) }
 }

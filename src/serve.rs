@@ -27,7 +27,20 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
     let engine = Arc::new(Engine { calendar: app.loaded.calendar.clone(), policy: app.loaded.config.rules.clone() });
     let (intake, writer) = Intake::start(app.store.clone(), engine);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tasks = crate::connectors::start(&app.loaded.connectors, &intake, &app.store, &stop_rx);
+    let mut tasks = crate::connectors::start(&app.loaded.connectors, &intake, &app.store, &stop_rx);
+    let listen = &app.loaded.config.serve.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "HTTP upload listening (POST /api/v1/submissions, GET /upload)");
+    let state = crate::connectors::http::HttpState::new(app.store.clone(), intake.clone(), app.loaded.config.serve.max_upload_mb << 20);
+    let mut http_stop = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let server = axum::serve(listener, crate::connectors::http::router(state)).with_graceful_shutdown(async move {
+            let _ = http_stop.changed().await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "HTTP listener failed");
+        }
+    }));
     tracing::info!(connectors = tasks.len(), "tongbao is running; Ctrl-C or SIGTERM stops it");
 
     wait_for_signal().await;

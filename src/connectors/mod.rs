@@ -2,6 +2,7 @@
 
 pub mod amqp;
 pub mod folder;
+pub mod http;
 
 use crate::config::{Connector, ConnectorConfig};
 use crate::intake::Intake;

@@ -115,6 +115,11 @@ pub trait Store: Send + Sync + 'static {
     fn recompute_provisional(&self, calendar: &Calendar) -> impl Future<Output = Result<usize, StoreError>> + Send;
     fn counts(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
 
+    /// Records an upload token (its SHA-256 only) for a unit.
+    fn issue_token(&self, unit: &UnitCode, token_hash: &str, at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The unit a token (by its SHA-256) belongs to, unless revoked or unknown.
+    fn unit_for_token(&self, token_hash: &str) -> impl Future<Output = Result<Option<UnitCode>, StoreError>> + Send;
+
     /// Pending outbox rows of one channel whose next attempt is due, oldest first, urgent ones first.
     fn due_outbox(&self, channel: &str, now: DateTime<Utc>, limit: u32) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
     /// Marks rows delivered (the receiver confirmed them).

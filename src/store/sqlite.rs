@@ -42,13 +42,11 @@ struct Embedded;
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
         Box::pin(async {
-            Ok(vec![Migration::new(
-                1,
-                Cow::Borrowed("init"),
-                MigrationType::Simple,
-                Cow::Borrowed(include_str!("../../migrations/sqlite/0001_init.sql")),
-                false,
-            )])
+            let m = |version, name, sql| Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, Cow::Borrowed(sql), false);
+            Ok(vec![
+                m(1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+                m(2, "tokens", include_str!("../../migrations/sqlite/0002_tokens.sql")),
+            ])
         })
     }
 }
@@ -756,5 +754,27 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn issue_token(&self, unit: &UnitCode, token_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("INSERT INTO tokens (hash, unit_code, created_at) VALUES (?, ?, ?)").bind(token_hash).bind(unit.to_string()).bind(ms(at)).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'operator', 'token.issued', ?, ?)")
+            .bind(ms(at))
+            .bind(unit.to_string())
+            .bind(serde_json::json!({ "hash_prefix": &token_hash[..12.min(token_hash.len())] }).to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unit_for_token(&self, token_hash: &str) -> Result<Option<UnitCode>, StoreError> {
+        let row = sqlx::query("SELECT t.unit_code FROM tokens t JOIN units u ON u.code = t.unit_code WHERE t.hash = ? AND t.revoked_at IS NULL")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parse_col(&r, "unit_code")).transpose()
     }
 }

@@ -4,6 +4,7 @@ mod amqp;
 mod cli;
 mod forms;
 mod helpers;
+mod http;
 mod intake;
 mod serve;
 mod tidy;

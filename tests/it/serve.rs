@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
     let hub = Hub::new().with_units();
+    hub.write("tongbao.toml", "[serve]\nlisten = \"127.0.0.1:0\"\n");
     hub.write("connectors/inbox.toml", "kind = \"folder-source\"\npath = \"data/inbox\"\npoll_seconds = 1\n");
     // A broker connector whose URL is not even set: the hub must start anyway and say why it idles.
     hub.write("connectors/cncert-mq.toml", "kind = \"amqp-source\"\nurl_env = \"TONGBAO_TEST_UNSET_AMQP_URL\"\nqueue = \"reports\"\n");

@@ -1,0 +1,219 @@
+//! HTTP upload: `POST /api/v1/submissions` (multipart file or JSON) with a per-unit bearer token, receipts by id, and a plain upload page. Only this folder knows axum.
+
+use crate::forms;
+use crate::intake::decide::Parsed;
+use crate::intake::Intake;
+use crate::model::submission::{sha256_hex, Sender};
+use crate::model::{Channel, Outcome, Receipt, Submission, SubmissionId, UnitCode};
+use crate::store::Store;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The page templates, compiled into the binary (HTML autoescaped by their `.html` names).
+fn templates() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.add_template("upload.html", include_str!("../../../templates/upload.html")).expect("template upload.html");
+    env.add_template("upload_receipt.html", include_str!("../../../templates/upload_receipt.html")).expect("template upload_receipt.html");
+    env
+}
+
+/// Checks that every template compiles and renders (for `tongbao check`).
+pub fn check_templates() -> Result<(), String> {
+    let env = templates();
+    env.get_template("upload.html").and_then(|t| t.render(json!({"max_mb": 64}))).map_err(|e| e.to_string())?;
+    env.get_template("upload_receipt.html").and_then(|t| t.render(json!({"problem": "x"}))).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+pub struct HttpState<S> {
+    pub store: Arc<S>,
+    pub intake: Intake,
+    pub max_upload_bytes: usize,
+    templates: minijinja::Environment<'static>,
+}
+
+impl<S> HttpState<S> {
+    pub fn new(store: Arc<S>, intake: Intake, max_upload_bytes: usize) -> Arc<HttpState<S>> {
+        Arc::new(HttpState { store, intake, max_upload_bytes, templates: templates() })
+    }
+}
+
+pub fn router<S: Store>(state: Arc<HttpState<S>>) -> Router {
+    let limit = state.max_upload_bytes;
+    Router::new()
+        .route("/api/v1/submissions", post(submit::<S>))
+        .route("/api/v1/submissions/{id}", get(receipt::<S>))
+        .route("/upload", get(upload_page::<S>).post(upload_form::<S>))
+        // The limit covers multipart overhead too; over it the answer is 413.
+        .layer(DefaultBodyLimit::max(limit + 64 * 1024))
+        .with_state(state)
+}
+
+/// A new upload token: 256 random bits, shown once; the store keeps its SHA-256.
+pub fn new_token() -> String {
+    format!("tb_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+fn problem(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({ "error": code, "message": message }))).into_response()
+}
+
+async fn unit_of<S: Store>(state: &HttpState<S>, token: Option<&str>) -> Result<UnitCode, Response> {
+    let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Err(problem(StatusCode::UNAUTHORIZED, "missing_token", "缺少报送令牌（Authorization: Bearer …）"));
+    };
+    match state.store.unit_for_token(&sha256_hex(token.as_bytes())).await {
+        Ok(Some(unit)) => Ok(unit),
+        Ok(None) => Err(problem(StatusCode::UNAUTHORIZED, "bad_token", "报送令牌无效或已吊销")),
+        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+/// Submits the bytes as the unit and returns the receipt with its status: 201 accepted or
+/// partly accepted, 200 a repeat of an earlier identical upload, 400 refused.
+async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, file_name: &str) -> Result<(StatusCode, Receipt), Response> {
+    let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit), bytes, Utc::now());
+    sub.external_id = Some(file_name.to_string());
+    let result = if forms::is_spreadsheet(&sub.raw, file_name) {
+        let items = forms::parse(&sub.raw, file_name, sub.received_at, &forms::Limits { max_file_bytes: state.max_upload_bytes, ..Default::default() });
+        state.intake.submit_parsed(Parsed { submission: sub, items }).await
+    } else {
+        state.intake.submit(sub).await
+    };
+    match result {
+        Ok(r) => {
+            let status = match (r.duplicate, r.outcome) {
+                (true, _) => StatusCode::OK,
+                (false, Outcome::Rejected) => StatusCode::BAD_REQUEST,
+                (false, _) => StatusCode::CREATED,
+            };
+            Ok((status, r))
+        }
+        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "not_stored", &format!("暂时无法保存，请稍后重试：{e}"))),
+    }
+}
+
+/// Reads the upload: a multipart `file` field (plus optional `unit`), or a JSON body.
+async fn read_upload<S: Store>(state: &HttpState<S>, req: Request) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Response> {
+    let is_multipart = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !is_multipart {
+        let bytes = Bytes::from_request(req, &()).await.map_err(IntoResponse::into_response)?;
+        return Ok((bytes.to_vec(), "body.json".into(), None, None));
+    }
+    let mut mp = Multipart::from_request(req, &()).await.map_err(IntoResponse::into_response)?;
+    let (mut file, mut name, mut unit, mut token) = (None, String::from("upload"), None, None);
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(problem(e.status(), "bad_upload", &e.body_text())),
+        };
+        match field.name() {
+            Some("file") => {
+                // Only the last path component, and only for display: never used as a path.
+                name = field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string()).unwrap_or(name);
+                let data = field.bytes().await.map_err(|e| problem(e.status(), "bad_upload", &e.body_text()))?;
+                if data.len() > state.max_upload_bytes {
+                    return Err(problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &format!("文件超过 {} MB", state.max_upload_bytes >> 20)));
+                }
+                file = Some(data.to_vec());
+            }
+            Some("unit") => unit = field.text().await.ok(),
+            Some("token") => token = field.text().await.ok(),
+            _ => {}
+        }
+    }
+    let file = file.ok_or_else(|| problem(StatusCode::BAD_REQUEST, "missing_file", "缺少 file 字段（报送文件）"))?;
+    Ok((file, name, unit, token))
+}
+
+async fn submit<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) -> Response {
+    let token = bearer(req.headers()).map(str::to_string);
+    let claimed_header = req.headers().get("x-tongbao-unit").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let unit = match unit_of(&state, token.as_deref()).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let (bytes, name, claimed_field, _) = match read_upload(&state, req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(claimed) = claimed_header.or(claimed_field) {
+        if claimed.parse::<UnitCode>().ok().as_ref() != Some(&unit) {
+            return problem(StatusCode::FORBIDDEN, "foreign_unit", "令牌所属单位只能以本单位名义报送");
+        }
+    }
+    match ingest(&state, unit, bytes, &name).await {
+        Ok((status, receipt)) => (status, Json(receipt)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn receipt<S: Store>(State(state): State<Arc<HttpState<S>>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let unit = match unit_of(&state, bearer(&headers)).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Ok(id) = id.parse::<SubmissionId>() else { return problem(StatusCode::NOT_FOUND, "not_found", "没有这个报送编号") };
+    // Another unit's submission answers exactly like a missing one: nothing leaks.
+    match state.store.receipt(id, Some(&unit)).await {
+        Ok(Some(r)) => Json(r).into_response(),
+        Ok(None) => problem(StatusCode::NOT_FOUND, "not_found", "没有这个报送编号"),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string()),
+    }
+}
+
+fn render<S>(state: &HttpState<S>, name: &str, ctx: serde_json::Value) -> Response {
+    match state.templates.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+async fn upload_page<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
+    render(&state, "upload.html", json!({ "max_mb": state.max_upload_bytes >> 20 }))
+}
+
+/// The page's form posts the token as a field (a plain HTML form cannot set headers).
+async fn upload_form<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) -> Response {
+    let (bytes, name, _, token) = match read_upload(&state, req).await {
+        Ok(x) => x,
+        Err(r) => return with_page(&state, r).await,
+    };
+    let unit = match unit_of(&state, token.as_deref()).await {
+        Ok(u) => u,
+        Err(r) => return with_page(&state, r).await,
+    };
+    match ingest(&state, unit, bytes, &name).await {
+        Ok((status, receipt)) => {
+            let mut page = render(&state, "upload_receipt.html", json!({ "receipt": receipt, "file": name, "outcome": receipt.outcome.label_zh() }));
+            *page.status_mut() = status;
+            page
+        }
+        Err(r) => with_page(&state, r).await,
+    }
+}
+
+/// Turns a JSON problem into the receipt page showing it, keeping the status.
+async fn with_page<S>(state: &HttpState<S>, r: Response) -> Response {
+    let status = r.status();
+    let body = axum::body::to_bytes(r.into_body(), 64 * 1024).await.unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["message"].as_str().map(str::to_string)).unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    let mut page = render(state, "upload_receipt.html", json!({ "problem": message }));
+    *page.status_mut() = status;
+    page
+}
