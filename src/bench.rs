@@ -26,6 +26,18 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 2048)]
         concurrency: usize,
     },
+    /// A 1,048,575-row botnet form parsed, validated and stored, against calamine's bare read
+    /// and Python openpyxl (read-only) on the same file.
+    Forms {
+        #[arg(long, default_value_t = 1_048_575)]
+        bots: usize,
+        /// Python with openpyxl (scripts/test's venv has one).
+        #[arg(long, env = "TONGBAO_TEST_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// One measured phase of `bench forms`, in a process of its own so its peak RSS is its own.
+    #[command(hide = true)]
+    FormsPhase { phase: String, file: std::path::PathBuf },
     /// Sustained ingest from RabbitMQ (consume → intake → commit → ack) against a bare lapin
     /// consume-and-ack of the same persistent messages on the same broker.
     Amqp {
@@ -58,6 +70,12 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
                 println!("  std HashSet<u32> of the same IPs                   {:>10.3} s", agg["hashset_s"]);
                 println!("  target                                             {:>10.3} s", 2.0);
             }
+            Ok(0)
+        }
+        BenchCmd::Forms { bots, python } => bench_forms(bots, &python, json),
+        BenchCmd::FormsPhase { phase, file } => {
+            let out = forms_phase(&phase, &file).await?;
+            println!("{out}");
             Ok(0)
         }
         BenchCmd::Amqp { messages, prefetch, url } => {
@@ -230,4 +248,84 @@ fn bench_aggregate(n: usize) -> serde_json::Value {
     let hashset_s = started.elapsed().as_secs_f64();
     assert_eq!(hs.len() as u64, agg.distinct_listed);
     serde_json::json!({ "ips": sets.iter().map(|s| s.v4.len()).sum::<usize>(), "distinct": agg.distinct_listed, "hub_s": hub_s, "hashset_s": hashset_s })
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in KiB.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+async fn forms_phase(phase: &str, file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let bytes = std::fs::read(file)?;
+    let started = Instant::now();
+    let out = match phase {
+        "calamine" => {
+            let cells = crate::forms::read::bare_read(&bytes).map_err(|e| anyhow::anyhow!(e))?;
+            serde_json::json!({ "cells": cells })
+        }
+        "hub" => {
+            let dir = tempfile::tempdir()?;
+            let store = Arc::new(SqliteStore::open(&dir.path().join("forms.db")).await?);
+            store.import_units(&bench_units(), Utc::now()).await?;
+            let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default() });
+            let (intake, writer) = Intake::start(store.clone(), engine);
+            let sub = Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse()?), bytes, Utc::now());
+            let parse_started = Instant::now();
+            let items = crate::forms::parse(&sub.raw, "bench.xlsx", sub.received_at, &crate::forms::Limits::default());
+            let parse_s = parse_started.elapsed().as_secs_f64();
+            let receipt = intake.submit_parsed(crate::intake::decide::Parsed { submission: sub, items }).await?;
+            drop(intake);
+            writer.await?;
+            anyhow::ensure!(receipt.outcome == crate::model::Outcome::Accepted, "{:?}", receipt.errors);
+            serde_json::json!({ "parse_s": parse_s, "grade": receipt.reports[0].grade })
+        }
+        other => anyhow::bail!("unknown phase {other}"),
+    };
+    let mut out = out;
+    out["secs"] = serde_json::json!(started.elapsed().as_secs_f64());
+    out["peak_rss_kb"] = serde_json::json!(peak_rss_kb());
+    Ok(out)
+}
+
+fn bench_forms(bots: usize, python: &str, json: bool) -> anyhow::Result<i32> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("botnet-large.xlsx");
+    let started = Instant::now();
+    std::fs::write(&file, crate::forms::write::large_botnet(bots)?)?;
+    let gen_s = started.elapsed().as_secs_f64();
+    let me = std::env::current_exe()?;
+    let phase = |name: &str| -> anyhow::Result<serde_json::Value> {
+        let out = std::process::Command::new(&me).args(["bench", "forms-phase", name]).arg(&file).output()?;
+        anyhow::ensure!(out.status.success(), "phase {name}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let calamine = phase("calamine")?;
+    let hub = phase("hub")?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/forms/read_openpyxl.py");
+    let py = std::process::Command::new(python).arg(script).arg(&file).output()?;
+    let openpyxl: serde_json::Value = if py.status.success() {
+        serde_json::from_slice(&py.stdout)?
+    } else {
+        anyhow::bail!("openpyxl phase failed (is openpyxl installed for {python}?): {}", String::from_utf8_lossy(&py.stderr))
+    };
+    let size = std::fs::metadata(&file)?.len();
+    let out = serde_json::json!({
+        "bots": bots, "file_bytes": size, "generate_s": gen_s,
+        "calamine": calamine, "hub": hub, "openpyxl": openpyxl,
+        "hub_vs_calamine": hub["secs"].as_f64().unwrap_or(0.0) / calamine["secs"].as_f64().unwrap_or(1.0),
+        "openpyxl_vs_hub": openpyxl["secs"].as_f64().unwrap_or(0.0) / hub["secs"].as_f64().unwrap_or(1.0),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("forms: botnet form with {bots} bot IPs ({:.1} MB xlsx, written in {gen_s:.1} s)", size as f64 / 1e6);
+        println!("  calamine bare read of every cell          {:>7.2} s  peak RSS {:>7} KB", calamine["secs"], calamine["peak_rss_kb"]);
+        println!("  tongbao parse + validate + grade + store  {:>7.2} s  peak RSS {:>7} KB  (parse {:.2} s)", hub["secs"], hub["peak_rss_kb"], hub["parse_s"]);
+        println!("  openpyxl read-only, every cell            {:>7.2} s  peak RSS {:>7} KB", openpyxl["secs"], openpyxl["peak_rss_kb"]);
+        println!("  hub / calamine {:.2}×  (target ≤ 2×);  openpyxl / hub {:.1}×  (target ≥ 10×)", out["hub_vs_calamine"].as_f64().unwrap_or(0.0), out["openpyxl_vs_hub"].as_f64().unwrap_or(0.0));
+    }
+    Ok(0)
 }

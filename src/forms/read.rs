@@ -228,19 +228,59 @@ fn recognise(sheet: &Sheet, marker: Option<ReportKind>) -> Option<(FormSpec, usi
     best.map(|(_, f, r, c)| (f, r, c))
 }
 
-/// The bot-IP sheet (控制端IP, 受控IP), gathered by C&C address.
-fn bot_ip_sheet(sheets: &[Sheet]) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    if let Some(s) = sheets.iter().find(|s| s.name == BOT_IP_SHEET) {
-        for row in &s.rows {
-            if let (Some(V::Text(cc)), Some(V::Text(bot))) = (row.first(), row.get(1)) {
-                if cc.parse::<std::net::IpAddr>().is_ok() {
-                    out.entry(fold_width(cc)).or_default().push(bot.clone());
+/// Bot IPs of the 受控IP sheet by C&C address, parsed straight into addresses (a million rows
+/// would cost seconds as JSON), with the errors of each C&C at their cells.
+#[derive(Default)]
+struct BotIps {
+    by_cc: HashMap<std::net::IpAddr, Vec<std::net::IpAddr>>,
+    errors: HashMap<std::net::IpAddr, Vec<IntakeError>>,
+}
+
+fn bot_ip_sheet(sheets: &[Sheet]) -> BotIps {
+    let mut out = BotIps::default();
+    let Some(s) = sheets.iter().find(|s| s.name == BOT_IP_SHEET) else { return out };
+    fn text(v: &V) -> Option<&str> {
+        match v {
+            V::Text(t) => Some(t.as_str()),
+            _ => None,
+        }
+    }
+    for (r, row) in s.rows.iter().enumerate() {
+        let Some(cc) = row.first().and_then(text).and_then(|t| t.parse::<std::net::IpAddr>().ok().or_else(|| fold_width(t).parse().ok())) else {
+            continue; // header rows and blank rows
+        };
+        let Some(bot) = row.get(1).and_then(text) else { continue };
+        match bot.parse::<std::net::IpAddr>() {
+            Ok(ip) => out.by_cc.entry(cc).or_default().push(ip),
+            Err(_) => {
+                let errs = out.errors.entry(cc).or_default();
+                if errs.len() < 20 {
+                    let place = format!("{}!B{}", s.name, s.origin.0 as usize + r + 1);
+                    let mut e = IntakeError::new(ErrorCode::BadIp, &place, "IP 地址，如 203.0.113.7", Some(bot.to_string()));
+                    e.message = format!("{place}（受控IP）：应为IP 地址，如 203.0.113.7，实际为“{bot}”");
+                    errs.push(e);
                 }
             }
         }
     }
     out
+}
+
+/// Adds the 受控IP sheet's addresses to the botnets of a parsed report.
+fn attach_bot_ips(input: &mut crate::model::report::ReportInput, ips: &BotIps) -> Result<(), Vec<IntakeError>> {
+    let crate::model::ReportBody::BotnetEvent(body) = &mut input.content.body else { return Ok(()) };
+    let mut errors = Vec::new();
+    for b in &mut body.botnets {
+        if let Some(e) = ips.errors.get(&b.cc_ip) {
+            errors.extend(e.iter().cloned());
+        }
+        if let Some(list) = ips.by_cc.get(&b.cc_ip) {
+            b.bot_ips.extend_from_slice(list);
+            let distinct = crate::rules::BotSet::from_ips(&b.bot_ips).len();
+            b.bot_count = b.bot_count.max(distinct);
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 /// Where each part of one report came from, to place its errors.
@@ -257,7 +297,7 @@ fn parse_sheet(
     form: &FormSpec,
     header_row: usize,
     columns: &[Option<Column>],
-    bot_ips: &HashMap<String, Vec<String>>,
+    bot_ips: &BotIps,
     received_at: DateTime<Utc>,
 ) -> Vec<Item> {
     // The English-code row under the Chinese headers is skipped.
@@ -292,14 +332,10 @@ fn parse_sheet(
                 Target::PushTo(k) => pushes.push((k, value)),
             }
         }
-        if let (Some(Value::String(cc)), true) = (item.get("cc_ip"), form.kind == ReportKind::BotnetEvent) {
-            if let Some(ips) = bot_ips.get(&fold_width(cc)) {
-                let mut list: Vec<Value> = match item.remove("bot_ips") {
-                    Some(Value::String(s)) => vec![Value::String(s)],
-                    _ => vec![],
-                };
-                list.extend(ips.iter().cloned().map(Value::String));
-                item.insert("bot_ips".into(), Value::Array(list));
+        if form.kind == ReportKind::BotnetEvent && !item.contains_key("bot_count") && !item.contains_key("bot_ips") {
+            let listed = item.get("cc_ip").and_then(Value::as_str).and_then(|cc| fold_width(cc).parse().ok()).is_some_and(|cc| bot_ips.by_cc.contains_key(&cc));
+            if listed {
+                item.insert("bot_count".into(), json!(0)); // the 受控IP sheet gives the scale
             }
         }
         let head_empty = report.is_empty() && content.is_empty();
@@ -336,7 +372,9 @@ fn parse_sheet(
         .into_iter()
         .map(|(doc, origin)| {
             let place = format!("{}!第{}行", sheet.name, sheet.origin.0 as usize + origin.first_row + 1);
-            let result = parse_report(&Value::Object(doc), "", received_at).map_err(|errs| errs.into_iter().map(|e| locate(e, sheet, form, columns, &origin)).collect());
+            let result = parse_report(&Value::Object(doc), "", received_at)
+                .map_err(|errs| errs.into_iter().map(|e| locate(e, sheet, form, columns, &origin)).collect())
+                .and_then(|mut input| attach_bot_ips(&mut input, bot_ips).map(|()| input));
             (place, result)
         })
         .collect()
@@ -420,4 +458,15 @@ fn excel_serial(n: f64) -> Option<NaiveDateTime> {
     let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
     let ms = (n * 86_400_000.0).round() as i64;
     Some(base + chrono::Duration::milliseconds(ms))
+}
+
+/// Calamine's bare read of every sheet, counting non-empty cells: the floor `bench forms` compares with.
+pub fn bare_read(bytes: &[u8]) -> Result<usize, String> {
+    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let mut cells = 0;
+    for name in wb.sheet_names().to_vec() {
+        let range = wb.worksheet_range(&name).map_err(|e| e.to_string())?;
+        cells += range.used_cells().count();
+    }
+    Ok(cells)
 }

@@ -140,3 +140,35 @@ mod tests {
         assert_eq!(super::column_letter(702), "AAA");
     }
 }
+
+/// A filled botnet form with one C&C row and `bots` rows on the 受控IP sheet, for benchmarks.
+pub fn large_botnet(bots: usize) -> Result<Vec<u8>, XlsxError> {
+    let form = spec::for_kind(crate::model::ReportKind::BotnetEvent);
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name(form.sheet)?;
+    for (i, c) in form.columns.iter().enumerate() {
+        ws.write_string(HEADER_ROW, i as u16, c.zh)?;
+    }
+    let row = FIRST_DATA_ROW - 1;
+    ws.write_string(row, 0, "2026-06-01 08:00")?;
+    ws.write_string(row, 2, "广东")?;
+    ws.write_string(row, 4, "203.0.113.7")?;
+    ws.write_number(row, 5, 6667)?;
+    let ips = wb.add_worksheet();
+    ips.set_name(BOT_IP_SHEET)?;
+    ips.write_string(0, 0, "控制端IP")?;
+    ips.write_string(0, 1, "受控IP")?;
+    for i in 0..bots {
+        let ip = std::net::Ipv4Addr::from(0x0A00_0000u32 + i as u32);
+        ips.write_string(1 + i as u32, 0, "203.0.113.7")?;
+        ips.write_string(1 + i as u32, 1, ip.to_string())?;
+    }
+    let marker = wb.add_worksheet();
+    marker.set_name(MARKER_SHEET)?;
+    marker.write_string(0, 0, "tongbao-form")?;
+    marker.write_string(1, 0, form.kind.code())?;
+    marker.write_string(2, 0, FORM_VERSION)?;
+    marker.set_hidden(true);
+    wb.save_to_buffer()
+}
