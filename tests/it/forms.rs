@@ -108,7 +108,7 @@ async fn grouped_forms_round_trip_contacts_monthly_summaries_and_feedback() {
 async fn libreoffice_xls_and_ods_read_like_the_xlsx_with_errors_at_their_cells() {
     let lib = Lib::new().await;
     let mut seen = Vec::new();
-    for name in ["event-filled.xlsx", "event-filled.xls", "event-filled.ods"] {
+    for name in ["event-filled.xlsx", "event-filled.xls", "event-filled.ods", "event-filled.xlsm"] {
         let r = ingest(&lib, fixture(name), name).await;
         assert_eq!(r.outcome, Outcome::PartlyAccepted, "{name}");
         let places: Vec<String> = r.errors.iter().map(|e| e.place.clone()).collect();
@@ -125,6 +125,7 @@ async fn libreoffice_xls_and_ods_read_like_the_xlsx_with_errors_at_their_cells()
     assert_eq!(seen[0].len(), 2);
     assert_eq!(seen[0], seen[1], "xls reads as xlsx");
     assert_eq!(seen[0], seen[2], "ods reads as xlsx");
+    assert_eq!(seen[0], seen[3], "xlsm reads as xlsx");
     assert_eq!(seen[0][1]["discovered_at"], "2026-09-24T00:30:00Z", "text date 2026/9/24 8:30");
     assert_eq!(seen[0][1]["content"]["occurred_at"], "2026-09-24T00:00:00Z", "2026年9月24日8时");
 }
@@ -180,4 +181,15 @@ async fn hostile_and_unrecognised_files_are_refused_with_the_limit_named() {
     let r = ingest(&lib, b"just,some,text\n1,2,3\n".to_vec(), "random.csv").await;
     assert_eq!(r.errors[0].code.to_string(), "unknown_kind");
     assert!(lib.store.counts().await.unwrap().submissions >= 2, "refused files are stored too");
+}
+
+#[tokio::test]
+async fn formulas_are_read_as_their_cached_values_never_evaluated() {
+    let lib = Lib::new().await;
+    let r = ingest(&lib, fixture("event-formulas.xlsx"), "event-formulas.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
+    let ReportBody::Event(e) = c.body else { panic!() };
+    assert_eq!(e.summary, "垃圾邮件群发", "the value LibreOffice cached, not the formula text");
+    assert_eq!(e.impact, "影响较小");
 }
