@@ -38,6 +38,8 @@ enum V {
     Num(f64),
     Bool(bool),
     Time(NaiveDateTime),
+    /// A formula whose cached result is an error (#NAME?, #REF!, …).
+    Error(String),
 }
 
 struct Sheet {
@@ -150,8 +152,7 @@ fn cell(d: &Data) -> V {
         Data::DateTime(dt) => dt.as_datetime().map(V::Time).unwrap_or(V::Num(dt.as_f64())),
         Data::DateTimeIso(s) => NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").map(V::Time).unwrap_or_else(|_| V::Text(s.clone())),
         Data::DurationIso(s) => V::Text(s.clone()),
-        // A formula error (#N/A) is kept as text so the column's parser names it.
-        Data::Error(e) => V::Text(format!("{e:?}")),
+        Data::Error(e) => V::Error(e.to_string()),
     }
 }
 
@@ -286,6 +287,8 @@ fn attach_bot_ips(input: &mut crate::model::report::ReportInput, ips: &BotIps) -
 /// Where each part of one report came from, to place its errors.
 struct Origin {
     first_row: usize,
+    /// Cells that could not be read at all (formula errors), refused whatever the parser says.
+    cell_errors: Vec<IntakeError>,
     /// Sheet row of each element of the form's item array.
     item_rows: Vec<usize>,
     /// Sheet rows of strings pushed onto `content` arrays, per array.
@@ -316,8 +319,16 @@ fn parse_sheet(
         let mut content = Map::new();
         let mut item = Map::new();
         let mut pushes: Vec<(&'static str, Value)> = Vec::new();
+        let mut cell_errors = Vec::new();
         for (c, v) in row.iter().enumerate() {
             let (Some(Some(col)), false) = (columns.get(c), *v == V::Empty) else { continue };
+            if let V::Error(err) = v {
+                let place = format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), sheet.origin.0 as usize + r + 1);
+                let mut e = IntakeError::new(ErrorCode::WrongType, &place, "数值或文字（公式计算出错）", Some(err.clone()));
+                e.message = format!("{place}（{}）：公式计算出错（{err}），请填写数值或文字", col.zh);
+                cell_errors.push(e);
+                continue;
+            }
             let value = to_json(v, col);
             match col.target {
                 Target::Report(k) => {
@@ -349,12 +360,13 @@ fn parse_sheet(
                 m.insert("kind".into(), json!(form.kind.code()));
                 m.extend(report);
                 m.insert("content".into(), Value::Object(content));
-                reports.push((m, Origin { first_row: r, item_rows: vec![], pushed: HashMap::new() }));
+                reports.push((m, Origin { first_row: r, cell_errors: vec![], item_rows: vec![], pushed: HashMap::new() }));
                 group_of.insert(key, reports.len() - 1);
                 reports.len() - 1
             }
         };
         let (doc, origin) = &mut reports[index];
+        origin.cell_errors.append(&mut cell_errors);
         let content = doc.get_mut("content").and_then(Value::as_object_mut).expect("content object");
         if let Some(array) = form.items {
             let list = content.entry(array).or_insert_with(|| Value::Array(vec![]));
@@ -373,8 +385,16 @@ fn parse_sheet(
         .map(|(doc, origin)| {
             let place = format!("{}!第{}行", sheet.name, sheet.origin.0 as usize + origin.first_row + 1);
             let result = parse_report(&Value::Object(doc), "", received_at)
-                .map_err(|errs| errs.into_iter().map(|e| locate(e, sheet, form, columns, &origin)).collect())
+                .map_err(|errs| errs.into_iter().map(|e| locate(e, sheet, form, columns, &origin)).collect::<Vec<_>>())
                 .and_then(|mut input| attach_bot_ips(&mut input, bot_ips).map(|()| input));
+            let result = match (result, origin.cell_errors.is_empty()) {
+                (r, true) => r,
+                (Ok(_), false) => Err(origin.cell_errors),
+                (Err(mut errs), false) => {
+                    errs.splice(0..0, origin.cell_errors);
+                    Err(errs)
+                }
+            };
             (place, result)
         })
         .collect()
@@ -447,6 +467,8 @@ fn to_json(v: &V, col: &Column) -> Value {
         (_, V::Bool(b)) => json!(if *b { "是" } else { "否" }),
         (_, V::Time(t)) => json!(t.format("%Y-%m-%d %H:%M:%S").to_string()),
         (_, V::Text(t)) => json!(t),
+        // Refused before conversion (see parse_sheet); kept visible should that ever change.
+        (_, V::Error(e)) => json!(e),
     }
 }
 
