@@ -124,3 +124,23 @@ async fn the_upload_page_works_without_javascript_and_escapes_what_it_shows() {
     assert_eq!(code, 401);
     assert!(html.contains("报送令牌无效"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_page_renders_in_a_real_browser() {
+    let chromium = std::env::var("TONGBAO_TEST_CHROMIUM").expect("TONGBAO_TEST_CHROMIUM is not set: run the tests through ./scripts/test, which installs Chromium");
+    let srv = server(64 << 20).await;
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("{}/upload", srv.base);
+    let args: Vec<String> = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain([format!("--user-data-dir={}", profile.path().display()), "--dump-dom".into(), url])
+    .collect();
+    let out = tokio::task::spawn_blocking(move || Command::new(chromium).args(args).output().expect("run chromium")).await.unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("<form") && dom.contains("name=\"token\"") && dom.contains("type=\"file\""), "the browser rendered: {dom}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dom.contains("上传网络安全信息报送表"), "Chinese text survives the round trip through the browser");
+}
