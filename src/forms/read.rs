@@ -69,7 +69,7 @@ pub fn parse(bytes: &[u8], file_name: &str, received_at: DateTime<Utc>, limits: 
     let mut items = Vec::new();
     let mut recognised = false;
     let bot_ips = bot_ip_sheet(&sheets);
-    for sheet in sheets.iter().filter(|s| !s.name.starts_with('_') && s.name != spec::NOTES_SHEET && s.name != BOT_IP_SHEET) {
+    for sheet in sheets.iter().filter(|s| !s.name.starts_with('_') && s.name != spec::NOTES_SHEET && !is_bot_ip_sheet(&s.name)) {
         let Some((form, header_row, columns)) = recognise(sheet, marker) else { continue };
         recognised = true;
         items.extend(parse_sheet(sheet, &form, header_row, &columns, &bot_ips, received_at));
@@ -239,7 +239,18 @@ struct BotIps {
 
 fn bot_ip_sheet(sheets: &[Sheet]) -> BotIps {
     let mut out = BotIps::default();
-    let Some(s) = sheets.iter().find(|s| s.name == BOT_IP_SHEET) else { return out };
+    // Past one sheet's 1,048,576 rows the list goes on in 受控IP2, 受控IP(3), …
+    for s in sheets.iter().filter(|s| is_bot_ip_sheet(&s.name)) {
+        read_bot_ips(s, &mut out);
+    }
+    out
+}
+
+fn is_bot_ip_sheet(name: &str) -> bool {
+    name.starts_with(BOT_IP_SHEET)
+}
+
+fn read_bot_ips(s: &Sheet, out: &mut BotIps) {
     fn text(v: &V) -> Option<&str> {
         match v {
             V::Text(t) => Some(t.as_str()),
@@ -264,7 +275,6 @@ fn bot_ip_sheet(sheets: &[Sheet]) -> BotIps {
             }
         }
     }
-    out
 }
 
 /// Adds the 受控IP sheet's addresses to the botnets of a parsed report.

@@ -148,7 +148,7 @@ async fn bot_ips_come_from_the_ip_sheet_or_one_cell_and_count_once() {
     let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
     let ReportBody::BotnetEvent(b) = c.body else { panic!() };
     assert_eq!(b.botnets.len(), 2, "two C&C rows with the same report fields form one report");
-    assert_eq!(b.botnets[0].bot_count, 1000, "1001 rows on 受控IP, one listed twice");
+    assert_eq!(b.botnets[0].bot_count, 1100, "1001 rows on 受控IP (one listed twice) and 100 more on 受控IP2");
     assert_eq!(b.botnets[0].domains.len(), 2);
     assert_eq!((b.botnets[1].bot_count, b.botnets[1].bot_ips.len()), (3, 3), "three IPs in one cell");
 }
