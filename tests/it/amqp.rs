@@ -201,6 +201,36 @@ async fn a_forged_user_id_is_refused_and_nothing_is_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_recovers_when_the_broker_cancels_its_consumer() {
+    let _turn = BROKER.lock().await;
+    python(); // fail now, not after a timeout, when pika is missing
+    let lib = Lib::new().await;
+    let queue = unique("tongbao.test.cancel");
+    declare_topology(&queue).await;
+    let running = start_source(&lib, &unique("cancel"), &queue);
+    let q = queue.clone();
+    tokio::task::spawn_blocking(move || client(&["publish", "ct-gd", "ct-gd-pass", &q, "5"])).await.unwrap();
+    wait_for("first reports", Duration::from_secs(30), async || lib.store.counts().await.unwrap().reports == 5).await;
+
+    // Someone deletes the queue under the consumer: the broker cancels it (a channel-level event).
+    delete_queues(&[queue.clone()]).await;
+    // The source notices, reconnects and declares the queue again; messages published then arrive.
+    let conn = broker().await;
+    wait_for("the queue to be declared again", Duration::from_secs(30), async || {
+        // A passive declare of a missing queue closes its channel: a fresh channel each time.
+        let ch = conn.create_channel().await.unwrap();
+        ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await.is_ok()
+    })
+    .await;
+    let q = queue.clone();
+    tokio::task::spawn_blocking(move || client(&["publish", "ct-gd", "ct-gd-pass", &q, "8"])).await.unwrap();
+    wait_for("reports after the cancel", Duration::from_secs(30), async || lib.store.counts().await.unwrap().reports == 8).await;
+    running.stop().await;
+    let _ = conn.close(200, "ok".into()).await;
+    delete_queues(&[queue.clone(), format!("{queue}.dead")]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_source_survives_a_broker_restart() {
     let _turn = BROKER.lock().await;
     python(); // fail now, not after a timeout, when pika is missing
