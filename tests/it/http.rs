@@ -120,6 +120,13 @@ async fn the_upload_page_works_without_javascript_and_escapes_what_it_shows() {
     assert!(html.contains("bad_grade") && html.contains("&lt;script&gt;"), "{html}");
     assert!(!html.contains("<script>alert(1)</script>"), "markup from an upload is never interpreted");
 
+    // An accepted upload shows its deadlines in Beijing time and its labels in Chinese.
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, event("major", "2026-10-01T23:30:00+08:00").to_string()).unwrap();
+    let (code, html) = curl(s(&["-F", &format!("token={}", srv.ct_gd), "-F", &format!("file=@{}", good.display()), &format!("{}/upload", srv.base)])).await;
+    assert_eq!(code, 201);
+    assert!(html.contains("已受理") && html.contains("重大") && html.contains("报送：2026-10-02 01:30前"), "{html}");
+
     let (code, html) = curl(s(&["-F", "token=tb_wrong", "-F", &format!("file=@{}", file.display()), &format!("{}/upload", srv.base)])).await;
     assert_eq!(code, 401);
     assert!(html.contains("报送令牌无效"), "{html}");

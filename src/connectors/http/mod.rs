@@ -200,7 +200,18 @@ async fn upload_form<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Requ
     };
     match ingest(&state, unit, bytes, &name).await {
         Ok((status, receipt)) => {
-            let mut page = render(&state, "upload_receipt.html", json!({ "receipt": receipt, "file": name, "outcome": receipt.outcome.label_zh() }));
+            let mut view = serde_json::to_value(&receipt).unwrap_or_default();
+            // People read deadlines in Beijing time, as "2026-10-08 24:00".
+            for (r, report) in receipt.reports.iter().zip(view["reports"].as_array_mut().into_iter().flatten()) {
+                for (o, shown) in r.obligations.iter().zip(report["obligations"].as_array_mut().into_iter().flatten()) {
+                    shown["due_at"] = json!(crate::rules::calendar::local_display(o.due_at));
+                    shown["duty"] = json!(o.duty.label_zh());
+                    shown["status"] = json!(o.status.label_zh());
+                }
+                report["kind"] = json!(r.kind.label_zh());
+                report["grade"] = json!(r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())));
+            }
+            let mut page = render(&state, "upload_receipt.html", json!({ "receipt": view, "file": name, "outcome": receipt.outcome.label_zh() }));
             *page.status_mut() = status;
             page
         }
