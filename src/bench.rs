@@ -1,7 +1,7 @@
 //! `tongbao bench`: throughput of intake and botnet aggregation, each against its bare alternative in the same run.
 
-use crate::intake::decide::Engine;
 use crate::intake::Intake;
+use crate::intake::decide::Engine;
 use crate::model::submission::Sender;
 use crate::model::{Channel, Submission, Unit, UnitCode};
 use crate::rules::botnet::{self, BotSet, BotnetScale};
@@ -61,9 +61,18 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 println!("intake: {} single-report submissions, {} concurrent submitters", reports, concurrency);
-                println!("  tongbao intake (parse, grade, obligations, commit) {:>10.0} submissions/s  ({:.2} s)", intake["hub_per_s"], intake["hub_s"]);
-                println!("  bare SQLite multi-row insert of the raw bytes      {:>10.0} rows/s         ({:.2} s)", intake["bare_insert_per_s"], intake["bare_insert_s"]);
-                println!("  one transaction per submission (no group commit)   {:>10.0} submissions/s  (on {} of them)", intake["naive_per_s"], intake["naive_n"]);
+                println!(
+                    "  tongbao intake (parse, grade, obligations, commit) {:>10.0} submissions/s  ({:.2} s)",
+                    intake["hub_per_s"], intake["hub_s"]
+                );
+                println!(
+                    "  bare SQLite multi-row insert of the raw bytes      {:>10.0} rows/s         ({:.2} s)",
+                    intake["bare_insert_per_s"], intake["bare_insert_s"]
+                );
+                println!(
+                    "  one transaction per submission (no group commit)   {:>10.0} submissions/s  (on {} of them)",
+                    intake["naive_per_s"], intake["naive_n"]
+                );
                 println!("  target                                             {:>10} submissions/s", 25_000);
                 println!("aggregate: {} bot IPs in 10 overlapping botnets → {} distinct", ips, agg["distinct"]);
                 println!("  tongbao aggregate (radix sort + dedup)             {:>10.3} s", agg["hub_s"]);
@@ -96,10 +105,19 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
             } else {
                 println!("amqp: {messages} persistent single-report messages, prefetch {prefetch}");
                 println!("  bare lapin consume + ack each               {:>10.0} messages/s  ({:.2} s)", out["bare_per_s"], out["bare_s"]);
-                println!("  bare lapin consume + ack multiple every 64  {:>10.0} messages/s  ({:.2} s)", out["bare_batched_per_s"], out["bare_batched_s"]);
+                println!(
+                    "  bare lapin consume + ack multiple every 64  {:>10.0} messages/s  ({:.2} s)",
+                    out["bare_batched_per_s"], out["bare_batched_s"]
+                );
                 println!("  tongbao consume → intake → commit → ack     {:>10.0} messages/s  ({:.2} s)", out["hub_per_s"], out["hub_s"]);
-                println!("  hub / bare (ack each)                       {:>10.0} %   (target ≥ 60 %)", out["hub_vs_bare"].as_f64().unwrap_or(0.0) * 100.0);
-                println!("  hub / bare (ack multiple)                   {:>10.0} %", out["hub_vs_bare_batched"].as_f64().unwrap_or(0.0) * 100.0);
+                println!(
+                    "  hub / bare (ack each)                       {:>10.0} %   (target ≥ 60 %)",
+                    out["hub_vs_bare"].as_f64().unwrap_or(0.0) * 100.0
+                );
+                println!(
+                    "  hub / bare (ack multiple)                   {:>10.0} %",
+                    out["hub_vs_bare_batched"].as_f64().unwrap_or(0.0) * 100.0
+                );
             }
             Ok(0)
         }
@@ -323,9 +341,16 @@ fn bench_forms(bots: usize, python: &str, json: bool) -> anyhow::Result<i32> {
     } else {
         println!("forms: botnet form with {bots} bot IPs ({:.1} MB xlsx, written in {gen_s:.1} s)", size as f64 / 1e6);
         println!("  calamine bare read of every cell          {:>7.2} s  peak RSS {:>7} KB", calamine["secs"], calamine["peak_rss_kb"]);
-        println!("  tongbao parse + validate + grade + store  {:>7.2} s  peak RSS {:>7} KB  (parse {:.2} s)", hub["secs"], hub["peak_rss_kb"], hub["parse_s"]);
+        println!(
+            "  tongbao parse + validate + grade + store  {:>7.2} s  peak RSS {:>7} KB  (parse {:.2} s)",
+            hub["secs"], hub["peak_rss_kb"], hub["parse_s"]
+        );
         println!("  openpyxl read-only, every cell            {:>7.2} s  peak RSS {:>7} KB", openpyxl["secs"], openpyxl["peak_rss_kb"]);
-        println!("  hub / calamine {:.2}×  (target ≤ 2×);  openpyxl / hub {:.1}×  (target ≥ 10×)", out["hub_vs_calamine"].as_f64().unwrap_or(0.0), out["openpyxl_vs_hub"].as_f64().unwrap_or(0.0));
+        println!(
+            "  hub / calamine {:.2}×  (target ≤ 2×);  openpyxl / hub {:.1}×  (target ≥ 10×)",
+            out["hub_vs_calamine"].as_f64().unwrap_or(0.0),
+            out["openpyxl_vs_hub"].as_f64().unwrap_or(0.0)
+        );
     }
     Ok(0)
 }

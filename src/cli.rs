@@ -1,18 +1,18 @@
 //! The command line: argument definitions and the commands behind them (serve, check, units, ingest, reports, deadline, calendar…).
 
 use crate::config::{self, Loaded};
-use crate::intake::decide::Engine;
 use crate::intake::Intake;
+use crate::intake::decide::Engine;
 use crate::model::receipt::ObligationSummary;
 use crate::model::submission::Sender;
 use crate::model::{
-    Channel, Grade, Obligation, ObligationStatus, Outcome, Party, Province, Receipt, Region, ReportId, ReportKind, Submission,
-    SubmissionId, Unit, UnitCode, UnitType, WarningLevel, YearMonth,
+    Channel, Grade, Obligation, ObligationStatus, Outcome, Party, Province, Receipt, Region, ReportId, ReportKind, Submission, Unit,
+    UnitCode, UnitType, WarningLevel, YearMonth,
 };
 use crate::rules::calendar::local_display;
 use crate::rules::obligations::{self, ReportFacts, Reporter};
 use crate::store::{ObligationFilter, ReportFilter, SqliteStore, Store};
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use chrono::{NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -83,7 +83,9 @@ pub enum FormsCmd {
 #[derive(Debug, Subcommand)]
 pub enum UnitsCmd {
     /// Insert or update units from a TOML (`[[units]]`) or JSON (array) file.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+    },
     List,
     /// Upload tokens.
     #[command(subcommand)]
@@ -118,7 +120,9 @@ pub enum ReportsCmd {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -233,7 +237,9 @@ fn check(path: &Path, json: bool) -> anyhow::Result<i32> {
         Ok(loaded) => {
             let warnings = config::warnings(&loaded);
             if json {
-                print_json(&serde_json::json!({ "ok": true, "warnings": warnings, "connectors": loaded.connectors.iter().map(|c| serde_json::json!({"name": c.name, "kind": c.config.kind()})).collect::<Vec<_>>() }))?;
+                print_json(
+                    &serde_json::json!({ "ok": true, "warnings": warnings, "connectors": loaded.connectors.iter().map(|c| serde_json::json!({"name": c.name, "kind": c.config.kind()})).collect::<Vec<_>>() }),
+                )?;
             } else {
                 println!("{}: ok", path.display());
                 println!("  store: {} at {}", loaded.config.store.backend, loaded.config.store.path.display());
@@ -327,7 +333,8 @@ fn parse_arg<T>(what: &str, value: &str, r: Result<T, crate::model::ParseError>)
 
 fn deadline(config_path: &Path, a: DeadlineArgs, json: bool) -> anyhow::Result<i32> {
     let loaded = load(config_path)?;
-    let kind = ReportKind::parse(&a.kind).ok_or_else(|| anyhow::anyhow!("--kind {:?}: expected one of event, warning, botnet_event, contact_update", a.kind))?;
+    let kind = ReportKind::parse(&a.kind)
+        .ok_or_else(|| anyhow::anyhow!("--kind {:?}: expected one of event, warning, botnet_event, contact_update", a.kind))?;
     let grade = a.grade.as_deref().map(|g| parse_arg("grade", g, Grade::parse(g))).transpose()?;
     let level = a.level.as_deref().map(|l| parse_arg("level", l, WarningLevel::parse(l))).transpose()?;
     match kind {
@@ -340,7 +347,8 @@ fn deadline(config_path: &Path, a: DeadlineArgs, json: bool) -> anyhow::Result<i
         _ => {}
     }
     let discovered_at = parse_arg("discovered", &a.discovered, crate::model::time::parse_instant(&a.discovered))?;
-    let provinces: Vec<Province> = a.province.as_deref().map(|p| parse_arg("province", p, Province::parse(p))).transpose()?.into_iter().collect();
+    let provinces: Vec<Province> =
+        a.province.as_deref().map(|p| parse_arg("province", p, Province::parse(p))).transpose()?.into_iter().collect();
     let unit_type = parse_arg("unit-type", &a.unit_type, UnitType::parse(&a.unit_type))?;
     let code: UnitCode = "REPORTER".parse().expect("valid code");
     let facts = ReportFacts {
@@ -406,7 +414,8 @@ pub fn read_units_file(path: &Path) -> anyhow::Result<Vec<Unit>> {
     let units = if is_json {
         let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
         let list = if v.is_array() { v } else { v.get("units").cloned().unwrap_or(serde_json::Value::Null) };
-        let list = list.as_array().ok_or_else(|| anyhow::anyhow!("{}: expected an array of units or {{\"units\": [...]}}", path.display()))?;
+        let list =
+            list.as_array().ok_or_else(|| anyhow::anyhow!("{}: expected an array of units or {{\"units\": [...]}}", path.display()))?;
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (i, u) in list.iter().enumerate() {
@@ -462,7 +471,15 @@ async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
             } else {
                 for u in &units {
                     let emails: Vec<&str> = u.emails().map(|e| e.as_str()).collect();
-                    println!("{:<16} {:<28} {:<10} {}{}  {}", u.code, u.unit_type, u.province, u.name, if u.important { " [重要信息系统]" } else { "" }, emails.join(", "));
+                    println!(
+                        "{:<16} {:<28} {:<10} {}{}  {}",
+                        u.code,
+                        u.unit_type,
+                        u.province,
+                        u.name,
+                        if u.important { " [重要信息系统]" } else { "" },
+                        emails.join(", ")
+                    );
                 }
             }
         }
@@ -548,7 +565,8 @@ async fn reports(app: App, cmd: ReportsCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
         ReportsCmd::List { unit, kind, limit } => {
             let unit = unit.map(|u| parse_arg("unit", &u, u.parse::<UnitCode>())).transpose()?;
-            let kind = kind.map(|k| ReportKind::parse(&k).ok_or_else(|| anyhow::anyhow!("--kind {k:?}: unknown report kind"))).transpose()?;
+            let kind =
+                kind.map(|k| ReportKind::parse(&k).ok_or_else(|| anyhow::anyhow!("--kind {k:?}: unknown report kind"))).transpose()?;
             let list = app.store.reports(&ReportFilter { unit, kind, limit }).await?;
             if json {
                 print_json(&list)?;
@@ -556,7 +574,15 @@ async fn reports(app: App, cmd: ReportsCmd, json: bool) -> anyhow::Result<i32> {
                 for r in &list {
                     let c = &r.report.content;
                     let sev = c.grade.map(|g| g.to_string()).or(c.level.map(|l| format!("level {l}"))).unwrap_or_default();
-                    println!("{}  {}  {:<12} {:<18} {:<16} discovered {}", r.report.id, local_display(r.received_at), r.report.unit, c.kind(), sev, local_display(c.discovered_at));
+                    println!(
+                        "{}  {}  {:<12} {:<18} {:<16} discovered {}",
+                        r.report.id,
+                        local_display(r.received_at),
+                        r.report.unit,
+                        c.kind(),
+                        sev,
+                        local_display(c.discovered_at)
+                    );
                 }
             }
             Ok(0)
@@ -604,11 +630,10 @@ async fn list_obligations(app: App, a: ObligationsArgs, json: bool) -> anyhow::R
         limit: a.limit,
     };
     let list = app.store.obligations(&filter).await?;
-    if json { print_json(&list)? } else { print_obligations(&list) }
+    if json {
+        print_json(&list)?
+    } else {
+        print_obligations(&list)
+    }
     Ok(0)
-}
-
-/// A receipt by submission id, for a unit or for staff.
-pub async fn receipt(app: &App, id: SubmissionId, unit: Option<&UnitCode>) -> anyhow::Result<Option<Receipt>> {
-    Ok(app.store.receipt(id, unit).await?)
 }

@@ -165,7 +165,9 @@ impl ConnectorConfig {
         match self {
             ConnectorConfig::AmqpSource { url_env, .. } | ConnectorConfig::AmqpSink { url_env, .. } => vec![url_env],
             ConnectorConfig::ImapSource { user_env, password_env, .. } => vec![user_env, password_env],
-            ConnectorConfig::SmtpSink { user_env, password_env, .. } => user_env.iter().chain(password_env.iter()).map(String::as_str).collect(),
+            ConnectorConfig::SmtpSink { user_env, password_env, .. } => {
+                user_env.iter().chain(password_env.iter()).map(String::as_str).collect()
+            }
             _ => vec![],
         }
     }
@@ -237,27 +239,37 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
         });
     }
     if config.store.backend != "sqlite" {
-        problems.push(Problem { file: path.to_path_buf(), message: format!("[store] backend = {:?}: this build supports \"sqlite\"", config.store.backend) });
+        problems.push(Problem {
+            file: path.to_path_buf(),
+            message: format!("[store] backend = {:?}: this build supports \"sqlite\"", config.store.backend),
+        });
     }
     let t = &config.rules.botnet_thresholds;
-    if !(t.large_total < t.major_total) {
-        problems.push(Problem { file: path.to_path_buf(), message: "[rules.botnet_thresholds] large_total must be below major_total".into() });
+    if t.large_total >= t.major_total {
+        problems
+            .push(Problem { file: path.to_path_buf(), message: "[rules.botnet_thresholds] large_total must be below major_total".into() });
     }
     if config.rules.botnet_window_hours == 0 {
         problems.push(Problem { file: path.to_path_buf(), message: "[rules] botnet_window_hours must be at least 1".into() });
     }
     let calendar = match &config.calendar.file {
         None => Calendar::builtin(),
-        Some(file) => match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| Calendar::from_toml(&t).map_err(|e| e.to_string())) {
-            Ok(c) => c,
-            Err(e) => {
-                problems.push(Problem { file: file.clone(), message: e });
-                Calendar::builtin()
+        Some(file) => {
+            match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| Calendar::from_toml(&t).map_err(|e| e.to_string()))
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    problems.push(Problem { file: file.clone(), message: e });
+                    Calendar::builtin()
+                }
             }
-        },
+        }
     };
     if config.serve.listen.parse::<std::net::SocketAddr>().is_err() {
-        problems.push(Problem { file: path.to_path_buf(), message: format!("[serve] listen = {:?}: expected an address and port such as 127.0.0.1:8080", config.serve.listen) });
+        problems.push(Problem {
+            file: path.to_path_buf(),
+            message: format!("[serve] listen = {:?}: expected an address and port such as 127.0.0.1:8080", config.serve.listen),
+        });
     }
     if let Err(e) = crate::connectors::http::check_templates() {
         problems.push(Problem { file: PathBuf::from("templates"), message: format!("template error: {e}") });
@@ -275,7 +287,8 @@ fn load_connectors(dir: &Path, problems: &mut Vec<Problem>) -> Vec<Connector> {
             return vec![];
         }
     };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let mut files: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
     files.sort();
     let mut out = Vec::new();
     for file in files {
@@ -301,7 +314,11 @@ pub fn warnings(loaded: &Loaded) -> Vec<String> {
     for c in &loaded.connectors {
         for var in c.config.env_vars() {
             if std::env::var_os(var).is_none() {
-                out.push(format!("{}: environment variable {var} is not set; the {} connector will stay idle", c.file.display(), c.config.kind()));
+                out.push(format!(
+                    "{}: environment variable {var} is not set; the {} connector will stay idle",
+                    c.file.display(),
+                    c.config.kind()
+                ));
             }
         }
     }
@@ -328,14 +345,16 @@ mod tests {
         std::fs::write(cdir.join("bad.toml"), "kind = \"carrier-pigeon\"\n").unwrap();
         std::fs::write(cdir.join("amqp.toml"), "kind = \"amqp-source\"\nqueue = \"q\"\n").unwrap();
         let cfg = dir.path().join("tongbao.toml");
-        std::fs::write(&cfg, format!("connectors_dir = {:?}\n[retention]\ndays = 30\n[store]\npaht = \"x\"\n", cdir.display().to_string())).unwrap();
+        std::fs::write(&cfg, format!("connectors_dir = {:?}\n[retention]\ndays = 30\n[store]\npaht = \"x\"\n", cdir.display().to_string()))
+            .unwrap();
         let problems = load(&cfg).unwrap_err();
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert!(text.iter().any(|t| t.contains("paht")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("carrier-pigeon")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("url_env")), "{text:?}");
 
-        std::fs::write(&cfg, format!("connectors_dir = {:?}\n[retention]\ndays = 59\n", dir.path().join("none").display().to_string())).unwrap();
+        std::fs::write(&cfg, format!("connectors_dir = {:?}\n[retention]\ndays = 59\n", dir.path().join("none").display().to_string()))
+            .unwrap();
         let problems = load(&cfg).unwrap_err();
         assert!(problems[0].message.contains("at least 60 days"), "{problems:?}");
     }

@@ -31,5 +31,9 @@ pub fn write(dir: &Path) -> std::io::Result<()> {
 
 /// The schema files in `dir` that differ from the types (missing or changed).
 pub fn drift(dir: &Path) -> Vec<&'static str> {
-    all().into_iter().filter(|(name, text)| std::fs::read_to_string(dir.join(name)).ok().as_deref() != Some(text.as_str())).map(|(n, _)| n).collect()
+    all()
+        .into_iter()
+        .filter(|(name, text)| std::fs::read_to_string(dir.join(name)).ok().as_deref() != Some(text.as_str()))
+        .map(|(n, _)| n)
+        .collect()
 }

@@ -2,8 +2,8 @@
 
 use crate::cli::App;
 use crate::config::Loaded;
-use crate::intake::decide::Engine;
 use crate::intake::Intake;
+use crate::intake::decide::Engine;
 use crate::store::{SqliteStore, Store};
 use anyhow::Context as _;
 use std::sync::Arc;

@@ -24,7 +24,12 @@ fn secret(c: &Connector, var: &str) -> Option<String> {
 }
 
 /// Starts every configured connector this build can run; logs the others as idle, with the reason.
-pub fn start<S: Store>(connectors: &[Connector], intake: &Intake, store: &Arc<S>, shutdown: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn start<S: Store>(
+    connectors: &[Connector],
+    intake: &Intake,
+    store: &Arc<S>,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     if connectors.is_empty() {
         tracing::info!(message = "no connectors configured; reports arrive through `tongbao ingest` only");
@@ -38,7 +43,8 @@ pub fn start<S: Store>(connectors: &[Connector], intake: &Intake, store: &Arc<S>
             }
             ConnectorConfig::AmqpSink { url_env, exchange } => {
                 let Some(url) = secret(c, url_env) else { continue };
-                let config = amqp::sink::SinkConfig { name: c.name.clone(), url, exchange: exchange.clone(), poll: Duration::from_millis(250) };
+                let config =
+                    amqp::sink::SinkConfig { name: c.name.clone(), url, exchange: exchange.clone(), poll: Duration::from_millis(250) };
                 tasks.push(tokio::spawn(amqp::sink::run(config, store.clone(), shutdown.clone())));
             }
             ConnectorConfig::FolderSource { path, poll_seconds } => {
@@ -61,7 +67,11 @@ pub fn start<S: Store>(connectors: &[Connector], intake: &Intake, store: &Arc<S>
 
 /// Submits with retries while the store is busy; gives up on shutdown. Sources call this and
 /// acknowledge only on `Some`.
-pub async fn submit_until_stored(intake: &Intake, submission: Submission, shutdown: &watch::Receiver<bool>) -> Option<crate::model::Receipt> {
+pub async fn submit_until_stored(
+    intake: &Intake,
+    submission: Submission,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<crate::model::Receipt> {
     let mut delay = Duration::from_millis(100);
     loop {
         match intake.submit(submission.clone()).await {

@@ -3,13 +3,13 @@
 //! Each data row becomes the canonical JSON shape and goes through the same parser as JSON
 //! submissions; its JSON-pointer errors are mapped back to the cell they came from.
 
-use super::spec::{self, Cell, Choices, Column, FormSpec, Target, MARKER_SHEET};
-use super::write::{column_letter, BOT_IP_SHEET};
-use crate::intake::json::{parse_report, Item};
-use crate::model::{fold_width, ErrorCode, IntakeError, ReportKind};
+use super::spec::{self, Cell, Choices, Column, FormSpec, MARKER_SHEET, Target};
+use super::write::{BOT_IP_SHEET, column_letter};
+use crate::intake::json::{Item, parse_report};
+use crate::model::{ErrorCode, IntakeError, ReportKind, fold_width};
 use calamine::{Data, Reader};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::io::Cursor;
 
@@ -56,7 +56,12 @@ fn refused(code: ErrorCode, place: &str, expected: impl Into<String>, found: imp
 /// Reads a workbook or CSV file into reports (or errors), one item per report.
 pub fn parse(bytes: &[u8], file_name: &str, received_at: DateTime<Utc>, limits: &Limits) -> Result<Vec<Item>, IntakeError> {
     if bytes.len() > limits.max_file_bytes {
-        return Err(refused(ErrorCode::TooLarge, file_name, format!("不超过 {} MB 的文件", limits.max_file_bytes >> 20), format!("{} 字节", bytes.len())));
+        return Err(refused(
+            ErrorCode::TooLarge,
+            file_name,
+            format!("不超过 {} MB 的文件", limits.max_file_bytes >> 20),
+            format!("{} 字节", bytes.len()),
+        ));
     }
     let (sheets, marker) = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         if bytes.starts_with(b"PK") {
@@ -90,7 +95,8 @@ pub fn parse(bytes: &[u8], file_name: &str, received_at: DateTime<Utc>, limits: 
 
 /// Refuses zip bombs before decompressing anything: the central directory states every size.
 fn check_zip(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(), IntakeError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| refused(ErrorCode::NotObject, file_name, "完整的 xlsx/ods 文件", e.to_string()))?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| refused(ErrorCode::NotObject, file_name, "完整的 xlsx/ods 文件", e.to_string()))?;
     if archive.len() > 10_000 {
         return Err(refused(ErrorCode::TooMany, file_name, "不超过 10000 个部件的工作簿", archive.len().to_string()));
     }
@@ -100,11 +106,21 @@ fn check_zip(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(), Intak
         total = total.saturating_add(f.size());
         if f.compressed_size() > 0 && f.size() / f.compressed_size().max(1) > 1000 && f.size() > (16 << 20) {
             let part = f.name().map(|n| n.into_owned()).unwrap_or_default();
-            return Err(refused(ErrorCode::TooLarge, &format!("{file_name}:{part}"), "正常压缩率的文件（疑似压缩炸弹）", format!("{} 字节压缩为 {} 字节", f.size(), f.compressed_size())));
+            return Err(refused(
+                ErrorCode::TooLarge,
+                &format!("{file_name}:{part}"),
+                "正常压缩率的文件（疑似压缩炸弹）",
+                format!("{} 字节压缩为 {} 字节", f.size(), f.compressed_size()),
+            ));
         }
     }
     if total > limits.max_uncompressed_bytes {
-        return Err(refused(ErrorCode::TooLarge, file_name, format!("解压后不超过 {} MB", limits.max_uncompressed_bytes >> 20), format!("{} 字节", total)));
+        return Err(refused(
+            ErrorCode::TooLarge,
+            file_name,
+            format!("解压后不超过 {} MB", limits.max_uncompressed_bytes >> 20),
+            format!("{} 字节", total),
+        ));
     }
     Ok(())
 }
@@ -120,11 +136,18 @@ fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<
     let mut marker = None;
     let mut cells = 0usize;
     for name in names {
-        let range = wb.worksheet_range(&name).map_err(|e| refused(ErrorCode::NotObject, &format!("{file_name}:{name}"), "可读取的工作表", e.to_string()))?;
+        let range = wb
+            .worksheet_range(&name)
+            .map_err(|e| refused(ErrorCode::NotObject, &format!("{file_name}:{name}"), "可读取的工作表", e.to_string()))?;
         let (h, w) = range.get_size();
         cells = cells.saturating_add(h.saturating_mul(w));
         if h > limits.max_rows || cells > limits.max_cells {
-            return Err(refused(ErrorCode::TooLarge, &name, format!("每表不超过 {} 行、全部不超过 {} 个单元格", limits.max_rows, limits.max_cells), format!("{h} 行 × {w} 列")));
+            return Err(refused(
+                ErrorCode::TooLarge,
+                &name,
+                format!("每表不超过 {} 行、全部不超过 {} 个单元格", limits.max_rows, limits.max_cells),
+                format!("{h} 行 × {w} 列"),
+            ));
         }
         let origin = range.start().unwrap_or((0, 0));
         let rows: Vec<Vec<V>> = range.rows().map(|r| r.iter().map(cell).collect()).collect();
@@ -174,7 +197,8 @@ fn read_csv(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Sheet, Int
         if i >= limits.max_rows {
             return Err(refused(ErrorCode::TooLarge, file_name, format!("不超过 {} 行", limits.max_rows), "更多"));
         }
-        let rec = rec.map_err(|e| refused(ErrorCode::NotJson, &format!("{file_name}!第{}行", i + 1), "格式正确的 CSV 行", e.to_string()))?;
+        let rec =
+            rec.map_err(|e| refused(ErrorCode::NotJson, &format!("{file_name}!第{}行", i + 1), "格式正确的 CSV 行", e.to_string()))?;
         rows.push(rec.iter().map(|s| if s.trim().is_empty() { V::Empty } else { V::Text(s.trim().to_string()) }).collect());
     }
     let name = std::path::Path::new(file_name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "CSV".into());
@@ -258,7 +282,8 @@ fn read_bot_ips(s: &Sheet, out: &mut BotIps) {
         }
     }
     for (r, row) in s.rows.iter().enumerate() {
-        let Some(cc) = row.first().and_then(text).and_then(|t| t.parse::<std::net::IpAddr>().ok().or_else(|| fold_width(t).parse().ok())) else {
+        let Some(cc) = row.first().and_then(text).and_then(|t| t.parse::<std::net::IpAddr>().ok().or_else(|| fold_width(t).parse().ok()))
+        else {
             continue; // header rows and blank rows
         };
         let Some(bot) = row.get(1).and_then(text) else { continue };
@@ -315,7 +340,11 @@ fn parse_sheet(
 ) -> Vec<Item> {
     // The English-code row under the Chinese headers is skipped.
     let mut first = header_row + 1;
-    if sheet.rows.get(first).is_some_and(|r| r.iter().all(|v| matches!(v, V::Empty) || matches!(v, V::Text(t) if form.columns.iter().any(|c| c.code == t)))) {
+    if sheet
+        .rows
+        .get(first)
+        .is_some_and(|r| r.iter().all(|v| matches!(v, V::Empty) || matches!(v, V::Text(t) if form.columns.iter().any(|c| c.code == t))))
+    {
         first += 1;
     }
     let mut reports: Vec<(Map<String, Value>, Origin)> = Vec::new();
@@ -333,7 +362,8 @@ fn parse_sheet(
         for (c, v) in row.iter().enumerate() {
             let (Some(Some(col)), false) = (columns.get(c), *v == V::Empty) else { continue };
             if let V::Error(err) = v {
-                let place = format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), sheet.origin.0 as usize + r + 1);
+                let place =
+                    format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), sheet.origin.0 as usize + r + 1);
                 let mut e = IntakeError::new(ErrorCode::WrongType, &place, "数值或文字（公式计算出错）", Some(err.clone()));
                 e.message = format!("{place}（{}）：公式计算出错（{err}），请填写数值或文字", col.zh);
                 cell_errors.push(e);
@@ -354,7 +384,11 @@ fn parse_sheet(
             }
         }
         if form.kind == ReportKind::BotnetEvent && !item.contains_key("bot_count") && !item.contains_key("bot_ips") {
-            let listed = item.get("cc_ip").and_then(Value::as_str).and_then(|cc| fold_width(cc).parse().ok()).is_some_and(|cc| bot_ips.by_cc.contains_key(&cc));
+            let listed = item
+                .get("cc_ip")
+                .and_then(Value::as_str)
+                .and_then(|cc| fold_width(cc).parse().ok())
+                .is_some_and(|cc| bot_ips.by_cc.contains_key(&cc));
             if listed {
                 item.insert("bot_count".into(), json!(0)); // the 受控IP sheet gives the scale
             }
@@ -429,7 +463,9 @@ fn locate(mut e: IntakeError, sheet: &Sheet, form: &FormSpec, columns: &[Option<
     let excel_row = sheet.origin.0 as usize + row + 1;
     let col = target.and_then(|t| columns.iter().position(|c| c.is_some_and(|c| c.target == t)));
     let (place, label) = match col {
-        Some(c) => (format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), excel_row), columns[c].map(|c| c.zh)),
+        Some(c) => {
+            (format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), excel_row), columns[c].map(|c| c.zh))
+        }
         None => (format!("{}!第{}行", sheet.name, excel_row), None),
     };
     let what = label.map(|l| format!("（{l}）")).unwrap_or_default();
@@ -462,7 +498,9 @@ fn to_json(v: &V, col: &Column) -> Value {
     match (col.cell, v) {
         (_, V::Empty) => Value::Null,
         (Cell::Time, V::Time(t)) => json!(t.format("%Y-%m-%d %H:%M:%S").to_string()),
-        (Cell::Time, V::Num(n)) => excel_serial(*n).map(|t| json!(t.format("%Y-%m-%d %H:%M:%S").to_string())).unwrap_or(json!(number_text(*n))),
+        (Cell::Time, V::Num(n)) => {
+            excel_serial(*n).map(|t| json!(t.format("%Y-%m-%d %H:%M:%S").to_string())).unwrap_or(json!(number_text(*n)))
+        }
         (Cell::Month, V::Time(t)) => json!(t.format("%Y-%m").to_string()),
         (Cell::Month, V::Num(n)) => excel_serial(*n).map(|t| json!(t.format("%Y-%m").to_string())).unwrap_or(json!(number_text(*n))),
         (Cell::Int, V::Num(n)) if n.fract() == 0.0 => json!(*n as i64),

@@ -93,18 +93,46 @@ pub const NOTES_SHEET: &str = "填表说明";
 
 fn common_event_columns() -> Vec<Column> {
     vec![
-        alias(col("discovered_at", "发现时间", Report("discovered_at"), Time, true, "发现或获知该信息的时间（北京时间），如 2026-09-23 10:00"), &["发现/获知时间", "获知时间"]),
-        alias(col("category", "信息类别", Report("category"), Choice(Choices::Category), true, "附件一所列类别，从下拉列表选择"), &["类别", "事件类别"]),
-        alias(col("provinces", "涉及省份", Report("provinces"), List, true, "受影响的省份，多个用顿号或逗号分隔，如 广东、广西"), &["省份", "影响省份"]),
-        alias(col("cross_province", "是否跨省", Report("cross_province"), Choice(Choices::YesNo), false, "是/否；填写多个省份时视为跨省"), &["跨省"]),
-        alias(col("follows_up", "补报原报告编号", Report("follows_up"), Text, false, "补报时填写原报告编号（回执中的报告编号）"), &["原报告编号"]),
+        alias(
+            col(
+                "discovered_at",
+                "发现时间",
+                Report("discovered_at"),
+                Time,
+                true,
+                "发现或获知该信息的时间（北京时间），如 2026-09-23 10:00",
+            ),
+            &["发现/获知时间", "获知时间"],
+        ),
+        alias(
+            col("category", "信息类别", Report("category"), Choice(Choices::Category), true, "附件一所列类别，从下拉列表选择"),
+            &["类别", "事件类别"],
+        ),
+        alias(
+            col("provinces", "涉及省份", Report("provinces"), List, true, "受影响的省份，多个用顿号或逗号分隔，如 广东、广西"),
+            &["省份", "影响省份"],
+        ),
+        alias(
+            col("cross_province", "是否跨省", Report("cross_province"), Choice(Choices::YesNo), false, "是/否；填写多个省份时视为跨省"),
+            &["跨省"],
+        ),
+        alias(
+            col("follows_up", "补报原报告编号", Report("follows_up"), Text, false, "补报时填写原报告编号（回执中的报告编号）"),
+            &["原报告编号"],
+        ),
     ]
 }
 
 /// Every form, in a stable order.
 pub fn all() -> Vec<FormSpec> {
     let mut event = common_event_columns();
-    event.insert(1, alias(col("grade", "事件分级", Report("grade"), Choice(Choices::Grade), true, "特别重大、重大、较大或一般"), &["分级", "级别", "事件级别"]));
+    event.insert(
+        1,
+        alias(
+            col("grade", "事件分级", Report("grade"), Choice(Choices::Grade), true, "特别重大、重大、较大或一般"),
+            &["分级", "级别", "事件级别"],
+        ),
+    );
     event.extend([
         col("unit_overview", "事件发生单位概况", Content("unit_overview"), Text, true, "事件发生单位的基本情况"),
         col("occurred_at", "事件发生时间", Content("occurred_at"), Time, true, "事件发生的时间"),
@@ -114,7 +142,8 @@ pub fn all() -> Vec<FormSpec> {
         col("other", "其他", Content("other"), Text, false, "其他应当报告的情况"),
     ]);
     let mut warning = common_event_columns();
-    warning.insert(1, alias(col("level", "预警级别", Report("level"), Choice(Choices::Level), true, "一级（红色）至四级（蓝色）"), &["级别"]));
+    warning
+        .insert(1, alias(col("level", "预警级别", Report("level"), Choice(Choices::Level), true, "一级（红色）至四级（蓝色）"), &["级别"]));
     warning.extend([
         col("description", "信息基本情况描述", Content("description"), Text, true, "预警信息的基本情况"),
         col("potential_harm", "可能产生的危害及程度", Content("potential_harm"), Text, true, ""),
@@ -124,7 +153,17 @@ pub fn all() -> Vec<FormSpec> {
     ]);
     let botnet = vec![
         alias(col("discovered_at", "发现时间", Report("discovered_at"), Time, true, "发现该事件的时间"), &["发现/获知时间"]),
-        alias(col("grade", "事件分级", Report("grade"), Choice(Choices::Grade), false, "可不填：按规模自动定级，申报分级低于规模分级时自动调高"), &["分级"]),
+        alias(
+            col(
+                "grade",
+                "事件分级",
+                Report("grade"),
+                Choice(Choices::Grade),
+                false,
+                "可不填：按规模自动定级，申报分级低于规模分级时自动调高",
+            ),
+            &["分级"],
+        ),
         alias(col("provinces", "涉及省份", Report("provinces"), List, false, "多个用顿号分隔"), &["省份"]),
         alias(col("operator", "所属基础电信运营企业", Content("operator"), Text, false, ""), &["所属运营企业"]),
         alias(col("cc_ip", "控制端IP", Item("cc_ip"), Text, true, "木马和僵尸网络控制端 IP 地址"), &["控制端IP地址", "C&C IP"]),
@@ -144,7 +183,10 @@ pub fn all() -> Vec<FormSpec> {
     let verification = vec![
         alias(col("notice_ref", "事件报告编号", Content("notice_ref"), Text, true, ""), &["通报编号"]),
         alias(col("target", "IP/域名", Item("target"), Text, true, "验证的 IP 地址或域名"), &["IP地址或域名"]),
-        alias(col("still_malicious", "是否仍存在恶意连接", Item("still_malicious"), Choice(Choices::YesNo), true, "是/否"), &["仍存在恶意连接"]),
+        alias(
+            col("still_malicious", "是否仍存在恶意连接", Item("still_malicious"), Choice(Choices::YesNo), true, "是/否"),
+            &["仍存在恶意连接"],
+        ),
     ];
     let monthly = vec![
         alias(col("month", "汇总月份", Content("month"), Month, true, "如 2026-09；本月无事件时只填月份一行"), &["月份"]),
@@ -163,12 +205,44 @@ pub fn all() -> Vec<FormSpec> {
     ];
     vec![
         FormSpec { kind: ReportKind::Event, sheet: "事件表", title: "网络安全事件信息报送表", columns: event, items: None },
-        FormSpec { kind: ReportKind::Warning, sheet: "预警表", title: "网络安全预警信息报送表", columns: warning, items: None },
-        FormSpec { kind: ReportKind::BotnetEvent, sheet: "僵尸网络表", title: "木马和僵尸网络事件报送表", columns: botnet, items: Some("botnets") },
-        FormSpec { kind: ReportKind::DisposalFeedback, sheet: "处置反馈表", title: "木马和僵尸网络处置情况反馈表", columns: feedback, items: Some("undisposed") },
-        FormSpec { kind: ReportKind::Verification, sheet: "验证结果表", title: "木马和僵尸网络处置验证结果表", columns: verification, items: Some("results") },
-        FormSpec { kind: ReportKind::MonthlyGeneral, sheet: "月度汇总表", title: "一般事件月度汇总表", columns: monthly, items: Some("events") },
-        FormSpec { kind: ReportKind::ContactUpdate, sheet: "联系方式表", title: "信息通报联系方式变更表", columns: contacts, items: Some("contacts") },
+        FormSpec {
+            kind: ReportKind::Warning, sheet: "预警表", title: "网络安全预警信息报送表", columns: warning, items: None
+        },
+        FormSpec {
+            kind: ReportKind::BotnetEvent,
+            sheet: "僵尸网络表",
+            title: "木马和僵尸网络事件报送表",
+            columns: botnet,
+            items: Some("botnets"),
+        },
+        FormSpec {
+            kind: ReportKind::DisposalFeedback,
+            sheet: "处置反馈表",
+            title: "木马和僵尸网络处置情况反馈表",
+            columns: feedback,
+            items: Some("undisposed"),
+        },
+        FormSpec {
+            kind: ReportKind::Verification,
+            sheet: "验证结果表",
+            title: "木马和僵尸网络处置验证结果表",
+            columns: verification,
+            items: Some("results"),
+        },
+        FormSpec {
+            kind: ReportKind::MonthlyGeneral,
+            sheet: "月度汇总表",
+            title: "一般事件月度汇总表",
+            columns: monthly,
+            items: Some("events"),
+        },
+        FormSpec {
+            kind: ReportKind::ContactUpdate,
+            sheet: "联系方式表",
+            title: "信息通报联系方式变更表",
+            columns: contacts,
+            items: Some("contacts"),
+        },
     ]
 }
 

@@ -3,7 +3,7 @@
 //! Everything written is a string or a format: no formulas, so nothing the hub writes is
 //! ever evaluated by a spreadsheet program.
 
-use super::spec::{self, Cell, Choices, FormSpec, FORM_VERSION, LIST_SHEET, MARKER_SHEET, NOTES_SHEET};
+use super::spec::{self, Cell, Choices, FORM_VERSION, FormSpec, LIST_SHEET, MARKER_SHEET, NOTES_SHEET};
 use rust_xlsxwriter::{Color, DataValidation, Format, FormatAlign, FormatBorder, Formula, Workbook, XlsxError};
 
 /// Rows reserved above the data: title, Chinese headers, English codes.
@@ -129,18 +129,6 @@ pub fn column_letter(col: u16) -> String {
     String::from_utf8(s).expect("ASCII")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn column_letters() {
-        assert_eq!(super::column_letter(0), "A");
-        assert_eq!(super::column_letter(25), "Z");
-        assert_eq!(super::column_letter(26), "AA");
-        assert_eq!(super::column_letter(701), "ZZ");
-        assert_eq!(super::column_letter(702), "AAA");
-    }
-}
-
 /// A filled botnet form with one C&C row and `bots` rows on the 受控IP sheet, for benchmarks.
 pub fn large_botnet(bots: usize) -> Result<Vec<u8>, XlsxError> {
     let form = spec::for_kind(crate::model::ReportKind::BotnetEvent);
@@ -171,4 +159,16 @@ pub fn large_botnet(bots: usize) -> Result<Vec<u8>, XlsxError> {
     marker.write_string(2, 0, FORM_VERSION)?;
     marker.set_hidden(true);
     wb.save_to_buffer()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn column_letters() {
+        assert_eq!(super::column_letter(0), "A");
+        assert_eq!(super::column_letter(25), "Z");
+        assert_eq!(super::column_letter(26), "AA");
+        assert_eq!(super::column_letter(701), "ZZ");
+        assert_eq!(super::column_letter(702), "AAA");
+    }
 }

@@ -1,16 +1,15 @@
 //! The intake decision: from parsed reports and what the store already knows, everything one submission causes. Pure.
 
 use super::json::Item;
-use crate::model::report::{Report, ReportBody, ReportInput};
 use crate::model::receipt::ObligationSummary;
+use crate::model::report::{Report, ReportBody, ReportInput};
 use crate::model::submission::Sender;
 use crate::model::{
-    AcceptedReport, Contact, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, Outcome,
-    OutboxId, Party, Province, Receipt, Regrade, Region, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType,
-    WarningLevel,
+    AcceptedReport, Contact, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome, Party,
+    Province, Receipt, Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType, WarningLevel,
 };
 use crate::rules::botnet::{self, BotnetScale};
-use crate::rules::obligations::{self as ob, ObligationDraft, Reporter, ReportFacts, Urgency};
+use crate::rules::obligations::{self as ob, ObligationDraft, ReportFacts, Reporter, Urgency};
 use crate::rules::{BotSet, Calendar, Policy};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -270,7 +269,12 @@ fn accept(
     if let Some(claimed) = &input.unit
         && claimed != &unit.code
     {
-        return Err(vec![IntakeError::new(ErrorCode::ForeignUnit, format!("{ptr}/unit"), format!("本单位代码 {}（只能以本单位名义报送）", unit.code), Some(claimed.to_string()))]);
+        return Err(vec![IntakeError::new(
+            ErrorCode::ForeignUnit,
+            format!("{ptr}/unit"),
+            format!("本单位代码 {}（只能以本单位名义报送）", unit.code),
+            Some(claimed.to_string()),
+        )]);
     }
     let mut content = input.content;
     let kind = content.kind();
@@ -285,7 +289,12 @@ fn accept(
         Some(ref_id) => match ctx.refs.get(&ref_id) {
             Some(r) if r.unit == unit.code && r.kind == kind => Some(r.clone()),
             _ => {
-                return Err(vec![IntakeError::new(ErrorCode::UnknownReference, format!("{ptr}/follows_up"), format!("本单位此前报送的同类（{}）报告编号", kind.label_zh()), Some(ref_id.to_string()))]);
+                return Err(vec![IntakeError::new(
+                    ErrorCode::UnknownReference,
+                    format!("{ptr}/follows_up"),
+                    format!("本单位此前报送的同类（{}）报告编号", kind.label_zh()),
+                    Some(ref_id.to_string()),
+                )]);
             }
         },
     };
@@ -298,7 +307,14 @@ fn accept(
         None => None,
         Some(n) => match ctx.refs.get(&n) {
             Some(r) if r.kind == ReportKind::BotnetEvent => Some(r.clone()),
-            _ => return Err(vec![IntakeError::new(ErrorCode::UnknownReference, format!("{ptr}/content/notice_ref"), "已通报的木马和僵尸网络事件的报告编号", Some(n.to_string()))]),
+            _ => {
+                return Err(vec![IntakeError::new(
+                    ErrorCode::UnknownReference,
+                    format!("{ptr}/content/notice_ref"),
+                    "已通报的木马和僵尸网络事件的报告编号",
+                    Some(n.to_string()),
+                )]);
+            }
         },
     };
 
@@ -319,14 +335,19 @@ fn accept(
             .filter(|r| r.discovered_at > window_start && r.discovered_at <= content.discovered_at)
             .chain(my_botnets.iter())
             .collect();
-        let scales: Vec<BotnetScale<'_>> = in_window.iter().map(|r| BotnetScale { declared_count: r.declared_count, listed: &r.bots }).collect();
+        let scales: Vec<BotnetScale<'_>> =
+            in_window.iter().map(|r| BotnetScale { declared_count: r.declared_count, listed: &r.bots }).collect();
         let agg = botnet::aggregate(&scales);
         let computed = botnet::grade(&agg, &engine.policy.botnet_thresholds);
         let declared = content.grade;
         let chosen = declared.map_or(computed, |g| g.max(computed));
         if declared.is_none_or(|g| g < computed) {
             grade_note = Some(match declared {
-                Some(g) => format!("申报分级“{}”低于按规模计算的分级：{}", g.label_zh(), botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds)),
+                Some(g) => format!(
+                    "申报分级“{}”低于按规模计算的分级：{}",
+                    g.label_zh(),
+                    botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds)
+                ),
                 None => botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds),
             });
             declared_grade = declared;
@@ -334,7 +355,8 @@ fn accept(
         // If the report's own botnets justify the grade, the reporter should have known it and
         // its clock runs from discovery; if other reports of the period pushed it over, the
         // clock runs from the moment of regrading (SPEC §3).
-        let own: Vec<BotnetScale<'_>> = my_botnets.iter().map(|r| BotnetScale { declared_count: r.declared_count, listed: &r.bots }).collect();
+        let own: Vec<BotnetScale<'_>> =
+            my_botnets.iter().map(|r| BotnetScale { declared_count: r.declared_count, listed: &r.bots }).collect();
         let own_grade = botnet::grade(&botnet::aggregate(&own), &engine.policy.botnet_thresholds);
         raised_by_hub = declared.unwrap_or(Grade::General).max(own_grade) < computed;
         content.grade = Some(chosen);
@@ -378,10 +400,11 @@ fn accept(
         facts.discovered_at = received_at;
     }
     let earlier_urgency = earlier.as_ref().and_then(|e| Urgency::of(e.grade, e.level));
-    let mut drafts: Vec<(ReportId, ObligationDraft)> = ob::for_report(&facts, earlier.as_ref().map(|_| earlier_urgency.unwrap_or(Urgency::Monthly)), &engine.calendar, &engine.policy)
-        .into_iter()
-        .map(|o| (id, o))
-        .collect();
+    let mut drafts: Vec<(ReportId, ObligationDraft)> =
+        ob::for_report(&facts, earlier.as_ref().map(|_| earlier_urgency.unwrap_or(Urgency::Monthly)), &engine.calendar, &engine.policy)
+            .into_iter()
+            .map(|o| (id, o))
+            .collect();
     if !d.regrades.is_empty() && !drafts.iter().any(|(_, o)| o.duty == Duty::CncertReport) {
         let g = content.grade.unwrap_or(Grade::General);
         drafts.extend(ob::after_regrade(g, received_at, &content.provinces, unit.province, &engine.calendar).into_iter().map(|o| (id, o)));
@@ -400,7 +423,11 @@ fn accept(
             let grade = event.grade.unwrap_or(Grade::General);
             let found_by_cncert = event.reporter_type == UnitType::Cncert;
             let bureaus = ob::bureaus(&event.provinces, event.reporter_region);
-            drafts.extend(ob::after_feedback(grade, received_at, &unit.code, found_by_cncert, bureaus, &engine.calendar).into_iter().map(|o| (event.id, o)));
+            drafts.extend(
+                ob::after_feedback(grade, received_at, &unit.code, found_by_cncert, bureaus, &engine.calendar)
+                    .into_iter()
+                    .map(|o| (event.id, o)),
+            );
         }
         (ReportBody::Verification(_), Some(event)) => {
             fulfils.push(Fulfils::About { report: event.id, duty: Duty::Verification, actor: me.clone() });
@@ -508,8 +535,11 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
         (None, Some(l)) => format!("level{}", l.number()),
         (None, None) => "none".to_string(),
     };
-    let provinces: Vec<String> =
-        if content.provinces.is_empty() { vec!["national".into()] } else { content.provinces.iter().map(|p| p.code().to_string()).collect() };
+    let provinces: Vec<String> = if content.provinces.is_empty() {
+        vec!["national".into()]
+    } else {
+        content.provinces.iter().map(|p| p.code().to_string()).collect()
+    };
     for province in provinces {
         d.outbox.push(OutboxRow {
             id: OutboxId::new(),

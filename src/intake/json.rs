@@ -1,13 +1,13 @@
 //! Canonical JSON reports → `ReportInput`s, collecting every error with its JSON pointer.
 
 use crate::model::report::{
-    BotnetBody, ContactUpdateBody, DisposalFeedbackBody, EventBody, GeneralEventSummary, MonthlyGeneralBody, ReportContent,
-    ReportInput, Undisposed, VerificationBody, VerificationResult, WarningBody,
+    BotnetBody, ContactUpdateBody, DisposalFeedbackBody, EventBody, GeneralEventSummary, MonthlyGeneralBody, ReportContent, ReportInput,
+    Undisposed, VerificationBody, VerificationResult, WarningBody,
 };
-use crate::model::time::{parse_instant, EXPECTED_TIME};
+use crate::model::time::{EXPECTED_TIME, parse_instant};
 use crate::model::{
-    Botnet, Category, Contact, ContactRole, ErrorCode, Grade, IntakeError, ParseError, Port, Province, ReportBody,
-    ReportId, ReportKind, Target, UnitCode, WarningLevel,
+    Botnet, Category, Contact, ContactRole, ErrorCode, Grade, IntakeError, ParseError, Port, Province, ReportBody, ReportId, ReportKind,
+    Target, UnitCode, WarningLevel,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -24,7 +24,12 @@ pub type Item = (String, Result<ReportInput, Vec<IntakeError>>);
 /// on kinds where the time of discovery means nothing (feedback, verification, summaries).
 pub fn parse_submission(raw: &[u8], received_at: DateTime<Utc>) -> Result<Vec<Item>, IntakeError> {
     let value: Value = serde_json::from_slice(raw).map_err(|e| {
-        IntakeError::new(ErrorCode::NotJson, format!("第{}行第{}列", e.line(), e.column()), "合法的 JSON 文本（UTF-8）", Some(e.to_string()))
+        IntakeError::new(
+            ErrorCode::NotJson,
+            format!("第{}行第{}列", e.line(), e.column()),
+            "合法的 JSON 文本（UTF-8）",
+            Some(e.to_string()),
+        )
     })?;
     match value {
         Value::Array(items) if items.is_empty() => Err(IntakeError::new(ErrorCode::EmptyBatch, "", "至少一份报告", Some("[]".into()))),
@@ -55,11 +60,25 @@ pub fn parse_report(v: &Value, ptr: &str, received_at: DateTime<Utc>) -> Result<
         return Err(vec![IntakeError::new(ErrorCode::NotObject, ptr, "报告对象 {…}", Some(type_name(v).into()))]);
     };
     let mut o = Obj { map, ptr: ptr.to_string(), errors: &mut errors };
-    o.only(&["unit", "kind", "discovered_at", "category", "grade", "level", "provinces", "cross_province", "follows_up", "suspected_crime", "content"]);
+    o.only(&[
+        "unit",
+        "kind",
+        "discovered_at",
+        "category",
+        "grade",
+        "level",
+        "provinces",
+        "cross_province",
+        "follows_up",
+        "suspected_crime",
+        "content",
+    ]);
 
-    let kind = o.req("kind", "报告类型：event、warning、botnet_event、disposal_feedback、verification、monthly_general 或 contact_update", |s| {
-        ReportKind::parse(s).ok_or_else(|| ParseError::new(ErrorCode::UnknownKind, "报告类型代码", s))
-    });
+    let kind = o.req(
+        "kind",
+        "报告类型：event、warning、botnet_event、disposal_feedback、verification、monthly_general 或 contact_update",
+        |s| ReportKind::parse(s).ok_or_else(|| ParseError::new(ErrorCode::UnknownKind, "报告类型代码", s)),
+    );
     let unit = o.opt("unit", |s| s.parse::<UnitCode>());
     let discovered_optional = matches!(kind, Some(ReportKind::DisposalFeedback | ReportKind::Verification | ReportKind::MonthlyGeneral));
     let discovered_at = if discovered_optional { o.opt_time("discovered_at").or(Some(received_at)) } else { o.req_time("discovered_at") };
@@ -84,7 +103,7 @@ pub fn parse_report(v: &Value, ptr: &str, received_at: DateTime<Utc>) -> Result<
     let suspected_crime = o.opt_bool("suspected_crime").unwrap_or(false);
 
     let body = kind.and_then(|k| {
-        let Some(content) = o.req_obj("content") else { return None };
+        let content = o.req_obj("content")?;
         let mut c = Obj { map: content, ptr: format!("{ptr}/content"), errors: o.errors };
         parse_body(k, &mut c, discovered_at)
     });
@@ -94,7 +113,17 @@ pub fn parse_report(v: &Value, ptr: &str, received_at: DateTime<Utc>) -> Result<
             let cross_province = cross_flag || provinces.len() > 1;
             Ok(ReportInput {
                 unit,
-                content: ReportContent { discovered_at, category, grade, level, provinces, cross_province, follows_up, suspected_crime, body },
+                content: ReportContent {
+                    discovered_at,
+                    category,
+                    grade,
+                    level,
+                    provinces,
+                    cross_province,
+                    follows_up,
+                    suspected_crime,
+                    body,
+                },
             })
         }
         _ => {
@@ -132,7 +161,13 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
             let s = c.req_text("affected_scope", "可能影响的用户及范围");
             let a = c.req_text("aware_parties", "已知晓该信息的单位/人员范围");
             let r = c.req_text("recommendations", "建议应采取的应对措施");
-            Some(ReportBody::Warning(WarningBody { description: d?, potential_harm: h?, affected_scope: s?, aware_parties: a?, recommendations: r? }))
+            Some(ReportBody::Warning(WarningBody {
+                description: d?,
+                potential_harm: h?,
+                affected_scope: s?,
+                aware_parties: a?,
+                recommendations: r?,
+            }))
         }
         ReportKind::BotnetEvent => {
             c.only(&["botnets", "operator"]);
@@ -158,7 +193,12 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
                 c.push(ErrorCode::MissingField, "disposed", "已处置或未处置的 IP 地址/域名（至少一项）", None);
                 return None;
             }
-            Some(ReportBody::DisposalFeedback(DisposalFeedbackBody { notice_ref: notice_ref?, unit_name: unit_name?, disposed: disposed?, undisposed: undisposed? }))
+            Some(ReportBody::DisposalFeedback(DisposalFeedbackBody {
+                notice_ref: notice_ref?,
+                unit_name: unit_name?,
+                disposed: disposed?,
+                undisposed: undisposed?,
+            }))
         }
         ReportKind::Verification => {
             c.only(&["notice_ref", "results"]);
@@ -179,7 +219,13 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
                 let occurred_at = o.req_time("occurred_at");
                 let category = o.req("category", "信息类别（附件一）", Category::parse);
                 let summary = o.req_text("summary", "事件简要经过");
-                Some(GeneralEventSummary { occurred_at: occurred_at?, category: category?, summary: summary?, impact: o.opt_text("impact"), measures: o.opt_text("measures") })
+                Some(GeneralEventSummary {
+                    occurred_at: occurred_at?,
+                    category: category?,
+                    summary: summary?,
+                    impact: o.opt_text("impact"),
+                    measures: o.opt_text("measures"),
+                })
             });
             Some(ReportBody::MonthlyGeneral(MonthlyGeneralBody { month: month?, events: events? }))
         }
@@ -343,9 +389,10 @@ impl<'v> Obj<'v, '_> {
     fn req_level(&mut self, key: &str) -> Option<WarningLevel> {
         match self.map.get(key) {
             Some(Value::Number(n)) => {
-                let r = n.as_i64().and_then(WarningLevel::from_number).ok_or_else(|| {
-                    ParseError::new(ErrorCode::BadLevel, "预警级别 1–4", n.to_string())
-                });
+                let r = n
+                    .as_i64()
+                    .and_then(WarningLevel::from_number)
+                    .ok_or_else(|| ParseError::new(ErrorCode::BadLevel, "预警级别 1–4", n.to_string()));
                 self.check(r, key)
             }
             _ => self.req(key, "预警级别 1–4", WarningLevel::parse),
@@ -419,7 +466,12 @@ impl<'v> Obj<'v, '_> {
                 for (i, v) in a.iter().enumerate() {
                     match v.as_str() {
                         Some(s) => out.push((format!("{}/{i}", self.at(key)), s.to_string())),
-                        None => self.errors.push(IntakeError::new(ErrorCode::WrongType, format!("{}/{i}", self.at(key)), "省份（字符串）", Some(v.to_string()))),
+                        None => self.errors.push(IntakeError::new(
+                            ErrorCode::WrongType,
+                            format!("{}/{i}", self.at(key)),
+                            "省份（字符串）",
+                            Some(v.to_string()),
+                        )),
                     }
                 }
                 out
@@ -527,7 +579,7 @@ impl<'v> Obj<'v, '_> {
 
 /// Splits "a, b、c; d" or one item a line.
 pub fn split_list(s: &str) -> Vec<String> {
-    s.split(|c: char| matches!(c, ',' | '，' | '、' | ';' | '；' | '\n' | '\r' | ' ' | '\t' | '\u{3000}'))
+    s.split([',', '，', '、', ';', '；', '\n', '\r', ' ', '\t', '\u{3000}'])
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(str::to_string)

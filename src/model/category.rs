@@ -1,6 +1,6 @@
 //! Categories of reported information (附件一 [通报办法]) with stable codes and the Chinese labels people see.
 
-use super::{fold_width, receipt::ErrorCode, ParseError};
+use super::{ParseError, fold_width, receipt::ErrorCode};
 use std::fmt;
 
 macro_rules! categories {
@@ -45,11 +45,9 @@ impl Category {
         let s = fold_width(input);
         let lower = s.to_lowercase();
         let zh = s.replace([',', '，'], "、");
-        Category::ALL
-            .iter()
-            .copied()
-            .find(|c| lower == c.code() || zh == c.label_zh())
-            .ok_or_else(|| ParseError::new(ErrorCode::BadCategory, "附件一所列信息类别的代码或中文名称，例如 ddos 或 拒绝服务攻击、流量异常", input))
+        Category::ALL.iter().copied().find(|c| lower == c.code() || zh == c.label_zh()).ok_or_else(|| {
+            ParseError::new(ErrorCode::BadCategory, "附件一所列信息类别的代码或中文名称，例如 ddos 或 拒绝服务攻击、流量异常", input)
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Event grades (特别重大 … 一般) and warning levels (一级红色 … 四级蓝色) of Art. 11 [通报办法].
 
-use super::{fold_width, ParseError, receipt::ErrorCode};
+use super::{ParseError, fold_width, receipt::ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -43,10 +43,9 @@ impl Grade {
     pub fn parse(input: &str) -> Result<Grade, ParseError> {
         let s = fold_width(input).to_lowercase().replace(' ', "_");
         let s = s.trim_end_matches("事件").trim_end_matches('级');
-        Grade::ALL
-            .into_iter()
-            .find(|g| s == g.code() || s == g.label_zh())
-            .ok_or_else(|| ParseError::new(ErrorCode::BadGrade, "事件分级：特别重大、重大、较大或一般（especially_major、major、large、general）", input))
+        Grade::ALL.into_iter().find(|g| s == g.code() || s == g.label_zh()).ok_or_else(|| {
+            ParseError::new(ErrorCode::BadGrade, "事件分级：特别重大、重大、较大或一般（especially_major、major、large、general）", input)
+        })
     }
 
     /// The warning level that may lead to an event of this grade (附件二).
@@ -115,11 +114,7 @@ impl WarningLevel {
     /// Accepts 1–4, 一级…四级, 红色/橙色/黄色/蓝色, red/orange/yellow/blue, "level 2", "二级（橙色）".
     pub fn parse(input: &str) -> Result<WarningLevel, ParseError> {
         let folded = fold_width(input).to_lowercase();
-        let s = folded
-            .trim_start_matches("level")
-            .trim()
-            .trim_end_matches("预警")
-            .replace(['(', ')', '（', '）', ' '], "");
+        let s = folded.trim_start_matches("level").trim().trim_end_matches("预警").replace(['(', ')', '（', '）', ' '], "");
         let s = s.replace('级', "");
         WarningLevel::ALL
             .into_iter()

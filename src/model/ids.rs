@@ -1,6 +1,6 @@
 //! Identifier and network-value newtypes: unit codes, record ids, ports, domains, e-mail addresses, months.
 
-use super::{fold_width, receipt::ErrorCode, string_serde, ParseError};
+use super::{ParseError, fold_width, receipt::ErrorCode, string_serde};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -101,9 +101,7 @@ impl FromStr for Port {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let f = fold_width(s);
-        f.parse::<i64>()
-            .map_err(|_| ParseError::new(ErrorCode::BadPort, "端口号：1–65535 的整数", s))
-            .and_then(Port::new)
+        f.parse::<i64>().map_err(|_| ParseError::new(ErrorCode::BadPort, "端口号：1–65535 的整数", s)).and_then(Port::new)
     }
 }
 
@@ -170,9 +168,7 @@ impl FromStr for Target {
         if let Ok(ip) = s.parse::<IpAddr>() {
             return Ok(Target::Ip(ip));
         }
-        s.parse::<Domain>()
-            .map(Target::Domain)
-            .map_err(|_| ParseError::new(ErrorCode::BadTarget, "IP 地址或域名", input))
+        s.parse::<Domain>().map(Target::Domain).map_err(|_| ParseError::new(ErrorCode::BadTarget, "IP 地址或域名", input))
     }
 }
 
@@ -268,6 +264,18 @@ impl fmt::Display for YearMonth {
 }
 string_serde!(YearMonth, "YearMonth", "月份 YYYY-MM");
 
+impl ObligationId {
+    /// The id of a once-per-period obligation, derived from its key so every report that
+    /// creates it names the same row.
+    pub fn from_key(key: &str) -> ObligationId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(key.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        ObligationId(uuid::Uuid::new_v8(bytes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,23 +308,5 @@ mod tests {
         assert!("2026-13".parse::<YearMonth>().is_err());
         assert_eq!("Soc@Example.CN".parse::<Email>().unwrap().as_str(), "Soc@example.cn");
         assert!("no-at-sign".parse::<Email>().is_err());
-    }
-}
-
-impl ObligationId {
-    /// The id of a once-per-period obligation, derived from its key so every report that
-    /// creates it names the same row.
-    pub fn from_key(key: &str) -> ObligationId {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(key.as_bytes());
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        ObligationId(uuid::Uuid::new_v8(bytes))
-    }
-}
-
-impl ReportId {
-    pub fn from_uuid(u: uuid::Uuid) -> ReportId {
-        ReportId(u)
     }
 }

@@ -17,7 +17,7 @@ pub mod unit;
 
 pub use category::Category;
 pub use grade::{Grade, Severity, WarningLevel};
-pub use ids::{Domain, Email, Port, ReportId, SubmissionId, ObligationId, OutboxId, Target, UnitCode, YearMonth};
+pub use ids::{Domain, Email, ObligationId, OutboxId, Port, ReportId, SubmissionId, Target, UnitCode, YearMonth};
 pub use obligation::{Basis, Deadline, DeadlineRule, Duty, Obligation, ObligationStatus};
 pub use party::Party;
 pub use receipt::{AcceptedReport, ErrorCode, IntakeError, Outcome, Receipt, Regrade};

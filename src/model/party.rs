@@ -1,6 +1,6 @@
 //! The parties an obligation or notice names: CSB, CNCERT, a province's bureau, all bureaus, a unit.
 
-use super::{receipt::ErrorCode, string_serde, ParseError, Province, UnitCode};
+use super::{ParseError, Province, UnitCode, receipt::ErrorCode, string_serde};
 use std::fmt;
 use std::str::FromStr;
 

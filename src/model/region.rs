@@ -1,6 +1,6 @@
 //! The 31 provinces (省、自治区、直辖市) with their communications administrations, and `national` scope.
 
-use super::{fold_width, receipt::ErrorCode, ParseError};
+use super::{ParseError, fold_width, receipt::ErrorCode};
 use std::fmt;
 
 macro_rules! provinces {

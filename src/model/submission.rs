@@ -83,7 +83,17 @@ impl Submission {
     /// that have no id of their own.
     pub fn by_content(channel: Channel, sender: Sender, raw: Vec<u8>, received_at: DateTime<Utc>) -> Submission {
         let dedupe_key = format!("{channel}:{sender}:{}", sha256_hex(&raw));
-        Submission { id: SubmissionId::new(), dedupe_key, channel, sender, external_id: None, reply_to: None, correlation_id: None, received_at, raw }
+        Submission {
+            id: SubmissionId::new(),
+            dedupe_key,
+            channel,
+            sender,
+            external_id: None,
+            reply_to: None,
+            correlation_id: None,
+            received_at,
+            raw,
+        }
     }
 }
 

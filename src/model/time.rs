@@ -1,6 +1,6 @@
 //! Parsing the instants people write: RFC 3339, or local Asia/Shanghai text such as `2026-09-23 10:00` or `2026年9月23日10时`.
 
-use super::{fold_width, receipt::ErrorCode, ParseError};
+use super::{ParseError, fold_width, receipt::ErrorCode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 
@@ -20,12 +20,8 @@ pub fn parse_instant(input: &str) -> Result<DateTime<Utc>, ParseError> {
 
 fn parse_local(s: &str) -> Option<NaiveDateTime> {
     // 2026年9月23日10时30分 / 2026年9月23日 10:30 → numbers in order.
-    let normalised: String = s
-        .replace(['年', '月', '/', '.'], "-")
-        .replace('日', " ")
-        .replace(['时', '点'], ":")
-        .replace('分', "")
-        .replace('T', " ");
+    let normalised: String =
+        s.replace(['年', '月', '/', '.'], "-").replace('日', " ").replace(['时', '点'], ":").replace('分', "").replace('T', " ");
     let normalised = normalised.trim().trim_end_matches(':');
     for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(normalised, fmt) {

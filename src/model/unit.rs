@@ -1,6 +1,6 @@
 //! Reporting units (信息报送单位), their types and registered contacts (Art. 8 and 21 [通报办法]).
 
-use super::{fold_width, receipt::ErrorCode, Email, ParseError, Region, UnitCode};
+use super::{Email, ParseError, Region, UnitCode, fold_width, receipt::ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -135,16 +135,8 @@ pub fn explain_zh(agg: &Aggregate, computed: Grade, t: &BotnetThresholds) -> Str
             "单个木马和僵尸网络规模 {} 个IP地址，超过 {}（《木马和僵尸网络监测与处置机制》第七条），定为特别重大",
             agg.largest_single, t.especially_major_single
         ),
-        Grade::Major => format!(
-            "同一时期木马和僵尸网络总规模 {} 个IP地址，超过 {}（第七条），定为重大",
-            agg.total(),
-            t.major_total
-        ),
-        Grade::Large => format!(
-            "同一时期木马和僵尸网络总规模 {} 个IP地址，超过 {}（第七条），定为较大",
-            agg.total(),
-            t.large_total
-        ),
+        Grade::Major => format!("同一时期木马和僵尸网络总规模 {} 个IP地址，超过 {}（第七条），定为重大", agg.total(), t.major_total),
+        Grade::Large => format!("同一时期木马和僵尸网络总规模 {} 个IP地址，超过 {}（第七条），定为较大", agg.total(), t.large_total),
         Grade::General => format!("同一时期木马和僵尸网络总规模 {} 个IP地址，定为一般", agg.total()),
     }
 }
@@ -161,7 +153,7 @@ fn radix_sort_u32(v: &mut Vec<u32>) {
         for &x in v.iter() {
             counts[((x >> shift) & 0xff) as usize] += 1;
         }
-        if counts.iter().any(|&c| c == v.len()) {
+        if counts.contains(&v.len()) {
             continue; // every value shares this byte: the pass would not move anything
         }
         let mut offset = 0;
@@ -234,10 +226,8 @@ mod tests {
 
     #[test]
     fn bot_sets_fold_mapped_v6_into_v4_and_dedup() {
-        let ips: Vec<IpAddr> = ["10.0.0.2", "10.0.0.1", "::ffff:10.0.0.1", "2001:db8::1", "2001:db8::1"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
+        let ips: Vec<IpAddr> =
+            ["10.0.0.2", "10.0.0.1", "::ffff:10.0.0.1", "2001:db8::1", "2001:db8::1"].iter().map(|s| s.parse().unwrap()).collect();
         let set = BotSet::from_ips(&ips);
         assert_eq!(set.v4.len(), 2);
         assert_eq!(set.v6.len(), 1);

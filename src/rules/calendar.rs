@@ -65,9 +65,7 @@ impl Calendar {
         let file: CalendarFile = toml::from_str(text)?;
         let mut years = BTreeMap::new();
         for (year_text, entries) in file.years {
-            let year: i32 = year_text
-                .parse()
-                .map_err(|_| CalendarError::BadEntry { year: 0, entry: year_text.clone() })?;
+            let year: i32 = year_text.parse().map_err(|_| CalendarError::BadEntry { year: 0, entry: year_text.clone() })?;
             let holidays = expand(year, &entries.holidays)?;
             let workdays = expand(year, &entries.workdays)?;
             if let Some(&date) = holidays.intersection(&workdays).next() {
@@ -92,10 +90,9 @@ impl Calendar {
 
     pub fn is_workday(&self, date: NaiveDate) -> DayAnswer<bool> {
         match self.years.get(&date.year()) {
-            Some(y) => DayAnswer {
-                value: y.workdays.contains(&date) || (!is_weekend(date) && !y.holidays.contains(&date)),
-                provisional: false,
-            },
+            Some(y) => {
+                DayAnswer { value: y.workdays.contains(&date) || (!is_weekend(date) && !y.holidays.contains(&date)), provisional: false }
+            }
             None => DayAnswer { value: !is_weekend(date), provisional: true },
         }
     }

@@ -8,4 +8,4 @@ pub mod obligations;
 
 pub use botnet::{BotSet, BotnetThresholds};
 pub use calendar::Calendar;
-pub use obligations::{ObligationDraft, Policy, Reporter, ReportFacts};
+pub use obligations::{ObligationDraft, Policy, ReportFacts, Reporter};

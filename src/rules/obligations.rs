@@ -2,8 +2,8 @@
 
 use super::calendar::Calendar;
 use crate::model::{
-    Basis, Channel, Deadline, DeadlineRule, Duty, Grade, Party, Province, Region, ReportId, ReportKind, UnitCode,
-    UnitType, WarningLevel, YearMonth,
+    Basis, Channel, Deadline, DeadlineRule, Duty, Grade, Party, Province, Region, ReportId, ReportKind, UnitCode, UnitType, WarningLevel,
+    YearMonth,
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
@@ -130,19 +130,45 @@ pub mod basis {
     fn b(code: &str, law: &str, article: &str) -> Basis {
         Basis { code: code.into(), citation_zh: format!("{law}{article}") }
     }
-    pub fn tongbao_13_1() -> Basis { b("tongbao-13.1", TONGBAO, "第十三条第一款") }
-    pub fn tongbao_13_2() -> Basis { b("tongbao-13.2", TONGBAO, "第十三条第二款") }
-    pub fn tongbao_13_3() -> Basis { b("tongbao-13.3", TONGBAO, "第十三条第三款") }
-    pub fn tongbao_16() -> Basis { b("tongbao-16", TONGBAO, "第十六条") }
-    pub fn tongbao_18() -> Basis { b("tongbao-18", TONGBAO, "第十八条") }
-    pub fn tongbao_19_2() -> Basis { b("tongbao-19.2", TONGBAO, "第十九条第二款") }
-    pub fn tongbao_21() -> Basis { b("tongbao-21", TONGBAO, "第二十一条") }
-    pub fn botnet_8_2() -> Basis { b("botnet-8.2", BOTNET, "第八条第（二）项") }
-    pub fn botnet_8_3() -> Basis { b("botnet-8.3", BOTNET, "第八条第（三）项") }
-    pub fn botnet_9_2() -> Basis { b("botnet-9.2", BOTNET, "第九条第（二）项") }
-    pub fn botnet_9_3() -> Basis { b("botnet-9.3", BOTNET, "第九条第（三）项") }
-    pub fn botnet_9_5() -> Basis { b("botnet-9.5", BOTNET, "第九条第（五）项") }
-    pub fn botnet_13() -> Basis { b("botnet-13", BOTNET, "第十三条") }
+    pub fn tongbao_13_1() -> Basis {
+        b("tongbao-13.1", TONGBAO, "第十三条第一款")
+    }
+    pub fn tongbao_13_2() -> Basis {
+        b("tongbao-13.2", TONGBAO, "第十三条第二款")
+    }
+    pub fn tongbao_13_3() -> Basis {
+        b("tongbao-13.3", TONGBAO, "第十三条第三款")
+    }
+    pub fn tongbao_16() -> Basis {
+        b("tongbao-16", TONGBAO, "第十六条")
+    }
+    pub fn tongbao_18() -> Basis {
+        b("tongbao-18", TONGBAO, "第十八条")
+    }
+    pub fn tongbao_19_2() -> Basis {
+        b("tongbao-19.2", TONGBAO, "第十九条第二款")
+    }
+    pub fn tongbao_21() -> Basis {
+        b("tongbao-21", TONGBAO, "第二十一条")
+    }
+    pub fn botnet_8_2() -> Basis {
+        b("botnet-8.2", BOTNET, "第八条第（二）项")
+    }
+    pub fn botnet_8_3() -> Basis {
+        b("botnet-8.3", BOTNET, "第八条第（三）项")
+    }
+    pub fn botnet_9_2() -> Basis {
+        b("botnet-9.2", BOTNET, "第九条第（二）项")
+    }
+    pub fn botnet_9_3() -> Basis {
+        b("botnet-9.3", BOTNET, "第九条第（三）项")
+    }
+    pub fn botnet_9_5() -> Basis {
+        b("botnet-9.5", BOTNET, "第九条第（五）项")
+    }
+    pub fn botnet_13() -> Basis {
+        b("botnet-13", BOTNET, "第十三条")
+    }
 }
 
 struct Builder<'c> {
@@ -152,7 +178,16 @@ struct Builder<'c> {
 
 impl Builder<'_> {
     #[allow(clippy::too_many_arguments)]
-    fn add(&mut self, duty: Duty, actor: Party, to: Vec<Party>, copy: Vec<Party>, rule: DeadlineRule, trigger: DateTime<Utc>, basis: Basis) -> &mut ObligationDraft {
+    fn add(
+        &mut self,
+        duty: Duty,
+        actor: Party,
+        to: Vec<Party>,
+        copy: Vec<Party>,
+        rule: DeadlineRule,
+        trigger: DateTime<Utc>,
+        basis: Basis,
+    ) -> &mut ObligationDraft {
         let copy = copy.into_iter().filter(|c| !to.contains(c)).collect();
         self.out.push(ObligationDraft {
             key: None,
@@ -259,18 +294,35 @@ pub fn for_report(f: &ReportFacts<'_>, earlier: Option<Urgency>, cal: &Calendar,
                 cncert_botnet_duties(&mut b, f, urgency, is_cncert);
             }
             if urgency.is_urgent() && f.kind != ReportKind::BotnetEvent {
-                let o = b.add(Duty::FollowUp, me.clone(), to.clone(), copy.clone(), DeadlineRule::Hours(policy.follow_up_after_hours), f.received_at, basis::tongbao_16());
+                let o = b.add(
+                    Duty::FollowUp,
+                    me.clone(),
+                    to.clone(),
+                    copy.clone(),
+                    DeadlineRule::Hours(policy.follow_up_after_hours),
+                    f.received_at,
+                    basis::tongbao_16(),
+                );
                 o.binding = false;
             }
             if f.channel == Channel::Phone {
                 let basis = if f.kind == ReportKind::BotnetEvent { basis::botnet_13() } else { basis::tongbao_18() };
-                let o = b.add(Duty::WrittenReport, me, to, copy, DeadlineRule::Hours(policy.written_report_after_hours), f.received_at, basis);
+                let o =
+                    b.add(Duty::WrittenReport, me, to, copy, DeadlineRule::Hours(policy.written_report_after_hours), f.received_at, basis);
                 o.binding = false;
             }
         }
         ReportKind::ContactUpdate => {
-            b.add(Duty::ContactUpdate, me, vec![Party::Csb], vec![Party::Cncert], DeadlineRule::WorkdaysAfter(3), f.discovered_at, basis::tongbao_21())
-                .met_by_this = true;
+            b.add(
+                Duty::ContactUpdate,
+                me,
+                vec![Party::Csb],
+                vec![Party::Cncert],
+                DeadlineRule::WorkdaysAfter(3),
+                f.discovered_at,
+                basis::tongbao_21(),
+            )
+            .met_by_this = true;
         }
         ReportKind::MonthlyGeneral => {} // see `for_monthly_summary`: it needs the month it covers
         ReportKind::DisposalFeedback | ReportKind::Verification => {} // see `after_notice` / `after_feedback`
@@ -283,7 +335,15 @@ fn cncert_botnet_duties(b: &mut Builder<'_>, f: &ReportFacts<'_>, urgency: Urgen
     // CNCERT "knows" when the report reaches the hub, or at discovery when it found it itself.
     let knows_at = if reported_by_cncert { f.discovered_at } else { f.received_at };
     if urgency == Urgency::Monthly {
-        b.add(Duty::CncertNotify, Party::Cncert, vec![Party::UnitsConcerned], vec![], DeadlineRule::WorkdaysAfter(5), knows_at, basis::botnet_8_3());
+        b.add(
+            Duty::CncertNotify,
+            Party::Cncert,
+            vec![Party::UnitsConcerned],
+            vec![],
+            DeadlineRule::WorkdaysAfter(5),
+            knows_at,
+            basis::botnet_8_3(),
+        );
     } else if !reported_by_cncert {
         // When CNCERT itself reports, its report to CSB is the report above.
         let bureaus = bureaus(f.provinces, f.reporter.region);
@@ -311,7 +371,15 @@ pub fn for_monthly_summary(unit: &Reporter<'_>, month: YearMonth, cal: &Calendar
     let trigger = super::calendar::start_of_day(month.first_day());
     let copy = bureaus(&[], unit.region);
     let copy = if copy == [Party::BureausConcerned] { vec![] } else { copy };
-    let o = b.add(Duty::MonthlySummary, unit.party(), vec![Party::Cncert], copy, DeadlineRule::NthWorkdayOfNextMonth(5), trigger, basis::tongbao_13_3());
+    let o = b.add(
+        Duty::MonthlySummary,
+        unit.party(),
+        vec![Party::Cncert],
+        copy,
+        DeadlineRule::NthWorkdayOfNextMonth(5),
+        trigger,
+        basis::tongbao_13_3(),
+    );
     o.key = Some(format!("monthly_summary:{}:{month}", unit.code));
     o.met_by_this = true;
     monthly_digest(&mut b, month, trigger);
@@ -330,7 +398,15 @@ pub fn after_notice(
     let mut b = Builder { cal, out: Vec::new() };
     let urgent = grade > Grade::General;
     let feedback_rule = if urgent { DeadlineRule::Hours(4) } else { DeadlineRule::WorkdaysAfter(5) };
-    b.add(Duty::DisposalFeedback, Party::Unit(notified.clone()), vec![Party::Cncert], vec![], feedback_rule, notice_at, basis::botnet_9_2());
+    b.add(
+        Duty::DisposalFeedback,
+        Party::Unit(notified.clone()),
+        vec![Party::Cncert],
+        vec![],
+        feedback_rule,
+        notice_at,
+        basis::botnet_9_2(),
+    );
     if let Some(op) = found_by_operator {
         let rule = if urgent { DeadlineRule::Hours(6) } else { DeadlineRule::WorkdaysAfter(10) };
         b.add(Duty::Verification, Party::Unit(op.clone()), vec![Party::Cncert], vec![], rule, notice_at, basis::botnet_9_3());
@@ -375,10 +451,24 @@ pub fn after_feedback(
 
 /// When the botnet aggregate raises an earlier report's grade, the new grade's duties run from
 /// the moment of regrading (SPEC §3): CNCERT's report to CSB within 2 hours.
-pub fn after_regrade(new_grade: Grade, regraded_at: DateTime<Utc>, provinces: &[Province], region: Region, cal: &Calendar) -> Vec<ObligationDraft> {
+pub fn after_regrade(
+    new_grade: Grade,
+    regraded_at: DateTime<Utc>,
+    provinces: &[Province],
+    region: Region,
+    cal: &Calendar,
+) -> Vec<ObligationDraft> {
     let mut b = Builder { cal, out: Vec::new() };
     if new_grade > Grade::General {
-        b.add(Duty::CncertReport, Party::Cncert, vec![Party::Csb], bureaus(provinces, region), DeadlineRule::Hours(2), regraded_at, basis::botnet_8_3());
+        b.add(
+            Duty::CncertReport,
+            Party::Cncert,
+            vec![Party::Csb],
+            bureaus(provinces, region),
+            DeadlineRule::Hours(2),
+            regraded_at,
+            basis::botnet_8_3(),
+        );
     }
     b.out
 }
@@ -575,7 +665,10 @@ mod tests {
         let fb = t("2026-06-18T16:00:00+08:00");
         let os = after_feedback(Grade::Major, fb, &op, true, vec![gd()], &cal);
         let v = find(&os, Duty::Verification);
-        assert_eq!((v.actor.clone(), v.to.clone(), local_display(v.deadline.due_at)), (Party::Cncert, vec![Party::Unit(op.clone())], "2026-06-18 18:00".into()));
+        assert_eq!(
+            (v.actor.clone(), v.to.clone(), local_display(v.deadline.due_at)),
+            (Party::Cncert, vec![Party::Unit(op.clone())], "2026-06-18 18:00".into())
+        );
         let r = find(&os, Duty::DisposalResult);
         assert_eq!((r.to.clone(), local_display(r.deadline.due_at)), (vec![Party::Csb, gd()], "2026-06-18 18:00".into()));
         let os = after_feedback(Grade::General, fb, &op, true, vec![gd()], &cal);

@@ -121,9 +121,15 @@ pub trait Store: Send + Sync + 'static {
     fn unit_for_token(&self, token_hash: &str) -> impl Future<Output = Result<Option<UnitCode>, StoreError>> + Send;
 
     /// Pending outbox rows of one channel whose next attempt is due, oldest first, urgent ones first.
-    fn due_outbox(&self, channel: &str, now: DateTime<Utc>, limit: u32) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
+    fn due_outbox(&self, channel: &str, now: DateTime<Utc>, limit: u32)
+    -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
     /// Marks rows delivered (the receiver confirmed them).
     fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a failed attempt: retried at `next_attempt_at`, or failed for good when `None`.
-    fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn outbox_retry(
+        &self,
+        id: OutboxId,
+        error: &str,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

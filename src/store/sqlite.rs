@@ -4,18 +4,18 @@ use super::{Counts, ObligationFilter, OutboxItem, ReportFilter, Store, StoreErro
 use crate::intake::decide::{AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, ReportRef};
 use crate::model::submission::Sender;
 use crate::model::{
-    Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt,
-    Region, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
+    Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
+    Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
 };
 use crate::rules::{BotSet, Calendar};
 use chrono::{DateTime, Utc};
 use futures_core::future::BoxFuture;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use sqlx::{ConnectOptions, Connection};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -93,7 +93,7 @@ fn checkpoint_in_background(pool: SqlitePool) {
         while !pool.is_closed() {
             tick.tick().await;
             passes += 1;
-            let mode = if passes % 120 == 0 { "TRUNCATE" } else { "PASSIVE" };
+            let mode = if passes.is_multiple_of(120) { "TRUNCATE" } else { "PASSIVE" };
             if let Err(e) = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})")).execute(&pool).await
                 && !pool.is_closed()
             {
@@ -192,7 +192,7 @@ async fn insert_many<T>(
         let (chunk, remaining) = rest.split_at(size);
         rest = remaining;
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(head);
-        qb.push_values(chunk, |b, row| bind(b, row));
+        qb.push_values(chunk, &bind);
         qb.push(tail);
         qb.build().execute(&mut *conn).await?;
     }
@@ -209,7 +209,8 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
     })
     .await?;
 
-    let mut by_code: Vec<String> = needs.senders.iter().filter_map(|s| if let Sender::Unit(c) = s { Some(c.to_string()) } else { None }).collect();
+    let mut by_code: Vec<String> =
+        needs.senders.iter().filter_map(|s| if let Sender::Unit(c) = s { Some(c.to_string()) } else { None }).collect();
     by_code.sort();
     by_code.dedup();
     select_in(conn, "SELECT body FROM units WHERE code", &by_code, |row| {
@@ -272,7 +273,11 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
                 kind: ReportKind::parse(&kind).ok_or_else(|| corrupt("reports.kind", &kind))?,
                 grade: grade.map(|g| Grade::parse(&g)).transpose().map_err(|e| corrupt("reports.grade", e))?,
                 level: level.and_then(WarningLevel::from_number),
-                provinces: provinces.map(|p| serde_json::from_str::<Vec<Province>>(&p)).transpose().map_err(|e| corrupt("reports.body.provinces", e))?.unwrap_or_default(),
+                provinces: provinces
+                    .map(|p| serde_json::from_str::<Vec<Province>>(&p))
+                    .transpose()
+                    .map_err(|e| corrupt("reports.body.provinces", e))?
+                    .unwrap_or_default(),
             };
             ctx.refs.insert(id, r);
             Ok(())
@@ -403,8 +408,7 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
     for d in &fresh {
         for f in &d.fulfilments {
             // Done by the due time: met; after it (even once marked missed): late.
-            let mut qb: QueryBuilder<'_, Sqlite> =
-                QueryBuilder::new("UPDATE obligations SET status = CASE WHEN due_at >= ");
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("UPDATE obligations SET status = CASE WHEN due_at >= ");
             qb.push_bind(ms(f.at)).push(" THEN 'met' ELSE 'late' END, met_by = ");
             qb.push_bind(f.by.to_string()).push(", met_at = ").push_bind(ms(f.at));
             match &f.target {
@@ -435,7 +439,10 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
                 .bind(unit.to_string())
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query("DELETE FROM unit_senders WHERE unit_code = ? AND ident LIKE 'email:%'").bind(unit.to_string()).execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM unit_senders WHERE unit_code = ? AND ident LIKE 'email:%'")
+                .bind(unit.to_string())
+                .execute(&mut *conn)
+                .await?;
             for e in contacts.iter().filter_map(|c| c.email.as_ref()) {
                 sqlx::query("INSERT INTO unit_senders (ident, unit_code) VALUES (?, ?) ON CONFLICT (ident) DO UPDATE SET unit_code = excluded.unit_code")
                     .bind(format!("email:{}", e.as_str().to_lowercase()))
@@ -563,11 +570,8 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM unit_senders WHERE unit_code = ?").bind(u.code.to_string()).execute(&mut *tx).await?;
-            let idents = u
-                .amqp_user
-                .iter()
-                .map(|a| format!("amqp:{a}"))
-                .chain(u.emails().map(|e| format!("email:{}", e.as_str().to_lowercase())));
+            let idents =
+                u.amqp_user.iter().map(|a| format!("amqp:{a}")).chain(u.emails().map(|e| format!("email:{}", e.as_str().to_lowercase())));
             for ident in idents {
                 sqlx::query("INSERT INTO unit_senders (ident, unit_code) VALUES (?, ?) ON CONFLICT (ident) DO UPDATE SET unit_code = excluded.unit_code")
                     .bind(ident)
@@ -611,7 +615,9 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         match row {
-            Some(row) if unit.is_none_or(|u| row.try_get::<String, _>("unit_code").is_ok_and(|c| c == u.as_str())) => row_to_report(&row).map(Some),
+            Some(row) if unit.is_none_or(|u| row.try_get::<String, _>("unit_code").is_ok_and(|c| c == u.as_str())) => {
+                row_to_report(&row).map(Some)
+            }
             _ => Ok(None),
         }
     }
@@ -633,7 +639,8 @@ impl Store for SqliteStore {
     }
 
     async fn receipt(&self, id: SubmissionId, unit: Option<&UnitCode>) -> Result<Option<Receipt>, StoreError> {
-        let row = sqlx::query("SELECT receipt, unit_code FROM submissions WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT receipt, unit_code FROM submissions WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
         match row {
             Some(row) => {
                 let owner: Option<String> = row.try_get("unit_code")?;
@@ -660,7 +667,11 @@ impl Store for SqliteStore {
                 continue;
             }
             let old_due: i64 = row.try_get("due_at")?;
-            sqlx::query("UPDATE obligations SET due_at = ?, provisional = 0 WHERE id = ?").bind(ms(d.due_at)).bind(&id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE obligations SET due_at = ?, provisional = 0 WHERE id = ?")
+                .bind(ms(d.due_at))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'hub', 'obligation.recomputed', ?, ?)")
                 .bind(ms(Utc::now()))
                 .bind(&id)
@@ -720,7 +731,8 @@ impl Store for SqliteStore {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in ids.chunks(900) {
-            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, next_attempt_at = ");
+            let mut qb: QueryBuilder<'_, Sqlite> =
+                QueryBuilder::new("UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, next_attempt_at = ");
             qb.push_bind(ms(at)).push(" WHERE id IN (");
             let mut sep = qb.separated(", ");
             for id in chunk {
@@ -759,7 +771,12 @@ impl Store for SqliteStore {
     async fn issue_token(&self, unit: &UnitCode, token_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO tokens (hash, unit_code, created_at) VALUES (?, ?, ?)").bind(token_hash).bind(unit.to_string()).bind(ms(at)).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO tokens (hash, unit_code, created_at) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(unit.to_string())
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'operator', 'token.issued', ?, ?)")
             .bind(ms(at))
             .bind(unit.to_string())
@@ -771,10 +788,11 @@ impl Store for SqliteStore {
     }
 
     async fn unit_for_token(&self, token_hash: &str) -> Result<Option<UnitCode>, StoreError> {
-        let row = sqlx::query("SELECT t.unit_code FROM tokens t JOIN units u ON u.code = t.unit_code WHERE t.hash = ? AND t.revoked_at IS NULL")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT t.unit_code FROM tokens t JOIN units u ON u.code = t.unit_code WHERE t.hash = ? AND t.revoked_at IS NULL")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| parse_col(&r, "unit_code")).transpose()
     }
 }

@@ -1,8 +1,11 @@
 //! The AMQP connector against the real RabbitMQ on 127.0.0.1:5672, with Python pika as the outside publisher.
 
-use super::helpers::{event, Lib};
+use super::helpers::{Lib, event};
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use std::process::Command;
@@ -115,7 +118,8 @@ async fn ten_thousand_reports_with_the_connection_closed_mid_stream_are_stored_e
     // Close the hub's connection from the broker's side while messages are flowing, twice.
     let mut closed = 0;
     for threshold in [2_000, 6_000] {
-        wait_for("submissions to flow", Duration::from_secs(120), async || lib.store.counts().await.unwrap().submissions >= threshold).await;
+        wait_for("submissions to flow", Duration::from_secs(120), async || lib.store.counts().await.unwrap().submissions >= threshold)
+            .await;
         closed += close_connections(&format!("tongbao-source-{name}"));
     }
     assert!(closed >= 2, "the test must really have closed the hub's connection");
@@ -129,7 +133,10 @@ async fn ten_thousand_reports_with_the_connection_closed_mid_stream_are_stored_e
 
     let conn = broker().await;
     let ch = conn.create_channel().await.unwrap();
-    let q = ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+    let q = ch
+        .queue_declare(queue.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .await
+        .unwrap();
     assert_eq!(q.message_count(), 0, "everything acknowledged");
     conn.close(200, "ok".into()).await.unwrap();
     let dlq = format!("{queue}.dead");
@@ -163,7 +170,14 @@ async fn poison_messages_are_dead_lettered_with_their_reason_while_good_ones_pas
         match ch.basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
             Some(m) => {
                 let id = m.delivery.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
-                dead.insert(id, (header(&m.delivery.properties, "x-tongbao-error-code"), header(&m.delivery.properties, "x-tongbao-error-place"), header(&m.delivery.properties, "x-tongbao-error-message")));
+                dead.insert(
+                    id,
+                    (
+                        header(&m.delivery.properties, "x-tongbao-error-code"),
+                        header(&m.delivery.properties, "x-tongbao-error-place"),
+                        header(&m.delivery.properties, "x-tongbao-error-message"),
+                    ),
+                );
             }
             None => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -213,13 +227,15 @@ async fn the_source_recovers_when_the_broker_cancels_its_consumer() {
     wait_for("first reports", Duration::from_secs(30), async || lib.store.counts().await.unwrap().reports == 5).await;
 
     // Someone deletes the queue under the consumer: the broker cancels it (a channel-level event).
-    delete_queues(&[queue.clone()]).await;
+    delete_queues(std::slice::from_ref(&queue)).await;
     // The source notices, reconnects and declares the queue again; messages published then arrive.
     let conn = broker().await;
     wait_for("the queue to be declared again", Duration::from_secs(30), async || {
         // A passive declare of a missing queue closes its channel: a fresh channel each time.
         let ch = conn.create_channel().await.unwrap();
-        ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await.is_ok()
+        ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .await
+            .is_ok()
     })
     .await;
     let q = queue.clone();
@@ -268,14 +284,36 @@ async fn notices_and_receipts_reach_bound_queues_exactly_once() {
     let replies = unique("tongbao.test.replies");
     let conn = broker().await;
     let ch = conn.create_channel().await.unwrap();
-    ch.exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+    ch.exchange_declare(
+        exchange.as_str().into(),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions { durable: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
     for q in [&notices, &replies] {
-        ch.queue_declare(q.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+        ch.queue_declare(q.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+            .await
+            .unwrap();
     }
-    ch.queue_bind(notices.as_str().into(), exchange.as_str().into(), "notice.*.*.GD".into(), QueueBindOptions::default(), FieldTable::default()).await.unwrap();
+    ch.queue_bind(
+        notices.as_str().into(),
+        exchange.as_str().into(),
+        "notice.*.*.GD".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
 
     // A major event arrives on AMQP with a reply queue; a general one creates no notice.
-    let mut sub = Submission::by_content(Channel::Amqp, Sender::AmqpUser("ct-gd".into()), serde_json::to_vec(&event("major", "2026-10-01T23:30:00+08:00")).unwrap(), "2026-10-02T00:00:00+08:00".parse().unwrap());
+    let mut sub = Submission::by_content(
+        Channel::Amqp,
+        Sender::AmqpUser("ct-gd".into()),
+        serde_json::to_vec(&event("major", "2026-10-01T23:30:00+08:00")).unwrap(),
+        "2026-10-02T00:00:00+08:00".parse().unwrap(),
+    );
     sub.reply_to = Some(replies.clone());
     sub.correlation_id = Some("corr-42".into());
     let receipt = lib.intake.submit(sub).await.unwrap();
@@ -287,7 +325,8 @@ async fn notices_and_receipts_reach_bound_queues_exactly_once() {
     let running = Running { stop, task: tokio::spawn(sink::run(config, store, rx)) };
 
     let mut got = Vec::new();
-    let mut consumer = ch.basic_consume(notices.as_str().into(), "t".into(), BasicConsumeOptions::default(), FieldTable::default()).await.unwrap();
+    let mut consumer =
+        ch.basic_consume(notices.as_str().into(), "t".into(), BasicConsumeOptions::default(), FieldTable::default()).await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(20), consumer.next()).await.expect("a notice").unwrap().unwrap();
     first.ack(BasicAckOptions::default()).await.unwrap();
     got.push(first);
@@ -318,7 +357,8 @@ async fn notices_and_receipts_reach_bound_queues_exactly_once() {
     // The broker drops the sink's connection; the sink reconnects and the next notice still arrives once.
     assert_eq!(close_connections("tongbao-sink-t"), 1);
     lib.submit("CT-GD", event("large", "2026-10-02T09:00:00+08:00"), "2026-10-02T10:00:00+08:00").await;
-    let second = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await.expect("a notice after reconnecting").unwrap().unwrap();
+    let second =
+        tokio::time::timeout(Duration::from_secs(30), consumer.next()).await.expect("a notice after reconnecting").unwrap().unwrap();
     second.ack(BasicAckOptions::default()).await.unwrap();
     assert_eq!(second.routing_key.as_str(), "notice.event.large.GD");
     assert!(tokio::time::timeout(Duration::from_secs(2), consumer.next()).await.is_err(), "exactly one");

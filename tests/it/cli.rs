@@ -3,11 +3,7 @@
 use super::helpers::Hub;
 
 fn due_local(v: &serde_json::Value, duty: &str) -> String {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["duty"] == duty)
-        .unwrap_or_else(|| panic!("no {duty} in {v:#}"))["due_local"]
+    v.as_array().unwrap().iter().find(|o| o["duty"] == duty).unwrap_or_else(|| panic!("no {duty} in {v:#}"))["due_local"]
         .as_str()
         .unwrap()
         .to_string()
@@ -16,7 +12,8 @@ fn due_local(v: &serde_json::Value, duty: &str) -> String {
 #[test]
 fn deadline_gives_the_spec_worked_examples() {
     let hub = Hub::new();
-    let (code, v) = hub.json(&["deadline", "--kind", "warning", "--level", "4", "--discovered", "2026-09-23T10:00:00+08:00", "--province", "GD"]);
+    let (code, v) =
+        hub.json(&["deadline", "--kind", "warning", "--level", "4", "--discovered", "2026-09-23T10:00:00+08:00", "--province", "GD"]);
     assert_eq!(code, 0);
     assert_eq!(due_local(&v, "report"), "2026-10-08 24:00");
     assert_eq!(v[0]["due_at"], "2026-10-08T16:00:00Z", "RFC 3339 instant in JSON");
@@ -178,8 +175,11 @@ fn overdue_lists_open_obligations_past_their_time() {
 #[test]
 fn units_import_refuses_a_bad_file_whole() {
     let hub = Hub::new();
-    hub.write("bad.json", r#"[{"code": "A", "name": "甲", "type": "basic_telecom_group", "province": "national"},
-                              {"code": "B", "name": "乙", "type": "martian", "province": "GD"}]"#);
+    hub.write(
+        "bad.json",
+        r#"[{"code": "A", "name": "甲", "type": "basic_telecom_group", "province": "national"},
+                              {"code": "B", "name": "乙", "type": "martian", "province": "GD"}]"#,
+    );
     let out = hub.run(&["units", "import", "bad.json"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

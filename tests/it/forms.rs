@@ -16,11 +16,13 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn python() -> String {
-    std::env::var("TONGBAO_TEST_PYTHON").expect("TONGBAO_TEST_PYTHON is not set: run the tests through ./scripts/test, which installs openpyxl")
+    std::env::var("TONGBAO_TEST_PYTHON")
+        .expect("TONGBAO_TEST_PYTHON is not set: run the tests through ./scripts/test, which installs openpyxl")
 }
 
 async fn ingest(lib: &Lib, bytes: Vec<u8>, name: &str) -> Receipt {
-    let sub = Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse().unwrap()), bytes, "2026-09-26T00:00:00Z".parse().unwrap());
+    let sub =
+        Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse().unwrap()), bytes, "2026-09-26T00:00:00Z".parse().unwrap());
     let items = forms::parse(&sub.raw, name, sub.received_at, &forms::Limits::default());
     lib.intake.submit_parsed(Parsed { submission: sub, items }).await.unwrap()
 }
@@ -159,7 +161,10 @@ async fn a_gbk_csv_from_excel_is_read() {
     let r = ingest(&lib, fixture("event-gbk.csv"), "event-gbk.csv").await;
     assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
     let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
-    assert_eq!((c.grade, c.provinces.clone(), c.category.map(|x| x.code())), (Some(Grade::Large), vec![Province::Beijing], Some("web_defacement")));
+    assert_eq!(
+        (c.grade, c.provinces.clone(), c.category.map(|x| x.code())),
+        (Some(Grade::Large), vec![Province::Beijing], Some("web_defacement"))
+    );
 }
 
 #[tokio::test]

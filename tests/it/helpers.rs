@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use tongbao::intake::decide::Engine;
 use tongbao::intake::Intake;
+use tongbao::intake::decide::Engine;
 use tongbao::model::submission::Sender;
 use tongbao::model::{Channel, Receipt, Submission};
 use tongbao::rules::{Calendar, Policy};
@@ -38,7 +38,12 @@ impl Hub {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tongbao")).args(args).current_dir(self.path()).env("TONGBAO_LOG", "warn").output().expect("run tongbao")
+        Command::new(env!("CARGO_BIN_EXE_tongbao"))
+            .args(args)
+            .current_dir(self.path())
+            .env("TONGBAO_LOG", "warn")
+            .output()
+            .expect("run tongbao")
     }
 
     /// Runs and parses stdout as JSON (adds `--json`).

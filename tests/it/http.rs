@@ -1,9 +1,9 @@
 //! HTTP upload against a real listener on loopback, with curl as the client.
 
-use super::helpers::{event, Lib};
+use super::helpers::{Lib, event};
 use std::path::Path;
 use std::process::Command;
-use tongbao::connectors::http::{new_token, router, HttpState};
+use tongbao::connectors::http::{HttpState, new_token, router};
 use tongbao::model::submission::sha256_hex;
 use tongbao::store::Store;
 
@@ -56,7 +56,17 @@ async fn uploads_are_authenticated_by_token_and_receipts_stay_with_their_unit() 
     let body = dir.path().join("r.json");
     std::fs::write(&body, event("major", "2026-10-01T23:30:00+08:00").to_string()).unwrap();
     let url = format!("{}/api/v1/submissions", srv.base);
-    let json_upload = |token: &str| s(&["-H", &format!("Authorization: Bearer {token}"), "-H", "Content-Type: application/json", "--data-binary", &format!("@{}", body.display()), &url]);
+    let json_upload = |token: &str| {
+        s(&[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &format!("@{}", body.display()),
+            &url,
+        ])
+    };
 
     let (code, text) = curl(json_upload(&srv.ct_gd)).await;
     assert_eq!(code, 201, "{text}");
@@ -84,22 +94,41 @@ async fn uploads_are_authenticated_by_token_and_receipts_stay_with_their_unit() 
 async fn a_spreadsheet_upload_answers_with_cell_errors_and_oversize_gets_413() {
     let srv = server(64 << 20).await;
     let url = format!("{}/api/v1/submissions", srv.base);
-    let (code, text) = curl(s(&["-H", &format!("Authorization: Bearer {}", srv.ct_gd), "-F", &format!("file=@{}", fixture("event-filled.xlsx")), &url])).await;
+    let (code, text) =
+        curl(s(&["-H", &format!("Authorization: Bearer {}", srv.ct_gd), "-F", &format!("file=@{}", fixture("event-filled.xlsx")), &url]))
+            .await;
     assert_eq!(code, 201, "{text}");
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(r["outcome"], "partly_accepted");
     assert_eq!(r["errors"][1]["place"], "事件表!B7");
 
-    let (code, text) = curl(s(&["-H", &format!("Authorization: Bearer {}", srv.ct_gd), "-F", "file=@/dev/null;filename=empty.csv", &url])).await;
+    let (code, text) =
+        curl(s(&["-H", &format!("Authorization: Bearer {}", srv.ct_gd), "-F", "file=@/dev/null;filename=empty.csv", &url])).await;
     assert_eq!(code, 400, "{text}");
 
     let small = server(8 * 1024).await;
     let big = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(big.path(), vec![b'x'; 200 * 1024]).unwrap();
     let url = format!("{}/api/v1/submissions", small.base);
-    let (code, _) = curl(s(&["-H", &format!("Authorization: Bearer {}", small.ct_gd), "-F", &format!("file=@{};filename=big.csv", big.path().display()), &url])).await;
+    let (code, _) = curl(s(&[
+        "-H",
+        &format!("Authorization: Bearer {}", small.ct_gd),
+        "-F",
+        &format!("file=@{};filename=big.csv", big.path().display()),
+        &url,
+    ]))
+    .await;
     assert_eq!(code, 413);
-    let (code, _) = curl(s(&["-H", &format!("Authorization: Bearer {}", small.ct_gd), "-H", "Content-Type: application/json", "--data-binary", &format!("@{}", big.path().display()), &url])).await;
+    let (code, _) = curl(s(&[
+        "-H",
+        &format!("Authorization: Bearer {}", small.ct_gd),
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", big.path().display()),
+        &url,
+    ]))
+    .await;
     assert_eq!(code, 413);
 }
 
@@ -115,7 +144,9 @@ async fn the_upload_page_works_without_javascript_and_escapes_what_it_shows() {
     bad["grade"] = serde_json::json!("<script>alert(1)</script>");
     let file = dir.path().join("bad.json");
     std::fs::write(&file, bad.to_string()).unwrap();
-    let (code, html) = curl(s(&["-F", &format!("token={}", srv.ct_gd), "-F", &format!("file=@{}", file.display()), &format!("{}/upload", srv.base)])).await;
+    let (code, html) =
+        curl(s(&["-F", &format!("token={}", srv.ct_gd), "-F", &format!("file=@{}", file.display()), &format!("{}/upload", srv.base)]))
+            .await;
     assert_eq!(code, 400);
     assert!(html.contains("bad_grade") && html.contains("&lt;script&gt;"), "{html}");
     assert!(!html.contains("<script>alert(1)</script>"), "markup from an upload is never interpreted");
@@ -123,24 +154,34 @@ async fn the_upload_page_works_without_javascript_and_escapes_what_it_shows() {
     // An accepted upload shows its deadlines in Beijing time and its labels in Chinese.
     let good = dir.path().join("good.json");
     std::fs::write(&good, event("major", "2026-10-01T23:30:00+08:00").to_string()).unwrap();
-    let (code, html) = curl(s(&["-F", &format!("token={}", srv.ct_gd), "-F", &format!("file=@{}", good.display()), &format!("{}/upload", srv.base)])).await;
+    let (code, html) =
+        curl(s(&["-F", &format!("token={}", srv.ct_gd), "-F", &format!("file=@{}", good.display()), &format!("{}/upload", srv.base)]))
+            .await;
     assert_eq!(code, 201);
     assert!(html.contains("已受理") && html.contains("重大") && html.contains("报送：2026-10-02 01:30前"), "{html}");
 
-    let (code, html) = curl(s(&["-F", "token=tb_wrong", "-F", &format!("file=@{}", file.display()), &format!("{}/upload", srv.base)])).await;
+    let (code, html) =
+        curl(s(&["-F", "token=tb_wrong", "-F", &format!("file=@{}", file.display()), &format!("{}/upload", srv.base)])).await;
     assert_eq!(code, 401);
     assert!(html.contains("报送令牌无效"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upload_page_renders_in_a_real_browser() {
-    let chromium = std::env::var("TONGBAO_TEST_CHROMIUM").expect("TONGBAO_TEST_CHROMIUM is not set: run the tests through ./scripts/test, which installs Chromium");
+    let chromium = std::env::var("TONGBAO_TEST_CHROMIUM")
+        .expect("TONGBAO_TEST_CHROMIUM is not set: run the tests through ./scripts/test, which installs Chromium");
     let srv = server(64 << 20).await;
     let profile = tempfile::tempdir().unwrap();
     let url = format!("{}/upload", srv.base);
     let args: Vec<String> = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
     ]
     .iter()
     .map(|a| a.to_string())
@@ -148,6 +189,10 @@ async fn the_upload_page_renders_in_a_real_browser() {
     .collect();
     let out = tokio::task::spawn_blocking(move || Command::new(chromium).args(args).output().expect("run chromium")).await.unwrap();
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(dom.contains("<form") && dom.contains("name=\"token\"") && dom.contains("type=\"file\""), "the browser rendered: {dom}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        dom.contains("<form") && dom.contains("name=\"token\"") && dom.contains("type=\"file\""),
+        "the browser rendered: {dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dom.contains("上传网络安全信息报送表"), "Chinese text survives the round trip through the browser");
 }

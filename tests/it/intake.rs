@@ -1,6 +1,6 @@
 //! Intake against a real SQLite store: idempotency, authentication, grading, obligations met and late.
 
-use super::helpers::{botnet, event, Lib};
+use super::helpers::{Lib, botnet, event};
 use serde_json::json;
 use tongbao::model::submission::Sender;
 use tongbao::model::{Channel, Duty, Grade, ObligationStatus, Outcome, Submission};
@@ -71,10 +71,16 @@ async fn a_unit_can_submit_only_as_itself_and_unknown_senders_get_no_reply() {
 
     // A registered contact's address and AMQP login authenticate as the unit.
     let r = lib
-        .submit_as(Sender::Email("SOC@GD.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-09-01 10:00"), "2026-09-02T00:00:00Z")
+        .submit_as(
+            Sender::Email("SOC@GD.example.cn".parse().unwrap()),
+            Channel::Email,
+            event("general", "2026-09-01 10:00"),
+            "2026-09-02T00:00:00Z",
+        )
         .await;
     assert_eq!((r.outcome, r.unit.as_ref().map(|u| u.to_string())), (Outcome::Accepted, Some("CT-GD".into())));
-    let r = lib.submit_as(Sender::AmqpUser("ct-gd".into()), Channel::Amqp, event("general", "2026-09-01 11:00"), "2026-09-02T00:00:00Z").await;
+    let r =
+        lib.submit_as(Sender::AmqpUser("ct-gd".into()), Channel::Amqp, event("general", "2026-09-01 11:00"), "2026-09-02T00:00:00Z").await;
     assert_eq!(r.outcome, Outcome::Accepted);
 }
 
@@ -91,7 +97,10 @@ async fn urgent_reports_are_queued_for_their_recipients_with_the_receipt_when_a_
     sub.correlation_id = Some("c-1".into());
     lib.intake.submit(sub).await.unwrap();
     let rows: Vec<(String, String, String, bool)> =
-        sqlx::query_as("SELECT kind, channel, recipient, urgent FROM outbox ORDER BY kind, recipient").fetch_all(lib.store.pool()).await.unwrap();
+        sqlx::query_as("SELECT kind, channel, recipient, urgent FROM outbox ORDER BY kind, recipient")
+            .fetch_all(lib.store.pool())
+            .await
+            .unwrap();
     assert_eq!(
         rows,
         vec![
@@ -193,7 +202,12 @@ async fn disposal_feedback_and_verification_close_the_chain() {
 async fn a_written_follow_up_closes_a_phoned_report_and_may_raise_the_grade() {
     let lib = Lib::new().await;
     let phoned = lib
-        .submit_as(Sender::Unit("CT-GD".parse().unwrap()), Channel::Phone, event("large", "2026-03-02T09:00:00+08:00"), "2026-03-02T01:30:00Z")
+        .submit_as(
+            Sender::Unit("CT-GD".parse().unwrap()),
+            Channel::Phone,
+            event("large", "2026-03-02T09:00:00+08:00"),
+            "2026-03-02T01:30:00Z",
+        )
         .await;
     let first = phoned.reports[0].report_id;
     assert!(duties(&phoned, 0).contains(&(Duty::WrittenReport, ObligationStatus::Open)));
@@ -223,9 +237,23 @@ async fn a_contact_update_replaces_the_contacts_and_the_mail_identities() {
         {"role": "leader", "name": "新领导", "email": "new-leader@gd.example.cn"}]}});
     let r = lib.submit("CT-GD", update, "2026-10-09T02:00:00Z").await;
     assert_eq!(duties(&r, 0), vec![(Duty::ContactUpdate, ObligationStatus::Met)]);
-    let r = lib.submit_as(Sender::Email("new-leader@gd.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-01 10:00"), "2026-10-09T03:00:00Z").await;
+    let r = lib
+        .submit_as(
+            Sender::Email("new-leader@gd.example.cn".parse().unwrap()),
+            Channel::Email,
+            event("general", "2026-10-01 10:00"),
+            "2026-10-09T03:00:00Z",
+        )
+        .await;
     assert_eq!(r.outcome, Outcome::Accepted);
-    let r = lib.submit_as(Sender::Email("soc@gd.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-02 10:00"), "2026-10-09T03:00:00Z").await;
+    let r = lib
+        .submit_as(
+            Sender::Email("soc@gd.example.cn".parse().unwrap()),
+            Channel::Email,
+            event("general", "2026-10-02 10:00"),
+            "2026-10-09T03:00:00Z",
+        )
+        .await;
     assert_eq!(r.errors[0].code.to_string(), "unknown_sender", "the old contact no longer speaks for the unit");
 }
 
@@ -240,7 +268,11 @@ async fn provisional_deadlines_are_recomputed_when_the_year_arrives() {
     assert_eq!(o.due_at.to_rfc3339(), "2027-02-05T16:00:00+00:00", "Mon–Fri fallback: Fri 2027-02-05");
 
     // Suppose the State Council gives 2027-02-01..02-03 off.
-    let cal = tongbao::rules::Calendar::from_toml(&format!("{}\n[years.2027]\nholidays = [\"02-01..02-03\"]\n", tongbao::rules::calendar::BUILTIN)).unwrap();
+    let cal = tongbao::rules::Calendar::from_toml(&format!(
+        "{}\n[years.2027]\nholidays = [\"02-01..02-03\"]\n",
+        tongbao::rules::calendar::BUILTIN
+    ))
+    .unwrap();
     assert_eq!(lib.store.recompute_provisional(&cal).await.unwrap(), 1);
     let stored = obligations_of(&lib, r.reports[0].report_id).await;
     assert!(!stored[0].deadline.provisional);

@@ -4,9 +4,11 @@ use super::source::{self, SourceConfig};
 use crate::intake::Intake;
 use crate::store::Store;
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
 use lapin::BasicProperties;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -36,7 +38,14 @@ async fn publish(url: &str, queue: &str, user: &str, run_id: &str, bodies: &[Vec
 }
 
 /// Runs both consumers over `bodies` and returns the figures.
-pub async fn run<S: Store>(url: &str, user: &str, bodies: Vec<Vec<u8>>, prefetch: u16, intake: Intake, store: Arc<S>) -> anyhow::Result<serde_json::Value> {
+pub async fn run<S: Store>(
+    url: &str,
+    user: &str,
+    bodies: Vec<Vec<u8>>,
+    prefetch: u16,
+    intake: Intake,
+    store: Arc<S>,
+) -> anyhow::Result<serde_json::Value> {
     let n = bodies.len();
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let bare_q = format!("tongbao.bench.bare.{run_id}");
@@ -59,11 +68,14 @@ pub async fn run<S: Store>(url: &str, user: &str, bodies: Vec<Vec<u8>>, prefetch
     let conn = super::connect(url, "tongbao-bench-bare").await?;
     let bare = conn.create_channel().await?;
     bare.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let mut consumer = bare.basic_consume(bare_q.as_str().into(), "bare".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+    let mut consumer =
+        bare.basic_consume(bare_q.as_str().into(), "bare".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
     let started = Instant::now();
     let mut got = 0;
     while got < n {
-        let d = tokio::time::timeout(Duration::from_secs(60), consumer.next()).await?.ok_or_else(|| anyhow::anyhow!("bare consumer ended"))??;
+        let d = tokio::time::timeout(Duration::from_secs(60), consumer.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("bare consumer ended"))??;
         d.ack(BasicAckOptions::default()).await?;
         got += 1;
     }
@@ -72,11 +84,14 @@ pub async fn run<S: Store>(url: &str, user: &str, bodies: Vec<Vec<u8>>, prefetch
     // 1b. Bare lapin at its fastest: ack with `multiple` every 64 deliveries.
     let batched = conn.create_channel().await?;
     batched.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let mut consumer = batched.basic_consume(batched_q.as_str().into(), "batched".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+    let mut consumer =
+        batched.basic_consume(batched_q.as_str().into(), "batched".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
     let started = Instant::now();
     let mut got = 0;
     while got < n {
-        let d = tokio::time::timeout(Duration::from_secs(60), consumer.next()).await?.ok_or_else(|| anyhow::anyhow!("bare consumer ended"))??;
+        let d = tokio::time::timeout(Duration::from_secs(60), consumer.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("bare consumer ended"))??;
         got += 1;
         if got % 64 == 0 || got == n {
             batched.basic_ack(d.delivery_tag, BasicAckOptions { multiple: true }).await?;

@@ -5,7 +5,7 @@
 //! Messages are published `mandatory`: one the broker cannot route comes back, is logged, and
 //! is tried again later with backoff.
 
-use super::{header, Backoff};
+use super::{Backoff, header};
 use crate::store::{OutboxItem, Store};
 use chrono::{Duration as ChronoDuration, Utc};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
@@ -46,12 +46,22 @@ pub async fn run<S: Store>(config: SinkConfig, store: Arc<S>, mut shutdown: watc
     tracing::info!(connector = %config.name, "AMQP sink stopped");
 }
 
-async fn deliver<S: Store>(config: &SinkConfig, store: &S, shutdown: &mut watch::Receiver<bool>, backoff: &mut Backoff) -> Result<(), String> {
+async fn deliver<S: Store>(
+    config: &SinkConfig,
+    store: &S,
+    shutdown: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), String> {
     let conn = super::connect(&config.url, &format!("tongbao-sink-{}", config.name)).await.map_err(|e| e.to_string())?;
     let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
     channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
     channel
-        .exchange_declare(config.exchange.as_str().into(), ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .exchange_declare(
+            config.exchange.as_str().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            FieldTable::default(),
+        )
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(connector = %config.name, exchange = %config.exchange, "AMQP sink publishing");
@@ -82,7 +92,13 @@ async fn publish_batch<S: Store>(config: &SinkConfig, store: &S, channel: &AmqpC
             continue;
         };
         let confirm = channel
-            .basic_publish(exchange.as_str().into(), ShortString::from(routing_key.as_str()), BasicPublishOptions { mandatory: true, ..Default::default() }, &body, props)
+            .basic_publish(
+                exchange.as_str().into(),
+                ShortString::from(routing_key.as_str()),
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                &body,
+                props,
+            )
             .await
             .map_err(|e| e.to_string())?;
         pending.push((row, routing_key, confirm));
@@ -92,7 +108,9 @@ async fn publish_batch<S: Store>(config: &SinkConfig, store: &S, channel: &AmqpC
         let outcome = confirm.await.map_err(|e| e.to_string())?;
         let problem = match outcome {
             Confirmation::Ack(None) | Confirmation::NotRequested => None,
-            Confirmation::Ack(Some(returned)) => Some(format!("unroutable ({} {}): no queue is bound for {routing_key}", returned.reply_code, returned.reply_text)),
+            Confirmation::Ack(Some(returned)) => {
+                Some(format!("unroutable ({} {}): no queue is bound for {routing_key}", returned.reply_code, returned.reply_text))
+            }
             Confirmation::Nack(_) => Some("the broker refused the message (nack)".to_string()),
         };
         match problem {

@@ -6,10 +6,10 @@
 //! Deliveries are submitted concurrently; acknowledgements go out with `multiple` up to the
 //! highest delivery tag below which everything has committed.
 
-use super::{header, short, Backoff};
+use super::{Backoff, header, short};
 use crate::connectors::submit_until_stored;
 use crate::intake::Intake;
-use crate::model::submission::{sha256_hex, Sender};
+use crate::model::submission::{Sender, sha256_hex};
 use crate::model::{Channel, Outcome, Receipt, Submission};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -67,11 +67,22 @@ pub async fn declare_topology(channel: &AmqpChannel, config: &SourceConfig) -> l
     let durable = QueueDeclareOptions { durable: true, ..Default::default() };
     let dlx = config.dead_letter_exchange();
     channel
-        .exchange_declare(dlx.as_str().into(), ExchangeKind::Fanout, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .exchange_declare(
+            dlx.as_str().into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            FieldTable::default(),
+        )
         .await?;
     channel.queue_declare(config.dead_letter_queue().as_str().into(), durable, FieldTable::default()).await?;
     channel
-        .queue_bind(config.dead_letter_queue().as_str().into(), dlx.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            config.dead_letter_queue().as_str().into(),
+            dlx.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let mut args = FieldTable::default();
     args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(dlx)));
@@ -87,7 +98,12 @@ enum Done {
     Abandon,
 }
 
-async fn consume(config: &SourceConfig, intake: &Intake, shutdown: &mut watch::Receiver<bool>, backoff: &mut Backoff) -> Result<(), String> {
+async fn consume(
+    config: &SourceConfig,
+    intake: &Intake,
+    shutdown: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), String> {
     let e = |e: lapin::Error| e.to_string();
     let conn = super::connect(&config.url, &format!("tongbao-source-{}", config.name)).await.map_err(e)?;
     let channel = conn.create_channel().await.map_err(e)?;
@@ -97,8 +113,10 @@ async fn consume(config: &SourceConfig, intake: &Intake, shutdown: &mut watch::R
     let dead = conn.create_channel().await.map_err(e)?;
     dead.confirm_select(ConfirmSelectOptions::default()).await.map_err(e)?;
     let tag = format!("tongbao-{}", config.name);
-    let mut consumer =
-        channel.basic_consume(config.queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default()).await.map_err(e)?;
+    let mut consumer = channel
+        .basic_consume(config.queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .map_err(e)?;
     tracing::info!(connector = %config.name, queue = %config.queue, prefetch = config.prefetch, "AMQP source consuming");
     backoff.reset();
 
@@ -178,7 +196,13 @@ async fn consume(config: &SourceConfig, intake: &Intake, shutdown: &mut watch::R
 }
 
 /// One delivery: submit it, dead-letter it if it can never be accepted, and say whether to ack.
-async fn handle(delivery: lapin::message::Delivery, intake: &Intake, dead: &AmqpChannel, config: &SourceConfig, stop: &watch::Receiver<bool>) -> Done {
+async fn handle(
+    delivery: lapin::message::Delivery,
+    intake: &Intake,
+    dead: &AmqpChannel,
+    config: &SourceConfig,
+    stop: &watch::Receiver<bool>,
+) -> Done {
     let props = &delivery.properties;
     let user = props.user_id().as_ref().map(short).unwrap_or_default();
     let dedupe_key = match props.message_id() {
@@ -197,18 +221,24 @@ async fn handle(delivery: lapin::message::Delivery, intake: &Intake, dead: &Amqp
         raw: delivery.data.clone(),
     };
     let Some(receipt) = submit_until_stored(intake, submission, stop).await else { return Done::Abandon };
-    if receipt.outcome == Outcome::Rejected && !receipt.duplicate {
-        if let Err(e) = dead_letter(dead, config, &delivery, &receipt).await {
-            tracing::warn!(connector = %config.name, error = %e, "could not dead-letter; the message will be redelivered");
-            return Done::Abandon;
-        }
+    if receipt.outcome == Outcome::Rejected
+        && !receipt.duplicate
+        && let Err(e) = dead_letter(dead, config, &delivery, &receipt).await
+    {
+        tracing::warn!(connector = %config.name, error = %e, "could not dead-letter; the message will be redelivered");
+        return Done::Abandon;
     }
     Done::Ack(delivery.delivery_tag)
 }
 
 /// Publishes the refused message to the dead-letter exchange with headers saying why, and
 /// waits for the broker's confirm.
-async fn dead_letter(dead: &AmqpChannel, config: &SourceConfig, delivery: &lapin::message::Delivery, receipt: &Receipt) -> Result<(), String> {
+async fn dead_letter(
+    dead: &AmqpChannel,
+    config: &SourceConfig,
+    delivery: &lapin::message::Delivery,
+    receipt: &Receipt,
+) -> Result<(), String> {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     let first = receipt.errors.first();
     header(&mut headers, "x-tongbao-submission-id", receipt.submission_id.to_string());
@@ -241,7 +271,13 @@ async fn dead_letter(dead: &AmqpChannel, config: &SourceConfig, delivery: &lapin
         props = props.with_timestamp(*v);
     }
     let confirm = dead
-        .basic_publish(config.dead_letter_exchange().as_str().into(), ShortString::from(config.queue.as_str()), BasicPublishOptions::default(), &delivery.data, props)
+        .basic_publish(
+            config.dead_letter_exchange().as_str().into(),
+            ShortString::from(config.queue.as_str()),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            props,
+        )
         .await
         .map_err(|e| e.to_string())?
         .await

@@ -1,14 +1,14 @@
 //! HTTP upload: `POST /api/v1/submissions` (multipart file or JSON) with a per-unit bearer token, receipts by id, and a plain upload page. Only this folder knows axum.
 
 use crate::forms;
-use crate::intake::decide::Parsed;
 use crate::intake::Intake;
-use crate::model::submission::{sha256_hex, Sender};
+use crate::intake::decide::Parsed;
+use crate::model::submission::{Sender, sha256_hex};
 use crate::model::{Channel, Outcome, Receipt, Submission, SubmissionId, UnitCode};
 use crate::store::Store;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -82,11 +82,21 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Submits the bytes as the unit and returns the receipt with its status: 201 accepted or
 /// partly accepted, 200 a repeat of an earlier identical upload, 400 refused.
-async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, file_name: &str) -> Result<(StatusCode, Receipt), Response> {
+async fn ingest<S: Store>(
+    state: &HttpState<S>,
+    unit: UnitCode,
+    bytes: Vec<u8>,
+    file_name: &str,
+) -> Result<(StatusCode, Receipt), Response> {
     let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit), bytes, Utc::now());
     sub.external_id = Some(file_name.to_string());
     let result = if forms::is_spreadsheet(&sub.raw, file_name) {
-        let items = forms::parse(&sub.raw, file_name, sub.received_at, &forms::Limits { max_file_bytes: state.max_upload_bytes, ..Default::default() });
+        let items = forms::parse(
+            &sub.raw,
+            file_name,
+            sub.received_at,
+            &forms::Limits { max_file_bytes: state.max_upload_bytes, ..Default::default() },
+        );
         state.intake.submit_parsed(Parsed { submission: sub, items }).await
     } else {
         state.intake.submit(sub).await
@@ -106,7 +116,8 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
 
 /// Reads the upload: a multipart `file` field (plus optional `unit`), or a JSON body.
 async fn read_upload<S: Store>(state: &HttpState<S>, req: Request) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Response> {
-    let is_multipart = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
+    let is_multipart =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
     if !is_multipart {
         let bytes = Bytes::from_request(req, &()).await.map_err(IntoResponse::into_response)?;
         return Ok((bytes.to_vec(), "body.json".into(), None, None));
@@ -125,7 +136,11 @@ async fn read_upload<S: Store>(state: &HttpState<S>, req: Request) -> Result<(Ve
                 name = field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string()).unwrap_or(name);
                 let data = field.bytes().await.map_err(|e| problem(e.status(), "bad_upload", &e.body_text()))?;
                 if data.len() > state.max_upload_bytes {
-                    return Err(problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &format!("文件超过 {} MB", state.max_upload_bytes >> 20)));
+                    return Err(problem(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        &format!("文件超过 {} MB", state.max_upload_bytes >> 20),
+                    ));
                 }
                 file = Some(data.to_vec());
             }
@@ -149,10 +164,10 @@ async fn submit<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) 
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(claimed) = claimed_header.or(claimed_field) {
-        if claimed.parse::<UnitCode>().ok().as_ref() != Some(&unit) {
-            return problem(StatusCode::FORBIDDEN, "foreign_unit", "令牌所属单位只能以本单位名义报送");
-        }
+    if let Some(claimed) = claimed_header.or(claimed_field)
+        && claimed.parse::<UnitCode>().ok().as_ref() != Some(&unit)
+    {
+        return problem(StatusCode::FORBIDDEN, "foreign_unit", "令牌所属单位只能以本单位名义报送");
     }
     match ingest(&state, unit, bytes, &name).await {
         Ok((status, receipt)) => (status, Json(receipt)).into_response(),
@@ -211,7 +226,8 @@ async fn upload_form<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Requ
                 report["kind"] = json!(r.kind.label_zh());
                 report["grade"] = json!(r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())));
             }
-            let mut page = render(&state, "upload_receipt.html", json!({ "receipt": view, "file": name, "outcome": receipt.outcome.label_zh() }));
+            let mut page =
+                render(&state, "upload_receipt.html", json!({ "receipt": view, "file": name, "outcome": receipt.outcome.label_zh() }));
             *page.status_mut() = status;
             page
         }
@@ -223,7 +239,10 @@ async fn upload_form<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Requ
 async fn with_page<S>(state: &HttpState<S>, r: Response) -> Response {
     let status = r.status();
     let body = axum::body::to_bytes(r.into_body(), 64 * 1024).await.unwrap_or_default();
-    let message = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["message"].as_str().map(str::to_string)).unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
     let mut page = render(state, "upload_receipt.html", json!({ "problem": message }));
     *page.status_mut() = status;
     page
