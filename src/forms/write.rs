@@ -106,14 +106,19 @@ pub fn blank(form: &FormSpec) -> Result<Vec<u8>, XlsxError> {
     }
     lists.set_hidden(true);
 
+    add_marker(&mut wb, form.kind)?;
+    wb.save_to_buffer()
+}
+
+/// The hidden sheet that tells the reader which form this is, so parsing never guesses.
+fn add_marker(wb: &mut Workbook, kind: crate::model::ReportKind) -> Result<(), XlsxError> {
     let marker = wb.add_worksheet();
     marker.set_name(MARKER_SHEET)?;
     marker.write_string(0, 0, "tongbao-form")?;
-    marker.write_string(1, 0, form.kind.code())?;
+    marker.write_string(1, 0, kind.code())?;
     marker.write_string(2, 0, FORM_VERSION)?;
     marker.set_hidden(true);
-
-    wb.save_to_buffer()
+    Ok(())
 }
 
 /// `A`, `B`, … `Z`, `AA`, … for a 0-based column.
@@ -152,12 +157,7 @@ pub fn large_botnet(bots: usize) -> Result<Vec<u8>, XlsxError> {
         ips.write_string(1 + i as u32, 0, "203.0.113.7")?;
         ips.write_string(1 + i as u32, 1, ip.to_string())?;
     }
-    let marker = wb.add_worksheet();
-    marker.set_name(MARKER_SHEET)?;
-    marker.write_string(0, 0, "tongbao-form")?;
-    marker.write_string(1, 0, form.kind.code())?;
-    marker.write_string(2, 0, FORM_VERSION)?;
-    marker.set_hidden(true);
+    add_marker(&mut wb, form.kind)?;
     wb.save_to_buffer()
 }
 
