@@ -32,6 +32,16 @@ fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
     while !(receipt.exists() && rejected.exists()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The HTTP listener is up on the port it picked (listen = 127.0.0.1:0), serving the page.
+    let log_now = std::fs::read_to_string(hub.path().join("serve.log")).unwrap();
+    let address = log_now
+        .lines()
+        .find(|l| l.contains("HTTP upload listening"))
+        .and_then(|l| l.split("address=").nth(1))
+        .map(|a| a.split_whitespace().next().unwrap().trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':').to_string())
+        .unwrap_or_else(|| panic!("no listening line: {log_now}"));
+    let page = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{address}/upload")]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&page.stdout), "200", "GET /upload on {address}");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().unwrap();
     let log = std::fs::read_to_string(hub.path().join("serve.log")).unwrap();
