@@ -40,7 +40,8 @@ fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
         .and_then(|l| l.split("address=").nth(1))
         .map(|a| a.split_whitespace().next().unwrap().trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':').to_string())
         .unwrap_or_else(|| panic!("no listening line: {log_now}"));
-    let page = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{address}/upload")]).output().unwrap();
+    let page =
+        Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{address}/upload")]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&page.stdout), "200", "GET /upload on {address}");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().unwrap();

@@ -37,6 +37,24 @@ async fn publish(url: &str, queue: &str, user: &str, run_id: &str, bodies: &[Vec
     Ok(())
 }
 
+/// Consumes `n` messages from `queue` with nothing else to do, acknowledging every
+/// `ack_every`-th delivery with `multiple`; returns the seconds it took.
+async fn drain(conn: &lapin::Connection, queue: &str, n: usize, prefetch: u16, ack_every: usize) -> anyhow::Result<f64> {
+    let channel = conn.create_channel().await?;
+    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let mut consumer = channel.basic_consume(queue.into(), "bare".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+    let started = Instant::now();
+    for got in 1..=n {
+        let d = tokio::time::timeout(Duration::from_secs(60), consumer.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("bare consumer ended"))??;
+        if got % ack_every == 0 || got == n {
+            channel.basic_ack(d.delivery_tag, BasicAckOptions { multiple: ack_every > 1 }).await?;
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 /// Runs both consumers over `bodies` and returns the figures.
 pub async fn run<S: Store>(
     url: &str,
@@ -64,40 +82,11 @@ pub async fn run<S: Store>(
     publish(url, &hub_q, user, &run_id, &hub_bodies).await?;
     let publish_s = started.elapsed().as_secs_f64();
 
-    // 1. Bare lapin: consume and ack each message, nothing else.
+    // 1. Bare lapin: consume and ack each message, nothing else; then at its fastest, acking
+    //    with `multiple` every 64 deliveries.
     let conn = super::connect(url, "tongbao-bench-bare").await?;
-    let bare = conn.create_channel().await?;
-    bare.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let mut consumer =
-        bare.basic_consume(bare_q.as_str().into(), "bare".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
-    let started = Instant::now();
-    let mut got = 0;
-    while got < n {
-        let d = tokio::time::timeout(Duration::from_secs(60), consumer.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("bare consumer ended"))??;
-        d.ack(BasicAckOptions::default()).await?;
-        got += 1;
-    }
-    let bare_s = started.elapsed().as_secs_f64();
-
-    // 1b. Bare lapin at its fastest: ack with `multiple` every 64 deliveries.
-    let batched = conn.create_channel().await?;
-    batched.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let mut consumer =
-        batched.basic_consume(batched_q.as_str().into(), "batched".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
-    let started = Instant::now();
-    let mut got = 0;
-    while got < n {
-        let d = tokio::time::timeout(Duration::from_secs(60), consumer.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("bare consumer ended"))??;
-        got += 1;
-        if got % 64 == 0 || got == n {
-            batched.basic_ack(d.delivery_tag, BasicAckOptions { multiple: true }).await?;
-        }
-    }
-    let batched_s = started.elapsed().as_secs_f64();
+    let bare_s = drain(&conn, &bare_q, n, prefetch, 1).await?;
+    let batched_s = drain(&conn, &batched_q, n, prefetch, 64).await?;
     conn.close(200, "done".into()).await?;
 
     // 2. The hub: consume → intake → commit → ack (multiple), until every message is stored.

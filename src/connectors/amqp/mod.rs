@@ -31,6 +31,16 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.0 = Duration::from_millis(500);
     }
+
+    /// After a lost connection: logs why, then waits the next backoff step or until shutdown.
+    pub async fn wait_after(&mut self, connector: &str, role: &str, error: &str, shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+        let wait = self.next();
+        tracing::warn!(connector, error, retry_in_ms = wait.as_millis() as u64, "AMQP {role} disconnected; reconnecting");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }
 
 pub(crate) fn header(table: &mut FieldTable, key: &str, value: impl Into<String>) {

@@ -33,14 +33,7 @@ pub async fn run<S: Store>(config: SinkConfig, store: Arc<S>, mut shutdown: watc
     while !*shutdown.borrow() {
         match deliver(&config, &*store, &mut shutdown, &mut backoff).await {
             Ok(()) => break,
-            Err(e) => {
-                let wait = backoff.next();
-                tracing::warn!(connector = %config.name, error = %e, retry_in_ms = wait.as_millis() as u64, "AMQP sink disconnected; reconnecting");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
+            Err(e) => backoff.wait_after(&config.name, "sink", &e, &mut shutdown).await,
         }
     }
     tracing::info!(connector = %config.name, "AMQP sink stopped");

@@ -49,14 +49,7 @@ pub async fn run(config: SourceConfig, intake: Intake, mut shutdown: watch::Rece
     while !*shutdown.borrow() {
         match consume(&config, &intake, &mut shutdown, &mut backoff).await {
             Ok(()) => break,
-            Err(e) => {
-                let wait = backoff.next();
-                tracing::warn!(connector = %config.name, error = %e, retry_in_ms = wait.as_millis() as u64, "AMQP source disconnected; reconnecting");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
+            Err(e) => backoff.wait_after(&config.name, "source", &e, &mut shutdown).await,
         }
     }
     tracing::info!(connector = %config.name, "AMQP source stopped");

@@ -61,11 +61,24 @@ pub fn new_token() -> String {
     format!("tb_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
-fn problem(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({ "error": code, "message": message }))).into_response()
+/// Why a request was refused: the API answers it as JSON, the upload page shows the message.
+struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
 }
 
-async fn unit_of<S: Store>(state: &HttpState<S>, token: Option<&str>) -> Result<UnitCode, Response> {
+fn problem(status: StatusCode, code: &'static str, message: &str) -> Problem {
+    Problem { status, code, message: message.to_string() }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response()
+    }
+}
+
+async fn unit_of<S: Store>(state: &HttpState<S>, token: Option<&str>) -> Result<UnitCode, Problem> {
     let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
         return Err(problem(StatusCode::UNAUTHORIZED, "missing_token", "缺少报送令牌（Authorization: Bearer …）"));
     };
@@ -82,12 +95,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Submits the bytes as the unit and returns the receipt with its status: 201 accepted or
 /// partly accepted, 200 a repeat of an earlier identical upload, 400 refused.
-async fn ingest<S: Store>(
-    state: &HttpState<S>,
-    unit: UnitCode,
-    bytes: Vec<u8>,
-    file_name: &str,
-) -> Result<(StatusCode, Receipt), Response> {
+async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, file_name: &str) -> Result<(StatusCode, Receipt), Problem> {
     let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit), bytes, Utc::now());
     sub.external_id = Some(file_name.to_string());
     let result = if forms::is_spreadsheet(&sub.raw, file_name) {
@@ -115,14 +123,14 @@ async fn ingest<S: Store>(
 }
 
 /// Reads the upload: a multipart `file` field (plus optional `unit`), or a JSON body.
-async fn read_upload<S: Store>(state: &HttpState<S>, req: Request) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Response> {
+async fn read_upload<S: Store>(state: &HttpState<S>, req: Request) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Problem> {
     let is_multipart =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
     if !is_multipart {
-        let bytes = Bytes::from_request(req, &()).await.map_err(IntoResponse::into_response)?;
+        let bytes = Bytes::from_request(req, &()).await.map_err(|e| problem(e.status(), "bad_upload", &e.body_text()))?;
         return Ok((bytes.to_vec(), "body.json".into(), None, None));
     }
-    let mut mp = Multipart::from_request(req, &()).await.map_err(IntoResponse::into_response)?;
+    let mut mp = Multipart::from_request(req, &()).await.map_err(|e| problem(e.status(), "bad_upload", &e.body_text()))?;
     let (mut file, mut name, mut unit, mut token) = (None, String::from("upload"), None, None);
     loop {
         let field = match mp.next_field().await {
@@ -153,39 +161,33 @@ async fn read_upload<S: Store>(state: &HttpState<S>, req: Request) -> Result<(Ve
     Ok((file, name, unit, token))
 }
 
-async fn submit<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) -> Response {
+async fn submit<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) -> Result<Response, Problem> {
     let token = bearer(req.headers()).map(str::to_string);
     let claimed_header = req.headers().get("x-tongbao-unit").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let unit = match unit_of(&state, token.as_deref()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let (bytes, name, claimed_field, _) = match read_upload(&state, req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let unit = unit_of(&state, token.as_deref()).await?;
+    let (bytes, name, claimed_field, _) = read_upload(&state, req).await?;
     if let Some(claimed) = claimed_header.or(claimed_field)
         && claimed.parse::<UnitCode>().ok().as_ref() != Some(&unit)
     {
-        return problem(StatusCode::FORBIDDEN, "foreign_unit", "令牌所属单位只能以本单位名义报送");
+        return Err(problem(StatusCode::FORBIDDEN, "foreign_unit", "令牌所属单位只能以本单位名义报送"));
     }
-    match ingest(&state, unit, bytes, &name).await {
-        Ok((status, receipt)) => (status, Json(receipt)).into_response(),
-        Err(r) => r,
-    }
+    let (status, receipt) = ingest(&state, unit, bytes, &name).await?;
+    Ok((status, Json(receipt)).into_response())
 }
 
-async fn receipt<S: Store>(State(state): State<Arc<HttpState<S>>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let unit = match unit_of(&state, bearer(&headers)).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let Ok(id) = id.parse::<SubmissionId>() else { return problem(StatusCode::NOT_FOUND, "not_found", "没有这个报送编号") };
+async fn receipt<S: Store>(
+    State(state): State<Arc<HttpState<S>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let unit = unit_of(&state, bearer(&headers)).await?;
+    let not_found = || problem(StatusCode::NOT_FOUND, "not_found", "没有这个报送编号");
+    let id = id.parse::<SubmissionId>().map_err(|_| not_found())?;
     // Another unit's submission answers exactly like a missing one: nothing leaks.
     match state.store.receipt(id, Some(&unit)).await {
-        Ok(Some(r)) => Json(r).into_response(),
-        Ok(None) => problem(StatusCode::NOT_FOUND, "not_found", "没有这个报送编号"),
-        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string()),
+        Ok(Some(r)) => Ok(Json(r).into_response()),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
     }
 }
 
@@ -203,47 +205,35 @@ async fn upload_page<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Respon
     render(&state, "upload.html", json!({ "max_mb": state.max_upload_bytes >> 20 }))
 }
 
-/// The page's form posts the token as a field (a plain HTML form cannot set headers).
+/// The page's form posts the token as a field (a plain HTML form cannot set headers); a
+/// refusal is shown on the same page, with the status the API would give.
 async fn upload_form<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) -> Response {
-    let (bytes, name, _, token) = match read_upload(&state, req).await {
-        Ok(x) => x,
-        Err(r) => return with_page(&state, r).await,
-    };
-    let unit = match unit_of(&state, token.as_deref()).await {
-        Ok(u) => u,
-        Err(r) => return with_page(&state, r).await,
-    };
-    match ingest(&state, unit, bytes, &name).await {
-        Ok((status, receipt)) => {
-            let mut view = serde_json::to_value(&receipt).unwrap_or_default();
-            // People read deadlines in Beijing time, as "2026-10-08 24:00".
-            for (r, report) in receipt.reports.iter().zip(view["reports"].as_array_mut().into_iter().flatten()) {
-                for (o, shown) in r.obligations.iter().zip(report["obligations"].as_array_mut().into_iter().flatten()) {
-                    shown["due_at"] = json!(crate::rules::calendar::local_display(o.due_at));
-                    shown["duty"] = json!(o.duty.label_zh());
-                    shown["status"] = json!(o.status.label_zh());
-                }
-                report["kind"] = json!(r.kind.label_zh());
-                report["grade"] = json!(r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())));
-            }
-            let mut page =
-                render(&state, "upload_receipt.html", json!({ "receipt": view, "file": name, "outcome": receipt.outcome.label_zh() }));
-            *page.status_mut() = status;
+    match upload_receipt_page(&state, req).await {
+        Ok(page) => page,
+        Err(p) => {
+            let mut page = render(&state, "upload_receipt.html", json!({ "problem": p.message }));
+            *page.status_mut() = p.status;
             page
         }
-        Err(r) => with_page(&state, r).await,
     }
 }
 
-/// Turns a JSON problem into the receipt page showing it, keeping the status.
-async fn with_page<S>(state: &HttpState<S>, r: Response) -> Response {
-    let status = r.status();
-    let body = axum::body::to_bytes(r.into_body(), 64 * 1024).await.unwrap_or_default();
-    let message = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    let mut page = render(state, "upload_receipt.html", json!({ "problem": message }));
+async fn upload_receipt_page<S: Store>(state: &HttpState<S>, req: Request) -> Result<Response, Problem> {
+    let (bytes, name, _, token) = read_upload(state, req).await?;
+    let unit = unit_of(state, token.as_deref()).await?;
+    let (status, receipt) = ingest(state, unit, bytes, &name).await?;
+    let mut view = serde_json::to_value(&receipt).unwrap_or_default();
+    // People read deadlines in Beijing time, as "2026-10-08 24:00".
+    for (r, report) in receipt.reports.iter().zip(view["reports"].as_array_mut().into_iter().flatten()) {
+        for (o, shown) in r.obligations.iter().zip(report["obligations"].as_array_mut().into_iter().flatten()) {
+            shown["due_at"] = json!(crate::rules::calendar::local_display(o.due_at));
+            shown["duty"] = json!(o.duty.label_zh());
+            shown["status"] = json!(o.status.label_zh());
+        }
+        report["kind"] = json!(r.kind.label_zh());
+        report["grade"] = json!(r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())));
+    }
+    let mut page = render(state, "upload_receipt.html", json!({ "receipt": view, "file": name, "outcome": receipt.outcome.label_zh() }));
     *page.status_mut() = status;
-    page
+    Ok(page)
 }
