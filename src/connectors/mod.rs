@@ -3,6 +3,7 @@
 pub mod amqp;
 pub mod folder;
 pub mod http;
+pub mod mail;
 
 use crate::config::{Connector, ConnectorConfig};
 use crate::intake::Intake;

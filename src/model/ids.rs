@@ -200,7 +200,8 @@ impl FromStr for Email {
             Some((local, domain))
                 if !local.is_empty() && !domain.contains('@') && domain.contains('.') && !s.contains(char::is_whitespace) =>
             {
-                Ok(Email(format!("{local}@{}", domain.to_lowercase())))
+                // Compared case-blind, as every mail system in use does: SOC@X.CN is soc@x.cn.
+                Ok(Email(s.to_lowercase()))
             }
             _ => Err(ParseError::new(ErrorCode::BadEmail, "电子邮件地址，如 soc@example.cn", input)),
         }

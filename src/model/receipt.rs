@@ -43,6 +43,8 @@ pub enum ErrorCode {
     TooLarge,
     TooMany,
     EmptyBatch,
+    /// A mail carries no attachment that is a form (xlsx, xls, xlsm, ods, csv, json, or a zip of them).
+    NoForm,
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -78,6 +80,12 @@ impl IntakeError {
             None => format!("{at}：应为{expected}"),
         };
         IntakeError { code, place, expected, found, message }
+    }
+
+    /// The same error placed inside a container, e.g. a mail attachment: `附件.xlsx › 事件表!B7`.
+    pub fn within(self, container: &str) -> IntakeError {
+        let place = if self.place.is_empty() { container.to_string() } else { format!("{container} › {}", self.place) };
+        IntakeError::new(self.code, place, self.expected, self.found)
     }
 }
 
