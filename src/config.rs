@@ -112,27 +112,75 @@ pub enum ConnectorConfig {
         #[serde(default = "default_exchange")]
         exchange: String,
     },
-    /// Reads e-mailed forms from an IMAP mailbox.
+    /// Reads e-mailed forms from an IMAP mailbox; IDLE where offered, else polling.
     ImapSource {
         host: String,
         port: u16,
+        /// `tls` (993), `starttls` (143), or `plain` (loopback only).
+        security: crate::connectors::mail::mailbox::ImapSecurity,
         user_env: String,
         password_env: String,
         #[serde(default = "default_mailbox")]
         mailbox: String,
+        #[serde(flatten)]
+        mail: MailSourceSettings,
     },
-    /// Reads e-mailed forms from a local Maildir.
-    MaildirSource { path: PathBuf },
-    /// Sends receipts and notices through an SMTP relay.
+    /// Reads e-mailed forms from a local Maildir (what Postfix delivers, what Dovecot serves).
+    MaildirSource {
+        path: PathBuf,
+        #[serde(flatten)]
+        mail: MailSourceSettings,
+    },
+    /// Sends receipts and notices through an SMTP server (lettre, pooled).
     SmtpSink {
-        host: String,
-        port: u16,
+        /// Name of the environment variable holding the SMTP URL: `smtp://host:25`,
+        /// `smtp://user:pass@host:587?tls=required`, `smtps://user:pass@host:465`.
+        url_env: String,
+        /// The From of every mail, e.g. `通报中心 <tongbao@cncert.example.cn>`.
         from: String,
-        #[serde(default)]
-        user_env: Option<String>,
-        #[serde(default)]
-        password_env: Option<String>,
+        #[serde(default = "default_smtp_concurrency")]
+        concurrency: usize,
+        /// Deadline for one message's whole SMTP conversation.
+        #[serde(default = "default_smtp_timeout")]
+        timeout_seconds: u64,
     },
+}
+
+/// Settings shared by the mail sources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSourceSettings {
+    #[serde(default = "default_processed")]
+    pub processed_folder: String,
+    #[serde(default = "default_quarantine")]
+    pub quarantine_folder: String,
+    /// Accept mail only with `Authentication-Results: … dkim=pass` (set by the receiving MTA).
+    #[serde(default)]
+    pub require_dkim: bool,
+    /// Seconds between looks at the mailbox when it cannot push news (no IDLE, Maildir).
+    #[serde(default = "default_mail_poll")]
+    pub poll_seconds: u64,
+    #[serde(default = "default_max_mail_mb")]
+    pub max_mail_mb: usize,
+}
+
+fn default_processed() -> String {
+    "Processed".into()
+}
+fn default_quarantine() -> String {
+    "Quarantine".into()
+}
+fn default_mail_poll() -> u64 {
+    5
+}
+fn default_max_mail_mb() -> usize {
+    64
+}
+fn default_smtp_concurrency() -> usize {
+    4
+}
+fn default_smtp_timeout() -> u64 {
+    120
 }
 
 fn default_poll_seconds() -> u64 {
@@ -165,9 +213,7 @@ impl ConnectorConfig {
         match self {
             ConnectorConfig::AmqpSource { url_env, .. } | ConnectorConfig::AmqpSink { url_env, .. } => vec![url_env],
             ConnectorConfig::ImapSource { user_env, password_env, .. } => vec![user_env, password_env],
-            ConnectorConfig::SmtpSink { user_env, password_env, .. } => {
-                user_env.iter().chain(password_env.iter()).map(String::as_str).collect()
-            }
+            ConnectorConfig::SmtpSink { url_env, .. } => vec![url_env],
             _ => vec![],
         }
     }
@@ -271,7 +317,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
             message: format!("[serve] listen = {:?}: expected an address and port such as 127.0.0.1:8080", config.serve.listen),
         });
     }
-    if let Err(e) = crate::connectors::http::check_templates() {
+    if let Err(e) = crate::templates::check() {
         problems.push(Problem { file: PathBuf::from("templates"), message: format!("template error: {e}") });
     }
     let connectors = load_connectors(&config.connectors_dir, &mut problems);
@@ -301,11 +347,32 @@ fn load_connectors(dir: &Path, problems: &mut Vec<Problem>) -> Vec<Connector> {
             }
         };
         match toml::from_str::<ConnectorConfig>(&text) {
-            Ok(config) => out.push(Connector { name, file, config }),
+            Ok(config) => {
+                if let Some(problem) = connector_problem(&config) {
+                    problems.push(Problem { file: file.clone(), message: problem });
+                }
+                out.push(Connector { name, file, config })
+            }
             Err(e) => problems.push(toml_problem(&file, &text, &e)),
         }
     }
     out
+}
+
+/// What is wrong with a connector that parsed.
+fn connector_problem(c: &ConnectorConfig) -> Option<String> {
+    match c {
+        ConnectorConfig::ImapSource { host, security: crate::connectors::mail::mailbox::ImapSecurity::Plain, .. }
+            if !crate::connectors::mail::mailbox::is_loopback(host) =>
+        {
+            Some(format!("security = \"plain\" sends the password in clear to {host}: use \"tls\" or \"starttls\" (plain is for loopback only)"))
+        }
+        ConnectorConfig::SmtpSink { from, .. } if from.parse::<lettre::message::Mailbox>().is_err() => {
+            Some(format!("from = {from:?} is no mail address (expected e.g. \"通报中心 <tongbao@cncert.example.cn>\")"))
+        }
+        ConnectorConfig::SmtpSink { concurrency: 0, .. } => Some("concurrency must be at least 1".into()),
+        _ => None,
+    }
 }
 
 /// Problems that only show at run time but can be seen now: secrets missing from the environment.

@@ -11,3 +11,4 @@ pub mod rules;
 pub mod schemas;
 pub mod serve;
 pub mod store;
+pub mod templates;

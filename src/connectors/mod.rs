@@ -7,6 +7,7 @@ pub mod mail;
 
 use crate::config::{Connector, ConnectorConfig};
 use crate::intake::Intake;
+use crate::intake::decide::Parsed;
 use crate::model::Submission;
 use crate::store::Store;
 use std::sync::Arc;
@@ -53,17 +54,47 @@ pub fn start<S: Store>(
                 let source = folder::FolderSource::new(path.clone(), Duration::from_secs(*poll_seconds));
                 tasks.push(tokio::spawn(source.run(intake.clone(), shutdown.clone())));
             }
-            other => {
-                tracing::warn!(
-                    connector = %c.name,
-                    kind = other.kind(),
-                    reason = "this build has no such connector yet",
-                    "idle"
-                );
+            ConnectorConfig::MaildirSource { path, mail: settings } => {
+                let (config, folders) = mail_source_config(&c.name, settings);
+                tasks.push(tokio::spawn(mail::source::run_maildir(config, path.clone(), folders, intake.clone(), shutdown.clone())));
+            }
+            ConnectorConfig::ImapSource { host, port, security, user_env, password_env, mailbox, mail: settings } => {
+                let (Some(user), Some(password)) = (secret(c, user_env), secret(c, password_env)) else { continue };
+                let (config, folders) = mail_source_config(&c.name, settings);
+                let account =
+                    mail::mailbox::ImapAccount { host: host.clone(), port: *port, security: *security, user, password, mailbox: mailbox.clone(), folders };
+                tasks.push(tokio::spawn(mail::source::run_imap(config, account, intake.clone(), shutdown.clone())));
+            }
+            ConnectorConfig::SmtpSink { url_env, from, concurrency, timeout_seconds } => {
+                let Some(url) = secret(c, url_env) else { continue };
+                let Ok(from) = from.parse() else {
+                    tracing::warn!(connector = %c.name, reason = "from is no mail address", "idle");
+                    continue;
+                };
+                let config = mail::smtp::SmtpConfig {
+                    name: c.name.clone(),
+                    url,
+                    from,
+                    concurrency: *concurrency,
+                    timeout: Duration::from_secs(*timeout_seconds),
+                    poll: Duration::from_millis(500),
+                };
+                tasks.push(tokio::spawn(mail::smtp::run(config, store.clone(), shutdown.clone())));
             }
         }
     }
     tasks
+}
+
+fn mail_source_config(name: &str, s: &crate::config::MailSourceSettings) -> (mail::source::SourceConfig, mail::mailbox::Folders) {
+    let config = mail::source::SourceConfig {
+        name: name.to_string(),
+        poll: Duration::from_secs(s.poll_seconds.max(1)),
+        batch: 64,
+        require_dkim: s.require_dkim,
+        limits: mail::parse::MailLimits { max_mail_bytes: s.max_mail_mb << 20, ..Default::default() },
+    };
+    (config, mail::mailbox::Folders { processed: s.processed_folder.clone(), quarantine: s.quarantine_folder.clone() })
 }
 
 /// Submits with retries while the store is busy; gives up on shutdown. Sources call this and
@@ -73,9 +104,15 @@ pub async fn submit_until_stored(
     submission: Submission,
     shutdown: &watch::Receiver<bool>,
 ) -> Option<crate::model::Receipt> {
+    let items = crate::intake::json::parse_submission(&submission.raw, submission.received_at);
+    submit_parsed_until_stored(intake, Parsed { submission, items }, shutdown).await
+}
+
+/// Like `submit_until_stored`, for a submission its source parsed itself (forms, mail).
+pub async fn submit_parsed_until_stored(intake: &Intake, parsed: Parsed, shutdown: &watch::Receiver<bool>) -> Option<crate::model::Receipt> {
     let mut delay = Duration::from_millis(100);
     loop {
-        match intake.submit(submission.clone()).await {
+        match intake.submit_parsed(parsed.clone()).await {
             Ok(r) => return Some(r),
             Err(e) if e.is_transient() && !*shutdown.borrow() => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "submission not stored yet");
@@ -86,6 +123,33 @@ pub async fn submit_until_stored(
                 tracing::error!(error = %e, "submission not stored; it stays where it is for the next run");
                 return None;
             }
+        }
+    }
+}
+
+/// Backoff between reconnection attempts: 0.5 s doubling to 30 s.
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    pub fn new() -> Backoff {
+        Backoff(Duration::from_millis(500))
+    }
+    pub fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(30));
+        d
+    }
+    pub fn reset(&mut self) {
+        self.0 = Duration::from_millis(500);
+    }
+
+    /// After a lost connection: logs why, then waits the next backoff step or until shutdown.
+    pub async fn wait_after(&mut self, connector: &str, role: &str, error: &str, shutdown: &mut watch::Receiver<bool>) {
+        let wait = self.next();
+        tracing::warn!(connector, error, retry_in_ms = wait.as_millis() as u64, "{role} disconnected; reconnecting");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
         }
     }
 }

@@ -307,7 +307,7 @@ mod tests {
         assert_eq!("2026年9月".parse::<YearMonth>().unwrap().to_string(), "2026-09");
         assert_eq!("2026-12".parse::<YearMonth>().unwrap().next().to_string(), "2027-01");
         assert!("2026-13".parse::<YearMonth>().is_err());
-        assert_eq!("Soc@Example.CN".parse::<Email>().unwrap().as_str(), "Soc@example.cn");
+        assert_eq!("Soc@Example.CN".parse::<Email>().unwrap().as_str(), "soc@example.cn");
         assert!("no-at-sign".parse::<Email>().is_err());
     }
 }

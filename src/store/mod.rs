@@ -111,6 +111,8 @@ pub trait Store: Send + Sync + 'static {
     fn obligations(&self, filter: &ObligationFilter) -> impl Future<Output = Result<Vec<Obligation>, StoreError>> + Send;
     /// The stored receipt of a submission; with `unit` set, only if it was that unit's.
     fn receipt(&self, id: SubmissionId, unit: Option<&UnitCode>) -> impl Future<Output = Result<Option<Receipt>, StoreError>> + Send;
+    /// The bytes of a submission as they arrived (a mail, a file, a message body).
+    fn submission_raw(&self, id: SubmissionId) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
     /// Recomputes provisional deadlines with a calendar that may now have the year's data.
     fn recompute_provisional(&self, calendar: &Calendar) -> impl Future<Output = Result<usize, StoreError>> + Send;
     fn counts(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;

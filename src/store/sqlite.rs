@@ -653,6 +653,14 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn submission_raw(&self, id: SubmissionId) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT raw FROM submissions WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("raw")?),
+            None => None,
+        })
+    }
+
     async fn recompute_provisional(&self, calendar: &Calendar) -> Result<usize, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;

@@ -33,7 +33,7 @@ pub async fn run<S: Store>(config: SinkConfig, store: Arc<S>, mut shutdown: watc
     while !*shutdown.borrow() {
         match deliver(&config, &*store, &mut shutdown, &mut backoff).await {
             Ok(()) => break,
-            Err(e) => backoff.wait_after(&config.name, "sink", &e, &mut shutdown).await,
+            Err(e) => backoff.wait_after(&config.name, "AMQP sink", &e, &mut shutdown).await,
         }
     }
     tracing::info!(connector = %config.name, "AMQP sink stopped");

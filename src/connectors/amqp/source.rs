@@ -49,7 +49,7 @@ pub async fn run(config: SourceConfig, intake: Intake, mut shutdown: watch::Rece
     while !*shutdown.borrow() {
         match consume(&config, &intake, &mut shutdown, &mut backoff).await {
             Ok(()) => break,
-            Err(e) => backoff.wait_after(&config.name, "source", &e, &mut shutdown).await,
+            Err(e) => backoff.wait_after(&config.name, "AMQP source", &e, &mut shutdown).await,
         }
     }
     tracing::info!(connector = %config.name, "AMQP source stopped");

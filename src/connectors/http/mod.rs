@@ -16,22 +16,6 @@ use chrono::Utc;
 use serde_json::json;
 use std::sync::Arc;
 
-/// The page templates, compiled into the binary (HTML autoescaped by their `.html` names).
-fn templates() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
-    env.add_template("upload.html", include_str!("../../../templates/upload.html")).expect("template upload.html");
-    env.add_template("upload_receipt.html", include_str!("../../../templates/upload_receipt.html")).expect("template upload_receipt.html");
-    env
-}
-
-/// Checks that every template compiles and renders (for `tongbao check`).
-pub fn check_templates() -> Result<(), String> {
-    let env = templates();
-    env.get_template("upload.html").and_then(|t| t.render(json!({"max_mb": 64}))).map_err(|e| e.to_string())?;
-    env.get_template("upload_receipt.html").and_then(|t| t.render(json!({"problem": "x"}))).map_err(|e| e.to_string())?;
-    Ok(())
-}
-
 pub struct HttpState<S> {
     pub store: Arc<S>,
     pub intake: Intake,
@@ -41,7 +25,7 @@ pub struct HttpState<S> {
 
 impl<S> HttpState<S> {
     pub fn new(store: Arc<S>, intake: Intake, max_upload_bytes: usize) -> Arc<HttpState<S>> {
-        Arc::new(HttpState { store, intake, max_upload_bytes, templates: templates() })
+        Arc::new(HttpState { store, intake, max_upload_bytes, templates: crate::templates::environment() })
     }
 }
 

@@ -1,0 +1,195 @@
+//! Outgoing mails: receipts as replies and notices, rendered from templates into a plain-text and HTML message with ids derived from the outbox row.
+
+use crate::model::receipt::ObligationSummary;
+use crate::model::{OutboxId, Party, Receipt};
+use crate::store::StoredReport;
+use chrono::{DateTime, Utc};
+use chrono_tz::Asia::Shanghai;
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox as Address, MultiPart};
+use minijinja::Environment;
+use serde::Serialize;
+
+/// `2026-09-23 12:00` in Beijing time, as every date a person reads is written.
+pub fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn parties(ps: &[Party]) -> String {
+    ps.iter().map(Party::label_zh).collect::<Vec<_>>().join("、")
+}
+
+#[derive(Serialize)]
+struct ObligationView {
+    duty: &'static str,
+    actor: String,
+    to: String,
+    due_at: String,
+    provisional: bool,
+    basis: String,
+}
+
+#[derive(Serialize)]
+struct ReportView {
+    kind: &'static str,
+    severity: String,
+    report_id: String,
+    grade_note: Option<String>,
+    obligations: Vec<ObligationView>,
+}
+
+#[derive(Serialize)]
+struct ReceiptView {
+    original_subject: String,
+    received_at: String,
+    submission_id: String,
+    outcome: &'static str,
+    duplicate: bool,
+    reports: Vec<ReportView>,
+    errors: Vec<String>,
+}
+
+fn obligation_view(o: &ObligationSummary) -> ObligationView {
+    let to = if o.copy.is_empty() { parties(&o.to) } else { format!("{}（抄送{}）", parties(&o.to), parties(&o.copy)) };
+    ObligationView { duty: o.duty.label_zh(), actor: o.actor.label_zh(), to, due_at: local(o.due_at), provisional: o.provisional, basis: o.basis.clone() }
+}
+
+/// The parts of a mail, rendered.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+fn render_three(env: &Environment<'_>, family: &str, ctx: &impl Serialize) -> Result<Rendered, String> {
+    let subject = crate::templates::render(env, &format!("mail/{family}.subject.txt"), ctx)?;
+    Ok(Rendered {
+        // A subject is one line whatever the template or the original subject held.
+        subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
+        text: crate::templates::render(env, &format!("mail/{family}.txt"), ctx)?,
+        html: crate::templates::render(env, &format!("mail/{family}.html"), ctx)?,
+    })
+}
+
+/// The receipt mail's texts. `original_subject` is the subject of the mail it answers.
+pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str) -> Result<Rendered, String> {
+    let original = original_subject.trim();
+    let original = ["Re:", "RE:", "re:", "回复：", "回复:", "答复："].iter().fold(original, |s, p| s.strip_prefix(p).map(str::trim).unwrap_or(s));
+    let view = ReceiptView {
+        original_subject: original.to_string(),
+        received_at: local(receipt.received_at),
+        submission_id: receipt.submission_id.to_string(),
+        outcome: receipt.outcome.label_zh(),
+        duplicate: receipt.duplicate,
+        reports: receipt
+            .reports
+            .iter()
+            .map(|r| ReportView {
+                kind: r.kind.label_zh(),
+                severity: match (r.grade, r.level) {
+                    (Some(g), _) => g.label_zh().to_string(),
+                    (None, Some(l)) => l.label_zh().to_string(),
+                    _ => String::new(),
+                },
+                report_id: r.report_id.to_string(),
+                grade_note: r.grade_note.clone(),
+                obligations: r.obligations.iter().map(obligation_view).collect(),
+            })
+            .collect(),
+        errors: receipt.errors.iter().map(|e| e.message.clone()).collect(),
+    };
+    render_three(env, "receipt", &view)
+}
+
+#[derive(Serialize)]
+struct Detail {
+    label: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct NoticeView {
+    recipient: String,
+    kind: &'static str,
+    severity: String,
+    title: String,
+    report_id: String,
+    unit: String,
+    discovered_at: String,
+    provinces: String,
+    details: Vec<Detail>,
+    duty: String,
+    basis: String,
+}
+
+/// A notice mail about a stored report. `payload` is the outbox row's (duty, basis, party).
+pub fn notice(env: &Environment<'_>, report: &StoredReport, recipient_label: &str, payload: &serde_json::Value) -> Result<Rendered, String> {
+    let c = &report.report.content;
+    let kind = c.kind();
+    let body = serde_json::to_value(&c.body).unwrap_or_default();
+    let fields = body.get("content").cloned().unwrap_or_default();
+    let spec = crate::forms::spec::for_kind(kind);
+    let mut details = Vec::new();
+    for col in &spec.columns {
+        if let crate::forms::spec::Target::Content(field) = col.target
+            && let Some(serde_json::Value::String(v)) = fields.get(field)
+        {
+            details.push(Detail { label: col.zh, value: v.clone() });
+        }
+    }
+    let title = ["summary", "description", "title", "name"]
+        .iter()
+        .find_map(|k| fields.get(*k).and_then(|v| v.as_str()))
+        .map(|s| s.chars().take(60).collect())
+        .unwrap_or_else(|| kind.label_zh().to_string());
+    let duty = payload.get("duty").and_then(|d| d.as_str()).and_then(crate::model::Duty::parse).map(|d| d.label_zh().to_string()).unwrap_or_default();
+    let view = NoticeView {
+        recipient: recipient_label.to_string(),
+        kind: kind.label_zh(),
+        severity: match (c.grade, c.level) {
+            (Some(g), _) => g.label_zh().to_string(),
+            (None, Some(l)) => l.label_zh().to_string(),
+            _ => String::new(),
+        },
+        title,
+        report_id: report.report.id.to_string(),
+        unit: report.report.unit.to_string(),
+        discovered_at: local(c.discovered_at),
+        provinces: if c.provinces.is_empty() { "全国".into() } else { c.provinces.iter().map(|p| p.short_zh()).collect::<Vec<_>>().join("、") },
+        details,
+        duty,
+        basis: payload.get("basis").and_then(|b| b.as_str()).unwrap_or_default().to_string(),
+    };
+    render_three(env, "notice", &view)
+}
+
+/// Threading of a reply: the mail it answers and that mail's own references.
+#[derive(Debug, Clone, Default)]
+pub struct Thread {
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+}
+
+/// Builds the MIME message. The Message-ID is `<outbox-id@domain of from>`, so a receiver (and
+/// tongbao itself after a crash) can tell a resend from a new mail.
+pub fn message(from: &Address, to: &str, outbox: OutboxId, rendered: Rendered, thread: &Thread) -> Result<Message, String> {
+    let to: Address = to.parse().map_err(|e| format!("recipient {to}: {e}"))?;
+    let domain = from.email.domain();
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(rendered.subject)
+        .message_id(Some(format!("<{outbox}@{domain}>")))
+        .date_now();
+    if let Some(parent) = &thread.in_reply_to {
+        builder = builder.in_reply_to(format!("<{parent}>"));
+        let refs: Vec<String> = thread.references.iter().chain(std::iter::once(parent)).map(|r| format!("<{r}>")).collect();
+        builder = builder.references(refs.join(" "));
+    }
+    let mut msg = builder.multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html)).map_err(|e| e.to_string())?;
+    // Auto-replies to receipts would loop; say what this is (RFC 3834).
+    msg.headers_mut().insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-replied".into()));
+    Ok(msg)
+}

@@ -1,0 +1,167 @@
+//! SMTP sink: delivers `email` outbox rows (receipts as replies, notices) through a pooled lettre transport, retrying what fails for a while.
+//!
+//! A row is marked sent only after the server accepted the message. A crash between the two
+//! sends it again with the same Message-ID (derived from the row id), which receivers can drop.
+//! The whole conversation of one message has a deadline, not just the connect, so a server
+//! that stalls mid-DATA cannot hold a row forever.
+
+use super::compose::{self, Rendered, Thread};
+use crate::model::OutboxId;
+use crate::store::{OutboxItem, Store};
+use chrono::{Duration as ChronoDuration, Utc};
+use futures_util::StreamExt;
+use lettre::message::Mailbox as Address;
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How many times a row is tried before it is marked failed (and audited) for a person to look at.
+const MAX_ATTEMPTS: u32 = 20;
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub name: String,
+    /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required`, `smtps://host:465` (from the environment).
+    pub url: String,
+    pub from: Address,
+    /// Messages in flight at once (and pooled connections).
+    pub concurrency: usize,
+    /// Deadline for one message's whole SMTP conversation.
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+/// Why one row was not delivered.
+#[derive(Debug)]
+enum Failure {
+    /// Worth trying again later (server down, 4xx, timeout).
+    Transient(String),
+    /// Will never succeed (5xx, bad address, subject gone).
+    Permanent(String),
+}
+
+pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watch::Receiver<bool>) {
+    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.url) {
+        Ok(b) => b
+            .timeout(Some(config.timeout))
+            .pool_config(PoolConfig::new().max_size(config.concurrency as u32).idle_timeout(Duration::from_secs(30)))
+            .build(),
+        Err(e) => {
+            tracing::warn!(connector = %config.name, error = %e, "idle: the SMTP URL is not valid");
+            return;
+        }
+    };
+    tracing::info!(connector = %config.name, from = %config.from, "SMTP sink sending");
+    let env = crate::templates::environment();
+    let mut backoff = crate::connectors::Backoff::new();
+    while !*shutdown.borrow() {
+        let rows = match store.due_outbox("email", Utc::now(), (config.concurrency * 8) as u32).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(connector = %config.name, error = %e, "cannot read the outbox; retrying");
+                Vec::new()
+            }
+        };
+        if rows.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(config.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        match send_batch(&config, &*store, &transport, &env, rows).await {
+            Ok(true) => backoff.reset(),
+            // Nothing went through: the server is likely down; do not spin on it.
+            Ok(false) => backoff.wait_after(&config.name, "SMTP sink", "no message of the batch was accepted", &mut shutdown).await,
+            Err(e) => backoff.wait_after(&config.name, "SMTP sink", &e, &mut shutdown).await,
+        }
+    }
+    tracing::info!(connector = %config.name, "SMTP sink stopped");
+}
+
+/// Sends a batch concurrently and records each outcome. `Ok(true)` when at least one went through.
+async fn send_batch<S: Store>(
+    config: &SmtpConfig,
+    store: &S,
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    env: &minijinja::Environment<'_>,
+    rows: Vec<OutboxItem>,
+) -> Result<bool, String> {
+    let outcomes: Vec<(OutboxItem, Result<(), Failure>)> = futures_util::stream::iter(rows)
+        .map(|row| async move {
+            let outcome = deliver(config, store, transport, env, &row).await;
+            (row, outcome)
+        })
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    let mut sent: Vec<OutboxId> = Vec::new();
+    for (row, outcome) in outcomes {
+        match outcome {
+            Ok(()) => sent.push(row.id),
+            Err(Failure::Transient(why)) => {
+                let attempts = row.attempts + 1;
+                let next = (attempts < MAX_ATTEMPTS).then(|| Utc::now() + ChronoDuration::seconds(2i64.pow(attempts.min(11))));
+                if next.is_none() {
+                    tracing::error!(connector = %config.name, outbox = %row.id, attempts, error = %why, "mail given up after repeated failures; marked failed");
+                } else {
+                    tracing::warn!(connector = %config.name, outbox = %row.id, attempts, error = %why, "mail not sent; will retry");
+                }
+                store.outbox_retry(row.id, &why, next).await.map_err(|e| e.to_string())?;
+            }
+            Err(Failure::Permanent(why)) => {
+                tracing::error!(connector = %config.name, outbox = %row.id, recipient = %row.recipient, error = %why, "mail refused for good; marked failed");
+                store.outbox_retry(row.id, &why, None).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    let any = !sent.is_empty();
+    store.outbox_sent(&sent, Utc::now()).await.map_err(|e| e.to_string())?;
+    Ok(any)
+}
+
+async fn deliver<S: Store>(
+    config: &SmtpConfig,
+    store: &S,
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    env: &minijinja::Environment<'_>,
+    row: &OutboxItem,
+) -> Result<(), Failure> {
+    let (rendered, thread) = render(store, env, row).await?;
+    let message = compose::message(&config.from, &row.recipient, row.id, rendered, &thread).map_err(Failure::Permanent)?;
+    match tokio::time::timeout(config.timeout, transport.send(message)).await {
+        Err(_) => Err(Failure::Transient(format!("SMTP conversation took longer than {} s", config.timeout.as_secs()))),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is_permanent() => Err(Failure::Permanent(e.to_string())),
+        Ok(Err(e)) => Err(Failure::Transient(e.to_string())),
+    }
+}
+
+/// The texts and threading of one row, from what the store holds now.
+async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &OutboxItem) -> Result<(Rendered, Thread), Failure> {
+    let transient = |e: crate::store::StoreError| Failure::Transient(e.to_string());
+    match row.kind.as_str() {
+        "receipt" => {
+            let id = row.subject_id.parse().map_err(|_| Failure::Permanent(format!("bad submission id {}", row.subject_id)))?;
+            let receipt = store.receipt(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the submission no longer exists".into()))?;
+            // The mail being answered, for its subject and thread.
+            let raw = store.submission_raw(id).await.map_err(transient)?.unwrap_or_default();
+            let original = super::parse::parse_mail(&raw).ok();
+            let subject = original.as_ref().map(|m| m.subject.clone()).unwrap_or_default();
+            let thread = Thread {
+                in_reply_to: original.as_ref().and_then(|m| m.message_id.clone()),
+                references: original.map(|m| m.references).unwrap_or_default(),
+            };
+            Ok((compose::receipt(env, &receipt, &subject).map_err(Failure::Permanent)?, thread))
+        }
+        "notice" => {
+            let id = row.subject_id.parse().map_err(|_| Failure::Permanent(format!("bad report id {}", row.subject_id)))?;
+            let report = store.report(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the report no longer exists".into()))?;
+            let label = row.payload.get("recipient_label").and_then(|l| l.as_str()).unwrap_or(&row.recipient).to_string();
+            Ok((compose::notice(env, &report, &label, &row.payload).map_err(Failure::Permanent)?, Thread::default()))
+        }
+        other => Err(Failure::Permanent(format!("the SMTP sink does not send outbox rows of kind {other}"))),
+    }
+}

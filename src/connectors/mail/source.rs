@@ -1,0 +1,185 @@
+//! Mail source: each mail in the inbox becomes one submission; it is filed into Processed or Quarantine only after that commits.
+//!
+//! Mail from an address that is no unit's registered contact (or without `dkim=pass` when the
+//! setting asks for it) is quarantined and answered by nobody. It is still stored as a
+//! rejected submission when it got as far as intake, so nothing that came in is lost.
+
+use super::mailbox::{Folder, Imap, ImapAccount, Mailbox, Maildir, Waiting};
+use super::parse::{self, MailLimits};
+use crate::connectors::{Backoff, submit_parsed_until_stored};
+use crate::intake::Intake;
+use crate::intake::decide::Parsed;
+use crate::model::submission::Sender;
+use crate::model::{Channel, ErrorCode, IntakeError, Submission, SubmissionId};
+use chrono::Utc;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: String,
+    /// How long to wait for new mail when the server cannot push (no IDLE, Maildir).
+    pub poll: Duration,
+    /// Mails fetched and processed together per pass.
+    pub batch: usize,
+    /// Accept only mail whose `Authentication-Results` says `dkim=pass`.
+    pub require_dkim: bool,
+    pub limits: MailLimits,
+}
+
+/// What became of one mail in a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    File(Folder),
+    /// Not stored (the hub is stopping): it stays in the inbox for the next run.
+    Stay,
+}
+
+/// Reads a local Maildir until shutdown.
+pub async fn run_maildir(config: SourceConfig, path: PathBuf, folders: super::mailbox::Folders, intake: Intake, shutdown: watch::Receiver<bool>) {
+    let mut mailbox = match Maildir::open(path.clone(), folders) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(connector = %config.name, path = %path.display(), error = %e, "idle: cannot open the Maildir");
+            return;
+        }
+    };
+    tracing::info!(connector = %config.name, path = %path.display(), "mail source reading Maildir");
+    let mut shutdown = shutdown;
+    while !*shutdown.borrow() {
+        if let Err(e) = drain(&config, &mut mailbox, &intake, &shutdown).await {
+            tracing::warn!(connector = %config.name, error = %e, "Maildir pass failed; retrying");
+        }
+        tokio::select! {
+            _ = mailbox.wait(config.poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    tracing::info!(connector = %config.name, "mail source stopped");
+}
+
+/// Reads an IMAP mailbox until shutdown, reconnecting with backoff.
+pub async fn run_imap(config: SourceConfig, account: ImapAccount, intake: Intake, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new();
+    while !*shutdown.borrow() {
+        let result = async {
+            let mut imap = Imap::connect(account.clone()).await?;
+            tracing::info!(connector = %config.name, host = %account.host, mailbox = %account.mailbox, "mail source reading IMAP");
+            backoff.reset();
+            loop {
+                drain(&config, &mut imap, &intake, &shutdown).await?;
+                if *shutdown.borrow() {
+                    imap.logout().await;
+                    return Ok::<(), String>(());
+                }
+                tokio::select! {
+                    r = imap.wait(config.poll) => r?,
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => break,
+            Err(e) => backoff.wait_after(&config.name, "IMAP source", &e, &mut shutdown).await,
+        }
+    }
+    tracing::info!(connector = %config.name, "mail source stopped");
+}
+
+/// Processes batches until the inbox is empty (or shutdown). Returns how many mails were filed.
+pub async fn drain<M: Mailbox>(config: &SourceConfig, mailbox: &mut M, intake: &Intake, shutdown: &watch::Receiver<bool>) -> Result<usize, String> {
+    let mut filed = 0;
+    loop {
+        let batch = mailbox.fetch(config.batch).await?;
+        if batch.is_empty() || *shutdown.borrow() {
+            return Ok(filed);
+        }
+        let fates = futures_util::future::join_all(batch.iter().map(|w| take(config, w, intake, shutdown))).await;
+        let mut stayed = false;
+        for folder in [Folder::Processed, Folder::Quarantine] {
+            let ids: Vec<String> = batch.iter().zip(&fates).filter(|(_, f)| **f == Fate::File(folder)).map(|(w, _)| w.id.clone()).collect();
+            filed += ids.len();
+            mailbox.file(&ids, folder).await?;
+        }
+        stayed |= fates.contains(&Fate::Stay);
+        if stayed {
+            return Ok(filed);
+        }
+    }
+}
+
+/// Decides one mail's fate, storing its submission first when it has a sender to answer.
+pub async fn take(config: &SourceConfig, waiting: &Waiting, intake: &Intake, shutdown: &watch::Receiver<bool>) -> Fate {
+    let raw = waiting.raw.clone();
+    let limits = config.limits;
+    let require_dkim = config.require_dkim;
+    let prepared = tokio::task::spawn_blocking(move || prepare(raw, &limits, require_dkim)).await;
+    let parsed = match prepared {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(why)) => {
+            tracing::warn!(connector = %config.name, mail = %waiting.id, reason = %why, "mail quarantined; no reply");
+            return Fate::File(Folder::Quarantine);
+        }
+        Err(e) => {
+            tracing::error!(connector = %config.name, mail = %waiting.id, error = %e, "mail could not be read; quarantined");
+            return Fate::File(Folder::Quarantine);
+        }
+    };
+    let Some(receipt) = submit_parsed_until_stored(intake, parsed, shutdown).await else { return Fate::Stay };
+    let unknown = receipt.errors.iter().any(|e| e.code == ErrorCode::UnknownSender);
+    if unknown {
+        tracing::warn!(connector = %config.name, mail = %waiting.id, submission = %receipt.submission_id, "mail from no registered contact quarantined; no reply");
+        Fate::File(Folder::Quarantine)
+    } else {
+        tracing::info!(
+            connector = %config.name,
+            mail = %waiting.id,
+            submission = %receipt.submission_id,
+            outcome = receipt.outcome.code(),
+            reports = receipt.reports.len(),
+            errors = receipt.errors.len(),
+            duplicate = receipt.duplicate,
+            "mail ingested"
+        );
+        Fate::File(Folder::Processed)
+    }
+}
+
+/// A mail → one submission of its sender, with its forms read. `Err` says why it goes to
+/// quarantine without reaching intake (no sender to answer, or unauthenticated by DKIM).
+pub fn prepare(raw: Vec<u8>, limits: &MailLimits, require_dkim: bool) -> Result<Parsed, String> {
+    let received_at = Utc::now();
+    let oversized = raw.len() > limits.max_mail_bytes;
+    // Of an oversized mail only the headers are read and kept; the receipt says why.
+    let kept = if oversized { headers_only(&raw).to_vec() } else { raw };
+    let mail = parse::parse_mail(&kept).map_err(|e| e.message)?;
+    let from = mail.from.clone().ok_or("no From address")?;
+    if require_dkim && !mail.dkim_pass {
+        return Err(format!("no dkim=pass for {from}"));
+    }
+    let items = if oversized {
+        Err(IntakeError::new(ErrorCode::TooLarge, "邮件", format!("不超过 {} MB 的邮件", limits.max_mail_bytes >> 20), None))
+    } else {
+        parse::items_of(&mail, received_at, limits)
+    };
+    let submission = Submission {
+        id: SubmissionId::new(),
+        dedupe_key: parse::dedupe_key(&mail, &kept),
+        channel: Channel::Email,
+        sender: Sender::Email(from.clone()),
+        external_id: mail.message_id.clone(),
+        // Receipts go to the authenticated From address, never to a Reply-To a forger could set.
+        reply_to: Some(from.to_string()),
+        correlation_id: mail.message_id.clone(),
+        received_at,
+        raw: kept,
+    };
+    Ok(Parsed { submission, items })
+}
+
+fn headers_only(raw: &[u8]) -> &[u8] {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").or_else(|| raw.windows(2).position(|w| w == b"\n\n")).unwrap_or(raw.len().min(64 << 10));
+    &raw[..end.min(256 << 10)]
+}

@@ -1,0 +1,100 @@
+//! Every text a person reads (web pages, mails), as minijinja templates from `templates/`, compiled into the binary and checked by `tongbao check`.
+//!
+//! Templates whose names end in `.html` are autoescaped; values are never marked safe, so
+//! nothing a unit submitted can become markup. Undefined variables are errors (strict mode),
+//! so a misspelt field fails `tongbao check` rather than printing an empty line at 3 a.m.
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::json;
+
+/// (name, source) of every template.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("upload.html", include_str!("../templates/upload.html")),
+    ("upload_receipt.html", include_str!("../templates/upload_receipt.html")),
+    ("mail/receipt.subject.txt", include_str!("../templates/mail/receipt.subject.txt")),
+    ("mail/receipt.txt", include_str!("../templates/mail/receipt.txt")),
+    ("mail/receipt.html", include_str!("../templates/mail/receipt.html")),
+    ("mail/notice.subject.txt", include_str!("../templates/mail/notice.subject.txt")),
+    ("mail/notice.txt", include_str!("../templates/mail/notice.txt")),
+    ("mail/notice.html", include_str!("../templates/mail/notice.html")),
+];
+
+/// The environment with every template loaded.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source).unwrap_or_else(|e| panic!("template {name} does not compile: {e}"));
+    }
+    env
+}
+
+/// Renders a template; the error names the template and the line.
+pub fn render(env: &Environment<'_>, name: &str, ctx: impl serde::Serialize) -> Result<String, String> {
+    env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| format!("template {name}: {e:#}"))
+}
+
+/// Sample contexts that use every variable, one per template family.
+fn samples() -> Vec<(&'static str, serde_json::Value)> {
+    let receipt = json!({
+        "original_subject": "事件报送", "received_at": "2026-09-23 10:20", "submission_id": "0192",
+        "outcome": "部分受理", "duplicate": false,
+        "reports": [{"kind": "网络安全事件", "severity": "重大", "report_id": "0193", "grade_note": "x",
+            "obligations": [{"duty": "事件报告", "actor": "本单位", "to": "通信保障局", "due_at": "2026-09-23 12:00", "provisional": true, "basis": "第十二条"}]}],
+        "errors": ["事件表!B7：应为事件分级"],
+    });
+    let notice = json!({
+        "recipient": "广东省通信管理局", "kind": "网络安全事件", "severity": "重大", "title": "x", "report_id": "0193",
+        "unit": "CT-GD", "discovered_at": "2026-09-23 10:00", "provinces": "广东", "details": [{"label": "影响", "value": "x"}],
+        "duty": "事件报告", "basis": "第十二条",
+    });
+    vec![
+        ("upload.html", json!({"max_mb": 64})),
+        ("upload_receipt.html", json!({"problem": "x"})),
+        ("mail/receipt.subject.txt", receipt.clone()),
+        ("mail/receipt.txt", receipt.clone()),
+        ("mail/receipt.html", receipt),
+        ("mail/notice.subject.txt", notice.clone()),
+        ("mail/notice.txt", notice.clone()),
+        ("mail/notice.html", notice),
+    ]
+}
+
+/// Compiles and renders every template with a sample (for `tongbao check`).
+pub fn check() -> Result<(), String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source).map_err(|e| format!("template {name}: {e:#}"))?;
+    }
+    let samples = samples();
+    for (name, _) in TEMPLATES {
+        let Some((_, ctx)) = samples.iter().find(|(n, _)| n == name) else { return Err(format!("template {name} has no sample context")) };
+        render(&env, name, ctx)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_compiles_and_renders() {
+        super::check().unwrap();
+    }
+
+    #[test]
+    fn html_mail_escapes_what_units_wrote() {
+        let env = super::environment();
+        let mut ctx = super::samples().into_iter().find(|(n, _)| *n == "mail/notice.html").unwrap().1;
+        ctx["title"] = "<script>alert(1)</script>".into();
+        let html = super::render(&env, "mail/notice.html", &ctx).unwrap();
+        assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
+    }
+
+    #[test]
+    fn a_missing_variable_is_an_error() {
+        let env = super::environment();
+        let e = super::render(&env, "mail/notice.txt", serde_json::json!({"recipient": "x"})).unwrap_err();
+        assert!(e.contains("mail/notice.txt"), "{e}");
+    }
+}
