@@ -5,6 +5,7 @@ mod cli;
 mod forms;
 mod helpers;
 mod http;
+mod mail;
 mod intake;
 mod serve;
 mod tidy;

@@ -11,9 +11,24 @@ use lettre::message::{Mailbox as Address, MultiPart};
 use minijinja::Environment;
 use serde::Serialize;
 
-/// `2026-09-23 12:00` in Beijing time, as every date a person reads is written.
+/// `2026-09-23 12:00` in Beijing time, as every date a person reads is written. A deadline at
+/// the end of a day reads `2026-10-13 24:00`, not the next day's midnight, as the rules say it.
 pub fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M").to_string()
+    let l = t.with_timezone(&Shanghai);
+    if l.format("%H:%M:%S%.f").to_string() == "00:00:00" {
+        let day = l.date_naive().pred_opt().unwrap_or(l.date_naive());
+        return format!("{} 24:00", day.format("%Y-%m-%d"));
+    }
+    l.format("%Y-%m-%d %H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn end_of_day_deadlines_read_as_24_00_of_that_day() {
+        assert_eq!(super::local("2026-10-13T16:00:00Z".parse().unwrap()), "2026-10-13 24:00");
+        assert_eq!(super::local("2026-09-23T04:00:00Z".parse().unwrap()), "2026-09-23 12:00");
+    }
 }
 
 fn parties(ps: &[Party]) -> String {

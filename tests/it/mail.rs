@@ -1,0 +1,290 @@
+//! The mail connector against real servers on loopback: Postfix (SMTP) delivering to Dovecot (LMTP, IMAP), set up by scripts/mail-setup.
+
+use super::helpers::{Lib, units_from_toml};
+use futures_util::TryStreamExt;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, address::Envelope};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tongbao::connectors::mail::mailbox::{Folder, Folders, ImapAccount, ImapSecurity, Mailbox, Maildir, Waiting};
+use tongbao::connectors::mail::{parse::MailLimits, smtp, source};
+use tongbao::model::submission::Sender;
+use tongbao::model::{Channel, Submission};
+use tongbao::store::Store;
+
+const PASSWORD: &str = "tongbao-test-pass";
+const FIXTURE_SENDER: &str = "soc@ct-gd.tongbao.test";
+
+/// The mail tests take turns: one stops Postfix, which would fail the others' deliveries.
+static MAIL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn smtp_url() -> String {
+    std::env::var("TONGBAO_TEST_SMTP_URL").expect("TONGBAO_TEST_SMTP_URL is not set: run the tests through ./scripts/test, which starts Postfix and Dovecot")
+}
+
+fn nonce() -> String {
+    uuid::Uuid::now_v7().simple().to_string()[20..].to_string()
+}
+
+/// A fixture with its sender (and the Outlook fixture's upper-case spelling) replaced by `from`.
+fn fixture_from(name: &str, from: &str) -> Vec<u8> {
+    let raw = std::fs::read(format!("{}/tests/fixtures/mail/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut out = replace(&raw, FIXTURE_SENDER.as_bytes(), from.as_bytes());
+    out = replace(&out, FIXTURE_SENDER.to_uppercase().as_bytes(), from.to_uppercase().as_bytes());
+    out
+}
+
+fn replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+async fn send_raw(from: &str, to: &str, raw: &[u8]) {
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp_url()).unwrap().build();
+    let envelope = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
+    transport.send_raw(&envelope, raw).await.expect("Postfix on 127.0.0.1:25 accepts the mail");
+}
+
+fn account(user: &str) -> ImapAccount {
+    ImapAccount {
+        host: "127.0.0.1".into(),
+        port: 143,
+        security: ImapSecurity::Plain,
+        user: user.into(),
+        password: PASSWORD.into(),
+        mailbox: "INBOX".into(),
+        folders: Folders::default(),
+    }
+}
+
+/// Every mail in one folder of a user's mailbox, read over IMAP from Dovecot.
+async fn imap_folder(user: &str, folder: &str) -> Vec<Vec<u8>> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", 143)).await.expect("Dovecot on 127.0.0.1:143");
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.unwrap();
+    let mut session = client.login(user, PASSWORD).await.map_err(|(e, _)| e).unwrap();
+    if session.select(folder).await.is_err() {
+        return vec![];
+    }
+    let fetched: Vec<_> = session.fetch("1:*", "BODY.PEEK[]").await.unwrap().try_collect().await.unwrap_or_default();
+    let out = fetched.iter().filter_map(|f| f.body().map(<[u8]>::to_vec)).collect();
+    let _ = session.logout().await;
+    out
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn unit_with_contact(code: &str, email: &str) -> Vec<tongbao::model::Unit> {
+    units_from_toml(&format!(
+        "[[units]]\ncode = \"{code}\"\nname = \"中国电信股份有限公司广东分公司\"\ntype = \"basic_telecom_provincial\"\nprovince = \"GD\"\n\
+         contacts = [{{ role = \"contact\", name = \"李四\", email = \"{email}\" }}]\n"
+    ))
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            tokio::time::timeout(Duration::from_secs(30), t).await.expect("connector stops within 30 s").unwrap();
+        }
+    }
+}
+
+fn source_config() -> source::SourceConfig {
+    source::SourceConfig { name: "test-imap".into(), poll: Duration::from_secs(2), batch: 64, require_dkim: false, limits: MailLimits::default() }
+}
+
+fn smtp_config(from: &str) -> smtp::SmtpConfig {
+    smtp::SmtpConfig {
+        name: "test-smtp".into(),
+        url: smtp_url(),
+        from: format!("通报中心 <{from}>").parse().unwrap(),
+        concurrency: 4,
+        timeout: Duration::from_secs(30),
+        poll: Duration::from_millis(200),
+    }
+}
+
+fn header_value(raw: &[u8], name: &str) -> Option<String> {
+    let m = mail_parser::MessageParser::default().parse(raw)?;
+    m.header_raw(name).map(|v| v.trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mails_from_foxmail_outlook_and_qq_become_reports_and_receipts_reach_the_sender() {
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let hub = format!("hub-{n}@cncert.tongbao.test");
+    let unit_addr = format!("soc-{n}@ct-gd.tongbao.test");
+    let stranger = format!("someone-{n}@elsewhere.tongbao.test");
+    let lib = Lib::new().await;
+    lib.store.import_units(&unit_with_contact("CT-GD", &unit_addr), chrono::Utc::now()).await.unwrap();
+
+    let fixtures = ["foxmail-gb2312.eml", "outlook-rfc2231.eml", "qq-raw-gbk.eml"];
+    for f in fixtures {
+        send_raw(&unit_addr, &hub, &fixture_from(f, &unit_addr)).await;
+    }
+    let stranger_raw = replace(&fixture_from("stranger.eml", &unit_addr), b"someone@elsewhere.tongbao.test", stranger.as_bytes());
+    send_raw(&stranger, &hub, &stranger_raw).await;
+
+    let (stop, rx) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(source::run_imap(source_config(), account(&hub), lib.intake.clone(), rx.clone())),
+        tokio::spawn(smtp::run(smtp_config(&hub), lib.store.clone(), rx)),
+    ];
+    let running = Running { stop, tasks };
+
+    // One submission per mail, the stranger's included (kept, rejected, answered by nobody).
+    wait_for("4 submissions", Duration::from_secs(60), async || lib.store.counts().await.unwrap().submissions == 4).await;
+    wait_for("3 receipts in the unit's mailbox", Duration::from_secs(60), async || imap_folder(&unit_addr, "INBOX").await.len() >= 3).await;
+    wait_for("the inbox emptied", Duration::from_secs(30), async || imap_folder(&hub, "INBOX").await.is_empty()).await;
+    let receipts = imap_folder(&unit_addr, "INBOX").await;
+    assert_eq!(receipts.len(), 3, "one receipt per mail, no more");
+    assert_eq!(imap_folder(&hub, "Processed").await.len(), 3);
+    let quarantined = imap_folder(&hub, "Quarantine").await;
+    assert_eq!(quarantined.len(), 1);
+    assert!(header_value(&quarantined[0], "Message-ID").unwrap().contains("stranger-0001"));
+
+    let by_parent = |id: &str| {
+        receipts
+            .iter()
+            .find(|r| header_value(r, "In-Reply-To").is_some_and(|v| v.contains(id)))
+            .map(|r| mail_parser::MessageParser::default().parse(r).unwrap())
+            .unwrap_or_else(|| panic!("no receipt answers {id}"))
+    };
+    let fox = by_parent("202609231020311150921@ct-gd.tongbao.test");
+    assert_eq!(fox.subject().unwrap(), "Re: 【事件报送】广东电信 2026年9月23日 重大事件");
+    assert!(fox.references().as_text_list().map(|l| l.len()).unwrap_or(1) >= 1);
+    let text = fox.body_text(0).unwrap();
+    assert!(text.contains("部分受理"), "{text}");
+    assert!(text.contains("事件信息报送表-广东电信.xlsx › 事件表!B7"), "the bad row is named by attachment, sheet and cell: {text}");
+    let html = fox.body_html(0).unwrap();
+    assert!(html.contains("事件表!B7"));
+    // The accepted reports are listed with their ids, and each id is a stored report.
+    let stored = lib.store.reports(&tongbao::store::ReportFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let from_fox: Vec<_> = stored.iter().filter(|r| text.contains(&r.report.id.to_string())).collect();
+    assert_eq!(from_fox.len(), 2, "the two good rows of the Foxmail form: {text}");
+    assert!(text.contains("重大") && text.contains("前报送"), "grade and deadline: {text}");
+
+    let outlook = by_parent("TY0PR06MB5123ABCD@TY0PR06MB5123.apcprd06.prod.outlook.com");
+    assert_eq!(outlook.subject().unwrap(), "Re: 预警报送：某型号路由器远程命令执行漏洞（四级）");
+    assert!(outlook.body_text(0).unwrap().contains("已受理"));
+    let qq = by_parent("tencent_5F1A2B3C4D5E6F708192A3B4C5D6E7F80809@qq.com");
+    assert_eq!(qq.subject().unwrap(), "Re: 僵尸网络事件报送 2026年9月");
+    // Message-IDs come from outbox row ids: distinct, and at the hub's domain.
+    let ids: std::collections::HashSet<String> = receipts.iter().map(|r| header_value(r, "Message-ID").unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|i| i.ends_with("@cncert.tongbao.test>")), "{ids:?}");
+
+    // The stranger got nothing back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(imap_folder(&stranger, "INBOX").await.is_empty(), "no reply to an unknown sender");
+    running.stop().await;
+}
+
+/// A crash after the commit but before the mail was moved: the next pass stores nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_processed_but_not_moved_is_not_stored_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = Lib::new().await;
+    lib.store.import_units(&unit_with_contact("CT-GD", FIXTURE_SENDER), chrono::Utc::now()).await.unwrap();
+    let mut maildir = Maildir::open(dir.path().join("Maildir"), Folders::default()).unwrap();
+    std::fs::write(dir.path().join("Maildir/new/1790000000.M1P1.hub"), fixture_from("foxmail-gb2312.eml", FIXTURE_SENDER)).unwrap();
+    let (_stop, rx) = watch::channel(false);
+    let config = source_config();
+
+    // First pass stores the mail, then "crashes" before filing it.
+    let waiting: Vec<Waiting> = maildir.fetch(10).await.unwrap();
+    assert_eq!(source::take(&config, &waiting[0], &lib.intake, &rx).await, source::Fate::File(Folder::Processed));
+    let after_first = lib.store.counts().await.unwrap();
+    assert_eq!(after_first.submissions, 1);
+    assert!(after_first.reports >= 2);
+
+    // The restarted source sees the same mail again.
+    assert_eq!(source::drain(&config, &mut maildir, &lib.intake, &rx).await.unwrap(), 1);
+    assert_eq!(lib.store.counts().await.unwrap(), after_first, "nothing stored twice, no second receipt queued");
+    assert!(maildir.fetch(10).await.unwrap().is_empty());
+    assert_eq!(std::fs::read_dir(dir.path().join("Maildir/.Processed/cur")).unwrap().count(), 1);
+}
+
+/// Receipts pending while Postfix is down go out once it is back: none lost, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postfix_outage_loses_and_duplicates_no_mail() {
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let hub = format!("hub-{n}@cncert.tongbao.test");
+    let unit_addr = format!("soc-{n}@ct-gd.tongbao.test");
+    let lib = Lib::new().await;
+    lib.store.import_units(&unit_with_contact("CT-GD", &unit_addr), chrono::Utc::now()).await.unwrap();
+
+    let stopped = Command::new("postfix").arg("stop").output().unwrap();
+    assert!(stopped.status.success(), "postfix stop: {}", String::from_utf8_lossy(&stopped.stderr));
+    let restart = scopeguard(|| {
+        let _ = Command::new("postfix").arg("start").output();
+    });
+
+    const N: usize = 12;
+    for i in 0..N {
+        let json = super::helpers::event("general", &format!("2026-09-23T10:{i:02}:00+08:00"));
+        let mut sub = Submission::by_content(
+            Channel::Email,
+            Sender::Email(unit_addr.parse().unwrap()),
+            serde_json::to_vec(&json).unwrap(),
+            "2026-09-23T02:30:00Z".parse().unwrap(),
+        );
+        sub.reply_to = Some(unit_addr.clone());
+        lib.intake.submit(sub).await.unwrap();
+    }
+    let (stop, rx) = watch::channel(false);
+    let running = Running { stop, tasks: vec![tokio::spawn(smtp::run(smtp_config(&hub), lib.store.clone(), rx))] };
+    // Let the sink fail against the closed port for a while.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pending = lib.store.due_outbox("email", chrono::Utc::now() + chrono::Duration::days(1), 100).await.unwrap();
+    assert_eq!(pending.len(), N, "every receipt still pending during the outage");
+    assert!(pending.iter().all(|r| r.attempts >= 1), "each was tried and failed: {:?}", pending.iter().map(|r| r.attempts).collect::<Vec<_>>());
+
+    drop(restart);
+    wait_for("Postfix back", Duration::from_secs(20), async || std::net::TcpStream::connect("127.0.0.1:25").is_ok()).await;
+    wait_for("all receipts delivered", Duration::from_secs(90), async || imap_folder(&unit_addr, "INBOX").await.len() >= N).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = imap_folder(&unit_addr, "INBOX").await;
+    assert_eq!(got.len(), N, "exactly one mail per receipt");
+    let ids: std::collections::HashSet<String> = got.iter().map(|r| header_value(r, "Message-ID").unwrap()).collect();
+    assert_eq!(ids.len(), N);
+    assert!(lib.store.due_outbox("email", chrono::Utc::now() + chrono::Duration::days(1), 100).await.unwrap().is_empty());
+    running.stop().await;
+}
+
+/// Runs `f` when dropped, so Postfix is started again even when an assertion fails.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f()
+            }
+        }
+    }
+    Guard(Some(f))
+}
