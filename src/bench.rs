@@ -49,6 +49,28 @@ pub enum BenchCmd {
         #[arg(long, env = "TONGBAO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
         url: String,
     },
+    /// Mails with one filled form each, from an IMAP server into the store, then their receipts
+    /// out over SMTP; against a bare IMAP fetch and a bare lettre send in the same run. Runs
+    /// against the servers of scripts/mail-setup by default.
+    Mail {
+        #[arg(long, default_value_t = 1_000)]
+        mails: usize,
+        #[arg(long, default_value = "127.0.0.1")]
+        imap_host: String,
+        #[arg(long, default_value_t = 143)]
+        imap_port: u16,
+        /// Password of the bench mailboxes (scripts/mail-setup's Dovecot takes any user with it).
+        #[arg(long, env = "TONGBAO_BENCH_MAIL_PASSWORD", default_value = "tongbao-test-pass")]
+        password: String,
+        #[arg(long, env = "TONGBAO_BENCH_SMTP_URL", default_value = "smtp://127.0.0.1:25")]
+        smtp_url: String,
+        /// The domain the servers deliver (mailboxes hub-bench-…@cncert.DOMAIN, soc-bench-…@ct-gd.DOMAIN).
+        #[arg(long, default_value = "tongbao.test")]
+        domain: String,
+        /// SMTP connections in flight.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
@@ -82,6 +104,10 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
             Ok(0)
         }
         BenchCmd::Forms { bots, python } => bench_forms(bots, &python, json),
+        BenchCmd::Mail { mails, imap_host, imap_port, password, smtp_url, domain, concurrency } => {
+            let b = crate::connectors::mail::bench::MailBench { mails, imap_host, imap_port, password, smtp_url, domain, concurrency };
+            bench_mail(b, json).await
+        }
         BenchCmd::FormsPhase { phase, file } => {
             let out = forms_phase(&phase, &file).await?;
             println!("{out}");
@@ -122,6 +148,43 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+async fn bench_mail(b: crate::connectors::mail::bench::MailBench, json: bool) -> anyhow::Result<i32> {
+    let dir = tempfile::tempdir()?;
+    let store = fresh_store(dir.path(), "mail.db").await?;
+    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default() });
+    let (intake, _writer) = Intake::start(store.clone(), engine);
+    let out = crate::connectors::mail::bench::run(&b, store, intake).await?;
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("mail: {} mails of {} bytes, each with one filled form (2 good rows, 1 bad)", b.mails, out["mail_bytes"]);
+        println!(
+            "  bare IMAP fetch (FETCH BODY.PEEK[], 64 a batch)         {:>8.0} mails/s     ({:.2} s)",
+            f(&out, "bare_fetch_per_s"),
+            f(&out, "bare_fetch_s")
+        );
+        println!("  bare parse (mail-parser + form read, one core)         {:>8.0} mails/s", f(&out, "parse_per_s"));
+        println!(
+            "  tongbao IMAP → parse → intake → commit → filed          {:>8.0} mails/s     ({:.2} s, {} reports)",
+            f(&out, "hub_per_s"),
+            f(&out, "hub_s"),
+            out["reports"]
+        );
+        println!(
+            "  tongbao receipts rendered and sent over SMTP            {:>8.0} receipts/s  ({:.2} s)",
+            f(&out, "receipts_per_s"),
+            f(&out, "receipts_s")
+        );
+        println!(
+            "  bare lettre send of as many ready-made mails           {:>8.0} mails/s     ({:.2} s)",
+            f(&out, "bare_send_per_s"),
+            f(&out, "bare_send_s")
+        );
+    }
+    Ok(0)
 }
 
 fn bench_units() -> Vec<Unit> {

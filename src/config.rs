@@ -365,7 +365,9 @@ fn connector_problem(c: &ConnectorConfig) -> Option<String> {
         ConnectorConfig::ImapSource { host, security: crate::connectors::mail::mailbox::ImapSecurity::Plain, .. }
             if !crate::connectors::mail::mailbox::is_loopback(host) =>
         {
-            Some(format!("security = \"plain\" sends the password in clear to {host}: use \"tls\" or \"starttls\" (plain is for loopback only)"))
+            Some(format!(
+                "security = \"plain\" sends the password in clear to {host}: use \"tls\" or \"starttls\" (plain is for loopback only)"
+            ))
         }
         ConnectorConfig::SmtpSink { from, .. } if from.parse::<lettre::message::Mailbox>().is_err() => {
             Some(format!("from = {from:?} is no mail address (expected e.g. \"通报中心 <tongbao@cncert.example.cn>\")"))
@@ -424,5 +426,21 @@ mod tests {
             .unwrap();
         let problems = load(&cfg).unwrap_err();
         assert!(problems[0].message.contains("at least 60 days"), "{problems:?}");
+    }
+
+    #[test]
+    fn every_example_connector_parses_and_plain_imap_off_loopback_is_refused() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/connectors");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let c: ConnectorConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(connector_problem(&c), None, "{}", path.display());
+        }
+        let plain = "kind = \"imap-source\"\nhost = \"mail.example.cn\"\nport = 143\nsecurity = \"plain\"\nuser_env = \"U\"\npassword_env = \"P\"\n";
+        let c: ConnectorConfig = toml::from_str(plain).unwrap();
+        assert!(connector_problem(&c).unwrap().contains("loopback"));
+        let bad_from = "kind = \"smtp-sink\"\nurl_env = \"U\"\nfrom = \"not an address\"\n";
+        assert!(connector_problem(&toml::from_str(bad_from).unwrap()).unwrap().contains("no mail address"));
     }
 }

@@ -50,7 +50,14 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
     });
     vec![
         ("upload.html", json!({"max_mb": 64})),
-        ("upload_receipt.html", json!({"problem": "x"})),
+        (
+            "upload_receipt.html",
+            json!({"problem": null, "file": "a.xlsx", "outcome": "部分受理", "receipt": {
+                "submission_id": "0192", "duplicate": false,
+                "reports": [{"index": 0, "kind": "事件信息", "grade": "重大", "grade_note": null, "report_id": "0193",
+                    "obligations": [{"duty": "报送", "due_at": "2026-09-23 12:00", "status": "待履行"}]}],
+                "errors": [{"code": "bad_grade", "place": "事件表!B7", "message": "x"}]}}),
+        ),
         ("mail/receipt.subject.txt", receipt.clone()),
         ("mail/receipt.txt", receipt.clone()),
         ("mail/receipt.html", receipt),

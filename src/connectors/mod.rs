@@ -61,8 +61,15 @@ pub fn start<S: Store>(
             ConnectorConfig::ImapSource { host, port, security, user_env, password_env, mailbox, mail: settings } => {
                 let (Some(user), Some(password)) = (secret(c, user_env), secret(c, password_env)) else { continue };
                 let (config, folders) = mail_source_config(&c.name, settings);
-                let account =
-                    mail::mailbox::ImapAccount { host: host.clone(), port: *port, security: *security, user, password, mailbox: mailbox.clone(), folders };
+                let account = mail::mailbox::ImapAccount {
+                    host: host.clone(),
+                    port: *port,
+                    security: *security,
+                    user,
+                    password,
+                    mailbox: mailbox.clone(),
+                    folders,
+                };
                 tasks.push(tokio::spawn(mail::source::run_imap(config, account, intake.clone(), shutdown.clone())));
             }
             ConnectorConfig::SmtpSink { url_env, from, concurrency, timeout_seconds } => {
@@ -109,7 +116,11 @@ pub async fn submit_until_stored(
 }
 
 /// Like `submit_until_stored`, for a submission its source parsed itself (forms, mail).
-pub async fn submit_parsed_until_stored(intake: &Intake, parsed: Parsed, shutdown: &watch::Receiver<bool>) -> Option<crate::model::Receipt> {
+pub async fn submit_parsed_until_stored(
+    intake: &Intake,
+    parsed: Parsed,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<crate::model::Receipt> {
     let mut delay = Duration::from_millis(100);
     loop {
         match intake.submit_parsed(parsed.clone()).await {

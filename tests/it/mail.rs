@@ -19,7 +19,8 @@ const FIXTURE_SENDER: &str = "soc@ct-gd.tongbao.test";
 static MAIL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn smtp_url() -> String {
-    std::env::var("TONGBAO_TEST_SMTP_URL").expect("TONGBAO_TEST_SMTP_URL is not set: run the tests through ./scripts/test, which starts Postfix and Dovecot")
+    std::env::var("TONGBAO_TEST_SMTP_URL")
+        .expect("TONGBAO_TEST_SMTP_URL is not set: run the tests through ./scripts/test, which starts Postfix and Dovecot")
 }
 
 fn nonce() -> String {
@@ -112,7 +113,13 @@ impl Running {
 }
 
 fn source_config() -> source::SourceConfig {
-    source::SourceConfig { name: "test-imap".into(), poll: Duration::from_secs(2), batch: 64, require_dkim: false, limits: MailLimits::default() }
+    source::SourceConfig {
+        name: "test-imap".into(),
+        poll: Duration::from_secs(2),
+        batch: 64,
+        require_dkim: false,
+        limits: MailLimits::default(),
+    }
 }
 
 fn smtp_config(from: &str) -> smtp::SmtpConfig {
@@ -262,7 +269,11 @@ async fn a_postfix_outage_loses_and_duplicates_no_mail() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pending = lib.store.due_outbox("email", chrono::Utc::now() + chrono::Duration::days(1), 100).await.unwrap();
     assert_eq!(pending.len(), N, "every receipt still pending during the outage");
-    assert!(pending.iter().all(|r| r.attempts >= 1), "each was tried and failed: {:?}", pending.iter().map(|r| r.attempts).collect::<Vec<_>>());
+    assert!(
+        pending.iter().all(|r| r.attempts >= 1),
+        "each was tried and failed: {:?}",
+        pending.iter().map(|r| r.attempts).collect::<Vec<_>>()
+    );
 
     drop(restart);
     wait_for("Postfix back", Duration::from_secs(20), async || std::net::TcpStream::connect("127.0.0.1:25").is_ok()).await;

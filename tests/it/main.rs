@@ -5,7 +5,7 @@ mod cli;
 mod forms;
 mod helpers;
 mod http;
-mod mail;
 mod intake;
+mod mail;
 mod serve;
 mod tidy;

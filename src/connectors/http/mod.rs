@@ -215,9 +215,15 @@ async fn upload_receipt_page<S: Store>(state: &HttpState<S>, req: Request) -> Re
             shown["status"] = json!(o.status.label_zh());
         }
         report["kind"] = json!(r.kind.label_zh());
+        // Templates are strict about undefined names: absent optional fields are shown as null.
+        report["grade_note"] = json!(r.grade_note);
         report["grade"] = json!(r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())));
     }
-    let mut page = render(state, "upload_receipt.html", json!({ "receipt": view, "file": name, "outcome": receipt.outcome.label_zh() }));
+    let mut page = render(
+        state,
+        "upload_receipt.html",
+        json!({ "receipt": view, "file": name, "outcome": receipt.outcome.label_zh(), "problem": null }),
+    );
     *page.status_mut() = status;
     Ok(page)
 }

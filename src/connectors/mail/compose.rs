@@ -3,33 +3,13 @@
 use crate::model::receipt::ObligationSummary;
 use crate::model::{OutboxId, Party, Receipt};
 use crate::store::StoredReport;
-use chrono::{DateTime, Utc};
-use chrono_tz::Asia::Shanghai;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox as Address, MultiPart};
 use minijinja::Environment;
 use serde::Serialize;
 
-/// `2026-09-23 12:00` in Beijing time, as every date a person reads is written. A deadline at
-/// the end of a day reads `2026-10-13 24:00`, not the next day's midnight, as the rules say it.
-pub fn local(t: DateTime<Utc>) -> String {
-    let l = t.with_timezone(&Shanghai);
-    if l.format("%H:%M:%S%.f").to_string() == "00:00:00" {
-        let day = l.date_naive().pred_opt().unwrap_or(l.date_naive());
-        return format!("{} 24:00", day.format("%Y-%m-%d"));
-    }
-    l.format("%Y-%m-%d %H:%M").to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn end_of_day_deadlines_read_as_24_00_of_that_day() {
-        assert_eq!(super::local("2026-10-13T16:00:00Z".parse().unwrap()), "2026-10-13 24:00");
-        assert_eq!(super::local("2026-09-23T04:00:00Z".parse().unwrap()), "2026-09-23 12:00");
-    }
-}
+use crate::rules::calendar::local_display as local;
 
 fn parties(ps: &[Party]) -> String {
     ps.iter().map(Party::label_zh).collect::<Vec<_>>().join("、")
@@ -67,7 +47,14 @@ struct ReceiptView {
 
 fn obligation_view(o: &ObligationSummary) -> ObligationView {
     let to = if o.copy.is_empty() { parties(&o.to) } else { format!("{}（抄送{}）", parties(&o.to), parties(&o.copy)) };
-    ObligationView { duty: o.duty.label_zh(), actor: o.actor.label_zh(), to, due_at: local(o.due_at), provisional: o.provisional, basis: o.basis.clone() }
+    ObligationView {
+        duty: o.duty.label_zh(),
+        actor: o.actor.label_zh(),
+        to,
+        due_at: local(o.due_at),
+        provisional: o.provisional,
+        basis: o.basis.clone(),
+    }
 }
 
 /// The parts of a mail, rendered.
@@ -91,7 +78,8 @@ fn render_three(env: &Environment<'_>, family: &str, ctx: &impl Serialize) -> Re
 /// The receipt mail's texts. `original_subject` is the subject of the mail it answers.
 pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str) -> Result<Rendered, String> {
     let original = original_subject.trim();
-    let original = ["Re:", "RE:", "re:", "回复：", "回复:", "答复："].iter().fold(original, |s, p| s.strip_prefix(p).map(str::trim).unwrap_or(s));
+    let original =
+        ["Re:", "RE:", "re:", "回复：", "回复:", "答复："].iter().fold(original, |s, p| s.strip_prefix(p).map(str::trim).unwrap_or(s));
     let view = ReceiptView {
         original_subject: original.to_string(),
         received_at: local(receipt.received_at),
@@ -140,7 +128,12 @@ struct NoticeView {
 }
 
 /// A notice mail about a stored report. `payload` is the outbox row's (duty, basis, party).
-pub fn notice(env: &Environment<'_>, report: &StoredReport, recipient_label: &str, payload: &serde_json::Value) -> Result<Rendered, String> {
+pub fn notice(
+    env: &Environment<'_>,
+    report: &StoredReport,
+    recipient_label: &str,
+    payload: &serde_json::Value,
+) -> Result<Rendered, String> {
     let c = &report.report.content;
     let kind = c.kind();
     let body = serde_json::to_value(&c.body).unwrap_or_default();
@@ -159,7 +152,12 @@ pub fn notice(env: &Environment<'_>, report: &StoredReport, recipient_label: &st
         .find_map(|k| fields.get(*k).and_then(|v| v.as_str()))
         .map(|s| s.chars().take(60).collect())
         .unwrap_or_else(|| kind.label_zh().to_string());
-    let duty = payload.get("duty").and_then(|d| d.as_str()).and_then(crate::model::Duty::parse).map(|d| d.label_zh().to_string()).unwrap_or_default();
+    let duty = payload
+        .get("duty")
+        .and_then(|d| d.as_str())
+        .and_then(crate::model::Duty::parse)
+        .map(|d| d.label_zh().to_string())
+        .unwrap_or_default();
     let view = NoticeView {
         recipient: recipient_label.to_string(),
         kind: kind.label_zh(),
@@ -172,7 +170,11 @@ pub fn notice(env: &Environment<'_>, report: &StoredReport, recipient_label: &st
         report_id: report.report.id.to_string(),
         unit: report.report.unit.to_string(),
         discovered_at: local(c.discovered_at),
-        provinces: if c.provinces.is_empty() { "全国".into() } else { c.provinces.iter().map(|p| p.short_zh()).collect::<Vec<_>>().join("、") },
+        provinces: if c.provinces.is_empty() {
+            "全国".into()
+        } else {
+            c.provinces.iter().map(|p| p.short_zh()).collect::<Vec<_>>().join("、")
+        },
         details,
         duty,
         basis: payload.get("basis").and_then(|b| b.as_str()).unwrap_or_default().to_string(),
@@ -192,12 +194,8 @@ pub struct Thread {
 pub fn message(from: &Address, to: &str, outbox: OutboxId, rendered: Rendered, thread: &Thread) -> Result<Message, String> {
     let to: Address = to.parse().map_err(|e| format!("recipient {to}: {e}"))?;
     let domain = from.email.domain();
-    let mut builder = Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(rendered.subject)
-        .message_id(Some(format!("<{outbox}@{domain}>")))
-        .date_now();
+    let mut builder =
+        Message::builder().from(from.clone()).to(to).subject(rendered.subject).message_id(Some(format!("<{outbox}@{domain}>"))).date_now();
     if let Some(parent) = &thread.in_reply_to {
         builder = builder.in_reply_to(format!("<{parent}>"));
         let refs: Vec<String> = thread.references.iter().chain(std::iter::once(parent)).map(|r| format!("<{r}>")).collect();

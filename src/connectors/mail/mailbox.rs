@@ -208,7 +208,8 @@ impl Imap {
         if account.security != ImapSecurity::Starttls {
             client.read_response().await.map_err(|e| format!("IMAP greeting: {e}"))?;
         }
-        let mut session = client.login(&account.user, &account.password).await.map_err(|(e, _)| format!("IMAP login as {}: {e}", account.user))?;
+        let mut session =
+            client.login(&account.user, &account.password).await.map_err(|(e, _)| format!("IMAP login as {}: {e}", account.user))?;
         let caps = session.capabilities().await.map_err(|e| format!("CAPABILITY: {e}"))?;
         let (can_move, can_idle) = (caps.has_str("MOVE"), caps.has_str("IDLE"));
         for f in [&account.folders.processed, &account.folders.quarantine] {
@@ -248,10 +249,8 @@ impl Mailbox for Imap {
             .try_collect()
             .await
             .map_err(|e| format!("UID FETCH: {e}"))?;
-        let mut out: Vec<Waiting> = fetches
-            .iter()
-            .filter_map(|f| Some(Waiting { id: f.uid?.to_string(), raw: f.body()?.to_vec() }))
-            .collect();
+        let mut out: Vec<Waiting> =
+            fetches.iter().filter_map(|f| Some(Waiting { id: f.uid?.to_string(), raw: f.body()?.to_vec() })).collect();
         out.sort_by_key(|w| w.id.parse::<u32>().unwrap_or(u32::MAX));
         Ok(out)
     }

@@ -75,9 +75,8 @@ fn file_kind(name: &str, bytes: &[u8]) -> FileKind {
         FileKind::Zip
     } else if lower.ends_with(".json") {
         FileKind::Json
-    } else if [".xlsx", ".xlsm", ".xls", ".ods", ".csv"].iter().any(|x| lower.ends_with(x)) {
-        FileKind::Spreadsheet
-    } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+    } else if [".xlsx", ".xlsm", ".xls", ".ods", ".csv"].iter().any(|x| lower.ends_with(x)) || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0])
+    {
         FileKind::Spreadsheet
     } else {
         FileKind::Other
@@ -94,11 +93,7 @@ pub fn parse_mail(raw: &[u8]) -> Result<Mail, IntakeError> {
         None => first,
     };
 
-    let from = message
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .and_then(|a| a.trim().parse::<Email>().ok());
+    let from = message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(|a| a.trim().parse::<Email>().ok());
     let references = match message.references() {
         mail_parser::HeaderValue::Text(t) => vec![t.to_string()],
         mail_parser::HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
@@ -277,9 +272,11 @@ pub fn items_of(mail: &Mail, received_at: DateTime<Utc>, limits: &MailLimits) ->
             crate::forms::parse(bytes, &name, received_at, &limits.forms)
         };
         match parsed {
-            Ok(file_items) => items.extend(file_items.into_iter().map(|(ptr, item)| {
-                (format!("{name} › {ptr}"), item.map_err(|errs| errs.into_iter().map(|e| e.within(&name)).collect()))
-            })),
+            Ok(file_items) => {
+                items.extend(file_items.into_iter().map(|(ptr, item)| {
+                    (format!("{name} › {ptr}"), item.map_err(|errs| errs.into_iter().map(|e| e.within(&name)).collect()))
+                }))
+            }
             Err(e) => items.push((name.clone(), Err(vec![e.within(&name)]))),
         }
     }
@@ -384,7 +381,11 @@ mod tests {
         let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["僵尸网络事件报送（含受控IP）.xlsx", "表格打包.zip"]);
         let items = items_of(&m, Utc::now(), &MailLimits::default()).unwrap();
-        assert!(items.iter().any(|(p, _)| p.starts_with("表格打包.zip › 事件-GBK.csv")), "{:?}", items.iter().map(|i| &i.0).collect::<Vec<_>>());
+        assert!(
+            items.iter().any(|(p, _)| p.starts_with("表格打包.zip › 事件-GBK.csv")),
+            "{:?}",
+            items.iter().map(|i| &i.0).collect::<Vec<_>>()
+        );
     }
 
     #[test]

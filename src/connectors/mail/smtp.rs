@@ -145,7 +145,8 @@ async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &Out
     match row.kind.as_str() {
         "receipt" => {
             let id = row.subject_id.parse().map_err(|_| Failure::Permanent(format!("bad submission id {}", row.subject_id)))?;
-            let receipt = store.receipt(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the submission no longer exists".into()))?;
+            let receipt =
+                store.receipt(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the submission no longer exists".into()))?;
             // The mail being answered, for its subject and thread.
             let raw = store.submission_raw(id).await.map_err(transient)?.unwrap_or_default();
             let original = super::parse::parse_mail(&raw).ok();
@@ -158,7 +159,8 @@ async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &Out
         }
         "notice" => {
             let id = row.subject_id.parse().map_err(|_| Failure::Permanent(format!("bad report id {}", row.subject_id)))?;
-            let report = store.report(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the report no longer exists".into()))?;
+            let report =
+                store.report(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the report no longer exists".into()))?;
             let label = row.payload.get("recipient_label").and_then(|l| l.as_str()).unwrap_or(&row.recipient).to_string();
             Ok((compose::notice(env, &report, &label, &row.payload).map_err(Failure::Permanent)?, Thread::default()))
         }

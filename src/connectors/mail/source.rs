@@ -37,7 +37,13 @@ pub enum Fate {
 }
 
 /// Reads a local Maildir until shutdown.
-pub async fn run_maildir(config: SourceConfig, path: PathBuf, folders: super::mailbox::Folders, intake: Intake, shutdown: watch::Receiver<bool>) {
+pub async fn run_maildir(
+    config: SourceConfig,
+    path: PathBuf,
+    folders: super::mailbox::Folders,
+    intake: Intake,
+    shutdown: watch::Receiver<bool>,
+) {
     let mut mailbox = match Maildir::open(path.clone(), folders) {
         Ok(m) => m,
         Err(e) => {
@@ -89,7 +95,12 @@ pub async fn run_imap(config: SourceConfig, account: ImapAccount, intake: Intake
 }
 
 /// Processes batches until the inbox is empty (or shutdown). Returns how many mails were filed.
-pub async fn drain<M: Mailbox>(config: &SourceConfig, mailbox: &mut M, intake: &Intake, shutdown: &watch::Receiver<bool>) -> Result<usize, String> {
+pub async fn drain<M: Mailbox>(
+    config: &SourceConfig,
+    mailbox: &mut M,
+    intake: &Intake,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<usize, String> {
     let mut filed = 0;
     loop {
         let batch = mailbox.fetch(config.batch).await?;
@@ -180,6 +191,10 @@ pub fn prepare(raw: Vec<u8>, limits: &MailLimits, require_dkim: bool) -> Result<
 }
 
 fn headers_only(raw: &[u8]) -> &[u8] {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").or_else(|| raw.windows(2).position(|w| w == b"\n\n")).unwrap_or(raw.len().min(64 << 10));
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len().min(64 << 10));
     &raw[..end.min(256 << 10)]
 }
