@@ -299,3 +299,34 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
     }
     Guard(Some(f))
 }
+
+/// A recipient the server refuses for good (550 user unknown) is marked failed and audited, not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_refused_for_good_is_marked_failed_and_audited() {
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let nobody = format!("nobody-{n}@ct-gd.tongbao.test");
+    let lib = Lib::new().await;
+    lib.store.import_units(&unit_with_contact("CT-GD", &nobody), chrono::Utc::now()).await.unwrap();
+    let json = super::helpers::event("general", "2026-09-23T10:00:00+08:00");
+    let mut sub = Submission::by_content(
+        Channel::Email,
+        Sender::Email(nobody.parse().unwrap()),
+        serde_json::to_vec(&json).unwrap(),
+        "2026-09-23T02:30:00Z".parse().unwrap(),
+    );
+    sub.reply_to = Some(nobody.clone());
+    lib.intake.submit(sub).await.unwrap();
+    let before = lib.store.counts().await.unwrap();
+    let (stop, rx) = watch::channel(false);
+    let running =
+        Running { stop, tasks: vec![tokio::spawn(smtp::run(smtp_config(&format!("hub-{n}@cncert.tongbao.test")), lib.store.clone(), rx))] };
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    wait_for("the row leaves the queue", Duration::from_secs(30), async || {
+        lib.store.due_outbox("email", later, 10).await.unwrap().is_empty()
+    })
+    .await;
+    let after = lib.store.counts().await.unwrap();
+    assert_eq!(after.audit, before.audit + 1, "one outbox.failed audit entry");
+    running.stop().await;
+}
