@@ -253,15 +253,7 @@ async fn a_postfix_outage_loses_and_duplicates_no_mail() {
 
     const N: usize = 12;
     for i in 0..N {
-        let json = super::helpers::event("general", &format!("2026-09-23T10:{i:02}:00+08:00"));
-        let mut sub = Submission::by_content(
-            Channel::Email,
-            Sender::Email(unit_addr.parse().unwrap()),
-            serde_json::to_vec(&json).unwrap(),
-            "2026-09-23T02:30:00Z".parse().unwrap(),
-        );
-        sub.reply_to = Some(unit_addr.clone());
-        lib.intake.submit(sub).await.unwrap();
+        lib.intake.submit(emailed_report(&unit_addr, &format!("2026-09-23T10:{i:02}:00+08:00"))).await.unwrap();
     }
     let (stop, rx) = watch::channel(false);
     let running = Running { stop, tasks: vec![tokio::spawn(smtp::run(smtp_config(&hub), lib.store.clone(), rx))] };
@@ -287,6 +279,19 @@ async fn a_postfix_outage_loses_and_duplicates_no_mail() {
     running.stop().await;
 }
 
+/// A general event as if mailed by `from`, whose receipt goes back to `from` by mail.
+fn emailed_report(from: &str, discovered: &str) -> Submission {
+    let json = super::helpers::event("general", discovered);
+    let mut sub = Submission::by_content(
+        Channel::Email,
+        Sender::Email(from.parse().unwrap()),
+        serde_json::to_vec(&json).unwrap(),
+        "2026-09-23T02:30:00Z".parse().unwrap(),
+    );
+    sub.reply_to = Some(from.to_string());
+    sub
+}
+
 /// Runs `f` when dropped, so Postfix is started again even when an assertion fails.
 fn scopeguard(f: impl FnOnce()) -> impl Drop {
     struct Guard<F: FnOnce()>(Option<F>);
@@ -308,15 +313,7 @@ async fn a_recipient_refused_for_good_is_marked_failed_and_audited() {
     let nobody = format!("nobody-{n}@ct-gd.tongbao.test");
     let lib = Lib::new().await;
     lib.store.import_units(&unit_with_contact("CT-GD", &nobody), chrono::Utc::now()).await.unwrap();
-    let json = super::helpers::event("general", "2026-09-23T10:00:00+08:00");
-    let mut sub = Submission::by_content(
-        Channel::Email,
-        Sender::Email(nobody.parse().unwrap()),
-        serde_json::to_vec(&json).unwrap(),
-        "2026-09-23T02:30:00Z".parse().unwrap(),
-    );
-    sub.reply_to = Some(nobody.clone());
-    lib.intake.submit(sub).await.unwrap();
+    lib.intake.submit(emailed_report(&nobody, "2026-09-23T10:00:00+08:00")).await.unwrap();
     let before = lib.store.counts().await.unwrap();
     let (stop, rx) = watch::channel(false);
     let running =
