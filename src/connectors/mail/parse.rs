@@ -85,11 +85,21 @@ fn file_kind(name: &str, bytes: &[u8]) -> FileKind {
 
 /// Parses a mail. Fails only when the bytes are no mail at all.
 pub fn parse_mail(raw: &[u8]) -> Result<Mail, IntakeError> {
+    read(raw, true)
+}
+
+/// Only the headers of a mail (no attachments decoded): what a reply needs for its subject and thread.
+pub fn parse_headers(raw: &[u8]) -> Result<Mail, IntakeError> {
+    read(raw, false)
+}
+
+fn read(raw: &[u8], with_attachments: bool) -> Result<Mail, IntakeError> {
     let parser = MessageParser::default();
-    let first = parser.parse(raw).ok_or_else(|| IntakeError::new(ErrorCode::NotObject, "邮件", "RFC 5322 格式的邮件", None))?;
+    let parse = |bytes| if with_attachments { parser.parse(bytes) } else { parser.parse_headers(bytes) };
+    let first = parse(raw).ok_or_else(|| IntakeError::new(ErrorCode::NotObject, "邮件", "RFC 5322 格式的邮件", None))?;
     let patched = transcode_8bit_headers(raw, &first);
     let message = match &patched {
-        Some(bytes) => parser.parse(bytes.as_slice()).unwrap_or(first),
+        Some(bytes) => parse(bytes.as_slice()).unwrap_or(first),
         None => first,
     };
 
@@ -106,7 +116,7 @@ pub fn parse_mail(raw: &[u8]) -> Result<Mail, IntakeError> {
 
     let buffer = patched.as_deref().unwrap_or(raw);
     let mut attachments = Vec::new();
-    for (index, part) in message.parts.iter().enumerate() {
+    for (index, part) in message.parts.iter().enumerate().filter(|_| with_attachments) {
         if index == 0 || part.is_multipart() || part.is_message() {
             continue;
         }
@@ -397,6 +407,15 @@ mod tests {
         );
         let raw = b"From: a@b.cn\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=gbk''%D4%A4%BE%AF.xlsx\r\n\r\nPK\r\n--z--\r\n";
         assert_eq!(parse_mail(raw).unwrap().attachments[0].name, "预警.xlsx");
+    }
+
+    #[test]
+    fn headers_alone_give_the_same_subject_and_thread() {
+        for f in ["foxmail-gb2312.eml", "outlook-rfc2231.eml", "qq-raw-gbk.eml"] {
+            let (full, head) = (parse_mail(&fixture(f)).unwrap(), parse_headers(&fixture(f)).unwrap());
+            assert_eq!((full.subject, full.message_id, full.references), (head.subject, head.message_id, head.references), "{f}");
+            assert!(head.attachments.is_empty());
+        }
     }
 
     #[test]

@@ -149,7 +149,7 @@ async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &Out
                 store.receipt(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the submission no longer exists".into()))?;
             // The mail being answered, for its subject and thread.
             let raw = store.submission_raw(id).await.map_err(transient)?.unwrap_or_default();
-            let original = super::parse::parse_mail(&raw).ok();
+            let original = super::parse::parse_headers(&raw).ok();
             let subject = original.as_ref().map(|m| m.subject.clone()).unwrap_or_default();
             let thread = Thread {
                 in_reply_to: original.as_ref().and_then(|m| m.message_id.clone()),

@@ -108,14 +108,13 @@ pub async fn drain<M: Mailbox>(
             return Ok(filed);
         }
         let fates = futures_util::future::join_all(batch.iter().map(|w| take(config, w, intake, shutdown))).await;
-        let mut stayed = false;
         for folder in [Folder::Processed, Folder::Quarantine] {
             let ids: Vec<String> = batch.iter().zip(&fates).filter(|(_, f)| **f == Fate::File(folder)).map(|(w, _)| w.id.clone()).collect();
             filed += ids.len();
             mailbox.file(&ids, folder).await?;
         }
-        stayed |= fates.contains(&Fate::Stay);
-        if stayed {
+        // A mail left in the inbox (the hub is stopping) would be fetched again at once.
+        if fates.contains(&Fate::Stay) {
             return Ok(filed);
         }
     }
