@@ -482,6 +482,9 @@ fn accept(
             status,
             met_by,
             met_at: met_by.map(|_| received_at),
+            next_alert_at: (status == ObligationStatus::Open)
+                .then(|| crate::rules::reminders::remind_at(&draft.deadline, draft.binding, &engine.policy.reminders, &engine.calendar))
+                .map(|r| r.unwrap_or(draft.deadline.due_at)),
         });
     }
     for target in fulfils {

@@ -209,4 +209,7 @@ pub struct Obligation {
     pub met_by: Option<ReportId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub met_at: Option<DateTime<Utc>>,
+    /// When the scheduler next looks at it while it is open: its reminder, then its due time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_alert_at: Option<DateTime<Utc>>,
 }

@@ -113,6 +113,22 @@ impl Calendar {
         DayAnswer { value: day, provisional }
     }
 
+    /// The N-th working day strictly before `date` (N ≥ 1); `date` itself when N is 0.
+    pub fn sub_workdays(&self, date: NaiveDate, n: u32) -> DayAnswer<NaiveDate> {
+        let mut day = date;
+        let mut provisional = false;
+        let mut left = n;
+        while left > 0 {
+            day = day.pred_opt().expect("date within chrono's range");
+            let w = self.is_workday(day);
+            provisional |= w.provisional;
+            if w.value {
+                left -= 1;
+            }
+        }
+        DayAnswer { value: day, provisional }
+    }
+
     /// The N-th working day of a month (N ≥ 1); it may run into the next month if N is large.
     pub fn nth_workday(&self, month: YearMonth, n: u32) -> DayAnswer<NaiveDate> {
         let before_first = month.first_day().pred_opt().expect("date within chrono's range");

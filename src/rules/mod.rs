@@ -5,7 +5,9 @@
 pub mod botnet;
 pub mod calendar;
 pub mod obligations;
+pub mod reminders;
 
 pub use botnet::{BotSet, BotnetThresholds};
 pub use calendar::Calendar;
 pub use obligations::{ObligationDraft, Policy, ReportFacts, Reporter};
+pub use reminders::Leads;

@@ -20,6 +20,8 @@ pub struct Policy {
     /// Remind of the written, sealed report this long after a phoned one (Art. 18).
     pub written_report_after_hours: u32,
     pub botnet_thresholds: super::BotnetThresholds,
+    /// How long before a deadline reminders go out.
+    pub reminders: super::Leads,
 }
 
 impl Default for Policy {
@@ -29,6 +31,7 @@ impl Default for Policy {
             follow_up_after_hours: 24,
             written_report_after_hours: 24,
             botnet_thresholds: super::BotnetThresholds::default(),
+            reminders: super::Leads::default(),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! A PostgreSQL backend implements the same trait (scale-out); nothing outside this module
 //! knows which one runs.
 
+pub mod jobs;
 pub mod sqlite;
+mod sqlite_jobs;
 
 use crate::intake::decide::{Context, Decision, Needs};
 use crate::model::{Obligation, ObligationStatus, OutboxId, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
@@ -11,6 +13,7 @@ use crate::rules::Calendar;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
+pub use jobs::JobStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

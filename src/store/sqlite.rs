@@ -31,8 +31,8 @@ const MAX_ROWS_PER_STATEMENT: usize = 256;
 /// connection discards its cache whenever another connection has written since it last looked.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
+    pub(super) pool: SqlitePool,
+    pub(super) writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
 }
 
 /// The migrations, compiled into the binary so a fresh machine needs no files beside it.
@@ -46,6 +46,7 @@ impl<'s> MigrationSource<'s> for Embedded {
             Ok(vec![
                 m(1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
                 m(2, "tokens", include_str!("../../migrations/sqlite/0002_tokens.sql")),
+                m(3, "schedule", include_str!("../../migrations/sqlite/0003_schedule.sql")),
             ])
         })
     }
@@ -103,19 +104,19 @@ fn checkpoint_in_background(pool: SqlitePool) {
     });
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
+pub(super) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(v: i64) -> DateTime<Utc> {
+pub(super) fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }
 
-fn corrupt(place: &str, detail: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(place: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt { place: place.to_string(), detail: detail.to_string() }
 }
 
-fn parse_col<T: FromStr>(row: &SqliteRow, col: &str) -> Result<T, StoreError>
+pub(super) fn parse_col<T: FromStr>(row: &SqliteRow, col: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {
@@ -123,7 +124,7 @@ where
     s.parse().map_err(|e| corrupt(col, e))
 }
 
-fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T, StoreError> {
+pub(super) fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T, StoreError> {
     let s: String = row.try_get(col)?;
     serde_json::from_str(&s).map_err(|e| corrupt(col, e))
 }
@@ -175,7 +176,7 @@ async fn select_in<T: AsRef<str>>(
 }
 
 /// Multi-row `INSERT` of `rows` in as few statements as the parameter limit allows.
-async fn insert_many<T>(
+pub(super) async fn insert_many<T>(
     conn: &mut SqliteConnection,
     head: &str,
     tail: &str,
@@ -327,9 +328,9 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
         .map_err(|e| corrupt("report", e))?;
     insert_many(
         conn,
-        "INSERT INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body) ",
+        "INSERT INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body, provinces) ",
         "",
-        12,
+        13,
         &reports,
         |mut b, (d, seq, r, body)| {
             let c = &r.content;
@@ -344,7 +345,8 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
                 .push_bind(ms(c.discovered_at))
                 .push_bind(ms(d.submission.received_at))
                 .push_bind(c.follows_up.map(|f| f.to_string()))
-                .push_bind(body.clone());
+                .push_bind(body.clone())
+                .push_bind(c.provinces.iter().map(|p| p.code()).collect::<Vec<_>>().join(" "));
         },
     )
     .await?;
@@ -378,9 +380,9 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
         .map_err(|e| corrupt("obligation", e))?;
     insert_many(
         conn,
-        "INSERT INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at) ",
+        "INSERT INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at, next_alert_at) ",
         " ON CONFLICT DO NOTHING",
-        18,
+        19,
         &obligations,
         |mut b, (o, to, copy)| {
             b.push_bind(o.id.to_string())
@@ -400,7 +402,8 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
                 .push_bind(o.status.code())
                 .push_bind(o.met_by.map(|r| r.to_string()))
                 .push_bind(o.met_at.map(ms))
-                .push_bind(ms(now));
+                .push_bind(ms(now))
+                .push_bind(o.next_alert_at.map(ms));
         },
     )
     .await?;
@@ -409,7 +412,7 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
         for f in &d.fulfilments {
             // Done by the due time: met; after it (even once marked missed): late.
             let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("UPDATE obligations SET status = CASE WHEN due_at >= ");
-            qb.push_bind(ms(f.at)).push(" THEN 'met' ELSE 'late' END, met_by = ");
+            qb.push_bind(ms(f.at)).push(" THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_by = ");
             qb.push_bind(f.by.to_string()).push(", met_at = ").push_bind(ms(f.at));
             match &f.target {
                 Fulfils::About { report, duty, actor } => {
@@ -486,7 +489,7 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
     Ok(())
 }
 
-fn row_to_obligation(row: &SqliteRow) -> Result<Obligation, StoreError> {
+pub(super) fn row_to_obligation(row: &SqliteRow) -> Result<Obligation, StoreError> {
     let duty: String = row.try_get("duty")?;
     let rule: String = row.try_get("rule")?;
     let status: String = row.try_get("status")?;
@@ -512,10 +515,11 @@ fn row_to_obligation(row: &SqliteRow) -> Result<Obligation, StoreError> {
         status: ObligationStatus::parse(&status).ok_or_else(|| corrupt("obligations.status", &status))?,
         met_by: met_by.map(|r| r.parse()).transpose().map_err(|e| corrupt("obligations.met_by", e))?,
         met_at: met_at.map(from_ms),
+        next_alert_at: row.try_get::<Option<i64>, _>("next_alert_at")?.map(from_ms),
     })
 }
 
-fn row_to_report(row: &SqliteRow) -> Result<StoredReport, StoreError> {
+pub(super) fn row_to_report(row: &SqliteRow) -> Result<StoredReport, StoreError> {
     Ok(StoredReport {
         submission_id: parse_col::<SubmissionId>(row, "submission_id")?,
         received_at: from_ms(row.try_get("received_at")?),
