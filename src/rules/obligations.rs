@@ -370,6 +370,17 @@ fn monthly_digest(b: &mut Builder<'_>, month: YearMonth, trigger: DateTime<Utc>)
 /// The monthly-summary obligation a `monthly_general` report for `month` fulfils (created met if
 /// no general event had created it), and CNCERT's digest for that month.
 pub fn for_monthly_summary(unit: &Reporter<'_>, month: YearMonth, cal: &Calendar) -> Vec<ObligationDraft> {
+    let mut o = monthly_summary_duty(unit, month, cal);
+    o.met_by_this = true;
+    let mut b = Builder { cal, out: vec![o] };
+    monthly_digest(&mut b, month, super::calendar::start_of_day(month.first_day()));
+    b.out
+}
+
+/// A unit's once-a-month duty to send `month`'s general-event summary (Art. 13 ¶3 [通报办法]):
+/// to CNCERT, copying its bureau, by the end of the 5th working day of the next month. Every
+/// reporting unit owes it, events or not ("no events" is a valid summary).
+pub fn monthly_summary_duty(unit: &Reporter<'_>, month: YearMonth, cal: &Calendar) -> ObligationDraft {
     let mut b = Builder { cal, out: Vec::new() };
     let trigger = super::calendar::start_of_day(month.first_day());
     let copy = bureaus(&[], unit.region);
@@ -384,9 +395,7 @@ pub fn for_monthly_summary(unit: &Reporter<'_>, month: YearMonth, cal: &Calendar
         basis::tongbao_13_3(),
     );
     o.key = Some(format!("monthly_summary:{}:{month}", unit.code));
-    o.met_by_this = true;
-    monthly_digest(&mut b, month, trigger);
-    b.out
+    b.out.pop().expect("just added")
 }
 
 /// After CNCERT notifies a unit of a botnet event (Art. 9(二)(三) [僵尸机制]): the unit's disposal

@@ -1,0 +1,193 @@
+//! Fan-out: turns outbox rows addressed to a party (CSB, a bureau, all bureaus, CNCERT, a unit) into e-mail and AMQP rows for the people and systems that act as that party.
+//!
+//! Intake and the scheduler write one `party` row per recipient party, in their own
+//! transaction; they never look up addresses. This task resolves each party against the unit
+//! registry as it is when the row goes out, and replaces the row by its channel rows in one
+//! transaction, so a row is expanded exactly once. Urgent rows are expanded at once; the rest
+//! wait for the notice batch, which sends each recipient one mail listing all of its items.
+
+use crate::intake::decide::OutboxRow;
+use crate::model::{OutboxId, Party, Unit, UnitType};
+use crate::store::{JobStore, OutboxItem, Store};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Where one copy of a notice goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Destination {
+    /// A contact's address, with the name to greet.
+    Email { address: String, label: String },
+    /// A unit's systems: the notices exchange, routing key `to.<UNIT>.<kind>`.
+    Amqp { unit: String },
+}
+
+impl Destination {
+    fn channel(&self) -> &'static str {
+        match self {
+            Destination::Email { .. } => "email",
+            Destination::Amqp { .. } => "amqp",
+        }
+    }
+    fn recipient(&self, kind: &str) -> String {
+        match self {
+            Destination::Email { address, .. } => address.clone(),
+            Destination::Amqp { unit } => format!("to.{}.{kind}", unit.replace('.', "_")),
+        }
+    }
+}
+
+/// The registered units that act as a party.
+pub fn acting_units<'u>(party: &Party, units: &'u [Unit]) -> Vec<&'u Unit> {
+    units
+        .iter()
+        .filter(|u| match party {
+            Party::Csb => u.unit_type == UnitType::Csb,
+            Party::Cncert => u.unit_type == UnitType::Cncert,
+            Party::Bureau(p) => u.unit_type == UnitType::Bureau && u.province.province() == Some(*p),
+            Party::AllBureaus => u.unit_type == UnitType::Bureau,
+            Party::Unit(code) => &u.code == code,
+            // Abstract parties are resolved when the notice is written; none should reach here.
+            Party::BureausConcerned | Party::UnitsConcerned => false,
+        })
+        .collect()
+}
+
+/// Every destination of a party: each contact's e-mail address (once), and the unit's AMQP
+/// routing key when the unit has systems on the broker.
+pub fn destinations(party: &Party, units: &[Unit]) -> Vec<Destination> {
+    let mut out = Vec::new();
+    for u in acting_units(party, units) {
+        for c in &u.contacts {
+            if let Some(e) = &c.email {
+                let d = Destination::Email { address: e.as_str().to_string(), label: format!("{}（{}）", u.name, c.name) };
+                if !out.iter().any(|x| matches!(x, Destination::Email { address, .. } if address == e.as_str())) {
+                    out.push(d);
+                }
+            }
+        }
+        if u.amqp_user.is_some() {
+            out.push(Destination::Amqp { unit: u.code.to_string() });
+        }
+    }
+    out
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expanded {
+    pub parties: usize,
+    pub rows: usize,
+    pub unresolved: usize,
+}
+
+/// Expands due party rows: urgent ones one by one; with `batch`, also the others, grouped so
+/// each destination gets one `batch` row listing its items.
+pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, batch: bool) -> Result<Expanded, crate::store::StoreError> {
+    let rows = store.party_rows(now, batch, 2048).await?;
+    if rows.is_empty() {
+        return Ok(Expanded::default());
+    }
+    let units = store.units().await?;
+    let mut done = Vec::new();
+    let mut unresolved = Vec::new();
+    let mut children = Vec::new();
+    // Non-urgent items per destination, for one mail each.
+    let mut grouped: BTreeMap<Destination, Vec<&OutboxItem>> = BTreeMap::new();
+    for row in &rows {
+        let party: Party = match row.recipient.parse() {
+            Ok(p) => p,
+            Err(_) => {
+                unresolved.push((row.id, format!("not a party: {}", row.recipient)));
+                continue;
+            }
+        };
+        let dests = destinations(&party, &units);
+        if dests.is_empty() {
+            unresolved.push((row.id, format!("no registered unit with a contact acts as {party} ({})", party.label_zh())));
+            continue;
+        }
+        done.push(row.id);
+        for d in dests {
+            if row.urgent || !batch {
+                children.push(child(row, &d, &party));
+            } else {
+                grouped.entry(d).or_default().push(row);
+            }
+        }
+    }
+    for (d, items) in grouped {
+        if let [one] = items.as_slice() {
+            let party = one.recipient.parse().unwrap_or(Party::Cncert);
+            children.push(child(one, &d, &party));
+            continue;
+        }
+        let list: Vec<serde_json::Value> = items
+            .iter()
+            .map(|i| serde_json::json!({ "kind": i.kind, "subject_id": i.subject_id, "outbox_id": i.id, "payload": i.payload }))
+            .collect();
+        let label = match &d {
+            Destination::Email { label, .. } => label.clone(),
+            Destination::Amqp { unit } => unit.clone(),
+        };
+        children.push(OutboxRow {
+            id: OutboxId::new(),
+            kind: "batch",
+            channel: d.channel(),
+            recipient: d.recipient("batch"),
+            subject_id: items[0].id.to_string(),
+            urgent: false,
+            payload: serde_json::json!({ "recipient_label": label, "items": list }),
+        });
+    }
+    let out = Expanded { parties: done.len(), rows: children.len(), unresolved: unresolved.len() };
+    for (id, why) in &unresolved {
+        tracing::error!(outbox = %id, problem = %why, "notice has nobody to go to; marked failed");
+    }
+    store.expand_party_rows(done, unresolved, children, now).await?;
+    Ok(out)
+}
+
+fn child(row: &OutboxItem, d: &Destination, party: &Party) -> OutboxRow {
+    let mut payload = row.payload.clone();
+    if let Some(obj) = payload.as_object_mut() {
+        let label = match d {
+            Destination::Email { label, .. } => label.clone(),
+            Destination::Amqp { .. } => party.label_zh(),
+        };
+        obj.insert("recipient_label".into(), label.into());
+        obj.insert("party".into(), party.to_string().into());
+        obj.insert("parent_outbox_id".into(), row.id.to_string().into());
+    }
+    let kind: &'static str = match row.kind.as_str() {
+        "notice" => "notice",
+        "digest" => "digest",
+        _ => "alert",
+    };
+    OutboxRow {
+        id: OutboxId::new(),
+        kind,
+        channel: d.channel(),
+        recipient: d.recipient(kind),
+        subject_id: row.subject_id.clone(),
+        urgent: row.urgent,
+        payload,
+    }
+}
+
+/// Expands urgent party rows as they appear (every `poll`), until shutdown.
+pub async fn run<S: Store + JobStore>(store: Arc<S>, poll: Duration, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        match expand_once(&*store, Utc::now(), false).await {
+            Ok(e) if e.parties > 0 => tracing::info!(parties = e.parties, rows = e.rows, "urgent notices fanned out"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "fan-out failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The deadline scan: a reminder before an obligation falls due, an overdue alert (迟报/漏报) after, and the escalation of botnet disposal that never came.
+
+use crate::intake::decide::{AuditRow, OutboxRow};
+use crate::model::{Duty, Grade, Obligation, OutboxId, Party};
+use crate::rules::calendar::local_display;
+use crate::store::jobs::{AlertCandidate, AlertStep};
+use crate::store::{JobStore, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+const BATCH: u32 = 5000;
+
+/// Alert stages kept in the store.
+pub const REMINDED: u8 = 1;
+pub const OVERDUE: u8 = 2;
+
+pub async fn scan<S: Store + JobStore>(store: &S, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let (mut reminders, mut overdue) = (0usize, 0usize);
+    loop {
+        let candidates = store.alert_candidates(now, BATCH).await?;
+        let n = candidates.len();
+        let steps: Vec<AlertStep> = candidates.iter().map(|c| step(c, now)).collect();
+        for s in &steps {
+            if s.to_stage == OVERDUE {
+                overdue += 1;
+            } else {
+                reminders += 1;
+            }
+        }
+        store.apply_alerts(steps, now).await?;
+        if n < BATCH as usize {
+            break;
+        }
+    }
+    Ok(if reminders + overdue == 0 { String::new() } else { format!("{reminders} reminders, {overdue} overdue alerts") })
+}
+
+/// One party row: the fan-out finds the party's addresses and routing keys.
+pub fn party_row(kind: &'static str, party: &Party, role: &str, subject: String, payload: &serde_json::Value) -> OutboxRow {
+    let mut payload = payload.clone();
+    if let Some(o) = payload.as_object_mut() {
+        o.insert("role".into(), role.into());
+    }
+    OutboxRow { id: OutboxId::new(), kind, channel: "party", recipient: party.to_string(), subject_id: subject, urgent: true, payload }
+}
+
+fn parties(ps: &[Party]) -> String {
+    ps.iter().map(Party::label_zh).collect::<Vec<_>>().join("、")
+}
+
+/// The next step for one obligation whose alert time has come (pure).
+pub fn step(c: &AlertCandidate, now: DateTime<Utc>) -> AlertStep {
+    let o = &c.obligation;
+    let due = o.deadline.due_at;
+    let overdue = o.binding && now >= due;
+    let mut lines = vec![
+        format!("事项：{}（{}）", o.duty.label_zh(), o.actor.label_zh()),
+        format!("报送对象：{}", parties(&o.to)),
+        format!("期限：{}（{}）", local_display(due), o.deadline.rule.describe_zh()),
+        format!("依据：{}", o.basis.citation_zh),
+        format!("义务编号：{}", o.id),
+    ];
+    if let Some(r) = &c.about {
+        let severity = r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())).unwrap_or_default();
+        lines.push(format!("相关报告：{}{}（{}）", r.kind.label_zh(), if severity.is_empty() { String::new() } else { format!(" {severity}") }, r.id));
+    }
+    let mut outbox = Vec::new();
+    let mut audit = Vec::new();
+    if !overdue {
+        let title = if o.binding {
+            format!("【提醒】{}将于 {} 到期", o.duty.label_zh(), local_display(due))
+        } else {
+            format!("【提醒】请{}", o.duty.label_zh())
+        };
+        let payload = payload("reminder", &title, &lines, o);
+        outbox.push(party_row("reminder", &o.actor, "to", o.id.to_string(), &payload));
+        audit.push(AuditRow { actor: "hub".into(), action: "obligation.reminded", subject: o.id.to_string(), detail: payload });
+        return AlertStep {
+            obligation: o.id,
+            from_stage: c.stage,
+            to_stage: REMINDED,
+            missed: false,
+            next_alert_at: o.binding.then_some(due),
+            outbox,
+            audit,
+        };
+    }
+    // Overdue: the actor is told, and so are the parties it owed, so they know it is missing.
+    let title = format!("【逾期】{}已超过期限 {}（漏报）", o.duty.label_zh(), local_display(due));
+    let payload = payload("overdue", &title, &lines, o);
+    outbox.push(party_row("overdue", &o.actor, "to", o.id.to_string(), &payload));
+    for p in o.to.iter().filter(|p| **p != o.actor && is_concrete(p)) {
+        outbox.push(party_row("overdue", p, "copy", o.id.to_string(), &payload));
+    }
+    audit.push(AuditRow { actor: "hub".into(), action: "obligation.missed", subject: o.id.to_string(), detail: payload });
+    if o.duty == Duty::DisposalFeedback {
+        escalate(c, &lines, &mut outbox, &mut audit);
+    }
+    AlertStep { obligation: o.id, from_stage: c.stage, to_stage: OVERDUE, missed: true, next_alert_at: None, outbox, audit }
+}
+
+fn is_concrete(p: &Party) -> bool {
+    !matches!(p, Party::BureausConcerned | Party::UnitsConcerned)
+}
+
+fn payload(alert: &str, title: &str, lines: &[String], o: &Obligation) -> serde_json::Value {
+    serde_json::json!({
+        "alert": alert, "title": title, "lines": lines, "obligation_id": o.id, "duty": o.duty,
+        "due_at": o.deadline.due_at, "report_id": o.report_id, "actor": o.actor,
+    })
+}
+
+/// Art. 9(四) [僵尸机制]: what stays undisposed is escalated. For an important information
+/// system user, CSB is told (copy CNCERT) so that its supervising authority is notified in
+/// writing; anyone else is flagged to CNCERT for handling under the service contract.
+fn escalate(c: &AlertCandidate, lines: &[String], outbox: &mut Vec<OutboxRow>, audit: &mut Vec<AuditRow>) {
+    let o = &c.obligation;
+    let important = c.about.as_ref().is_some_and(|r| r.actor_important);
+    let grade = c.about.as_ref().and_then(|r| r.grade).unwrap_or(Grade::General);
+    let (title, to, copy, action) = if important {
+        (
+            format!("【督办】{}未反馈木马和僵尸网络处置情况（重要信息系统单位）", o.actor.label_zh()),
+            vec![Party::Csb],
+            vec![Party::Cncert],
+            "botnet.escalated",
+        )
+    } else {
+        (
+            format!("【标记】{}未反馈木马和僵尸网络处置情况，请依据服务协议处置", o.actor.label_zh()),
+            vec![Party::Cncert],
+            vec![],
+            "botnet.flagged",
+        )
+    };
+    let mut lines = lines.to_vec();
+    lines.push(format!("事件分级：{}", grade.label_zh()));
+    lines.push("依据：《木马和僵尸网络监测与处置机制》第九条第（四）项".into());
+    let payload = serde_json::json!({
+        "alert": "escalation", "title": title, "lines": lines, "obligation_id": o.id, "duty": o.duty,
+        "due_at": o.deadline.due_at, "report_id": o.report_id, "actor": o.actor, "important": important,
+    });
+    for p in &to {
+        outbox.push(party_row("escalation", p, "to", o.id.to_string(), &payload));
+    }
+    for p in &copy {
+        outbox.push(party_row("escalation", p, "copy", o.id.to_string(), &payload));
+    }
+    audit.push(AuditRow { actor: "hub".into(), action, subject: o.id.to_string(), detail: payload });
+}

@@ -1,0 +1,207 @@
+//! Monthly jobs: the summary reminder on the 1st working day, the list of units with no summary after the 5th, and the digest.
+
+use super::alerts::party_row;
+use crate::digest::{self, Digest};
+use crate::intake::decide::AuditRow;
+use crate::model::{Obligation, ObligationId, ObligationStatus, Party, Unit, UnitType, YearMonth};
+use crate::rules::calendar::{end_of_day, local_display, start_of_day};
+use crate::rules::obligations::{Reporter, monthly_summary_duty};
+use crate::rules::{Calendar, Policy};
+use crate::store::jobs::JobRun;
+use crate::store::{JobStore, Store, StoreError};
+use chrono::{DateTime, Utc};
+use chrono_tz::Asia::Shanghai;
+use std::collections::HashMap;
+
+/// Units that owe a monthly summary: everyone but CSB and CNCERT, which receive them.
+fn reporting(units: &[Unit]) -> impl Iterator<Item = &Unit> {
+    units.iter().filter(|u| !matches!(u.unit_type, UnitType::Csb | UnitType::Cncert))
+}
+
+fn local_month(now: DateTime<Utc>) -> YearMonth {
+    YearMonth::of(now.with_timezone(&Shanghai).date_naive())
+}
+
+/// The summary duty of every reporting unit for `month`, open, with its reminder time.
+fn summary_duties(units: &[Unit], month: YearMonth, cal: &Calendar, policy: &Policy) -> Vec<Obligation> {
+    reporting(units)
+        .map(|u| {
+            let r = Reporter { code: &u.code, unit_type: u.unit_type, region: u.province };
+            let d = monthly_summary_duty(&r, month, cal);
+            let key = d.key.clone().expect("the summary duty is keyed");
+            Obligation {
+                id: ObligationId::from_key(&key),
+                key: Some(key),
+                report_id: None,
+                duty: d.duty,
+                actor: d.actor,
+                to: d.to,
+                copy: d.copy,
+                next_alert_at: Some(crate::rules::reminders::remind_at(&d.deadline, true, &policy.reminders, cal).unwrap_or(d.deadline.due_at)),
+                deadline: d.deadline,
+                basis: d.basis,
+                binding: true,
+                status: ObligationStatus::Open,
+                met_by: None,
+                met_at: None,
+            }
+        })
+        .collect()
+}
+
+/// How each unit stands on `month`'s summary.
+async fn summary_status<S: JobStore>(store: &S, month: YearMonth) -> Result<HashMap<Party, ObligationStatus>, StoreError> {
+    Ok(store.keyed_obligations(&format!("monthly_summary:%:{month}")).await?.into_iter().map(|o| (o.actor, o.status)).collect())
+}
+
+fn sent(s: Option<&ObligationStatus>) -> bool {
+    matches!(s, Some(ObligationStatus::Met | ObligationStatus::Late))
+}
+
+/// On the 1st working day of a month (or later that week, if the hub was down), every unit that
+/// has not yet sent last month's summary is reminded, and the duty is recorded for each.
+pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &Policy, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let this = local_month(now);
+    let month = digest::previous(this);
+    let first = start_of_day(cal.nth_workday(this, 1).value);
+    let due = end_of_day(cal.nth_workday(this, 5).value);
+    if now < first || now >= due || store.job_ran("monthly_reminder", &month.to_string()).await?.is_some() {
+        return Ok(String::new());
+    }
+    let units = store.units().await?;
+    let status = summary_status(store, month).await?;
+    let mut outbox = Vec::new();
+    for u in reporting(&units) {
+        let party = Reporter { code: &u.code, unit_type: u.unit_type, region: u.province }.party();
+        if sent(status.get(&party)) {
+            continue;
+        }
+        let title = format!("【提醒】请于 {} 前报送 {month} 一般事件月度汇总", local_display(due));
+        let lines = vec![
+            format!("单位：{}（{}）", u.name, u.code),
+            format!("事项：报送 {month} 一般网络安全事件月度汇总（无事件也请报送“无”）"),
+            "报送对象：CNCERT（抄送本省通信管理局）".to_string(),
+            format!("期限：{}（次月第5个工作日）", local_display(due)),
+            "依据：《互联网网络安全信息通报实施办法》第十三条第三款".to_string(),
+        ];
+        let payload = serde_json::json!({ "alert": "summary_reminder", "title": title, "lines": lines, "month": month.to_string() });
+        outbox.push(party_row("summary_reminder", &party, "to", format!("monthly_summary:{}:{month}", u.code), &payload));
+    }
+    let n = outbox.len();
+    let ran = store
+        .record_job(JobRun {
+            job: "monthly_reminder",
+            period: month.to_string(),
+            at: now,
+            detail: serde_json::json!({ "reminded": n }),
+            obligations: summary_duties(&units, month, cal, policy),
+            fulfils: vec![],
+            outbox,
+            audit: vec![],
+        })
+        .await?;
+    Ok(if ran { format!("{month}: {n} units reminded of their summary") } else { String::new() })
+}
+
+/// After the 5th working day: the units with no summary for last month, to CNCERT (copy CSB).
+pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let this = local_month(now);
+    let month = digest::previous(this);
+    let due = end_of_day(cal.nth_workday(this, 5).value);
+    if now < due || store.job_ran("missing_summaries", &month.to_string()).await?.is_some() {
+        return Ok(String::new());
+    }
+    let units = store.units().await?;
+    let status = summary_status(store, month).await?;
+    let missing: Vec<&Unit> = reporting(&units)
+        .filter(|u| !sent(status.get(&Reporter { code: &u.code, unit_type: u.unit_type, region: u.province }.party())))
+        .collect();
+    let title = format!("【汇总】{month} 一般事件月度汇总未报送单位（{} 家）", missing.len());
+    let mut lines = vec![format!("截止时间：{}（次月第5个工作日）", local_display(due))];
+    if missing.is_empty() {
+        lines.push("所有单位均已报送。".into());
+    }
+    lines.extend(missing.iter().map(|u| format!("{}（{}，{}）", u.name, u.code, u.province.province().map_or("全国", |p| p.short_zh()))));
+    let payload = serde_json::json!({
+        "alert": "missing_summaries", "title": title, "lines": lines, "month": month.to_string(),
+        "units": missing.iter().map(|u| u.code.to_string()).collect::<Vec<_>>(),
+    });
+    let subject = format!("missing_summaries:{month}");
+    let outbox = vec![
+        party_row("missing_summaries", &Party::Cncert, "to", subject.clone(), &payload),
+        party_row("missing_summaries", &Party::Csb, "copy", subject, &payload),
+    ];
+    // Units that were never reminded (the hub was down all week) still owe it: record the duty.
+    let policy = Policy::default();
+    let obligations = summary_duties(&units, month, cal, &policy)
+        .into_iter()
+        .map(|mut o| {
+            o.next_alert_at = Some(now);
+            o
+        })
+        .collect();
+    let audit = vec![AuditRow { actor: "hub".into(), action: "monthly_summary.missing", subject: month.to_string(), detail: payload }];
+    let ran = store
+        .record_job(JobRun {
+            job: "missing_summaries",
+            period: month.to_string(),
+            at: now,
+            detail: serde_json::json!({ "missing": missing.len() }),
+            obligations,
+            fulfils: vec![],
+            outbox,
+            audit,
+        })
+        .await?;
+    Ok(if ran { format!("{month}: {} units without a summary", missing.len()) } else { String::new() })
+}
+
+/// Counts `month` and the month before and builds its digest.
+pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth) -> Result<Digest, StoreError> {
+    let (a, b) = digest::span(month);
+    let (pa, pb) = digest::span(digest::previous(month));
+    let cur = store.month_facts(a, b, 5).await?;
+    let prev = store.month_facts(pa, pb, 0).await?;
+    let units = store.units().await?;
+    Ok(digest::build(month, &cur, &prev, &units))
+}
+
+/// Sends `month`'s digest to CSB and all bureaus, once: `Ok(false)` when it was sent before.
+pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: DateTime<Utc>) -> Result<(bool, Digest), StoreError> {
+    let d = compute(store, month).await?;
+    let payload = serde_json::json!({
+        "title": format!("【月度通报】{month} 网络安全信息通报"),
+        "month": month.to_string(),
+        "digest": d,
+    });
+    let subject = format!("digest:{month}");
+    let outbox = vec![
+        party_row("digest", &Party::Csb, "to", subject.clone(), &payload),
+        party_row("digest", &Party::AllBureaus, "to", subject.clone(), &payload),
+        party_row("digest", &Party::Cncert, "copy", subject, &payload),
+    ];
+    let ran = store
+        .record_job(JobRun {
+            job: "digest",
+            period: month.to_string(),
+            at: now,
+            detail: serde_json::json!({ "total": d.total }),
+            obligations: vec![],
+            fulfils: vec![format!("monthly_digest:{month}")],
+            outbox,
+            audit: vec![AuditRow { actor: "hub".into(), action: "digest.sent", subject: month.to_string(), detail: serde_json::json!({ "total": d.total }) }],
+        })
+        .await?;
+    Ok((ran, d))
+}
+
+/// From the `workday`-th working day of a month, the digest of the month before goes out.
+pub async fn scheduled_digest<S: Store + JobStore>(store: &S, cal: &Calendar, workday: u32, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let this = local_month(now);
+    let month = digest::previous(this);
+    if now < start_of_day(cal.nth_workday(this, workday).value) || store.job_ran("digest", &month.to_string()).await?.is_some() {
+        return Ok(String::new());
+    }
+    let (ran, d) = send_digest(store, month, now).await?;
+    Ok(if ran { format!("{month}: digest of {} reports sent", d.total) } else { String::new() })
+}
