@@ -120,7 +120,7 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
             let mut units = bench_units();
             units[0].amqp_user = Some(user.clone());
             store.import_units(&units, Utc::now()).await?;
-            let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default() });
+            let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
             let (intake, _writer) = Intake::start(store.clone(), engine);
             let bodies: Vec<Vec<u8>> = (0..messages).map(bench_report).collect();
             let out = crate::connectors::amqp::bench::run(&url, &user, bodies, prefetch, intake, store.clone()).await?;
@@ -153,7 +153,7 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
 async fn bench_mail(b: crate::connectors::mail::bench::MailBench, json: bool) -> anyhow::Result<i32> {
     let dir = tempfile::tempdir()?;
     let store = fresh_store(dir.path(), "mail.db").await?;
-    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default() });
+    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
     let (intake, _writer) = Intake::start(store.clone(), engine);
     let out = crate::connectors::mail::bench::run(&b, store, intake).await?;
     let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
@@ -228,7 +228,7 @@ async fn fresh_store(dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<Sq
 
 async fn bench_intake(n: usize, concurrency: usize) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
-    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default() });
+    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..n).map(bench_report).collect());
     let units: Arc<Vec<UnitCode>> = Arc::new(bench_units().into_iter().map(|u| u.code).collect());
 
@@ -351,7 +351,7 @@ async fn forms_phase(phase: &str, file: &std::path::Path) -> anyhow::Result<serd
             let dir = tempfile::tempdir()?;
             let store = Arc::new(SqliteStore::open(&dir.path().join("forms.db")).await?);
             store.import_units(&bench_units(), Utc::now()).await?;
-            let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default() });
+            let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
             let (intake, writer) = Intake::start(store.clone(), engine);
             let sub = Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse()?), bytes, Utc::now());
             let parse_started = Instant::now();

@@ -216,7 +216,7 @@ pub struct App {
 
 impl App {
     pub fn engine(&self) -> Arc<Engine> {
-        Arc::new(Engine { calendar: self.loaded.calendar.clone(), policy: self.loaded.config.rules.clone() })
+        Arc::new(Engine { calendar: self.loaded.calendar.clone(), policy: self.loaded.config.rules.clone(), ownership: self.loaded.ownership.clone() })
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Config {
     /// Tunable rule settings (botnet window, reminder lead times, thresholds).
     pub rules: Policy,
     pub serve: ServeConfig,
+    /// Who answers for botnet IP prefixes and domains (`[ownership] file`).
+    pub ownership: OwnershipConfig,
+    /// Cron expressions of the scheduler's jobs (Beijing time).
+    pub schedule: crate::schedule::ScheduleConfig,
     /// Folder holding one `*.toml` file per connector instance.
     pub connectors_dir: PathBuf,
 }
@@ -31,6 +35,8 @@ impl Default for Config {
             calendar: CalendarConfig::default(),
             rules: Policy::default(),
             serve: ServeConfig::default(),
+            schedule: crate::schedule::ScheduleConfig::default(),
+            ownership: OwnershipConfig::default(),
             connectors_dir: PathBuf::from("connectors"),
         }
     }
@@ -68,6 +74,15 @@ impl Default for Retention {
 #[serde(deny_unknown_fields, default)]
 pub struct CalendarConfig {
     /// Working-day data file; when unset, the copy of `calendars/china.toml` built into the binary.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OwnershipConfig {
+    /// TOML file mapping IP prefixes to operators and domain suffixes to registries or
+    /// registrars (see `ownership.toml.example`). Unset: botnet events notify nobody
+    /// automatically, and CNCERT staff notify by hand.
     pub file: Option<PathBuf>,
 }
 
@@ -244,6 +259,7 @@ impl std::fmt::Display for Problem {
 pub struct Loaded {
     pub config: Config,
     pub calendar: Calendar,
+    pub ownership: crate::rules::ownership::Ownership,
     pub connectors: Vec<Connector>,
 }
 
@@ -311,17 +327,33 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
             }
         }
     };
+    let ownership = match &config.ownership.file {
+        None => Default::default(),
+        Some(file) => match std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::rules::ownership::Ownership::from_toml(&t))
+        {
+            Ok(o) => o,
+            Err(e) => {
+                problems.push(Problem { file: file.clone(), message: e });
+                Default::default()
+            }
+        },
+    };
     if config.serve.listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(Problem {
             file: path.to_path_buf(),
             message: format!("[serve] listen = {:?}: expected an address and port such as 127.0.0.1:8080", config.serve.listen),
         });
     }
+    for p in config.schedule.problems() {
+        problems.push(Problem { file: path.to_path_buf(), message: p });
+    }
     if let Err(e) = crate::templates::check() {
         problems.push(Problem { file: PathBuf::from("templates"), message: format!("template error: {e}") });
     }
     let connectors = load_connectors(&config.connectors_dir, &mut problems);
-    if problems.is_empty() { Ok(Loaded { config, calendar, connectors }) } else { Err(problems) }
+    if problems.is_empty() { Ok(Loaded { config, calendar, ownership, connectors }) } else { Err(problems) }
 }
 
 fn load_connectors(dir: &Path, problems: &mut Vec<Problem>) -> Vec<Connector> {

@@ -39,6 +39,15 @@ impl Destination {
     }
 }
 
+/// One urgent row for a party, for the fan-out to resolve; `role` is `to` or `copy`.
+pub fn party_row(kind: &'static str, party: &Party, role: &str, subject: String, payload: &serde_json::Value) -> OutboxRow {
+    let mut payload = payload.clone();
+    if let Some(o) = payload.as_object_mut() {
+        o.insert("role".into(), role.into());
+    }
+    OutboxRow { id: OutboxId::new(), kind, channel: "party", recipient: party.to_string(), subject_id: subject, urgent: true, payload }
+}
+
 /// The registered units that act as a party.
 pub fn acting_units<'u>(party: &Party, units: &'u [Unit]) -> Vec<&'u Unit> {
     units

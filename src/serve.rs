@@ -24,10 +24,19 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
     }
 
     let app = App { loaded, store };
-    let engine = Arc::new(Engine { calendar: app.loaded.calendar.clone(), policy: app.loaded.config.rules.clone() });
-    let (intake, writer) = Intake::start(app.store.clone(), engine);
+    let engine = Arc::new(Engine { calendar: app.loaded.calendar.clone(), policy: app.loaded.config.rules.clone(), ownership: app.loaded.ownership.clone() });
+    let (intake, writer) = Intake::start(app.store.clone(), engine.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = crate::connectors::start(&app.loaded.connectors, &intake, &app.store, &stop_rx);
+    tasks.push(tokio::spawn(crate::fanout::run(app.store.clone(), std::time::Duration::from_secs(1), stop_rx.clone())));
+    let schedule = app.loaded.config.schedule.clone();
+    if schedule.enabled {
+        let scheduler = crate::schedule::Scheduler::new(app.store.clone(), engine, schedule, app.loaded.config.retention.days)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        tasks.push(tokio::spawn(scheduler.run(stop_rx.clone())));
+    } else {
+        tracing::warn!("scheduler disabled ([schedule] enabled = false): no reminders, alerts, digest or purge");
+    }
     let listen = &app.loaded.config.serve.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "HTTP upload listening (POST /api/v1/submissions, GET /upload)");

@@ -17,6 +17,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mail/notice.subject.txt", include_str!("../templates/mail/notice.subject.txt")),
     ("mail/notice.txt", include_str!("../templates/mail/notice.txt")),
     ("mail/notice.html", include_str!("../templates/mail/notice.html")),
+    ("mail/alert.subject.txt", include_str!("../templates/mail/alert.subject.txt")),
+    ("mail/alert.txt", include_str!("../templates/mail/alert.txt")),
+    ("mail/alert.html", include_str!("../templates/mail/alert.html")),
+    ("mail/batch.subject.txt", include_str!("../templates/mail/batch.subject.txt")),
+    ("mail/batch.txt", include_str!("../templates/mail/batch.txt")),
+    ("mail/batch.html", include_str!("../templates/mail/batch.html")),
+    ("mail/digest.subject.txt", include_str!("../templates/mail/digest.subject.txt")),
+    ("mail/digest.txt", include_str!("../templates/mail/digest.txt")),
+    ("mail/digest.html", include_str!("../templates/mail/digest.html")),
 ];
 
 /// The environment with every template loaded.
@@ -48,7 +57,19 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         "unit": "CT-GD", "discovered_at": "2026-09-23 10:00", "provinces": "广东", "details": [{"label": "影响", "value": "x"}],
         "duty": "事件报告", "basis": "第十二条",
     });
-    vec![
+    let alert = json!({"recipient": "广东电信（张三）", "title": "【提醒】报送将于 2026-09-23 12:00 到期", "lines": ["事项：报送", "期限：2026-09-23 12:00"]});
+    let batch = json!({"recipient": "广东电信（张三）", "items": [{"title": "【通报】预警", "lines": ["报告编号：0193"]}]});
+    let line = json!({"label": "重大（事件）", "count": 3, "previous": 1});
+    let digest = json!({
+        "recipient": "通信保障局（李四）", "chart_cid": "chart", "current_colour": "#c0392b", "previous_colour": "#95a5a6",
+        "rates": {"feedback": "50%", "disposal": "—"},
+        "d": {"month": "2026-09", "previous_month": "2026-08", "trend": "本月共收到报告 3 份。",
+            "by_grade": [line.clone()], "by_category": [line.clone()], "by_unit": [line.clone()], "by_province": [line],
+            "typical": [{"severity": "重大", "kind": "事件信息", "unit": "CT-GD", "provinces": "广东", "discovered_at": "2026-09-23 10:00", "title": "x"}],
+            "disposal": {"notified": 2, "on_time": 1, "late": 0, "missed": 1, "open": 0, "targets_disposed": 3, "targets_undisposed": 1},
+            "lateness": [{"label": "CT-GD", "late": 1, "missed": 0}]},
+    });
+    let mut out = vec![
         ("upload.html", json!({"max_mb": 64})),
         (
             "upload_receipt.html",
@@ -64,7 +85,13 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("mail/notice.subject.txt", notice.clone()),
         ("mail/notice.txt", notice.clone()),
         ("mail/notice.html", notice),
-    ]
+    ];
+    for (family, ctx) in [("alert", alert), ("batch", batch), ("digest", digest)] {
+        for (name, _) in TEMPLATES.iter().filter(|(n, _)| n.starts_with(&format!("mail/{family}."))) {
+            out.push((name, ctx.clone()));
+        }
+    }
+    out
 }
 
 /// Compiles and renders every template with a sample (for `tongbao check`).

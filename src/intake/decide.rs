@@ -19,6 +19,8 @@ use std::collections::HashMap;
 pub struct Engine {
     pub calendar: Calendar,
     pub policy: Policy,
+    /// Who answers for botnet addresses and domains, for CNCERT's disposal notices.
+    pub ownership: crate::rules::ownership::Ownership,
 }
 
 /// A submission after parsing, before it meets the store.
@@ -439,6 +441,39 @@ fn accept(
         _ => {}
     }
 
+    // CNCERT's disposal notice to whoever answers for the botnet's addresses and domains
+    // (Art. 8(三), 9 [僵尸机制]): each owner owes feedback, and an operator that found the event
+    // owes its verification.
+    if let (ReportBody::BotnetEvent(b), None) = (&content.body, &earlier) {
+        let grade = content.grade.unwrap_or(Grade::General);
+        let mut owners: std::collections::BTreeMap<UnitCode, Vec<String>> = std::collections::BTreeMap::new();
+        for bn in &b.botnets {
+            if let Some(u) = engine.ownership.of_ip(bn.cc_ip) {
+                owners.entry(u.clone()).or_default().push(format!("{}:{}", bn.cc_ip, bn.port));
+            }
+            for dm in &bn.domains {
+                if let Some(u) = engine.ownership.of_domain(dm) {
+                    owners.entry(u.clone()).or_default().push(dm.to_string());
+                }
+            }
+        }
+        let found_by_operator = (unit.unit_type != UnitType::Cncert).then_some(&unit.code);
+        for (i, (owner, targets)) in owners.iter().enumerate() {
+            let notice = ob::after_notice(grade, received_at, owner, found_by_operator.filter(|_| i == 0), &engine.calendar);
+            let due = notice.first().map(|o| crate::rules::calendar::local_display(o.deadline.due_at)).unwrap_or_default();
+            let payload = serde_json::json!({
+                "report_id": id, "duty": Duty::DisposalFeedback, "basis": ob::basis::botnet_9_2().citation_zh,
+                "title": format!("【处置通知】{}木马和僵尸网络事件：请于 {due} 前反馈处置情况", grade.label_zh()),
+                "lines": std::iter::once(format!("报告编号：{id}（反馈时请在 notice_ref 中填写）"))
+                    .chain(targets.iter().map(|t| format!("待处置：{t}")))
+                    .collect::<Vec<_>>(),
+            });
+            d.outbox.push(crate::fanout::party_row("notice", &Party::Unit(owner.clone()), "to", id.to_string(), &payload));
+            d.audit.push(AuditRow { actor: "hub".into(), action: "botnet.notified", subject: id.to_string(), detail: serde_json::json!({ "unit": owner, "targets": targets }) });
+            drafts.extend(notice.into_iter().map(|o| (id, o)));
+        }
+    }
+
     // Drafts become obligations; those this report meets get their status now, except keyed
     // ones, which may already exist and are fulfilled by key in the store.
     let mut summaries = Vec::new();
@@ -543,6 +578,24 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
     } else {
         content.provinces.iter().map(|p| p.code().to_string()).collect()
     };
+    // And to each party the table names, by its own channels (the fan-out resolves them).
+    let title = format!("【通报】{}{}：{}", content.kind().label_zh(), severity_zh(content), headline(content));
+    let lines = vec![
+        format!("报告编号：{report}"),
+        format!("发现时间：{}", crate::rules::calendar::local_display(content.discovered_at)),
+        format!("报送要求：{}（{}）", draft.duty.label_zh(), draft.basis.citation_zh),
+    ];
+    let payload = serde_json::json!({
+        "report_id": report, "duty": draft.duty, "basis": draft.basis.citation_zh, "title": title, "lines": lines,
+    });
+    for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
+        if matches!(party, Party::BureausConcerned | Party::UnitsConcerned) || *party == draft.actor {
+            continue;
+        }
+        let mut row = crate::fanout::party_row("notice", party, role, report.to_string(), &payload);
+        row.urgent = urgent;
+        d.outbox.push(row);
+    }
     for province in provinces {
         d.outbox.push(OutboxRow {
             id: OutboxId::new(),
@@ -557,4 +610,24 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
             }),
         });
     }
+}
+
+fn severity_zh(c: &crate::model::report::ReportContent) -> String {
+    match (c.grade, c.level) {
+        (Some(g), _) => format!("（{}）", g.label_zh()),
+        (None, Some(l)) => format!("（{}）", l.label_zh()),
+        _ => String::new(),
+    }
+}
+
+/// A one-line summary of a report for titles: what the reporter wrote first, shortened.
+pub fn headline(c: &crate::model::report::ReportContent) -> String {
+    let text = match &c.body {
+        ReportBody::Event(b) => b.summary.clone(),
+        ReportBody::Warning(b) => b.description.clone(),
+        ReportBody::BotnetEvent(b) => format!("{} 个控制端", b.botnets.len()),
+        _ => c.kind().label_zh().to_string(),
+    };
+    let short: String = text.chars().take(40).collect();
+    if short.len() < text.len() { format!("{short}…") } else { short }
 }

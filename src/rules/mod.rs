@@ -5,6 +5,7 @@
 pub mod botnet;
 pub mod calendar;
 pub mod obligations;
+pub mod ownership;
 pub mod reminders;
 
 pub use botnet::{BotSet, BotnetThresholds};

@@ -1,10 +1,11 @@
 //! The deadline scan: a reminder before an obligation falls due, an overdue alert (迟报/漏报) after, and the escalation of botnet disposal that never came.
 
 use crate::intake::decide::{AuditRow, OutboxRow};
-use crate::model::{Duty, Grade, Obligation, OutboxId, Party};
+use crate::model::{Duty, Grade, Obligation, Party};
 use crate::rules::calendar::local_display;
 use crate::store::jobs::{AlertCandidate, AlertStep};
 use crate::store::{JobStore, Store, StoreError};
+pub use crate::fanout::party_row;
 use chrono::{DateTime, Utc};
 
 const BATCH: u32 = 5000;
@@ -32,15 +33,6 @@ pub async fn scan<S: Store + JobStore>(store: &S, now: DateTime<Utc>) -> Result<
         }
     }
     Ok(if reminders + overdue == 0 { String::new() } else { format!("{reminders} reminders, {overdue} overdue alerts") })
-}
-
-/// One party row: the fan-out finds the party's addresses and routing keys.
-pub fn party_row(kind: &'static str, party: &Party, role: &str, subject: String, payload: &serde_json::Value) -> OutboxRow {
-    let mut payload = payload.clone();
-    if let Some(o) = payload.as_object_mut() {
-        o.insert("role".into(), role.into());
-    }
-    OutboxRow { id: OutboxId::new(), kind, channel: "party", recipient: party.to_string(), subject_id: subject, urgent: true, payload }
 }
 
 fn parties(ps: &[Party]) -> String {

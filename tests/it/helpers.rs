@@ -81,7 +81,7 @@ impl Lib {
         let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
         let units = units_from_toml(UNITS_TOML);
         store.import_units(&units, chrono::Utc::now()).await.unwrap();
-        let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy });
+        let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy, ownership: Default::default() });
         let (intake, _writer) = Intake::start(store.clone(), engine);
         Lib { _dir: dir, store, intake }
     }

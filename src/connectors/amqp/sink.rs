@@ -155,6 +155,13 @@ async fn message_for<S: Store>(config: &SinkConfig, store: &S, row: &OutboxItem)
             // Receipts go straight to the sender's reply queue through the default exchange.
             Ok(Some((String::new(), row.recipient.clone(), body, props)))
         }
-        other => Err(format!("outbox row {} has a kind the AMQP sink does not send: {other}", row.id)),
+        // Addressed to one unit's systems (`to.<UNIT>.<kind>`): the payload is the message.
+        "alert" | "digest" | "batch" => {
+            header(&mut headers, "x-tongbao-subject", row.subject_id.clone());
+            let body = serde_json::json!({ "kind": row.kind, "subject_id": row.subject_id, "message": row.payload });
+            Ok(Some((config.exchange.clone(), row.recipient.clone(), body.to_string().into_bytes(), base.with_headers(headers))))
+        }
+        // Never a reason to stop the sink: the row is marked failed and audited.
+        _ => Ok(None),
     }
 }

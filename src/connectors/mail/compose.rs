@@ -182,6 +182,97 @@ pub fn notice(
     render_three(env, "notice", &view)
 }
 
+#[derive(Serialize)]
+struct AlertView<'a> {
+    recipient: &'a str,
+    title: &'a str,
+    lines: Vec<&'a str>,
+}
+
+fn str_list(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array().map(|a| a.iter().filter_map(|l| l.as_str()).collect()).unwrap_or_default()
+}
+
+/// A reminder, an overdue alert, an escalation or a monthly notice: a title and lines.
+pub fn alert(env: &Environment<'_>, recipient_label: &str, payload: &serde_json::Value) -> Result<Rendered, String> {
+    let title = payload.get("title").and_then(|t| t.as_str()).ok_or("the alert has no title")?;
+    render_three(env, "alert", &AlertView { recipient: recipient_label, title, lines: str_list(&payload["lines"]) })
+}
+
+#[derive(Serialize)]
+struct BatchItem<'a> {
+    title: String,
+    lines: Vec<&'a str>,
+}
+
+/// Several non-urgent items for one recipient in one mail.
+pub fn batch(env: &Environment<'_>, recipient_label: &str, payload: &serde_json::Value) -> Result<Rendered, String> {
+    let items: Vec<BatchItem<'_>> = payload["items"]
+        .as_array()
+        .ok_or("the batch has no items")?
+        .iter()
+        .map(|i| BatchItem {
+            title: i["payload"]["title"].as_str().map(str::to_string).unwrap_or_else(|| format!("{}（{}）", i["kind"], i["subject_id"])),
+            lines: str_list(&i["payload"]["lines"]),
+        })
+        .collect();
+    render_three(env, "batch", &serde_json::json!({ "recipient": recipient_label, "items": items }))
+}
+
+/// The monthly digest: texts, the chart (PNG) and the workbook (xlsx).
+pub struct DigestMail {
+    pub rendered: Rendered,
+    pub chart: Vec<u8>,
+    pub workbook: Vec<u8>,
+    pub month: String,
+}
+
+pub const CHART_CID: &str = "digest-chart";
+
+pub fn digest(env: &Environment<'_>, recipient_label: &str, d: &crate::digest::Digest) -> Result<DigestMail, String> {
+    let rate = |r: Option<f64>| r.map(|v| format!("{v}%")).unwrap_or_else(|| "—".into());
+    let ctx = serde_json::json!({
+        "recipient": recipient_label, "d": d, "chart_cid": CHART_CID,
+        "current_colour": crate::digest::chart::CURRENT_HEX, "previous_colour": crate::digest::chart::PREVIOUS_HEX,
+        "rates": { "feedback": rate(d.disposal.feedback_rate), "disposal": rate(d.disposal.disposal_rate) },
+    });
+    Ok(DigestMail {
+        rendered: render_three(env, "digest", &ctx)?,
+        chart: crate::digest::chart::png(&d.by_grade)?,
+        workbook: crate::digest::workbook::xlsx(d)?,
+        month: d.month.clone(),
+    })
+}
+
+/// The digest's MIME message: text and HTML (with the chart inline), and the workbook attached.
+pub fn digest_message(from: &Address, to: &str, outbox: OutboxId, mail: DigestMail) -> Result<Message, String> {
+    use lettre::message::header::ContentType;
+    use lettre::message::{Attachment, SinglePart};
+    let to: Address = to.parse().map_err(|e| format!("recipient {to}: {e}"))?;
+    let domain = from.email.domain();
+    let png = ContentType::parse("image/png").map_err(|e| e.to_string())?;
+    let xlsx = ContentType::parse("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet").map_err(|e| e.to_string())?;
+    let body = MultiPart::mixed()
+        .multipart(
+            MultiPart::alternative().singlepart(SinglePart::plain(mail.rendered.text)).multipart(
+                MultiPart::related()
+                    .singlepart(SinglePart::html(mail.rendered.html))
+                    .singlepart(Attachment::new_inline(CHART_CID.to_string()).body(mail.chart, png)),
+            ),
+        )
+        .singlepart(Attachment::new(format!("网络安全信息月度通报-{}.xlsx", mail.month)).body(mail.workbook, xlsx));
+    let mut msg = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(mail.rendered.subject)
+        .message_id(Some(format!("<{outbox}@{domain}>")))
+        .date_now()
+        .multipart(body)
+        .map_err(|e| e.to_string())?;
+    msg.headers_mut().insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
+    Ok(msg)
+}
+
 /// Threading of a reply: the mail it answers and that mail's own references.
 #[derive(Debug, Clone, Default)]
 pub struct Thread {

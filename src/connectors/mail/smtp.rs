@@ -129,14 +129,26 @@ async fn deliver<S: Store>(
     env: &minijinja::Environment<'_>,
     row: &OutboxItem,
 ) -> Result<(), Failure> {
-    let (rendered, thread) = render(store, env, row).await?;
-    let message = compose::message(&config.from, &row.recipient, row.id, rendered, &thread).map_err(Failure::Permanent)?;
+    let message = if row.kind == "digest" {
+        let d: crate::digest::Digest = serde_json::from_value(row.payload["digest"].clone())
+            .map_err(|e| Failure::Permanent(format!("the digest row does not hold a digest: {e}")))?;
+        let mail = compose::digest(env, &label(row), &d).map_err(Failure::Permanent)?;
+        compose::digest_message(&config.from, &row.recipient, row.id, mail).map_err(Failure::Permanent)?
+    } else {
+        let (rendered, thread) = render(store, env, row).await?;
+        compose::message(&config.from, &row.recipient, row.id, rendered, &thread).map_err(Failure::Permanent)?
+    };
     match tokio::time::timeout(config.timeout, transport.send(message)).await {
         Err(_) => Err(Failure::Transient(format!("SMTP conversation took longer than {} s", config.timeout.as_secs()))),
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) if e.is_permanent() => Err(Failure::Permanent(e.to_string())),
         Ok(Err(e)) => Err(Failure::Transient(e.to_string())),
     }
+}
+
+/// Whom a mail greets: the contact's unit and name, else the address.
+fn label(row: &OutboxItem) -> String {
+    row.payload.get("recipient_label").and_then(|l| l.as_str()).unwrap_or(&row.recipient).to_string()
 }
 
 /// The texts and threading of one row, from what the store holds now.
@@ -161,9 +173,10 @@ async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &Out
             let id = row.subject_id.parse().map_err(|_| Failure::Permanent(format!("bad report id {}", row.subject_id)))?;
             let report =
                 store.report(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the report no longer exists".into()))?;
-            let label = row.payload.get("recipient_label").and_then(|l| l.as_str()).unwrap_or(&row.recipient).to_string();
-            Ok((compose::notice(env, &report, &label, &row.payload).map_err(Failure::Permanent)?, Thread::default()))
+            Ok((compose::notice(env, &report, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default()))
         }
+        "alert" => Ok((compose::alert(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default())),
+        "batch" => Ok((compose::batch(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default())),
         other => Err(Failure::Permanent(format!("the SMTP sink does not send outbox rows of kind {other}"))),
     }
 }
