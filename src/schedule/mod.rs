@@ -10,6 +10,8 @@
 mod alerts;
 mod monthly;
 
+pub use monthly::{compute as compute_digest, send_digest};
+
 use crate::intake::decide::Engine;
 use crate::store::{JobStore, Store, StoreError};
 use chrono::{DateTime, Utc};

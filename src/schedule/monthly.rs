@@ -111,8 +111,13 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
     if now < due || store.job_ran("missing_summaries", &month.to_string()).await?.is_some() {
         return Ok(String::new());
     }
-    let units = store.units().await?;
     let status = summary_status(store, month).await?;
+    if status.is_empty() {
+        // Nothing was owed that the hub knows of (no general event, no reminder): a month
+        // before the hub ran. Nobody is listed for it.
+        return Ok(String::new());
+    }
+    let units = store.units().await?;
     let missing: Vec<&Unit> = reporting(&units)
         .filter(|u| !sent(status.get(&Reporter { code: &u.code, unit_type: u.unit_type, region: u.province }.party())))
         .collect();

@@ -77,11 +77,14 @@ impl Lib {
     }
 
     pub async fn with_policy(policy: Policy) -> Lib {
+        Lib::with_engine(Arc::new(Engine { calendar: Calendar::builtin(), policy, ownership: Default::default() })).await
+    }
+
+    pub async fn with_engine(engine: Arc<Engine>) -> Lib {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
         let units = units_from_toml(UNITS_TOML);
         store.import_units(&units, chrono::Utc::now()).await.unwrap();
-        let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy, ownership: Default::default() });
         let (intake, _writer) = Intake::start(store.clone(), engine);
         Lib { _dir: dir, store, intake }
     }

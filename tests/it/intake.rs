@@ -104,6 +104,11 @@ async fn urgent_reports_are_queued_for_their_recipients_with_the_receipt_when_a_
     assert_eq!(
         rows,
         vec![
+            // To CSB and the province's bureau, copy CNCERT, each by its own channels (fan-out)…
+            ("notice".into(), "party".into(), "bureau:GD".into(), true),
+            ("notice".into(), "party".into(), "cncert".into(), true),
+            ("notice".into(), "party".into(), "csb".into(), true),
+            // …and once on the topic exchange for the province.
             ("notice".into(), "amqp".into(), "notice.event.major.GD".into(), true),
             ("receipt".into(), "amqp".into(), "amq.rabbitmq.reply-to".into(), true),
         ]

@@ -7,5 +7,6 @@ mod helpers;
 mod http;
 mod intake;
 mod mail;
+mod schedule;
 mod serve;
 mod tidy;

@@ -1,0 +1,279 @@
+//! The scheduler driven by chosen instants on a real SQLite store: reminders, overdue alerts, botnet escalation, monthly jobs, restarts, the digest.
+
+use crate::helpers::{Lib, event, units_from_toml};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tongbao::intake::decide::Engine;
+use tongbao::model::{Duty, ObligationStatus, YearMonth};
+use tongbao::rules::ownership::Ownership;
+use tongbao::rules::{Calendar, Policy};
+use tongbao::schedule::{ScheduleConfig, Scheduler};
+use tongbao::store::{ObligationFilter, SqliteStore, Store};
+
+const MORE_UNITS: &str = r#"
+[[units]]
+code = "CSB"
+name = "工业和信息化部网络安全管理局"
+type = "csb"
+province = "national"
+contacts = [{ role = "contact", name = "值班", email = "duty@csb.example.cn" }]
+
+[[units]]
+code = "GD-BUREAU"
+name = "广东省通信管理局"
+type = "bureau"
+province = "GD"
+contacts = [{ role = "contact", name = "网安处", email = "wa@gdca.example.cn" }]
+
+[[units]]
+code = "ISP-X"
+name = "某省级运营商（重要信息系统专线）"
+type = "basic_telecom_provincial"
+province = "GD"
+important = true
+contacts = [{ role = "contact", name = "孙七", email = "soc@ispx.example.cn" }]
+"#;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+async fn lib_with_ownership() -> (Lib, Arc<Engine>) {
+    let ownership = Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"ISP-X\"\n").unwrap();
+    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership });
+    let lib = Lib::with_engine(engine.clone()).await;
+    lib.store.import_units(&units_from_toml(MORE_UNITS), Utc::now()).await.unwrap();
+    (lib, engine)
+}
+
+/// Outbox rows about one subject: (kind, channel, recipient), sorted.
+async fn rows_about(store: &SqliteStore, subject: &str) -> Vec<(String, String, String)> {
+    sqlx::query_as("SELECT kind, channel, recipient FROM outbox WHERE subject_id = ? ORDER BY kind, channel, recipient")
+        .bind(subject)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+fn row(k: &str, c: &str, r: &str) -> (String, String, String) {
+    (k.into(), c.into(), r.into())
+}
+
+#[tokio::test]
+async fn a_major_botnet_event_whose_feedback_never_comes_is_reminded_alerted_and_escalated_at_the_right_instants() {
+    let (lib, engine) = lib_with_ownership().await;
+    let store = lib.store.clone();
+    // CNCERT finds a botnet of 600,000 bots whose C&C sits in ISP-X's network: major.
+    let r = lib
+        .submit("CNCERT", crate::helpers::botnet(600_000, &[], "2026-06-01T08:00:00+08:00"), "2026-06-01T08:10:00+08:00")
+        .await;
+    let report = r.reports[0].report_id;
+    let all = store.obligations(&ObligationFilter { report: Some(report), limit: 50, ..Default::default() }).await.unwrap();
+    let feedback = all.iter().find(|o| o.duty == Duty::DisposalFeedback).expect("ISP-X owes feedback");
+    assert_eq!(feedback.actor.to_string(), "unit:ISP-X");
+    assert_eq!(feedback.deadline.due_at, t("2026-06-01T12:10:00+08:00"), "notice + 4 h (Art. 9(二))");
+    assert_eq!(feedback.next_alert_at, Some(t("2026-06-01T11:40:00+08:00")), "reminded 30 minutes before");
+    let ob = feedback.id.to_string();
+    // The disposal notice itself went to ISP-X at once.
+    assert_eq!(rows_about(&store, &report.to_string()).await.iter().filter(|r| r.2 == "unit:ISP-X").count(), 1);
+
+    let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
+    s.tick(t("2026-06-01T08:15:00+08:00")).await;
+    s.tick(t("2026-06-01T11:39:00+08:00")).await;
+    assert_eq!(rows_about(&store, &ob).await, vec![], "nothing before the reminder time");
+
+    s.tick(t("2026-06-01T11:41:00+08:00")).await;
+    assert_eq!(rows_about(&store, &ob).await, vec![row("reminder", "party", "unit:ISP-X")]);
+    s.tick(t("2026-06-01T12:09:00+08:00")).await;
+    assert_eq!(rows_about(&store, &ob).await.len(), 1, "one reminder only");
+
+    s.tick(t("2026-06-01T12:11:00+08:00")).await;
+    assert_eq!(
+        rows_about(&store, &ob).await,
+        vec![
+            // ISP-X serves an important information system: CSB is told, copy CNCERT (Art. 9(四)).
+            row("escalation", "party", "cncert"),
+            row("escalation", "party", "csb"),
+            row("overdue", "party", "cncert"),
+            row("overdue", "party", "unit:ISP-X"),
+            row("reminder", "party", "unit:ISP-X"),
+        ]
+    );
+    let status = |store: Arc<SqliteStore>| async move {
+        store.obligations(&ObligationFilter { report: Some(report), limit: 50, ..Default::default() }).await.unwrap()
+    };
+    assert_eq!(status(store.clone()).await.iter().find(|o| o.duty == Duty::DisposalFeedback).unwrap().status, ObligationStatus::Missed);
+
+    // The fan-out turns party rows into mails to each party's contacts.
+    tongbao::fanout::expand_once(&*store, t("2026-06-01T12:12:00+08:00"), false).await.unwrap();
+    let mails: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT kind, channel, recipient FROM outbox WHERE channel <> 'party' AND json_extract(payload, '$.obligation_id') = ? ORDER BY kind, channel, recipient",
+    )
+    .bind(&ob)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        mails,
+        vec![
+            // CNCERT's copies of the overdue alert and the escalation, by mail and to its systems.
+            row("alert", "amqp", "to.CNCERT.alert"),
+            row("alert", "amqp", "to.CNCERT.alert"),
+            row("alert", "email", "duty@cert.example.cn"),
+            row("alert", "email", "duty@cert.example.cn"),
+            row("alert", "email", "duty@csb.example.cn"),
+            row("alert", "email", "soc@ispx.example.cn"),
+            row("alert", "email", "soc@ispx.example.cn"),
+        ]
+    );
+
+    // A restart later that hour catches up: it runs every job once, and sends nothing twice.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(store.pool()).await.unwrap();
+    let mut restarted = Scheduler::new(store.clone(), engine, ScheduleConfig::default(), 180).unwrap();
+    restarted.tick(t("2026-06-01T13:00:00+08:00")).await;
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(before, after);
+
+    // The feedback comes at last: the duty is late (迟报), not missed.
+    let fb = serde_json::json!({"kind": "disposal_feedback", "content": {"notice_ref": report, "unit_name": "ISP-X",
+        "disposed": ["203.0.113.7"], "undisposed": []}});
+    let r = lib.submit("ISP-X", fb, "2026-06-01T14:00:00+08:00").await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(status(store.clone()).await.iter().find(|o| o.duty == Duty::DisposalFeedback).unwrap().status, ObligationStatus::Late);
+}
+
+#[tokio::test]
+async fn monthly_reminders_go_once_on_the_first_working_day_and_the_missing_list_after_the_fifth() {
+    let (lib, engine) = lib_with_ownership().await;
+    let store = lib.store.clone();
+    let summary = serde_json::json!({"kind": "monthly_general", "content": {"month": "2026-09", "events": []}});
+    let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
+    let reminders = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'summary_reminder'").fetch_one(store.pool()).await.unwrap();
+        n
+    };
+    // Wed 2026-09-30 is still September: nothing. October 1–7 are holidays; the 1st working
+    // day of October 2026 is Thu 10-08.
+    s.tick(t("2026-09-30T09:00:00+08:00")).await;
+    s.tick(t("2026-10-07T09:00:00+08:00")).await;
+    assert_eq!(reminders().await, 0);
+    // IDC-BJ sends its summary early; everyone else (CT-GD, CM-GROUP, GD-BUREAU, ISP-X) is reminded.
+    lib.submit("IDC-BJ", summary.clone(), "2026-10-08T08:00:00+08:00").await;
+    s.tick(t("2026-10-08T09:00:00+08:00")).await;
+    assert_eq!(reminders().await, 4);
+    // A restart the same day reminds nobody twice.
+    let mut restarted = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
+    restarted.tick(t("2026-10-08T10:00:00+08:00")).await;
+    assert_eq!(reminders().await, 4);
+
+    // CT-GD sends before the 5th working day (Tue 10-13, since Sat 10-10 is a make-up working day).
+    lib.submit("CT-GD", summary, "2026-10-13T20:00:00+08:00").await;
+    restarted.tick(t("2026-10-13T23:59:00+08:00")).await;
+    let missing: Vec<String> = sqlx::query_scalar("SELECT payload FROM outbox WHERE kind = 'missing_summaries'").fetch_all(store.pool()).await.unwrap();
+    assert!(missing.is_empty(), "not before the deadline");
+    restarted.tick(t("2026-10-14T09:00:00+08:00")).await;
+    let missing: Vec<String> =
+        sqlx::query_scalar("SELECT recipient FROM outbox WHERE kind = 'missing_summaries' ORDER BY recipient").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(missing, vec!["cncert", "csb"]);
+    let units: String = sqlx::query_scalar("SELECT json_extract(payload, '$.units') FROM outbox WHERE kind = 'missing_summaries' LIMIT 1")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(units, r#"["CM-GROUP","GD-BUREAU","ISP-X"]"#);
+    // Those three duties are missed (漏报); the two that came are met.
+    let summaries: Vec<(String, String)> =
+        sqlx::query_as("SELECT actor, status FROM obligations WHERE okey LIKE 'monthly_summary:%:2026-09' ORDER BY actor")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        summaries,
+        vec![
+            ("bureau:GD".into(), "missed".into()),
+            ("unit:CM-GROUP".into(), "missed".into()),
+            ("unit:CT-GD".into(), "met".into()),
+            ("unit:IDC-BJ".into(), "met".into()),
+            ("unit:ISP-X".into(), "missed".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_september_digest_counts_exactly_what_was_stored_and_is_sent_once() {
+    let (lib, engine) = lib_with_ownership().await;
+    let store = lib.store.clone();
+    let ev = |grade: &str, province: &str, at: &str| {
+        let mut e = event(grade, at);
+        e["provinces"] = serde_json::json!([province]);
+        e
+    };
+    // August: 1 event. September: 2 major, 1 large, 3 general, across GD and BJ. October: 1.
+    lib.submit("CT-GD", ev("general", "GD", "2026-08-20T10:00:00+08:00"), "2026-08-20T10:05:00+08:00").await;
+    lib.submit("CT-GD", ev("major", "GD", "2026-09-02T10:00:00+08:00"), "2026-09-02T10:05:00+08:00").await;
+    lib.submit("IDC-BJ", ev("major", "BJ", "2026-09-03T10:00:00+08:00"), "2026-09-03T10:05:00+08:00").await;
+    lib.submit("IDC-BJ", ev("large", "BJ", "2026-09-10T10:00:00+08:00"), "2026-09-10T10:05:00+08:00").await;
+    for d in ["05", "06", "07"] {
+        lib.submit("CT-GD", ev("general", "GD", &format!("2026-09-{d}T10:00:00+08:00")), &format!("2026-09-{d}T10:05:00+08:00")).await;
+    }
+    // The last second of September (Beijing) counts; the first of October does not.
+    lib.submit("CM-GROUP", ev("general", "GD", "2026-09-30T23:59:00+08:00"), "2026-09-30T23:59:59+08:00").await;
+    lib.submit("CM-GROUP", ev("general", "GD", "2026-10-01T00:00:00+08:00"), "2026-10-01T00:00:00+08:00").await;
+
+    let month: YearMonth = "2026-09".parse().unwrap();
+    let d = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
+    assert_eq!((d.total, d.previous_total), (7, 1));
+    assert_eq!(d.change, Some(600.0));
+    let count = |lines: &[tongbao::digest::Line], label: &str| lines.iter().find(|l| l.label.contains(label)).map(|l| (l.count, l.previous));
+    assert_eq!(count(&d.by_grade, "重大"), Some((2, 0)));
+    assert_eq!(count(&d.by_grade, "较大"), Some((1, 0)));
+    assert_eq!(count(&d.by_grade, "一般"), Some((4, 1)));
+    assert_eq!(count(&d.by_province, "广东"), Some((5, 1)));
+    assert_eq!(count(&d.by_province, "北京"), Some((2, 0)));
+    assert_eq!(count(&d.by_unit, "CT-GD"), Some((4, 1)));
+    assert_eq!(d.typical[0].severity, "重大");
+    assert_eq!(d.typical.len(), 5);
+
+    // The workbook has a native chart per breakdown.
+    let xlsx = tongbao::digest::workbook::xlsx(&d).unwrap();
+    let zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+    assert_eq!(zip.file_names().filter(|n| n.as_ref().is_ok_and(|n| n.starts_with("xl/charts/chart"))).count(), 5);
+    let png = tongbao::digest::chart::png(&d.by_grade).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+
+    // Scheduled: not before the 6th working day of October (Wed 10-14), then once.
+    let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
+    let digests = || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'digest' AND channel = 'party'").fetch_one(store.pool()).await.unwrap();
+        n
+    };
+    s.tick(t("2026-10-13T10:00:00+08:00")).await;
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT recipient, payload FROM outbox WHERE kind = 'digest'").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(digests().await, 0, "{rows:?}");
+    s.tick(t("2026-10-14T10:00:00+08:00")).await;
+    let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT channel, recipient, subject_id FROM outbox WHERE kind = 'digest'").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(digests().await, 3, "to CSB and all bureaus, copy CNCERT: {rows:?}");
+    let (again, _) = tongbao::schedule::send_digest(&*store, month, t("2026-10-14T11:00:00+08:00")).await.unwrap();
+    assert!(!again, "`tongbao digest --send` after the scheduled send sends nothing");
+    let mut restarted = Scheduler::new(store.clone(), engine, ScheduleConfig::default(), 180).unwrap();
+    restarted.tick(t("2026-10-20T10:00:00+08:00")).await;
+    assert_eq!(digests().await, 3);
+    // The restart's catch-up fanned them out: CSB's and the GD bureau's contacts, CNCERT's mail and systems.
+    let out: Vec<(String, String)> =
+        sqlx::query_as("SELECT channel, recipient FROM outbox WHERE kind = 'digest' AND channel <> 'party' ORDER BY channel, recipient")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let pair = |c: &str, r: &str| (c.to_string(), r.to_string());
+    assert_eq!(
+        out,
+        vec![
+            pair("amqp", "to.CNCERT.digest"),
+            pair("email", "duty@cert.example.cn"),
+            pair("email", "duty@csb.example.cn"),
+            pair("email", "wa@gdca.example.cn")
+        ]
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM obligations WHERE okey = 'monthly_digest:2026-09'").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(status, "met");
+}
