@@ -67,6 +67,21 @@ pub enum Command {
     /// Measure throughput; see BENCHMARKS.md.
     #[command(subcommand)]
     Bench(crate::bench::BenchCmd),
+    /// The monthly digest (Art. 19–20): print it, write its workbook, or send it now.
+    Digest(DigestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DigestArgs {
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    pub month: String,
+    /// Write the xlsx workbook (with native charts) here.
+    #[arg(short = 'o', long)]
+    pub out: Option<PathBuf>,
+    /// Queue it to CSB and all bureaus (once per month: a second --send sends nothing).
+    #[arg(long)]
+    pub send: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,7 +212,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Ingest(args) => ingest(open(&cli.config).await?, args, cli.json).await,
         Command::Reports(cmd) => reports(open(&cli.config).await?, cmd, cli.json).await,
         Command::Obligations(args) => list_obligations(open(&cli.config).await?, args, cli.json).await,
+        Command::Digest(args) => digest(open(&cli.config).await?, args, cli.json).await,
     }
+}
+
+async fn digest(app: App, args: DigestArgs, json: bool) -> anyhow::Result<i32> {
+    let month: crate::model::YearMonth = match args.month.parse() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("--month: {e}");
+            return Ok(2);
+        }
+    };
+    let (sent, d) = if args.send {
+        let (fresh, d) = crate::schedule::send_digest(&*app.store, month, chrono::Utc::now()).await?;
+        (Some(fresh), d)
+    } else {
+        (None, crate::schedule::compute_digest(&*app.store, month).await?)
+    };
+    if let Some(out) = &args.out {
+        let bytes = crate::digest::workbook::xlsx(&d).map_err(|e| anyhow::anyhow!(e))?;
+        std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    }
+    if json {
+        print_json(&serde_json::json!({ "digest": d, "queued": sent, "workbook": args.out }))?;
+    } else {
+        println!("{} 月度通报：{}", d.month, d.trend);
+        for l in &d.by_grade {
+            println!("  {}：{}（上月 {}）", l.label, l.count, l.previous);
+        }
+        if let Some(out) = &args.out {
+            println!("workbook written to {}", out.display());
+        }
+        match sent {
+            Some(true) => println!("queued to CSB, all bureaus and CNCERT"),
+            Some(false) => println!("already sent for {month}; nothing queued"),
+            None => {}
+        }
+    }
+    Ok(0)
 }
 
 /// Loads the configuration, or fails listing every problem.
@@ -216,7 +269,11 @@ pub struct App {
 
 impl App {
     pub fn engine(&self) -> Arc<Engine> {
-        Arc::new(Engine { calendar: self.loaded.calendar.clone(), policy: self.loaded.config.rules.clone(), ownership: self.loaded.ownership.clone() })
+        Arc::new(Engine {
+            calendar: self.loaded.calendar.clone(),
+            policy: self.loaded.config.rules.clone(),
+            ownership: self.loaded.ownership.clone(),
+        })
     }
 }
 

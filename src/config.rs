@@ -329,16 +329,15 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
     };
     let ownership = match &config.ownership.file {
         None => Default::default(),
-        Some(file) => match std::fs::read_to_string(file)
-            .map_err(|e| e.to_string())
-            .and_then(|t| crate::rules::ownership::Ownership::from_toml(&t))
-        {
-            Ok(o) => o,
-            Err(e) => {
-                problems.push(Problem { file: file.clone(), message: e });
-                Default::default()
+        Some(file) => {
+            match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| crate::rules::ownership::Ownership::from_toml(&t)) {
+                Ok(o) => o,
+                Err(e) => {
+                    problems.push(Problem { file: file.clone(), message: e });
+                    Default::default()
+                }
             }
-        },
+        }
     };
     if config.serve.listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(Problem {

@@ -24,7 +24,11 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
     }
 
     let app = App { loaded, store };
-    let engine = Arc::new(Engine { calendar: app.loaded.calendar.clone(), policy: app.loaded.config.rules.clone(), ownership: app.loaded.ownership.clone() });
+    let engine = Arc::new(Engine {
+        calendar: app.loaded.calendar.clone(),
+        policy: app.loaded.config.rules.clone(),
+        ownership: app.loaded.ownership.clone(),
+    });
     let (intake, writer) = Intake::start(app.store.clone(), engine.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = crate::connectors::start(&app.loaded.connectors, &intake, &app.store, &stop_rx);

@@ -145,7 +145,9 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
     let total: u64 = cur.by_kind_severity.iter().map(|x| x.2).sum();
     let previous_total: u64 = prev.by_kind_severity.iter().map(|x| x.2).sum();
     let change = (previous_total > 0).then(|| ((total as f64 - previous_total as f64) * 1000.0 / previous_total as f64).round() / 10.0);
-    let incidents = |f: &MonthFacts| f.by_kind_severity.iter().filter(|(k, ..)| k != "monthly_general" && k != "contact_update").map(|x| x.2).sum::<u64>();
+    let incidents = |f: &MonthFacts| {
+        f.by_kind_severity.iter().filter(|(k, ..)| k != "monthly_general" && k != "contact_update").map(|x| x.2).sum::<u64>()
+    };
     let trend = match change {
         None if total == 0 => "本月及上月均无报送。".to_string(),
         None => format!("本月共收到报告 {total} 份，上月无报送。"),
@@ -199,7 +201,9 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
             severity_label(kind, sev)
         }),
         by_category: lines(&map(&cur.by_category), &map(&prev.by_category), |k| {
-            Category::parse(k).map(|c| c.label_zh().to_string()).unwrap_or_else(|_| if k.is_empty() { "未分类".into() } else { k.to_string() })
+            Category::parse(k)
+                .map(|c| c.label_zh().to_string())
+                .unwrap_or_else(|_| if k.is_empty() { "未分类".into() } else { k.to_string() })
         }),
         by_unit: lines(&map(&cur.by_unit), &map(&prev.by_unit), unit_label),
         by_province: lines(&provinces(&cur.by_provinces), &provinces(&prev.by_provinces), |k| {
@@ -229,7 +233,11 @@ fn case(r: &crate::store::StoredReport, unit_label: &impl Fn(&str) -> String) ->
         kind: c.kind().label_zh().to_string(),
         severity: c.grade.map(|g| g.label_zh().to_string()).or(c.level.map(|l| format!("{}预警", l.label_zh()))).unwrap_or_default(),
         title: title.chars().take(120).collect(),
-        provinces: if c.provinces.is_empty() { "全国".into() } else { c.provinces.iter().map(|p| p.short_zh()).collect::<Vec<_>>().join("、") },
+        provinces: if c.provinces.is_empty() {
+            "全国".into()
+        } else {
+            c.provinces.iter().map(|p| p.short_zh()).collect::<Vec<_>>().join("、")
+        },
         discovered_at: local_display(c.discovered_at),
     }
 }

@@ -14,8 +14,8 @@ fn write_lines(wb: &mut Workbook, name: &str, title: &str, lines: &[Line], month
     let ws = wb.add_worksheet().set_name(name)?;
     let head = heading();
     ws.write_string_with_format(0, 0, title, &head)?;
-    ws.write_string_with_format(0, 1, format!("{month}"), &head)?;
-    ws.write_string_with_format(0, 2, format!("{previous}"), &head)?;
+    ws.write_string_with_format(0, 1, month, &head)?;
+    ws.write_string_with_format(0, 2, previous, &head)?;
     for (i, l) in lines.iter().enumerate() {
         let row = i as u32 + 1;
         ws.write_string(row, 0, &l.label)?;
@@ -96,7 +96,17 @@ fn build(d: &Digest) -> Result<Vec<u8>, XlsxError> {
         let rows: Vec<Vec<String>> = d
             .typical
             .iter()
-            .map(|c| vec![c.report_id.clone(), c.kind.clone(), c.severity.clone(), c.unit.clone(), c.provinces.clone(), c.discovered_at.clone(), c.title.clone()])
+            .map(|c| {
+                vec![
+                    c.report_id.clone(),
+                    c.kind.clone(),
+                    c.severity.clone(),
+                    c.unit.clone(),
+                    c.provinces.clone(),
+                    c.discovered_at.clone(),
+                    c.title.clone(),
+                ]
+            })
             .collect();
         table(ws, &["报告编号", "类型", "级别", "报送单位", "涉及地区", "发现时间", "概况"], &rows)?;
     }

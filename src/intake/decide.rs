@@ -469,7 +469,12 @@ fn accept(
                     .collect::<Vec<_>>(),
             });
             d.outbox.push(crate::fanout::party_row("notice", &Party::Unit(owner.clone()), "to", id.to_string(), &payload));
-            d.audit.push(AuditRow { actor: "hub".into(), action: "botnet.notified", subject: id.to_string(), detail: serde_json::json!({ "unit": owner, "targets": targets }) });
+            d.audit.push(AuditRow {
+                actor: "hub".into(),
+                action: "botnet.notified",
+                subject: id.to_string(),
+                detail: serde_json::json!({ "unit": owner, "targets": targets }),
+            });
             drafts.extend(notice.into_iter().map(|o| (id, o)));
         }
     }

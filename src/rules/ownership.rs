@@ -67,9 +67,9 @@ impl Ownership {
             domains.insert(d.suffix.trim_matches('.').to_ascii_lowercase(), unit);
         }
         let mut v4: Vec<_> = v4.into_iter().collect();
-        v4.sort_by(|a, b| b.0.cmp(&a.0));
+        v4.sort_by_key(|e| std::cmp::Reverse(e.0));
         let mut v6: Vec<_> = v6.into_iter().collect();
-        v6.sort_by(|a, b| b.0.cmp(&a.0));
+        v6.sort_by_key(|e| std::cmp::Reverse(e.0));
         Ok(Ownership { v4, v6, domains })
     }
 

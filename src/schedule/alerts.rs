@@ -1,11 +1,11 @@
 //! The deadline scan: a reminder before an obligation falls due, an overdue alert (迟报/漏报) after, and the escalation of botnet disposal that never came.
 
+pub use crate::fanout::party_row;
 use crate::intake::decide::{AuditRow, OutboxRow};
 use crate::model::{Duty, Grade, Obligation, Party};
 use crate::rules::calendar::local_display;
 use crate::store::jobs::{AlertCandidate, AlertStep};
 use crate::store::{JobStore, Store, StoreError};
-pub use crate::fanout::party_row;
 use chrono::{DateTime, Utc};
 
 const BATCH: u32 = 5000;
@@ -53,7 +53,12 @@ pub fn step(c: &AlertCandidate, now: DateTime<Utc>) -> AlertStep {
     ];
     if let Some(r) = &c.about {
         let severity = r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())).unwrap_or_default();
-        lines.push(format!("相关报告：{}{}（{}）", r.kind.label_zh(), if severity.is_empty() { String::new() } else { format!(" {severity}") }, r.id));
+        lines.push(format!(
+            "相关报告：{}{}（{}）",
+            r.kind.label_zh(),
+            if severity.is_empty() { String::new() } else { format!(" {severity}") },
+            r.id
+        ));
     }
     let mut outbox = Vec::new();
     let mut audit = Vec::new();

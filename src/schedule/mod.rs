@@ -73,7 +73,8 @@ pub enum Job {
 }
 
 impl Job {
-    pub const ALL: [Job; 6] = [Job::DeadlineScan, Job::NoticeBatch, Job::MonthlyReminder, Job::MissingSummaries, Job::Digest, Job::Retention];
+    pub const ALL: [Job; 6] =
+        [Job::DeadlineScan, Job::NoticeBatch, Job::MonthlyReminder, Job::MissingSummaries, Job::Digest, Job::Retention];
     pub fn name(self) -> &'static str {
         match self {
             Job::DeadlineScan => "deadline_scan",
@@ -143,7 +144,14 @@ impl<S: Store + JobStore> Scheduler<S> {
             return Err(p);
         }
         let crons = Job::ALL.iter().map(|&j| (j, cron::Schedule::from_str(j.expression(&config)).expect("checked above"))).collect();
-        Ok(Scheduler { store, engine, config, retention_days: retention_days.max(crate::config::MIN_RETENTION_DAYS), crons, last_tick: None })
+        Ok(Scheduler {
+            store,
+            engine,
+            config,
+            retention_days: retention_days.max(crate::config::MIN_RETENTION_DAYS),
+            crons,
+            last_tick: None,
+        })
     }
 
     /// Runs every job whose expression fired in `(previous tick, now]`; on the first tick,

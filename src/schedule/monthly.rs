@@ -37,7 +37,9 @@ fn summary_duties(units: &[Unit], month: YearMonth, cal: &Calendar, policy: &Pol
                 actor: d.actor,
                 to: d.to,
                 copy: d.copy,
-                next_alert_at: Some(crate::rules::reminders::remind_at(&d.deadline, true, &policy.reminders, cal).unwrap_or(d.deadline.due_at)),
+                next_alert_at: Some(
+                    crate::rules::reminders::remind_at(&d.deadline, true, &policy.reminders, cal).unwrap_or(d.deadline.due_at),
+                ),
                 deadline: d.deadline,
                 basis: d.basis,
                 binding: true,
@@ -194,14 +196,24 @@ pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: 
             obligations: vec![],
             fulfils: vec![format!("monthly_digest:{month}")],
             outbox,
-            audit: vec![AuditRow { actor: "hub".into(), action: "digest.sent", subject: month.to_string(), detail: serde_json::json!({ "total": d.total }) }],
+            audit: vec![AuditRow {
+                actor: "hub".into(),
+                action: "digest.sent",
+                subject: month.to_string(),
+                detail: serde_json::json!({ "total": d.total }),
+            }],
         })
         .await?;
     Ok((ran, d))
 }
 
 /// From the `workday`-th working day of a month, the digest of the month before goes out.
-pub async fn scheduled_digest<S: Store + JobStore>(store: &S, cal: &Calendar, workday: u32, now: DateTime<Utc>) -> Result<String, StoreError> {
+pub async fn scheduled_digest<S: Store + JobStore>(
+    store: &S,
+    cal: &Calendar,
+    workday: u32,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
     let this = local_month(now);
     let month = digest::previous(this);
     if now < start_of_day(cal.nth_workday(this, workday).value) || store.job_ran("digest", &month.to_string()).await?.is_some() {

@@ -120,5 +120,10 @@ pub trait JobStore: Send + Sync + 'static {
     /// Deletes what is older than `cutoff` (open obligations and undelivered rows stay).
     fn purge(&self, cutoff: DateTime<Utc>) -> impl Future<Output = Result<Purged, StoreError>> + Send;
     /// The counts a digest needs for reports received in `[from, to)`.
-    fn month_facts(&self, from: DateTime<Utc>, to: DateTime<Utc>, typical: u32) -> impl Future<Output = Result<MonthFacts, StoreError>> + Send;
+    fn month_facts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        typical: u32,
+    ) -> impl Future<Output = Result<MonthFacts, StoreError>> + Send;
 }

@@ -145,7 +145,11 @@ impl JobStore for SqliteStore {
     }
 
     async fn job_ran(&self, job: &str, period: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row = sqlx::query("SELECT ran_at FROM job_runs WHERE job = ? AND period = ?").bind(job).bind(period).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT ran_at FROM job_runs WHERE job = ? AND period = ?")
+            .bind(job)
+            .bind(period)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(match row {
             Some(r) => Some(from_ms(r.try_get("ran_at")?)),
             None => None,
@@ -254,7 +258,8 @@ impl JobStore for SqliteStore {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let c = ms(cutoff);
-        let mut run = async |sql: &str| -> Result<u64, StoreError> { Ok(sqlx::query(sql).bind(c).execute(&mut *tx).await?.rows_affected()) };
+        let mut run =
+            async |sql: &str| -> Result<u64, StoreError> { Ok(sqlx::query(sql).bind(c).execute(&mut *tx).await?.rows_affected()) };
         let purged = Purged {
             submissions: run("DELETE FROM submissions WHERE received_at < ?").await?,
             reports: run("DELETE FROM reports WHERE received_at < ?").await?,

@@ -64,9 +64,7 @@ async fn a_major_botnet_event_whose_feedback_never_comes_is_reminded_alerted_and
     let (lib, engine) = lib_with_ownership().await;
     let store = lib.store.clone();
     // CNCERT finds a botnet of 600,000 bots whose C&C sits in ISP-X's network: major.
-    let r = lib
-        .submit("CNCERT", crate::helpers::botnet(600_000, &[], "2026-06-01T08:00:00+08:00"), "2026-06-01T08:10:00+08:00")
-        .await;
+    let r = lib.submit("CNCERT", crate::helpers::botnet(600_000, &[], "2026-06-01T08:00:00+08:00"), "2026-06-01T08:10:00+08:00").await;
     let report = r.reports[0].report_id;
     let all = store.obligations(&ObligationFilter { report: Some(report), limit: 50, ..Default::default() }).await.unwrap();
     let feedback = all.iter().find(|o| o.duty == Duty::DisposalFeedback).expect("ISP-X owes feedback");
@@ -149,7 +147,8 @@ async fn monthly_reminders_go_once_on_the_first_working_day_and_the_missing_list
     let summary = serde_json::json!({"kind": "monthly_general", "content": {"month": "2026-09", "events": []}});
     let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
     let reminders = || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'summary_reminder'").fetch_one(store.pool()).await.unwrap();
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'summary_reminder'").fetch_one(store.pool()).await.unwrap();
         n
     };
     // Wed 2026-09-30 is still September: nothing. October 1–7 are holidays; the 1st working
@@ -169,11 +168,14 @@ async fn monthly_reminders_go_once_on_the_first_working_day_and_the_missing_list
     // CT-GD sends before the 5th working day (Tue 10-13, since Sat 10-10 is a make-up working day).
     lib.submit("CT-GD", summary, "2026-10-13T20:00:00+08:00").await;
     restarted.tick(t("2026-10-13T23:59:00+08:00")).await;
-    let missing: Vec<String> = sqlx::query_scalar("SELECT payload FROM outbox WHERE kind = 'missing_summaries'").fetch_all(store.pool()).await.unwrap();
+    let missing: Vec<String> =
+        sqlx::query_scalar("SELECT payload FROM outbox WHERE kind = 'missing_summaries'").fetch_all(store.pool()).await.unwrap();
     assert!(missing.is_empty(), "not before the deadline");
     restarted.tick(t("2026-10-14T09:00:00+08:00")).await;
-    let missing: Vec<String> =
-        sqlx::query_scalar("SELECT recipient FROM outbox WHERE kind = 'missing_summaries' ORDER BY recipient").fetch_all(store.pool()).await.unwrap();
+    let missing: Vec<String> = sqlx::query_scalar("SELECT recipient FROM outbox WHERE kind = 'missing_summaries' ORDER BY recipient")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
     assert_eq!(missing, vec!["cncert", "csb"]);
     let units: String = sqlx::query_scalar("SELECT json_extract(payload, '$.units') FROM outbox WHERE kind = 'missing_summaries' LIMIT 1")
         .fetch_one(store.pool())
@@ -223,7 +225,8 @@ async fn a_september_digest_counts_exactly_what_was_stored_and_is_sent_once() {
     let d = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
     assert_eq!((d.total, d.previous_total), (7, 1));
     assert_eq!(d.change, Some(600.0));
-    let count = |lines: &[tongbao::digest::Line], label: &str| lines.iter().find(|l| l.label.contains(label)).map(|l| (l.count, l.previous));
+    let count =
+        |lines: &[tongbao::digest::Line], label: &str| lines.iter().find(|l| l.label.contains(label)).map(|l| (l.count, l.previous));
     assert_eq!(count(&d.by_grade, "重大"), Some((2, 0)));
     assert_eq!(count(&d.by_grade, "较大"), Some((1, 0)));
     assert_eq!(count(&d.by_grade, "一般"), Some((4, 1)));
@@ -243,15 +246,19 @@ async fn a_september_digest_counts_exactly_what_was_stored_and_is_sent_once() {
     // Scheduled: not before the 6th working day of October (Wed 10-14), then once.
     let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
     let digests = || async {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'digest' AND channel = 'party'").fetch_one(store.pool()).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'digest' AND channel = 'party'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
         n
     };
     s.tick(t("2026-10-13T10:00:00+08:00")).await;
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT recipient, payload FROM outbox WHERE kind = 'digest'").fetch_all(store.pool()).await.unwrap();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT recipient, payload FROM outbox WHERE kind = 'digest'").fetch_all(store.pool()).await.unwrap();
     assert_eq!(digests().await, 0, "{rows:?}");
     s.tick(t("2026-10-14T10:00:00+08:00")).await;
-    let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT channel, recipient, subject_id FROM outbox WHERE kind = 'digest'").fetch_all(store.pool()).await.unwrap();
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT channel, recipient, subject_id FROM outbox WHERE kind = 'digest'").fetch_all(store.pool()).await.unwrap();
     assert_eq!(digests().await, 3, "to CSB and all bureaus, copy CNCERT: {rows:?}");
     let (again, _) = tongbao::schedule::send_digest(&*store, month, t("2026-10-14T11:00:00+08:00")).await.unwrap();
     assert!(!again, "`tongbao digest --send` after the scheduled send sends nothing");
@@ -274,6 +281,7 @@ async fn a_september_digest_counts_exactly_what_was_stored_and_is_sent_once() {
             pair("email", "wa@gdca.example.cn")
         ]
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM obligations WHERE okey = 'monthly_digest:2026-09'").fetch_one(store.pool()).await.unwrap();
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM obligations WHERE okey = 'monthly_digest:2026-09'").fetch_one(store.pool()).await.unwrap();
     assert_eq!(status, "met");
 }
