@@ -337,7 +337,8 @@ async fn notices_and_receipts_reach_bound_queues_exactly_once() {
     assert_eq!(n.properties.delivery_mode(), &Some(2));
     let body: serde_json::Value = serde_json::from_slice(&n.data).unwrap();
     assert_eq!(body["report"]["id"], receipt.reports[0].report_id.to_string());
-    let outbox_id: String = sqlx::query_scalar("SELECT id FROM outbox WHERE kind = 'notice'").fetch_one(lib.store.pool()).await.unwrap();
+    let outbox_id: String =
+        sqlx::query_scalar("SELECT id FROM outbox WHERE kind = 'notice' AND channel = 'amqp'").fetch_one(lib.store.pool()).await.unwrap();
     assert_eq!(n.properties.message_id().as_ref().unwrap().as_str(), outbox_id, "message_id is the outbox row id");
 
     let reply = tokio::time::timeout(Duration::from_secs(20), async {
