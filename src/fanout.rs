@@ -104,7 +104,7 @@ pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, bat
     let mut unresolved = Vec::new();
     let mut children = Vec::new();
     // Non-urgent items per destination, for one mail each.
-    let mut grouped: BTreeMap<Destination, Vec<&OutboxItem>> = BTreeMap::new();
+    let mut grouped: BTreeMap<Destination, Vec<(&OutboxItem, Party)>> = BTreeMap::new();
     for row in &rows {
         let party: Party = match row.recipient.parse() {
             Ok(p) => p,
@@ -123,19 +123,18 @@ pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, bat
             if row.urgent || !batch {
                 children.push(child(row, &d, &party));
             } else {
-                grouped.entry(d).or_default().push(row);
+                grouped.entry(d).or_default().push((row, party.clone()));
             }
         }
     }
     for (d, items) in grouped {
-        if let [one] = items.as_slice() {
-            let party = one.recipient.parse().unwrap_or(Party::Cncert);
-            children.push(child(one, &d, &party));
+        if let [(one, party)] = items.as_slice() {
+            children.push(child(one, &d, party));
             continue;
         }
         let list: Vec<serde_json::Value> = items
             .iter()
-            .map(|i| serde_json::json!({ "kind": i.kind, "subject_id": i.subject_id, "outbox_id": i.id, "payload": i.payload }))
+            .map(|(i, _)| serde_json::json!({ "kind": i.kind, "subject_id": i.subject_id, "outbox_id": i.id, "payload": i.payload }))
             .collect();
         let label = match &d {
             Destination::Email { label, .. } => label.clone(),
@@ -146,7 +145,7 @@ pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, bat
             kind: "batch",
             channel: d.channel(),
             recipient: d.recipient("batch"),
-            subject_id: items[0].id.to_string(),
+            subject_id: items[0].0.id.to_string(),
             urgent: false,
             payload: serde_json::json!({ "recipient_label": label, "items": list }),
         });

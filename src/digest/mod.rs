@@ -218,21 +218,19 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
 fn case(r: &crate::store::StoredReport, unit_label: &impl Fn(&str) -> String) -> Case {
     let c = &r.report.content;
     let title = match &c.body {
-        ReportBody::Event(b) => b.summary.clone(),
-        ReportBody::Warning(b) => b.description.clone(),
         ReportBody::BotnetEvent(b) => {
             let bots: u64 = b.botnets.iter().map(|n| n.bot_count.max(n.bot_ips.len() as u64)).sum();
             let ccs: Vec<String> = b.botnets.iter().take(3).map(|n| format!("{}:{}", n.cc_ip, n.port)).collect();
             format!("控制端 {}{}，受控主机约 {bots} 个", ccs.join("、"), if b.botnets.len() > 3 { " 等" } else { "" })
         }
-        _ => String::new(),
+        _ => c.headline(120),
     };
     Case {
         report_id: r.report.id.to_string(),
         unit: unit_label(r.report.unit.as_str()),
         kind: c.kind().label_zh().to_string(),
         severity: c.grade.map(|g| g.label_zh().to_string()).or(c.level.map(|l| format!("{}预警", l.label_zh()))).unwrap_or_default(),
-        title: title.chars().take(120).collect(),
+        title,
         provinces: if c.provinces.is_empty() {
             "全国".into()
         } else {

@@ -522,9 +522,9 @@ fn accept(
             status,
             met_by,
             met_at: met_by.map(|_| received_at),
-            next_alert_at: (status == ObligationStatus::Open)
-                .then(|| crate::rules::reminders::remind_at(&draft.deadline, draft.binding, &engine.policy.reminders, &engine.calendar))
-                .map(|r| r.unwrap_or(draft.deadline.due_at)),
+            next_alert_at: (status == ObligationStatus::Open).then(|| {
+                crate::rules::reminders::first_alert_at(&draft.deadline, draft.binding, &engine.policy.reminders, &engine.calendar)
+            }),
         });
     }
     for target in fulfils {
@@ -584,7 +584,7 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
         content.provinces.iter().map(|p| p.code().to_string()).collect()
     };
     // And to each party the table names, by its own channels (the fan-out resolves them).
-    let title = format!("【通报】{}{}：{}", content.kind().label_zh(), severity_zh(content), headline(content));
+    let title = format!("【通报】{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40));
     let lines = vec![
         format!("报告编号：{report}"),
         format!("发现时间：{}", crate::rules::calendar::local_display(content.discovered_at)),
@@ -594,7 +594,7 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
         "report_id": report, "duty": draft.duty, "basis": draft.basis.citation_zh, "title": title, "lines": lines,
     });
     for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
-        if matches!(party, Party::BureausConcerned | Party::UnitsConcerned) || *party == draft.actor {
+        if !party.is_concrete() || *party == draft.actor {
             continue;
         }
         let mut row = crate::fanout::party_row("notice", party, role, report.to_string(), &payload);
@@ -623,16 +623,4 @@ fn severity_zh(c: &crate::model::report::ReportContent) -> String {
         (None, Some(l)) => format!("（{}）", l.label_zh()),
         _ => String::new(),
     }
-}
-
-/// A one-line summary of a report for titles: what the reporter wrote first, shortened.
-pub fn headline(c: &crate::model::report::ReportContent) -> String {
-    let text = match &c.body {
-        ReportBody::Event(b) => b.summary.clone(),
-        ReportBody::Warning(b) => b.description.clone(),
-        ReportBody::BotnetEvent(b) => format!("{} 个控制端", b.botnets.len()),
-        _ => c.kind().label_zh().to_string(),
-    };
-    let short: String = text.chars().take(40).collect();
-    if short.len() < text.len() { format!("{short}…") } else { short }
 }

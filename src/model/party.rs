@@ -24,6 +24,11 @@ pub enum Party {
 }
 
 impl Party {
+    /// False for "the bureaus / units concerned", which must be resolved before anything is sent.
+    pub fn is_concrete(&self) -> bool {
+        !matches!(self, Party::BureausConcerned | Party::UnitsConcerned)
+    }
+
     pub fn label_zh(&self) -> String {
         match self {
             Party::Csb => "通信保障局".into(),

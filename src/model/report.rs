@@ -129,6 +129,16 @@ impl ReportContent {
     pub fn kind(&self) -> ReportKind {
         self.body.kind()
     }
+
+    /// A one-line title for people: an event's summary or a warning's description, at most
+    /// `max` characters; the kind's label for other kinds.
+    pub fn headline(&self, max: usize) -> String {
+        match &self.body {
+            ReportBody::Event(b) => b.summary.chars().take(max).collect(),
+            ReportBody::Warning(b) => b.description.chars().take(max).collect(),
+            _ => self.kind().label_zh().to_string(),
+        }
+    }
 }
 
 /// The kind-specific content, written `"kind": "...", "content": {...}`.

@@ -44,6 +44,12 @@ pub fn remind_at(deadline: &Deadline, binding: bool, leads: &Leads, cal: &Calend
     (at > deadline.trigger_at && at < deadline.due_at).then_some(at)
 }
 
+/// When the deadline scan first looks at an open obligation: its reminder, or its due time
+/// when it gets no reminder.
+pub fn first_alert_at(deadline: &Deadline, binding: bool, leads: &Leads, cal: &Calendar) -> DateTime<Utc> {
+    remind_at(deadline, binding, leads, cal).unwrap_or(deadline.due_at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

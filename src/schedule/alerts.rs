@@ -85,7 +85,7 @@ pub fn step(c: &AlertCandidate, now: DateTime<Utc>) -> AlertStep {
     let title = format!("【逾期】{}已超过期限 {}（漏报）", o.duty.label_zh(), local_display(due));
     let payload = payload("overdue", &title, &lines, o);
     outbox.push(party_row("overdue", &o.actor, "to", o.id.to_string(), &payload));
-    for p in o.to.iter().filter(|p| **p != o.actor && is_concrete(p)) {
+    for p in o.to.iter().filter(|p| **p != o.actor && p.is_concrete()) {
         outbox.push(party_row("overdue", p, "copy", o.id.to_string(), &payload));
     }
     audit.push(AuditRow { actor: "hub".into(), action: "obligation.missed", subject: o.id.to_string(), detail: payload });
@@ -93,10 +93,6 @@ pub fn step(c: &AlertCandidate, now: DateTime<Utc>) -> AlertStep {
         escalate(c, &lines, &mut outbox, &mut audit);
     }
     AlertStep { obligation: o.id, from_stage: c.stage, to_stage: OVERDUE, missed: true, next_alert_at: None, outbox, audit }
-}
-
-fn is_concrete(p: &Party) -> bool {
-    !matches!(p, Party::BureausConcerned | Party::UnitsConcerned)
 }
 
 fn payload(alert: &str, title: &str, lines: &[String], o: &Obligation) -> serde_json::Value {

@@ -1,9 +1,9 @@
 //! Monthly jobs: the summary reminder on the 1st working day, the list of units with no summary after the 5th, and the digest.
 
-use super::alerts::party_row;
 use crate::digest::{self, Digest};
+use crate::fanout::party_row;
 use crate::intake::decide::AuditRow;
-use crate::model::{Obligation, ObligationId, ObligationStatus, Party, Unit, UnitType, YearMonth};
+use crate::model::{Deadline, Obligation, ObligationId, ObligationStatus, Party, Unit, UnitType, YearMonth};
 use crate::rules::calendar::{end_of_day, local_display, start_of_day};
 use crate::rules::obligations::{Reporter, monthly_summary_duty};
 use crate::rules::{Calendar, Policy};
@@ -22,12 +22,16 @@ fn local_month(now: DateTime<Utc>) -> YearMonth {
     YearMonth::of(now.with_timezone(&Shanghai).date_naive())
 }
 
-/// The summary duty of every reporting unit for `month`, open, with its reminder time.
-fn summary_duties(units: &[Unit], month: YearMonth, cal: &Calendar, policy: &Policy) -> Vec<Obligation> {
+fn reporter(u: &Unit) -> Reporter<'_> {
+    Reporter { code: &u.code, unit_type: u.unit_type, region: u.province }
+}
+
+/// The summary duty of every reporting unit for `month`, open, first looked at by the deadline
+/// scan at `alert_at(deadline)`.
+fn summary_duties(units: &[Unit], month: YearMonth, cal: &Calendar, alert_at: impl Fn(&Deadline) -> DateTime<Utc>) -> Vec<Obligation> {
     reporting(units)
         .map(|u| {
-            let r = Reporter { code: &u.code, unit_type: u.unit_type, region: u.province };
-            let d = monthly_summary_duty(&r, month, cal);
+            let d = monthly_summary_duty(&reporter(u), month, cal);
             let key = d.key.clone().expect("the summary duty is keyed");
             Obligation {
                 id: ObligationId::from_key(&key),
@@ -37,9 +41,7 @@ fn summary_duties(units: &[Unit], month: YearMonth, cal: &Calendar, policy: &Pol
                 actor: d.actor,
                 to: d.to,
                 copy: d.copy,
-                next_alert_at: Some(
-                    crate::rules::reminders::remind_at(&d.deadline, true, &policy.reminders, cal).unwrap_or(d.deadline.due_at),
-                ),
+                next_alert_at: Some(alert_at(&d.deadline)),
                 deadline: d.deadline,
                 basis: d.basis,
                 binding: true,
@@ -74,7 +76,7 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
     let status = summary_status(store, month).await?;
     let mut outbox = Vec::new();
     for u in reporting(&units) {
-        let party = Reporter { code: &u.code, unit_type: u.unit_type, region: u.province }.party();
+        let party = reporter(u).party();
         if sent(status.get(&party)) {
             continue;
         }
@@ -96,7 +98,7 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
             period: month.to_string(),
             at: now,
             detail: serde_json::json!({ "reminded": n }),
-            obligations: summary_duties(&units, month, cal, policy),
+            obligations: summary_duties(&units, month, cal, |d| crate::rules::reminders::first_alert_at(d, true, &policy.reminders, cal)),
             fulfils: vec![],
             outbox,
             audit: vec![],
@@ -120,9 +122,7 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
         return Ok(String::new());
     }
     let units = store.units().await?;
-    let missing: Vec<&Unit> = reporting(&units)
-        .filter(|u| !sent(status.get(&Reporter { code: &u.code, unit_type: u.unit_type, region: u.province }.party())))
-        .collect();
+    let missing: Vec<&Unit> = reporting(&units).filter(|u| !sent(status.get(&reporter(u).party()))).collect();
     let title = format!("【汇总】{month} 一般事件月度汇总未报送单位（{} 家）", missing.len());
     let mut lines = vec![format!("截止时间：{}（次月第5个工作日）", local_display(due))];
     if missing.is_empty() {
@@ -138,15 +138,9 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
         party_row("missing_summaries", &Party::Cncert, "to", subject.clone(), &payload),
         party_row("missing_summaries", &Party::Csb, "copy", subject, &payload),
     ];
-    // Units that were never reminded (the hub was down all week) still owe it: record the duty.
-    let policy = Policy::default();
-    let obligations = summary_duties(&units, month, cal, &policy)
-        .into_iter()
-        .map(|mut o| {
-            o.next_alert_at = Some(now);
-            o
-        })
-        .collect();
+    // Units that were never reminded (the hub was down all week) still owe it: record the
+    // duty, for the next scan to mark missed.
+    let obligations = summary_duties(&units, month, cal, |_| now);
     let audit = vec![AuditRow { actor: "hub".into(), action: "monthly_summary.missing", subject: month.to_string(), detail: payload }];
     let ran = store
         .record_job(JobRun {

@@ -1,7 +1,7 @@
 //! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
 
 use super::{Counts, ObligationFilter, OutboxItem, ReportFilter, Store, StoreError, StoredReport};
-use crate::intake::decide::{AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, ReportRef};
+use crate::intake::decide::{AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
 use crate::model::submission::Sender;
 use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
@@ -371,42 +371,9 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
 
     // Once-per-period obligations (keyed) recur in most decisions of a batch; insert each once.
     let mut keys_seen = std::collections::HashSet::new();
-    let obligations: Vec<(&Obligation, String, String)> = fresh
-        .iter()
-        .flat_map(|d| d.obligations.iter())
-        .filter(|o| o.key.as_ref().is_none_or(|k| keys_seen.insert(k)))
-        .map(|o| Ok::<_, serde_json::Error>((o, serde_json::to_string(&o.to)?, serde_json::to_string(&o.copy)?)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| corrupt("obligation", e))?;
-    insert_many(
-        conn,
-        "INSERT INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at, next_alert_at) ",
-        " ON CONFLICT DO NOTHING",
-        19,
-        &obligations,
-        |mut b, (o, to, copy)| {
-            b.push_bind(o.id.to_string())
-                .push_bind(o.key.clone())
-                .push_bind(o.report_id.map(|r| r.to_string()))
-                .push_bind(o.duty.code())
-                .push_bind(o.actor.to_string())
-                .push_bind(to.clone())
-                .push_bind(copy.clone())
-                .push_bind(o.deadline.rule.code())
-                .push_bind(ms(o.deadline.trigger_at))
-                .push_bind(ms(o.deadline.due_at))
-                .push_bind(o.deadline.provisional)
-                .push_bind(o.basis.code.clone())
-                .push_bind(o.basis.citation_zh.clone())
-                .push_bind(o.binding)
-                .push_bind(o.status.code())
-                .push_bind(o.met_by.map(|r| r.to_string()))
-                .push_bind(o.met_at.map(ms))
-                .push_bind(ms(now))
-                .push_bind(o.next_alert_at.map(ms));
-        },
-    )
-    .await?;
+    let obligations: Vec<&Obligation> =
+        fresh.iter().flat_map(|d| d.obligations.iter()).filter(|o| o.key.as_ref().is_none_or(|k| keys_seen.insert(k))).collect();
+    insert_obligations(conn, &obligations, now).await?;
 
     for d in &fresh {
         for f in &d.fulfilments {
@@ -456,37 +423,94 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
         }
     }
 
-    let outbox: Vec<_> = fresh.iter().flat_map(|d| d.outbox.iter().map(move |o| (*d, o))).collect();
+    let outbox: Vec<(&OutboxRow, DateTime<Utc>)> =
+        fresh.iter().flat_map(|d| d.outbox.iter().map(move |o| (o, d.submission.received_at))).collect();
+    insert_outbox(conn, &outbox).await?;
+    let audit: Vec<(&AuditRow, DateTime<Utc>)> =
+        fresh.iter().flat_map(|d| d.audit.iter().map(move |a| (a, d.submission.received_at))).collect();
+    insert_audit(conn, &audit).await?;
+    Ok(())
+}
+
+/// Inserts obligations (multi-row); a keyed one that exists already is left as it is.
+pub(super) async fn insert_obligations(conn: &mut SqliteConnection, rows: &[&Obligation], now: DateTime<Utc>) -> Result<(), StoreError> {
+    let rows: Vec<(&Obligation, String, String)> = rows
+        .iter()
+        .map(|o| Ok::<_, serde_json::Error>((*o, serde_json::to_string(&o.to)?, serde_json::to_string(&o.copy)?)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| corrupt("obligation", e))?;
+    insert_many(
+        conn,
+        "INSERT INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at, next_alert_at) ",
+        " ON CONFLICT DO NOTHING",
+        19,
+        &rows,
+        |mut b, (o, to, copy)| {
+            b.push_bind(o.id.to_string())
+                .push_bind(o.key.clone())
+                .push_bind(o.report_id.map(|r| r.to_string()))
+                .push_bind(o.duty.code())
+                .push_bind(o.actor.to_string())
+                .push_bind(to.clone())
+                .push_bind(copy.clone())
+                .push_bind(o.deadline.rule.code())
+                .push_bind(ms(o.deadline.trigger_at))
+                .push_bind(ms(o.deadline.due_at))
+                .push_bind(o.deadline.provisional)
+                .push_bind(o.basis.code.clone())
+                .push_bind(o.basis.citation_zh.clone())
+                .push_bind(o.binding)
+                .push_bind(o.status.code())
+                .push_bind(o.met_by.map(|r| r.to_string()))
+                .push_bind(o.met_at.map(ms))
+                .push_bind(ms(now))
+                .push_bind(o.next_alert_at.map(ms));
+        },
+    )
+    .await
+}
+
+/// Inserts outbox rows, each created (and first due) at its instant.
+pub(super) async fn insert_outbox(conn: &mut SqliteConnection, rows: &[(&OutboxRow, DateTime<Utc>)]) -> Result<(), StoreError> {
     insert_many(
         conn,
         "INSERT INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ",
         "",
         9,
-        &outbox,
-        |mut b, (d, o)| {
+        rows,
+        |mut b, (o, at)| {
             b.push_bind(o.id.to_string())
-                .push_bind(ms(d.submission.received_at))
+                .push_bind(ms(*at))
                 .push_bind(o.kind)
                 .push_bind(o.channel)
                 .push_bind(o.recipient.clone())
                 .push_bind(o.subject_id.clone())
                 .push_bind(o.urgent)
                 .push_bind(o.payload.to_string())
-                .push_bind(ms(d.submission.received_at));
+                .push_bind(ms(*at));
         },
     )
-    .await?;
+    .await
+}
 
-    let audit: Vec<(&Decision, &AuditRow)> = fresh.iter().flat_map(|d| d.audit.iter().map(move |a| (*d, a))).collect();
-    insert_many(conn, "INSERT INTO audit (at, actor, action, subject, detail) ", "", 5, &audit, |mut b, (d, a)| {
-        b.push_bind(ms(d.submission.received_at))
-            .push_bind(a.actor.clone())
-            .push_bind(a.action)
-            .push_bind(a.subject.clone())
-            .push_bind(a.detail.to_string());
+pub(super) async fn insert_audit(conn: &mut SqliteConnection, rows: &[(&AuditRow, DateTime<Utc>)]) -> Result<(), StoreError> {
+    insert_many(conn, "INSERT INTO audit (at, actor, action, subject, detail) ", "", 5, rows, |mut b, (a, at)| {
+        b.push_bind(ms(*at)).push_bind(a.actor.clone()).push_bind(a.action).push_bind(a.subject.clone()).push_bind(a.detail.to_string());
     })
-    .await?;
-    Ok(())
+    .await
+}
+
+/// An outbox row as a sink or the fan-out reads it.
+pub(super) fn row_to_outbox_item(r: &SqliteRow) -> Result<OutboxItem, StoreError> {
+    Ok(OutboxItem {
+        id: parse_col(r, "id")?,
+        kind: r.try_get("kind")?,
+        recipient: r.try_get("recipient")?,
+        subject_id: r.try_get("subject_id")?,
+        urgent: r.try_get("urgent")?,
+        payload: json_col(r, "payload")?,
+        attempts: r.try_get::<i64, _>("attempts")? as u32,
+    })
 }
 
 pub(super) fn row_to_obligation(row: &SqliteRow) -> Result<Obligation, StoreError> {
@@ -724,19 +748,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit.max(1)))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxItem {
-                    id: parse_col(r, "id")?,
-                    kind: r.try_get("kind")?,
-                    recipient: r.try_get("recipient")?,
-                    subject_id: r.try_get("subject_id")?,
-                    urgent: r.try_get("urgent")?,
-                    payload: json_col(r, "payload")?,
-                    attempts: r.try_get::<i64, _>("attempts")? as u32,
-                })
-            })
-            .collect()
+        rows.iter().map(row_to_outbox_item).collect()
     }
 
     async fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -1,72 +1,18 @@
 //! The scheduler's queries on SQLite: alert scan, job runs, party fan-out, retention purge, digest counts.
 
 use super::jobs::{AlertCandidate, AlertStep, JobRun, JobStore, MonthFacts, Purged, ReportBrief, Tally};
-use super::sqlite::{corrupt, from_ms, insert_many, ms, parse_col, row_to_obligation, row_to_report};
+use super::sqlite::{
+    corrupt, from_ms, insert_audit, insert_obligations, insert_outbox, ms, row_to_obligation, row_to_outbox_item, row_to_report,
+};
 use super::{OutboxItem, SqliteStore, StoreError};
 use crate::intake::decide::{AuditRow, OutboxRow};
 use crate::model::{Grade, Obligation, OutboxId, Province, ReportKind, WarningLevel};
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, Row};
 
-async fn insert_outbox(conn: &mut SqliteConnection, rows: &[OutboxRow], now: DateTime<Utc>) -> Result<(), StoreError> {
-    insert_many(
-        conn,
-        "INSERT INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ",
-        "",
-        9,
-        rows,
-        |mut b, o| {
-            b.push_bind(o.id.to_string())
-                .push_bind(ms(now))
-                .push_bind(o.kind)
-                .push_bind(o.channel)
-                .push_bind(o.recipient.clone())
-                .push_bind(o.subject_id.clone())
-                .push_bind(o.urgent)
-                .push_bind(o.payload.to_string())
-                .push_bind(ms(now));
-        },
-    )
-    .await
-}
-
-async fn insert_audit(conn: &mut SqliteConnection, rows: &[AuditRow], now: DateTime<Utc>) -> Result<(), StoreError> {
-    insert_many(conn, "INSERT INTO audit (at, actor, action, subject, detail) ", "", 5, rows, |mut b, a| {
-        b.push_bind(ms(now)).push_bind(a.actor.clone()).push_bind(a.action).push_bind(a.subject.clone()).push_bind(a.detail.to_string());
-    })
-    .await
-}
-
-async fn insert_obligations(conn: &mut SqliteConnection, rows: &[Obligation], now: DateTime<Utc>) -> Result<(), StoreError> {
-    for o in rows {
-        sqlx::query(
-            "INSERT INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, \
-             basis_code, basis_zh, binding, status, met_by, met_at, created_at, next_alert_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(o.id.to_string())
-        .bind(o.key.clone())
-        .bind(o.report_id.map(|r| r.to_string()))
-        .bind(o.duty.code())
-        .bind(o.actor.to_string())
-        .bind(serde_json::to_string(&o.to).map_err(|e| corrupt("obligation", e))?)
-        .bind(serde_json::to_string(&o.copy).map_err(|e| corrupt("obligation", e))?)
-        .bind(o.deadline.rule.code())
-        .bind(ms(o.deadline.trigger_at))
-        .bind(ms(o.deadline.due_at))
-        .bind(o.deadline.provisional)
-        .bind(o.basis.code.clone())
-        .bind(o.basis.citation_zh.clone())
-        .bind(o.binding)
-        .bind(o.status.code())
-        .bind(o.met_by.map(|r| r.to_string()))
-        .bind(o.met_at.map(ms))
-        .bind(ms(now))
-        .bind(o.next_alert_at.map(ms))
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+/// Rows that all happen at one instant.
+fn at<T>(rows: &[T], now: DateTime<Utc>) -> Vec<(&T, DateTime<Utc>)> {
+    rows.iter().map(|r| (r, now)).collect()
 }
 
 fn tallies(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Tally>, StoreError> {
@@ -79,7 +25,7 @@ impl JobStore for SqliteStore {
     async fn alert_candidates(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<AlertCandidate>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.*, r.unit_code AS r_unit, r.kind AS r_kind, r.grade AS r_grade, r.level AS r_level, r.provinces AS r_provinces, \
-             (SELECT u.important FROM units u WHERE 'unit:' || u.code = o.actor) AS actor_important \
+             (SELECT u.important FROM units u WHERE u.code = substr(o.actor, 6) AND o.actor LIKE 'unit:%') AS actor_important \
              FROM obligations o LEFT JOIN reports r ON r.id = o.report_id \
              WHERE o.next_alert_at IS NOT NULL AND o.next_alert_at <= ? AND o.status = 'open' ORDER BY o.next_alert_at LIMIT ?",
         )
@@ -138,8 +84,8 @@ impl JobStore for SqliteStore {
                 audit.extend(step.audit);
             }
         }
-        insert_outbox(&mut tx, &outbox, now).await?;
-        insert_audit(&mut tx, &audit, now).await?;
+        insert_outbox(&mut tx, &at(&outbox, now)).await?;
+        insert_audit(&mut tx, &at(&audit, now)).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -171,7 +117,7 @@ impl JobStore for SqliteStore {
         if !fresh {
             return Ok(false); // dropping the transaction rolls it back
         }
-        insert_obligations(&mut tx, &run.obligations, run.at).await?;
+        insert_obligations(&mut tx, &run.obligations.iter().collect::<Vec<_>>(), run.at).await?;
         for key in &run.fulfils {
             sqlx::query(
                 "UPDATE obligations SET status = CASE WHEN due_at >= ? THEN 'met' ELSE 'late' END, met_at = ?, next_alert_at = NULL \
@@ -183,8 +129,8 @@ impl JobStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        insert_outbox(&mut tx, &run.outbox, run.at).await?;
-        insert_audit(&mut tx, &run.audit, run.at).await?;
+        insert_outbox(&mut tx, &at(&run.outbox, run.at)).await?;
+        insert_audit(&mut tx, &at(&run.audit, run.at)).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -204,19 +150,7 @@ impl JobStore for SqliteStore {
         .bind(i64::from(limit.max(1)))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxItem {
-                    id: parse_col(r, "id")?,
-                    kind: r.try_get("kind")?,
-                    recipient: r.try_get("recipient")?,
-                    subject_id: r.try_get("subject_id")?,
-                    urgent: r.try_get("urgent")?,
-                    payload: super::sqlite::json_col(r, "payload")?,
-                    attempts: r.try_get::<i64, _>("attempts")? as u32,
-                })
-            })
-            .collect()
+        rows.iter().map(row_to_outbox_item).collect()
     }
 
     async fn expand_party_rows(
@@ -248,8 +182,8 @@ impl JobStore for SqliteStore {
                 detail: serde_json::json!({ "error": why }),
             });
         }
-        insert_outbox(&mut tx, &children, now).await?;
-        insert_audit(&mut tx, &audit, now).await?;
+        insert_outbox(&mut tx, &at(&children, now)).await?;
+        insert_audit(&mut tx, &at(&audit, now)).await?;
         tx.commit().await?;
         Ok(())
     }

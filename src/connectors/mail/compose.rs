@@ -147,11 +147,7 @@ pub fn notice(
             details.push(Detail { label: col.zh, value: v.clone() });
         }
     }
-    let title = ["summary", "description", "title", "name"]
-        .iter()
-        .find_map(|k| fields.get(*k).and_then(|v| v.as_str()))
-        .map(|s| s.chars().take(60).collect())
-        .unwrap_or_else(|| kind.label_zh().to_string());
+    let title = c.headline(60);
     let duty = payload
         .get("duty")
         .and_then(|d| d.as_str())
