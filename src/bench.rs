@@ -35,6 +35,17 @@ pub enum BenchCmd {
         #[arg(long, env = "TONGBAO_TEST_PYTHON", default_value = "python3")]
         python: String,
     },
+    /// The deadline scan over a million open obligations (idle and with alerts due) and the
+    /// monthly digest over a million reports, against bare SQL on the same database.
+    Schedule {
+        #[arg(long, default_value_t = 1_000_000)]
+        reports: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        obligations: u64,
+        /// Obligations due for a reminder or an overdue alert at the busy scan.
+        #[arg(long, default_value_t = 10_000)]
+        due: u64,
+    },
     /// One measured phase of `bench forms`, in a process of its own so its peak RSS is its own.
     #[command(hide = true)]
     FormsPhase { phase: String, file: std::path::PathBuf },
@@ -104,6 +115,35 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
             Ok(0)
         }
         BenchCmd::Forms { bots, python } => bench_forms(bots, &python, json),
+        BenchCmd::Schedule { reports, obligations, due } => {
+            let out = crate::schedule::bench::run(crate::schedule::bench::ScheduleBench { reports, obligations, due }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                let f = |k: &str| out[k].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "schedule: {} open obligations, {} reports in the month; seeded by SQL in {:.1} s ({:.0} MB)",
+                    out["obligations"],
+                    out["reports"],
+                    f("seed_s"),
+                    f("db_mb")
+                );
+                println!("  deadline scan, nothing due (every minute)        {:>10.3} ms", f("idle_scan_ms"));
+                println!("  naive scan: every open obligation read and timed {:>10.1} ms", f("naive_open_scan_ms"));
+                println!(
+                    "  deadline scan, {} due: alerts decided and queued {:>8.2} s  ({} notices; {})",
+                    out["due"],
+                    f("busy_scan_s"),
+                    out["notices_queued"],
+                    out["busy_scan_said"].as_str().unwrap_or_default()
+                );
+                println!("  bare SQL select of the same due rows             {:>10.3} s", f("bare_due_select_s"));
+                println!("  digest counts (7 queries, this month and last)   {:>10.2} s", f("digest_compute_s"));
+                println!("  digest chart and workbook                        {:>10.3} s", f("digest_render_s"));
+                println!("  bare SQL: one grouped count of the month         {:>10.2} s", f("bare_month_count_s"));
+            }
+            Ok(0)
+        }
         BenchCmd::Mail { mails, imap_host, imap_port, password, smtp_url, domain, concurrency } => {
             let b = crate::connectors::mail::bench::MailBench { mails, imap_host, imap_port, password, smtp_url, domain, concurrency };
             bench_mail(b, json).await
@@ -187,7 +227,8 @@ async fn bench_mail(b: crate::connectors::mail::bench::MailBench, json: bool) ->
     Ok(0)
 }
 
-fn bench_units() -> Vec<Unit> {
+/// One provincial telecom company per province, the units every benchmark reports as.
+pub(crate) fn bench_units() -> Vec<Unit> {
     crate::model::Province::ALL
         .iter()
         .map(|p| Unit {

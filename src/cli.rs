@@ -401,6 +401,7 @@ fn deadline(config_path: &Path, a: DeadlineArgs, json: bool) -> anyhow::Result<i
         ReportKind::DisposalFeedback | ReportKind::Verification | ReportKind::MonthlyGeneral => {
             bail!("{kind} creates obligations from the notice or month it refers to; ask for the event's kind instead")
         }
+        ReportKind::Appeal => bail!("an appeal creates no obligation: it reopens the one it names, under that one's rule"),
         _ => {}
     }
     let discovered_at = parse_arg("discovered", &a.discovered, crate::model::time::parse_instant(&a.discovered))?;

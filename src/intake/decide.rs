@@ -5,8 +5,8 @@ use crate::model::receipt::ObligationSummary;
 use crate::model::report::{Report, ReportBody, ReportInput};
 use crate::model::submission::Sender;
 use crate::model::{
-    AcceptedReport, Contact, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome, Party,
-    Province, Receipt, Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType, WarningLevel,
+    AcceptedReport, Contact, Deadline, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome,
+    Party, Province, Receipt, Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType, WarningLevel,
 };
 use crate::rules::botnet::{self, BotnetScale};
 use crate::rules::obligations::{self as ob, ObligationDraft, ReportFacts, Reporter, Urgency};
@@ -61,6 +61,8 @@ pub struct Context {
     pub refs: HashMap<ReportId, ReportRef>,
     pub botnets: Vec<BotnetRow>,
     pub receipts: HashMap<String, Receipt>,
+    /// Obligations that appeals name, as stored (their reports are in `refs`).
+    pub obligations: HashMap<ObligationId, Obligation>,
 }
 
 /// What the store must look up before deciding a batch.
@@ -69,6 +71,8 @@ pub struct Needs {
     pub dedupe_keys: Vec<String>,
     pub senders: Vec<Sender>,
     pub refs: Vec<ReportId>,
+    /// Obligations named by appeals; the store adds their reports to `refs`.
+    pub obligations: Vec<ObligationId>,
     /// The span of discovery times whose botnets may share a period with the batch's.
     pub botnet_span: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
@@ -78,6 +82,14 @@ pub struct Needs {
 pub enum Fulfils {
     About { report: ReportId, duty: Duty, actor: Party },
     Key(String),
+}
+
+/// A closed obligation an appeal reopens with a fresh deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reopen {
+    pub obligation: ObligationId,
+    pub deadline: Deadline,
+    pub next_alert_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +132,7 @@ pub struct Decision {
     pub botnets: Vec<BotnetRow>,
     pub obligations: Vec<Obligation>,
     pub fulfilments: Vec<Fulfilment>,
+    pub reopens: Vec<Reopen>,
     pub regrades: Vec<Regrade>,
     pub outbox: Vec<OutboxRow>,
     pub audit: Vec<AuditRow>,
@@ -139,6 +152,7 @@ pub fn needs(batch: &[Parsed], policy: &Policy) -> Needs {
             match &r.content.body {
                 ReportBody::DisposalFeedback(b) => n.refs.push(b.notice_ref),
                 ReportBody::Verification(b) => n.refs.push(b.notice_ref),
+                ReportBody::Appeal(b) => n.obligations.push(b.obligation),
                 ReportBody::BotnetEvent(_) => {
                     let d = r.content.discovered_at;
                     n.botnet_span = Some(match n.botnet_span {
@@ -181,6 +195,7 @@ impl Decision {
             botnets: vec![],
             obligations: vec![],
             fulfilments: vec![],
+            reopens: vec![],
             regrades: vec![],
             outbox: vec![],
             audit: vec![],
@@ -318,6 +333,11 @@ fn accept(
                 )]);
             }
         },
+    };
+
+    let appealed = match &content.body {
+        ReportBody::Appeal(b) => Some(appealable(ctx, b.obligation, ptr, &me, &unit.code)?),
+        _ => None,
     };
 
     // Botnet grading over the period (Art. 7 [僵尸机制]).
@@ -527,7 +547,16 @@ fn accept(
             }),
         });
     }
+    if let (Some(o), ReportBody::Appeal(b)) = (appealed, &content.body) {
+        summaries.push(reopen(d, ctx, o, b, id, &me, engine));
+    }
     for target in fulfils {
+        if let Fulfils::About { report, duty, actor } = &target {
+            // A later appeal in the same batch must see this obligation closed.
+            for o in ctx.obligations.values_mut().filter(|o| o.report_id == Some(*report) && o.duty == *duty && o.actor == *actor) {
+                o.status = if received_at <= o.deadline.due_at { ObligationStatus::Met } else { ObligationStatus::Late };
+            }
+        }
         d.audit.push(AuditRow {
             actor: me.to_string(),
             action: "obligation.fulfilled",
@@ -567,6 +596,85 @@ fn accept(
     d.receipt.regraded = d.regrades.clone();
     d.reports.push(Report { id, unit: unit.code.clone(), declared_grade, content });
     Ok(())
+}
+
+/// The obligation an appeal names, if the appellant may appeal it and it is closed.
+fn appealable(ctx: &Context, id: ObligationId, ptr: &str, me: &Party, unit: &UnitCode) -> Result<Obligation, Vec<IntakeError>> {
+    let place = format!("{ptr}/content/obligation");
+    let visible = ctx.obligations.get(&id).filter(|o| {
+        let report_unit = o.report_id.and_then(|r| ctx.refs.get(&r)).map(|r| &r.unit);
+        ob::may_appeal(o, me, unit, report_unit)
+    });
+    match visible {
+        None => Err(vec![IntakeError::new(ErrorCode::UnknownReference, place, "与本单位有关的义务编号", Some(id.to_string()))]),
+        Some(o) if o.status == ObligationStatus::Open => Err(vec![IntakeError::new(
+            ErrorCode::NotReopenable,
+            place,
+            "已办结（按时、迟报或漏报）的义务；该义务仍在办理中，无需申诉",
+            Some(id.to_string()),
+        )]),
+        Some(o) => Ok(o.clone()),
+    }
+}
+
+/// Reopens an appealed obligation (Art. 11 [僵尸机制]): a fresh deadline under its rule, a notice
+/// to the party that owes it, copied to those it is owed to.
+fn reopen(
+    d: &mut Decision,
+    ctx: &mut Context,
+    mut o: Obligation,
+    appeal: &crate::model::report::AppealBody,
+    appeal_id: ReportId,
+    me: &Party,
+    engine: &Engine,
+) -> ObligationSummary {
+    let at = d.submission.received_at;
+    let deadline = ob::reopened_deadline(&o, at, &engine.calendar);
+    let next_alert_at = crate::rules::reminders::first_alert_at(&deadline, o.binding, &engine.policy.reminders, &engine.calendar);
+    let previous = o.status;
+    o.status = ObligationStatus::Open;
+    o.deadline = deadline;
+    o.met_by = None;
+    o.met_at = None;
+    o.next_alert_at = Some(next_alert_at);
+    d.reopens.push(Reopen { obligation: o.id, deadline, next_alert_at });
+    let due = crate::rules::calendar::local_display(deadline.due_at);
+    let about = o.report_id.map(|r| r.to_string()).unwrap_or_default();
+    let mut lines = vec![
+        format!("申诉单位：{}（申诉编号 {appeal_id}）", me.label_zh()),
+        format!("申诉理由：{}", appeal.reason),
+        format!("义务编号：{}（原状态：{}）", o.id, previous.label_zh()),
+        format!("相关报告编号：{about}"),
+    ];
+    lines.extend(appeal.targets.iter().map(|t| format!("涉及：{t}")));
+    let payload = serde_json::json!({
+        "report_id": o.report_id, "obligation_id": o.id, "duty": o.duty, "basis": o.basis.citation_zh,
+        "title": format!("【申诉】{}已重新办理：请于 {due} 前{}", o.duty.label_zh(), o.duty.label_zh()),
+        "lines": lines,
+    });
+    let recipients = std::iter::once((&o.actor, "to")).chain(o.to.iter().map(|p| (p, "copy")));
+    for (party, role) in recipients.filter(|(p, _)| p.is_concrete() && *p != me) {
+        d.outbox.push(crate::fanout::party_row("notice", party, role, o.id.to_string(), &payload));
+    }
+    d.audit.push(AuditRow {
+        actor: me.to_string(),
+        action: "obligation.reopened",
+        subject: o.id.to_string(),
+        detail: serde_json::json!({ "by_appeal": appeal_id, "was": previous, "due_at": deadline.due_at }),
+    });
+    let summary = ObligationSummary {
+        id: o.id,
+        duty: o.duty,
+        actor: o.actor.clone(),
+        to: o.to.clone(),
+        copy: o.copy.clone(),
+        due_at: deadline.due_at,
+        provisional: deadline.provisional,
+        status: ObligationStatus::Open,
+        basis: o.basis.citation_zh.clone(),
+    };
+    ctx.obligations.insert(o.id, o);
+    summary
 }
 
 /// The report goes out as a notice on AMQP, one message per province affected, routed

@@ -1,13 +1,13 @@
 //! Canonical JSON reports → `ReportInput`s, collecting every error with its JSON pointer.
 
 use crate::model::report::{
-    BotnetBody, ContactUpdateBody, DisposalFeedbackBody, EventBody, GeneralEventSummary, MonthlyGeneralBody, ReportContent, ReportInput,
-    Undisposed, VerificationBody, VerificationResult, WarningBody,
+    AppealBody, BotnetBody, ContactUpdateBody, DisposalFeedbackBody, EventBody, GeneralEventSummary, MonthlyGeneralBody, ReportContent,
+    ReportInput, Undisposed, VerificationBody, VerificationResult, WarningBody,
 };
 use crate::model::time::{EXPECTED_TIME, parse_instant};
 use crate::model::{
-    Botnet, Category, Contact, ContactRole, ErrorCode, Grade, IntakeError, ParseError, Port, Province, ReportBody, ReportId, ReportKind,
-    Target, UnitCode, WarningLevel,
+    Botnet, Category, Contact, ContactRole, ErrorCode, Grade, IntakeError, ObligationId, ParseError, Port, Province, ReportBody, ReportId,
+    ReportKind, Target, UnitCode, WarningLevel,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -76,11 +76,12 @@ pub fn parse_report(v: &Value, ptr: &str, received_at: DateTime<Utc>) -> Result<
 
     let kind = o.req(
         "kind",
-        "报告类型：event、warning、botnet_event、disposal_feedback、verification、monthly_general 或 contact_update",
+        "报告类型：event、warning、botnet_event、disposal_feedback、verification、monthly_general、contact_update 或 appeal",
         |s| ReportKind::parse(s).ok_or_else(|| ParseError::new(ErrorCode::UnknownKind, "报告类型代码", s)),
     );
     let unit = o.opt("unit", |s| s.parse::<UnitCode>());
-    let discovered_optional = matches!(kind, Some(ReportKind::DisposalFeedback | ReportKind::Verification | ReportKind::MonthlyGeneral));
+    let discovered_optional =
+        matches!(kind, Some(ReportKind::DisposalFeedback | ReportKind::Verification | ReportKind::MonthlyGeneral | ReportKind::Appeal));
     let discovered_at = if discovered_optional { o.opt_time("discovered_at").or(Some(received_at)) } else { o.req_time("discovered_at") };
 
     let category = match kind {
@@ -239,6 +240,13 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
                 Some(Contact { role: role?, name: name?, phone: o.opt_text("phone"), email })
             });
             Some(ReportBody::ContactUpdate(ContactUpdateBody { contacts: contacts? }))
+        }
+        ReportKind::Appeal => {
+            c.only(&["obligation", "reason", "targets"]);
+            let obligation = c.req("obligation", "所申诉义务的编号（回执中的义务编号）", |s| s.parse::<ObligationId>());
+            let reason = c.req_text("reason", "申诉理由");
+            let targets = c.opt_strings("targets", "IP 地址或域名", |s| s.parse::<Target>());
+            Some(ReportBody::Appeal(AppealBody { obligation: obligation?, reason: reason?, targets: targets? }))
         }
     }
 }
@@ -652,6 +660,21 @@ mod tests {
         let errs = items[1].1.as_ref().unwrap_err();
         assert_eq!(errs[0].place, "/1/discovered_at");
         assert_eq!(errs[0].code, ErrorCode::BadTime);
+    }
+
+    #[test]
+    fn an_appeal_names_its_obligation_by_id_and_gives_a_reason() {
+        let ok = json!({"kind": "appeal", "content": {"obligation": "0192f3c4-0000-7000-8000-000000000001", "reason": "用户申诉",
+            "targets": "203.0.113.7"}});
+        let r = parse_report(&ok, "", now()).unwrap();
+        assert_eq!(r.content.discovered_at, now(), "when the dispute arose defaults to receipt");
+        let bad = json!({"kind": "appeal", "grade": "major", "content": {"obligation": "CT-GD-17", "reason": " "}});
+        let errs = parse_report(&bad, "", now()).unwrap_err();
+        let places: Vec<(&str, ErrorCode)> = errs.iter().map(|e| (e.place.as_str(), e.code)).collect();
+        assert_eq!(
+            places,
+            [("/grade", ErrorCode::NotApplicable), ("/content/obligation", ErrorCode::BadId), ("/content/reason", ErrorCode::EmptyText)]
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     ForeignUnit,
     /// `follows_up` or `notice_ref` names no report this unit may refer to.
     UnknownReference,
+    /// An appeal names an obligation that is still open: there is nothing to reopen.
+    NotReopenable,
     TooLarge,
     TooMany,
     EmptyBatch,

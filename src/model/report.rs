@@ -1,6 +1,6 @@
 //! Canonical reports: the seven kinds of SPEC §2 with the header every report carries.
 
-use super::{Category, Contact, Domain, Grade, Port, Province, ReportId, Target, UnitCode, WarningLevel, YearMonth};
+use super::{Category, Contact, Domain, Grade, ObligationId, Port, Province, ReportId, Target, UnitCode, WarningLevel, YearMonth};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -23,10 +23,12 @@ pub enum ReportKind {
     MonthlyGeneral,
     /// 联系方式变更 (Art. 21 [通报办法])
     ContactUpdate,
+    /// 申诉 (Art. 11 [僵尸机制]): reopens the obligation it names.
+    Appeal,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 7] = [
+    pub const ALL: [ReportKind; 8] = [
         ReportKind::Event,
         ReportKind::Warning,
         ReportKind::BotnetEvent,
@@ -34,6 +36,7 @@ impl ReportKind {
         ReportKind::Verification,
         ReportKind::MonthlyGeneral,
         ReportKind::ContactUpdate,
+        ReportKind::Appeal,
     ];
 
     pub fn code(self) -> &'static str {
@@ -45,6 +48,7 @@ impl ReportKind {
             ReportKind::Verification => "verification",
             ReportKind::MonthlyGeneral => "monthly_general",
             ReportKind::ContactUpdate => "contact_update",
+            ReportKind::Appeal => "appeal",
         }
     }
 
@@ -57,6 +61,7 @@ impl ReportKind {
             ReportKind::Verification => "验证结果",
             ReportKind::MonthlyGeneral => "一般事件月度汇总",
             ReportKind::ContactUpdate => "联系方式变更",
+            ReportKind::Appeal => "申诉",
         }
     }
 
@@ -152,6 +157,7 @@ pub enum ReportBody {
     Verification(VerificationBody),
     MonthlyGeneral(MonthlyGeneralBody),
     ContactUpdate(ContactUpdateBody),
+    Appeal(AppealBody),
 }
 
 impl ReportBody {
@@ -164,6 +170,7 @@ impl ReportBody {
             ReportBody::Verification(_) => ReportKind::Verification,
             ReportBody::MonthlyGeneral(_) => ReportKind::MonthlyGeneral,
             ReportBody::ContactUpdate(_) => ReportKind::ContactUpdate,
+            ReportBody::Appeal(_) => ReportKind::Appeal,
         }
     }
 }
@@ -287,4 +294,17 @@ pub struct GeneralEventSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContactUpdateBody {
     pub contacts: Vec<Contact>,
+}
+
+/// 申诉 (Art. 11 [僵尸机制]): a unit disputes how an obligation was closed (a disposal, a
+/// verification) and asks for it to be done again. `discovered_at` is when the dispute arose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AppealBody {
+    /// The closed obligation to reopen (its id, as receipts and notices show it).
+    pub obligation: ObligationId,
+    /// 申诉理由
+    pub reason: String,
+    /// IP addresses or domains the dispute is about, if it is narrower than the obligation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Target>,
 }

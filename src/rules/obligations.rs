@@ -2,8 +2,8 @@
 
 use super::calendar::Calendar;
 use crate::model::{
-    Basis, Channel, Deadline, DeadlineRule, Duty, Grade, Party, Province, Region, ReportId, ReportKind, UnitCode, UnitType, WarningLevel,
-    YearMonth,
+    Basis, Channel, Deadline, DeadlineRule, Duty, Grade, Obligation, Party, Province, Region, ReportId, ReportKind, UnitCode, UnitType,
+    WarningLevel, YearMonth,
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
@@ -329,6 +329,7 @@ pub fn for_report(f: &ReportFacts<'_>, earlier: Option<Urgency>, cal: &Calendar,
         }
         ReportKind::MonthlyGeneral => {} // see `for_monthly_summary`: it needs the month it covers
         ReportKind::DisposalFeedback | ReportKind::Verification => {} // see `after_notice` / `after_feedback`
+        ReportKind::Appeal => {}         // see `reopened_deadline`: it reopens what it names
     }
     b.out
 }
@@ -483,6 +484,18 @@ pub fn after_regrade(
         );
     }
     b.out
+}
+
+/// An appeal (Art. 11 [僵尸机制]) reopens a closed obligation: the same duty, owed by the same party
+/// under the same rule, its clock restarted when the appeal arrives.
+pub fn reopened_deadline(o: &Obligation, appealed_at: DateTime<Utc>, cal: &Calendar) -> Deadline {
+    cal.deadline(o.deadline.rule, appealed_at)
+}
+
+/// Who may appeal an obligation: the party that owes it, a party it is owed or copied to, or the
+/// unit whose report gave rise to it. Anyone else may not even learn that it exists.
+pub fn may_appeal(o: &Obligation, appellant: &Party, appellant_unit: &UnitCode, report_unit: Option<&UnitCode>) -> bool {
+    o.actor == *appellant || o.to.contains(appellant) || o.copy.contains(appellant) || report_unit == Some(appellant_unit)
 }
 
 #[cfg(test)]

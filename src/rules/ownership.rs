@@ -125,4 +125,16 @@ mod tests {
         assert_eq!(o.of_domain(&"bad.org".parse().unwrap()), None);
         assert!(Ownership::from_toml("[[prefix]]\ncidr = \"10.0.0.0/33\"\nunit = \"CT\"\n").unwrap_err().contains("prefix[0].cidr"));
     }
+
+    #[test]
+    fn the_shipped_example_parses_and_names_registered_example_units() {
+        let o = Ownership::from_toml(include_str!("../../ownership.toml.example")).unwrap();
+        assert_eq!(o.of_ip("203.0.113.7".parse().unwrap()).unwrap().as_str(), "CT-GD");
+        assert_eq!(o.of_ip("2001:db8::7".parse().unwrap()).unwrap().as_str(), "CM-GROUP");
+        assert_eq!(o.of_domain(&"cc.bad.example.cn".parse().unwrap()).unwrap().as_str(), "IDC-BJ");
+        let units = include_str!("../../examples/units.toml");
+        for code in ["CT-GD", "CM-GROUP", "IDC-BJ"] {
+            assert!(units.contains(&format!("code = \"{code}\"")), "{code} is not in examples/units.toml");
+        }
+    }
 }

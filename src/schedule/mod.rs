@@ -8,6 +8,7 @@
 //! compare-and-set, so a repeated or concurrent run writes nothing twice.
 
 mod alerts;
+pub mod bench;
 mod monthly;
 
 pub use monthly::{compute as compute_digest, send_digest};

@@ -6,6 +6,7 @@
 pub mod jobs;
 pub mod sqlite;
 mod sqlite_jobs;
+mod synthetic;
 
 use crate::intake::decide::{Context, Decision, Needs};
 use crate::model::{Obligation, ObligationStatus, OutboxId, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
@@ -15,6 +16,7 @@ use std::future::Future;
 
 pub use jobs::JobStore;
 pub use sqlite::SqliteStore;
+pub use synthetic::Synthetic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

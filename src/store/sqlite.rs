@@ -232,6 +232,14 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
     .await?;
 
     let mut ref_ids: Vec<String> = needs.refs.iter().map(|r| r.to_string()).collect();
+    let obligation_ids: Vec<String> = needs.obligations.iter().map(|o| o.to_string()).collect();
+    select_in(conn, "SELECT * FROM obligations WHERE id", &obligation_ids, |row| {
+        let o = row_to_obligation(&row)?;
+        ref_ids.extend(o.report_id.map(|r| r.to_string()));
+        ctx.obligations.insert(o.id, o);
+        Ok(())
+    })
+    .await?;
     if let Some((from, to)) = needs.botnet_span {
         let rows = sqlx::query("SELECT report_id, idx, discovered_at, declared_count, bots_v4, bots_v6 FROM botnets WHERE discovered_at > ? AND discovered_at <= ?")
             .bind(ms(from))
@@ -392,6 +400,19 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
             }
             qb.push(" AND status IN ('open', 'missed')");
             qb.build().execute(&mut *conn).await?;
+        }
+        for r in &d.reopens {
+            sqlx::query(
+                "UPDATE obligations SET status = 'open', met_by = NULL, met_at = NULL, trigger_at = ?, due_at = ?, provisional = ?, \
+                 alert_stage = 0, next_alert_at = ? WHERE id = ? AND status IN ('met', 'late', 'missed')",
+            )
+            .bind(ms(r.deadline.trigger_at))
+            .bind(ms(r.deadline.due_at))
+            .bind(r.deadline.provisional)
+            .bind(ms(r.next_alert_at))
+            .bind(r.obligation.to_string())
+            .execute(&mut *conn)
+            .await?;
         }
         for r in &d.regrades {
             sqlx::query("UPDATE reports SET grade = ?, body = json_set(body, '$.grade', ?) WHERE id = ?")

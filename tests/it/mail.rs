@@ -327,3 +327,89 @@ async fn a_recipient_refused_for_good_is_marked_failed_and_audited() {
     assert_eq!(after.audit, before.audit + 1, "one outbox.failed audit entry");
     running.stop().await;
 }
+
+/// The monthly digest and a batch of non-urgent notices, from party rows through the fan-out and
+/// the SMTP sink into Postfix, read back from Dovecot over IMAP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_digest_and_a_notice_batch_reach_the_bureaus_mailboxes() {
+    use calamine::Reader;
+    use mail_parser::MimeHeaders;
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let hub = format!("hub-{n}@cncert.tongbao.test");
+    let (csb, bureau, cert) =
+        (format!("duty-{n}@csb.tongbao.test"), format!("wa-{n}@gdca.tongbao.test"), format!("duty-{n}@cert.tongbao.test"));
+    let lib = Lib::new().await;
+    let units = units_from_toml(&format!(
+        "[[units]]\ncode = \"CSB\"\nname = \"网络安全管理局\"\ntype = \"csb\"\nprovince = \"national\"\n\
+         contacts = [{{ role = \"contact\", name = \"值班\", email = \"{csb}\" }}]\n\
+         [[units]]\ncode = \"GD-BUREAU\"\nname = \"广东省通信管理局\"\ntype = \"bureau\"\nprovince = \"GD\"\n\
+         contacts = [{{ role = \"contact\", name = \"网安处\", email = \"{bureau}\" }}]\n\
+         [[units]]\ncode = \"CNCERT\"\nname = \"国家计算机网络应急技术处理协调中心\"\ntype = \"cncert\"\nprovince = \"national\"\n\
+         contacts = [{{ role = \"contact\", name = \"值班\", email = \"{cert}\" }}]\n"
+    ));
+    lib.store.import_units(&units, chrono::Utc::now()).await.unwrap();
+
+    // September: an event of each of two grades and two level-4 (blue) warnings, which go to
+    // CNCERT copying the Guangdong bureau within 5 working days: not urgent, so batched.
+    let warning = |i: u32, at: &str| {
+        serde_json::json!({"kind": "warning", "discovered_at": at, "category": "vulnerability", "level": 4, "provinces": ["GD"],
+            "content": {"description": format!("某路由器漏洞 <{i}>"), "potential_harm": "远程执行", "affected_scope": "部分用户",
+                        "aware_parties": "本单位", "recommendations": "升级"}})
+    };
+    for (json, at) in [
+        (crate::helpers::event("general", "2026-09-03T10:00:00+08:00"), "2026-09-03T11:00:00+08:00"),
+        (crate::helpers::event("large", "2026-09-10T10:00:00+08:00"), "2026-09-10T11:00:00+08:00"),
+        (warning(1, "2026-09-15T10:00:00+08:00"), "2026-09-15T11:00:00+08:00"),
+        (warning(2, "2026-09-16T10:00:00+08:00"), "2026-09-16T11:00:00+08:00"),
+    ] {
+        let r = lib.submit("CT-GD", json, at).await;
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+    }
+    let now = chrono::Utc::now();
+    let (sent, digest) = tongbao::schedule::send_digest(&*lib.store, "2026-09".parse().unwrap(), now).await.unwrap();
+    assert!(sent);
+    assert_eq!(digest.total, 4);
+    tongbao::fanout::expand_once(&*lib.store, now, true).await.unwrap();
+
+    let (stop, rx) = watch::channel(false);
+    let running = Running { stop, tasks: vec![tokio::spawn(smtp::run(smtp_config(&hub), lib.store.clone(), rx))] };
+    wait_for("the digest and the batch at the bureau", Duration::from_secs(60), async || imap_folder(&bureau, "INBOX").await.len() >= 2)
+        .await;
+    wait_for("the digest at CSB", Duration::from_secs(60), async || !imap_folder(&csb, "INBOX").await.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    running.stop().await;
+
+    let parse = |raw: &[u8]| mail_parser::MessageParser::default().parse(raw).unwrap().into_owned();
+    let at_bureau: Vec<_> = imap_folder(&bureau, "INBOX").await.iter().map(|r| parse(r)).collect();
+    // The large event went to the bureau at once (4 hours); the rest is the digest and one batch.
+    let subjects: Vec<&str> = at_bureau.iter().map(|m| m.subject().unwrap()).collect();
+    let digest_mail = at_bureau.iter().find(|m| m.subject() == Some("【月度通报】2026-09 网络安全信息通报")).expect("digest");
+    let batch = at_bureau.iter().find(|m| m.subject() == Some("【通报汇总】2 条通知")).unwrap_or_else(|| panic!("batch in {subjects:?}"));
+
+    let text = digest_mail.body_text(0).unwrap();
+    assert!(text.contains("2026-09"), "{text}");
+    let html = digest_mail.body_html(0).unwrap();
+    assert!(html.contains("cid:digest-chart"), "the chart is inline: {html}");
+    let png = digest_mail.parts.iter().find(|p| p.content_type().is_some_and(|c| c.c_type == "image")).expect("a PNG part");
+    assert!(png.contents().starts_with(b"\x89PNG\r\n\x1a\n"));
+    let xlsx = digest_mail.attachments().find(|a| a.attachment_name().is_some_and(|n| n.ends_with(".xlsx"))).expect("the workbook");
+    assert_eq!(xlsx.attachment_name(), Some("网络安全信息月度通报-2026-09.xlsx"));
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.contents().to_vec())).unwrap();
+    let overview = wb.worksheet_range("概览").unwrap();
+    assert_eq!(overview.get_value((2, 0)).unwrap().to_string(), "本月报告总数");
+    assert_eq!(overview.get_value((2, 1)).unwrap().to_string(), "4");
+
+    // The batch lists both warnings; text from reports is escaped in the HTML part.
+    let batch_text = batch.body_text(0).unwrap();
+    assert!(batch_text.contains("某路由器漏洞 <1>") && batch_text.contains("某路由器漏洞 <2>"), "{batch_text}");
+    let batch_html = batch.body_html(0).unwrap();
+    assert!(batch_html.contains("某路由器漏洞 &lt;1&gt;"), "{batch_html}");
+    assert!(!batch_html.contains("<1>"));
+
+    let at_csb: Vec<_> = imap_folder(&csb, "INBOX").await.iter().map(|r| parse(r)).collect();
+    assert!(at_csb.iter().any(|m| m.subject() == Some("【月度通报】2026-09 网络安全信息通报")));
+    // Nothing is sent twice: the digest of September is recorded as sent.
+    let (again, _) = tongbao::schedule::send_digest(&*lib.store, "2026-09".parse().unwrap(), now).await.unwrap();
+    assert!(!again);
+}

@@ -285,3 +285,68 @@ async fn a_september_digest_counts_exactly_what_was_stored_and_is_sent_once() {
         sqlx::query_scalar("SELECT status FROM obligations WHERE okey = 'monthly_digest:2026-09'").fetch_one(store.pool()).await.unwrap();
     assert_eq!(status, "met");
 }
+
+#[tokio::test]
+async fn an_appeal_reopens_the_obligation_it_names_with_a_fresh_deadline_and_only_for_those_it_concerns() {
+    let (lib, engine) = lib_with_ownership().await;
+    let store = lib.store.clone();
+    let r = lib.submit("CNCERT", crate::helpers::botnet(600_000, &[], "2026-06-01T08:00:00+08:00"), "2026-06-01T08:10:00+08:00").await;
+    let report = r.reports[0].report_id;
+    let feedback_of = |store: Arc<SqliteStore>| async move {
+        let all = store.obligations(&ObligationFilter { report: Some(report), limit: 50, ..Default::default() }).await.unwrap();
+        all.into_iter().find(|o| o.duty == Duty::DisposalFeedback).expect("ISP-X owes feedback")
+    };
+    let ob = feedback_of(store.clone()).await.id;
+    let fb = serde_json::json!({"kind": "disposal_feedback", "content": {"notice_ref": report, "unit_name": "ISP-X",
+        "disposed": ["203.0.113.7"], "undisposed": []}});
+    let r = lib.submit("ISP-X", fb, "2026-06-01T09:00:00+08:00").await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(feedback_of(store.clone()).await.status, ObligationStatus::Met);
+
+    let appeal =
+        |reason: &str| serde_json::json!({"kind": "appeal", "content": {"obligation": ob, "reason": reason, "targets": ["203.0.113.7"]}});
+    // A unit the obligation does not concern is told the id is unknown, as if it did not exist.
+    let r = lib.submit("IDC-BJ", appeal("误封"), "2026-06-02T09:00:00+08:00").await;
+    assert_eq!(r.reports.len(), 0);
+    assert_eq!(r.errors[0].code, tongbao::model::ErrorCode::UnknownReference);
+    assert_eq!(r.errors[0].place, "/content/obligation");
+    assert_eq!(feedback_of(store.clone()).await.status, ObligationStatus::Met);
+
+    // ISP-X's customer disputes the disposal: ISP-X appeals on Tuesday 10:00; the 4-hour feedback
+    // clock restarts then, and CNCERT, to whom the feedback is owed, is told.
+    let r = lib.submit("ISP-X", appeal("用户申诉：该地址为正常业务服务器"), "2026-06-02T10:00:00+08:00").await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let reopened = &r.reports[0].obligations;
+    assert_eq!(reopened.len(), 1);
+    assert_eq!((reopened[0].id, reopened[0].status), (ob, ObligationStatus::Open));
+    assert_eq!(reopened[0].due_at, t("2026-06-02T14:00:00+08:00"));
+    let o = feedback_of(store.clone()).await;
+    assert_eq!((o.status, o.met_by, o.deadline.due_at), (ObligationStatus::Open, None, t("2026-06-02T14:00:00+08:00")));
+    assert_eq!(o.next_alert_at, Some(t("2026-06-02T13:30:00+08:00")));
+    assert_eq!(rows_about(&store, &ob.to_string()).await, vec![row("notice", "party", "cncert")]);
+
+    // It is open now: a second appeal has nothing to reopen.
+    let r = lib.submit("ISP-X", appeal("再次申诉"), "2026-06-02T10:30:00+08:00").await;
+    assert_eq!(r.errors[0].code, tongbao::model::ErrorCode::NotReopenable);
+
+    // The scheduler keeps the new clock: a reminder and an overdue alert, as for a fresh duty.
+    let mut s = Scheduler::new(store.clone(), engine, ScheduleConfig::default(), 180).unwrap();
+    s.tick(t("2026-06-02T13:31:00+08:00")).await;
+    s.tick(t("2026-06-02T14:01:00+08:00")).await;
+    let kinds: Vec<String> = rows_about(&store, &ob.to_string()).await.into_iter().filter(|r| r.1 == "party").map(|r| r.0).collect();
+    assert_eq!(kinds, ["escalation", "escalation", "notice", "overdue", "overdue", "reminder"]);
+    assert_eq!(feedback_of(store.clone()).await.status, ObligationStatus::Missed);
+
+    // The new feedback comes late: 迟报, met by the new report.
+    let fb = serde_json::json!({"kind": "disposal_feedback", "content": {"notice_ref": report, "unit_name": "ISP-X",
+        "disposed": [], "undisposed": [{"target": "203.0.113.7", "reason": "经核实为正常业务服务器"}]}});
+    let r = lib.submit("ISP-X", fb, "2026-06-02T15:00:00+08:00").await;
+    let o = feedback_of(store.clone()).await;
+    assert_eq!((o.status, o.met_by), (ObligationStatus::Late, Some(r.reports[0].report_id)));
+    let reopened: i64 = sqlx::query_scalar("SELECT count(*) FROM audit WHERE action = 'obligation.reopened' AND subject = ?")
+        .bind(ob.to_string())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(reopened, 1);
+}
