@@ -9,16 +9,11 @@ use crate::intake::decide::{AuditRow, OutboxRow};
 use crate::model::{Grade, Obligation, OutboxId, Province, ReportKind, WarningLevel};
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Row};
+use std::collections::BTreeMap;
 
 /// Rows that all happen at one instant.
 fn at<T>(rows: &[T], now: DateTime<Utc>) -> Vec<(&T, DateTime<Utc>)> {
     rows.iter().map(|r| (r, now)).collect()
-}
-
-fn tallies(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Tally>, StoreError> {
-    rows.iter()
-        .map(|r| Ok(Tally { key: r.try_get::<Option<String>, _>("k")?.unwrap_or_default(), count: r.try_get::<i64, _>("n")? as u64 }))
-        .collect()
 }
 
 impl JobStore for SqliteStore {
@@ -211,70 +206,84 @@ impl JobStore for SqliteStore {
     async fn month_facts(&self, from: DateTime<Utc>, to: DateTime<Utc>, typical: u32) -> Result<MonthFacts, StoreError> {
         let (a, b) = (ms(from), ms(to));
         let mut facts = MonthFacts::default();
+        // One pass over the month's reports: every grouping the digest needs, added up here.
         let rows = sqlx::query(
-            "SELECT kind, coalesce(grade, CASE WHEN level IS NOT NULL THEN 'level' || level END, '') AS sev, count(*) AS n \
-             FROM reports WHERE received_at >= ? AND received_at < ? GROUP BY kind, sev ORDER BY kind, sev",
+            "SELECT kind, coalesce(grade, CASE WHEN level IS NOT NULL THEN 'level' || level END, '') AS sev, \
+             coalesce(category, '') AS category, unit_code, provinces, count(*) AS n, \
+             sum(CASE WHEN kind = 'disposal_feedback' THEN json_array_length(body, '$.content.disposed') END) AS disposed, \
+             sum(CASE WHEN kind = 'disposal_feedback' THEN json_array_length(body, '$.content.undisposed') END) AS undisposed \
+             FROM reports WHERE received_at >= ? AND received_at < ? GROUP BY kind, sev, category, unit_code, provinces",
         )
         .bind(a)
         .bind(b)
         .fetch_all(&self.pool)
         .await?;
+        let mut by_kind_severity: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let (mut by_category, mut by_unit, mut by_provinces) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         for r in rows {
-            facts.by_kind_severity.push((r.try_get("kind")?, r.try_get("sev")?, r.try_get::<i64, _>("n")? as u64));
+            let kind: String = r.try_get("kind")?;
+            let n = r.try_get::<i64, _>("n")? as u64;
+            facts.targets_disposed += r.try_get::<Option<i64>, _>("disposed")?.unwrap_or(0) as u64;
+            facts.targets_undisposed += r.try_get::<Option<i64>, _>("undisposed")?.unwrap_or(0) as u64;
+            if matches!(kind.as_str(), "event" | "warning" | "botnet_event") {
+                *by_category.entry(r.try_get::<String, _>("category")?).or_insert(0) += n;
+                *by_unit.entry(r.try_get::<String, _>("unit_code")?).or_insert(0) += n;
+                *by_provinces.entry(r.try_get::<String, _>("provinces")?).or_insert(0) += n;
+            }
+            *by_kind_severity.entry((kind, r.try_get("sev")?)).or_insert(0) += n;
         }
-        let group = async |col: &str| -> Result<Vec<Tally>, StoreError> {
-            let sql = format!(
-                "SELECT {col} AS k, count(*) AS n FROM reports WHERE received_at >= ? AND received_at < ? \
-                 AND kind IN ('event', 'warning', 'botnet_event') GROUP BY {col} ORDER BY n DESC, k"
-            );
-            tallies(sqlx::query(&sql).bind(a).bind(b).fetch_all(&self.pool).await?)
-        };
-        facts.by_category = group("category").await?;
-        facts.by_unit = group("unit_code").await?;
-        facts.by_provinces = group("provinces").await?;
+        facts.by_kind_severity = by_kind_severity.into_iter().map(|((k, s), n)| (k, s, n)).collect();
+        facts.by_category = ranked(by_category);
+        facts.by_unit = ranked(by_unit);
+        facts.by_provinces = ranked(by_provinces);
+        if typical > 0 {
+            // The order is found on the narrow columns; only the chosen few bodies are read.
+            let rows = sqlx::query(
+                "WITH top AS (SELECT id, CASE grade WHEN 'especially_major' THEN 0 WHEN 'major' THEN 1 WHEN 'large' THEN 2 ELSE 3 END AS g, \
+                 coalesce(level, 9) AS l, received_at AS t \
+                 FROM reports WHERE received_at >= ? AND received_at < ? AND kind IN ('event', 'warning', 'botnet_event') \
+                 AND follows_up IS NULL ORDER BY g, l, t LIMIT ?) \
+                 SELECT r.* FROM top JOIN reports r ON r.id = top.id ORDER BY top.g, top.l, top.t",
+            )
+            .bind(a)
+            .bind(b)
+            .bind(i64::from(typical))
+            .fetch_all(&self.pool)
+            .await?;
+            facts.typical = rows.iter().map(row_to_report).collect::<Result<_, _>>()?;
+        }
+        // One pass over obligations: those due in the month, and disposal feedback owed from it.
         let rows = sqlx::query(
-            "SELECT * FROM reports WHERE received_at >= ? AND received_at < ? AND kind IN ('event', 'warning', 'botnet_event') \
-             AND follows_up IS NULL ORDER BY CASE grade WHEN 'especially_major' THEN 0 WHEN 'major' THEN 1 WHEN 'large' THEN 2 ELSE 3 END, \
-             coalesce(level, 9), received_at LIMIT ?",
-        )
-        .bind(a)
-        .bind(b)
-        .bind(i64::from(typical))
-        .fetch_all(&self.pool)
-        .await?;
-        facts.typical = rows.iter().map(row_to_report).collect::<Result<_, _>>()?;
-        let rows = sqlx::query(
-            "SELECT actor, duty, status, count(*) AS n FROM obligations WHERE due_at > ? AND due_at <= ? AND binding = 1 \
+            "SELECT actor, duty, status, sum(due_at > ?1 AND due_at <= ?2 AND binding = 1) AS due_n, \
+             sum(duty = 'disposal_feedback' AND trigger_at >= ?1 AND trigger_at < ?2) AS disposal_n \
+             FROM obligations WHERE (due_at > ?1 AND due_at <= ?2 AND binding = 1) \
+             OR (duty = 'disposal_feedback' AND trigger_at >= ?1 AND trigger_at < ?2) \
              GROUP BY actor, duty, status ORDER BY actor, duty, status",
         )
         .bind(a)
         .bind(b)
         .fetch_all(&self.pool)
         .await?;
+        let mut disposal: BTreeMap<String, u64> = BTreeMap::new();
         for r in rows {
-            facts.obligations.push((r.try_get("actor")?, r.try_get("duty")?, r.try_get("status")?, r.try_get::<i64, _>("n")? as u64));
+            let (actor, duty, status): (String, String, String) = (r.try_get("actor")?, r.try_get("duty")?, r.try_get("status")?);
+            let disposal_n = r.try_get::<i64, _>("disposal_n")? as u64;
+            if disposal_n > 0 {
+                *disposal.entry(status.clone()).or_insert(0) += disposal_n;
+            }
+            let due_n = r.try_get::<i64, _>("due_n")? as u64;
+            if due_n > 0 {
+                facts.obligations.push((actor, duty, status, due_n));
+            }
         }
-        facts.disposal = tallies(
-            sqlx::query(
-                "SELECT status AS k, count(*) AS n FROM obligations WHERE duty = 'disposal_feedback' AND trigger_at >= ? AND trigger_at < ? \
-                 GROUP BY status ORDER BY status",
-            )
-            .bind(a)
-            .bind(b)
-            .fetch_all(&self.pool)
-            .await?,
-        )?;
-        let row = sqlx::query(
-            "SELECT coalesce(sum(json_array_length(body, '$.content.disposed')), 0) AS d, \
-             coalesce(sum(json_array_length(body, '$.content.undisposed')), 0) AS u \
-             FROM reports WHERE kind = 'disposal_feedback' AND received_at >= ? AND received_at < ?",
-        )
-        .bind(a)
-        .bind(b)
-        .fetch_one(&self.pool)
-        .await?;
-        facts.targets_disposed = row.try_get::<i64, _>("d")? as u64;
-        facts.targets_undisposed = row.try_get::<i64, _>("u")? as u64;
+        facts.disposal = disposal.into_iter().map(|(key, count)| Tally { key, count }).collect();
         Ok(facts)
     }
+}
+
+/// Tallies, most first, then by key.
+fn ranked(counts: BTreeMap<String, u64>) -> Vec<Tally> {
+    let mut out: Vec<Tally> = counts.into_iter().map(|(key, count)| Tally { key, count }).collect();
+    out.sort_by(|x, y| y.count.cmp(&x.count).then_with(|| x.key.cmp(&y.key)));
+    out
 }
