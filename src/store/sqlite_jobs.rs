@@ -253,15 +253,18 @@ impl JobStore for SqliteStore {
             facts.typical = rows.iter().map(row_to_report).collect::<Result<_, _>>()?;
         }
         // One pass over obligations: those due in the month, and disposal feedback owed from it.
+        // Feedback is due at most 5 working days after its trigger, so both lie within 31 days
+        // of due times past the month's start: the (status, due_at) index bounds the scan.
         let rows = sqlx::query(
-            "SELECT actor, duty, status, sum(due_at > ?1 AND due_at <= ?2 AND binding = 1) AS due_n, \
+            "SELECT actor, duty, status, sum(due_at <= ?2 AND binding = 1) AS due_n, \
              sum(duty = 'disposal_feedback' AND trigger_at >= ?1 AND trigger_at < ?2) AS disposal_n \
-             FROM obligations WHERE (due_at > ?1 AND due_at <= ?2 AND binding = 1) \
-             OR (duty = 'disposal_feedback' AND trigger_at >= ?1 AND trigger_at < ?2) \
+             FROM obligations WHERE status IN ('open', 'met', 'late', 'missed') AND due_at > ?1 AND due_at <= ?3 \
+             AND ((due_at <= ?2 AND binding = 1) OR (duty = 'disposal_feedback' AND trigger_at >= ?1 AND trigger_at < ?2)) \
              GROUP BY actor, duty, status ORDER BY actor, duty, status",
         )
         .bind(a)
         .bind(b)
+        .bind(b + chrono::Duration::days(31).num_milliseconds())
         .fetch_all(&self.pool)
         .await?;
         let mut disposal: BTreeMap<String, u64> = BTreeMap::new();
