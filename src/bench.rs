@@ -96,20 +96,23 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
                 println!("intake: {} single-report submissions, {} concurrent submitters", reports, concurrency);
                 println!(
                     "  tongbao intake (parse, grade, obligations, commit) {:>10.0} submissions/s  ({:.2} s)",
-                    intake["hub_per_s"], intake["hub_s"]
+                    num(&intake["hub_per_s"]),
+                    num(&intake["hub_s"])
                 );
                 println!(
                     "  bare SQLite multi-row insert of the raw bytes      {:>10.0} rows/s         ({:.2} s)",
-                    intake["bare_insert_per_s"], intake["bare_insert_s"]
+                    num(&intake["bare_insert_per_s"]),
+                    num(&intake["bare_insert_s"])
                 );
                 println!(
                     "  one transaction per submission (no group commit)   {:>10.0} submissions/s  (on {} of them)",
-                    intake["naive_per_s"], intake["naive_n"]
+                    num(&intake["naive_per_s"]),
+                    intake["naive_n"]
                 );
                 println!("  target                                             {:>10} submissions/s", 25_000);
                 println!("aggregate: {} bot IPs in 10 overlapping botnets → {} distinct", ips, agg["distinct"]);
-                println!("  tongbao aggregate (radix sort + dedup)             {:>10.3} s", agg["hub_s"]);
-                println!("  std HashSet<u32> of the same IPs                   {:>10.3} s", agg["hashset_s"]);
+                println!("  tongbao aggregate (radix sort + dedup)             {:>10.3} s", num(&agg["hub_s"]));
+                println!("  std HashSet<u32> of the same IPs                   {:>10.3} s", num(&agg["hashset_s"]));
                 println!("  target                                             {:>10.3} s", 2.0);
             }
             Ok(0)
@@ -170,12 +173,21 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 println!("amqp: {messages} persistent single-report messages, prefetch {prefetch}");
-                println!("  bare lapin consume + ack each               {:>10.0} messages/s  ({:.2} s)", out["bare_per_s"], out["bare_s"]);
+                println!(
+                    "  bare lapin consume + ack each               {:>10.0} messages/s  ({:.2} s)",
+                    num(&out["bare_per_s"]),
+                    num(&out["bare_s"])
+                );
                 println!(
                     "  bare lapin consume + ack multiple every 64  {:>10.0} messages/s  ({:.2} s)",
-                    out["bare_batched_per_s"], out["bare_batched_s"]
+                    num(&out["bare_batched_per_s"]),
+                    num(&out["bare_batched_s"])
                 );
-                println!("  tongbao consume → intake → commit → ack     {:>10.0} messages/s  ({:.2} s)", out["hub_per_s"], out["hub_s"]);
+                println!(
+                    "  tongbao consume → intake → commit → ack     {:>10.0} messages/s  ({:.2} s)",
+                    num(&out["hub_per_s"]),
+                    num(&out["hub_s"])
+                );
                 println!(
                     "  hub / bare (ack each)                       {:>10.0} %   (target ≥ 60 %)",
                     out["hub_vs_bare"].as_f64().unwrap_or(0.0) * 100.0
@@ -225,6 +237,11 @@ async fn bench_mail(b: crate::connectors::mail::bench::MailBench, json: bool) ->
         );
     }
     Ok(0)
+}
+
+/// A figure of a bench result, for printing with a precision (`Value`'s Display ignores it).
+fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
 }
 
 /// One provincial telecom company per province, the units every benchmark reports as.
@@ -444,12 +461,22 @@ fn bench_forms(bots: usize, python: &str, json: bool) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("forms: botnet form with {bots} bot IPs ({:.1} MB xlsx, written in {gen_s:.1} s)", size as f64 / 1e6);
-        println!("  calamine bare read of every cell          {:>7.2} s  peak RSS {:>7} KB", calamine["secs"], calamine["peak_rss_kb"]);
+        println!(
+            "  calamine bare read of every cell          {:>7.2} s  peak RSS {:>7} KB",
+            num(&calamine["secs"]),
+            calamine["peak_rss_kb"]
+        );
         println!(
             "  tongbao parse + validate + grade + store  {:>7.2} s  peak RSS {:>7} KB  (parse {:.2} s)",
-            hub["secs"], hub["peak_rss_kb"], hub["parse_s"]
+            num(&hub["secs"]),
+            hub["peak_rss_kb"],
+            num(&hub["parse_s"])
         );
-        println!("  openpyxl read-only, every cell            {:>7.2} s  peak RSS {:>7} KB", openpyxl["secs"], openpyxl["peak_rss_kb"]);
+        println!(
+            "  openpyxl read-only, every cell            {:>7.2} s  peak RSS {:>7} KB",
+            num(&openpyxl["secs"]),
+            openpyxl["peak_rss_kb"]
+        );
         println!(
             "  hub / calamine {:.2}×  (target ≤ 2×);  openpyxl / hub {:.1}×  (target ≥ 10×)",
             out["hub_vs_calamine"].as_f64().unwrap_or(0.0),
