@@ -47,6 +47,7 @@ impl<'s> MigrationSource<'s> for Embedded {
                 m(1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
                 m(2, "tokens", include_str!("../../migrations/sqlite/0002_tokens.sql")),
                 m(3, "schedule", include_str!("../../migrations/sqlite/0003_schedule.sql")),
+                m(4, "backfill_provinces", include_str!("../../migrations/sqlite/0004_backfill_provinces.sql")),
             ])
         })
     }

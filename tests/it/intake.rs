@@ -283,3 +283,35 @@ async fn provisional_deadlines_are_recomputed_when_the_year_arrives() {
     assert!(!stored[0].deadline.provisional);
     assert_eq!(stored[0].deadline.due_at.to_rfc3339(), "2027-02-10T16:00:00+00:00");
 }
+
+/// Reports stored before migration 0003 had no `provinces` column; 0004 fills it from their bodies.
+#[tokio::test]
+async fn reports_stored_before_the_provinces_column_get_theirs_from_their_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let lib_store = tongbao::store::SqliteStore::open(&path).await.unwrap();
+    lib_store.import_units(&crate::helpers::units_from_toml(crate::helpers::UNITS_TOML), chrono::Utc::now()).await.unwrap();
+    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: tongbao::rules::Policy::default(),
+        ownership: Default::default(),
+    });
+    let store = std::sync::Arc::new(lib_store);
+    let (intake, _w) = tongbao::intake::Intake::start(store.clone(), engine);
+    let mut two = event("large", "2026-09-23T10:00:00+08:00");
+    two["provinces"] = json!(["GD", "BJ"]);
+    let sub = Submission::by_content(
+        Channel::Cli,
+        Sender::Unit("CT-GD".parse().unwrap()),
+        serde_json::to_vec(&two).unwrap(),
+        "2026-09-23T11:00:00+08:00".parse().unwrap(),
+    );
+    intake.submit(sub).await.unwrap();
+    // As a database from before 0003/0004 would have it.
+    sqlx::query("UPDATE reports SET provinces = ''").execute(store.pool()).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 4").execute(store.pool()).await.unwrap();
+    drop(intake);
+    let reopened = tongbao::store::SqliteStore::open(&path).await.unwrap();
+    let provinces: String = sqlx::query_scalar("SELECT provinces FROM reports").fetch_one(reopened.pool()).await.unwrap();
+    assert_eq!(provinces, "GD BJ");
+}
