@@ -517,18 +517,8 @@ fn accept(
         if draft.met_by_this && matches!(draft.duty, Duty::Report | Duty::CncertReport) {
             forward(d, id, &draft, &content);
         }
-        summaries.push(ObligationSummary {
-            id: id_for,
-            duty: draft.duty,
-            actor: draft.actor.clone(),
-            to: draft.to.clone(),
-            copy: draft.copy.clone(),
-            due_at: draft.deadline.due_at,
-            provisional: draft.deadline.provisional,
-            status: if draft.met_by_this { met_status } else { status },
-            basis: draft.basis.citation_zh.clone(),
-        });
-        d.obligations.push(Obligation {
+        let shown = if draft.met_by_this { met_status } else { status };
+        let obligation = Obligation {
             id: id_for,
             key: draft.key,
             report_id: Some(about),
@@ -545,7 +535,9 @@ fn accept(
             next_alert_at: (status == ObligationStatus::Open).then(|| {
                 crate::rules::reminders::first_alert_at(&draft.deadline, draft.binding, &engine.policy.reminders, &engine.calendar)
             }),
-        });
+        };
+        summaries.push(ObligationSummary::of(&obligation, shown));
+        d.obligations.push(obligation);
     }
     if let (Some(o), ReportBody::Appeal(b)) = (appealed, &content.body) {
         summaries.push(reopen(d, ctx, o, b, id, &me, engine));
@@ -662,17 +654,7 @@ fn reopen(
         subject: o.id.to_string(),
         detail: serde_json::json!({ "by_appeal": appeal_id, "was": previous, "due_at": deadline.due_at }),
     });
-    let summary = ObligationSummary {
-        id: o.id,
-        duty: o.duty,
-        actor: o.actor.clone(),
-        to: o.to.clone(),
-        copy: o.copy.clone(),
-        due_at: deadline.due_at,
-        provisional: deadline.provisional,
-        status: ObligationStatus::Open,
-        basis: o.basis.citation_zh.clone(),
-    };
+    let summary = ObligationSummary::of(&o, ObligationStatus::Open);
     ctx.obligations.insert(o.id, o);
     summary
 }

@@ -1,6 +1,6 @@
 //! Receipts (回执) and intake errors: what the sender is told, with stable error codes.
 
-use super::{Duty, Grade, ObligationId, ObligationStatus, Party, ReportId, ReportKind, SubmissionId, WarningLevel};
+use super::{Duty, Grade, Obligation, ObligationId, ObligationStatus, Party, ReportId, ReportKind, SubmissionId, WarningLevel};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +139,24 @@ pub struct ObligationSummary {
     pub provisional: bool,
     pub status: ObligationStatus,
     pub basis: String,
+}
+
+impl ObligationSummary {
+    /// How the receipt shows `o`, with the status the sender should read (a keyed duty this
+    /// report meets is shown met before the store fulfils it by key).
+    pub fn of(o: &Obligation, status: ObligationStatus) -> ObligationSummary {
+        ObligationSummary {
+            id: o.id,
+            duty: o.duty,
+            actor: o.actor.clone(),
+            to: o.to.clone(),
+            copy: o.copy.clone(),
+            due_at: o.deadline.due_at,
+            provisional: o.deadline.provisional,
+            status,
+            basis: o.basis.citation_zh.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

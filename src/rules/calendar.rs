@@ -99,27 +99,21 @@ impl Calendar {
 
     /// The N-th working day strictly after `date` (N ≥ 1).
     pub fn add_workdays(&self, date: NaiveDate, n: u32) -> DayAnswer<NaiveDate> {
-        let mut day = date;
-        let mut provisional = false;
-        let mut left = n;
-        while left > 0 {
-            day = day.succ_opt().expect("date within chrono's range");
-            let w = self.is_workday(day);
-            provisional |= w.provisional;
-            if w.value {
-                left -= 1;
-            }
-        }
-        DayAnswer { value: day, provisional }
+        self.walk_workdays(date, n, NaiveDate::succ_opt)
     }
 
     /// The N-th working day strictly before `date` (N ≥ 1); `date` itself when N is 0.
     pub fn sub_workdays(&self, date: NaiveDate, n: u32) -> DayAnswer<NaiveDate> {
+        self.walk_workdays(date, n, NaiveDate::pred_opt)
+    }
+
+    /// Steps day by day from `date` until `n` working days have been passed.
+    fn walk_workdays(&self, date: NaiveDate, n: u32, step: fn(&NaiveDate) -> Option<NaiveDate>) -> DayAnswer<NaiveDate> {
         let mut day = date;
         let mut provisional = false;
         let mut left = n;
         while left > 0 {
-            day = day.pred_opt().expect("date within chrono's range");
+            day = step(&day).expect("date within chrono's range");
             let w = self.is_workday(day);
             provisional |= w.provisional;
             if w.value {

@@ -107,7 +107,7 @@ fn payload(alert: &str, title: &str, lines: &[String], o: &Obligation) -> serde_
 /// writing; anyone else is flagged to CNCERT for handling under the service contract.
 fn escalate(c: &AlertCandidate, lines: &[String], outbox: &mut Vec<OutboxRow>, audit: &mut Vec<AuditRow>) {
     let o = &c.obligation;
-    let important = c.about.as_ref().is_some_and(|r| r.actor_important);
+    let important = c.actor_important;
     let grade = c.about.as_ref().and_then(|r| r.grade).unwrap_or(Grade::General);
     let (title, to, copy, action) = if important {
         (

@@ -1,8 +1,8 @@
 //! What the scheduler asks of the store: obligations due for an alert, idempotent job runs, party rows to fan out, retention, digest facts.
 
 use super::{OutboxItem, StoreError, StoredReport};
-use crate::intake::decide::{AuditRow, OutboxRow};
-use crate::model::{Grade, Obligation, ObligationId, OutboxId, Province, ReportId, ReportKind, UnitCode, WarningLevel};
+use crate::intake::decide::{AuditRow, OutboxRow, ReportRef};
+use crate::model::{Obligation, ObligationId, OutboxId};
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
@@ -12,20 +12,8 @@ pub struct AlertCandidate {
     pub obligation: Obligation,
     /// 0 nothing sent yet, 1 reminded, 2 overdue alert sent.
     pub stage: u8,
-    pub about: Option<ReportBrief>,
-}
-
-/// The facts of a report an alert needs to say what it is about.
-#[derive(Debug, Clone)]
-pub struct ReportBrief {
-    pub id: ReportId,
-    pub unit: UnitCode,
-    pub kind: ReportKind,
-    pub grade: Option<Grade>,
-    pub level: Option<WarningLevel>,
-    pub provinces: Vec<Province>,
-    /// The notified unit is an important information system user (重要信息系统), when the
-    /// obligation's actor is a registered unit.
+    pub about: Option<ReportRef>,
+    /// The party that owes it is a registered unit serving an important information system (重要信息系统).
     pub actor_important: bool,
 }
 

@@ -265,31 +265,11 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
     ref_ids.dedup();
     select_in(
         conn,
-        "SELECT r.id, r.unit_code, r.kind, r.grade, r.level, json_extract(r.body, '$.provinces') AS provinces, u.unit_type, u.region \
-         FROM reports r JOIN units u ON u.code = r.unit_code WHERE r.id",
+        &format!("SELECT {REPORT_REF_COLUMNS} FROM reports r JOIN units ru ON ru.code = r.unit_code WHERE r.id"),
         &ref_ids,
         |row| {
-            let id: ReportId = parse_col(&row, "id")?;
-            let kind: String = row.try_get("kind")?;
-            let grade: Option<String> = row.try_get("grade")?;
-            let level: Option<i64> = row.try_get("level")?;
-            let unit_type: String = row.try_get("unit_type")?;
-            let provinces: Option<String> = row.try_get("provinces")?;
-            let r = ReportRef {
-                id,
-                unit: parse_col(&row, "unit_code")?,
-                reporter_type: serde_json::from_value(serde_json::Value::String(unit_type)).map_err(|e| corrupt("units.unit_type", e))?,
-                reporter_region: parse_col::<Region>(&row, "region")?,
-                kind: ReportKind::parse(&kind).ok_or_else(|| corrupt("reports.kind", &kind))?,
-                grade: grade.map(|g| Grade::parse(&g)).transpose().map_err(|e| corrupt("reports.grade", e))?,
-                level: level.and_then(WarningLevel::from_number),
-                provinces: provinces
-                    .map(|p| serde_json::from_str::<Vec<Province>>(&p))
-                    .transpose()
-                    .map_err(|e| corrupt("reports.body.provinces", e))?
-                    .unwrap_or_default(),
-            };
-            ctx.refs.insert(id, r);
+            let r = row_to_report_ref(&row)?;
+            ctx.refs.insert(r.id, r);
             Ok(())
         },
     )
@@ -562,6 +542,33 @@ pub(super) fn row_to_obligation(row: &SqliteRow) -> Result<Obligation, StoreErro
         met_by: met_by.map(|r| r.parse()).transpose().map_err(|e| corrupt("obligations.met_by", e))?,
         met_at: met_at.map(from_ms),
         next_alert_at: row.try_get::<Option<i64>, _>("next_alert_at")?.map(from_ms),
+    })
+}
+
+/// The columns `row_to_report_ref` reads, from `reports r` joined with its unit as `units ru`.
+pub(super) const REPORT_REF_COLUMNS: &str = "r.id AS r_id, r.unit_code AS r_unit, r.kind AS r_kind, r.grade AS r_grade, \
+     r.level AS r_level, r.provinces AS r_provinces, ru.unit_type AS r_unit_type, ru.region AS r_region";
+
+/// What intake and the scheduler need to know about a stored report (`REPORT_REF_COLUMNS`).
+pub(super) fn row_to_report_ref(row: &SqliteRow) -> Result<ReportRef, StoreError> {
+    let kind: String = row.try_get("r_kind")?;
+    let grade: Option<String> = row.try_get("r_grade")?;
+    let level: Option<i64> = row.try_get("r_level")?;
+    let unit_type: String = row.try_get("r_unit_type")?;
+    let provinces: String = row.try_get("r_provinces")?;
+    Ok(ReportRef {
+        id: parse_col(row, "r_id")?,
+        unit: parse_col(row, "r_unit")?,
+        reporter_type: serde_json::from_value(serde_json::Value::String(unit_type)).map_err(|e| corrupt("units.unit_type", e))?,
+        reporter_region: parse_col::<Region>(row, "r_region")?,
+        kind: ReportKind::parse(&kind).ok_or_else(|| corrupt("reports.kind", &kind))?,
+        grade: grade.map(|g| Grade::parse(&g)).transpose().map_err(|e| corrupt("reports.grade", e))?,
+        level: level.and_then(WarningLevel::from_number),
+        provinces: provinces
+            .split_whitespace()
+            .map(Province::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt("reports.provinces", e))?,
     })
 }
 

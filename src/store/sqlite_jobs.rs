@@ -1,12 +1,13 @@
 //! The scheduler's queries on SQLite: alert scan, job runs, party fan-out, retention purge, digest counts.
 
-use super::jobs::{AlertCandidate, AlertStep, JobRun, JobStore, MonthFacts, Purged, ReportBrief, Tally};
+use super::jobs::{AlertCandidate, AlertStep, JobRun, JobStore, MonthFacts, Purged, Tally};
 use super::sqlite::{
-    corrupt, from_ms, insert_audit, insert_obligations, insert_outbox, ms, row_to_obligation, row_to_outbox_item, row_to_report,
+    REPORT_REF_COLUMNS, from_ms, insert_audit, insert_obligations, insert_outbox, ms, row_to_obligation, row_to_outbox_item, row_to_report,
+    row_to_report_ref,
 };
 use super::{OutboxItem, SqliteStore, StoreError};
 use crate::intake::decide::{AuditRow, OutboxRow};
-use crate::model::{Grade, Obligation, OutboxId, Province, ReportKind, WarningLevel};
+use crate::model::{Obligation, OutboxId};
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Row};
 use std::collections::BTreeMap;
@@ -18,39 +19,25 @@ fn at<T>(rows: &[T], now: DateTime<Utc>) -> Vec<(&T, DateTime<Utc>)> {
 
 impl JobStore for SqliteStore {
     async fn alert_candidates(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<AlertCandidate>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.*, r.unit_code AS r_unit, r.kind AS r_kind, r.grade AS r_grade, r.level AS r_level, r.provinces AS r_provinces, \
+        let rows = sqlx::query(&format!(
+            "SELECT o.*, {REPORT_REF_COLUMNS}, \
              (SELECT u.important FROM units u WHERE u.code = substr(o.actor, 6) AND o.actor LIKE 'unit:%') AS actor_important \
-             FROM obligations o LEFT JOIN reports r ON r.id = o.report_id \
-             WHERE o.next_alert_at IS NOT NULL AND o.next_alert_at <= ? AND o.status = 'open' ORDER BY o.next_alert_at LIMIT ?",
-        )
+             FROM obligations o LEFT JOIN reports r ON r.id = o.report_id LEFT JOIN units ru ON ru.code = r.unit_code \
+             WHERE o.next_alert_at IS NOT NULL AND o.next_alert_at <= ? AND o.status = 'open' ORDER BY o.next_alert_at LIMIT ?"
+        ))
         .bind(ms(now))
         .bind(i64::from(limit.max(1)))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {
-                let obligation = row_to_obligation(row)?;
-                let unit: Option<String> = row.try_get("r_unit")?;
-                let about = match (obligation.report_id, unit) {
-                    (Some(id), Some(unit)) => {
-                        let kind: String = row.try_get("r_kind")?;
-                        let grade: Option<String> = row.try_get("r_grade")?;
-                        let level: Option<i64> = row.try_get("r_level")?;
-                        let provinces: String = row.try_get("r_provinces")?;
-                        Some(ReportBrief {
-                            id,
-                            unit: unit.parse().map_err(|e| corrupt("reports.unit_code", e))?,
-                            kind: ReportKind::parse(&kind).ok_or_else(|| corrupt("reports.kind", &kind))?,
-                            grade: grade.map(|g| Grade::parse(&g)).transpose().map_err(|e| corrupt("reports.grade", e))?,
-                            level: level.and_then(WarningLevel::from_number),
-                            provinces: provinces.split_whitespace().filter_map(|p| Province::parse(p).ok()).collect(),
-                            actor_important: row.try_get::<Option<bool>, _>("actor_important")?.unwrap_or(false),
-                        })
-                    }
-                    _ => None,
-                };
-                Ok(AlertCandidate { stage: row.try_get::<i64, _>("alert_stage")? as u8, obligation, about })
+                let found: Option<String> = row.try_get("r_id")?;
+                Ok(AlertCandidate {
+                    stage: row.try_get::<i64, _>("alert_stage")? as u8,
+                    obligation: row_to_obligation(row)?,
+                    about: found.map(|_| row_to_report_ref(row)).transpose()?,
+                    actor_important: row.try_get::<Option<bool>, _>("actor_important")?.unwrap_or(false),
+                })
             })
             .collect()
     }
