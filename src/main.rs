@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: intake allocates and frees many short-lived strings on
+/// three threads, and glibc's free and the kernel re-zeroing pages it returned were about a
+/// fifth of the CPU in `perf record` of `tongbao bench intake` (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
