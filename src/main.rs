@@ -4,7 +4,9 @@ use clap::Parser;
 
 /// mimalloc instead of glibc's malloc: intake allocates and frees many short-lived strings on
 /// three threads, and glibc's free and the kernel re-zeroing pages it returned were about a
-/// fifth of the CPU in `perf record` of `tongbao bench intake` (see BENCHMARKS.md).
+/// fifth of the CPU in `perf record` of `tongbao bench intake` (see BENCHMARKS.md). Its
+/// `override` feature makes it the C `malloc` too, which SQLite allocates with for every bound
+/// value and page it touches.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -76,28 +76,102 @@ impl Intake {
     }
 }
 
+type Reply = oneshot::Sender<Result<Receipt, IntakeFailure>>;
+
+/// A batch decided and staged in the store, waiting for the transaction that writes it.
+struct InFlight<S: Store> {
+    staged: S::Staged,
+    /// The batch as parsed, to decide afresh if writing the staged decisions fails.
+    parsed: Arc<Vec<Parsed>>,
+    replies: Vec<Reply>,
+}
+
+/// The writer loop, pipelined: each step commits the batch decided in the step before and,
+/// meanwhile, decides the batch that queued up during it (`Store::commit_staged`). When nothing
+/// is staged it waits for work; when something is, it takes only what is already queued, so a
+/// lone submission is committed without waiting for company.
 async fn writer<S: Store>(store: Arc<S>, engine: Arc<Engine>, mut rx: mpsc::Receiver<Job>) {
+    let mut in_flight: Option<InFlight<S>> = None;
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (parsed, replies): (Vec<Parsed>, Vec<_>) = jobs.drain(..).map(|j| (j.parsed, j.reply)).unzip();
-        match commit_with_retry(&*store, &engine, parsed).await {
-            Ok(decisions) => {
-                for (d, reply) in decisions.into_iter().zip(replies) {
-                    tracing::debug!(submission = %d.submission.id, outcome = d.receipt.outcome.code(), duplicate = d.duplicate, "committed");
-                    let _ = reply.send(Ok(d.receipt));
+    loop {
+        if in_flight.is_none() {
+            if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+                break;
+            }
+        } else {
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, batch = replies.len(), "batch not stored; sources will redeliver");
-                let transient = e.is_transient();
-                for reply in replies {
-                    let err = if transient {
-                        StoreError::Transient(sqlx::Error::PoolTimedOut)
-                    } else {
-                        StoreError::Corrupt { place: "batch".into(), detail: e.to_string() }
-                    };
-                    let _ = reply.send(Err(IntakeFailure::NotStored(err)));
+        }
+        let (parsed, replies): (Vec<Parsed>, Vec<Reply>) = jobs.drain(..).map(|j| (j.parsed, j.reply)).unzip();
+        let parsed = Arc::new(parsed);
+        let next = (!parsed.is_empty()).then(|| {
+            let needs = decide::needs(&parsed, &engine.policy);
+            let (batch, engine) = (parsed.clone(), engine.clone());
+            // The copy the decision consumes is made inside the step, while the commit runs.
+            (needs, move |ctx: &mut decide::Context| decide::decide_batch(Vec::clone(&batch), ctx, &engine))
+        });
+        let previous = in_flight.take();
+        let (staged, earlier) = match previous {
+            Some(InFlight { staged, parsed, replies }) => (Some(staged), Some((parsed, replies))),
+            None => (None, None),
+        };
+        let step = store.commit_staged(staged, next).await;
+        if let Some((earlier_parsed, earlier_replies)) = earlier {
+            match step.committed {
+                Ok(decisions) => answer(decisions, earlier_replies),
+                Err(e) => {
+                    // Decide that batch again from scratch, on a fresh read, with retries.
+                    tracing::warn!(error = %e, batch = earlier_replies.len(), "staged batch not stored; deciding it again");
+                    settle(&*store, &engine, unshare(earlier_parsed), earlier_replies).await;
                 }
+            }
+        }
+        if parsed.is_empty() {
+            continue;
+        }
+        match step.next {
+            Some(Ok(staged)) => in_flight = Some(InFlight { staged, parsed, replies }),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, batch = replies.len(), "could not decide batch ahead; deciding it on its own");
+                settle(&*store, &engine, unshare(parsed), replies).await;
+            }
+            // The commit before it failed, so it was not decided on the rolled-back rows.
+            None => settle(&*store, &engine, unshare(parsed), replies).await,
+        }
+    }
+}
+
+fn unshare(batch: Arc<Vec<Parsed>>) -> Vec<Parsed> {
+    Arc::try_unwrap(batch).unwrap_or_else(|shared| Vec::clone(&shared))
+}
+
+/// Sends each submitter its receipt.
+fn answer(decisions: Vec<Decision>, replies: Vec<Reply>) {
+    for (d, reply) in decisions.into_iter().zip(replies) {
+        tracing::debug!(submission = %d.submission.id, outcome = d.receipt.outcome.code(), duplicate = d.duplicate, "committed");
+        let _ = reply.send(Ok(d.receipt));
+    }
+}
+
+/// Commits a batch on its own (read, decide and write in one transaction, retried when the store
+/// is busy) and answers its submitters, with the receipts or with why nothing was stored.
+async fn settle<S: Store>(store: &S, engine: &Engine, parsed: Vec<Parsed>, replies: Vec<Reply>) {
+    match commit_with_retry(store, engine, parsed).await {
+        Ok(decisions) => answer(decisions, replies),
+        Err(e) => {
+            tracing::warn!(error = %e, batch = replies.len(), "batch not stored; sources will redeliver");
+            let transient = e.is_transient();
+            for reply in replies {
+                let err = if transient {
+                    StoreError::Transient(sqlx::Error::PoolTimedOut)
+                } else {
+                    StoreError::Corrupt { place: "batch".into(), detail: e.to_string() }
+                };
+                let _ = reply.send(Err(IntakeFailure::NotStored(err)));
             }
         }
     }

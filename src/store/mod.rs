@@ -100,10 +100,37 @@ pub struct Counts {
     pub audit: i64,
 }
 
+/// What one step of the pipelined writer (`Store::commit_staged`) did.
+#[derive(Debug)]
+pub struct Pipelined<S> {
+    /// The staged batch's decisions once committed, or why nothing of it was stored.
+    pub committed: Result<Vec<Decision>, StoreError>,
+    /// The next batch, decided and staged; `None` when there was none, or when the commit
+    /// failed and its decisions would rest on rows that were rolled back.
+    pub next: Option<Result<S, StoreError>>,
+}
+
 pub trait Store: Send + Sync + 'static {
+    /// A batch decided and encoded for writing, ahead of the transaction that writes it.
+    type Staged: Send + 'static;
+
     /// In one transaction: loads what `needs` names, lets `decide` turn it into decisions, writes
     /// them, commits, and returns them. Nothing is written if any step fails.
     fn commit_batch<F>(&self, needs: Needs, decide: F) -> impl Future<Output = Result<Vec<Decision>, StoreError>> + Send
+    where
+        F: FnOnce(&mut Context) -> Vec<Decision> + Send;
+
+    /// One step of the pipelined writer: in one transaction, writes `staged` (decided on a
+    /// context read in the previous step's transaction); then, when `next` is given, reads its
+    /// context in the same transaction, so it sees what was just written, and decides and stages
+    /// it while the transaction commits. Deciding one batch thus overlaps committing the one
+    /// before. The decisions of `next` are only as fresh as that read: writes other connections
+    /// make between this commit and the next step are not in them.
+    fn commit_staged<F>(
+        &self,
+        staged: Option<Self::Staged>,
+        next: Option<(Needs, F)>,
+    ) -> impl Future<Output = Pipelined<Self::Staged>> + Send
     where
         F: FnOnce(&mut Context) -> Vec<Decision> + Send;
 

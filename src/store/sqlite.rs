@@ -1,11 +1,11 @@
 //! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
 
-use super::{Counts, ObligationFilter, OutboxItem, ReportFilter, Store, StoreError, StoredReport};
+use super::{Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredReport};
 use crate::intake::decide::{AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
 use crate::model::submission::Sender;
 use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
-    Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
+    ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
 };
 use crate::rules::{BotSet, Calendar};
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// SQLite allows 32,766 bound parameters a statement; stay well under it.
 const MAX_PARAMS: usize = 30_000;
@@ -176,29 +176,100 @@ async fn select_in<T: AsRef<str>>(
     Ok(())
 }
 
-/// Multi-row `INSERT` of `rows` in as few statements as the parameter limit allows.
-pub(super) async fn insert_many<T>(
-    conn: &mut SqliteConnection,
-    head: &str,
-    tail: &str,
-    columns: usize,
-    rows: &[T],
-    bind: impl Fn(sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>, &T),
-) -> Result<(), StoreError> {
-    // Statement sizes are a fixed maximum or a power of two, so the few distinct SQL texts stay
-    // in sqlx's prepared-statement cache instead of being re-prepared for every batch size.
-    let max = (MAX_PARAMS / columns).clamp(1, MAX_ROWS_PER_STATEMENT);
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let size = if rest.len() >= max { max } else { 1 << (usize::BITS - 1 - rest.len().leading_zeros()) };
-        let (chunk, remaining) = rest.split_at(size);
-        rest = remaining;
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(head);
-        qb.push_values(chunk, &bind);
-        qb.push(tail);
-        qb.build().execute(&mut *conn).await?;
+/// One bound value of a multi-row insert, encoded ahead of the transaction that writes it.
+#[derive(Debug)]
+pub(super) enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+    Static(&'static str),
+    Blob(Vec<u8>),
+}
+
+impl Cell {
+    fn bind<'a>(self, b: &mut sqlx::query_builder::Separated<'_, 'a, Sqlite, &'static str>) {
+        match self {
+            Cell::Null => b.push_bind(None::<i64>),
+            Cell::Int(v) => b.push_bind(v),
+            Cell::Text(v) => b.push_bind(v),
+            Cell::Static(v) => b.push_bind(v),
+            Cell::Blob(v) => b.push_bind(v),
+        };
     }
-    Ok(())
+}
+
+impl From<i64> for Cell {
+    fn from(v: i64) -> Cell {
+        Cell::Int(v)
+    }
+}
+impl From<bool> for Cell {
+    fn from(v: bool) -> Cell {
+        Cell::Int(i64::from(v))
+    }
+}
+impl From<String> for Cell {
+    fn from(v: String) -> Cell {
+        Cell::Text(v)
+    }
+}
+impl From<&'static str> for Cell {
+    fn from(v: &'static str) -> Cell {
+        Cell::Static(v)
+    }
+}
+impl From<Vec<u8>> for Cell {
+    fn from(v: Vec<u8>) -> Cell {
+        Cell::Blob(v)
+    }
+}
+impl<T: Into<Cell>> From<Option<T>> for Cell {
+    fn from(v: Option<T>) -> Cell {
+        v.map_or(Cell::Null, Into::into)
+    }
+}
+
+/// Rows for one table's multi-row insert: its statement head and tail, and its cells row by row.
+#[derive(Debug)]
+pub(super) struct Rows {
+    head: &'static str,
+    tail: &'static str,
+    columns: usize,
+    cells: Vec<Cell>,
+}
+
+impl Rows {
+    fn new(head: &'static str, tail: &'static str, columns: usize) -> Rows {
+        Rows { head, tail, columns, cells: Vec::new() }
+    }
+
+    /// Adds one row; its length must be the table's column count.
+    fn push<const N: usize>(&mut self, row: [Cell; N]) {
+        debug_assert_eq!(N, self.columns, "{}", self.head);
+        self.cells.extend(row);
+    }
+
+    /// Inserts the rows in as few statements as the parameter limit allows. Statement sizes are a
+    /// fixed maximum or a power of two, so the few distinct SQL texts stay in sqlx's
+    /// prepared-statement cache instead of being re-prepared for every batch size.
+    pub(super) async fn insert(self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        let max = (MAX_PARAMS / self.columns).clamp(1, MAX_ROWS_PER_STATEMENT);
+        let mut left = self.cells.len() / self.columns;
+        let mut cells = self.cells.into_iter();
+        while left > 0 {
+            let size = if left >= max { max } else { 1 << (usize::BITS - 1 - left.leading_zeros()) };
+            left -= size;
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(self.head);
+            qb.push_values(0..size, |mut b, _| {
+                for cell in cells.by_ref().take(self.columns) {
+                    cell.bind(&mut b);
+                }
+            });
+            qb.push(self.tail);
+            qb.build().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
 }
 
 async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Context, StoreError> {
@@ -277,94 +348,112 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
     Ok(ctx)
 }
 
-async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) -> Result<(), StoreError> {
-    let fresh: Vec<&Decision> = decisions.iter().filter(|d| !d.duplicate).collect();
-    let now = Utc::now();
+/// A batch's decisions with their rows encoded, ready for the transaction that writes them.
+#[derive(Debug)]
+pub struct Staged {
+    decisions: Vec<Decision>,
+    rows: BatchRows,
+}
 
-    struct Sub<'a>(&'a Decision, String);
-    let subs: Vec<Sub<'_>> = fresh
-        .iter()
-        .map(|d| serde_json::to_string(&d.receipt).map(|r| Sub(d, r)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| corrupt("receipt", e))?;
-    insert_many(
-        conn,
-        "INSERT INTO submissions (id, dedupe_key, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
-        "",
-        10,
-        &subs,
-        |mut b, Sub(d, receipt)| {
-            let s = &d.submission;
-            b.push_bind(s.id.to_string())
-                .push_bind(s.dedupe_key.clone())
-                .push_bind(s.channel.code())
-                .push_bind(s.sender.to_string())
-                .push_bind(d.unit.as_ref().map(|u| u.to_string()))
-                .push_bind(s.external_id.clone())
-                .push_bind(ms(s.received_at))
-                .push_bind(d.receipt.outcome.code())
-                .push_bind(s.raw.clone())
-                .push_bind(receipt.clone());
-        },
-    )
-    .await?;
+/// The multi-row inserts of a batch, in the order they are written.
+#[derive(Debug)]
+struct BatchRows {
+    submissions: Rows,
+    reports: Rows,
+    botnets: Rows,
+    obligations: Rows,
+    outbox: Rows,
+    audit: Rows,
+}
 
-    let reports: Vec<(&Decision, usize, &Report, String)> = fresh
-        .iter()
-        .flat_map(|d| d.reports.iter().enumerate().map(move |(i, r)| (*d, i, r)))
-        .map(|(d, i, r)| serde_json::to_string(r).map(|body| (d, i, r, body)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| corrupt("report", e))?;
-    insert_many(
-        conn,
-        "INSERT INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body, provinces) ",
-        "",
-        13,
-        &reports,
-        |mut b, (d, seq, r, body)| {
-            let c = &r.content;
-            b.push_bind(r.id.to_string())
-                .push_bind(d.submission.id.to_string())
-                .push_bind(*seq as i64)
-                .push_bind(r.unit.to_string())
-                .push_bind(c.kind().code())
-                .push_bind(c.grade.map(|g| g.code()))
-                .push_bind(c.level.map(|l| i64::from(l.number())))
-                .push_bind(c.category.map(|x| x.code()))
-                .push_bind(ms(c.discovered_at))
-                .push_bind(ms(d.submission.received_at))
-                .push_bind(c.follows_up.map(|f| f.to_string()))
-                .push_bind(body.clone())
-                .push_bind(c.provinces.iter().map(|p| p.code()).collect::<Vec<_>>().join(" "));
-        },
-    )
-    .await?;
-
-    let botnets: Vec<&BotnetRow> = fresh.iter().flat_map(|d| d.botnets.iter()).collect();
-    insert_many(
-        conn,
-        "INSERT INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6) ",
-        "",
-        6,
-        &botnets,
-        |mut b, r| {
-            b.push_bind(r.report_id.to_string())
-                .push_bind(r.idx as i64)
-                .push_bind(ms(r.discovered_at))
-                .push_bind(r.declared_count as i64)
-                .push_bind(pack_v4(&r.bots.v4))
-                .push_bind(pack_v6(&r.bots.v6));
-        },
-    )
-    .await?;
-
+/// Encodes what the decisions insert (serialising receipts, bodies and payloads), so that this
+/// work can run while another transaction commits.
+fn encode_decisions(decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<Staged, StoreError> {
+    let mut rows = BatchRows {
+        submissions: Rows::new(
+            "INSERT INTO submissions (id, dedupe_key, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
+            "",
+            10,
+        ),
+        reports: Rows::new(
+            "INSERT INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body, provinces) ",
+            "",
+            13,
+        ),
+        botnets: Rows::new("INSERT INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6) ", "", 6),
+        obligations: obligation_rows(),
+        outbox: outbox_rows(),
+        audit: audit_rows(),
+    };
     // Once-per-period obligations (keyed) recur in most decisions of a batch; insert each once.
     let mut keys_seen = std::collections::HashSet::new();
-    let obligations: Vec<&Obligation> =
-        fresh.iter().flat_map(|d| d.obligations.iter()).filter(|o| o.key.as_ref().is_none_or(|k| keys_seen.insert(k))).collect();
-    insert_obligations(conn, &obligations, now).await?;
+    for d in decisions.iter().filter(|d| !d.duplicate) {
+        let s = &d.submission;
+        let receipt = serde_json::to_string(&d.receipt).map_err(|e| corrupt("receipt", e))?;
+        rows.submissions.push([
+            s.id.to_string().into(),
+            s.dedupe_key.clone().into(),
+            s.channel.code().into(),
+            s.sender.to_string().into(),
+            d.unit.as_ref().map(|u| u.to_string()).into(),
+            s.external_id.clone().into(),
+            ms(s.received_at).into(),
+            d.receipt.outcome.code().into(),
+            s.raw.clone().into(),
+            receipt.into(),
+        ]);
+        for (seq, r) in d.reports.iter().enumerate() {
+            let c = &r.content;
+            let body = serde_json::to_string(r).map_err(|e| corrupt("report", e))?;
+            rows.reports.push([
+                r.id.to_string().into(),
+                s.id.to_string().into(),
+                (seq as i64).into(),
+                r.unit.to_string().into(),
+                c.kind().code().into(),
+                c.grade.map(|g| g.code()).into(),
+                c.level.map(|l| i64::from(l.number())).into(),
+                c.category.map(|x| x.code()).into(),
+                ms(c.discovered_at).into(),
+                ms(s.received_at).into(),
+                c.follows_up.map(|f| f.to_string()).into(),
+                body.into(),
+                c.provinces.iter().map(|p| p.code()).collect::<Vec<_>>().join(" ").into(),
+            ]);
+        }
+        for b in &d.botnets {
+            rows.botnets.push([
+                b.report_id.to_string().into(),
+                (b.idx as i64).into(),
+                ms(b.discovered_at).into(),
+                (b.declared_count as i64).into(),
+                pack_v4(&b.bots.v4).into(),
+                pack_v6(&b.bots.v6).into(),
+            ]);
+        }
+        for o in d.obligations.iter().filter(|o| o.key.as_ref().is_none_or(|k| keys_seen.insert(k.clone()))) {
+            push_obligation(&mut rows.obligations, o, now)?;
+        }
+        for o in &d.outbox {
+            push_outbox(&mut rows.outbox, o, s.received_at);
+        }
+        for a in &d.audit {
+            push_audit(&mut rows.audit, a, s.received_at);
+        }
+    }
+    Ok(Staged { decisions, rows })
+}
 
-    for d in &fresh {
+/// Writes a staged batch: its multi-row inserts, then the updates its decisions make to rows
+/// stored earlier (fulfilments, reopenings, regrades, contacts).
+async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &[Decision]) -> Result<(), StoreError> {
+    let BatchRows { submissions, reports, botnets, obligations, outbox, audit } = rows;
+    submissions.insert(conn).await?;
+    reports.insert(conn).await?;
+    botnets.insert(conn).await?;
+    obligations.insert(conn).await?;
+
+    for d in decisions.iter().filter(|d| !d.duplicate) {
         for f in &d.fulfilments {
             // Done by the due time: met; after it (even once marked missed): late.
             let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("UPDATE obligations SET status = CASE WHEN due_at >= ");
@@ -425,81 +514,101 @@ async fn write_decisions(conn: &mut SqliteConnection, decisions: &[Decision]) ->
         }
     }
 
-    let outbox: Vec<(&OutboxRow, DateTime<Utc>)> =
-        fresh.iter().flat_map(|d| d.outbox.iter().map(move |o| (o, d.submission.received_at))).collect();
-    insert_outbox(conn, &outbox).await?;
-    let audit: Vec<(&AuditRow, DateTime<Utc>)> =
-        fresh.iter().flat_map(|d| d.audit.iter().map(move |a| (a, d.submission.received_at))).collect();
-    insert_audit(conn, &audit).await?;
+    outbox.insert(conn).await?;
+    audit.insert(conn).await?;
     Ok(())
 }
 
-/// Inserts obligations (multi-row); a keyed one that exists already is left as it is.
-pub(super) async fn insert_obligations(conn: &mut SqliteConnection, rows: &[&Obligation], now: DateTime<Utc>) -> Result<(), StoreError> {
-    let rows: Vec<(&Obligation, String, String)> = rows
-        .iter()
-        .map(|o| Ok::<_, serde_json::Error>((*o, serde_json::to_string(&o.to)?, serde_json::to_string(&o.copy)?)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| corrupt("obligation", e))?;
-    insert_many(
-        conn,
+fn obligation_rows() -> Rows {
+    Rows::new(
         "INSERT INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at, next_alert_at) ",
         " ON CONFLICT DO NOTHING",
         19,
-        &rows,
-        |mut b, (o, to, copy)| {
-            b.push_bind(o.id.to_string())
-                .push_bind(o.key.clone())
-                .push_bind(o.report_id.map(|r| r.to_string()))
-                .push_bind(o.duty.code())
-                .push_bind(o.actor.to_string())
-                .push_bind(to.clone())
-                .push_bind(copy.clone())
-                .push_bind(o.deadline.rule.code())
-                .push_bind(ms(o.deadline.trigger_at))
-                .push_bind(ms(o.deadline.due_at))
-                .push_bind(o.deadline.provisional)
-                .push_bind(o.basis.code.clone())
-                .push_bind(o.basis.citation_zh.clone())
-                .push_bind(o.binding)
-                .push_bind(o.status.code())
-                .push_bind(o.met_by.map(|r| r.to_string()))
-                .push_bind(o.met_at.map(ms))
-                .push_bind(ms(now))
-                .push_bind(o.next_alert_at.map(ms));
-        },
     )
-    .await
+}
+
+fn push_obligation(rows: &mut Rows, o: &Obligation, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let to = serde_json::to_string(&o.to).map_err(|e| corrupt("obligation", e))?;
+    let copy = serde_json::to_string(&o.copy).map_err(|e| corrupt("obligation", e))?;
+    rows.push([
+        o.id.to_string().into(),
+        o.key.clone().into(),
+        o.report_id.map(|r| r.to_string()).into(),
+        o.duty.code().into(),
+        o.actor.to_string().into(),
+        to.into(),
+        copy.into(),
+        o.deadline.rule.code().into(),
+        ms(o.deadline.trigger_at).into(),
+        ms(o.deadline.due_at).into(),
+        o.deadline.provisional.into(),
+        o.basis.code.clone().into(),
+        o.basis.citation_zh.clone().into(),
+        o.binding.into(),
+        o.status.code().into(),
+        o.met_by.map(|r| r.to_string()).into(),
+        o.met_at.map(ms).into(),
+        ms(now).into(),
+        o.next_alert_at.map(ms).into(),
+    ]);
+    Ok(())
+}
+
+fn outbox_rows() -> Rows {
+    Rows::new("INSERT INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ", "", 9)
+}
+
+/// One outbox row, created (and first due) at `at`.
+fn push_outbox(rows: &mut Rows, o: &OutboxRow, at: DateTime<Utc>) {
+    rows.push([
+        o.id.to_string().into(),
+        ms(at).into(),
+        o.kind.into(),
+        o.channel.into(),
+        o.recipient.clone().into(),
+        o.subject_id.clone().into(),
+        o.urgent.into(),
+        o.payload.to_string().into(),
+        ms(at).into(),
+    ]);
+}
+
+fn audit_rows() -> Rows {
+    Rows::new("INSERT INTO audit (at, actor, action, subject, detail) ", "", 5)
+}
+
+fn push_audit(rows: &mut Rows, a: &AuditRow, at: DateTime<Utc>) {
+    rows.push([ms(at).into(), a.actor.clone().into(), a.action.into(), a.subject.clone().into(), a.detail.to_string().into()]);
+}
+
+/// Inserts obligations (multi-row); a keyed one that exists already is left as it is.
+pub(super) async fn insert_obligations(
+    conn: &mut SqliteConnection,
+    obligations: &[&Obligation],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut rows = obligation_rows();
+    for o in obligations {
+        push_obligation(&mut rows, o, now)?;
+    }
+    rows.insert(conn).await
 }
 
 /// Inserts outbox rows, each created (and first due) at its instant.
-pub(super) async fn insert_outbox(conn: &mut SqliteConnection, rows: &[(&OutboxRow, DateTime<Utc>)]) -> Result<(), StoreError> {
-    insert_many(
-        conn,
-        "INSERT INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ",
-        "",
-        9,
-        rows,
-        |mut b, (o, at)| {
-            b.push_bind(o.id.to_string())
-                .push_bind(ms(*at))
-                .push_bind(o.kind)
-                .push_bind(o.channel)
-                .push_bind(o.recipient.clone())
-                .push_bind(o.subject_id.clone())
-                .push_bind(o.urgent)
-                .push_bind(o.payload.to_string())
-                .push_bind(ms(*at));
-        },
-    )
-    .await
+pub(super) async fn insert_outbox(conn: &mut SqliteConnection, outbox: &[(&OutboxRow, DateTime<Utc>)]) -> Result<(), StoreError> {
+    let mut rows = outbox_rows();
+    for (o, at) in outbox {
+        push_outbox(&mut rows, o, *at);
+    }
+    rows.insert(conn).await
 }
 
-pub(super) async fn insert_audit(conn: &mut SqliteConnection, rows: &[(&AuditRow, DateTime<Utc>)]) -> Result<(), StoreError> {
-    insert_many(conn, "INSERT INTO audit (at, actor, action, subject, detail) ", "", 5, rows, |mut b, (a, at)| {
-        b.push_bind(ms(*at)).push_bind(a.actor.clone()).push_bind(a.action).push_bind(a.subject.clone()).push_bind(a.detail.to_string());
-    })
-    .await
+pub(super) async fn insert_audit(conn: &mut SqliteConnection, audit: &[(&AuditRow, DateTime<Utc>)]) -> Result<(), StoreError> {
+    let mut rows = audit_rows();
+    for (a, at) in audit {
+        push_audit(&mut rows, a, *at);
+    }
+    rows.insert(conn).await
 }
 
 /// An outbox row as a sink or the fan-out reads it.
@@ -581,20 +690,22 @@ pub(super) fn row_to_report(row: &SqliteRow) -> Result<StoredReport, StoreError>
 }
 
 impl Store for SqliteStore {
+    type Staged = Staged;
+
     async fn commit_batch<F>(&self, needs: Needs, decide: F) -> Result<Vec<Decision>, StoreError>
     where
         F: FnOnce(&mut Context) -> Vec<Decision> + Send,
     {
         // IMMEDIATE: take the write lock before reading, so the context read cannot go stale.
-        let t0 = std::time::Instant::now();
+        let t0 = Instant::now();
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut ctx = load_context(&mut tx, &needs).await?;
-        let t1 = std::time::Instant::now();
-        let decisions = decide(&mut ctx);
-        let t2 = std::time::Instant::now();
-        write_decisions(&mut tx, &decisions).await?;
-        let t3 = std::time::Instant::now();
+        let t1 = Instant::now();
+        let Staged { decisions, rows } = encode_decisions(decide(&mut ctx), Utc::now())?;
+        let t2 = Instant::now();
+        write_staged(&mut tx, rows, &decisions).await?;
+        let t3 = Instant::now();
         tx.commit().await?;
         tracing::debug!(
             batch = decisions.len(),
@@ -605,6 +716,53 @@ impl Store for SqliteStore {
             "batch committed"
         );
         Ok(decisions)
+    }
+
+    async fn commit_staged<F>(&self, staged: Option<Staged>, next: Option<(Needs, F)>) -> Pipelined<Staged>
+    where
+        F: FnOnce(&mut Context) -> Vec<Decision> + Send,
+    {
+        let t0 = Instant::now();
+        let mut writer = self.writer.lock().await;
+        let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => return Pipelined { committed: Err(e.into()), next: None },
+        };
+        let decisions = match staged {
+            None => Vec::new(),
+            Some(Staged { decisions, rows }) => match write_staged(&mut tx, rows, &decisions).await {
+                Ok(()) => decisions,
+                // Dropping the transaction rolls it back; the next batch is not decided on rows
+                // that will not exist.
+                Err(e) => return Pipelined { committed: Err(e), next: None },
+            },
+        };
+        let t1 = Instant::now();
+        // The next batch's context, read inside this transaction so that it sees the rows just
+        // written: it is exactly what a transaction of its own would read after this commit,
+        // but for writes other connections (the scheduler, a unit import) make in between.
+        let loaded = match next {
+            None => None,
+            Some((needs, decide)) => Some((load_context(&mut tx, &needs).await, decide)),
+        };
+        let t2 = Instant::now();
+        // Commit on SQLite's worker thread while this thread decides and encodes the next batch.
+        // `biased`: the commit is polled first, so its command is on its way before deciding
+        // takes this thread.
+        let (committed, next) = tokio::join!(biased; tx.commit(), async move {
+            loaded.map(|(ctx, decide)| ctx.and_then(|mut ctx| encode_decisions(decide(&mut ctx), Utc::now())))
+        });
+        tracing::debug!(
+            batch = decisions.len(),
+            write_us = (t1 - t0).as_micros() as u64,
+            load_next_us = (t2 - t1).as_micros() as u64,
+            commit_and_decide_next_us = t2.elapsed().as_micros() as u64,
+            "batch committed"
+        );
+        match committed {
+            Ok(()) => Pipelined { committed: Ok(decisions), next },
+            Err(e) => Pipelined { committed: Err(e.into()), next: None },
+        }
     }
 
     async fn import_units(&self, units: &[Unit], at: DateTime<Utc>) -> Result<usize, StoreError> {

@@ -315,3 +315,78 @@ async fn reports_stored_before_the_provinces_column_get_theirs_from_their_bodies
     let provinces: String = sqlx::query_scalar("SELECT provinces FROM reports").fetch_one(reopened.pool()).await.unwrap();
     assert_eq!(provinces, "GD BJ");
 }
+
+#[tokio::test]
+async fn a_staged_batch_that_another_writer_got_ahead_of_is_rolled_back_whole() {
+    use tongbao::intake::decide::{self, Context, Decision, Engine, Needs, Parsed};
+    use tongbao::rules::{Calendar, Policy};
+    let lib = Lib::new().await;
+    // A second store on the same file: another hub process, or `tongbao ingest` beside `serve`.
+    let other = tongbao::store::SqliteStore::open(&lib._dir.path().join("t.db")).await.unwrap();
+    let engine = std::sync::Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
+    let at = "2026-10-02T00:00:00+08:00".parse().unwrap();
+    let submission = |grade: &str| {
+        let raw = serde_json::to_vec(&event(grade, "2026-10-01T23:30:00+08:00")).unwrap();
+        let submission = Submission::by_content(Channel::Cli, Sender::Unit("CT-GD".parse().unwrap()), raw, at);
+        let items = tongbao::intake::json::parse_submission(&submission.raw, at);
+        Parsed { submission, items }
+    };
+    let (shared, own) = (submission("major"), submission("large"));
+    let batch = vec![shared.clone(), own];
+    let needs = decide::needs(&batch, &engine.policy);
+    let eng = engine.clone();
+    let step = lib.store.commit_staged(None, Some((needs, move |ctx: &mut Context| decide::decide_batch(batch, ctx, &eng)))).await;
+    assert!(step.committed.unwrap().is_empty(), "nothing was staged before");
+    let staged = step.next.expect("a next batch was given").expect("decided");
+
+    // Between the step that decided the batch and the step that writes it, the other writer
+    // stores one of its submissions.
+    let lone = vec![shared];
+    let eng = engine.clone();
+    let stored = other.commit_batch(decide::needs(&lone, &engine.policy), move |ctx| decide::decide_batch(lone, ctx, &eng)).await.unwrap();
+    assert!(!stored[0].duplicate);
+
+    type Decide = fn(&mut Context) -> Vec<Decision>;
+    let no_next: Option<(Needs, Decide)> = None;
+    let step = lib.store.commit_staged(Some(staged), no_next).await;
+    let err = step.committed.expect_err("the unique dedupe key refuses the second copy");
+    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    assert!(step.next.is_none());
+    let c = lib.store.counts().await.unwrap();
+    assert_eq!((c.submissions, c.reports), (1, 1), "the staged batch left nothing behind, not even its other submission");
+}
+
+#[tokio::test]
+async fn two_hubs_on_one_database_store_each_submission_once_and_answer_alike() {
+    let lib = Lib::new().await;
+    let other_store = std::sync::Arc::new(tongbao::store::SqliteStore::open(&lib._dir.path().join("t.db")).await.unwrap());
+    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: Default::default(),
+        ownership: Default::default(),
+    });
+    let (other, _writer) = tongbao::intake::Intake::start(other_store, engine);
+    let at: chrono::DateTime<chrono::Utc> = "2026-10-02T00:00:00+08:00".parse().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let mut report = event("major", "2026-10-01T23:30:00+08:00");
+        report["content"]["summary"] = json!(format!("攻击 {i}"));
+        let raw = serde_json::to_vec(&report).unwrap();
+        for intake in [lib.intake.clone(), other.clone()] {
+            let sub = Submission::by_content(Channel::Cli, Sender::Unit("CT-GD".parse().unwrap()), raw.clone(), at);
+            tasks.push(tokio::spawn(async move { (i, intake.submit(sub).await.expect("stored")) }));
+        }
+    }
+    let mut by_report: std::collections::HashMap<i32, Vec<tongbao::model::Receipt>> = Default::default();
+    for t in tasks {
+        let (i, receipt) = t.await.unwrap();
+        by_report.entry(i).or_default().push(receipt);
+    }
+    for (i, pair) in &by_report {
+        assert_eq!(pair[0].submission_id, pair[1].submission_id, "submission {i}");
+        assert_eq!(pair.iter().filter(|r| !r.duplicate).count(), 1, "submission {i}");
+        assert!(pair.iter().all(|r| r.errors.is_empty()), "{pair:?}");
+    }
+    let c = lib.store.counts().await.unwrap();
+    assert_eq!((c.submissions, c.reports), (300, 300));
+}
