@@ -230,6 +230,11 @@ impl<T: Into<Cell>> From<Option<T>> for Cell {
 }
 
 /// Rows for one table's multi-row insert: its statement head and tail, and its cells row by row.
+///
+/// Heads say `INSERT OR FAIL`: with the default `ABORT`, SQLite keeps a statement journal so it
+/// can undo the rows a failing multi-row statement already wrote, copying every page the
+/// statement touches. Every caller writes inside a transaction that is rolled back whole on
+/// any error, so that undo is never needed.
 #[derive(Debug)]
 pub(super) struct Rows {
     head: &'static str,
@@ -371,16 +376,16 @@ struct BatchRows {
 fn encode_decisions(decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<Staged, StoreError> {
     let mut rows = BatchRows {
         submissions: Rows::new(
-            "INSERT INTO submissions (id, dedupe_key, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
+            "INSERT OR FAIL INTO submissions (id, dedupe_key, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
             "",
             10,
         ),
         reports: Rows::new(
-            "INSERT INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body, provinces) ",
+            "INSERT OR FAIL INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body, provinces) ",
             "",
             13,
         ),
-        botnets: Rows::new("INSERT INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6) ", "", 6),
+        botnets: Rows::new("INSERT OR FAIL INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6) ", "", 6),
         obligations: obligation_rows(),
         outbox: outbox_rows(),
         audit: audit_rows(),
@@ -521,7 +526,7 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
 
 fn obligation_rows() -> Rows {
     Rows::new(
-        "INSERT INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at, next_alert_at) ",
+        "INSERT OR FAIL INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at, next_alert_at) ",
         " ON CONFLICT DO NOTHING",
         19,
     )
@@ -555,7 +560,7 @@ fn push_obligation(rows: &mut Rows, o: &Obligation, now: DateTime<Utc>) -> Resul
 }
 
 fn outbox_rows() -> Rows {
-    Rows::new("INSERT INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ", "", 9)
+    Rows::new("INSERT OR FAIL INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ", "", 9)
 }
 
 /// One outbox row, created (and first due) at `at`.
@@ -574,7 +579,7 @@ fn push_outbox(rows: &mut Rows, o: &OutboxRow, at: DateTime<Utc>) {
 }
 
 fn audit_rows() -> Rows {
-    Rows::new("INSERT INTO audit (at, actor, action, subject, detail) ", "", 5)
+    Rows::new("INSERT OR FAIL INTO audit (at, actor, action, subject, detail) ", "", 5)
 }
 
 fn push_audit(rows: &mut Rows, a: &AuditRow, at: DateTime<Utc>) {
