@@ -167,6 +167,34 @@ pub fn needs(batch: &[Parsed], policy: &Policy) -> Needs {
     n
 }
 
+/// Whether reading `needs` gives the same context before the rows of `earlier` are written as
+/// after them: true when those decisions write nothing such a read looks at. The pipelined
+/// writer then reads a batch's context before writing the batch ahead of it, and decides the
+/// one while the other is written.
+pub fn reads_untouched_by(needs: &Needs, earlier: &[Decision]) -> bool {
+    let written = || earlier.iter().filter(|d| !d.duplicate);
+    // Contact updates change units and their mail identities.
+    if written().any(|d| d.contacts.is_some()) {
+        return false;
+    }
+    // Appeals read obligations, which fulfilments and reopenings change.
+    if !needs.obligations.is_empty() {
+        return false;
+    }
+    // The botnets of the period, and the reports they belong to.
+    if needs.botnet_span.is_some() && written().any(|d| !d.botnets.is_empty()) {
+        return false;
+    }
+    // Earlier receipts by dedupe key.
+    let keys: std::collections::HashSet<&str> = needs.dedupe_keys.iter().map(String::as_str).collect();
+    if earlier.iter().any(|d| keys.contains(d.submission.dedupe_key.as_str())) {
+        return false;
+    }
+    // Referenced reports: new ones, and regraded ones.
+    let refs: std::collections::HashSet<ReportId> = needs.refs.iter().copied().collect();
+    !written().any(|d| d.reports.iter().any(|r| refs.contains(&r.id)) || d.regrades.iter().any(|g| refs.contains(&g.report_id)))
+}
+
 /// Decides a batch in order. Duplicates (stored, or earlier in the batch) get the first receipt.
 pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> Vec<Decision> {
     batch
@@ -712,5 +740,62 @@ fn severity_zh(c: &crate::model::report::ReportContent) -> String {
         (Some(g), _) => format!("（{}）", g.label_zh()),
         (None, Some(l)) => format!("（{}）", l.label_zh()),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Channel;
+
+    fn decision(raw: &str) -> Decision {
+        let submission = Submission::by_content(Channel::Cli, Sender::Unit("CT-GD".parse().unwrap()), raw.into(), Utc::now());
+        let receipt = Receipt {
+            submission_id: submission.id,
+            received_at: submission.received_at,
+            outcome: Outcome::Accepted,
+            unit: None,
+            reports: vec![],
+            errors: vec![],
+            regraded: vec![],
+            duplicate: false,
+        };
+        Decision::empty(submission, None, receipt, false)
+    }
+
+    #[test]
+    fn a_read_is_untouched_only_when_the_earlier_batch_writes_nothing_it_looks_at() {
+        let earlier = decision("a");
+        let other = decision("b");
+        let needs = |d: &Decision| Needs { dedupe_keys: vec![d.submission.dedupe_key.clone()], ..Needs::default() };
+        assert!(reads_untouched_by(&needs(&other), std::slice::from_ref(&earlier)));
+        assert!(!reads_untouched_by(&needs(&earlier), std::slice::from_ref(&earlier)), "the same dedupe key");
+
+        let regraded = ReportId::new();
+        let mut regrading = decision("c");
+        regrading.regrades.push(Regrade { report_id: regraded, from: Grade::General, to: Grade::Major, at: Utc::now() });
+        let refers = Needs { refs: vec![regraded], ..needs(&other) };
+        assert!(!reads_untouched_by(&refers, std::slice::from_ref(&regrading)), "a referenced report is regraded");
+        assert!(reads_untouched_by(&refers, std::slice::from_ref(&earlier)));
+
+        let mut contacts = decision("d");
+        contacts.contacts = Some(("CT-GD".parse().unwrap(), vec![]));
+        assert!(!reads_untouched_by(&needs(&other), &[contacts]), "units change");
+
+        let appeal = Needs { obligations: vec![ObligationId::new()], ..needs(&other) };
+        assert!(!reads_untouched_by(&appeal, std::slice::from_ref(&earlier)), "obligations may change");
+
+        let mut botnets = decision("e");
+        let now = Utc::now();
+        botnets.botnets.push(BotnetRow {
+            report_id: ReportId::new(),
+            idx: 0,
+            discovered_at: now,
+            declared_count: 1,
+            bots: BotSet::default(),
+        });
+        let period = Needs { botnet_span: Some((now - Duration::hours(24), now)), ..needs(&other) };
+        assert!(!reads_untouched_by(&period, std::slice::from_ref(&botnets)), "botnets of the period");
+        assert!(reads_untouched_by(&needs(&other), &[botnets]));
     }
 }

@@ -121,18 +121,20 @@ pub trait Store: Send + Sync + 'static {
         F: FnOnce(&mut Context) -> Vec<Decision> + Send;
 
     /// One step of the pipelined writer: in one transaction, writes `staged` (decided on a
-    /// context read in the previous step's transaction); then, when `next` is given, reads its
-    /// context in the same transaction, so it sees what was just written, and decides and stages
-    /// it while the transaction commits. Deciding one batch thus overlaps committing the one
-    /// before. The decisions of `next` are only as fresh as that read: writes other connections
-    /// make between this commit and the next step are not in them.
+    /// context read in the previous step's transaction) and, when `next` is given, reads its
+    /// context in the same transaction and decides and stages it in parallel with the writing.
+    /// The read comes before the staged rows are written when they touch nothing it looks at
+    /// (`decide::reads_untouched_by`), so deciding overlaps writing and committing; otherwise
+    /// after, so it sees them, and deciding overlaps the commit. The decisions of `next` are only
+    /// as fresh as that read: writes other connections make between this commit and the next
+    /// step are not in them.
     fn commit_staged<F>(
         &self,
         staged: Option<Self::Staged>,
         next: Option<(Needs, F)>,
     ) -> impl Future<Output = Pipelined<Self::Staged>> + Send
     where
-        F: FnOnce(&mut Context) -> Vec<Decision> + Send;
+        F: FnOnce(&mut Context) -> Vec<Decision> + Send + 'static;
 
     /// Inserts or replaces units (by code) and their sender identities.
     fn import_units(&self, units: &[Unit], at: DateTime<Utc>) -> impl Future<Output = Result<usize, StoreError>> + Send;

@@ -1,7 +1,7 @@
 //! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
 
 use super::{Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredReport};
-use crate::intake::decide::{AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
+use crate::intake::decide::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
 use crate::model::submission::Sender;
 use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
@@ -449,6 +449,14 @@ fn encode_decisions(decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<Stag
     Ok(Staged { decisions, rows })
 }
 
+/// Decides and encodes a batch on a blocking-pool thread, in parallel with the writer's SQL.
+fn decide_aside<F>(ctx: Result<Context, StoreError>, decide: F) -> tokio::task::JoinHandle<Result<Staged, StoreError>>
+where
+    F: FnOnce(&mut Context) -> Vec<Decision> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || ctx.and_then(|mut ctx| encode_decisions(decide(&mut ctx), Utc::now())))
+}
+
 /// Writes a staged batch: its multi-row inserts, then the updates its decisions make to rows
 /// stored earlier (fulfilments, reopenings, regrades, contacts).
 async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &[Decision]) -> Result<(), StoreError> {
@@ -725,7 +733,7 @@ impl Store for SqliteStore {
 
     async fn commit_staged<F>(&self, staged: Option<Staged>, next: Option<(Needs, F)>) -> Pipelined<Staged>
     where
-        F: FnOnce(&mut Context) -> Vec<Decision> + Send,
+        F: FnOnce(&mut Context) -> Vec<Decision> + Send + 'static,
     {
         let t0 = Instant::now();
         let mut writer = self.writer.lock().await;
@@ -733,39 +741,48 @@ impl Store for SqliteStore {
             Ok(tx) => tx,
             Err(e) => return Pipelined { committed: Err(e.into()), next: None },
         };
-        let decisions = match staged {
-            None => Vec::new(),
-            Some(Staged { decisions, rows }) => match write_staged(&mut tx, rows, &decisions).await {
-                Ok(()) => decisions,
-                // Dropping the transaction rolls it back; the next batch is not decided on rows
-                // that will not exist.
-                Err(e) => return Pipelined { committed: Err(e), next: None },
-            },
-        };
+        let (decisions, rows) = staged.map_or((Vec::new(), None), |s| (s.decisions, Some(s.rows)));
+        let mut next = next;
+        let mut deciding = None;
+        // When the staged rows touch nothing the next batch's context is read from, read it
+        // first, and decide that batch on another thread while they are written and committed.
+        let ahead = next.as_ref().is_some_and(|(needs, _)| decide::reads_untouched_by(needs, &decisions));
+        if ahead && let Some((needs, decide)) = next.take() {
+            deciding = Some(decide_aside(load_context(&mut tx, &needs).await, decide));
+        }
         let t1 = Instant::now();
-        // The next batch's context, read inside this transaction so that it sees the rows just
-        // written: it is exactly what a transaction of its own would read after this commit,
-        // but for writes other connections (the scheduler, a unit import) make in between.
-        let loaded = match next {
-            None => None,
-            Some((needs, decide)) => Some((load_context(&mut tx, &needs).await, decide)),
-        };
+        if let Some(rows) = rows
+            && let Err(e) = write_staged(&mut tx, rows, &decisions).await
+        {
+            // Dropping the transaction rolls it back; a decision made aside is dropped with it.
+            return Pipelined { committed: Err(e), next: None };
+        }
         let t2 = Instant::now();
-        // Commit on SQLite's worker thread while this thread decides and encodes the next batch.
-        // `biased`: the commit is polled first, so its command is on its way before deciding
-        // takes this thread.
-        let (committed, next) = tokio::join!(biased; tx.commit(), async move {
-            loaded.map(|(ctx, decide)| ctx.and_then(|mut ctx| encode_decisions(decide(&mut ctx), Utc::now())))
-        });
+        // Otherwise read it here, inside this transaction, so that it sees the rows just
+        // written, and decide it while the transaction commits.
+        if let Some((needs, decide)) = next.take() {
+            deciding = Some(decide_aside(load_context(&mut tx, &needs).await, decide));
+        }
+        let t3 = Instant::now();
+        let committed = tx.commit().await;
+        let t4 = Instant::now();
+        let next = match deciding {
+            None => None,
+            Some(task) => Some(task.await.unwrap_or_else(|e| Err(corrupt("decision", e)))),
+        };
         tracing::debug!(
             batch = decisions.len(),
-            write_us = (t1 - t0).as_micros() as u64,
-            load_next_us = (t2 - t1).as_micros() as u64,
-            commit_and_decide_next_us = t2.elapsed().as_micros() as u64,
+            ahead,
+            load_ahead_us = (t1 - t0).as_micros() as u64,
+            write_us = (t2 - t1).as_micros() as u64,
+            load_after_us = (t3 - t2).as_micros() as u64,
+            commit_us = (t4 - t3).as_micros() as u64,
+            wait_decision_us = t4.elapsed().as_micros() as u64,
             "batch committed"
         );
         match committed {
             Ok(()) => Pipelined { committed: Ok(decisions), next },
+            // The next batch may rest on rows that were rolled back: not returned.
             Err(e) => Pipelined { committed: Err(e.into()), next: None },
         }
     }
