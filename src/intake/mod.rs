@@ -120,7 +120,7 @@ async fn writer<S: Store>(store: Arc<S>, engine: Arc<Engine>, mut rx: mpsc::Rece
         let next = (!parsed.is_empty()).then(|| {
             let needs = decide::needs(&parsed, &engine.policy);
             let (batch, engine) = (parsed.clone(), engine.clone());
-            // The copy the decision consumes is made inside the step, while the commit runs.
+            // The copy the decision consumes is made where the decision runs, beside the SQL.
             (needs, move |ctx: &mut decide::Context| decide::decide_batch(Vec::clone(&batch), ctx, &engine))
         });
         let previous = in_flight.take();
@@ -154,6 +154,7 @@ async fn writer<S: Store>(store: Arc<S>, engine: Arc<Engine>, mut rx: mpsc::Rece
     }
 }
 
+/// The batch itself, or a copy while a decision made aside still holds it.
 fn unshare(batch: Arc<Vec<Parsed>>) -> Vec<Parsed> {
     Arc::try_unwrap(batch).unwrap_or_else(|shared| Vec::clone(&shared))
 }
