@@ -1,6 +1,6 @@
 //! The deadline scan: a reminder before an obligation falls due, an overdue alert (迟报/漏报) after, and the escalation of botnet disposal that never came.
 
-pub use crate::fanout::party_row;
+use crate::fanout::party_row;
 use crate::intake::decide::{AuditRow, OutboxRow};
 use crate::model::{Duty, Grade, Obligation, Party};
 use crate::rules::calendar::local_display;
@@ -127,10 +127,8 @@ fn escalate(c: &AlertCandidate, lines: &[String], outbox: &mut Vec<OutboxRow>, a
     let mut lines = lines.to_vec();
     lines.push(format!("事件分级：{}", grade.label_zh()));
     lines.push("依据：《木马和僵尸网络监测与处置机制》第九条第（四）项".into());
-    let payload = serde_json::json!({
-        "alert": "escalation", "title": title, "lines": lines, "obligation_id": o.id, "duty": o.duty,
-        "due_at": o.deadline.due_at, "report_id": o.report_id, "actor": o.actor, "important": important,
-    });
+    let mut payload = payload("escalation", &title, &lines, o);
+    payload["important"] = important.into();
     for p in &to {
         outbox.push(party_row("escalation", p, "to", o.id.to_string(), &payload));
     }

@@ -436,7 +436,7 @@ fn encode_decisions(decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<Stag
                 pack_v6(&b.bots.v6).into(),
             ]);
         }
-        for o in d.obligations.iter().filter(|o| o.key.as_ref().is_none_or(|k| keys_seen.insert(k.clone()))) {
+        for o in d.obligations.iter().filter(|o| o.key.as_deref().is_none_or(|k| keys_seen.insert(k))) {
             push_obligation(&mut rows.obligations, o, now)?;
         }
         for o in &d.outbox {
@@ -468,21 +468,7 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
 
     for d in decisions.iter().filter(|d| !d.duplicate) {
         for f in &d.fulfilments {
-            // Done by the due time: met; after it (even once marked missed): late.
-            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("UPDATE obligations SET status = CASE WHEN due_at >= ");
-            qb.push_bind(ms(f.at)).push(" THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_by = ");
-            qb.push_bind(f.by.to_string()).push(", met_at = ").push_bind(ms(f.at));
-            match &f.target {
-                Fulfils::About { report, duty, actor } => {
-                    qb.push(" WHERE report_id = ").push_bind(report.to_string());
-                    qb.push(" AND duty = ").push_bind(duty.code()).push(" AND actor = ").push_bind(actor.to_string());
-                }
-                Fulfils::Key(k) => {
-                    qb.push(" WHERE okey = ").push_bind(k.clone());
-                }
-            }
-            qb.push(" AND status IN ('open', 'missed')");
-            qb.build().execute(&mut *conn).await?;
+            mark_fulfilled(conn, &f.target, Some(f.by), f.at).await?;
         }
         for r in &d.reopens {
             sqlx::query(
@@ -529,6 +515,31 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
 
     outbox.insert(conn).await?;
     audit.insert(conn).await?;
+    Ok(())
+}
+
+/// Closes the open (or missed) obligation that `target` names: met when done by its due time,
+/// late after it (even once marked missed).
+pub(super) async fn mark_fulfilled(
+    conn: &mut SqliteConnection,
+    target: &Fulfils,
+    by: Option<ReportId>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("UPDATE obligations SET status = CASE WHEN due_at >= ");
+    qb.push_bind(ms(at)).push(" THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_by = ");
+    qb.push_bind(by.map(|r| r.to_string())).push(", met_at = ").push_bind(ms(at));
+    match target {
+        Fulfils::About { report, duty, actor } => {
+            qb.push(" WHERE report_id = ").push_bind(report.to_string());
+            qb.push(" AND duty = ").push_bind(duty.code()).push(" AND actor = ").push_bind(actor.to_string());
+        }
+        Fulfils::Key(k) => {
+            qb.push(" WHERE okey = ").push_bind(k.clone());
+        }
+    }
+    qb.push(" AND status IN ('open', 'missed')");
+    qb.build().execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -597,7 +608,7 @@ fn push_audit(rows: &mut Rows, a: &AuditRow, at: DateTime<Utc>) {
 /// Inserts obligations (multi-row); a keyed one that exists already is left as it is.
 pub(super) async fn insert_obligations(
     conn: &mut SqliteConnection,
-    obligations: &[&Obligation],
+    obligations: &[Obligation],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut rows = obligation_rows();
@@ -607,19 +618,20 @@ pub(super) async fn insert_obligations(
     rows.insert(conn).await
 }
 
-/// Inserts outbox rows, each created (and first due) at its instant.
-pub(super) async fn insert_outbox(conn: &mut SqliteConnection, outbox: &[(&OutboxRow, DateTime<Utc>)]) -> Result<(), StoreError> {
+/// Inserts outbox rows, all created (and first due) at `at`.
+pub(super) async fn insert_outbox(conn: &mut SqliteConnection, outbox: &[OutboxRow], at: DateTime<Utc>) -> Result<(), StoreError> {
     let mut rows = outbox_rows();
-    for (o, at) in outbox {
-        push_outbox(&mut rows, o, *at);
+    for o in outbox {
+        push_outbox(&mut rows, o, at);
     }
     rows.insert(conn).await
 }
 
-pub(super) async fn insert_audit(conn: &mut SqliteConnection, audit: &[(&AuditRow, DateTime<Utc>)]) -> Result<(), StoreError> {
+/// Inserts audit rows, all at `at`.
+pub(super) async fn insert_audit(conn: &mut SqliteConnection, audit: &[AuditRow], at: DateTime<Utc>) -> Result<(), StoreError> {
     let mut rows = audit_rows();
-    for (a, at) in audit {
-        push_audit(&mut rows, a, *at);
+    for a in audit {
+        push_audit(&mut rows, a, at);
     }
     rows.insert(conn).await
 }

@@ -2,20 +2,15 @@
 
 use super::jobs::{AlertCandidate, AlertStep, JobRun, JobStore, MonthFacts, Purged, Tally};
 use super::sqlite::{
-    REPORT_REF_COLUMNS, from_ms, insert_audit, insert_obligations, insert_outbox, ms, row_to_obligation, row_to_outbox_item, row_to_report,
-    row_to_report_ref,
+    REPORT_REF_COLUMNS, from_ms, insert_audit, insert_obligations, insert_outbox, mark_fulfilled, ms, row_to_obligation,
+    row_to_outbox_item, row_to_report, row_to_report_ref,
 };
 use super::{OutboxItem, SqliteStore, StoreError};
-use crate::intake::decide::{AuditRow, OutboxRow};
+use crate::intake::decide::{AuditRow, Fulfils, OutboxRow};
 use crate::model::{Obligation, OutboxId};
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Row};
 use std::collections::BTreeMap;
-
-/// Rows that all happen at one instant.
-fn at<T>(rows: &[T], now: DateTime<Utc>) -> Vec<(&T, DateTime<Utc>)> {
-    rows.iter().map(|r| (r, now)).collect()
-}
 
 impl JobStore for SqliteStore {
     async fn alert_candidates(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<AlertCandidate>, StoreError> {
@@ -66,8 +61,8 @@ impl JobStore for SqliteStore {
                 audit.extend(step.audit);
             }
         }
-        insert_outbox(&mut tx, &at(&outbox, now)).await?;
-        insert_audit(&mut tx, &at(&audit, now)).await?;
+        insert_outbox(&mut tx, &outbox, now).await?;
+        insert_audit(&mut tx, &audit, now).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -99,20 +94,12 @@ impl JobStore for SqliteStore {
         if !fresh {
             return Ok(false); // dropping the transaction rolls it back
         }
-        insert_obligations(&mut tx, &run.obligations.iter().collect::<Vec<_>>(), run.at).await?;
+        insert_obligations(&mut tx, &run.obligations, run.at).await?;
         for key in &run.fulfils {
-            sqlx::query(
-                "UPDATE obligations SET status = CASE WHEN due_at >= ? THEN 'met' ELSE 'late' END, met_at = ?, next_alert_at = NULL \
-                 WHERE okey = ? AND status IN ('open', 'missed')",
-            )
-            .bind(ms(run.at))
-            .bind(ms(run.at))
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+            mark_fulfilled(&mut tx, &Fulfils::Key(key.clone()), None, run.at).await?;
         }
-        insert_outbox(&mut tx, &at(&run.outbox, run.at)).await?;
-        insert_audit(&mut tx, &at(&run.audit, run.at)).await?;
+        insert_outbox(&mut tx, &run.outbox, run.at).await?;
+        insert_audit(&mut tx, &run.audit, run.at).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -164,8 +151,8 @@ impl JobStore for SqliteStore {
                 detail: serde_json::json!({ "error": why }),
             });
         }
-        insert_outbox(&mut tx, &at(&children, now)).await?;
-        insert_audit(&mut tx, &at(&audit, now)).await?;
+        insert_outbox(&mut tx, &children, now).await?;
+        insert_audit(&mut tx, &audit, now).await?;
         tx.commit().await?;
         Ok(())
     }
