@@ -25,6 +25,10 @@ pub enum BenchCmd {
         /// Concurrent submitters (each waits for its receipt before sending the next).
         #[arg(long, default_value_t = 2048)]
         concurrency: usize,
+        /// Keep the benchmark's databases in this folder (for `sqlite3`/dbstat) instead of a
+        /// temporary one that is removed at the end.
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
     },
     /// A 1,048,575-row botnet form parsed, validated and stored, against calamine's bare read
     /// and Python openpyxl (read-only) on the same file.
@@ -86,8 +90,8 @@ pub enum BenchCmd {
 
 pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
-        BenchCmd::Intake { reports, ips, concurrency } => {
-            let intake = bench_intake(reports, concurrency).await?;
+        BenchCmd::Intake { reports, ips, concurrency, keep } => {
+            let intake = bench_intake(reports, concurrency, keep.as_deref()).await?;
             let agg = bench_aggregate(ips);
             let out = serde_json::json!({ "intake": intake, "aggregate": agg });
             if json {
@@ -284,14 +288,24 @@ async fn fresh_store(dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<Sq
     Ok(store)
 }
 
-async fn bench_intake(n: usize, concurrency: usize) -> anyhow::Result<serde_json::Value> {
-    let dir = tempfile::tempdir()?;
+async fn bench_intake(n: usize, concurrency: usize, keep: Option<&std::path::Path>) -> anyhow::Result<serde_json::Value> {
+    let temp = tempfile::tempdir()?;
+    let dir = match keep {
+        Some(keep) => {
+            std::fs::create_dir_all(keep)?;
+            for name in ["hub.db", "bare.db", "naive.db"] {
+                anyhow::ensure!(!keep.join(name).exists(), "{} exists already; the bench needs fresh databases", keep.join(name).display());
+            }
+            keep
+        }
+        None => temp.path(),
+    };
     let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..n).map(bench_report).collect());
     let units: Arc<Vec<UnitCode>> = Arc::new(bench_units().into_iter().map(|u| u.code).collect());
 
     // 1. The hub: concurrent submitters, one intake writer, group commit.
-    let store = fresh_store(dir.path(), "hub.db").await?;
+    let store = fresh_store(dir, "hub.db").await?;
     let (intake, writer) = Intake::start(store.clone(), engine.clone());
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -317,7 +331,7 @@ async fn bench_intake(n: usize, concurrency: usize) -> anyhow::Result<serde_json
     anyhow::ensure!(counts.submissions as usize == n && counts.reports as usize == n, "stored {counts:?}, expected {n}");
 
     // 2. The floor: the same raw bytes, bare multi-row inserts, no parsing or rules.
-    let bare = fresh_store(dir.path(), "bare.db").await?;
+    let bare = fresh_store(dir, "bare.db").await?;
     sqlx::query("CREATE TABLE bare (id TEXT PRIMARY KEY, raw BLOB NOT NULL)").execute(bare.pool()).await?;
     let started = Instant::now();
     for chunk in bodies.chunks(512) {
@@ -333,7 +347,7 @@ async fn bench_intake(n: usize, concurrency: usize) -> anyhow::Result<serde_json
 
     // 3. The naive alternative: one transaction per submission (no group commit), on a sample.
     let naive_n = (n / 10).clamp(1, 10_000);
-    let naive = fresh_store(dir.path(), "naive.db").await?;
+    let naive = fresh_store(dir, "naive.db").await?;
     let started = Instant::now();
     for (i, body) in bodies.iter().take(naive_n).enumerate() {
         let sub = Submission::by_content(Channel::Cli, Sender::Unit(units[i % 31].clone()), body.clone(), Utc::now());

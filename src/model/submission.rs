@@ -97,6 +97,19 @@ impl Submission {
     }
 }
 
+/// What a store indexes a dedupe key by: the first 16 bytes of its SHA-256. Keys are long and
+/// random (hashes, message ids), so a narrow fixed-width digest keeps their index small. At 128
+/// bits, matching the digest of somebody else's key is out of reach (a second preimage); a sender
+/// who spends 2^64 work on two colliding keys of its own only gets its second submission refused
+/// by the unique index. Stores read the key back and compare it, so a collision is never taken
+/// for a duplicate.
+pub fn dedupe_digest(key: &str) -> [u8; 16] {
+    let full = Sha256::digest(key.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

@@ -2,7 +2,7 @@
 
 use super::{Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredReport};
 use crate::intake::decide::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
-use crate::model::submission::Sender;
+use crate::model::submission::{Sender, dedupe_digest};
 use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
     ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
@@ -48,6 +48,7 @@ impl<'s> MigrationSource<'s> for Embedded {
                 m(2, "tokens", include_str!("../../migrations/sqlite/0002_tokens.sql")),
                 m(3, "schedule", include_str!("../../migrations/sqlite/0003_schedule.sql")),
                 m(4, "backfill_provinces", include_str!("../../migrations/sqlite/0004_backfill_provinces.sql")),
+                m(5, "narrow_intake_indexes", include_str!("../../migrations/sqlite/0005_narrow_intake_indexes.sql")),
             ])
         })
     }
@@ -74,6 +75,7 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
         Migrator::new(Embedded).await?.run(&pool).await?;
+        backfill_dedupe_hashes(&pool).await?;
         let writer = options.connect().await?;
         checkpoint_in_background(pool.clone());
         Ok(SqliteStore { pool, writer: Arc::new(tokio::sync::Mutex::new(writer)) })
@@ -82,6 +84,31 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Gives submissions stored before migration 0005 their `dedupe_hash`, which SQL cannot compute,
+/// so that a resubmission of them is still found. A no-op once done.
+async fn backfill_dedupe_hashes(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut filled = 0usize;
+    loop {
+        let mut tx = pool.begin().await?;
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT rowid, dedupe_key FROM submissions WHERE dedupe_hash IS NULL LIMIT 10000").fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for (rowid, key) in &rows {
+            sqlx::query("UPDATE submissions SET dedupe_hash = ? WHERE rowid = ?")
+                .bind(dedupe_digest(key).to_vec())
+                .bind(rowid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        filled += rows.len();
+        tracing::info!(filled, "dedupe hashes filled in for submissions stored before migration 5");
+    }
+    Ok(())
 }
 
 /// Copies the WAL back into the database every half second (PASSIVE: never blocks the writer
@@ -155,18 +182,21 @@ fn sender_ident(s: &Sender) -> Option<String> {
 }
 
 /// Runs `SELECT … WHERE <col> IN (…)` in chunks, calling `each` on every row.
-async fn select_in<T: AsRef<str>>(
+async fn select_in<T>(
     conn: &mut SqliteConnection,
     head: &str,
     keys: &[T],
     mut each: impl FnMut(SqliteRow) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+) -> Result<(), StoreError>
+where
+    T: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Clone + Send + 'static,
+{
     for chunk in keys.chunks(900) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(head);
         qb.push(" IN (");
         let mut sep = qb.separated(", ");
         for k in chunk {
-            sep.push_bind(k.as_ref().to_string());
+            sep.push_bind(k.clone());
         }
         qb.push(")");
         for row in qb.build().fetch_all(&mut *conn).await? {
@@ -280,7 +310,8 @@ impl Rows {
 async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Context, StoreError> {
     let mut ctx = Context::default();
 
-    select_in(conn, "SELECT dedupe_key, receipt FROM submissions WHERE dedupe_key", &needs.dedupe_keys, |row| {
+    let digests: Vec<Vec<u8>> = needs.dedupe_keys.iter().map(|k| dedupe_digest(k).to_vec()).collect();
+    select_in(conn, "SELECT dedupe_key, receipt FROM submissions WHERE dedupe_hash", &digests, |row| {
         let key: String = row.try_get("dedupe_key")?;
         ctx.receipts.insert(key, json_col(&row, "receipt")?);
         Ok(())
@@ -376,9 +407,9 @@ struct BatchRows {
 fn encode_decisions(decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<Staged, StoreError> {
     let mut rows = BatchRows {
         submissions: Rows::new(
-            "INSERT OR FAIL INTO submissions (id, dedupe_key, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
+            "INSERT OR FAIL INTO submissions (id, dedupe_key, dedupe_hash, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
             "",
-            10,
+            11,
         ),
         reports: Rows::new(
             "INSERT OR FAIL INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body, provinces) ",
@@ -398,6 +429,7 @@ fn encode_decisions(decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<Stag
         rows.submissions.push([
             s.id.to_string().into(),
             s.dedupe_key.clone().into(),
+            dedupe_digest(&s.dedupe_key).to_vec().into(),
             s.channel.code().into(),
             s.sender.to_string().into(),
             d.unit.as_ref().map(|u| u.to_string()).into(),

@@ -316,6 +316,59 @@ async fn reports_stored_before_the_provinces_column_get_theirs_from_their_bodies
     assert_eq!(provinces, "GD BJ");
 }
 
+/// Submissions stored before migration 0005 had no `dedupe_hash`: 0005 carries them over and the
+/// store fills their hashes when it opens the file, so sending one of them again is still a duplicate.
+#[tokio::test]
+async fn submissions_stored_before_the_dedupe_hash_are_still_found_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let store = std::sync::Arc::new(tongbao::store::SqliteStore::open(&path).await.unwrap());
+    store.import_units(&crate::helpers::units_from_toml(crate::helpers::UNITS_TOML), chrono::Utc::now()).await.unwrap();
+    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: tongbao::rules::Policy::default(),
+        ownership: Default::default(),
+    });
+    let sub = || {
+        Submission::by_content(
+            Channel::Cli,
+            Sender::Unit("CT-GD".parse().unwrap()),
+            serde_json::to_vec(&event("large", "2026-09-23T10:00:00+08:00")).unwrap(),
+            "2026-09-23T11:00:00+08:00".parse().unwrap(),
+        )
+    };
+    let (intake, writer) = tongbao::intake::Intake::start(store.clone(), engine.clone());
+    let first = intake.submit(sub()).await.unwrap();
+    drop(intake);
+    writer.await.unwrap();
+    // As a database from before 0005 would have it: the key unique, no hash column.
+    let mut conn = store.pool().acquire().await.unwrap();
+    for sql in [
+        "CREATE TABLE submissions_v4 (id TEXT PRIMARY KEY, dedupe_key TEXT NOT NULL UNIQUE, channel TEXT NOT NULL, sender TEXT NOT NULL, \
+         unit_code TEXT, external_id TEXT, received_at INTEGER NOT NULL, outcome TEXT NOT NULL, raw BLOB NOT NULL, receipt TEXT NOT NULL)",
+        "INSERT INTO submissions_v4 SELECT id, dedupe_key, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt FROM submissions",
+        "DROP TABLE submissions",
+        "ALTER TABLE submissions_v4 RENAME TO submissions",
+        "CREATE INDEX submissions_unit ON submissions(unit_code, received_at)",
+        "CREATE INDEX obligations_actor_due ON obligations(actor, due_at)",
+        "DELETE FROM _sqlx_migrations WHERE version = 5",
+    ] {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+    drop(conn);
+    store.pool().close().await;
+
+    let reopened = std::sync::Arc::new(tongbao::store::SqliteStore::open(&path).await.unwrap());
+    let hashless: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM submissions WHERE dedupe_hash IS NULL").fetch_one(reopened.pool()).await.unwrap();
+    assert_eq!(hashless, 0);
+    let (intake, _writer) = tongbao::intake::Intake::start(reopened.clone(), engine);
+    let again = intake.submit(sub()).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.submission_id, first.submission_id);
+    assert_eq!(reopened.counts().await.unwrap().submissions, 1);
+}
+
 #[tokio::test]
 async fn a_staged_batch_that_another_writer_got_ahead_of_is_rolled_back_whole() {
     use tongbao::intake::decide::{self, Context, Decision, Engine, Needs, Parsed};
