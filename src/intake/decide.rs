@@ -57,7 +57,8 @@ pub struct BotnetRow {
 /// period. Decisions add to it, so a later submission of the batch sees an earlier one.
 #[derive(Debug, Default)]
 pub struct Context {
-    pub units: HashMap<Sender, Unit>,
+    /// Shared, so each decision holds its unit without copying its contacts.
+    pub units: HashMap<Sender, std::sync::Arc<Unit>>,
     pub refs: HashMap<ReportId, ReportRef>,
     pub botnets: Vec<BotnetRow>,
     pub receipts: HashMap<String, Receipt>,
@@ -197,19 +198,25 @@ pub fn reads_untouched_by(needs: &Needs, earlier: &[Decision]) -> bool {
 
 /// Decides a batch in order. Duplicates (stored, or earlier in the batch) get the first receipt.
 pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> Vec<Decision> {
-    batch
-        .into_iter()
-        .map(|p| {
-            if let Some(first) = ctx.receipts.get(&p.submission.dedupe_key) {
-                let mut receipt = first.clone();
-                receipt.duplicate = true;
-                return Decision::empty(p.submission, receipt.unit.clone(), receipt, true);
-            }
-            let d = decide(p, ctx, engine);
-            ctx.receipts.insert(d.submission.dedupe_key.clone(), d.receipt.clone());
-            d
-        })
-        .collect()
+    let mut decided: Vec<Decision> = Vec::with_capacity(batch.len());
+    // Where each key was first decided in this batch; its receipt is copied only for a duplicate.
+    let mut first_in_batch: HashMap<String, usize> = HashMap::with_capacity(batch.len());
+    for p in batch {
+        let first = match first_in_batch.get(&p.submission.dedupe_key) {
+            Some(&i) => Some(&decided[i].receipt),
+            None => ctx.receipts.get(&p.submission.dedupe_key),
+        };
+        if let Some(first) = first {
+            let mut receipt = first.clone();
+            receipt.duplicate = true;
+            decided.push(Decision::empty(p.submission, receipt.unit.clone(), receipt, true));
+            continue;
+        }
+        let d = decide(p, ctx, engine);
+        first_in_batch.insert(d.submission.dedupe_key.clone(), decided.len());
+        decided.push(d);
+    }
+    decided
 }
 
 impl Decision {

@@ -324,7 +324,7 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
     by_code.dedup();
     select_in(conn, "SELECT body FROM units WHERE code", &by_code, |row| {
         let unit: Unit = json_col(&row, "body")?;
-        ctx.units.insert(Sender::Unit(unit.code.clone()), unit);
+        ctx.units.insert(Sender::Unit(unit.code.clone()), Arc::new(unit));
         Ok(())
     })
     .await?;
@@ -333,7 +333,7 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
     select_in(conn, "SELECT s.ident, u.body FROM unit_senders s JOIN units u ON u.code = s.unit_code WHERE s.ident", &keys, |row| {
         let ident: String = row.try_get("ident")?;
         if let Some(sender) = idents.remove(&ident) {
-            ctx.units.insert(sender, json_col(&row, "body")?);
+            ctx.units.insert(sender, Arc::new(json_col(&row, "body")?));
         }
         Ok(())
     })
