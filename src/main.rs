@@ -6,7 +6,9 @@ use clap::Parser;
 /// three threads, and glibc's free and the kernel re-zeroing pages it returned were about a
 /// fifth of the CPU in `perf record` of `tongbao bench intake` (see BENCHMARKS.md). Its
 /// `override` feature makes it the C `malloc` too, which SQLite allocates with for every bound
-/// value and page it touches.
+/// value and page it touches. Its `no_thp` feature keeps it from asking for transparent huge
+/// pages: memory it hands back to the kernel between batches then comes back 4 KiB at a time
+/// instead of as 2 MiB pages zeroed whole, which cost a tenth of the CPU of that benchmark.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
