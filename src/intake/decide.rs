@@ -492,7 +492,10 @@ fn accept(
         (ReportBody::MonthlyGeneral(b), _) => {
             drafts.extend(ob::for_monthly_summary(&reporter, b.month, &engine.calendar).into_iter().map(|o| (id, o)));
         }
-        (ReportBody::ContactUpdate(b), _) => d.contacts = Some((unit.code.clone(), b.contacts.clone())),
+        (ReportBody::ContactUpdate(b), _) => {
+            d.contacts = Some((unit.code.clone(), b.contacts.clone()));
+            speak_for_unit_from_now_on(ctx, unit, &b.contacts);
+        }
         _ => {}
     }
 
@@ -739,6 +742,20 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
                 "basis": draft.basis.code, "province": province,
             }),
         });
+    }
+}
+
+/// What the store will do with a contact update (the unit's e-mail senders become exactly its
+/// new contacts' addresses), done to the context too, so that the submissions after it in the
+/// same batch are authenticated as they would be in a later one.
+fn speak_for_unit_from_now_on(ctx: &mut Context, unit: &Unit, contacts: &[crate::model::Contact]) {
+    let updated = std::sync::Arc::new(Unit { contacts: contacts.to_vec(), ..unit.clone() });
+    ctx.units.retain(|sender, u| !(matches!(sender, Sender::Email(_)) && u.code == unit.code));
+    for u in ctx.units.values_mut().filter(|u| u.code == unit.code) {
+        *u = updated.clone();
+    }
+    for email in contacts.iter().filter_map(|c| c.email.clone()) {
+        ctx.units.insert(Sender::Email(email), updated.clone());
     }
 }
 

@@ -262,6 +262,38 @@ async fn a_contact_update_replaces_the_contacts_and_the_mail_identities() {
     assert_eq!(r.errors[0].code.to_string(), "unknown_sender", "the old contact no longer speaks for the unit");
 }
 
+/// In one batch (one transaction), the submissions after a contact update are authenticated by
+/// the new contacts, as they are in later batches.
+#[tokio::test]
+async fn a_contact_update_counts_for_the_rest_of_its_batch() {
+    use tongbao::intake::decide::{self, Engine, Parsed};
+    let lib = Lib::new().await;
+    let engine = std::sync::Arc::new(Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: Default::default(),
+        ownership: Default::default(),
+    });
+    let at = "2026-10-09T02:00:00Z".parse().unwrap();
+    let parsed = |sender: Sender, channel: Channel, json: serde_json::Value| {
+        let submission = Submission::by_content(channel, sender, serde_json::to_vec(&json).unwrap(), at);
+        let items = tongbao::intake::json::parse_submission(&submission.raw, at);
+        Parsed { submission, items }
+    };
+    let update = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+        {"role": "leader", "name": "新领导", "email": "new-leader@gd.example.cn"}]}});
+    let batch = vec![
+        parsed(Sender::Unit("CT-GD".parse().unwrap()), Channel::Cli, update),
+        parsed(Sender::Email("New-Leader@GD.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-01 10:00")),
+        parsed(Sender::Email("soc@gd.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-02 10:00")),
+    ];
+    let needs = decide::needs(&batch, &engine.policy);
+    let eng = engine.clone();
+    let decisions = lib.store.commit_batch(needs, move |ctx| decide::decide_batch(batch, ctx, &eng)).await.unwrap();
+    assert_eq!(decisions[1].receipt.outcome, Outcome::Accepted, "{:?}", decisions[1].receipt.errors);
+    assert_eq!(decisions[1].unit.as_ref().map(|u| u.as_str()), Some("CT-GD"));
+    assert_eq!(decisions[2].receipt.errors[0].code.to_string(), "unknown_sender", "the old contact no longer speaks for the unit");
+}
+
 #[tokio::test]
 async fn provisional_deadlines_are_recomputed_when_the_year_arrives() {
     let lib = Lib::new().await;
