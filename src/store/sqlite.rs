@@ -660,19 +660,19 @@ pub(super) async fn insert_obligations(
 }
 
 /// Inserts outbox rows, all created (and first due) at `at`.
-pub(super) async fn insert_outbox(conn: &mut SqliteConnection, outbox: &[OutboxRow], at: DateTime<Utc>) -> Result<(), StoreError> {
+pub(super) async fn insert_outbox(conn: &mut SqliteConnection, outbox: Vec<OutboxRow>, at: DateTime<Utc>) -> Result<(), StoreError> {
     let mut rows = outbox_rows();
     for o in outbox {
-        push_outbox(&mut rows, o.clone(), at);
+        push_outbox(&mut rows, o, at);
     }
     rows.insert(conn).await
 }
 
 /// Inserts audit rows, all at `at`.
-pub(super) async fn insert_audit(conn: &mut SqliteConnection, audit: &[AuditRow], at: DateTime<Utc>) -> Result<(), StoreError> {
+pub(super) async fn insert_audit(conn: &mut SqliteConnection, audit: Vec<AuditRow>, at: DateTime<Utc>) -> Result<(), StoreError> {
     let mut rows = audit_rows();
     for a in audit {
-        push_audit(&mut rows, a.clone(), at);
+        push_audit(&mut rows, a, at);
     }
     rows.insert(conn).await
 }

@@ -61,8 +61,8 @@ impl JobStore for SqliteStore {
                 audit.extend(step.audit);
             }
         }
-        insert_outbox(&mut tx, &outbox, now).await?;
-        insert_audit(&mut tx, &audit, now).await?;
+        insert_outbox(&mut tx, outbox, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -98,8 +98,8 @@ impl JobStore for SqliteStore {
         for key in &run.fulfils {
             mark_fulfilled(&mut tx, &Fulfils::Key(key.clone()), None, run.at).await?;
         }
-        insert_outbox(&mut tx, &run.outbox, run.at).await?;
-        insert_audit(&mut tx, &run.audit, run.at).await?;
+        insert_outbox(&mut tx, run.outbox, run.at).await?;
+        insert_audit(&mut tx, run.audit, run.at).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -151,8 +151,8 @@ impl JobStore for SqliteStore {
                 detail: serde_json::json!({ "error": why }),
             });
         }
-        insert_outbox(&mut tx, &children, now).await?;
-        insert_audit(&mut tx, &audit, now).await?;
+        insert_outbox(&mut tx, children, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
         Ok(())
     }
