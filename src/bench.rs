@@ -358,7 +358,7 @@ async fn bench_intake(n: usize, concurrency: usize, keep: Option<&std::path::Pat
     for (i, body) in bodies.iter().take(naive_n).enumerate() {
         let sub = Submission::by_content(Channel::Cli, Sender::Unit(units[i % 31].clone()), body.clone(), Utc::now());
         let items = crate::intake::json::parse_submission(&sub.raw, sub.received_at);
-        let batch = vec![crate::intake::decide::Parsed { submission: sub, items }];
+        let batch = vec![crate::intake::decide::Parsed::new(sub, items)];
         let needs = crate::intake::decide::needs(&batch, &engine.policy);
         let eng = engine.clone();
         naive.commit_batch(needs, move |ctx| crate::intake::decide::decide_batch(batch, ctx, &eng)).await?;
@@ -450,7 +450,7 @@ async fn forms_phase(phase: &str, file: &std::path::Path) -> anyhow::Result<serd
             let parse_started = Instant::now();
             let items = crate::forms::parse(&sub.raw, "bench.xlsx", sub.received_at, &crate::forms::Limits::default());
             let parse_s = parse_started.elapsed().as_secs_f64();
-            let receipt = intake.submit_parsed(crate::intake::decide::Parsed { submission: sub, items }).await?;
+            let receipt = intake.submit_parsed(crate::intake::decide::Parsed::new(sub, items)).await?;
             drop(intake);
             writer.await?;
             anyhow::ensure!(receipt.outcome == crate::model::Outcome::Accepted, "{:?}", receipt.errors);

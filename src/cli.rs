@@ -468,7 +468,18 @@ struct UnitsFile {
 /// Reads units from TOML (`[[units]]`) or JSON (an array, or `{"units": [...]}`).
 pub fn read_units_file(path: &Path) -> anyhow::Result<Vec<Unit>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with(['[', '{']);
+    // `[[units]]` opens a TOML file as `[` opens a JSON array: the extension decides, else the
+    // first line (a TOML table header is a bracketed name alone on its line).
+    let first_line = text.trim_start().lines().next().unwrap_or_default().trim();
+    let toml_header = first_line.starts_with('[')
+        && first_line.ends_with(']')
+        && !first_line.trim_matches(['[', ']', ' ']).is_empty()
+        && !first_line.contains(['{', '"', ',']);
+    let is_json = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => true,
+        Some("toml") => false,
+        _ => first_line.starts_with('{') || (first_line.starts_with('[') && !toml_header),
+    };
     let units = if is_json {
         let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
         let list = if v.is_array() { v } else { v.get("units").cloned().unwrap_or(serde_json::Value::Null) };
@@ -557,8 +568,8 @@ async fn ingest(app: App, args: IngestArgs, json: bool) -> anyhow::Result<i32> {
         let mut sub = Submission::by_content(channel, Sender::Unit(unit.clone()), raw, Utc::now());
         sub.external_id = Some(name.clone());
         let receipt = if crate::forms::is_spreadsheet(&sub.raw, &name) {
-            let items = crate::forms::parse(&sub.raw, &name, sub.received_at, &crate::forms::Limits::default());
-            intake.submit_parsed(crate::intake::decide::Parsed { submission: sub, items }).await?
+            let (items, notes) = crate::forms::parse_with_notes(&sub.raw, &name, sub.received_at, &crate::forms::Limits::default());
+            intake.submit_parsed(crate::intake::decide::Parsed { notes, ..crate::intake::decide::Parsed::new(sub, items) }).await?
         } else {
             intake.submit(sub).await?
         };

@@ -112,7 +112,7 @@ pub async fn submit_until_stored(
     shutdown: &watch::Receiver<bool>,
 ) -> Option<crate::model::Receipt> {
     let items = crate::intake::json::parse_submission(&submission.raw, submission.received_at);
-    submit_parsed_until_stored(intake, Parsed { submission, items }, shutdown).await
+    submit_parsed_until_stored(intake, Parsed::new(submission, items), shutdown).await
 }
 
 /// Like `submit_until_stored`, for a submission its source parsed itself (forms, mail).

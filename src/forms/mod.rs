@@ -4,7 +4,7 @@ pub mod read;
 pub mod spec;
 pub mod write;
 
-pub use read::{Limits, parse};
+pub use read::{BLANK_FORM_HINT, Limits, parse, parse_with_notes};
 
 /// True when the bytes look like a spreadsheet or CSV rather than canonical JSON.
 pub fn is_spreadsheet(bytes: &[u8], file_name: &str) -> bool {

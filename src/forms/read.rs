@@ -5,8 +5,8 @@
 
 use super::spec::{self, Cell, Choices, Column, FormSpec, MARKER_SHEET, Target};
 use super::write::{BOT_IP_SHEET, column_letter};
-use crate::intake::json::{Item, parse_report};
-use crate::model::{ErrorCode, IntakeError, ReportKind, fold_width};
+use crate::intake::json::{Item, parse_form_report};
+use crate::model::{ErrorCode, IntakeError, Note, ReportKind, fold_width};
 use calamine::{Data, Reader};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -47,14 +47,45 @@ struct Sheet {
     /// 0-based index of the first row and column in the sheet (calamine ranges may start later).
     origin: (u32, u32),
     rows: Vec<Vec<V>>,
+    /// Formulas of cells that hold no value (written by a program that never computed them),
+    /// by (row, column) in `rows`.
+    uncomputed: HashMap<(usize, usize), String>,
 }
 
 fn refused(code: ErrorCode, place: &str, expected: impl Into<String>, found: impl Into<String>) -> IntakeError {
     IntakeError::new(code, place, expected, Some(found.into()))
 }
 
+/// Where a clerk finds the blank forms; said in every refusal of a sheet that is not one.
+pub const BLANK_FORM_HINT: &str = "空白报送表附在回执邮件中，也可在报送系统的“空白报送表”页面（/forms）下载。";
+
+/// What reading a file found besides its reports: columns and sheets left out, each with its place.
+pub type Notes = Vec<Note>;
+
 /// Reads a workbook or CSV file into reports (or errors), one item per report.
 pub fn parse(bytes: &[u8], file_name: &str, received_at: DateTime<Utc>, limits: &Limits) -> Result<Vec<Item>, IntakeError> {
+    parse_with_notes(bytes, file_name, received_at, limits).0
+}
+
+/// Like `parse`, and also says what it ignored: unknown columns and sheets that hold no form.
+pub fn parse_with_notes(
+    bytes: &[u8],
+    file_name: &str,
+    received_at: DateTime<Utc>,
+    limits: &Limits,
+) -> (Result<Vec<Item>, IntakeError>, Notes) {
+    let mut notes = Vec::new();
+    let items = read_file(bytes, file_name, received_at, limits, &mut notes);
+    (items, notes)
+}
+
+fn read_file(
+    bytes: &[u8],
+    file_name: &str,
+    received_at: DateTime<Utc>,
+    limits: &Limits,
+    notes: &mut Notes,
+) -> Result<Vec<Item>, IntakeError> {
     if bytes.len() > limits.max_file_bytes {
         return Err(refused(
             ErrorCode::TooLarge,
@@ -75,17 +106,45 @@ pub fn parse(bytes: &[u8], file_name: &str, received_at: DateTime<Utc>, limits: 
     let mut recognised = false;
     let bot_ips = bot_ip_sheet(&sheets);
     for sheet in sheets.iter().filter(|s| !s.name.starts_with('_') && s.name != spec::NOTES_SHEET && !is_bot_ip_sheet(&s.name)) {
-        let Some((form, header_row, columns)) = recognise(sheet, marker) else { continue };
-        recognised = true;
-        items.extend(parse_sheet(sheet, &form, header_row, &columns, &bot_ips, received_at));
+        match recognise(sheet, marker) {
+            Recognised::Form(header) => {
+                recognised = true;
+                for (c, text) in header.texts.iter().enumerate() {
+                    if let (Some(text), None) = (text, header.columns.get(c).copied().flatten()) {
+                        let place = format!(
+                            "{}!{}{}",
+                            sheet.name,
+                            column_letter((sheet.origin.1 as usize + c) as u16),
+                            sheet.origin.0 as usize + header.row + 1
+                        );
+                        notes.push(Note::new(
+                            &place,
+                            format!("未识别的列“{text}”，其内容未报送；如属报送内容，请按{}的列名填写", header.form.title),
+                        ));
+                    }
+                }
+                items.extend(parse_sheet(sheet, &header, &bot_ips, received_at));
+            }
+            Recognised::MissingColumns(header) => {
+                recognised = true;
+                items.push((sheet.name.clone(), Err(vec![missing_columns_error(sheet, &header, BLANK_FORM_HINT)])));
+            }
+            Recognised::NotAForm if sheet.rows.iter().any(|r| r.iter().any(|v| *v != V::Empty)) => {
+                notes.push(Note::new(&sheet.name, "工作表中未找到报送表的表头，未读取".to_string()));
+            }
+            Recognised::NotAForm => {}
+        }
     }
     if !recognised {
-        return Err(refused(
+        let mut e = refused(
             ErrorCode::UnknownKind,
             file_name,
-            "tongbao 报送表（可用 tongbao forms generate 生成空白表），或表头含有报送表列名的工作表",
+            "报送表：表头含有报送表的列名（如 发现时间、信息类别、事件分级、控制端IP）的工作表",
             "未找到可识别的表头",
-        ));
+        );
+        e.message =
+            format!("{}：未找到可识别的报送表表头（应含有如 发现时间、信息类别、事件分级、控制端IP 等列名）。{BLANK_FORM_HINT}", e.place);
+        return Err(e);
     }
     if items.is_empty() {
         return Err(refused(ErrorCode::EmptyBatch, file_name, "至少一行数据", "表中没有数据行"));
@@ -150,14 +209,34 @@ fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<
             ));
         }
         let origin = range.start().unwrap_or((0, 0));
-        let rows: Vec<Vec<V>> = range.rows().map(|r| r.iter().map(cell).collect()).collect();
+        let mut rows: Vec<Vec<V>> = range.rows().map(|r| r.iter().map(cell).collect()).collect();
+        // A formula nobody computed (openpyxl writes formulas without values) reads as an empty
+        // cell; its formula is kept so the cell is refused rather than taken as left blank. The
+        // 受控IP sheets hold data only and can be a million rows, so they are not scanned.
+        let mut uncomputed = HashMap::new();
+        if !is_bot_ip_sheet(&name) && name != MARKER_SHEET && h <= 100_000 {
+            if let Ok(formulas) = wb.worksheet_formula(&name) {
+                for (r, c, f) in formulas.used_cells() {
+                    let (fr, fc) = formulas.start().unwrap_or((0, 0));
+                    let (ar, ac) = (fr as usize + r, fc as usize + c);
+                    let (Some(rr), Some(cc)) = (ar.checked_sub(origin.0 as usize), ac.checked_sub(origin.1 as usize)) else { continue };
+                    let value = rows.get(rr).and_then(|row| row.get(cc)).cloned().unwrap_or(V::Empty);
+                    if value == V::Empty && !f.trim().is_empty() && rr < limits.max_rows && cc < 16_384 {
+                        if rows.len() <= rr {
+                            rows.resize(rr + 1, vec![]);
+                        }
+                        uncomputed.insert((rr, cc), f.clone());
+                    }
+                }
+            }
+        }
         if name == MARKER_SHEET {
             let kind = rows.get(1).and_then(|r| r.first()).and_then(|v| if let V::Text(t) = v { ReportKind::parse(t) } else { None });
             if rows.first().and_then(|r| r.first()) == Some(&V::Text("tongbao-form".into())) {
                 marker = kind;
             }
         }
-        sheets.push(Sheet { name, origin, rows });
+        sheets.push(Sheet { name, origin, rows, uncomputed });
     }
     Ok((sheets, marker))
 }
@@ -202,55 +281,177 @@ fn read_csv(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Sheet, Int
         rows.push(rec.iter().map(|s| if s.trim().is_empty() { V::Empty } else { V::Text(s.trim().to_string()) }).collect());
     }
     let name = std::path::Path::new(file_name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "CSV".into());
-    Ok(Sheet { name, origin: (0, 0), rows })
+    Ok(Sheet { name, origin: (0, 0), rows, uncomputed: HashMap::new() })
 }
 
-/// Header text as compared: full-width folded, spaces, `*` and bracketed notes removed, lower-case.
+/// Header text as compared: full-width folded, spaces and line breaks, `*`, colons and
+/// bracketed notes removed, lower-case.
 fn norm(s: &str) -> String {
     let f = fold_width(s);
     let mut out = String::new();
     let mut depth = 0;
     for c in f.chars() {
         match c {
-            '(' | '（' | '[' | '【' => depth += 1,
-            ')' | '）' | ']' | '】' => depth = (depth - 1).max(0),
-            c if depth == 0 && !c.is_whitespace() && c != '*' && c != '＊' => out.extend(c.to_lowercase()),
+            '(' | '（' | '[' | '【' | '〔' => depth += 1,
+            ')' | '）' | ']' | '】' | '〕' => depth = (depth - 1).max(0),
+            c if depth == 0 && !c.is_whitespace() && !matches!(c, '*' | '＊' | ':' | '：' | '※' | '★') => {
+                out.extend(c.to_lowercase())
+            }
             _ => {}
         }
     }
     out
 }
 
-fn matches(c: &Column, text: &str) -> bool {
-    let t = norm(text);
-    !t.is_empty() && (t == norm(c.zh) || t == c.code || c.aliases.iter().any(|a| norm(a) == t))
+/// Every name a column goes by, normalised.
+fn names(c: &Column) -> impl Iterator<Item = String> + '_ {
+    [norm(c.zh), c.code.to_string()].into_iter().chain(c.aliases.iter().map(|a| norm(a)))
 }
 
-/// Finds the form and header row of a sheet: the marker's kind if the workbook has one,
-/// otherwise the form whose columns the headers match best (at least two, and its required ones).
-fn recognise(sheet: &Sheet, marker: Option<ReportKind>) -> Option<(FormSpec, usize, Vec<Option<Column>>)> {
+/// The column of `form` a header text names: by one of its names exactly, or else by the
+/// longest name the header contains ("控制端IP及端口" names 控制端IP). None for headers the
+/// form does not know.
+fn column_for<'f>(form: &'f FormSpec, text: &str) -> Option<&'f Column> {
+    let t = norm(text);
+    if t.is_empty() {
+        return None;
+    }
+    if let Some(c) = form.columns.iter().find(|c| names(c).any(|n| n == t)) {
+        return Some(c);
+    }
+    form.columns
+        .iter()
+        .flat_map(|c| names(c).filter(|n| n.chars().count() >= 2 && t.contains(n.as_str())).map(move |n| (n.chars().count(), c)))
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, c)| c)
+}
+
+/// How a sheet's header was read: the form, the header rows, and what each column holds.
+struct Header {
+    form: FormSpec,
+    /// 0-based row of the first header row, and how many rows the header spans (1 or 2).
+    row: usize,
+    span: usize,
+    columns: Vec<Option<Column>>,
+    /// The header text of each column, as written, for the receipt's list of ignored columns.
+    texts: Vec<Option<String>>,
+}
+
+impl Header {
+    fn found(&self) -> usize {
+        self.columns.iter().flatten().count()
+    }
+
+    fn missing_required(&self) -> Vec<&Column> {
+        self.form.columns.iter().filter(|c| c.required && !self.columns.iter().flatten().any(|x| x.code == c.code)).collect()
+    }
+}
+
+fn text_of(v: Option<&V>) -> Option<&str> {
+    match v {
+        Some(V::Text(t)) => Some(t.as_str()),
+        _ => None,
+    }
+}
+
+/// Reads header row `r` (and, for a two-row header, row `r + 1`) as columns of `form`. A
+/// column is taken once: a second header naming it is ignored.
+fn read_header(sheet: &Sheet, form: &FormSpec, r: usize, span: usize) -> Header {
+    let upper = &sheet.rows[r];
+    let lower = if span == 2 { sheet.rows.get(r + 1) } else { None };
+    let width = upper.len().max(lower.map_or(0, Vec::len));
+    let mut columns: Vec<Option<Column>> = Vec::with_capacity(width);
+    let mut texts = Vec::with_capacity(width);
+    // A group title over several sub-headers ("控制端信息" over IP | 端口) sits in the first
+    // cell of its merged range; the cells to its right are empty.
+    let mut group: Option<&str> = None;
+    for c in 0..width {
+        let up = text_of(upper.get(c));
+        let low = lower.and_then(|l| text_of(l.get(c)));
+        if up.is_some() {
+            group = up;
+        } else if low.is_none() {
+            group = None;
+        }
+        let candidates: Vec<String> = match (up, low) {
+            (_, Some(l)) => {
+                let g = group.unwrap_or_default();
+                let bare = norm(g).replace("信息", "").replace("情况", "");
+                vec![l.to_string(), format!("{g}{l}"), format!("{bare}{l}")]
+            }
+            (Some(u), None) => vec![u.to_string()],
+            (None, None) => vec![],
+        };
+        let col = candidates.iter().find_map(|t| column_for(form, t)).filter(|col| !columns.iter().flatten().any(|x| x.code == col.code));
+        texts.push(match (up, low) {
+            (Some(u), Some(l)) => Some(format!("{u}/{l}")),
+            (u, l) => l.or(u).map(str::to_string),
+        });
+        columns.push(col.copied());
+    }
+    Header { form: form.clone(), row: r, span, columns, texts }
+}
+
+/// What recognising a sheet found.
+enum Recognised {
+    Form(Header),
+    /// Headers of a form were found, but not its required columns.
+    MissingColumns(Header),
+    NotAForm,
+}
+
+/// Finds the form and header of a sheet: the marker's kind if the workbook has one, otherwise
+/// the form whose columns a header row (or a header over two rows) names most. A sheet whose
+/// best header names at least three columns, or two and every required one, is a form.
+fn recognise(sheet: &Sheet, marker: Option<ReportKind>) -> Recognised {
     let forms: Vec<FormSpec> = match marker {
         Some(k) => vec![spec::for_kind(k)],
         None => spec::all(),
     };
-    let mut best: Option<(usize, FormSpec, usize, Vec<Option<Column>>)> = None;
-    for (r, row) in sheet.rows.iter().enumerate().take(20) {
+    let mut best: Option<Header> = None;
+    let better = |h: &Header, b: &Option<Header>| match b {
+        None => true,
+        Some(b) => (h.found(), std::cmp::Reverse(h.missing_required().len())) > (b.found(), std::cmp::Reverse(b.missing_required().len())),
+    };
+    for r in 0..sheet.rows.len().min(30) {
         for form in &forms {
-            let columns: Vec<Option<Column>> = row
-                .iter()
-                .map(|v| match v {
-                    V::Text(t) => form.columns.iter().find(|c| matches(c, t)).copied(),
-                    _ => None,
-                })
-                .collect();
-            let found = columns.iter().flatten().count();
-            let required_ok = form.columns.iter().filter(|c| c.required).all(|c| columns.iter().flatten().any(|x| x.code == c.code));
-            if found >= 2 && required_ok && best.as_ref().is_none_or(|b| found > b.0) {
-                best = Some((found, form.clone(), r, columns));
+            let one = read_header(sheet, form, r, 1);
+            let two = (r + 1 < sheet.rows.len()).then(|| read_header(sheet, form, r, 2));
+            let h = match two {
+                Some(two) if two.found() > one.found() => two,
+                _ => one,
+            };
+            if better(&h, &best) {
+                best = Some(h);
             }
         }
     }
-    best.map(|(_, f, r, c)| (f, r, c))
+    match best {
+        Some(h) if h.found() >= 2 && h.missing_required().is_empty() => Recognised::Form(h),
+        Some(h) if h.found() >= 3 => Recognised::MissingColumns(h),
+        _ => Recognised::NotAForm,
+    }
+}
+
+/// The refusal of a sheet whose header lacks required columns: which ones, and what was found.
+fn missing_columns_error(sheet: &Sheet, h: &Header, blank_form: &str) -> IntakeError {
+    let missing: Vec<&str> = h.missing_required().iter().map(|c| c.zh).collect();
+    let found: Vec<String> = h.texts.iter().flatten().cloned().collect();
+    let mut e = IntakeError::new(
+        ErrorCode::MissingField,
+        &sheet.name,
+        format!("{}的必填列：{}", h.form.title, missing.join("、")),
+        Some(found.join("、")),
+    );
+    e.message = format!(
+        "{}（第{}行表头）：缺少必填列：{}。表头中找到：{}。{}",
+        sheet.name,
+        sheet.origin.0 as usize + h.row + 1,
+        missing.join("、"),
+        found.join("、"),
+        blank_form
+    );
+    e
 }
 
 /// Bot IPs of the 受控IP sheet by C&C address, parsed straight into addresses (a million rows
@@ -322,6 +523,8 @@ fn attach_bot_ips(input: &mut crate::model::report::ReportInput, ips: &BotIps) -
 /// Where each part of one report came from, to place its errors.
 struct Origin {
     first_row: usize,
+    /// The last row that added to the report (rows of one report may be spread by merged cells).
+    last_row: usize,
     /// Cells that could not be read at all (formula errors), refused whatever the parser says.
     cell_errors: Vec<IntakeError>,
     /// Sheet row of each element of the form's item array.
@@ -330,16 +533,11 @@ struct Origin {
     pushed: HashMap<&'static str, Vec<usize>>,
 }
 
-fn parse_sheet(
-    sheet: &Sheet,
-    form: &FormSpec,
-    header_row: usize,
-    columns: &[Option<Column>],
-    bot_ips: &BotIps,
-    received_at: DateTime<Utc>,
-) -> Vec<Item> {
+fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: DateTime<Utc>) -> Vec<Item> {
+    let form = &header.form;
+    let columns = &header.columns[..];
     // The English-code row under the Chinese headers is skipped.
-    let mut first = header_row + 1;
+    let mut first = header.row + header.span;
     if sheet
         .rows
         .get(first)
@@ -347,29 +545,51 @@ fn parse_sheet(
     {
         first += 1;
     }
+    let mapped = |c: usize| columns.get(c).copied().flatten();
     let mut reports: Vec<(Map<String, Value>, Origin)> = Vec::new();
     let mut group_of: HashMap<String, usize> = HashMap::new();
     for r in first..sheet.rows.len() {
         let row = &sheet.rows[r];
-        if row.iter().all(|v| *v == V::Empty) {
-            continue;
+        let holds = |c: usize, v: &V| mapped(c).is_some() && (*v != V::Empty || sheet.uncomputed.contains_key(&(r, c)));
+        if !row.iter().enumerate().any(|(c, v)| holds(c, v)) && !(0..columns.len()).any(|c| sheet.uncomputed.contains_key(&(r, c))) {
+            continue; // blank rows, and rows with only a serial number or a remark
+        }
+        if is_note_row(row) {
+            continue; // 注：…, 填表人：…, 合计 below the table
         }
         let mut report = Map::new();
         let mut content = Map::new();
         let mut item = Map::new();
         let mut pushes: Vec<(&'static str, Value)> = Vec::new();
         let mut cell_errors = Vec::new();
-        for (c, v) in row.iter().enumerate() {
-            let (Some(Some(col)), false) = (columns.get(c), *v == V::Empty) else { continue };
+        let width = row.len().max(columns.len());
+        for c in 0..width {
+            let Some(col) = mapped(c) else { continue };
+            let v = row.get(c).unwrap_or(&V::Empty);
+            let place =
+                || format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), sheet.origin.0 as usize + r + 1);
+            if *v == V::Empty {
+                if let Some(formula) = sheet.uncomputed.get(&(r, c)) {
+                    let place = place();
+                    let shown = if formula.starts_with('=') { formula.clone() } else { format!("={formula}") };
+                    let mut e =
+                        IntakeError::new(ErrorCode::UncomputedFormula, &place, "数值或文字（公式没有计算结果）", Some(shown.clone()));
+                    e.message = format!(
+                        "{place}（{}）：公式 {shown} 没有计算结果（文件由未计算公式的程序生成），请在 Excel/WPS 中打开并保存，或直接填写数值",
+                        col.zh
+                    );
+                    cell_errors.push(e);
+                }
+                continue;
+            }
             if let V::Error(err) = v {
-                let place =
-                    format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), sheet.origin.0 as usize + r + 1);
+                let place = place();
                 let mut e = IntakeError::new(ErrorCode::WrongType, &place, "数值或文字（公式计算出错）", Some(err.clone()));
                 e.message = format!("{place}（{}）：公式计算出错（{err}），请填写数值或文字", col.zh);
                 cell_errors.push(e);
                 continue;
             }
-            let value = to_json(v, col);
+            let value = to_json(v, &col);
             match col.target {
                 Target::Report(k) => {
                     report.insert(k.into(), value);
@@ -383,14 +603,17 @@ fn parse_sheet(
                 Target::PushTo(k) => pushes.push((k, value)),
             }
         }
-        if form.kind == ReportKind::BotnetEvent && !item.contains_key("bot_count") && !item.contains_key("bot_ips") {
-            let listed = item
-                .get("cc_ip")
-                .and_then(Value::as_str)
-                .and_then(|cc| fold_width(cc).parse().ok())
-                .is_some_and(|cc| bot_ips.by_cc.contains_key(&cc));
-            if listed {
-                item.insert("bot_count".into(), json!(0)); // the 受控IP sheet gives the scale
+        if form.kind == ReportKind::BotnetEvent {
+            split_address_and_port(&mut item);
+            if !item.contains_key("bot_count") && !item.contains_key("bot_ips") {
+                let listed = item
+                    .get("cc_ip")
+                    .and_then(Value::as_str)
+                    .and_then(|cc| fold_width(cc).parse().ok())
+                    .is_some_and(|cc| bot_ips.by_cc.contains_key(&cc));
+                if listed {
+                    item.insert("bot_count".into(), json!(0)); // the 受控IP sheet gives the scale
+                }
             }
         }
         let head_empty = report.is_empty() && content.is_empty();
@@ -404,12 +627,13 @@ fn parse_sheet(
                 m.insert("kind".into(), json!(form.kind.code()));
                 m.extend(report);
                 m.insert("content".into(), Value::Object(content));
-                reports.push((m, Origin { first_row: r, cell_errors: vec![], item_rows: vec![], pushed: HashMap::new() }));
+                reports.push((m, Origin { first_row: r, last_row: r, cell_errors: vec![], item_rows: vec![], pushed: HashMap::new() }));
                 group_of.insert(key, reports.len() - 1);
                 reports.len() - 1
             }
         };
         let (doc, origin) = &mut reports[index];
+        origin.last_row = origin.last_row.max(r);
         origin.cell_errors.append(&mut cell_errors);
         let content = doc.get_mut("content").and_then(Value::as_object_mut).expect("content object");
         if let Some(array) = form.items {
@@ -427,8 +651,10 @@ fn parse_sheet(
     reports
         .into_iter()
         .map(|(doc, origin)| {
-            let place = format!("{}!第{}行", sheet.name, sheet.origin.0 as usize + origin.first_row + 1);
-            let result = parse_report(&Value::Object(doc), "", received_at)
+            let (first, last) = (sheet.origin.0 as usize + origin.first_row + 1, sheet.origin.0 as usize + origin.last_row + 1);
+            let place =
+                if first == last { format!("{}!第{first}行", sheet.name) } else { format!("{}!第{first}–{last}行", sheet.name) };
+            let result = parse_form_report(&Value::Object(doc), "", received_at)
                 .map_err(|errs| errs.into_iter().map(|e| locate(e, sheet, form, columns, &origin)).collect::<Vec<_>>())
                 .and_then(|mut input| attach_bot_ips(&mut input, bot_ips).map(|()| input));
             let result = match (result, origin.cell_errors.is_empty()) {
@@ -442,6 +668,54 @@ fn parse_sheet(
             (place, result)
         })
         .collect()
+}
+
+/// Words that open a line under (or over) the table that is no report: notes, signatures, totals.
+const NOTE_OPENERS: &[&str] = &[
+    "注",
+    "备注",
+    "说明",
+    "填表说明",
+    "填表人",
+    "填报人",
+    "审核人",
+    "负责人",
+    "单位负责人",
+    "联系人",
+    "联系电话",
+    "签发",
+    "填报日期",
+    "填表日期",
+    "合计",
+    "总计",
+    "小计",
+    "以下空白",
+    "以下无内容",
+];
+
+/// A row with at most two filled cells whose first text opens like a note (注：…, 填表人：…).
+fn is_note_row(row: &[V]) -> bool {
+    let filled: Vec<&V> = row.iter().filter(|v| **v != V::Empty).collect();
+    if filled.len() > 2 {
+        return false;
+    }
+    let Some(V::Text(t)) = filled.first() else { return false };
+    let t = fold_width(t);
+    NOTE_OPENERS.iter().any(|o| {
+        t.starts_with(o) && t[o.len()..].chars().next().is_none_or(|c| matches!(c, ':' | '：' | ' ' | '1' | '１' | '.' | '、' | ')' | '）'))
+    })
+}
+
+/// `203.0.113.7:6667` in the C&C column, and no port column: the address and the port.
+fn split_address_and_port(item: &mut Map<String, Value>) {
+    if item.contains_key("port") {
+        return;
+    }
+    let Some(cc) = item.get("cc_ip").and_then(Value::as_str).map(fold_width) else { return };
+    if let Ok(sa) = cc.parse::<std::net::SocketAddr>() {
+        item.insert("cc_ip".into(), json!(sa.ip().to_string()));
+        item.insert("port".into(), json!(sa.port()));
+    }
 }
 
 /// Turns a JSON-pointer error into a `sheet!cell` error naming the column.

@@ -102,23 +102,23 @@ fn common_event_columns() -> Vec<Column> {
                 true,
                 "发现或获知该信息的时间（北京时间），如 2026-09-23 10:00",
             ),
-            &["发现/获知时间", "获知时间"],
+            &["发现/获知时间", "获知时间", "发现获知时间", "发现日期", "事件发现时间", "发现时间北京时间", "获知日期"],
         ),
         alias(
             col("category", "信息类别", Report("category"), Choice(Choices::Category), true, "附件一所列类别，从下拉列表选择"),
-            &["类别", "事件类别"],
+            &["类别", "事件类别", "事件类型", "信息类型", "类型", "事件分类", "分类", "信息分类"],
         ),
         alias(
-            col("provinces", "涉及省份", Report("provinces"), List, true, "受影响的省份，多个用顿号或逗号分隔，如 广东、广西"),
-            &["省份", "影响省份"],
+            col("provinces", "涉及省份", Report("provinces"), List, false, "受影响的省份，多个用顿号或逗号分隔，如 广东、广西"),
+            &["省份", "影响省份", "涉及地区", "影响地区", "涉及省", "所在省份", "地区", "省份地区", "涉及省市", "受影响省份"],
         ),
         alias(
             col("cross_province", "是否跨省", Report("cross_province"), Choice(Choices::YesNo), false, "是/否；填写多个省份时视为跨省"),
-            &["跨省"],
+            &["跨省", "是否跨省份", "是否跨省事件"],
         ),
         alias(
             col("follows_up", "补报原报告编号", Report("follows_up"), Text, false, "补报时填写原报告编号（回执中的报告编号）"),
-            &["原报告编号"],
+            &["原报告编号", "补报编号", "原报告"],
         ),
     ]
 }
@@ -130,29 +130,99 @@ pub fn all() -> Vec<FormSpec> {
         1,
         alias(
             col("grade", "事件分级", Report("grade"), Choice(Choices::Grade), true, "特别重大、重大、较大或一般"),
-            &["分级", "级别", "事件级别"],
+            &["分级", "级别", "事件级别", "事件等级", "等级", "事件定级", "定级", "分级情况"],
         ),
     );
     event.extend([
-        col("unit_overview", "事件发生单位概况", Content("unit_overview"), Text, true, "事件发生单位的基本情况"),
-        col("occurred_at", "事件发生时间", Content("occurred_at"), Time, true, "事件发生的时间"),
-        alias(col("summary", "事件简要经过", Content("summary"), Text, true, "事件经过"), &["简要经过", "事件经过"]),
-        alias(col("impact", "初步估计的危害和影响", Content("impact"), Text, true, "危害和影响"), &["危害和影响"]),
-        alias(col("measures", "已采取的措施", Content("measures"), Text, true, "已采取的处置措施"), &["处置措施"]),
-        col("other", "其他", Content("other"), Text, false, "其他应当报告的情况"),
+        alias(
+            col("unit_overview", "事件发生单位概况", Content("unit_overview"), Text, true, "事件发生单位的基本情况"),
+            &[
+                "发生单位概况",
+                "单位概况",
+                "事件发生单位",
+                "发生单位",
+                "涉事单位",
+                "事发单位",
+                "事发单位概况",
+                "涉事单位概况",
+                "事件发生单位基本情况",
+            ],
+        ),
+        alias(
+            col("occurred_at", "事件发生时间", Content("occurred_at"), Time, true, "事件发生的时间"),
+            &["发生时间", "事发时间", "事件发生日期", "发生日期"],
+        ),
+        alias(
+            col("summary", "事件简要经过", Content("summary"), Text, true, "事件经过"),
+            &["简要经过", "事件经过", "事件概要", "事件描述", "事件简述", "事件情况", "事件简要情况", "简要情况", "事件简要描述", "经过"],
+        ),
+        alias(
+            col("impact", "初步估计的危害和影响", Content("impact"), Text, true, "危害和影响"),
+            &[
+                "危害和影响",
+                "危害及影响",
+                "初步估计危害和影响",
+                "初步估计的危害及影响",
+                "危害影响",
+                "影响情况",
+                "造成的影响",
+                "危害",
+                "影响",
+            ],
+        ),
+        alias(
+            col("measures", "已采取的措施", Content("measures"), Text, true, "已采取的处置措施"),
+            &["处置措施", "已采取措施", "采取措施", "处置情况", "已采取的处置措施", "措施"],
+        ),
+        alias(
+            col("other", "其他", Content("other"), Text, false, "其他应当报告的情况"),
+            &["其他情况", "其他应报告的情况", "其他应当报告的情况", "其他需要报告的情况"],
+        ),
     ]);
     let mut warning = common_event_columns();
-    warning
-        .insert(1, alias(col("level", "预警级别", Report("level"), Choice(Choices::Level), true, "一级（红色）至四级（蓝色）"), &["级别"]));
+    warning.insert(
+        1,
+        alias(
+            col("level", "预警级别", Report("level"), Choice(Choices::Level), true, "一级（红色）至四级（蓝色）"),
+            &["级别", "预警等级", "等级", "预警级"],
+        ),
+    );
     warning.extend([
-        col("description", "信息基本情况描述", Content("description"), Text, true, "预警信息的基本情况"),
-        col("potential_harm", "可能产生的危害及程度", Content("potential_harm"), Text, true, ""),
-        col("affected_scope", "可能影响的用户及范围", Content("affected_scope"), Text, true, ""),
-        col("aware_parties", "已知晓该信息的单位/人员范围", Content("aware_parties"), Text, true, "截至报送时"),
-        col("recommendations", "建议应采取的应对措施", Content("recommendations"), Text, true, ""),
+        alias(
+            col("description", "信息基本情况描述", Content("description"), Text, true, "预警信息的基本情况"),
+            &["基本情况", "基本情况描述", "预警信息描述", "信息描述", "情况描述", "预警内容", "预警信息基本情况", "信息基本情况"],
+        ),
+        alias(
+            col("potential_harm", "可能产生的危害及程度", Content("potential_harm"), Text, true, ""),
+            &["可能产生的危害", "危害及程度", "危害程度", "可能的危害", "可能造成的危害", "可能造成的危害及程度", "危害"],
+        ),
+        alias(
+            col("affected_scope", "可能影响的用户及范围", Content("affected_scope"), Text, true, ""),
+            &["影响的用户及范围", "影响范围", "影响用户及范围", "可能影响范围", "可能影响的范围", "影响用户范围", "可能影响的用户范围"],
+        ),
+        alias(
+            col("aware_parties", "已知晓该信息的单位/人员范围", Content("aware_parties"), Text, true, "截至报送时"),
+            &[
+                "已知晓范围",
+                "知晓范围",
+                "已知晓该信息的单位人员范围",
+                "已知晓单位",
+                "已知晓的单位/人员范围",
+                "已知晓该信息的单位/人员",
+                "已知晓该信息的范围",
+                "知晓单位/人员范围",
+            ],
+        ),
+        alias(
+            col("recommendations", "建议应采取的应对措施", Content("recommendations"), Text, true, ""),
+            &["建议措施", "建议采取的应对措施", "应对措施", "应对建议", "处置建议", "建议的应对措施", "建议"],
+        ),
     ]);
     let botnet = vec![
-        alias(col("discovered_at", "发现时间", Report("discovered_at"), Time, true, "发现该事件的时间"), &["发现/获知时间"]),
+        alias(
+            col("discovered_at", "发现时间", Report("discovered_at"), Time, true, "发现该事件的时间"),
+            &["发现/获知时间", "获知时间", "发现获知时间", "发现日期", "事件发现时间"],
+        ),
         alias(
             col(
                 "grade",
@@ -162,46 +232,153 @@ pub fn all() -> Vec<FormSpec> {
                 false,
                 "可不填：按规模自动定级，申报分级低于规模分级时自动调高",
             ),
-            &["分级"],
+            &["分级", "级别", "事件级别", "事件等级", "等级", "事件定级", "定级"],
         ),
-        alias(col("provinces", "涉及省份", Report("provinces"), List, false, "多个用顿号分隔"), &["省份"]),
-        alias(col("operator", "所属基础电信运营企业", Content("operator"), Text, false, ""), &["所属运营企业"]),
-        alias(col("cc_ip", "控制端IP", Item("cc_ip"), Text, true, "木马和僵尸网络控制端 IP 地址"), &["控制端IP地址", "C&C IP"]),
-        alias(col("port", "控制端端口", Item("port"), Int, true, "1–65535"), &["端口"]),
+        alias(
+            col("provinces", "涉及省份", Report("provinces"), List, false, "多个用顿号分隔"),
+            &["省份", "影响省份", "涉及地区", "影响地区", "所在省份", "地区", "涉及省"],
+        ),
+        alias(
+            col("operator", "所属基础电信运营企业", Content("operator"), Text, false, ""),
+            &["所属运营企业", "运营商", "运营企业", "所属运营商", "基础电信企业", "所属基础电信企业", "所属企业", "运营单位"],
+        ),
+        alias(
+            col("cc_ip", "控制端IP", Item("cc_ip"), Text, true, "木马和僵尸网络控制端 IP 地址"),
+            &[
+                "控制端IP地址",
+                "C&C IP",
+                "C&C地址",
+                "C&C IP地址",
+                "C&C服务器",
+                "C&C服务器IP",
+                "控制服务器IP",
+                "控制服务器地址",
+                "控制服务器IP地址",
+                "控制服务器",
+                "C2地址",
+                "C2 IP",
+                "C2服务器",
+                "CC地址",
+                "CC服务器IP",
+                "控制端地址",
+                "控制端",
+                "主控IP",
+                "主控端IP",
+                "控制IP",
+            ],
+        ),
+        alias(
+            col("port", "控制端端口", Item("port"), Int, true, "1–65535"),
+            &["端口", "端口号", "控制端口", "控制服务器端口", "C&C端口", "C2端口", "控制端端口号"],
+        ),
         alias(col("cc_discovered_at", "控制端发现时间", Item("discovered_at"), Time, false, "不填则同发现时间"), &[]),
-        alias(col("domains", "恶意域名", Item("domains"), List, false, "多个用逗号分隔"), &["使用的恶意域名"]),
-        alias(col("bot_count", "受控IP数量", Item("bot_count"), Int, false, "规模；填写受控IP列表时可不填"), &["规模", "受控主机数量"]),
-        alias(col("bot_ips", "受控IP列表", Item("bot_ips"), List, false, "可在一格内填多个；大量 IP 请填在“受控IP”表"), &["受控IP"]),
+        alias(
+            col("domains", "恶意域名", Item("domains"), List, false, "多个用逗号分隔"),
+            &["使用的恶意域名", "域名", "控制端域名", "相关域名", "关联域名", "恶意域名列表", "C&C域名"],
+        ),
+        alias(
+            col("bot_count", "受控IP数量", Item("bot_count"), Int, false, "规模；填写受控IP列表时可不填"),
+            &[
+                "规模",
+                "受控主机数量",
+                "受控IP数",
+                "受控IP地址数",
+                "受控IP地址数量",
+                "肉鸡数量",
+                "肉鸡数",
+                "受控主机数",
+                "受控规模",
+                "受控数量",
+                "感染规模",
+                "受控端数量",
+                "受控端数",
+                "受感染主机数",
+                "感染主机数量",
+                "僵尸主机数量",
+            ],
+        ),
+        alias(
+            col("bot_ips", "受控IP列表", Item("bot_ips"), List, false, "可在一格内填多个；大量 IP 请填在“受控IP”表"),
+            &["受控IP", "受控IP地址", "受控IP地址列表", "肉鸡IP", "受控主机IP", "受控端IP", "肉鸡IP列表"],
+        ),
     ];
     let feedback = vec![
-        alias(col("notice_ref", "事件报告编号", Content("notice_ref"), Text, true, "CNCERT 通报的事件报告编号"), &["通报编号"]),
-        col("unit_name", "单位名称", Content("unit_name"), Text, true, ""),
-        alias(col("disposed", "已处置IP/域名", PushTo("disposed"), Text, false, "已处置的 IP 地址或恶意域名，一行一个"), &["已处置"]),
-        alias(col("undisposed", "未处置IP/域名", Item("target"), Text, false, "未处置的 IP 地址或恶意域名，一行一个"), &["未处置"]),
-        alias(col("reason", "未处置原因", Item("reason"), Text, false, "每个未处置的 IP/域名都须说明原因"), &["原因"]),
+        alias(
+            col("notice_ref", "事件报告编号", Content("notice_ref"), Text, true, "CNCERT 通报的事件报告编号"),
+            &["通报编号", "报告编号", "事件编号", "通报事件编号", "原通报编号"],
+        ),
+        alias(
+            col("unit_name", "单位名称", Content("unit_name"), Text, true, ""),
+            &["反馈单位", "处置单位", "单位", "填报单位名称", "反馈单位名称", "处置单位名称"],
+        ),
+        alias(
+            col("disposed", "已处置IP/域名", PushTo("disposed"), Text, false, "已处置的 IP 地址或恶意域名，一行一个"),
+            &["已处置", "已处置IP", "已处置域名", "已处置的IP/域名", "已处置对象"],
+        ),
+        alias(
+            col("undisposed", "未处置IP/域名", Item("target"), Text, false, "未处置的 IP 地址或恶意域名，一行一个"),
+            &["未处置", "未处置IP", "未处置域名", "未处置的IP/域名", "未处置对象"],
+        ),
+        alias(
+            col("reason", "未处置原因", Item("reason"), Text, false, "每个未处置的 IP/域名都须说明原因"),
+            &["原因", "未处置原因说明", "未处置的原因", "原因说明"],
+        ),
     ];
     let verification = vec![
-        alias(col("notice_ref", "事件报告编号", Content("notice_ref"), Text, true, ""), &["通报编号"]),
-        alias(col("target", "IP/域名", Item("target"), Text, true, "验证的 IP 地址或域名"), &["IP地址或域名"]),
+        alias(
+            col("notice_ref", "事件报告编号", Content("notice_ref"), Text, true, ""),
+            &["通报编号", "报告编号", "事件编号", "通报事件编号", "原通报编号"],
+        ),
+        alias(
+            col("target", "IP/域名", Item("target"), Text, true, "验证的 IP 地址或域名"),
+            &["IP地址或域名", "IP/域名", "验证对象", "IP地址/域名", "验证IP/域名", "目标"],
+        ),
         alias(
             col("still_malicious", "是否仍存在恶意连接", Item("still_malicious"), Choice(Choices::YesNo), true, "是/否"),
-            &["仍存在恶意连接"],
+            &["仍存在恶意连接", "是否仍存在恶意", "是否仍有恶意连接", "验证结果", "是否仍然存在恶意连接", "仍有恶意连接"],
         ),
     ];
     let monthly = vec![
-        alias(col("month", "汇总月份", Content("month"), Month, true, "如 2026-09；本月无事件时只填月份一行"), &["月份"]),
-        col("occurred_at", "事件发生时间", Item("occurred_at"), Time, false, ""),
-        col("category", "信息类别", Item("category"), Choice(Choices::Category), false, ""),
-        alias(col("summary", "事件简要经过", Item("summary"), Text, false, ""), &["简要经过"]),
-        alias(col("impact", "危害和影响", Item("impact"), Text, false, ""), &[]),
-        alias(col("measures", "已采取的措施", Item("measures"), Text, false, ""), &[]),
+        alias(
+            col("month", "汇总月份", Content("month"), Month, true, "如 2026-09；本月无事件时只填月份一行"),
+            &["月份", "统计月份", "报送月份", "所属月份", "汇总月度", "月度"],
+        ),
+        alias(
+            col("occurred_at", "事件发生时间", Item("occurred_at"), Time, false, ""),
+            &["发生时间", "事发时间", "事件发生日期", "发生日期"],
+        ),
+        alias(
+            col("category", "信息类别", Item("category"), Choice(Choices::Category), false, ""),
+            &["类别", "事件类别", "事件类型", "信息类型", "类型", "事件分类"],
+        ),
+        alias(
+            col("summary", "事件简要经过", Item("summary"), Text, false, ""),
+            &["简要经过", "事件经过", "事件概要", "事件描述", "事件简述", "事件情况", "简要情况"],
+        ),
+        alias(col("impact", "危害和影响", Item("impact"), Text, false, ""), &["危害及影响", "影响", "危害", "影响情况"]),
+        alias(
+            col("measures", "已采取的措施", Item("measures"), Text, false, ""),
+            &["处置措施", "已采取措施", "采取措施", "处置情况", "措施"],
+        ),
     ];
     let contacts = vec![
-        alias(col("discovered_at", "变更时间", Report("discovered_at"), Time, true, "联系方式变更生效的时间"), &["变更日期"]),
-        alias(col("role", "职责", Item("role"), Choice(Choices::Role), true, "主管领导、责任部门负责人或联络人"), &["角色"]),
-        col("name", "姓名", Item("name"), Text, true, ""),
-        alias(col("phone", "电话", Item("phone"), Text, false, ""), &["联系电话"]),
-        alias(col("email", "电子邮箱", Item("email"), Text, false, ""), &["邮箱", "电子邮件"]),
+        alias(
+            col("discovered_at", "变更时间", Report("discovered_at"), Time, true, "联系方式变更生效的时间"),
+            &["变更日期", "变更生效时间", "生效时间", "生效日期", "更新时间", "更新日期"],
+        ),
+        alias(
+            col("role", "职责", Item("role"), Choice(Choices::Role), true, "主管领导、责任部门负责人或联络人"),
+            &["角色", "职务", "岗位", "联系人类型", "人员类别", "类别"],
+        ),
+        alias(col("name", "姓名", Item("name"), Text, true, ""), &["联系人姓名", "联系人", "人员姓名", "名字"]),
+        alias(
+            col("phone", "电话", Item("phone"), Text, false, ""),
+            &["联系电话", "手机", "手机号码", "电话号码", "办公电话", "固定电话", "移动电话"],
+        ),
+        alias(
+            col("email", "电子邮箱", Item("email"), Text, false, ""),
+            &["邮箱", "电子邮件", "email", "e-mail", "电子邮箱地址", "邮件地址", "邮箱地址"],
+        ),
     ];
     vec![
         FormSpec { kind: ReportKind::Event, sheet: "事件表", title: "网络安全事件信息报送表", columns: event, items: None },

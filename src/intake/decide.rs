@@ -28,6 +28,14 @@ pub struct Engine {
 pub struct Parsed {
     pub submission: Submission,
     pub items: Result<Vec<Item>, IntakeError>,
+    /// What parsing left out without refusing (unknown columns, sheets without a form).
+    pub notes: Vec<crate::model::Note>,
+}
+
+impl Parsed {
+    pub fn new(submission: Submission, items: Result<Vec<Item>, IntakeError>) -> Parsed {
+        Parsed { submission, items, notes: vec![] }
+    }
 }
 
 /// What intake needs to know about an earlier report it refers to.
@@ -209,7 +217,28 @@ pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> V
         if let Some(first) = first {
             let mut receipt = first.clone();
             receipt.duplicate = true;
-            decided.push(Decision::empty(p.submission, receipt.unit.clone(), receipt, true));
+            let mut d = Decision::empty(p.submission, receipt.unit.clone(), receipt, true);
+            // A clerk resends a mail when the first receipt did not reach them: it is answered
+            // again, marked as a repeat. Nothing else of a repeat is written.
+            if d.submission.channel == crate::model::Channel::Email
+                && d.receipt.unit.is_some()
+                && let Some(reply_to) = d.submission.reply_to.clone()
+            {
+                d.outbox.push(OutboxRow {
+                    id: OutboxId::new(),
+                    kind: "receipt",
+                    channel: "email",
+                    recipient: reply_to,
+                    subject_id: d.receipt.submission_id.to_string(),
+                    urgent: true,
+                    payload: serde_json::json!({
+                        "submission_id": d.receipt.submission_id,
+                        "repeat": true,
+                        "in_reply_to": d.submission.external_id,
+                    }),
+                });
+            }
+            decided.push(d);
             continue;
         }
         let d = decide(p, ctx, engine);
@@ -248,6 +277,7 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
         unit: None,
         reports: vec![],
         errors: vec![],
+        notes: vec![],
         regraded: vec![],
         duplicate: false,
     };
@@ -259,7 +289,7 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
         d.audit.push(audit_submission(&d));
         return d;
     };
-    let mut d = Decision::empty(sub, Some(unit.code.clone()), Receipt { unit: Some(unit.code.clone()), ..blank }, false);
+    let mut d = Decision::empty(sub, Some(unit.code.clone()), Receipt { unit: Some(unit.code.clone()), notes: p.notes, ..blank }, false);
     match p.items {
         Err(e) => d.receipt.errors.push(e),
         Ok(items) => {
@@ -330,6 +360,28 @@ fn accept(
     }
     let mut content = input.content;
     let kind = content.kind();
+    if input.provinces_from_reporter && content.provinces.is_empty() {
+        match unit.province {
+            Region::Province(p) => content.provinces = vec![p],
+            // A national unit's own province is no answer: "全国" is never assumed by omission.
+            Region::National if matches!(kind, ReportKind::Event | ReportKind::Warning) => {
+                return Err(vec![IntakeError::new(
+                    ErrorCode::MissingField,
+                    ptr,
+                    "涉及省份（全国性单位报送时须填写受影响的省份；省级单位不填则为本单位所在省份）",
+                    None,
+                )]);
+            }
+            Region::National => {}
+        }
+    }
+    if let ReportBody::BotnetEvent(b) = &mut content.body
+        && b.operator.is_none()
+        && unit.unit_type.is_basic_telecom()
+    {
+        // The operator of a botnet an operator reports is, unless it says otherwise, itself.
+        b.operator = Some(unit.name.clone());
+    }
     let received_at = d.submission.received_at;
     let id = ReportId::new();
     let me = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province }.party();
@@ -553,7 +605,7 @@ fn accept(
             (_, false) => (ObligationStatus::Open, None),
         };
         if draft.met_by_this && matches!(draft.duty, Duty::Report | Duty::CncertReport) {
-            forward(d, id, &draft, &content);
+            forward(d, id, &draft, &content, unit);
         }
         let shown = if draft.met_by_this { met_status } else { status };
         let obligation = Obligation {
@@ -599,10 +651,16 @@ fn accept(
         d.fulfilments.push(Fulfilment { target, by: id, at: received_at });
     }
 
+    let cc = match &content.body {
+        ReportBody::BotnetEvent(b) => b.botnets.iter().map(|n| std::net::SocketAddr::new(n.cc_ip, n.port.get()).to_string()).collect(),
+        _ => vec![],
+    };
     d.receipt.reports.push(AcceptedReport {
         index,
+        source: ptr.to_string(),
         report_id: id,
         kind,
+        cc,
         grade: content.grade,
         level: content.level,
         grade_note,
@@ -699,7 +757,7 @@ fn reopen(
 
 /// The report goes out as a notice on AMQP, one message per province affected, routed
 /// `notice.<kind>.<grade>.<province>`; urgent ones at once, others batched (the dispatcher decides).
-fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content: &crate::model::report::ReportContent) {
+fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content: &crate::model::report::ReportContent, unit: &Unit) {
     let urgent = matches!(draft.deadline.rule, crate::model::DeadlineRule::Hours(_));
     let severity = match (content.grade, content.level) {
         (Some(g), _) => g.code().to_string(),
@@ -713,13 +771,17 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
     };
     // And to each party the table names, by its own channels (the fan-out resolves them).
     let title = format!("【通报】{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40));
-    let lines = vec![
+    // Batched notices show these lines only: they carry what the articles list, not a pointer to it.
+    let mut lines = vec![
         format!("报告编号：{report}"),
-        format!("发现时间：{}", crate::rules::calendar::local_display(content.discovered_at)),
-        format!("报送要求：{}（{}）", draft.duty.label_zh(), draft.basis.citation_zh),
+        format!("报送单位：{}（{}）", unit.name, unit.code),
+        format!("发现时间：{}（北京时间）", crate::rules::calendar::local_display(content.discovered_at)),
     ];
+    lines.extend(content.particulars_zh().into_iter().map(|(label, value)| format!("{label}：{value}")));
+    lines.push(format!("报送要求：{}（{}）", draft.duty.label_zh(), draft.basis.citation_zh));
     let payload = serde_json::json!({
         "report_id": report, "duty": draft.duty, "basis": draft.basis.citation_zh, "title": title, "lines": lines,
+        "unit_name": unit.name,
     });
     for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
         if !party.is_concrete() || *party == draft.actor {
@@ -739,7 +801,7 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
             urgent,
             payload: serde_json::json!({
                 "report_id": report, "duty": draft.duty, "to": draft.to, "copy": draft.copy,
-                "basis": draft.basis.code, "province": province,
+                "basis": draft.basis.code, "province": province, "unit_name": unit.name,
             }),
         });
     }
@@ -781,6 +843,7 @@ mod tests {
             unit: None,
             reports: vec![],
             errors: vec![],
+            notes: vec![],
             regraded: vec![],
             duplicate: false,
         };

@@ -55,6 +55,17 @@ pub fn parse_submission(raw: &[u8], received_at: DateTime<Utc>) -> Result<Vec<It
 
 /// Parses one report object found at `ptr`.
 pub fn parse_report(v: &Value, ptr: &str, received_at: DateTime<Utc>) -> Result<ReportInput, Vec<IntakeError>> {
+    parse_report_as(v, ptr, received_at, false)
+}
+
+/// Parses one report read off a spreadsheet row: as `parse_report`, except that a form without
+/// the provinces affected leaves them to default to the reporting unit's own province, which
+/// only intake knows (a hand-made form of a provincial unit seldom has the column).
+pub fn parse_form_report(v: &Value, ptr: &str, received_at: DateTime<Utc>) -> Result<ReportInput, Vec<IntakeError>> {
+    parse_report_as(v, ptr, received_at, true)
+}
+
+fn parse_report_as(v: &Value, ptr: &str, received_at: DateTime<Utc>, from_form: bool) -> Result<ReportInput, Vec<IntakeError>> {
     let mut errors = Vec::new();
     let Some(map) = v.as_object() else {
         return Err(vec![IntakeError::new(ErrorCode::NotObject, ptr, "报告对象 {…}", Some(type_name(v).into()))]);
@@ -98,7 +109,8 @@ pub fn parse_report(v: &Value, ptr: &str, received_at: DateTime<Utc>) -> Result<
         Some(ReportKind::Warning) => o.req_level("level"),
         _ => o.not_applicable("level", "仅预警信息有预警级别"),
     };
-    let provinces = o.provinces("provinces", matches!(kind, Some(ReportKind::Event | ReportKind::Warning)));
+    let provinces_default = from_form && !o.has("provinces");
+    let provinces = o.provinces("provinces", !provinces_default && matches!(kind, Some(ReportKind::Event | ReportKind::Warning)));
     let cross_flag = o.opt_bool("cross_province").unwrap_or(false);
     let follows_up = o.opt("follows_up", |s| s.parse::<ReportId>());
     let suspected_crime = o.opt_bool("suspected_crime").unwrap_or(false);
@@ -114,6 +126,7 @@ pub fn parse_report(v: &Value, ptr: &str, received_at: DateTime<Utc>) -> Result<
             let cross_province = cross_flag || provinces.len() > 1;
             Ok(ReportInput {
                 unit,
+                provinces_from_reporter: provinces_default && provinces.is_empty(),
                 content: ReportContent {
                     discovered_at,
                     category,
@@ -410,7 +423,7 @@ impl<'v> Obj<'v, '_> {
     fn req_int(&mut self, key: &str, expected: &str) -> Option<i64> {
         match self.map.get(key) {
             Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
-            Some(Value::String(s)) if crate::model::fold_width(s).parse::<i64>().is_ok() => crate::model::fold_width(s).parse().ok(),
+            Some(Value::String(s)) if crate::model::parse_count(s).is_some() => crate::model::parse_count(s),
             None | Some(Value::Null) => {
                 self.push(ErrorCode::MissingField, key, expected, None);
                 None

@@ -65,7 +65,7 @@ impl Intake {
     /// one, marked duplicate, when the same submission came before).
     pub async fn submit(&self, submission: Submission) -> Result<Receipt, IntakeFailure> {
         let items = json::parse_submission(&submission.raw, submission.received_at);
-        self.submit_parsed(Parsed { submission, items }).await
+        self.submit_parsed(Parsed::new(submission, items)).await
     }
 
     /// Like `submit`, for sources that parsed the bytes themselves (spreadsheets, mail).

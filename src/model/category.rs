@@ -40,14 +40,62 @@ categories! {
 }
 
 impl Category {
-    /// Accepts the code or the full Chinese label (as a drop-down writes it).
+    /// Names people write for a category besides its code and label.
+    fn short_names(self) -> &'static [&'static str] {
+        match self {
+            Category::Ddos => &["ddos", "dos", "ddos攻击", "拒绝服务", "拒绝服务攻击", "流量攻击", "流量异常"],
+            Category::Malware => &["木马", "僵尸网络", "病毒", "恶意程序", "恶意代码", "蠕虫", "木马病毒", "僵木蠕"],
+            Category::DnsAnomaly => &["域名劫持", "dns劫持", "域名解析异常", "dns异常", "解析异常"],
+            Category::RouteHijack => &["bgp劫持", "路由泄露"],
+            Category::WebTrojanPhishing => &["网页挂马", "挂马", "钓鱼", "网络钓鱼", "仿冒", "网络仿冒", "钓鱼网站"],
+            Category::WebDefacement => &["网页篡改", "网站篡改", "页面篡改"],
+            Category::Intrusion => &["入侵", "被入侵", "被控制", "遭到入侵", "网络入侵"],
+            Category::Vulnerability => &["安全漏洞", "高危漏洞", "0day", "零日漏洞"],
+            Category::Spam => &["垃圾短信", "垃圾邮件"],
+            Category::AccessOutage => &["接入阻断", "拥塞", "业务阻断"],
+            Category::SuspiciousDomain => &["恶意域名"],
+            _ => &[],
+        }
+    }
+
+    /// Accepts the code, the full Chinese label (as a drop-down writes it), one part of the
+    /// label between its 、 (网页篡改), a short name people use (DDoS, 木马, 域名劫持), or any
+    /// text that is part of exactly one label. Text that fits several is refused with them listed.
     pub fn parse(input: &str) -> Result<Category, ParseError> {
         let s = fold_width(input);
-        let lower = s.to_lowercase();
-        let zh = s.replace([',', '，'], "、");
-        Category::ALL.iter().copied().find(|c| lower == c.code() || zh == c.label_zh()).ok_or_else(|| {
-            ParseError::new(ErrorCode::BadCategory, "附件一所列信息类别的代码或中文名称，例如 ddos 或 拒绝服务攻击、流量异常", input)
-        })
+        let lower = s.to_lowercase().replace([' ', '-', '_'], "");
+        let zh = s.replace([',', '，', '/', '／'], "、");
+        let exact = Category::ALL.iter().copied().find(|c| {
+            s.to_lowercase() == c.code()
+                || zh == c.label_zh()
+                || c.label_zh().split('、').any(|part| part == zh)
+                || c.short_names().iter().any(|n| *n == lower)
+        });
+        if let Some(c) = exact {
+            return Ok(c);
+        }
+        let containing: Vec<Category> = if zh.chars().count() >= 2 {
+            Category::ALL.iter().copied().filter(|c| c.label_zh().contains(zh.as_str())).collect()
+        } else {
+            vec![]
+        };
+        match containing.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(ParseError::new(
+                ErrorCode::BadCategory,
+                "附件一所列信息类别的代码或中文名称，例如 ddos 或 拒绝服务攻击、流量异常",
+                input,
+            )),
+            many => Err(ParseError::new(
+                ErrorCode::BadCategory,
+                format!(
+                    "唯一确定的信息类别；“{}”可指{}，请写明其一",
+                    s,
+                    many.iter().map(|c| c.label_zh()).collect::<Vec<_>>().join("、或")
+                ),
+                input,
+            )),
+        }
     }
 }
 

@@ -40,10 +40,21 @@ impl Grade {
     }
 
     /// Accepts the English code or the Chinese label, with or without 事件/级.
+    /// Also the Roman numerals of emergency plans (Ⅰ级 特别重大 … Ⅳ级 一般), alone or in brackets.
     pub fn parse(input: &str) -> Result<Grade, ParseError> {
-        let s = fold_width(input).to_lowercase().replace(' ', "_");
-        let s = s.trim_end_matches("事件").trim_end_matches('级');
-        Grade::ALL.into_iter().find(|g| s == g.code() || s == g.label_zh()).ok_or_else(|| {
+        let folded = fold_width(input).to_lowercase().replace(' ', "_");
+        let roman = |s: &str| match s.trim_end_matches('级') {
+            "ⅰ" | "i" | "Ⅰ" => Some(Grade::EspeciallyMajor),
+            "ⅱ" | "ii" | "Ⅱ" => Some(Grade::Major),
+            "ⅲ" | "iii" | "Ⅲ" => Some(Grade::Large),
+            "ⅳ" | "iv" | "Ⅳ" => Some(Grade::General),
+            _ => None,
+        };
+        // "重大（Ⅱ级）": the words before the bracket; "Ⅱ级": the numeral.
+        let head = folded.split(['(', '（']).next().unwrap_or_default().trim_matches('_');
+        let s = head.trim_end_matches("事件").trim_end_matches('级').trim_end_matches("网络安全");
+        let found = Grade::ALL.into_iter().find(|g| s == g.code() || s == g.label_zh()).or_else(|| roman(head));
+        found.ok_or_else(|| {
             ParseError::new(ErrorCode::BadGrade, "事件分级：特别重大、重大、较大或一般（especially_major、major、large、general）", input)
         })
     }

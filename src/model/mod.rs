@@ -20,7 +20,7 @@ pub use grade::{Grade, Severity, WarningLevel};
 pub use ids::{Domain, Email, ObligationId, OutboxId, Port, ReportId, SubmissionId, Target, UnitCode, YearMonth};
 pub use obligation::{Basis, Deadline, DeadlineRule, Duty, Obligation, ObligationStatus};
 pub use party::Party;
-pub use receipt::{AcceptedReport, ErrorCode, IntakeError, Outcome, Receipt, Regrade};
+pub use receipt::{AcceptedReport, ErrorCode, IntakeError, Note, Outcome, Receipt, Regrade};
 pub use region::{Province, Region};
 pub use report::{Botnet, Report, ReportBody, ReportKind};
 pub use submission::{Channel, Submission};
@@ -54,6 +54,24 @@ pub fn fold_width(s: &str) -> String {
             _ => c,
         })
         .collect()
+}
+
+/// A count as people write it: `12000`, `12,000`, `１２，０００`, `8万`, `1.2万`, `约8万个`, `3亿`.
+/// None when it is no whole non-negative number (`1.25` of anything but 万/亿 scale, text).
+pub fn parse_count(input: &str) -> Option<i64> {
+    let s = fold_width(input).replace([',', '，', ' ', '\u{a0}'], "");
+    let s = ["约", "近", "超过", "逾"].iter().fold(s.as_str(), |s, p| s.strip_prefix(p).unwrap_or(s));
+    let s = s.trim_end_matches(['个', '台', '条', '余', '多', '次']).trim_end_matches("IP").trim_end_matches("ip");
+    let (digits, scale) = if let Some(d) = s.strip_suffix('万') {
+        (d, 10_000.0)
+    } else if let Some(d) = s.strip_suffix('亿') {
+        (d, 100_000_000.0)
+    } else {
+        return s.parse::<i64>().ok().filter(|n| *n >= 0);
+    };
+    let n: f64 = digits.parse().ok()?;
+    let v = (n * scale).round();
+    (n.is_finite() && n >= 0.0 && v < 9.0e15 && (n * scale - v).abs() < 1e-6).then_some(v as i64)
 }
 
 /// Implements `Serialize`, `Deserialize` (through `FromStr`) and a string `JsonSchema` for a type

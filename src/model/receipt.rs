@@ -42,6 +42,8 @@ pub enum ErrorCode {
     UnknownReference,
     /// An appeal names an obligation that is still open: there is nothing to reopen.
     NotReopenable,
+    /// A spreadsheet cell holds a formula with no computed value (made by a program that does not compute).
+    UncomputedFormula,
     TooLarge,
     TooMany,
     EmptyBatch,
@@ -93,6 +95,27 @@ impl IntakeError {
 
 fn truncate(s: &str, max_chars: usize) -> String {
     if s.chars().count() <= max_chars { s.to_string() } else { s.chars().take(max_chars).chain("…".chars()).collect() }
+}
+
+/// Something the hub left out of a submission without refusing it (a column it does not know,
+/// a sheet without a form), said so that nothing is dropped silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Note {
+    /// Where: `sheet!A3` for a column's header, a sheet's name, or a mail attachment.
+    pub place: String,
+    /// What was left out and why, in Chinese.
+    pub message: String,
+}
+
+impl Note {
+    pub fn new(place: &str, message: String) -> Note {
+        Note { place: place.to_string(), message }
+    }
+
+    /// The same note inside a container, e.g. a mail attachment.
+    pub fn within(self, container: &str) -> Note {
+        Note { place: format!("{container} › {}", self.place), message: self.message }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -163,8 +186,14 @@ impl ObligationSummary {
 pub struct AcceptedReport {
     /// Position in the submission (0 for a single report).
     pub index: usize,
+    /// Where in the submission it came from: a form's row(s) (`事件表!第4行`) or a JSON pointer.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
     pub report_id: ReportId,
     pub kind: ReportKind,
+    /// For a botnet event, each C&C as `address:port`, so the sender can tell its reports apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grade: Option<Grade>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +223,9 @@ pub struct Receipt {
     pub unit: Option<super::UnitCode>,
     pub reports: Vec<AcceptedReport>,
     pub errors: Vec<IntakeError>,
+    /// What was left out without refusing anything: unknown columns, sheets without a form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regraded: Vec<Regrade>,
     /// True when this is the stored receipt of an earlier, identical submission.

@@ -96,6 +96,10 @@ pub struct Report {
 pub struct ReportInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<UnitCode>,
+    /// Read off a form without the provinces affected: intake fills in the reporting unit's own
+    /// province (and refuses the report for a national unit, which must say).
+    #[serde(skip)]
+    pub provinces_from_reporter: bool,
     #[serde(flatten)]
     pub content: ReportContent,
 }
@@ -137,6 +141,76 @@ impl ReportContent {
 
     /// A one-line title for people: an event's summary or a warning's description, at most
     /// `max` characters; the kind's label for other kinds.
+    /// What a notice about this report must carry, as labelled lines in the articles' words:
+    /// the six items of Art. 14 for an event and the five of Art. 15 for a warning [通报办法];
+    /// every C&C's address, port, discovery time, domains and scale, and the operator, for a
+    /// botnet event (Art. 8 [僵尸机制]). Times in Beijing time.
+    pub fn particulars_zh(&self) -> Vec<(&'static str, String)> {
+        use super::time::local_zh;
+        let list = |items: Vec<String>| if items.is_empty() { "无".to_string() } else { items.join("、") };
+        match &self.body {
+            ReportBody::Event(b) => vec![
+                ("事件发生单位概况", b.unit_overview.clone()),
+                ("事件发生时间", local_zh(b.occurred_at)),
+                ("事件简要经过", b.summary.clone()),
+                ("初步估计的危害和影响", b.impact.clone()),
+                ("已采取的措施", b.measures.clone()),
+                ("其他应当报告的情况", b.other.clone().unwrap_or_else(|| "无".into())),
+            ],
+            ReportBody::Warning(b) => vec![
+                ("信息基本情况描述", b.description.clone()),
+                ("可能产生的危害及程度", b.potential_harm.clone()),
+                ("可能影响的用户及范围", b.affected_scope.clone()),
+                ("截至报送时已知晓该信息的单位/人员范围", b.aware_parties.clone()),
+                ("建议应采取的应对措施", b.recommendations.clone()),
+            ],
+            ReportBody::BotnetEvent(b) => {
+                let mut out: Vec<(&'static str, String)> = b
+                    .botnets
+                    .iter()
+                    .map(|n| {
+                        (
+                            "控制端",
+                            format!(
+                                "IP {} 端口 {}，发现时间 {}，恶意域名 {}，规模 {} 个受控IP",
+                                n.cc_ip,
+                                n.port.get(),
+                                local_zh(n.discovered_at),
+                                list(n.domains.iter().map(|d| d.to_string()).collect()),
+                                n.bot_count
+                            ),
+                        )
+                    })
+                    .collect();
+                out.push(("所属基础电信运营企业", b.operator.clone().unwrap_or_else(|| "未填写".into())));
+                out
+            }
+            ReportBody::DisposalFeedback(b) => vec![
+                ("所通报事件的报告编号", b.notice_ref.to_string()),
+                ("单位名称", b.unit_name.clone()),
+                ("已处置的IP/域名", list(b.disposed.iter().map(|t| t.to_string()).collect())),
+                ("未处置的IP/域名及原因", list(b.undisposed.iter().map(|u| format!("{}（{}）", u.target, u.reason)).collect())),
+            ],
+            ReportBody::Verification(b) => vec![
+                ("所通报事件的报告编号", b.notice_ref.to_string()),
+                (
+                    "验证结果",
+                    list(
+                        b.results
+                            .iter()
+                            .map(|r| format!("{}：{}", r.target, if r.still_malicious { "仍存在恶意连接" } else { "已无恶意连接" }))
+                            .collect(),
+                    ),
+                ),
+            ],
+            ReportBody::MonthlyGeneral(b) => vec![("汇总月份", b.month.to_string()), ("一般事件数", b.events.len().to_string())],
+            ReportBody::ContactUpdate(b) => {
+                vec![("联系人", list(b.contacts.iter().map(|c| format!("{}（{}）", c.name, c.role.label_zh())).collect()))]
+            }
+            ReportBody::Appeal(b) => vec![("所申诉的义务编号", b.obligation.to_string()), ("申诉理由", b.reason.clone())],
+        }
+    }
+
     pub fn headline(&self, max: usize) -> String {
         match &self.body {
             ReportBody::Event(b) => b.summary.chars().take(max).collect(),

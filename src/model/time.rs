@@ -6,6 +6,11 @@ use chrono_tz::Asia::Shanghai;
 
 pub const EXPECTED_TIME: &str = "时间：RFC 3339（如 2026-09-23T10:00:00+08:00）或北京时间 2026-09-23 10:00";
 
+/// An instant as people in China read it: Beijing time, `2026-09-23 10:00`.
+pub fn local_zh(at: DateTime<Utc>) -> String {
+    at.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M").to_string()
+}
+
 /// Parses an instant. Text without an offset is Asia/Shanghai local time.
 pub fn parse_instant(input: &str) -> Result<DateTime<Utc>, ParseError> {
     let s = fold_width(input);

@@ -106,6 +106,16 @@ pub enum ContactRole {
     Contact,
 }
 
+impl ContactRole {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            ContactRole::Leader => "主管领导",
+            ContactRole::DepartmentHead => "责任部门负责人",
+            ContactRole::Contact => "联络人",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Contact {
     pub role: ContactRole,

@@ -424,10 +424,14 @@ fn encode_decisions(mut decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<
     };
     // Once-per-period obligations (keyed) recur in most decisions of a batch; insert each once.
     let mut keys_seen = std::collections::HashSet::new();
-    for d in decisions.iter_mut().filter(|d| !d.duplicate) {
-        // Outbox and audit rows are needed only here: moved into their cells, not copied.
+    for d in decisions.iter_mut() {
+        // Outbox and audit rows are needed only here: moved into their cells, not copied. A
+        // repeat writes nothing but the outbox row that answers it again.
         for o in std::mem::take(&mut d.outbox) {
             push_outbox(&mut rows.outbox, o, d.submission.received_at);
+        }
+        if d.duplicate {
+            continue;
         }
         for a in std::mem::take(&mut d.audit) {
             push_audit(&mut rows.audit, a, d.submission.received_at);

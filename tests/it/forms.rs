@@ -24,7 +24,7 @@ async fn ingest(lib: &Lib, bytes: Vec<u8>, name: &str) -> Receipt {
     let sub =
         Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse().unwrap()), bytes, "2026-09-26T00:00:00Z".parse().unwrap());
     let items = forms::parse(&sub.raw, name, sub.received_at, &forms::Limits::default());
-    lib.intake.submit_parsed(Parsed { submission: sub, items }).await.unwrap()
+    lib.intake.submit_parsed(Parsed::new(sub, items)).await.unwrap()
 }
 
 /// Fills the generated blank form of `kind` with `rows` through openpyxl and returns the xlsx bytes.

@@ -277,7 +277,7 @@ async fn a_contact_update_counts_for_the_rest_of_its_batch() {
     let parsed = |sender: Sender, channel: Channel, json: serde_json::Value| {
         let submission = Submission::by_content(channel, sender, serde_json::to_vec(&json).unwrap(), at);
         let items = tongbao::intake::json::parse_submission(&submission.raw, at);
-        Parsed { submission, items }
+        Parsed::new(submission, items)
     };
     let update = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
         {"role": "leader", "name": "新领导", "email": "new-leader@gd.example.cn"}]}});
@@ -414,7 +414,7 @@ async fn a_staged_batch_that_another_writer_got_ahead_of_is_rolled_back_whole() 
         let raw = serde_json::to_vec(&event(grade, "2026-10-01T23:30:00+08:00")).unwrap();
         let submission = Submission::by_content(Channel::Cli, Sender::Unit("CT-GD".parse().unwrap()), raw, at);
         let items = tongbao::intake::json::parse_submission(&submission.raw, at);
-        Parsed { submission, items }
+        Parsed::new(submission, items)
     };
     let (shared, own) = (submission("major"), submission("large"));
     let batch = vec![shared.clone(), own];

@@ -83,13 +83,13 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
     let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit), bytes, Utc::now());
     sub.external_id = Some(file_name.to_string());
     let result = if forms::is_spreadsheet(&sub.raw, file_name) {
-        let items = forms::parse(
+        let (items, notes) = forms::parse_with_notes(
             &sub.raw,
             file_name,
             sub.received_at,
             &forms::Limits { max_file_bytes: state.max_upload_bytes, ..Default::default() },
         );
-        state.intake.submit_parsed(Parsed { submission: sub, items }).await
+        state.intake.submit_parsed(Parsed { notes, ..Parsed::new(sub, items) }).await
     } else {
         state.intake.submit(sub).await
     };

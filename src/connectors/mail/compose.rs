@@ -23,10 +23,16 @@ struct ObligationView {
     due_at: String,
     provisional: bool,
     basis: String,
+    /// "已逾期 3小时20分" when the deadline had passed when the receipt was made.
+    overdue: Option<String>,
 }
 
 #[derive(Serialize)]
 struct ReportView {
+    /// Where in the submission: `事件表!第4行`, or an attachment's row.
+    source: String,
+    /// A botnet event's C&C addresses and ports.
+    cc: String,
     kind: &'static str,
     severity: String,
     report_id: String,
@@ -43,9 +49,27 @@ struct ReceiptView {
     duplicate: bool,
     reports: Vec<ReportView>,
     errors: Vec<String>,
+    notes: Vec<String>,
 }
 
-fn obligation_view(o: &ObligationSummary) -> ObligationView {
+/// How long past a deadline an instant is, as a person reads it: 2天3小时, 3小时20分, 15分.
+pub fn overdue_zh(due_at: chrono::DateTime<chrono::Utc>, at: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let late = at.signed_duration_since(due_at);
+    if late <= chrono::Duration::zero() {
+        return None;
+    }
+    let minutes = late.num_minutes().max(1);
+    let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    Some(match (d, h, m) {
+        (0, 0, m) => format!("已逾期 {m}分"),
+        (0, h, 0) => format!("已逾期 {h}小时"),
+        (0, h, m) => format!("已逾期 {h}小时{m}分"),
+        (d, 0, _) => format!("已逾期 {d}天"),
+        (d, h, _) => format!("已逾期 {d}天{h}小时"),
+    })
+}
+
+fn obligation_view(o: &ObligationSummary, at: chrono::DateTime<chrono::Utc>) -> ObligationView {
     let to = if o.copy.is_empty() { parties(&o.to) } else { format!("{}（抄送{}）", parties(&o.to), parties(&o.copy)) };
     ObligationView {
         duty: o.duty.label_zh(),
@@ -54,6 +78,7 @@ fn obligation_view(o: &ObligationSummary) -> ObligationView {
         due_at: local(o.due_at),
         provisional: o.provisional,
         basis: o.basis.clone(),
+        overdue: overdue_zh(o.due_at, at),
     }
 }
 
@@ -90,6 +115,8 @@ pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str)
             .reports
             .iter()
             .map(|r| ReportView {
+                source: r.source.clone(),
+                cc: r.cc.join("、"),
                 kind: r.kind.label_zh(),
                 severity: match (r.grade, r.level) {
                     (Some(g), _) => g.label_zh().to_string(),
@@ -98,10 +125,11 @@ pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str)
                 },
                 report_id: r.report_id.to_string(),
                 grade_note: r.grade_note.clone(),
-                obligations: r.obligations.iter().map(obligation_view).collect(),
+                obligations: r.obligations.iter().map(|o| obligation_view(o, receipt.received_at)).collect(),
             })
             .collect(),
         errors: receipt.errors.iter().map(|e| e.message.clone()).collect(),
+        notes: receipt.notes.iter().map(|n| format!("{}：{}", n.place, n.message)).collect(),
     };
     render_three(env, "receipt", &view)
 }
@@ -136,17 +164,7 @@ pub fn notice(
 ) -> Result<Rendered, String> {
     let c = &report.report.content;
     let kind = c.kind();
-    let body = serde_json::to_value(&c.body).unwrap_or_default();
-    let fields = body.get("content").cloned().unwrap_or_default();
-    let spec = crate::forms::spec::for_kind(kind);
-    let mut details = Vec::new();
-    for col in &spec.columns {
-        if let crate::forms::spec::Target::Content(field) = col.target
-            && let Some(serde_json::Value::String(v)) = fields.get(field)
-        {
-            details.push(Detail { label: col.zh, value: v.clone() });
-        }
-    }
+    let details = c.particulars_zh().into_iter().map(|(label, value)| Detail { label, value }).collect();
     let title = c.headline(60);
     let duty = payload
         .get("duty")
@@ -164,7 +182,10 @@ pub fn notice(
         },
         title,
         report_id: report.report.id.to_string(),
-        unit: report.report.unit.to_string(),
+        unit: match payload.get("unit_name").and_then(|n| n.as_str()) {
+            Some(name) => format!("{name}（{}）", report.report.unit),
+            None => report.report.unit.to_string(),
+        },
         discovered_at: local(c.discovered_at),
         provinces: if c.provinces.is_empty() {
             "全国".into()

@@ -242,6 +242,16 @@ fn clean_file_name(name: &str) -> String {
 /// `attachment name › sheet!cell`. Attachments that are no forms (signatures, images) are
 /// skipped; a mail without any form is refused as a whole.
 pub fn items_of(mail: &Mail, received_at: DateTime<Utc>, limits: &MailLimits) -> Result<Vec<Item>, IntakeError> {
+    items_and_notes_of(mail, received_at, limits, &mut vec![])
+}
+
+/// Like `items_of`, and adds to `notes` what the forms left out, placed at `attachment › …`.
+pub fn items_and_notes_of(
+    mail: &Mail,
+    received_at: DateTime<Utc>,
+    limits: &MailLimits,
+    notes: &mut Vec<crate::model::Note>,
+) -> Result<Vec<Item>, IntakeError> {
     if mail.attachments.len() > limits.max_attachments {
         return Err(IntakeError::new(
             ErrorCode::TooMany,
@@ -279,7 +289,9 @@ pub fn items_of(mail: &Mail, received_at: DateTime<Utc>, limits: &MailLimits) ->
         let parsed = if file_kind(&name, bytes) == FileKind::Json {
             json::parse_submission(bytes, received_at)
         } else {
-            crate::forms::parse(bytes, &name, received_at, &limits.forms)
+            let (items, found) = crate::forms::parse_with_notes(bytes, &name, received_at, &limits.forms);
+            notes.extend(found.into_iter().map(|n| n.within(&name)));
+            items
         };
         match parsed {
             Ok(file_items) => {
@@ -344,15 +356,18 @@ fn unzip(a: &Attachment, limits: &MailLimits, budget: &mut u64) -> Result<Vec<(S
 /// hash of the whole mail.
 pub fn dedupe_key(mail: &Mail, raw: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    match &mail.message_id {
-        Some(id) => {
+    // The same forms from the same sender are one submission, whatever Message-ID the mail
+    // carries: a clerk who resends (a new Message-ID) gets the receipt again, not a second copy
+    // of every report.
+    match (&mail.from, mail.attachments.is_empty()) {
+        (Some(from), false) => {
             let mut h = Sha256::new();
             for a in &mail.attachments {
                 h.update(Sha256::digest(&a.bytes));
             }
-            format!("email:{id}:{}", hex::encode(h.finalize()))
+            format!("email:{}:{}", from.as_str().to_lowercase(), hex::encode(h.finalize()))
         }
-        None => format!("email:sha256:{}", crate::model::submission::sha256_hex(raw)),
+        _ => format!("email:sha256:{}", crate::model::submission::sha256_hex(raw)),
     }
 }
 

@@ -157,16 +157,22 @@ async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &Out
     match row.kind.as_str() {
         "receipt" => {
             let id = row.subject_id.parse().map_err(|_| Failure::Permanent(format!("bad submission id {}", row.subject_id)))?;
-            let receipt =
+            let mut receipt =
                 store.receipt(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the submission no longer exists".into()))?;
-            // The mail being answered, for its subject and thread.
+            // The mail being answered, for its subject and thread: a resent mail is answered
+            // in its own thread, with the first one's receipt marked as a repeat.
             let raw = store.submission_raw(id).await.map_err(transient)?.unwrap_or_default();
             let original = super::parse::parse_headers(&raw).ok();
             let subject = original.as_ref().map(|m| m.subject.clone()).unwrap_or_default();
-            let thread = Thread {
+            let mut thread = Thread {
                 in_reply_to: original.as_ref().and_then(|m| m.message_id.clone()),
                 references: original.map(|m| m.references).unwrap_or_default(),
             };
+            if row.payload.get("repeat").and_then(|r| r.as_bool()) == Some(true) {
+                receipt.duplicate = true;
+                let resent = row.payload.get("in_reply_to").and_then(|m| m.as_str()).map(str::to_string);
+                thread = Thread { in_reply_to: resent.clone(), references: resent.into_iter().collect() };
+            }
             Ok((compose::receipt(env, &receipt, &subject).map_err(Failure::Permanent)?, thread))
         }
         "notice" => {

@@ -169,10 +169,11 @@ pub fn prepare(raw: Vec<u8>, limits: &MailLimits, require_dkim: bool) -> Result<
     if require_dkim && !mail.dkim_pass {
         return Err(format!("no dkim=pass for {from}"));
     }
+    let mut notes = vec![];
     let items = if oversized {
         Err(IntakeError::new(ErrorCode::TooLarge, "邮件", format!("不超过 {} MB 的邮件", limits.max_mail_bytes >> 20), None))
     } else {
-        parse::items_of(&mail, received_at, limits)
+        parse::items_and_notes_of(&mail, received_at, limits, &mut notes)
     };
     let submission = Submission {
         id: SubmissionId::new(),
@@ -186,7 +187,7 @@ pub fn prepare(raw: Vec<u8>, limits: &MailLimits, require_dkim: bool) -> Result<
         received_at,
         raw: kept,
     };
-    Ok(Parsed { submission, items })
+    Ok(Parsed { notes, ..Parsed::new(submission, items) })
 }
 
 fn headers_only(raw: &[u8]) -> &[u8] {
