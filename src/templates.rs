@@ -68,7 +68,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
             "by_grade": [line.clone()], "by_category": [line.clone()], "by_unit": [line.clone()], "by_province": [line],
             "typical": [{"severity": "重大", "kind": "事件信息", "unit": "CT-GD", "provinces": "广东", "discovered_at": "2026-09-23 10:00", "title": "x"}],
             "disposal": {"notified": 2, "on_time": 1, "late": 0, "missed": 1, "open": 0, "targets_disposed": 3, "targets_undisposed": 1},
-            "lateness": [{"label": "CT-GD", "late": 1, "missed": 0}]},
+            "lateness": [{"label": "CT-GD", "late": 1, "missed": 0}], "late_summaries": ["CT-GD 2026-08 月度汇总，一般事件 3 起"]},
     });
     let mut out = vec![
         ("upload.html", json!({"max_mb": 64})),

@@ -76,6 +76,10 @@ pub struct Digest {
     pub typical: Vec<Case>,
     pub disposal: Disposal,
     pub lateness: Vec<Lateness>,
+    /// Monthly summaries of earlier months that came after their digest and are counted in
+    /// this one: "单位（代码）2026-08 月度汇总，一般事件 3 起".
+    #[serde(default)]
+    pub late_summaries: Vec<String>,
 }
 
 fn lines(cur: &BTreeMap<String, u64>, prev: &BTreeMap<String, u64>, label: impl Fn(&str) -> String) -> Vec<Line> {
@@ -212,6 +216,11 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
         typical: cur.typical.iter().map(|r| case(r, &unit_label)).collect(),
         disposal,
         lateness,
+        late_summaries: cur
+            .late_summaries
+            .iter()
+            .map(|(unit, month, n)| format!("{} {month} 月度汇总，一般事件 {n} 起", unit_label(unit)))
+            .collect(),
     }
 }
 

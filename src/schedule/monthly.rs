@@ -7,11 +7,11 @@ use crate::model::{Deadline, Obligation, ObligationId, ObligationStatus, Party, 
 use crate::rules::calendar::{end_of_day, local_display, start_of_day};
 use crate::rules::obligations::{Reporter, monthly_summary_duty};
 use crate::rules::{Calendar, Policy};
-use crate::store::jobs::JobRun;
+use crate::store::jobs::{JobRun, MonthFacts, Tally};
 use crate::store::{JobStore, Store, StoreError};
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Units that owe a monthly summary: everyone but CSB and CNCERT, which receive them.
 fn reporting(units: &[Unit]) -> impl Iterator<Item = &Unit> {
@@ -161,10 +161,51 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
 pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth) -> Result<Digest, StoreError> {
     let (a, b) = digest::span(month);
     let (pa, pb) = digest::span(digest::previous(month));
-    let cur = store.month_facts(a, b, 5).await?;
-    let prev = store.month_facts(pa, pb, 0).await?;
+    let mut cur = store.month_facts(a, b, 5).await?;
+    let mut prev = store.month_facts(pa, pb, 0).await?;
+    add_summarised_events(store, month, &mut cur).await?;
+    add_summarised_events(store, digest::previous(month), &mut prev).await?;
     let units = store.units().await?;
     Ok(digest::build(month, &cur, &prev, &units))
+}
+
+/// Adds to a month's facts the general events its units listed in their monthly summaries
+/// (Art. 19 [通报办法]: general events are reported once a month, in the first five working
+/// days of the next): the summaries for the month that came before its digest went out, and
+/// summaries of earlier months that came after their own digest, marked late.
+async fn add_summarised_events<S: JobStore>(store: &S, month: YearMonth, facts: &mut MonthFacts) -> Result<(), StoreError> {
+    let m = month.to_string();
+    let previous = digest::previous(month).to_string();
+    let far_past = DateTime::<Utc>::MIN_UTC;
+    // A digest that went out already counted what had come by then; computing it again counts the same.
+    let until = store.job_ran("digest", &m).await?.unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let mut rows = store.summary_events(&m, &m, far_past, until).await?;
+    if let Some(previous_sent) = store.job_ran("digest", &previous).await? {
+        let late = store.summary_events("0000-00", &previous, previous_sent, until).await?;
+        let mut by_summary: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for e in &late {
+            *by_summary.entry((e.unit.clone(), e.month.clone())).or_default() += e.count;
+        }
+        facts.late_summaries = by_summary.into_iter().map(|((unit, month), n)| (unit, month, n)).collect();
+        rows.extend(late);
+    }
+    let bump = |list: &mut Vec<Tally>, key: String, n: u64| match list.iter_mut().find(|t| t.key == key) {
+        Some(t) => t.count += n,
+        None => list.push(Tally { key, count: n }),
+    };
+    for e in rows {
+        match facts.by_kind_severity.iter_mut().find(|(k, s, _)| k == "event" && s == "general") {
+            Some(x) => x.2 += e.count,
+            None => facts.by_kind_severity.push(("event".into(), "general".into(), e.count)),
+        }
+        bump(&mut facts.by_category, e.category, e.count);
+        bump(&mut facts.by_unit, e.unit, e.count);
+        bump(&mut facts.by_provinces, if e.region == "national" { String::new() } else { e.region }, e.count);
+    }
+    for list in [&mut facts.by_category, &mut facts.by_unit, &mut facts.by_provinces] {
+        list.sort_by(|x, y| y.count.cmp(&x.count).then_with(|| x.key.cmp(&y.key)));
+    }
+    Ok(())
 }
 
 /// Sends `month`'s digest to CSB and all bureaus, once: `Ok(false)` when it was sent before.

@@ -82,6 +82,21 @@ pub struct MonthFacts {
     /// Targets named in the month's disposal feedback: (disposed, undisposed).
     pub targets_disposed: u64,
     pub targets_undisposed: u64,
+    /// Monthly summaries of earlier months that arrived after their own digest went out and
+    /// are counted in this one: (unit, month) → general events listed.
+    pub late_summaries: Vec<(String, String, u64)>,
+}
+
+/// General events listed in units' monthly summaries, grouped for the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryEvents {
+    pub unit: String,
+    /// The summary's month (`2026-09`).
+    pub month: String,
+    /// The unit's region code (`GD`, or `national`).
+    pub region: String,
+    pub category: String,
+    pub count: u64,
 }
 
 pub trait JobStore: Send + Sync + 'static {
@@ -107,7 +122,17 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Deletes what is older than `cutoff` (open obligations and undelivered rows stay).
     fn purge(&self, cutoff: DateTime<Utc>) -> impl Future<Output = Result<Purged, StoreError>> + Send;
-    /// The counts a digest needs for reports received in `[from, to)`.
+    /// General events listed in the latest monthly summary of each unit and month, for months
+    /// in `[month_from, month_to]` (`YYYY-MM`), of summaries received in `(after, until]`.
+    fn summary_events(
+        &self,
+        month_from: &str,
+        month_to: &str,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SummaryEvents>, StoreError>> + Send;
+    /// The counts a digest needs: events, warnings and botnet events discovered in `[from, to)`
+    /// (and received within 45 days after), the other reports received in it.
     fn month_facts(
         &self,
         from: DateTime<Utc>,

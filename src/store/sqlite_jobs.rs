@@ -1,6 +1,6 @@
 //! The scheduler's queries on SQLite: alert scan, job runs, party fan-out, retention purge, digest counts.
 
-use super::jobs::{AlertCandidate, AlertStep, JobRun, JobStore, MonthFacts, Purged, Tally};
+use super::jobs::{AlertCandidate, AlertStep, JobRun, JobStore, MonthFacts, Purged, SummaryEvents, Tally};
 use super::sqlite::{
     REPORT_REF_COLUMNS, from_ms, insert_audit, insert_obligations, insert_outbox, mark_fulfilled, ms, row_to_obligation,
     row_to_outbox_item, row_to_report, row_to_report_ref,
@@ -177,6 +177,44 @@ impl JobStore for SqliteStore {
         Ok(purged)
     }
 
+    async fn summary_events(
+        &self,
+        month_from: &str,
+        month_to: &str,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<SummaryEvents>, StoreError> {
+        // Monthly summaries are few (one a unit a month): found by kind, their months read from
+        // the body. A unit that sent its summary again is counted by the latest one only.
+        let rows = sqlx::query(
+            "WITH s AS (SELECT id, unit_code, received_at, json_extract(body, '$.content.month') AS month FROM reports \
+             WHERE kind = 'monthly_general' AND received_at > ?3 AND received_at <= ?4), \
+             latest AS (SELECT s.* FROM s WHERE month >= ?1 AND month <= ?2 AND NOT EXISTS \
+             (SELECT 1 FROM s t WHERE t.unit_code = s.unit_code AND t.month = s.month AND (t.received_at, t.id) > (s.received_at, s.id))) \
+             SELECT l.unit_code, l.month, coalesce(u.region, 'national') AS region, \
+             json_extract(e.value, '$.category') AS category, count(*) AS n \
+             FROM latest l JOIN reports r ON r.id = l.id LEFT JOIN units u ON u.code = l.unit_code, \
+             json_each(r.body, '$.content.events') e GROUP BY l.unit_code, l.month, region, category ORDER BY l.unit_code, l.month, category",
+        )
+        .bind(month_from)
+        .bind(month_to)
+        .bind(ms(after))
+        .bind(ms(until))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SummaryEvents {
+                    unit: r.try_get("unit_code")?,
+                    month: r.try_get("month")?,
+                    region: r.try_get("region")?,
+                    category: r.try_get::<Option<String>, _>("category")?.unwrap_or_default(),
+                    count: r.try_get::<i64, _>("n")? as u64,
+                })
+            })
+            .collect()
+    }
+
     async fn month_facts(&self, from: DateTime<Utc>, to: DateTime<Utc>, typical: u32) -> Result<MonthFacts, StoreError> {
         let (a, b) = (ms(from), ms(to));
         let mut facts = MonthFacts::default();
@@ -186,10 +224,13 @@ impl JobStore for SqliteStore {
              coalesce(category, '') AS category, unit_code, provinces, count(*) AS n, \
              sum(CASE WHEN kind = 'disposal_feedback' THEN json_array_length(body, '$.content.disposed') END) AS disposed, \
              sum(CASE WHEN kind = 'disposal_feedback' THEN json_array_length(body, '$.content.undisposed') END) AS undisposed \
-             FROM reports WHERE received_at >= ? AND received_at < ? GROUP BY kind, sev, category, unit_code, provinces",
+             FROM reports WHERE received_at >= ?1 AND received_at < ?3 AND (CASE WHEN kind IN ('event', 'warning', 'botnet_event') \
+             THEN discovered_at >= ?1 AND discovered_at < ?2 ELSE received_at < ?2 END) \
+             GROUP BY kind, sev, category, unit_code, provinces",
         )
         .bind(a)
         .bind(b)
+        .bind(b + LATE_ARRIVAL.num_milliseconds())
         .fetch_all(&self.pool)
         .await?;
         let mut by_kind_severity: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -215,12 +256,14 @@ impl JobStore for SqliteStore {
             let rows = sqlx::query(
                 "WITH top AS (SELECT id, CASE grade WHEN 'especially_major' THEN 0 WHEN 'major' THEN 1 WHEN 'large' THEN 2 ELSE 3 END AS g, \
                  coalesce(level, 9) AS l, received_at AS t \
-                 FROM reports WHERE received_at >= ? AND received_at < ? AND kind IN ('event', 'warning', 'botnet_event') \
-                 AND follows_up IS NULL ORDER BY g, l, t LIMIT ?) \
+                 FROM reports WHERE received_at >= ?1 AND received_at < ?3 AND kind IN ('event', 'warning', 'botnet_event') \
+                 AND discovered_at >= ?1 AND discovered_at < ?2 \
+                 AND follows_up IS NULL ORDER BY g, l, t LIMIT ?4) \
                  SELECT r.* FROM top JOIN reports r ON r.id = top.id ORDER BY top.g, top.l, top.t",
             )
             .bind(a)
             .bind(b)
+            .bind(b + LATE_ARRIVAL.num_milliseconds())
             .bind(i64::from(typical))
             .fetch_all(&self.pool)
             .await?;
@@ -257,6 +300,10 @@ impl JobStore for SqliteStore {
         Ok(facts)
     }
 }
+
+/// How long after its month a report discovered in it is still counted in its digest (the digest
+/// goes out from the 6th working day of the next month; later arrivals are still the month's).
+const LATE_ARRIVAL: chrono::Duration = chrono::Duration::days(45);
 
 /// Tallies, most first, then by key.
 fn ranked(counts: BTreeMap<String, u64>) -> Vec<Tally> {

@@ -350,3 +350,55 @@ async fn an_appeal_reopens_the_obligation_it_names_with_a_fresh_deadline_and_onl
         .unwrap();
     assert_eq!(reopened, 1);
 }
+
+fn summary(month: &str, events: &[(&str, &str)]) -> serde_json::Value {
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(at, category)| serde_json::json!({"occurred_at": at, "category": category, "summary": "一般事件", "impact": "轻微"}))
+        .collect();
+    serde_json::json!({"kind": "monthly_general", "content": {"month": month, "events": events}})
+}
+
+#[tokio::test]
+async fn the_digest_of_a_month_counts_the_events_discovered_in_it_and_the_general_events_of_its_summaries() {
+    let (lib, _engine) = lib_with_ownership().await;
+    let store = lib.store.clone();
+    let month: YearMonth = "2026-09".parse().unwrap();
+    // Discovered on the last evening of September, received in October: September's.
+    lib.submit("CT-GD", event("major", "2026-09-30T22:00:00+08:00"), "2026-10-01T09:00:00+08:00").await;
+    // Received in September, discovered in August: August's.
+    lib.submit("CT-GD", event("large", "2026-08-31T22:00:00+08:00"), "2026-09-01T09:00:00+08:00").await;
+    // CT-GD's summary of September lists three general events; a corrected resend lists two and is the one counted.
+    let first = summary("2026-09", &[("2026-09-03 10:00", "ddos"), ("2026-09-04 10:00", "ddos"), ("2026-09-05 10:00", "spam")]);
+    assert_eq!(lib.submit("CT-GD", first, "2026-10-08T10:00:00+08:00").await.errors, vec![]);
+    let corrected = summary("2026-09", &[("2026-09-03 10:00", "ddos"), ("2026-09-05 10:00", "spam")]);
+    assert_eq!(lib.submit("CT-GD", corrected, "2026-10-09T10:00:00+08:00").await.errors, vec![]);
+    // IDC-BJ's summary for September comes in time too.
+    lib.submit("IDC-BJ", summary("2026-09", &[("2026-09-10 10:00", "web_defacement")]), "2026-10-09T11:00:00+08:00").await;
+
+    let d = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
+    let count =
+        |lines: &[tongbao::digest::Line], label: &str| lines.iter().find(|l| l.label.contains(label)).map(|l| (l.count, l.previous));
+    assert_eq!(count(&d.by_grade, "重大"), Some((1, 0)), "{:?}", d.by_grade);
+    assert_eq!(count(&d.by_grade, "较大"), Some((0, 1)), "discovered in August: August's, {:?}", d.by_grade);
+    assert_eq!(count(&d.by_grade, "一般（事件）"), Some((3, 0)), "the summaries' general events, latest summary only: {:?}", d.by_grade);
+    assert_eq!(count(&d.by_category, "拒绝服务"), Some((3, 1)), "the major event and two in the summary; August's: {:?}", d.by_category);
+    assert_eq!(count(&d.by_category, "网页篡改"), Some((1, 0)), "{:?}", d.by_category);
+    assert_eq!(count(&d.by_province, "北京"), Some((1, 0)), "IDC-BJ's events count for its province: {:?}", d.by_province);
+    assert!(d.late_summaries.is_empty());
+
+    // The digest goes out; CM-GROUP's September summary comes after it: counted in October's, marked late.
+    let (sent, _) = tongbao::schedule::send_digest(&*store, month, t("2026-10-16T09:00:00+08:00")).await.unwrap();
+    assert!(sent);
+    lib.submit("CM-GROUP", summary("2026-09", &[("2026-09-20 10:00", "malware")]), "2026-10-20T10:00:00+08:00").await;
+    let again = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
+    assert_eq!(count(&again.by_grade, "一般（事件）"), Some((3, 0)), "a digest that went out is not changed by later summaries");
+    let october = tongbao::schedule::compute_digest(&*store, "2026-10".parse().unwrap()).await.unwrap();
+    assert_eq!(count(&october.by_category, "木马"), Some((1, 0)), "{:?}", october.by_category);
+    assert_eq!(october.late_summaries.len(), 1, "{:?}", october.late_summaries);
+    assert!(
+        october.late_summaries[0].contains("CM-GROUP") && october.late_summaries[0].contains("2026-09"),
+        "{:?}",
+        october.late_summaries
+    );
+}
