@@ -601,7 +601,10 @@ pub fn print_receipt(source: &str, r: &Receipt) {
     );
     for a in &r.reports {
         let sev = a.grade.map(|g| g.to_string()).or(a.level.map(|l| format!("level {l}"))).unwrap_or_default();
-        println!("  [{}] report {}  {} {}", a.index, a.report_id, a.kind, sev);
+        println!("  [{}] report {}  {} {}  {}", a.index, a.report_id, a.kind, sev, a.source);
+        if !a.cc.is_empty() {
+            println!("      C&C: {}", a.cc.join(", "));
+        }
         if let Some(n) = &a.grade_note {
             println!("      grade: {n}");
         }
@@ -614,6 +617,9 @@ pub fn print_receipt(source: &str, r: &Receipt) {
     }
     for e in &r.errors {
         println!("  error {:<20} {}", e.code.to_string(), e.message);
+    }
+    for n in &r.notes {
+        println!("  note  {} {}", n.place, n.message);
     }
 }
 

@@ -105,28 +105,30 @@ fn read_file(
     let mut items = Vec::new();
     let mut recognised = false;
     let bot_ips = bot_ip_sheet(&sheets);
+    for sheet in sheets.iter().filter(|s| is_bot_ip_sheet(&s.name)) {
+        let (cc, bot, first) = bot_ip_columns(sheet);
+        let Some(header) = first.checked_sub(1).map(|r| &sheet.rows[r]) else { continue };
+        for (c, v) in header.iter().enumerate() {
+            if let V::Text(text) = v
+                && Some(c) != cc
+                && c != bot
+            {
+                let place =
+                    format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), sheet.origin.0 as usize + first);
+                notes.push(Note::new(&place, format!("未识别的列“{text}”，其内容未报送（受控IP表只读取控制端IP和受控IP两列）")));
+            }
+        }
+    }
     for sheet in sheets.iter().filter(|s| !s.name.starts_with('_') && s.name != spec::NOTES_SHEET && !is_bot_ip_sheet(&s.name)) {
         match recognise(sheet, marker) {
             Recognised::Form(header) => {
                 recognised = true;
-                for (c, text) in header.texts.iter().enumerate() {
-                    if let (Some(text), None) = (text, header.columns.get(c).copied().flatten()) {
-                        let place = format!(
-                            "{}!{}{}",
-                            sheet.name,
-                            column_letter((sheet.origin.1 as usize + c) as u16),
-                            sheet.origin.0 as usize + header.row + 1
-                        );
-                        notes.push(Note::new(
-                            &place,
-                            format!("未识别的列“{text}”，其内容未报送；如属报送内容，请按{}的列名填写", header.form.title),
-                        ));
-                    }
-                }
+                note_unknown_columns(sheet, &header, notes);
                 items.extend(parse_sheet(sheet, &header, &bot_ips, received_at));
             }
             Recognised::MissingColumns(header) => {
                 recognised = true;
+                note_unknown_columns(sheet, &header, notes);
                 items.push((sheet.name.clone(), Err(vec![missing_columns_error(sheet, &header, BLANK_FORM_HINT)])));
             }
             Recognised::NotAForm if sheet.rows.iter().any(|r| r.iter().any(|v| *v != V::Empty)) => {
@@ -150,6 +152,34 @@ fn read_file(
         return Err(refused(ErrorCode::EmptyBatch, file_name, "至少一行数据", "表中没有数据行"));
     }
     Ok(items)
+}
+
+/// Lists the header's columns that no field takes, so that nothing is dropped unsaid.
+fn note_unknown_columns(sheet: &Sheet, header: &Header, notes: &mut Notes) {
+    for (c, text) in header.texts.iter().enumerate() {
+        if let (Some(text), None) = (text, header.columns.get(c).copied().flatten()) {
+            let place = format!(
+                "{}!{}{}",
+                sheet.name,
+                column_letter((sheet.origin.1 as usize + c) as u16),
+                sheet.origin.0 as usize + header.row + 1
+            );
+            notes.push(Note::new(&place, format!("未识别的列“{text}”，其内容未报送；如属报送内容，请按{}的列名填写", header.form.title)));
+        }
+    }
+}
+
+/// A month written in the title rows over a header (`2026年8月份一般网络安全事件汇总`), as `2026-08`.
+fn month_in_title(sheet: &Sheet, header_row: usize) -> Option<String> {
+    sheet.rows[..header_row].iter().flatten().find_map(|v| {
+        let V::Text(t) = v else { return None };
+        let t = fold_width(t);
+        let (year, rest) = t.split_once('年')?;
+        let digits: String = year.chars().rev().take_while(char::is_ascii_digit).collect();
+        let year: i32 = digits.chars().rev().collect::<String>().parse().ok()?;
+        let month: u32 = rest.split_once('月')?.0.trim().parse().ok()?;
+        ((2000..=2100).contains(&year) && (1..=12).contains(&month)).then(|| format!("{year}-{month:02}"))
+    })
 }
 
 /// Refuses zip bombs before decompressing anything: the central directory states every size.
@@ -416,9 +446,18 @@ fn recognise(sheet: &Sheet, marker: Option<ReportKind>) -> Recognised {
     for r in 0..sheet.rows.len().min(30) {
         for form in &forms {
             let one = read_header(sheet, form, r, 1);
+            // Two rows only when they name more than either alone: a 填报单位 line over the
+            // header is no group title.
+            let below = if r + 1 < sheet.rows.len() { read_header(sheet, form, r + 1, 1).found() } else { 0 };
             let two = (r + 1 < sheet.rows.len()).then(|| read_header(sheet, form, r, 2));
+            // On a tie with the lower row alone, the upper row is a header row too when it holds
+            // titles over several columns (序号 merged down, group titles), not a 填报单位：… line.
+            let titles = sheet.rows[r].iter().filter(|v| matches!(v, V::Text(_))).count();
+            let labels_only = sheet.rows[r].iter().all(|v| !matches!(v, V::Text(t) if t.contains([':', '：'])));
             let h = match two {
-                Some(two) if two.found() > one.found() => two,
+                Some(two) if two.found() > one.found() && (two.found() > below || (two.found() == below && titles >= 2 && labels_only)) => {
+                    two
+                }
                 _ => one,
             };
             if better(&h, &best) {
@@ -428,6 +467,14 @@ fn recognise(sheet: &Sheet, marker: Option<ReportKind>) -> Recognised {
     }
     match best {
         Some(h) if h.found() >= 2 && h.missing_required().is_empty() => Recognised::Form(h),
+        Some(h)
+            if h.found() >= 3
+                && h.form.kind == ReportKind::MonthlyGeneral
+                && h.missing_required().iter().all(|c| c.code == "month")
+                && month_in_title(sheet, h.row).is_some() =>
+        {
+            Recognised::Form(h)
+        }
         Some(h) if h.found() >= 3 => Recognised::MissingColumns(h),
         _ => Recognised::NotAForm,
     }
@@ -459,7 +506,10 @@ fn missing_columns_error(sheet: &Sheet, h: &Header, blank_form: &str) -> IntakeE
 #[derive(Default)]
 struct BotIps {
     by_cc: HashMap<std::net::IpAddr, Vec<std::net::IpAddr>>,
-    errors: HashMap<std::net::IpAddr, Vec<IntakeError>>,
+    /// Bots of a sheet without a C&C column: they belong to the workbook's only C&C.
+    of_the_only_cc: Vec<std::net::IpAddr>,
+    /// Errors by C&C (None: of a sheet without a C&C column).
+    errors: HashMap<Option<std::net::IpAddr>, Vec<IntakeError>>,
 }
 
 fn bot_ip_sheet(sheets: &[Sheet]) -> BotIps {
@@ -475,25 +525,48 @@ fn is_bot_ip_sheet(name: &str) -> bool {
     name.starts_with(BOT_IP_SHEET)
 }
 
+/// The columns of a 受控IP sheet: found by a header row naming the C&C and the bot IPs (any
+/// of the botnet form's names for them), else the C&C in column A and the bot in column B. A
+/// sheet with a bot column and no C&C column lists the bots of a workbook's only C&C.
+fn bot_ip_columns(s: &Sheet) -> (Option<usize>, usize, usize) {
+    let form = spec::for_kind(ReportKind::BotnetEvent);
+    let (cc, bots) = (form.column("cc_ip").expect("cc_ip"), form.column("bot_ips").expect("bot_ips"));
+    for (r, row) in s.rows.iter().enumerate().take(10) {
+        let find = |c: &Column| row.iter().position(|v| matches!(v, V::Text(t) if names(c).any(|n| n == norm(t))));
+        let texts = row.iter().filter(|v| matches!(v, V::Text(_))).count();
+        // A title over the sheet (受控IP地址列表) is one text alone; a header names columns.
+        if let Some(b) = find(bots).filter(|_| texts >= 2) {
+            return (find(cc), b, r + 1);
+        }
+    }
+    (Some(0), 1, 0)
+}
+
 fn read_bot_ips(s: &Sheet, out: &mut BotIps) {
-    fn text(v: &V) -> Option<&str> {
+    fn ip(v: Option<&V>) -> Option<std::net::IpAddr> {
         match v {
-            V::Text(t) => Some(t.as_str()),
+            Some(V::Text(t)) => t.parse().ok().or_else(|| fold_width(t).parse().ok()),
             _ => None,
         }
     }
-    for (r, row) in s.rows.iter().enumerate() {
-        let Some(cc) = row.first().and_then(text).and_then(|t| t.parse::<std::net::IpAddr>().ok().or_else(|| fold_width(t).parse().ok()))
-        else {
-            continue; // header rows and blank rows
+    let (cc_col, bot_col, first) = bot_ip_columns(s);
+    for (r, row) in s.rows.iter().enumerate().skip(first) {
+        let cc = match cc_col {
+            Some(c) => match ip(row.get(c)) {
+                Some(cc) => Some(cc),
+                None => continue, // header rows and blank rows
+            },
+            None => None,
         };
-        let Some(bot) = row.get(1).and_then(text) else { continue };
-        match bot.parse::<std::net::IpAddr>() {
-            Ok(ip) => out.by_cc.entry(cc).or_default().push(ip),
-            Err(_) => {
+        let Some(V::Text(bot)) = row.get(bot_col) else { continue };
+        match (fold_width(bot).parse::<std::net::IpAddr>(), cc) {
+            (Ok(b), Some(cc)) => out.by_cc.entry(cc).or_default().push(b),
+            (Ok(b), None) => out.of_the_only_cc.push(b),
+            (Err(_), cc) => {
                 let errs = out.errors.entry(cc).or_default();
                 if errs.len() < 20 {
-                    let place = format!("{}!B{}", s.name, s.origin.0 as usize + r + 1);
+                    let place =
+                        format!("{}!{}{}", s.name, column_letter((s.origin.1 as usize + bot_col) as u16), s.origin.0 as usize + r + 1);
                     let mut e = IntakeError::new(ErrorCode::BadIp, &place, "IP 地址，如 203.0.113.7", Some(bot.to_string()));
                     e.message = format!("{place}（受控IP）：应为IP 地址，如 203.0.113.7，实际为“{bot}”");
                     errs.push(e);
@@ -507,12 +580,18 @@ fn read_bot_ips(s: &Sheet, out: &mut BotIps) {
 fn attach_bot_ips(input: &mut crate::model::report::ReportInput, ips: &BotIps) -> Result<(), Vec<IntakeError>> {
     let crate::model::ReportBody::BotnetEvent(body) = &mut input.content.body else { return Ok(()) };
     let mut errors = Vec::new();
+    let only = body.botnets.len() == 1;
     for b in &mut body.botnets {
-        if let Some(e) = ips.errors.get(&b.cc_ip) {
-            errors.extend(e.iter().cloned());
+        for key in [Some(b.cc_ip)].into_iter().chain(only.then_some(None)) {
+            if let Some(e) = ips.errors.get(&key) {
+                errors.extend(e.iter().cloned());
+            }
         }
-        if let Some(list) = ips.by_cc.get(&b.cc_ip) {
-            b.bot_ips.extend_from_slice(list);
+        let unassigned = if only { ips.of_the_only_cc.as_slice() } else { &[] };
+        let listed = ips.by_cc.get(&b.cc_ip).map(Vec::as_slice).unwrap_or_default();
+        if !listed.is_empty() || !unassigned.is_empty() {
+            b.bot_ips.extend_from_slice(listed);
+            b.bot_ips.extend_from_slice(unassigned);
             let distinct = crate::rules::BotSet::from_ips(&b.bot_ips).len();
             b.bot_count = b.bot_count.max(distinct);
         }
@@ -546,6 +625,9 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
         first += 1;
     }
     let mapped = |c: usize| columns.get(c).copied().flatten();
+    let title_month = (form.kind == ReportKind::MonthlyGeneral && !columns.iter().flatten().any(|c| c.code == "month"))
+        .then(|| month_in_title(sheet, header.row))
+        .flatten();
     let mut reports: Vec<(Map<String, Value>, Origin)> = Vec::new();
     let mut group_of: HashMap<String, usize> = HashMap::new();
     for r in first..sheet.rows.len() {
@@ -561,7 +643,11 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
         let mut content = Map::new();
         let mut item = Map::new();
         let mut pushes: Vec<(&'static str, Value)> = Vec::new();
+        let mut row_values: HashMap<&'static str, Value> = HashMap::new();
         let mut cell_errors = Vec::new();
+        if let Some(m) = &title_month {
+            content.insert("month".into(), json!(m));
+        }
         let width = row.len().max(columns.len());
         for c in 0..width {
             let Some(col) = mapped(c) else { continue };
@@ -601,6 +687,21 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
                     item.insert(k.into(), value);
                 }
                 Target::PushTo(k) => pushes.push((k, value)),
+                Target::Row(k) => {
+                    row_values.insert(k, value);
+                }
+            }
+        }
+        if let Some(target) = row_values.remove("target") {
+            // One target a row with a 是否已处置 flag: disposed, or undisposed with its reason.
+            let disposed = match row_values.get("is_disposed") {
+                Some(Value::Bool(b)) => *b,
+                _ => !item.contains_key("reason"),
+            };
+            if disposed {
+                pushes.push(("disposed", target));
+            } else {
+                item.insert("target".into(), target);
             }
         }
         if form.kind == ReportKind::BotnetEvent {
@@ -610,7 +711,8 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
                     .get("cc_ip")
                     .and_then(Value::as_str)
                     .and_then(|cc| fold_width(cc).parse().ok())
-                    .is_some_and(|cc| bot_ips.by_cc.contains_key(&cc));
+                    .is_some_and(|cc| bot_ips.by_cc.contains_key(&cc))
+                    || !bot_ips.of_the_only_cc.is_empty();
                 if listed {
                     item.insert("bot_count".into(), json!(0)); // the 受控IP sheet gives the scale
                 }
@@ -621,6 +723,8 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
         let index = match (form.items, head_empty, reports.len()) {
             // A row with only item cells continues the report above it (merged-cell style).
             (Some(_), true, n) if n > 0 => n - 1,
+            // Rows that repeat a report's own values (a notice's number, a month, a date of
+            // change, a botnet event's time and grade) are one report.
             (Some(_), _, _) if group_of.contains_key(&key) => group_of[&key],
             _ => {
                 let mut m = Map::new();
@@ -654,8 +758,15 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
             let (first, last) = (sheet.origin.0 as usize + origin.first_row + 1, sheet.origin.0 as usize + origin.last_row + 1);
             let place =
                 if first == last { format!("{}!第{first}行", sheet.name) } else { format!("{}!第{first}–{last}行", sheet.name) };
+            // A cell refused for its formula is not refused again for what it then lacks.
+            let refused_cells: Vec<String> = origin.cell_errors.iter().map(|e| e.place.clone()).collect();
             let result = parse_form_report(&Value::Object(doc), "", received_at)
-                .map_err(|errs| errs.into_iter().map(|e| locate(e, sheet, form, columns, &origin)).collect::<Vec<_>>())
+                .map_err(|errs| {
+                    errs.into_iter()
+                        .map(|e| locate(e, sheet, form, columns, &origin))
+                        .filter(|e| !refused_cells.contains(&e.place))
+                        .collect::<Vec<_>>()
+                })
                 .and_then(|mut input| attach_bot_ips(&mut input, bot_ips).map(|()| input));
             let result = match (result, origin.cell_errors.is_empty()) {
                 (r, true) => r,
@@ -756,7 +867,7 @@ fn field_static(form: &FormSpec, field: &str) -> &'static str {
     form.columns
         .iter()
         .find_map(|c| match c.target {
-            Target::Report(k) | Target::Content(k) | Target::Item(k) | Target::PushTo(k) if k == field => Some(k),
+            Target::Report(k) | Target::Content(k) | Target::Item(k) | Target::PushTo(k) | Target::Row(k) if k == field => Some(k),
             _ => None,
         })
         .unwrap_or("")
@@ -780,8 +891,11 @@ fn to_json(v: &V, col: &Column) -> Value {
         (Cell::Int, V::Num(n)) if n.fract() == 0.0 => json!(*n as i64),
         (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Bool(b)) => json!(*b),
         (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Text(t)) => match fold_width(t).to_lowercase().as_str() {
-            "是" | "y" | "yes" | "true" | "1" | "仍存在" => json!(true),
-            "否" | "n" | "no" | "false" | "0" | "已消除" => json!(false),
+            "是" | "y" | "yes" | "true" | "1" | "仍存在" | "√" | "✓" | "已处置" | "有" => json!(true),
+            "否" | "n" | "no" | "false" | "0" | "已消除" | "×" | "✗" | "未处置" | "无" => json!(false),
+            // Results written out in words: 仍存在恶意连接 / 未发现恶意连接、已无恶意连接.
+            w if ["未发现", "已无", "无恶意", "不存在", "已消除", "已清除"].iter().any(|x| w.contains(x)) => json!(false),
+            w if ["仍存在", "仍有", "存在恶意"].iter().any(|x| w.contains(x)) => json!(true),
             _ => json!(t),
         },
         (Cell::Choice(Choices::Level), V::Num(n)) => json!(*n as i64),

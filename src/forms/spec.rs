@@ -13,6 +13,9 @@ pub enum Target {
     Item(&'static str),
     /// A string pushed onto a `content` array (disposal feedback: disposed targets).
     PushTo(&'static str),
+    /// A value that decides how the row's other cells are read, not a field itself (a target
+    /// with a 是否已处置 flag: the flag says whether the target is disposed or not).
+    Row(&'static str),
 }
 
 /// How a cell is read.
@@ -133,6 +136,24 @@ pub fn all() -> Vec<FormSpec> {
             &["分级", "级别", "事件级别", "事件等级", "等级", "事件定级", "定级", "分级情况"],
         ),
     );
+    // On an event form 影响范围 names where it happened; on a warning form, whom it may affect.
+    if let Some(p) = event.iter_mut().find(|c| c.code == "provinces") {
+        p.aliases = &[
+            "省份",
+            "影响省份",
+            "涉及地区",
+            "影响地区",
+            "涉及省",
+            "所在省份",
+            "地区",
+            "省份地区",
+            "涉及省市",
+            "受影响省份",
+            "影响范围",
+            "影响区域",
+            "发生地区",
+        ];
+    }
     event.extend([
         alias(
             col("unit_overview", "事件发生单位概况", Content("unit_overview"), Text, true, "事件发生单位的基本情况"),
@@ -178,6 +199,10 @@ pub fn all() -> Vec<FormSpec> {
             col("other", "其他", Content("other"), Text, false, "其他应当报告的情况"),
             &["其他情况", "其他应报告的情况", "其他应当报告的情况", "其他需要报告的情况"],
         ),
+        alias(
+            col("suspected_crime", "是否涉嫌犯罪", Report("suspected_crime"), Choice(Choices::YesNo), false, "是/否"),
+            &["涉嫌犯罪", "是否涉及犯罪"],
+        ),
     ]);
     let mut warning = common_event_columns();
     warning.insert(
@@ -211,6 +236,11 @@ pub fn all() -> Vec<FormSpec> {
                 "已知晓该信息的单位/人员",
                 "已知晓该信息的范围",
                 "知晓单位/人员范围",
+                "知悉范围",
+                "已知悉范围",
+                "知悉单位",
+                "知情范围",
+                "截至信息报送时已知晓该信息的单位/人员范围",
             ],
         ),
         alias(
@@ -313,15 +343,45 @@ pub fn all() -> Vec<FormSpec> {
         ),
         alias(
             col("disposed", "已处置IP/域名", PushTo("disposed"), Text, false, "已处置的 IP 地址或恶意域名，一行一个"),
-            &["已处置", "已处置IP", "已处置域名", "已处置的IP/域名", "已处置对象"],
+            &[
+                "已处置",
+                "已处置IP",
+                "已处置域名",
+                "已处置的IP/域名",
+                "已处置对象",
+                "已处置的IP地址和恶意域名",
+                "已处置的IP地址和域名",
+                "已处置的IP地址或域名",
+            ],
         ),
         alias(
             col("undisposed", "未处置IP/域名", Item("target"), Text, false, "未处置的 IP 地址或恶意域名，一行一个"),
-            &["未处置", "未处置IP", "未处置域名", "未处置的IP/域名", "未处置对象"],
+            &[
+                "未处置",
+                "未处置IP",
+                "未处置域名",
+                "未处置的IP/域名",
+                "未处置对象",
+                "未处置的IP地址和恶意域名",
+                "未处置的IP地址和域名",
+                "未处置的IP地址或域名",
+            ],
         ),
         alias(
             col("reason", "未处置原因", Item("reason"), Text, false, "每个未处置的 IP/域名都须说明原因"),
             &["原因", "未处置原因说明", "未处置的原因", "原因说明"],
+        ),
+        alias(
+            col("target", "IP地址或域名", Row("target"), Text, false, "也可一行一个目标，并在“是否已处置”中填是或否"),
+            &["IP/域名", "IP地址/域名", "处置对象", "目标"],
+        ),
+        alias(
+            col("is_disposed", "是否已处置", Row("is_disposed"), Choice(Choices::YesNo), false, "是/否"),
+            &["已处置否", "处置结果", "是否处置"],
+        ),
+        alias(
+            col("reported_at", "反馈时间", Report("discovered_at"), Time, false, "不填则为收到时间"),
+            &["处置时间", "填报时间", "报送时间", "反馈日期"],
         ),
     ];
     let verification = vec![
@@ -335,12 +395,32 @@ pub fn all() -> Vec<FormSpec> {
         ),
         alias(
             col("still_malicious", "是否仍存在恶意连接", Item("still_malicious"), Choice(Choices::YesNo), true, "是/否"),
-            &["仍存在恶意连接", "是否仍存在恶意", "是否仍有恶意连接", "验证结果", "是否仍然存在恶意连接", "仍有恶意连接"],
+            &[
+                "仍存在恶意连接",
+                "是否仍存在恶意",
+                "是否仍有恶意连接",
+                "验证结果",
+                "是否仍然存在恶意连接",
+                "仍有恶意连接",
+                "验证情况",
+                "验证结论",
+            ],
+        ),
+        alias(
+            col("verified_at", "验证时间", Report("discovered_at"), Time, false, "不填则为收到时间"),
+            &["验证日期", "填报时间", "报送时间"],
         ),
     ];
     let monthly = vec![
         alias(
-            col("month", "汇总月份", Content("month"), Month, true, "如 2026-09；本月无事件时只填月份一行"),
+            col(
+                "month",
+                "汇总月份",
+                Content("month"),
+                Month,
+                true,
+                "如 2026-09；本月无事件时只填月份一行；表头上方标题写明月份时可不设此列",
+            ),
             &["月份", "统计月份", "报送月份", "所属月份", "汇总月度", "月度"],
         ),
         alias(
@@ -360,6 +440,7 @@ pub fn all() -> Vec<FormSpec> {
             col("measures", "已采取的措施", Item("measures"), Text, false, ""),
             &["处置措施", "已采取措施", "采取措施", "处置情况", "措施"],
         ),
+        alias(col("reported_at", "报送时间", Report("discovered_at"), Time, false, "不填则为收到时间"), &["填报时间", "汇总时间"]),
     ];
     let contacts = vec![
         alias(

@@ -74,16 +74,29 @@ impl Category {
         if let Some(c) = exact {
             return Ok(c);
         }
-        let containing: Vec<Category> = if zh.chars().count() >= 2 {
-            Category::ALL.iter().copied().filter(|c| c.label_zh().contains(zh.as_str())).collect()
-        } else {
-            vec![]
+        // Else by resemblance, when it points at one category only: a part of a label inside
+        // what was written (网络安全漏洞 ⊃ 漏洞), or one inside the other with words left out
+        // (数据被篡改 ~ 数据篡改, IDC链路中断 ~ IDC出口链路中断). Two-character words alone
+        // (攻击, 异常) say too little.
+        let written: Vec<char> = zh.to_lowercase().chars().filter(|c| !matches!(c, '、' | ' ')).collect();
+        let names =
+            |c: Category| c.label_zh().split('、').chain(c.short_names().iter().copied()).map(str::to_lowercase).collect::<Vec<_>>();
+        let resembles = |name: &str| {
+            let name: Vec<char> = name.chars().collect();
+            let within = |small: &[char], big: &[char]| {
+                let mut it = big.iter();
+                small.iter().all(|c| it.any(|b| b == c))
+            };
+            (name.len() >= 2 && written.windows(name.len()).any(|w| w == name.as_slice()))
+                || (written.len() >= 3 && within(&written, &name))
+                || (name.len() >= 4 && within(&name, &written))
         };
+        let containing: Vec<Category> = Category::ALL.iter().copied().filter(|c| names(*c).iter().any(|n| resembles(n))).collect();
         match containing.as_slice() {
             [one] => Ok(*one),
             [] => Err(ParseError::new(
                 ErrorCode::BadCategory,
-                "附件一所列信息类别的代码或中文名称，例如 ddos 或 拒绝服务攻击、流量异常",
+                format!("附件一所列信息类别之一：{}", Category::ALL.iter().map(|c| c.label_zh()).collect::<Vec<_>>().join("；")),
                 input,
             )),
             many => Err(ParseError::new(

@@ -127,6 +127,14 @@ impl WarningLevel {
         let folded = fold_width(input).to_lowercase();
         let s = folded.trim_start_matches("level").trim().trim_end_matches("预警").replace(['(', ')', '（', '）', ' '], "");
         let s = s.replace('级', "");
+        // Roman numerals as emergency plans write them: Ⅰ … Ⅳ (or I … IV).
+        let s = match s.as_str() {
+            "ⅰ" | "Ⅰ" | "i" => "1".to_string(),
+            "ⅱ" | "Ⅱ" | "ii" => "2".to_string(),
+            "ⅲ" | "Ⅲ" | "iii" => "3".to_string(),
+            "ⅳ" | "Ⅳ" | "iv" => "4".to_string(),
+            _ => s,
+        };
         WarningLevel::ALL
             .into_iter()
             .find(|l| {

@@ -523,12 +523,16 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
             .await?;
         }
         for r in &d.regrades {
-            sqlx::query("UPDATE reports SET grade = ?, body = json_set(body, '$.grade', ?) WHERE id = ?")
-                .bind(r.to.code())
-                .bind(r.to.code())
-                .bind(r.report_id.to_string())
-                .execute(&mut *conn)
-                .await?;
+            // The grade the unit declared stays readable (declared_grade), as for a report graded up at intake.
+            sqlx::query(
+                "UPDATE reports SET grade = ?, body = json_set(body, '$.grade', ?, '$.declared_grade', \
+                 coalesce(json_extract(body, '$.declared_grade'), json_extract(body, '$.grade'))) WHERE id = ?",
+            )
+            .bind(r.to.code())
+            .bind(r.to.code())
+            .bind(r.report_id.to_string())
+            .execute(&mut *conn)
+            .await?;
         }
         if let Some((unit, contacts)) = &d.contacts {
             let json = serde_json::to_string(contacts).map_err(|e| corrupt("contacts", e))?;

@@ -2,6 +2,7 @@
 
 mod amqp;
 mod cli;
+mod corpus;
 mod forms;
 mod helpers;
 mod http;

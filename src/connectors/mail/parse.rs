@@ -93,6 +93,23 @@ pub fn parse_headers(raw: &[u8]) -> Result<Mail, IntakeError> {
     read(raw, false)
 }
 
+/// An attachment's bytes as the sender's file held them. A text part (a CSV sent as text/csv)
+/// is decoded from its transfer encoding only: mail-parser would also convert its charset,
+/// guessing UTF-8 where none is declared and spoiling a GBK file that the form reader decodes.
+fn attachment_bytes(part: &mail_parser::MessagePart<'_>, buffer: &[u8]) -> Vec<u8> {
+    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+    if !matches!(part.body, mail_parser::PartType::Text(_)) {
+        return part.contents().to_vec();
+    }
+    let Some(body) = buffer.get(part.offset_body as usize..part.offset_end as usize) else { return part.contents().to_vec() };
+    let decoded = match part.encoding {
+        mail_parser::Encoding::Base64 => base64_decode(body),
+        mail_parser::Encoding::QuotedPrintable => quoted_printable_decode(body),
+        mail_parser::Encoding::None => Some(body.to_vec()),
+    };
+    decoded.unwrap_or_else(|| part.contents().to_vec())
+}
+
 fn read(raw: &[u8], with_attachments: bool) -> Result<Mail, IntakeError> {
     let parser = MessageParser::default();
     let parse = |bytes| if with_attachments { parser.parse(bytes) } else { parser.parse_headers(bytes) };
@@ -129,7 +146,7 @@ fn read(raw: &[u8], with_attachments: bool) -> Result<Mail, IntakeError> {
             rfc2231_continued(&String::from_utf8_lossy(field))
         });
         let name = continued.as_deref().or(part.attachment_name()).map(clean_file_name).unwrap_or_else(|| format!("附件{index}"));
-        attachments.push(Attachment { part: format!("MIME part {index}"), name, bytes: part.contents().to_vec() });
+        attachments.push(Attachment { part: format!("MIME part {index}"), name, bytes: attachment_bytes(part, buffer) });
     }
     Ok(Mail {
         message_id: message.message_id().map(|m| m.trim_matches(['<', '>']).to_string()),
