@@ -8,7 +8,7 @@ use crate::model::{
     AcceptedReport, Contact, Deadline, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome,
     Party, Province, Receipt, Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType, WarningLevel,
 };
-use crate::rules::botnet::{self, BotnetScale};
+use crate::rules::botnet;
 use crate::rules::obligations::{self as ob, ObligationDraft, ReportFacts, Reporter, Urgency};
 use crate::rules::{BotSet, Calendar, Policy};
 use chrono::{DateTime, Duration, Utc};
@@ -56,9 +56,41 @@ pub struct ReportRef {
 pub struct BotnetRow {
     pub report_id: ReportId,
     pub idx: usize,
+    /// Its C&C address and port: the same C&C seen again in the period is the same botnet.
+    /// None only for rows stored before the hub kept it and whose report no longer says.
+    pub cc: Option<(std::net::IpAddr, u16)>,
     pub discovered_at: DateTime<Utc>,
     pub declared_count: u64,
     pub bots: BotSet,
+}
+
+impl BotnetRow {
+    fn sighting(&self) -> botnet::Sighting<'_> {
+        botnet::Sighting { cc: self.cc, declared_count: self.declared_count, listed: &self.bots }
+    }
+}
+
+/// The botnets of every report of a submission, with placeholder report ids: reports of one
+/// submission are graded together, each with its own discovery time (the unit knew them all).
+fn submission_botnets(items: &[Item]) -> Vec<BotnetRow> {
+    items
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .filter_map(|input| match &input.content.body {
+            ReportBody::BotnetEvent(b) => Some((input.content.discovered_at, b)),
+            _ => None,
+        })
+        .flat_map(|(at, b)| {
+            b.botnets.iter().enumerate().map(move |(idx, bn)| BotnetRow {
+                report_id: ReportId::nil(),
+                idx,
+                cc: Some((bn.cc_ip, bn.port.get())),
+                discovered_at: at,
+                declared_count: bn.bot_count,
+                bots: BotSet::from_ips(&bn.bot_ips),
+            })
+        })
+        .collect()
 }
 
 /// What the store found for a batch: units by sender, referenced reports, and the botnets of the
@@ -70,6 +102,8 @@ pub struct Context {
     pub refs: HashMap<ReportId, ReportRef>,
     pub botnets: Vec<BotnetRow>,
     pub receipts: HashMap<String, Receipt>,
+    /// The sender's own id (a mail's Message-ID) of the submission each dedupe key was first stored under.
+    pub external_ids: HashMap<String, Option<String>>,
     /// Obligations that appeals name, as stored (their reports are in `refs`).
     pub obligations: HashMap<ObligationId, Obligation>,
 }
@@ -211,17 +245,21 @@ pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> V
     let mut first_in_batch: HashMap<String, usize> = HashMap::with_capacity(batch.len());
     for p in batch {
         let first = match first_in_batch.get(&p.submission.dedupe_key) {
-            Some(&i) => Some(&decided[i].receipt),
-            None => ctx.receipts.get(&p.submission.dedupe_key),
+            Some(&i) => Some((&decided[i].receipt, decided[i].submission.external_id.clone())),
+            None => {
+                ctx.receipts.get(&p.submission.dedupe_key).map(|r| (r, ctx.external_ids.get(&p.submission.dedupe_key).cloned().flatten()))
+            }
         };
-        if let Some(first) = first {
+        if let Some((first, first_external_id)) = first {
             let mut receipt = first.clone();
             receipt.duplicate = true;
             let mut d = Decision::empty(p.submission, receipt.unit.clone(), receipt, true);
-            // A clerk resends a mail when the first receipt did not reach them: it is answered
-            // again, marked as a repeat. Nothing else of a repeat is written.
+            // A clerk resends a mail (a new Message-ID) when the first receipt did not reach
+            // them: it is answered again, marked as a repeat. The same mail read again after a
+            // crash is not. Nothing else of a repeat is written.
             if d.submission.channel == crate::model::Channel::Email
                 && d.receipt.unit.is_some()
+                && d.submission.external_id != first_external_id
                 && let Some(reply_to) = d.submission.reply_to.clone()
             {
                 d.outbox.push(OutboxRow {
@@ -293,8 +331,9 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
     match p.items {
         Err(e) => d.receipt.errors.push(e),
         Ok(items) => {
+            let together = submission_botnets(&items);
             for (index, (ptr, item)) in items.into_iter().enumerate() {
-                match item.and_then(|input| accept(&mut d, index, &ptr, input, &unit, ctx, engine)) {
+                match item.and_then(|input| accept(&mut d, index, &ptr, input, &unit, &together, ctx, engine)) {
                     Ok(()) => {}
                     Err(errs) => d.receipt.errors.extend(errs),
                 }
@@ -345,6 +384,7 @@ fn accept(
     ptr: &str,
     input: ReportInput,
     unit: &Unit,
+    together: &[BotnetRow],
     ctx: &mut Context,
     engine: &Engine,
 ) -> Result<(), Vec<IntakeError>> {
@@ -435,18 +475,30 @@ fn accept(
     if let ReportBody::BotnetEvent(b) = &content.body {
         for (idx, bn) in b.botnets.iter().enumerate() {
             let bots = BotSet::from_ips(&bn.bot_ips);
-            my_botnets.push(BotnetRow { report_id: id, idx, discovered_at: content.discovered_at, declared_count: bn.bot_count, bots });
+            my_botnets.push(BotnetRow {
+                report_id: id,
+                idx,
+                cc: Some((bn.cc_ip, bn.port.get())),
+                discovered_at: content.discovered_at,
+                declared_count: bn.bot_count,
+                bots,
+            });
         }
-        let window_start = content.discovered_at - Duration::hours(i64::from(engine.policy.botnet_window_hours));
+        let window = Duration::hours(i64::from(engine.policy.botnet_window_hours));
+        let window_start = content.discovered_at - window;
+        // This submission's earlier reports are among `together`, not taken twice from the context.
+        let mine: std::collections::HashSet<ReportId> = d.reports.iter().map(|r| r.id).collect();
         let in_window: Vec<&BotnetRow> = ctx
             .botnets
             .iter()
-            .filter(|r| r.discovered_at > window_start && r.discovered_at <= content.discovered_at)
-            .chain(my_botnets.iter())
+            .filter(|r| !mine.contains(&r.report_id) && r.discovered_at > window_start && r.discovered_at <= content.discovered_at)
             .collect();
-        let scales: Vec<BotnetScale<'_>> =
-            in_window.iter().map(|r| BotnetScale { declared_count: r.declared_count, listed: &r.bots }).collect();
-        let agg = botnet::aggregate(&scales);
+        let with_submission: Vec<botnet::Sighting<'_>> = in_window
+            .iter()
+            .map(|r| r.sighting())
+            .chain(together.iter().filter(|r| (r.discovered_at - content.discovered_at).abs() < window).map(BotnetRow::sighting))
+            .collect();
+        let agg = botnet::aggregate_distinct(&with_submission);
         let computed = botnet::grade(&agg, &engine.policy.botnet_thresholds);
         let declared = content.grade;
         let chosen = declared.map_or(computed, |g| g.max(computed));
@@ -464,9 +516,9 @@ fn accept(
         // If the report's own botnets justify the grade, the reporter should have known it and
         // its clock runs from discovery; if other reports of the period pushed it over, the
         // clock runs from the moment of regrading (SPEC §3).
-        let own: Vec<BotnetScale<'_>> =
-            my_botnets.iter().map(|r| BotnetScale { declared_count: r.declared_count, listed: &r.bots }).collect();
-        let own_grade = botnet::grade(&botnet::aggregate(&own), &engine.policy.botnet_thresholds);
+        let own: Vec<botnet::Sighting<'_>> =
+            together.iter().filter(|r| (r.discovered_at - content.discovered_at).abs() < window).map(BotnetRow::sighting).collect();
+        let own_grade = botnet::grade(&botnet::aggregate_distinct(&own), &engine.policy.botnet_thresholds);
         raised_by_hub = declared.unwrap_or(Grade::General).max(own_grade) < computed;
         content.grade = Some(chosen);
         // Earlier reports of the period are raised to the period's grade.
@@ -481,6 +533,16 @@ fn accept(
                 let from = r.grade.unwrap_or(Grade::General);
                 r.grade = Some(computed);
                 d.regrades.push(Regrade { report_id: row.report_id, from, to: computed, at: received_at });
+                if r.unit != unit.code {
+                    // Another unit's report changed grade: its unit is told, never left to find out.
+                    d.outbox.push(regrade_notice(
+                        r,
+                        from,
+                        computed,
+                        received_at,
+                        &botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds),
+                    ));
+                }
                 d.audit.push(AuditRow {
                     actor: "hub".into(),
                     action: "report.regraded",
@@ -807,6 +869,20 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
     }
 }
 
+/// The notice that tells a unit its botnet report was regraded because of other reports of the period.
+fn regrade_notice(r: &ReportRef, from: Grade, to: Grade, at: DateTime<Utc>, why: &str) -> OutboxRow {
+    let payload = serde_json::json!({
+        "title": format!("【定级调整】贵单位报送的木马和僵尸网络事件由“{}”调整为“{}”", from.label_zh(), to.label_zh()),
+        "lines": [
+            format!("报告编号：{}", r.id),
+            format!("调整时间：{}（北京时间）", crate::rules::calendar::local_display(at)),
+            format!("调整原因：{why}"),
+            "依据：《木马和僵尸网络监测与处置机制》第七条（同一时期规模合并计算）".to_string(),
+        ],
+    });
+    crate::fanout::party_row("alert", &Party::Unit(r.unit.clone()), "to", r.id.to_string(), &payload)
+}
+
 /// What the store will do with a contact update (the unit's e-mail senders become exactly its
 /// new contacts' addresses), done to the context too, so that the submissions after it in the
 /// same batch are authenticated as they would be in a later one.
@@ -877,6 +953,7 @@ mod tests {
         botnets.botnets.push(BotnetRow {
             report_id: ReportId::new(),
             idx: 0,
+            cc: None,
             discovered_at: now,
             declared_count: 1,
             bots: BotSet::default(),

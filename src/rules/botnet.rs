@@ -115,6 +115,51 @@ pub fn aggregate(scales: &[BotnetScale<'_>]) -> Aggregate {
     Aggregate { distinct_listed: (v4.len() + v6.len()) as u64, unlisted, largest_single }
 }
 
+/// A botnet seen in one report: its C&C (address and port) when known, its declared count and
+/// its listed bots.
+#[derive(Debug, Clone, Copy)]
+pub struct Sighting<'a> {
+    pub cc: Option<(IpAddr, u16)>,
+    pub declared_count: u64,
+    pub listed: &'a BotSet,
+}
+
+/// The aggregate of a period in which each botnet counts once: sightings of the same C&C (a
+/// resent form, another file format, another unit's report) are one botnet, whose bots are
+/// the union of their lists and whose count is the largest declared. Resending never adds.
+pub fn aggregate_distinct(sightings: &[Sighting<'_>]) -> Aggregate {
+    let mut groups: std::collections::HashMap<(IpAddr, u16), Vec<usize>> = std::collections::HashMap::new();
+    for (i, s) in sightings.iter().enumerate() {
+        if let Some(cc) = s.cc {
+            groups.entry(cc).or_default().push(i);
+        }
+    }
+    // Only C&Cs seen more than once need a merged copy; the rest are graded as they are.
+    let merged: Vec<(u64, BotSet)> = groups
+        .values()
+        .filter(|g| g.len() > 1)
+        .map(|g| {
+            let mut set = BotSet::default();
+            for &i in g {
+                set.v4.extend_from_slice(&sightings[i].listed.v4);
+                set.v6.extend_from_slice(&sightings[i].listed.v6);
+            }
+            set.v4.sort_unstable();
+            set.v4.dedup();
+            set.v6.sort_unstable();
+            set.v6.dedup();
+            (g.iter().map(|&i| sightings[i].declared_count).max().unwrap_or(0), set)
+        })
+        .collect();
+    let mut scales: Vec<BotnetScale<'_>> = sightings
+        .iter()
+        .filter(|s| s.cc.is_none_or(|cc| groups.get(&cc).is_some_and(|g| g.len() == 1)))
+        .map(|s| BotnetScale { declared_count: s.declared_count, listed: s.listed })
+        .collect();
+    scales.extend(merged.iter().map(|(declared_count, listed)| BotnetScale { declared_count: *declared_count, listed }));
+    aggregate(&scales)
+}
+
 /// The grade Art. 7 gives an aggregate.
 pub fn grade(agg: &Aggregate, t: &BotnetThresholds) -> Grade {
     if agg.largest_single > t.especially_major_single {

@@ -50,6 +50,7 @@ impl<'s> MigrationSource<'s> for Embedded {
                 m(4, "backfill_provinces", include_str!("../../migrations/sqlite/0004_backfill_provinces.sql")),
                 m(5, "narrow_intake_indexes", include_str!("../../migrations/sqlite/0005_narrow_intake_indexes.sql")),
                 m(6, "drop_audit_subject", include_str!("../../migrations/sqlite/0006_drop_audit_subject.sql")),
+                m(7, "botnet_cc", include_str!("../../migrations/sqlite/0007_botnet_cc.sql")),
             ])
         })
     }
@@ -312,8 +313,9 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
     let mut ctx = Context::default();
 
     let digests: Vec<Vec<u8>> = needs.dedupe_keys.iter().map(|k| dedupe_digest(k).to_vec()).collect();
-    select_in(conn, "SELECT dedupe_key, receipt FROM submissions WHERE dedupe_hash", &digests, |row| {
+    select_in(conn, "SELECT dedupe_key, external_id, receipt FROM submissions WHERE dedupe_hash", &digests, |row| {
         let key: String = row.try_get("dedupe_key")?;
+        ctx.external_ids.insert(key.clone(), row.try_get("external_id")?);
         ctx.receipts.insert(key, json_col(&row, "receipt")?);
         Ok(())
     })
@@ -350,7 +352,7 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
     })
     .await?;
     if let Some((from, to)) = needs.botnet_span {
-        let rows = sqlx::query("SELECT report_id, idx, discovered_at, declared_count, bots_v4, bots_v6 FROM botnets WHERE discovered_at > ? AND discovered_at <= ?")
+        let rows = sqlx::query("SELECT report_id, idx, cc, discovered_at, declared_count, bots_v4, bots_v6 FROM botnets WHERE discovered_at > ? AND discovered_at <= ?")
             .bind(ms(from))
             .bind(ms(to))
             .fetch_all(&mut *conn)
@@ -363,6 +365,10 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
             ctx.botnets.push(BotnetRow {
                 report_id,
                 idx: row.try_get::<i64, _>("idx")? as usize,
+                cc: row
+                    .try_get::<Option<String>, _>("cc")?
+                    .and_then(|cc| cc.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| (a.ip(), a.port())),
                 discovered_at: from_ms(row.try_get("discovered_at")?),
                 declared_count: row.try_get::<i64, _>("declared_count")? as u64,
                 bots: BotSet { v4: unpack_v4(&v4), v6: unpack_v6(&v6) },
@@ -417,7 +423,7 @@ fn encode_decisions(mut decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<
             "",
             13,
         ),
-        botnets: Rows::new("INSERT OR FAIL INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6) ", "", 6),
+        botnets: Rows::new("INSERT OR FAIL INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6, cc) ", "", 7),
         obligations: obligation_rows(),
         outbox: outbox_rows(),
         audit: audit_rows(),
@@ -479,6 +485,7 @@ fn encode_decisions(mut decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<
                 (b.declared_count as i64).into(),
                 pack_v4(&b.bots.v4).into(),
                 pack_v6(&b.bots.v6).into(),
+                b.cc.map(|(ip, port)| std::net::SocketAddr::new(ip, port).to_string()).into(),
             ]);
         }
         for o in d.obligations.iter().filter(|o| o.key.as_deref().is_none_or(|k| keys_seen.insert(k))) {

@@ -475,3 +475,64 @@ async fn two_hubs_on_one_database_store_each_submission_once_and_answer_alike() 
     let c = lib.store.counts().await.unwrap();
     assert_eq!((c.submissions, c.reports), (300, 300));
 }
+
+fn botnet_at(cc: &str, port: u16, count: u64, discovered: &str) -> serde_json::Value {
+    json!({
+        "kind": "botnet_event", "discovered_at": discovered, "provinces": ["GD"],
+        "content": {"botnets": [{"cc_ip": cc, "port": port, "bot_count": count}]}
+    })
+}
+
+#[tokio::test]
+async fn the_same_cc_reported_again_counts_once_and_a_resend_never_raises_a_grade() {
+    let lib = Lib::new().await;
+    let first = lib.submit("CT-GD", botnet_at("203.0.113.7", 6667, 60_000, "2026-06-03 08:00"), "2026-06-03T01:00:00Z").await;
+    assert_eq!(first.reports[0].grade, Some(Grade::General));
+    // The same form again with other bytes (another format, a resend), and by another unit with a larger count.
+    let mut resent = botnet_at("203.0.113.7", 6667, 60_000, "2026-06-03 08:00");
+    resent["content"]["operator"] = json!("中国电信广东分公司");
+    let again = lib.submit("CT-GD", resent, "2026-06-03T01:30:00Z").await;
+    assert_eq!(again.reports[0].grade, Some(Grade::General), "60,000 + 60,000 of one C&C is 60,000");
+    let other_unit = lib.submit("IDC-BJ", botnet_at("203.0.113.7", 6667, 90_000, "2026-06-03 09:00"), "2026-06-03T02:00:00Z").await;
+    assert_eq!(other_unit.reports[0].grade, Some(Grade::General), "the largest count of one C&C, not the sum");
+    assert!(other_unit.regraded.is_empty());
+    // Another port is another botnet: 90,000 + 20,000 crosses 100,000.
+    let other_port = lib.submit("CM-GROUP", botnet_at("203.0.113.7", 8080, 20_000, "2026-06-03 10:00"), "2026-06-03T03:00:00Z").await;
+    assert_eq!(other_port.reports[0].grade, Some(Grade::Large));
+    assert_eq!(other_port.regraded.len(), 3, "{:?}", other_port.regraded);
+}
+
+#[tokio::test]
+async fn reports_of_one_submission_are_graded_together_with_their_own_discovery_times() {
+    let lib = Lib::new().await;
+    let batch =
+        json!([botnet_at("203.0.113.7", 6667, 60_000, "2026-06-03 08:00"), botnet_at("198.51.100.9", 443, 60_000, "2026-06-03 08:30"),]);
+    let r = lib.submit("CT-GD", batch, "2026-06-03T01:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:?}", r.errors);
+    assert!(r.regraded.is_empty(), "graded together, not one after the other: {:?}", r.regraded);
+    for (i, due) in [(0, "2026-06-03T02:00:00+00:00"), (1, "2026-06-03T02:30:00+00:00")] {
+        assert_eq!(r.reports[i].grade, Some(Grade::Large), "120,000 in one submission");
+        let report = r.reports[i].obligations.iter().find(|o| o.duty == Duty::Report).unwrap();
+        assert_eq!(report.due_at.to_rfc3339(), due, "the unit knew: 2 hours from its own discovery (Art. 8)");
+    }
+    assert_eq!(r.reports[1].cc, vec!["198.51.100.9:443".to_string()], "the receipt names each report's C&C");
+}
+
+#[tokio::test]
+async fn a_unit_whose_report_another_unit_pushes_over_a_threshold_is_told() {
+    let lib = Lib::new().await;
+    let gd = lib.submit("CT-GD", botnet_at("203.0.113.7", 6667, 60_000, "2026-06-03 08:00"), "2026-06-03T01:00:00Z").await;
+    let bj = lib.submit("IDC-BJ", botnet_at("198.51.100.9", 443, 60_000, "2026-06-03 09:00"), "2026-06-03T02:00:00Z").await;
+    assert_eq!(bj.regraded.len(), 1);
+    let id = gd.reports[0].report_id;
+    let stored = lib.store.report(id, None).await.unwrap().unwrap().report;
+    assert_eq!((stored.content.grade, stored.declared_grade), (Some(Grade::Large), Some(Grade::General)), "the report's state says so");
+    let told: Vec<(String, String)> = sqlx::query_as("SELECT recipient, payload FROM outbox WHERE kind = 'alert' AND subject_id = ?")
+        .bind(id.to_string())
+        .fetch_all(lib.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, "unit:CT-GD");
+    assert!(told[0].1.contains("定级调整") && told[0].1.contains("较大"), "{}", told[0].1);
+}
