@@ -13,3 +13,24 @@ pub fn is_spreadsheet(bytes: &[u8], file_name: &str) -> bool {
         || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0])
         || [".csv", ".xlsx", ".xlsm", ".xls", ".ods"].iter().any(|x| lower.ends_with(x))
 }
+
+/// The blank forms a refused submission's sender needs: the form whose required columns were
+/// missing, or every form when no sheet was recognised. Each as (file name, xlsx bytes).
+pub fn blank_forms_for(errors: &[crate::model::IntakeError]) -> Vec<(String, Vec<u8>)> {
+    use crate::model::ErrorCode;
+    let all = spec::all();
+    let mut wanted: Vec<&spec::FormSpec> = Vec::new();
+    for e in errors {
+        let chosen: Vec<&spec::FormSpec> = match e.code {
+            ErrorCode::UnknownKind => all.iter().collect(),
+            ErrorCode::MissingField => all.iter().filter(|f| e.expected.starts_with(&format!("{}的必填列", f.title))).collect(),
+            _ => vec![],
+        };
+        for f in chosen {
+            if !wanted.iter().any(|w| w.kind == f.kind) {
+                wanted.push(f);
+            }
+        }
+    }
+    wanted.into_iter().filter_map(|f| write::blank(f).ok().map(|bytes| (format!("{}.xlsx", f.title), bytes))).collect()
+}

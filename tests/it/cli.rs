@@ -194,3 +194,13 @@ fn committed_schemas_match_the_types() {
     let drift = tongbao::schemas::drift(&dir);
     assert!(drift.is_empty(), "{drift:?} drifted; run `cargo run -- schemas --out schemas` and commit");
 }
+
+#[test]
+fn units_import_reads_a_toml_file_whatever_its_name() {
+    let hub = Hub::new();
+    let text = std::fs::read_to_string(hub.path().join("units.toml")).unwrap();
+    let body = text.lines().skip_while(|l| !l.starts_with("[[units]]")).collect::<Vec<_>>().join("\n");
+    hub.write("units-list.txt", &body);
+    let out = hub.run(&["units", "import", "units-list.txt"]);
+    assert!(out.status.success(), "a file opening with [[units]] is TOML: {}", String::from_utf8_lossy(&out.stderr));
+}

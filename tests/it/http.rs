@@ -196,3 +196,41 @@ async fn the_upload_page_renders_in_a_real_browser() {
     );
     assert!(dom.contains("上传网络安全信息报送表"), "Chinese text survives the round trip through the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blank_forms_are_downloadable_where_refusals_point_and_read_back_as_their_kind() {
+    let srv = server(8 << 20).await;
+    let (code, page) = curl(s(&[&format!("{}/forms", srv.base)])).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("/forms/botnet_event.xlsx") && page.contains("木马和僵尸网络事件报送表"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("blank.xlsx");
+    let (url, file) = (format!("{}/forms/warning.xlsx", srv.base), out.clone());
+    let status = tokio::task::spawn_blocking(move || Command::new("curl").args(["-s", "-f", "-o"]).arg(&file).arg(&url).status().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.starts_with(b"PK"), "an xlsx");
+    // A blank form holds no rows: read back it is recognised as the warning form, and empty.
+    let e = tongbao::forms::parse(&bytes, "blank.xlsx", chrono::Utc::now(), &Default::default()).unwrap_err();
+    assert_eq!(e.code, tongbao::model::ErrorCode::EmptyBatch, "{e:?}");
+    let (code, _) = curl(s(&[&format!("{}/forms/nonsense.xlsx", srv.base)])).await;
+    assert_eq!(code, 404);
+
+    // A sheet without its required columns is refused naming them, pointing at the blank forms.
+    let (code, body) = curl(s(&[
+        "-H",
+        &format!("Authorization: Bearer {}", srv.ct_gd),
+        "-F",
+        &format!(
+            "file=@{}",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/forms/corpus/warning-04-no-level-column.xlsx").display()
+        ),
+        &format!("{}/api/v1/submissions", srv.base),
+    ]))
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("缺少必填列：预警级别") && body.contains("/forms"), "{body}");
+    assert!(!body.contains("tongbao forms"), "no error asks a clerk to run a command: {body}");
+}

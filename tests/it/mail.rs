@@ -413,3 +413,89 @@ async fn the_monthly_digest_and_a_notice_batch_reach_the_bureaus_mailboxes() {
     let (again, _) = tongbao::schedule::send_digest(&*lib.store, "2026-09".parse().unwrap(), now).await.unwrap();
     assert!(!again);
 }
+
+/// What a receipt mail says, rendered as the SMTP sink renders it: Beijing times, how late a
+/// deadline already is, where each report came from, its C&C, what was left out, and the blank
+/// form attached when a sheet could not be read as one.
+#[tokio::test]
+async fn a_receipt_mail_says_where_each_report_came_from_and_attaches_the_blank_form_it_points_to() {
+    let lib = Lib::new().await;
+    let env = tongbao::templates::environment();
+    // A botnet found yesterday morning and reported now: its 2-hour report is long overdue.
+    let form = std::fs::read(format!("{}/tests/fixtures/forms/corpus/botnet-01-one-row-per-cc.xlsx", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let at: chrono::DateTime<chrono::Utc> = "2026-09-26T03:00:00Z".parse().unwrap();
+    let sub = Submission::by_content(Channel::Email, Sender::Unit("CT-GD".parse().unwrap()), form.clone(), at);
+    let (items, notes) = tongbao::forms::parse_with_notes(&form, "僵尸网络.xlsx", at, &Default::default());
+    let receipt = lib
+        .intake
+        .submit_parsed(tongbao::intake::decide::Parsed { notes, ..tongbao::intake::decide::Parsed::new(sub, items) })
+        .await
+        .unwrap();
+    let mail = tongbao::connectors::mail::compose::receipt(&env, &receipt, "僵尸网络事件报送").unwrap();
+    assert!(mail.text.contains("（北京时间）"), "{}", mail.text);
+    assert!(mail.text.contains("来自 木马和僵尸网络!第4行"), "{}", mail.text);
+    assert!(mail.text.contains("控制端：203.0.113."), "{}", mail.text);
+    assert!(mail.text.contains("【已逾期 "), "a deadline already past says by how much: {}", mail.text);
+    assert!(mail.text.contains("未识别的列“序号”"), "{}", mail.text);
+    assert!(mail.attachments.is_empty());
+
+    // A file with no form in it: the blank forms come with the receipt.
+    let junk = b"name,age\nzhang,30\n".to_vec();
+    let sub = Submission::by_content(Channel::Email, Sender::Unit("CT-GD".parse().unwrap()), junk.clone(), at);
+    let items = tongbao::forms::parse(&junk, "名单.csv", at, &Default::default());
+    let refused = lib.intake.submit_parsed(tongbao::intake::decide::Parsed::new(sub, items)).await.unwrap();
+    let mail = tongbao::connectors::mail::compose::receipt(&env, &refused, "报送").unwrap();
+    assert_eq!(mail.attachments.len(), tongbao::forms::spec::all().len(), "every blank form");
+    assert!(mail.text.contains("附件为空白报送表"), "{}", mail.text);
+    let message = tongbao::connectors::mail::compose::message(
+        &"通报中心 <hub@cncert.tongbao.test>".parse().unwrap(),
+        "soc@ct-gd.tongbao.test",
+        tongbao::model::OutboxId::new(),
+        mail,
+        &Default::default(),
+    )
+    .unwrap();
+    let raw = message.formatted();
+    let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(parsed.attachments().count(), tongbao::forms::spec::all().len());
+}
+
+/// A forwarded report carries what the articles list, and the unit's name.
+#[tokio::test]
+async fn forwarded_notices_carry_the_particulars_the_articles_list() {
+    let lib = Lib::new().await;
+    let env = tongbao::templates::environment();
+    let ev = lib.submit("CT-GD", super::helpers::event("major", "2026-09-23 10:00"), "2026-09-23T02:10:00Z").await;
+    let bn = lib.submit("CT-GD", super::helpers::botnet(600_000, &[], "2026-09-23 10:00"), "2026-09-23T02:20:00Z").await;
+    // The rows intake queued for CSB and the bureau carry the same lines a batched mail shows.
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT payload FROM outbox WHERE kind = 'notice' AND channel = 'party' AND subject_id = ?")
+        .bind(ev.reports[0].report_id.to_string())
+        .fetch_all(lib.store.pool())
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    for label in [
+        "事件发生单位概况",
+        "事件发生时间",
+        "事件简要经过",
+        "初步估计的危害和影响",
+        "已采取的措施",
+        "其他应当报告的情况",
+        "中国电信股份有限公司广东分公司",
+    ] {
+        assert!(rows[0].0.contains(label), "Art. 14's items and the unit's name: {label} in {}", rows[0].0);
+    }
+    let payload: serde_json::Value = serde_json::from_str(&rows[0].0).unwrap();
+    let stored = lib.store.report(bn.reports[0].report_id, None).await.unwrap().unwrap();
+    let mail = tongbao::connectors::mail::compose::notice(&env, &stored, "通信保障局", &payload).unwrap();
+    for part in [
+        "控制端：IP 203.0.113.7 端口 6667",
+        "发现时间 2026-09-23 10:00",
+        "规模 600000",
+        "所属基础电信运营企业：中国电信股份有限公司广东分公司",
+        "（北京时间）",
+    ] {
+        assert!(mail.text.contains(part), "Art. 8 [僵尸机制]: {part} in {}", mail.text);
+    }
+    assert!(mail.text.contains("中国电信股份有限公司广东分公司（CT-GD）"), "{}", mail.text);
+}

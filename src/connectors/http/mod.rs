@@ -35,9 +35,54 @@ pub fn router<S: Store>(state: Arc<HttpState<S>>) -> Router {
         .route("/api/v1/submissions", post(submit::<S>))
         .route("/api/v1/submissions/{id}", get(receipt::<S>))
         .route("/upload", get(upload_page::<S>).post(upload_form::<S>))
+        .route("/forms", get(blank_forms_page))
+        .route("/forms/{kind}", get(blank_form))
         // The limit covers multipart overhead too; over it the answer is 413.
         .layer(DefaultBodyLimit::max(limit + 64 * 1024))
         .with_state(state)
+}
+
+/// The blank forms, one link a kind: where every refusal of an unrecognised sheet points.
+async fn blank_forms_page() -> Html<String> {
+    let links: String =
+        forms::spec::all().iter().map(|f| format!("<li><a href=\"/forms/{}.xlsx\">{}.xlsx</a></li>", f.kind.code(), f.title)).collect();
+    Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>空白报送表</title></head><body>\
+         <h1>空白报送表</h1><p>请下载所需报送表，按列名填写后通过邮件或<a href=\"/upload\">上传页面</a>报送。</p><ul>{links}</ul></body></html>"
+    ))
+}
+
+/// One blank form as an xlsx download: `/forms/event.xlsx`.
+async fn blank_form(Path(kind): Path<String>) -> Response {
+    let code = kind.strip_suffix(".xlsx").unwrap_or(&kind);
+    let Some(form) = crate::model::ReportKind::parse(code).and_then(|k| forms::spec::all().into_iter().find(|f| f.kind == k)) else {
+        return problem(StatusCode::NOT_FOUND, "unknown_form", "没有这种报送表").into_response();
+    };
+    match forms::write::blank(&form) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"{}.xlsx\"; filename*=UTF-8''{}",
+                        form.kind.code(),
+                        utf8_percent(&format!("{}.xlsx", form.title))
+                    ),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "form_unavailable", &e.to_string()).into_response(),
+    }
+}
+
+/// RFC 5987 percent-encoding of a file name.
+fn utf8_percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 /// A new upload token: 256 random bits, shown once; the store keeps its SHA-256.

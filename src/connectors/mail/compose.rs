@@ -4,8 +4,9 @@ use crate::model::receipt::ObligationSummary;
 use crate::model::{OutboxId, Party, Receipt};
 use crate::store::StoredReport;
 use lettre::Message;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox as Address, MultiPart};
+use lettre::message::{Attachment, Mailbox as Address, MultiPart};
 use minijinja::Environment;
 use serde::Serialize;
 
@@ -50,6 +51,8 @@ struct ReceiptView {
     reports: Vec<ReportView>,
     errors: Vec<String>,
     notes: Vec<String>,
+    /// Names of the blank forms attached.
+    blank_forms: Vec<String>,
 }
 
 /// How long past a deadline an instant is, as a person reads it: 2天3小时, 3小时20分, 15分.
@@ -88,6 +91,8 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Files sent along (the blank forms a refused sender needs): name and bytes.
+    pub attachments: Vec<(String, Vec<u8>)>,
 }
 
 fn render_three(env: &Environment<'_>, family: &str, ctx: &impl Serialize) -> Result<Rendered, String> {
@@ -97,6 +102,7 @@ fn render_three(env: &Environment<'_>, family: &str, ctx: &impl Serialize) -> Re
         subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
         text: crate::templates::render(env, &format!("mail/{family}.txt"), ctx)?,
         html: crate::templates::render(env, &format!("mail/{family}.html"), ctx)?,
+        attachments: vec![],
     })
 }
 
@@ -130,8 +136,13 @@ pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str)
             .collect(),
         errors: receipt.errors.iter().map(|e| e.message.clone()).collect(),
         notes: receipt.notes.iter().map(|n| format!("{}：{}", n.place, n.message)).collect(),
+        blank_forms: vec![],
     };
-    render_three(env, "receipt", &view)
+    let blanks = crate::forms::blank_forms_for(&receipt.errors);
+    let view = ReceiptView { blank_forms: blanks.iter().map(|(name, _)| name.clone()).collect(), ..view };
+    let mut rendered = render_three(env, "receipt", &view)?;
+    rendered.attachments = blanks;
+    Ok(rendered)
 }
 
 #[derive(Serialize)]
@@ -263,8 +274,7 @@ pub fn digest(env: &Environment<'_>, recipient_label: &str, d: &crate::digest::D
 
 /// The digest's MIME message: text and HTML (with the chart inline), and the workbook attached.
 pub fn digest_message(from: &Address, to: &str, outbox: OutboxId, mail: DigestMail) -> Result<Message, String> {
-    use lettre::message::header::ContentType;
-    use lettre::message::{Attachment, SinglePart};
+    use lettre::message::SinglePart;
     let to: Address = to.parse().map_err(|e| format!("recipient {to}: {e}"))?;
     let domain = from.email.domain();
     let png = ContentType::parse("image/png").map_err(|e| e.to_string())?;
@@ -309,7 +319,16 @@ pub fn message(from: &Address, to: &str, outbox: OutboxId, rendered: Rendered, t
         let refs: Vec<String> = thread.references.iter().chain(std::iter::once(parent)).map(|r| format!("<{r}>")).collect();
         builder = builder.references(refs.join(" "));
     }
-    let mut msg = builder.multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html)).map_err(|e| e.to_string())?;
+    let text_and_html = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+    let body = if rendered.attachments.is_empty() {
+        text_and_html
+    } else {
+        let xlsx = ContentType::parse("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet").map_err(|e| e.to_string())?;
+        rendered.attachments.into_iter().fold(MultiPart::mixed().multipart(text_and_html), |m, (name, bytes)| {
+            m.singlepart(Attachment::new(name).body(bytes, xlsx.clone()))
+        })
+    };
+    let mut msg = builder.multipart(body).map_err(|e| e.to_string())?;
     // Auto-replies to receipts would loop; say what this is (RFC 3834).
     msg.headers_mut().insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-replied".into()));
     Ok(msg)
