@@ -54,6 +54,15 @@ pub fn blank(form: &FormSpec) -> Result<Vec<u8>, XlsxError> {
         }
     }
     ws.set_freeze_panes(FIRST_DATA_ROW, 0)?;
+    print_setup(ws, HEADER_ROW + 1)?;
+    // Some rows ready to fill, bordered so that a printed blank has lines to write on.
+    let cell = Format::new().set_border(FormatBorder::Thin).set_text_wrap();
+    for r in FIRST_DATA_ROW..FIRST_DATA_ROW + 15 {
+        ws.set_row_height(r, 28)?;
+        for c in 0..=last_col {
+            ws.write_blank(r, c, &cell)?;
+        }
+    }
 
     if form.kind == crate::model::ReportKind::BotnetEvent {
         let ips = wb.add_worksheet();
@@ -71,7 +80,6 @@ pub fn blank(form: &FormSpec) -> Result<Vec<u8>, XlsxError> {
 
     let notes = wb.add_worksheet();
     notes.set_name(NOTES_SHEET)?;
-    notes.write_string_with_format(0, 0, format!("{}填表说明", form.title), &title)?;
     let intro = [
         "1. 每行填写一条信息；标 * 的列必须填写。第 3 行为字段代码，请勿删除。",
         "2. 时间按北京时间填写，如 2026-09-23 10:00，也可写 2026/9/23 10:00 或 2026年9月23日10时。",
@@ -79,23 +87,31 @@ pub fn blank(form: &FormSpec) -> Result<Vec<u8>, XlsxError> {
         "4. 有下拉列表的列请从列表中选择。",
         "5. 请勿修改工作表名称；表格可通过邮件附件、上传或报送系统提交，提交后会收到回执。",
     ];
+    // Each instruction spans the table's width and wraps, so it prints whole on the page.
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
     for (i, line) in intro.iter().enumerate() {
-        notes.write_string(1 + i as u32, 0, *line)?;
+        notes.merge_range(1 + i as u32, 0, 1 + i as u32, 3, line, &wrap)?;
+        notes.set_row_height(1 + i as u32, 30)?;
     }
     let top = 1 + intro.len() as u32 + 1;
     for (j, h) in ["列名", "字段代码", "是否必填", "说明"].iter().enumerate() {
         notes.write_string_with_format(top, j as u16, *h, &head)?;
     }
+    let bordered = Format::new().set_text_wrap().set_border(FormatBorder::Thin).set_align(FormatAlign::Top);
     for (i, c) in form.columns.iter().enumerate() {
         let r = top + 1 + i as u32;
-        notes.write_string(r, 0, c.zh)?;
-        notes.write_string(r, 1, c.code)?;
-        notes.write_string(r, 2, if c.required { "必填" } else { "选填" })?;
-        notes.write_string(r, 3, c.note_zh)?;
+        notes.write_string_with_format(r, 0, c.zh, &bordered)?;
+        notes.write_string_with_format(r, 1, c.code, &bordered)?;
+        notes.write_string_with_format(r, 2, if c.required { "必填" } else { "选填" }, &bordered)?;
+        notes.write_string_with_format(r, 3, c.note_zh, &bordered)?;
     }
     notes.set_column_width(0, 28)?;
     notes.set_column_width(1, 18)?;
-    notes.set_column_width(3, 70)?;
+    notes.set_column_width(2, 10)?;
+    notes.set_column_width(3, 60)?;
+    notes.merge_range(0, 0, 0, 3, &format!("{}填表说明", form.title), &title)?;
+    print_setup(notes, 0)?;
+    notes.set_portrait();
 
     let lists = wb.add_worksheet();
     lists.set_name(LIST_SHEET)?;
@@ -108,6 +124,19 @@ pub fn blank(form: &FormSpec) -> Result<Vec<u8>, XlsxError> {
 
     add_marker(&mut wb, form.kind)?;
     wb.save_to_buffer()
+}
+
+/// How a sheet prints: A4 landscape, all columns on one page's width, the rows through
+/// `repeat_through` (title and headers) repeated on every page, page numbers at the foot.
+fn print_setup(ws: &mut rust_xlsxwriter::Worksheet, repeat_through: u32) -> Result<(), XlsxError> {
+    ws.set_paper_size(9);
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    ws.set_print_center_horizontally(true);
+    ws.set_margins(0.4, 0.4, 0.6, 0.6, 0.3, 0.3);
+    ws.set_repeat_rows(0, repeat_through)?;
+    ws.set_footer("&C第 &P 页，共 &N 页");
+    Ok(())
 }
 
 /// The hidden sheet that tells the reader which form this is, so parsing never guesses.
@@ -163,6 +192,29 @@ pub fn large_botnet(bots: usize) -> Result<Vec<u8>, XlsxError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn part(xlsx: &[u8], name: &str) -> String {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+        let mut out = String::new();
+        zip.by_name(name).unwrap().read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn every_form_prints_landscape_one_page_wide_with_its_headers_on_every_page() {
+        for form in spec::all() {
+            let xlsx = blank(&form).unwrap();
+            let sheet = part(&xlsx, "xl/worksheets/sheet1.xml");
+            assert!(sheet.contains(r#"orientation="landscape""#), "{}", form.title);
+            assert!(sheet.contains(r#"fitToHeight="0""#) && sheet.contains("fitToPage"), "{}: {sheet}", form.title);
+            assert!(sheet.contains(r#"paperSize="9""#), "A4: {}", form.title);
+            let workbook = part(&xlsx, "xl/workbook.xml");
+            assert!(workbook.contains("_xlnm.Print_Titles"), "header rows repeat: {}", form.title);
+        }
+    }
+
     #[test]
     fn column_letters() {
         assert_eq!(super::column_letter(0), "A");
