@@ -89,7 +89,13 @@ impl IntakeError {
     /// The same error placed inside a container, e.g. a mail attachment: `附件.xlsx › 事件表!B7`.
     pub fn within(self, container: &str) -> IntakeError {
         let place = if self.place.is_empty() { container.to_string() } else { format!("{container} › {}", self.place) };
-        IntakeError::new(self.code, place, self.expected, self.found)
+        // The message keeps what its maker said after the place (a form names the column: `事件表!D5（事件分级）：…`).
+        let rest = (!self.place.is_empty()).then(|| self.message.strip_prefix(self.place.as_str()).map(str::to_string)).flatten();
+        let mut e = IntakeError::new(self.code, place, self.expected, self.found);
+        if let Some(rest) = rest {
+            e.message = format!("{}{rest}", e.place);
+        }
+        e
     }
 }
 

@@ -499,3 +499,85 @@ async fn forwarded_notices_carry_the_particulars_the_articles_list() {
     }
     assert!(mail.text.contains("中国电信股份有限公司广东分公司（CT-GD）"), "{}", mail.text);
 }
+
+/// The whole corpus of hand-made forms mailed through Postfix into Dovecot, read by the IMAP
+/// source, stored, and answered: one receipt per mail in each unit's own mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_corpus_of_hand_made_forms_goes_through_postfix_and_dovecot() {
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let hub = format!("hub-{n}@cncert.tongbao.test");
+    let dir = format!("{}/tests/fixtures/forms/corpus", env!("CARGO_MANIFEST_DIR"));
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/expected.json")).unwrap()).unwrap();
+    let lib = Lib::new().await;
+    let address = |unit: &str| format!("soc-{n}@{}.tongbao.test", unit.to_lowercase());
+    let mut units = units_from_toml(super::helpers::UNITS_TOML);
+    for u in &mut units {
+        u.contacts.push(tongbao::model::Contact {
+            role: tongbao::model::ContactRole::Contact,
+            name: "值班".into(),
+            phone: None,
+            email: Some(address(u.code.as_str()).parse().unwrap()),
+        });
+    }
+    lib.store.import_units(&units, chrono::Utc::now()).await.unwrap();
+    let (stop, rx) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(source::run_imap(source_config(), account(&hub), lib.intake.clone(), rx.clone())),
+        tokio::spawn(smtp::run(smtp_config(&hub), lib.store.clone(), rx)),
+    ];
+    let running = Running { stop, tasks };
+    let mut sent_by: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut expected_reports = 0;
+    // A contact update makes its new contacts the unit's only voices (Art. 21): it is sent once
+    // every other mail is answered, or the mails after it would come from an address that no
+    // longer speaks for the unit.
+    let (contacts, others): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        cases.iter().partition(|c| c["file"].as_str().is_some_and(|f| f.starts_with("contact")));
+    for round in [others, contacts] {
+        for case in round {
+            let unit = case["unit"].as_str().unwrap();
+            let file = case["file"].as_str().unwrap();
+            let eml = format!("{dir}/mail/{}.eml", file.rsplit_once('.').unwrap().0);
+            let generic = format!("soc@{}.tongbao.test", unit.to_lowercase());
+            let raw = replace(&std::fs::read(&eml).unwrap(), generic.as_bytes(), address(unit).as_bytes());
+            send_raw(&address(unit), &hub, &raw).await;
+            *sent_by.entry(unit.to_string()).or_default() += 1;
+            expected_reports += case["reports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| !matches!(r["fields"]["kind"].as_str(), Some("disposal_feedback" | "verification")))
+                .count();
+        }
+        let answered = async || {
+            let mut all = true;
+            for (unit, count) in &sent_by {
+                all &= imap_folder(&address(unit), "INBOX").await.len() >= *count;
+            }
+            all
+        };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !answered().await {
+            if Instant::now() > deadline {
+                let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+                    "SELECT kind, status, count(*), max(last_error) FROM outbox WHERE channel = 'email' GROUP BY kind, status",
+                )
+                .fetch_all(lib.store.pool())
+                .await
+                .unwrap();
+                panic!("timed out waiting for one receipt per mail ({sent_by:?}); e-mail outbox: {rows:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    assert_eq!(lib.store.counts().await.unwrap().submissions as usize, cases.len());
+    assert_eq!(lib.store.counts().await.unwrap().reports as usize, expected_reports, "every report the corpus holds, none twice");
+    assert!(imap_folder(&hub, "Quarantine").await.is_empty(), "every sender is a registered contact");
+    // The bad grade of event-05 is named by attachment, sheet and cell in its receipt.
+    let receipts = imap_folder(&address("CT-GD"), "INBOX").await;
+    let texts: Vec<String> =
+        receipts.iter().filter_map(|r| mail_parser::MessageParser::default().parse(r)?.body_text(0).map(|t| t.into_owned())).collect();
+    assert!(texts.iter().any(|t| t.contains("事件信息!D5（事件分级）") && t.contains("部分受理")), "{texts:#?}");
+    running.stop().await;
+}
