@@ -79,13 +79,9 @@ pub fn parse_with_notes(
     (items, notes)
 }
 
-fn read_file(
-    bytes: &[u8],
-    file_name: &str,
-    received_at: DateTime<Utc>,
-    limits: &Limits,
-    notes: &mut Notes,
-) -> Result<Vec<Item>, IntakeError> {
+fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limits, notes: &mut Notes) -> Result<Vec<Item>, IntakeError> {
+    // A place names the file as its sender knows it, never a path on the hub.
+    let file_name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
     if bytes.len() > limits.max_file_bytes {
         return Err(refused(
             ErrorCode::TooLarge,
@@ -105,7 +101,7 @@ fn read_file(
     let mut items = Vec::new();
     let mut recognised = false;
     let bot_ips = bot_ip_sheet(&sheets);
-    for sheet in sheets.iter().filter(|s| is_bot_ip_sheet(&s.name)) {
+    for sheet in sheets.iter().filter(|s| is_bot_ip_sheet(s)) {
         let (cc, bot, first) = bot_ip_columns(sheet);
         let Some(header) = first.checked_sub(1).map(|r| &sheet.rows[r]) else { continue };
         for (c, v) in header.iter().enumerate() {
@@ -119,7 +115,7 @@ fn read_file(
             }
         }
     }
-    for sheet in sheets.iter().filter(|s| !s.name.starts_with('_') && s.name != spec::NOTES_SHEET && !is_bot_ip_sheet(&s.name)) {
+    for sheet in sheets.iter().filter(|s| !s.name.starts_with('_') && s.name != spec::NOTES_SHEET && !is_bot_ip_sheet(s)) {
         match recognise(sheet, marker) {
             Recognised::Form(header) => {
                 recognised = true;
@@ -244,7 +240,7 @@ fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<
         // cell; its formula is kept so the cell is refused rather than taken as left blank. The
         // 受控IP sheets hold data only and can be a million rows, so they are not scanned.
         let mut uncomputed = HashMap::new();
-        if !is_bot_ip_sheet(&name) && name != MARKER_SHEET && h <= 100_000 {
+        if !name.starts_with(BOT_IP_SHEET) && name != MARKER_SHEET && h <= 100_000 {
             if let Ok(formulas) = wb.worksheet_formula(&name) {
                 for (r, c, f) in formulas.used_cells() {
                     let (fr, fc) = formulas.start().unwrap_or((0, 0));
@@ -515,14 +511,28 @@ struct BotIps {
 fn bot_ip_sheet(sheets: &[Sheet]) -> BotIps {
     let mut out = BotIps::default();
     // Past one sheet's 1,048,576 rows the list goes on in 受控IP2, 受控IP(3), …
-    for s in sheets.iter().filter(|s| is_bot_ip_sheet(&s.name)) {
+    for s in sheets.iter().filter(|s| is_bot_ip_sheet(s)) {
         read_bot_ips(s, &mut out);
     }
     out
 }
 
-fn is_bot_ip_sheet(name: &str) -> bool {
-    name.starts_with(BOT_IP_SHEET)
+/// A sheet of bot IPs: named 受控IP…, or (whatever its name: 受控主机列表, 肉鸡, Sheet2) a
+/// list whose header has a C&C column and a bot IP column and little else.
+fn is_bot_ip_sheet(s: &Sheet) -> bool {
+    if s.name.starts_with(BOT_IP_SHEET) {
+        return true;
+    }
+    let (cc, _, first) = bot_ip_columns(s);
+    if first == 0 || cc.is_none() {
+        return false;
+    }
+    // A botnet form lists bots too; a list of bots states no event (no discovery time).
+    let form = spec::for_kind(ReportKind::BotnetEvent);
+    let discovered = form.column("discovered_at").expect("discovered_at");
+    let header = &s.rows[first - 1];
+    header.iter().filter(|v| matches!(v, V::Text(_))).count() <= 4
+        && !header.iter().any(|v| matches!(v, V::Text(t) if names(discovered).any(|n| n == norm(t))))
 }
 
 /// The columns of a 受控IP sheet: found by a header row naming the C&C and the bot IPs (any
@@ -630,6 +640,7 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
         .flatten();
     let mut reports: Vec<(Map<String, Value>, Origin)> = Vec::new();
     let mut group_of: HashMap<String, usize> = HashMap::new();
+    let mut no_events = false;
     for r in first..sheet.rows.len() {
         let row = &sheet.rows[r];
         let holds = |c: usize, v: &V| mapped(c).is_some() && (*v != V::Empty || sheet.uncomputed.contains_key(&(r, c)));
@@ -638,6 +649,10 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
         }
         if is_note_row(row) {
             continue; // 注：…, 填表人：…, 合计 below the table
+        }
+        if form.kind == ReportKind::MonthlyGeneral && states_no_events(row) {
+            no_events = true; // 本月无一般网络安全事件: a summary with no events
+            continue;
         }
         let mut report = Map::new();
         let mut content = Map::new();
@@ -673,6 +688,10 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
                 let mut e = IntakeError::new(ErrorCode::WrongType, &place, "数值或文字（公式计算出错）", Some(err.clone()));
                 e.message = format!("{place}（{}）：公式计算出错（{err}），请填写数值或文字", col.zh);
                 cell_errors.push(e);
+                continue;
+            }
+            // 无, 暂无, -, / in an optional list, count or time column say "nothing": an empty cell.
+            if !col.required && matches!(col.cell, Cell::List | Cell::Int | Cell::Time | Cell::Month) && is_placeholder(v) {
                 continue;
             }
             let value = to_json(v, &col);
@@ -752,6 +771,18 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
             origin.pushed.entry(array).or_default().push(r);
         }
     }
+    // A summary that says its month had no events is a summary all the same (Art. 13 ¶3).
+    if reports.is_empty()
+        && form.kind == ReportKind::MonthlyGeneral
+        && let Some(month) = title_month.as_ref().filter(|_| no_events || sheet.rows.len() <= first)
+    {
+        let doc = json!({"kind": form.kind.code(), "content": {"month": month, "events": []}});
+        let Value::Object(doc) = doc else { unreachable!("an object") };
+        reports.push((
+            doc,
+            Origin { first_row: header.row, last_row: header.row, cell_errors: vec![], item_rows: vec![], pushed: HashMap::new() },
+        ));
+    }
     reports
         .into_iter()
         .map(|(doc, origin)| {
@@ -815,6 +846,45 @@ fn is_note_row(row: &[V]) -> bool {
     NOTE_OPENERS.iter().any(|o| {
         t.starts_with(o) && t[o.len()..].chars().next().is_none_or(|c| matches!(c, ':' | '：' | ' ' | '1' | '１' | '.' | '、' | ')' | '）'))
     })
+}
+
+/// A cell that says "none" in words: 无, 暂无, -, /, N/A, 未发现, 不详.
+fn is_placeholder(v: &V) -> bool {
+    let V::Text(t) = v else { return false };
+    matches!(
+        fold_width(t).to_lowercase().as_str(),
+        "无" | "暂无"
+            | "没有"
+            | "-"
+            | "--"
+            | "—"
+            | "——"
+            | "/"
+            | "n/a"
+            | "na"
+            | "none"
+            | "null"
+            | "未发现"
+            | "不详"
+            | "空"
+            | "无域名"
+            | "未知"
+    )
+}
+
+/// A row that says the month had no events: 本月无一般网络安全事件, 无, 本月无事件.
+fn states_no_events(row: &[V]) -> bool {
+    let texts: Vec<String> = row
+        .iter()
+        .filter_map(|v| match v {
+            V::Text(t) => Some(fold_width(t)),
+            V::Empty => None,
+            _ => Some(String::from("#")),
+        })
+        .collect();
+    let [text] = texts.as_slice() else { return false };
+    let t = text.trim_end_matches(['。', '.']);
+    t == "无" || (t.contains('无') && t.contains("事件") && t.chars().count() <= 20)
 }
 
 /// `203.0.113.7:6667` in the C&C column, and no port column: the address and the port.
@@ -890,8 +960,11 @@ fn to_json(v: &V, col: &Column) -> Value {
         (Cell::Month, V::Num(n)) => excel_serial(*n).map(|t| json!(t.format("%Y-%m").to_string())).unwrap_or(json!(number_text(*n))),
         (Cell::Int, V::Num(n)) if n.fract() == 0.0 => json!(*n as i64),
         (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Bool(b)) => json!(*b),
+        (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Num(n)) if *n == 1.0 || *n == 0.0 => json!(*n == 1.0),
         (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Text(t)) => match fold_width(t).to_lowercase().as_str() {
-            "是" | "y" | "yes" | "true" | "1" | "仍存在" | "√" | "✓" | "已处置" | "有" => json!(true),
+            "是" | "y" | "yes" | "true" | "1" | "仍存在" | "√" | "✓" | "☑" | "✔" | "是√" | "已处置" | "有" => {
+                json!(true)
+            }
             "否" | "n" | "no" | "false" | "0" | "已消除" | "×" | "✗" | "未处置" | "无" => json!(false),
             // Results written out in words: 仍存在恶意连接 / 未发现恶意连接、已无恶意连接.
             w if ["未发现", "已无", "无恶意", "不存在", "已消除", "已清除"].iter().any(|x| w.contains(x)) => json!(false),

@@ -182,7 +182,21 @@ pub fn all() -> Vec<FormSpec> {
         ),
         alias(
             col("summary", "事件简要经过", Content("summary"), Text, true, "事件经过"),
-            &["简要经过", "事件经过", "事件概要", "事件描述", "事件简述", "事件情况", "事件简要情况", "简要情况", "事件简要描述", "经过"],
+            &[
+                "简要经过",
+                "事件经过",
+                "事件概要",
+                "事件描述",
+                "事件简述",
+                "事件情况",
+                "事件简要情况",
+                "简要情况",
+                "事件简要描述",
+                "经过",
+                "事件概述",
+                "概述",
+                "描述",
+            ],
         ),
         alias(
             col("impact", "初步估计的危害和影响", Content("impact"), Text, true, "危害和影响"),
@@ -222,7 +236,18 @@ pub fn all() -> Vec<FormSpec> {
     warning.extend([
         alias(
             col("description", "信息基本情况描述", Content("description"), Text, true, "预警信息的基本情况"),
-            &["基本情况", "基本情况描述", "预警信息描述", "信息描述", "情况描述", "预警内容", "预警信息基本情况", "信息基本情况"],
+            &[
+                "基本情况",
+                "基本情况描述",
+                "预警信息描述",
+                "信息描述",
+                "情况描述",
+                "预警内容",
+                "预警信息基本情况",
+                "信息基本情况",
+                "描述",
+                "预警描述",
+            ],
         ),
         alias(
             col("potential_harm", "可能产生的危害及程度", Content("potential_harm"), Text, true, ""),
@@ -305,7 +330,7 @@ pub fn all() -> Vec<FormSpec> {
             ],
         ),
         alias(
-            col("port", "控制端端口", Item("port"), Int, true, "1–65535"),
+            col("port", "控制端端口", Item("port"), Int, false, "1–65535；也可与IP写在一格，如 203.0.113.7:6667"),
             &["端口", "端口号", "控制端口", "控制服务器端口", "C&C端口", "C2端口", "控制端端口号"],
         ),
         alias(col("cc_discovered_at", "控制端发现时间", Item("discovered_at"), Time, false, "不填则同发现时间"), &[]),
@@ -380,7 +405,7 @@ pub fn all() -> Vec<FormSpec> {
         ),
         alias(
             col("target", "IP地址或域名", Row("target"), Text, false, "也可一行一个目标，并在“是否已处置”中填是或否"),
-            &["IP/域名", "IP地址/域名", "处置对象", "目标"],
+            &["IP/域名", "IP地址/域名", "处置对象", "目标", "IP地址/恶意域名", "IP/恶意域名", "恶意IP/域名", "恶意IP或域名"],
         ),
         alias(
             col("is_disposed", "是否已处置", Row("is_disposed"), Choice(Choices::YesNo), false, "是/否"),
@@ -440,7 +465,7 @@ pub fn all() -> Vec<FormSpec> {
         ),
         alias(
             col("summary", "事件简要经过", Item("summary"), Text, false, ""),
-            &["简要经过", "事件经过", "事件概要", "事件描述", "事件简述", "事件情况", "简要情况"],
+            &["简要经过", "事件经过", "事件概要", "事件描述", "事件简述", "事件情况", "简要情况", "事件概述", "概述"],
         ),
         alias(col("impact", "危害和影响", Item("impact"), Text, false, ""), &["危害及影响", "影响", "危害", "影响情况"]),
         alias(

@@ -72,7 +72,13 @@ impl BotnetRow {
 
 /// The botnets of every report of a submission, with placeholder report ids: reports of one
 /// submission are graded together, each with its own discovery time (the unit knew them all).
+/// Empty for a submission of one botnet report, which is graded with its own botnets.
 fn submission_botnets(items: &[Item]) -> Vec<BotnetRow> {
+    let botnet_reports =
+        items.iter().filter(|(_, r)| matches!(r, Ok(input) if matches!(input.content.body, ReportBody::BotnetEvent(_)))).count();
+    if botnet_reports < 2 {
+        return vec![];
+    }
     items
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
@@ -488,6 +494,7 @@ fn accept(
         let window_start = content.discovered_at - window;
         // This submission's earlier reports are among `together`, not taken twice from the context.
         let mine: std::collections::HashSet<ReportId> = d.reports.iter().map(|r| r.id).collect();
+        let together: &[BotnetRow] = if together.is_empty() { &my_botnets } else { together };
         let in_window: Vec<&BotnetRow> = ctx
             .botnets
             .iter()
@@ -607,8 +614,22 @@ fn accept(
             drafts.extend(ob::for_monthly_summary(&reporter, b.month, &engine.calendar).into_iter().map(|o| (id, o)));
         }
         (ReportBody::ContactUpdate(b), _) => {
-            d.contacts = Some((unit.code.clone(), b.contacts.clone()));
-            speak_for_unit_from_now_on(ctx, unit, &b.contacts);
+            // Art. 21 [通报办法]: an update changes the roles it names; the others stay as they
+            // were, so a partial update never empties a unit's contacts or mail identities.
+            let mut changed: Vec<crate::model::ContactRole> = b.contacts.iter().map(|c| c.role).collect();
+            changed.dedup();
+            let kept: Vec<crate::model::Contact> = unit.contacts.iter().filter(|c| !changed.contains(&c.role)).cloned().collect();
+            let label = |roles: &mut dyn Iterator<Item = crate::model::ContactRole>| {
+                let mut v: Vec<&str> = roles.map(|r| r.label_zh()).collect();
+                v.dedup();
+                if v.is_empty() { "无".to_string() } else { v.join("、") }
+            };
+            let note =
+                format!("联系方式变更：更新 {}；保持不变 {}", label(&mut changed.iter().copied()), label(&mut kept.iter().map(|c| c.role)));
+            d.receipt.notes.push(crate::model::Note::new(ptr, note));
+            let merged: Vec<crate::model::Contact> = kept.into_iter().chain(b.contacts.iter().cloned()).collect();
+            d.contacts = Some((unit.code.clone(), merged.clone()));
+            speak_for_unit_from_now_on(ctx, unit, &merged);
         }
         _ => {}
     }
@@ -629,7 +650,9 @@ fn accept(
                 }
             }
         }
-        let found_by_operator = (unit.unit_type != UnitType::Cncert).then_some(&unit.code);
+        // Art. 9(三): the verification after disposal falls to the basic telecom operator that
+        // found the event; an IDC or registry that reports one owes none (CNCERT verifies those it found).
+        let found_by_operator = unit.unit_type.is_basic_telecom().then_some(&unit.code);
         for (i, (owner, targets)) in owners.iter().enumerate() {
             let notice = ob::after_notice(grade, received_at, owner, found_by_operator.filter(|_| i == 0), &engine.calendar);
             let due = notice.first().map(|o| crate::rules::calendar::local_display(o.deadline.due_at)).unwrap_or_default();

@@ -250,7 +250,18 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
                 let role = o.req("role", "leader（主管领导）、department_head（责任部门负责人）或 contact（联络人）", parse_role);
                 let name = o.req_text("name", "姓名");
                 let email = o.opt("email", |s| s.parse());
-                Some(Contact { role: role?, name: name?, phone: o.opt_text("phone"), email })
+                let phone = o.opt_text("phone");
+                if email.is_none() && phone.is_none() && !o.has("email") {
+                    // Art. 21 [通报办法] lists the contact details with the names.
+                    o.push(
+                        ErrorCode::MissingField,
+                        "phone",
+                        "联系方式：联系电话或电子邮箱（《互联网网络安全信息通报实施办法》第二十一条）",
+                        None,
+                    );
+                    return None;
+                }
+                Some(Contact { role: role?, name: name?, phone, email })
             });
             Some(ReportBody::ContactUpdate(ContactUpdateBody { contacts: contacts? }))
         }
@@ -299,6 +310,14 @@ fn parse_botnet(o: &mut Obj<'_, '_>, report_discovered: Option<DateTime<Utc>>) -
 
 fn parse_ip(s: &str) -> Result<IpAddr, ParseError> {
     crate::model::fold_width(s).parse().map_err(|_| ParseError::new(ErrorCode::BadIp, "IP 地址，如 203.0.113.7", s))
+}
+
+/// A value as the sender wrote it: text without JSON's quotes.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -429,7 +448,7 @@ impl<'v> Obj<'v, '_> {
                 None
             }
             Some(other) => {
-                let found = Some(other.to_string());
+                let found = Some(shown(other));
                 self.push(ErrorCode::WrongType, key, expected, found);
                 None
             }
@@ -441,7 +460,7 @@ impl<'v> Obj<'v, '_> {
             None | Some(Value::Null) => Some(None),
             Some(Value::Bool(b)) => Some(Some(*b)),
             Some(other) => {
-                let found = Some(other.to_string());
+                let found = Some(shown(other));
                 self.push(ErrorCode::WrongType, key, "true 或 false", found);
                 None
             }
@@ -481,6 +500,7 @@ impl<'v> Obj<'v, '_> {
     fn provinces(&mut self, key: &str, required: bool) -> Vec<Province> {
         let items: Vec<(String, String)> = match self.map.get(key) {
             None | Some(Value::Null) => vec![],
+            Some(Value::String(s)) if crate::model::region::means_nationwide(s) => vec![(self.at(key), s.clone())],
             Some(Value::String(s)) => split_list(s).into_iter().map(|p| (self.at(key), p)).collect(),
             Some(Value::Array(a)) => {
                 let mut out = vec![];
@@ -505,6 +525,15 @@ impl<'v> Obj<'v, '_> {
         };
         let mut out = Vec::new();
         for (place, s) in items {
+            // 全国 (or 31省（区、市）) is every province: the bureaus concerned are all of them.
+            if crate::model::region::means_nationwide(&s) {
+                for p in Province::ALL {
+                    if !out.contains(&p) {
+                        out.push(p);
+                    }
+                }
+                continue;
+            }
             match Province::parse(&s) {
                 Ok(p) if !out.contains(&p) => out.push(p),
                 Ok(_) => {}

@@ -43,11 +43,12 @@ impl Grade {
     /// Also the Roman numerals of emergency plans (Ⅰ级 特别重大 … Ⅳ级 一般), alone or in brackets.
     pub fn parse(input: &str) -> Result<Grade, ParseError> {
         let folded = fold_width(input).to_lowercase().replace(' ', "_");
+        // Emergency plans number the grades Ⅰ–Ⅳ级, also written 一级–四级 or 1–4级.
         let roman = |s: &str| match s.trim_end_matches('级') {
-            "ⅰ" | "i" | "Ⅰ" => Some(Grade::EspeciallyMajor),
-            "ⅱ" | "ii" | "Ⅱ" => Some(Grade::Major),
-            "ⅲ" | "iii" | "Ⅲ" => Some(Grade::Large),
-            "ⅳ" | "iv" | "Ⅳ" => Some(Grade::General),
+            "ⅰ" | "i" | "Ⅰ" | "一" | "1" => Some(Grade::EspeciallyMajor),
+            "ⅱ" | "ii" | "Ⅱ" | "二" | "2" => Some(Grade::Major),
+            "ⅲ" | "iii" | "Ⅲ" | "三" | "3" => Some(Grade::Large),
+            "ⅳ" | "iv" | "Ⅳ" | "四" | "4" => Some(Grade::General),
             _ => None,
         };
         // "重大（Ⅱ级）": the words before the bracket; "Ⅱ级": the numeral.
@@ -124,7 +125,29 @@ impl WarningLevel {
 
     /// Accepts 1–4, 一级…四级, 红色/橙色/黄色/蓝色, red/orange/yellow/blue, "level 2", "二级（橙色）".
     pub fn parse(input: &str) -> Result<WarningLevel, ParseError> {
+        // "Ⅳ级（蓝色）", "蓝色（四级）": each half names the level; they must agree.
         let folded = fold_width(input).to_lowercase();
+        if let Some((head, tail)) = folded.split_once(['(', '（']) {
+            let tail = tail.trim_end_matches([')', '）']);
+            if let (Ok(a), Ok(b)) = (Self::parse_one(head), Self::parse_one(tail)) {
+                if a == b {
+                    return Ok(a);
+                }
+            }
+        }
+        Self::parse_one(&folded).map_err(|_| ParseError::new(ErrorCode::BadLevel, "预警级别：1–4、一级–四级或红色/橙色/黄色/蓝色", input))
+    }
+
+    fn parse_one(input: &str) -> Result<WarningLevel, ParseError> {
+        let folded = fold_width(input).to_lowercase();
+        // One colour character alone: 红, 橙, 黄, 蓝.
+        let folded = match folded.as_str() {
+            "红" => "红色".to_string(),
+            "橙" => "橙色".to_string(),
+            "黄" => "黄色".to_string(),
+            "蓝" => "蓝色".to_string(),
+            _ => folded,
+        };
         let s = folded.trim_start_matches("level").trim().trim_end_matches("预警").replace(['(', ')', '（', '）', ' '], "");
         let s = s.replace('级', "");
         // Roman numerals as emergency plans write them: Ⅰ … Ⅳ (or I … IV).

@@ -61,9 +61,11 @@ pub fn fold_width(s: &str) -> String {
 pub fn parse_count(input: &str) -> Option<i64> {
     let s = fold_width(input).replace([',', '，', ' ', '\u{a0}'], "");
     let s = ["约", "近", "超过", "逾"].iter().fold(s.as_str(), |s, p| s.strip_prefix(p).unwrap_or(s));
-    let s = s.trim_end_matches(['个', '台', '条', '余', '多', '次']).trim_end_matches("IP").trim_end_matches("ip");
-    let (digits, scale) = if let Some(d) = s.strip_suffix('万') {
+    let s = s.trim_end_matches(['+', '个', '台', '条', '余', '多', '次']).trim_end_matches("IP").trim_end_matches("ip");
+    let (digits, scale) = if let Some(d) = s.strip_suffix('万').or_else(|| s.strip_suffix(['w', 'W'])) {
         (d, 10_000.0)
+    } else if let Some(d) = s.strip_suffix('千').or_else(|| s.strip_suffix(['k', 'K'])) {
+        (d, 1_000.0)
     } else if let Some(d) = s.strip_suffix('亿') {
         (d, 100_000_000.0)
     } else {

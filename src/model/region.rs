@@ -54,17 +54,82 @@ provinces! {
     Xinjiang => "XJ", "65", "新疆", "新疆维吾尔自治区";
 }
 
+/// True for the words people write for "the whole country": 全国, 全国各省, 31省（区、市）, national.
+pub fn means_nationwide(input: &str) -> bool {
+    let s = fold_width(input).to_lowercase().replace([' ', '(', ')', '（', '）', '、', ','], "");
+    matches!(
+        s.as_str(),
+        "全国" | "全国各省" | "全国各地" | "全国范围" | "national" | "nationwide" | "全国31省区市" | "31省区市" | "31个省区市"
+    )
+}
+
 impl Province {
-    /// Accepts `GD`, `CN-GD`, `44`, `440000`, `广东`, `广东省`.
+    /// The one-character abbreviation (简称) each province is known by: 粤, 苏, 京, …
+    fn abbreviation(self) -> char {
+        match self {
+            Province::Beijing => '京',
+            Province::Tianjin => '津',
+            Province::Hebei => '冀',
+            Province::Shanxi => '晋',
+            Province::InnerMongolia => '蒙',
+            Province::Liaoning => '辽',
+            Province::Jilin => '吉',
+            Province::Heilongjiang => '黑',
+            Province::Shanghai => '沪',
+            Province::Jiangsu => '苏',
+            Province::Zhejiang => '浙',
+            Province::Anhui => '皖',
+            Province::Fujian => '闽',
+            Province::Jiangxi => '赣',
+            Province::Shandong => '鲁',
+            Province::Henan => '豫',
+            Province::Hubei => '鄂',
+            Province::Hunan => '湘',
+            Province::Guangdong => '粤',
+            Province::Guangxi => '桂',
+            Province::Hainan => '琼',
+            Province::Chongqing => '渝',
+            Province::Sichuan => '川',
+            Province::Guizhou => '黔',
+            Province::Yunnan => '滇',
+            Province::Tibet => '藏',
+            Province::Shaanxi => '陕',
+            Province::Gansu => '甘',
+            Province::Qinghai => '青',
+            Province::Ningxia => '宁',
+            Province::Xinjiang => '新',
+        }
+    }
+
+    /// Accepts `GD`, `CN-GD`, `44`, `440000`, `广东`, `广东省`, the abbreviation `粤`, and a place
+    /// named under its province (`广东省深圳市`, `广东深圳`).
     pub fn parse(input: &str) -> Result<Province, ParseError> {
         let s = fold_width(input);
         let upper = s.to_uppercase();
         let code = upper.strip_prefix("CN-").unwrap_or(&upper);
         let digits = code.strip_suffix("0000").unwrap_or(code);
+        let mut chars = s.chars();
+        let single = match (chars.next(), chars.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        };
         Province::ALL
             .into_iter()
-            .find(|p| code == p.code() || digits == p.gb_code() || s == p.short_zh() || s == p.name_zh())
-            .ok_or_else(|| ParseError::new(ErrorCode::BadProvince, "省份：代码（如 GD）或中文名称（如 广东、广东省）", input))
+            .find(|p| {
+                code == p.code() || digits == p.gb_code() || s == p.short_zh() || s == p.name_zh() || single == Some(p.abbreviation())
+            })
+            .or_else(|| {
+                // A city or county under its province's name: the longest province name it starts with.
+                Province::ALL
+                    .into_iter()
+                    .filter(|p| {
+                        s.chars().count() > p.short_zh().chars().count() + 1 && (s.starts_with(p.name_zh()) || s.starts_with(p.short_zh()))
+                    })
+                    .max_by_key(|p| p.short_zh().len())
+            })
+            .ok_or_else(|| {
+                ParseError::new(ErrorCode::BadProvince, "省份：代码（如 GD）、中文名称（如 广东、广东省）、简称（如 粤）或“全国”", input)
+            })
     }
 
     /// The name of this province's communications administration (通信管理局).

@@ -241,7 +241,12 @@ pub fn month_of(at: DateTime<Utc>) -> YearMonth {
 fn reporting_route(kind: ReportKind, urgency: Urgency, f: &ReportFacts<'_>) -> (Vec<Party>, Vec<Party>, DeadlineRule, Basis) {
     let bureaus = bureaus(f.provinces, f.reporter.region);
     if kind == ReportKind::BotnetEvent {
-        // Art. 8(二) [僵尸机制]: urgent ones to CSB copying CNCERT; general ones to CNCERT.
+        // Art. 8(三) [僵尸机制]: what CNCERT finds itself it reports to CSB within 2 hours and
+        // makes known to the bureaus concerned at once (copied here).
+        if f.reporter.unit_type == UnitType::Cncert && urgency != Urgency::Monthly {
+            return (vec![Party::Csb], bureaus, DeadlineRule::Hours(2), basis::botnet_8_3());
+        }
+        // Art. 8(二): an operator's urgent ones to CSB copying CNCERT; general ones to CNCERT.
         return if urgency == Urgency::Monthly {
             (vec![Party::Cncert], vec![], DeadlineRule::WorkdaysAfter(5), basis::botnet_8_2())
         } else {
@@ -669,6 +674,18 @@ mod tests {
         assert_eq!((r.to.clone(), local_display(r.deadline.due_at)), (vec![Party::Cncert], "2026-06-08 24:00".into()));
         let n = find(&os, Duty::CncertNotify);
         assert_eq!((n.to.clone(), local_display(n.deadline.due_at)), (vec![Party::UnitsConcerned], "2026-06-08 24:00".into()));
+    }
+
+    #[test]
+    fn a_botnet_event_cncert_finds_itself_goes_to_csb_in_two_hours_and_to_the_bureaus_concerned_under_art_8_3() {
+        let mut c = Case::new(ReportKind::BotnetEvent, "2026-06-01T08:00:00+08:00").grade(Grade::Large);
+        c.unit_type = UnitType::Cncert;
+        let os = c.run();
+        let r = find(&os, Duty::CncertReport);
+        assert_eq!((r.to.clone(), local_display(r.deadline.due_at)), (vec![Party::Csb], "2026-06-01 10:00".into()));
+        assert_eq!(r.basis.code, "botnet-8.3", "Art. 8(三) [僵尸机制], not 8(二)");
+        assert!(r.copy.iter().any(|p| matches!(p, Party::Bureau(_) | Party::BureausConcerned)), "the bureaus concerned: {:?}", r.copy);
+        assert_eq!(os.iter().filter(|o| o.duty == Duty::CncertReport).count(), 1, "one report, not a second to itself");
     }
 
     #[test]

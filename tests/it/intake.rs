@@ -253,13 +253,53 @@ async fn a_contact_update_replaces_the_contacts_and_the_mail_identities() {
     assert_eq!(r.outcome, Outcome::Accepted);
     let r = lib
         .submit_as(
-            Sender::Email("soc@gd.example.cn".parse().unwrap()),
+            Sender::Email("leader@gd.example.cn".parse().unwrap()),
             Channel::Email,
             event("general", "2026-10-02 10:00"),
             "2026-10-09T03:00:00Z",
         )
         .await;
-    assert_eq!(r.errors[0].code.to_string(), "unknown_sender", "the old contact no longer speaks for the unit");
+    assert_eq!(r.errors[0].code.to_string(), "unknown_sender", "the replaced leader no longer speaks for the unit");
+    // Art. 21 [通报办法]: an update of the leader leaves the other roles as they were.
+    let r = lib
+        .submit_as(
+            Sender::Email("soc@gd.example.cn".parse().unwrap()),
+            Channel::Email,
+            event("general", "2026-10-03 10:00"),
+            "2026-10-09T03:00:00Z",
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::Accepted, "the liaison is untouched: {:?}", r.errors);
+}
+
+/// Art. 21 [通报办法]: a contact without a way to reach them is refused, naming what is missing;
+/// an update never empties a unit's contacts or mail identities.
+#[tokio::test]
+async fn a_contact_update_needs_contact_details_and_changes_only_the_roles_it_names() {
+    let lib = Lib::new().await;
+    let bare = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+        {"role": "contact", "name": "无联系方式"}]}});
+    let r = lib.submit("CT-GD", bare, "2026-10-09T02:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(r.errors[0].place, "/content/contacts/0/phone");
+    assert!(r.errors[0].message.contains("第二十一条"), "{}", r.errors[0].message);
+    let phone_only = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+        {"role": "department_head", "name": "部门负责人", "phone": "020-1234567"}]}});
+    let r = lib.submit("CT-GD", phone_only, "2026-10-09T02:10:00Z").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:?}", r.errors);
+    assert!(r.notes.iter().any(|n| n.message.contains("更新 责任部门负责人") && n.message.contains("主管领导")), "{:?}", r.notes);
+    let units = lib.store.units().await.unwrap();
+    let gd = units.iter().find(|u| u.code.as_str() == "CT-GD").unwrap();
+    assert_eq!(gd.contacts.len(), 3, "leader and liaison kept, department head added: {:?}", gd.contacts);
+    let r = lib
+        .submit_as(
+            Sender::Email("soc@gd.example.cn".parse().unwrap()),
+            Channel::Email,
+            event("general", "2026-10-03 10:00"),
+            "2026-10-09T03:00:00Z",
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::Accepted, "mail identities kept: {:?}", r.errors);
 }
 
 /// In one batch (one transaction), the submissions after a contact update are authenticated by
@@ -284,14 +324,14 @@ async fn a_contact_update_counts_for_the_rest_of_its_batch() {
     let batch = vec![
         parsed(Sender::Unit("CT-GD".parse().unwrap()), Channel::Cli, update),
         parsed(Sender::Email("New-Leader@GD.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-01 10:00")),
-        parsed(Sender::Email("soc@gd.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-02 10:00")),
+        parsed(Sender::Email("leader@gd.example.cn".parse().unwrap()), Channel::Email, event("general", "2026-10-02 10:00")),
     ];
     let needs = decide::needs(&batch, &engine.policy);
     let eng = engine.clone();
     let decisions = lib.store.commit_batch(needs, move |ctx| decide::decide_batch(batch, ctx, &eng)).await.unwrap();
     assert_eq!(decisions[1].receipt.outcome, Outcome::Accepted, "{:?}", decisions[1].receipt.errors);
     assert_eq!(decisions[1].unit.as_ref().map(|u| u.as_str()), Some("CT-GD"));
-    assert_eq!(decisions[2].receipt.errors[0].code.to_string(), "unknown_sender", "the old contact no longer speaks for the unit");
+    assert_eq!(decisions[2].receipt.errors[0].code.to_string(), "unknown_sender", "the replaced leader no longer speaks for the unit");
 }
 
 #[tokio::test]

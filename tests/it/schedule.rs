@@ -402,3 +402,20 @@ async fn the_digest_of_a_month_counts_the_events_discovered_in_it_and_the_genera
         october.late_summaries
     );
 }
+
+/// Art. 9(三) [僵尸机制]: the verification after disposal falls to the basic telecom operator that
+/// found the event; an IDC that reports one owes none.
+#[tokio::test]
+async fn only_an_operator_that_found_a_botnet_owes_its_verification() {
+    let (lib, _engine) = lib_with_ownership().await;
+    for (unit, owes) in [("CT-GD", true), ("IDC-BJ", false)] {
+        let r = lib.submit(unit, crate::helpers::botnet(200_000, &[], "2026-06-01 08:00"), "2026-06-01T00:10:00Z").await;
+        let id = r.reports[0].report_id;
+        let os = lib.store.obligations(&ObligationFilter { report: Some(id), limit: 100, ..Default::default() }).await.unwrap();
+        let verification: Vec<_> = os.iter().filter(|o| o.duty == Duty::Verification).map(|o| o.actor.to_string()).collect();
+        assert_eq!(!verification.is_empty(), owes, "{unit}: {verification:?}");
+        if owes {
+            assert_eq!(verification, vec![format!("unit:{unit}")]);
+        }
+    }
+}
