@@ -392,7 +392,8 @@ fn read_header(sheet: &Sheet, form: &FormSpec, r: usize, span: usize) -> Header 
     // cell of its merged range; the cells to its right are empty.
     let mut group: Option<&str> = None;
     for c in 0..width {
-        let up = text_of(upper.get(c));
+        // A line such as 统计月份：2026年11月 or 填报单位：… over the header is no group title.
+        let up = text_of(upper.get(c)).filter(|t| lower.is_none() || !t.contains([':', '：']));
         let low = lower.and_then(|l| text_of(l.get(c)));
         if up.is_some() {
             group = up;
@@ -643,6 +644,10 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
     let mut no_events = false;
     for r in first..sheet.rows.len() {
         let row = &sheet.rows[r];
+        if form.kind == ReportKind::MonthlyGeneral && states_no_events(row) {
+            no_events = true; // 本月无一般网络安全事件: a summary with no events
+            continue;
+        }
         let holds = |c: usize, v: &V| mapped(c).is_some() && (*v != V::Empty || sheet.uncomputed.contains_key(&(r, c)));
         if !row.iter().enumerate().any(|(c, v)| holds(c, v)) && !(0..columns.len()).any(|c| sheet.uncomputed.contains_key(&(r, c))) {
             continue; // blank rows, and rows with only a serial number or a remark
@@ -650,10 +655,7 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
         if is_note_row(row) {
             continue; // 注：…, 填表人：…, 合计 below the table
         }
-        if form.kind == ReportKind::MonthlyGeneral && states_no_events(row) {
-            no_events = true; // 本月无一般网络安全事件: a summary with no events
-            continue;
-        }
+
         let mut report = Map::new();
         let mut content = Map::new();
         let mut item = Map::new();
@@ -744,7 +746,9 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
             (Some(_), true, n) if n > 0 => n - 1,
             // Rows that repeat a report's own values (a notice's number, a month, a date of
             // change, a botnet event's time and grade) are one report.
-            (Some(_), _, _) if group_of.contains_key(&key) => group_of[&key],
+            // A botnet row that states its own event is an event of its own, so that one bad
+            // row never takes its neighbours down with it.
+            (Some(_), _, _) if form.kind != ReportKind::BotnetEvent && group_of.contains_key(&key) => group_of[&key],
             _ => {
                 let mut m = Map::new();
                 m.insert("kind".into(), json!(form.kind.code()));

@@ -74,8 +74,10 @@ pub struct FormSpec {
     pub sheet: &'static str,
     pub title: &'static str,
     pub columns: Vec<Column>,
-    /// For kinds whose rows are elements of one `content` array: that array. Rows with the same
-    /// report-level values form one report; otherwise every row is a report of its own.
+    /// For kinds whose rows are elements of one `content` array: that array. A row whose
+    /// report-level cells are empty (merged down) continues the report above; rows repeating the
+    /// same report-level values form one report, except botnet rows, each of which states an
+    /// event of its own (so one bad row never refuses its neighbours).
     pub items: Option<&'static str>,
 }
 

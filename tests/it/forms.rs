@@ -147,12 +147,17 @@ async fn bot_ips_come_from_the_ip_sheet_or_one_cell_and_count_once() {
     let lib = Lib::new().await;
     let r = ingest(&lib, fixture("botnet-with-ips.xlsx"), "botnet-with-ips.xlsx").await;
     assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
-    let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
-    let ReportBody::BotnetEvent(b) = c.body else { panic!() };
-    assert_eq!(b.botnets.len(), 2, "two C&C rows with the same report fields form one report");
-    assert_eq!(b.botnets[0].bot_count, 1100, "1001 rows on 受控IP (one listed twice) and 100 more on 受控IP2");
-    assert_eq!(b.botnets[0].domains.len(), 2);
-    assert_eq!((b.botnets[1].bot_count, b.botnets[1].bot_ips.len()), (3, 3), "three IPs in one cell");
+    assert_eq!(r.reports.len(), 2, "each C&C row that states its event is an event of its own");
+    let botnet = async |i: usize| {
+        let c = lib.store.report(r.reports[i].report_id, None).await.unwrap().unwrap().report.content;
+        let ReportBody::BotnetEvent(b) = c.body else { panic!() };
+        b.botnets.into_iter().next().unwrap()
+    };
+    let first = botnet(0).await;
+    assert_eq!(first.bot_count, 1100, "1001 rows on 受控IP (one listed twice) and 100 more on 受控IP2");
+    assert_eq!(first.domains.len(), 2);
+    let second = botnet(1).await;
+    assert_eq!((second.bot_count, second.bot_ips.len()), (3, 3), "three IPs in one cell");
 }
 
 #[tokio::test]
@@ -199,4 +204,87 @@ async fn formulas_are_read_as_their_cached_values_never_evaluated() {
     let ReportBody::Event(e) = c.body else { panic!() };
     assert_eq!(e.summary, "垃圾邮件群发", "the value LibreOffice cached, not the formula text");
     assert_eq!(e.impact, "影响较小");
+}
+
+/// Writes a hand-made workbook through openpyxl (tests/it/forms_handmade.py).
+fn handmade(sheets: serde_json::Value) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.json");
+    std::fs::write(&spec, json!({ "sheets": sheets }).to_string()).unwrap();
+    let out = dir.path().join("form.xlsx");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/forms_handmade.py");
+    assert!(Command::new(python()).arg(script).arg(&spec).arg(&out).status().unwrap().success());
+    std::fs::read(out).unwrap()
+}
+
+async fn ingest_as(lib: &Lib, unit: &str, bytes: Vec<u8>, name: &str) -> Receipt {
+    let sub = Submission::by_content(Channel::Upload, Sender::Unit(unit.parse().unwrap()), bytes, "2026-11-27T00:00:00Z".parse().unwrap());
+    let (items, notes) = forms::parse_with_notes(&sub.raw, name, sub.received_at, &forms::Limits::default());
+    lib.intake.submit_parsed(Parsed { notes, ..Parsed::new(sub, items) }).await.unwrap()
+}
+
+/// What an outside tester's own forms showed: each case as a clerk writes it.
+#[tokio::test]
+async fn forms_as_outside_clerks_wrote_them() {
+    let lib = Lib::new().await;
+    // One botnet row with a bad port: its neighbours are still accepted, each its own event.
+    let r = ingest_as(
+        &lib,
+        "CT-GD",
+        handmade(json!([{"name": "僵尸", "rows": [
+        ["控制端IP地址", "端口", "发现时间", "恶意域名", "规模"],
+        ["198.51.100.101", 6667, "2026-11-26 15:00", "g1.example.com", 100],
+        ["198.51.100.102", 6668, "2026-11-26 15:00", "无", 100],
+        ["198.51.100.103", 70000, "2026-11-26 15:00", "-", 100]]}])),
+        "botnet.xlsx",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::PartlyAccepted, "{:#?}", r.errors);
+    assert_eq!(r.reports.len(), 2, "无 and - are no domain, not a bad one");
+    assert_eq!((r.errors.len(), r.errors[0].place.as_str()), (1, "僵尸!B4"));
+
+    // A national group's nationwide event: 全国 is every province.
+    let r = ingest_as(
+        &lib,
+        "CM-GROUP",
+        handmade(json!([{"name": "事件", "rows": [
+        ["发现时间", "事件分级", "事件类别", "涉及省份", "事件发生单位概况", "发生时间", "事件经过", "危害和影响", "处置措施"],
+        ["2026-11-20 03:05", "较大", "域名劫持", "全国", "集团DNS", "2026-11-20 03:00", "解析被篡改", "部分用户受影响", "已修正"],
+        ["2026-11-20 04:05", "一般", "DDoS", "粤、苏", "IDC", "2026-11-20 04:00", "攻击", "拥塞", "清洗"]]}])),
+        "event.xlsx",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let nationwide = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
+    assert_eq!(nationwide.provinces.len(), 31);
+    let abbreviated = lib.store.report(r.reports[1].report_id, None).await.unwrap().unwrap().report.content;
+    assert_eq!(abbreviated.provinces, vec![Province::Guangdong, Province::Jiangsu]);
+
+    // A month without general events, said in words under the month's title.
+    let r = ingest_as(
+        &lib,
+        "IDC-BJ",
+        handmade(json!([{"name": "一般事件月报", "merge": ["A5:F5"], "rows": [
+        ["一般网络安全事件月度汇总表"], ["报送单位：某数据中心有限公司"], ["统计月份：2026年11月"],
+        ["序号", "事件发生时间", "事件类别", "事件简要经过", "危害和影响", "已采取的措施"],
+        ["本月无一般网络安全事件"]]}])),
+        "monthly.xlsx",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let ReportBody::MonthlyGeneral(m) = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content.body else {
+        panic!("a monthly summary")
+    };
+    assert_eq!((m.month.to_string(), m.events.len()), ("2026-11".to_string(), 0));
+
+    // Bot IPs on a sheet of the clerk's own name, found by its header.
+    let r = ingest_as(&lib, "CT-GD", handmade(json!([
+        {"name": "控制端", "rows": [["发现时间", "控制端IP", "端口"], ["2026-11-26 16:00", "192.0.2.10", 5555]]},
+        {"name": "肉鸡", "rows": [["控制端IP", "受控IP"], ["192.0.2.10", "198.51.100.11"], ["192.0.2.10", "198.51.100.12"], ["192.0.2.10", "198.51.100.12"]]}
+    ])), "bots.xlsx").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
+    let ReportBody::BotnetEvent(b) = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content.body else {
+        panic!("a botnet event")
+    };
+    assert_eq!(b.botnets[0].bot_count, 2, "two distinct bots listed on 肉鸡");
 }
