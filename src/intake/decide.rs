@@ -141,6 +141,16 @@ pub struct Reopen {
     pub next_alert_at: DateTime<Utc>,
 }
 
+/// An earlier report's open duties of one kind, due sooner because the report was regraded:
+/// their clock restarts under the new grade at the regrading (Art. 9(二)(三) [僵尸机制]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reschedule {
+    pub report: ReportId,
+    pub duty: Duty,
+    pub deadline: Deadline,
+    pub next_alert_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fulfilment {
     pub target: Fulfils,
@@ -183,6 +193,8 @@ pub struct Decision {
     pub fulfilments: Vec<Fulfilment>,
     pub reopens: Vec<Reopen>,
     pub regrades: Vec<Regrade>,
+    /// Open duties of regraded reports whose deadlines the new grade brings forward.
+    pub reschedules: Vec<Reschedule>,
     pub outbox: Vec<OutboxRow>,
     pub audit: Vec<AuditRow>,
     pub contacts: Option<(UnitCode, Vec<Contact>)>,
@@ -203,10 +215,12 @@ pub fn needs(batch: &[Parsed], policy: &Policy) -> Needs {
                 ReportBody::Verification(b) => n.refs.push(b.notice_ref),
                 ReportBody::Appeal(b) => n.obligations.push(b.obligation),
                 ReportBody::BotnetEvent(_) => {
+                    // The period reaches both ways: a report discovered before one already
+                    // stored shares its period too.
                     let d = r.content.discovered_at;
                     n.botnet_span = Some(match n.botnet_span {
-                        None => (d - window, d),
-                        Some((a, b)) => (a.min(d - window), b.max(d)),
+                        None => (d - window, d + window),
+                        Some((a, b)) => (a.min(d - window), b.max(d + window)),
                     });
                 }
                 _ => {}
@@ -305,6 +319,7 @@ impl Decision {
             fulfilments: vec![],
             reopens: vec![],
             regrades: vec![],
+            reschedules: vec![],
             outbox: vec![],
             audit: vec![],
             contacts: None,
@@ -491,14 +506,13 @@ fn accept(
             });
         }
         let window = Duration::hours(i64::from(engine.policy.botnet_window_hours));
-        let window_start = content.discovered_at - window;
         // This submission's earlier reports are among `together`, not taken twice from the context.
         let mine: std::collections::HashSet<ReportId> = d.reports.iter().map(|r| r.id).collect();
         let together: &[BotnetRow] = if together.is_empty() { &my_botnets } else { together };
         let in_window: Vec<&BotnetRow> = ctx
             .botnets
             .iter()
-            .filter(|r| !mine.contains(&r.report_id) && r.discovered_at > window_start && r.discovered_at <= content.discovered_at)
+            .filter(|r| !mine.contains(&r.report_id) && (r.discovered_at - content.discovered_at).abs() < window)
             .collect();
         let with_submission: Vec<botnet::Sighting<'_>> = in_window
             .iter()
@@ -540,16 +554,23 @@ fn accept(
                 let from = r.grade.unwrap_or(Grade::General);
                 r.grade = Some(computed);
                 d.regrades.push(Regrade { report_id: row.report_id, from, to: computed, at: received_at });
-                if r.unit != unit.code {
-                    // Another unit's report changed grade: its unit is told, never left to find out.
-                    d.outbox.push(regrade_notice(
-                        r,
-                        from,
-                        computed,
-                        received_at,
-                        &botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds),
+                // The duties whose clocks depend on the grade run again under the new one, from now:
+                // disposal feedback and the operator's verification (Art. 9(二)(三) [僵尸机制]).
+                let mut new_deadlines = Vec::new();
+                let owner = r.unit.clone();
+                for draft in ob::after_notice(computed, received_at, &owner, Some(&owner), &engine.calendar) {
+                    let next_alert_at =
+                        crate::rules::reminders::first_alert_at(&draft.deadline, true, &engine.policy.reminders, &engine.calendar);
+                    new_deadlines.push(format!(
+                        "{}：如尚未完成，应于 {}（北京时间）前完成",
+                        draft.duty.label_zh(),
+                        crate::rules::calendar::local_display(draft.deadline.due_at)
                     ));
+                    d.reschedules.push(Reschedule { report: row.report_id, duty: draft.duty, deadline: draft.deadline, next_alert_at });
                 }
+                // Every unit whose report changed grade is told, never left to find out.
+                let why = botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds);
+                d.outbox.push(regrade_notice(r, from, computed, received_at, &why, &new_deadlines));
                 d.audit.push(AuditRow {
                     actor: "hub".into(),
                     action: "report.regraded",
@@ -893,15 +914,17 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
 }
 
 /// The notice that tells a unit its botnet report was regraded because of other reports of the period.
-fn regrade_notice(r: &ReportRef, from: Grade, to: Grade, at: DateTime<Utc>, why: &str) -> OutboxRow {
+fn regrade_notice(r: &ReportRef, from: Grade, to: Grade, at: DateTime<Utc>, why: &str, new_deadlines: &[String]) -> OutboxRow {
+    let mut lines = vec![
+        format!("报告编号：{}", r.id),
+        format!("调整时间：{}（北京时间）", crate::rules::calendar::local_display(at)),
+        format!("调整原因：{why}"),
+        "依据：《木马和僵尸网络监测与处置机制》第七条（同一时期规模合并计算）".to_string(),
+    ];
+    lines.extend(new_deadlines.iter().map(|l| format!("新的期限：{l}")));
     let payload = serde_json::json!({
         "title": format!("【定级调整】贵单位报送的木马和僵尸网络事件由“{}”调整为“{}”", from.label_zh(), to.label_zh()),
-        "lines": [
-            format!("报告编号：{}", r.id),
-            format!("调整时间：{}（北京时间）", crate::rules::calendar::local_display(at)),
-            format!("调整原因：{why}"),
-            "依据：《木马和僵尸网络监测与处置机制》第七条（同一时期规模合并计算）".to_string(),
-        ],
+        "lines": lines,
     });
     crate::fanout::party_row("alert", &Party::Unit(r.unit.clone()), "to", r.id.to_string(), &payload)
 }

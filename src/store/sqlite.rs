@@ -529,6 +529,22 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
             .execute(&mut *conn)
             .await?;
         }
+        for r in &d.reschedules {
+            // Only brought forward: a deadline already sooner stays.
+            sqlx::query(
+                "UPDATE obligations SET trigger_at = ?, due_at = ?, provisional = ?, alert_stage = 0, next_alert_at = ? \
+                 WHERE report_id = ? AND duty = ? AND status = 'open' AND due_at > ?",
+            )
+            .bind(ms(r.deadline.trigger_at))
+            .bind(ms(r.deadline.due_at))
+            .bind(r.deadline.provisional)
+            .bind(ms(r.next_alert_at))
+            .bind(r.report.to_string())
+            .bind(r.duty.code())
+            .bind(ms(r.deadline.due_at))
+            .execute(&mut *conn)
+            .await?;
+        }
         for r in &d.regrades {
             // The grade the unit declared stays readable (declared_grade), as for a report graded up at intake.
             sqlx::query(

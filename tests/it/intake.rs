@@ -576,3 +576,15 @@ async fn a_unit_whose_report_another_unit_pushes_over_a_threshold_is_told() {
     assert_eq!(told[0].0, "unit:CT-GD");
     assert!(told[0].1.contains("定级调整") && told[0].1.contains("较大"), "{}", told[0].1);
 }
+
+/// Art. 7 [僵尸机制]: "the same period" reaches both ways. A report discovered an hour before
+/// one already stored is aggregated with it, and both are regraded.
+#[tokio::test]
+async fn the_same_period_is_a_period_not_only_the_past() {
+    let lib = Lib::new().await;
+    let later = lib.submit("CT-GD", botnet_at("203.0.113.7", 6667, 60_000, "2026-06-03 10:00"), "2026-06-03T02:30:00Z").await;
+    assert_eq!(later.reports[0].grade, Some(Grade::General));
+    let earlier = lib.submit("IDC-BJ", botnet_at("198.51.100.9", 443, 60_000, "2026-06-03 09:00"), "2026-06-03T03:00:00Z").await;
+    assert_eq!(earlier.reports[0].grade, Some(Grade::Large), "120,000 in one period, whichever came first");
+    assert_eq!(earlier.regraded.iter().map(|g| (g.report_id, g.to)).collect::<Vec<_>>(), vec![(later.reports[0].report_id, Grade::Large)]);
+}

@@ -419,3 +419,32 @@ async fn only_an_operator_that_found_a_botnet_owes_its_verification() {
         }
     }
 }
+
+/// Art. 7 and 9(二)(三) [僵尸机制]: a regrade moves the clocks it changes. A general botnet's
+/// disposal feedback owed in 5 working days is owed within 4 hours of the regrading once another
+/// report makes the period large, and the reporting unit is told the new grade and deadlines.
+#[tokio::test]
+async fn a_regrade_brings_the_disposal_clocks_forward_and_says_so() {
+    let (lib, _engine) = lib_with_ownership().await;
+    let first = lib.submit("CT-GD", crate::helpers::botnet(60_000, &[], "2026-06-03 08:00"), "2026-06-03T00:10:00Z").await;
+    let id = first.reports[0].report_id;
+    let feedback = |os: &[tongbao::model::Obligation]| os.iter().find(|o| o.duty == Duty::DisposalFeedback).unwrap().deadline.due_at;
+    let before = lib.store.obligations(&ObligationFilter { report: Some(id), limit: 100, ..Default::default() }).await.unwrap();
+    assert!(feedback(&before) > t("2026-06-09T00:00:00+08:00"), "general: 5 working days");
+    let other = serde_json::json!({"kind": "botnet_event", "discovered_at": "2026-06-03 09:00", "provinces": ["BJ"],
+        "content": {"botnets": [{"cc_ip": "198.51.100.9", "port": 443, "bot_count": 60_000}]}});
+    let r = lib.submit("IDC-BJ", other, "2026-06-03T02:00:00Z").await;
+    assert_eq!(r.regraded.len(), 1);
+    let after = lib.store.obligations(&ObligationFilter { report: Some(id), limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(feedback(&after), t("2026-06-03T06:00:00Z"), "4 hours from the regrading");
+    let verification = after.iter().find(|o| o.duty == Duty::Verification).unwrap();
+    assert_eq!(verification.deadline.due_at, t("2026-06-03T08:00:00Z"), "the finding operator's verification: 6 hours");
+    let told: Vec<(String,)> =
+        sqlx::query_as("SELECT payload FROM outbox WHERE kind = 'alert' AND subject_id = ? AND recipient = 'unit:CT-GD'")
+            .bind(id.to_string())
+            .fetch_all(lib.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(told.len(), 1);
+    assert!(told[0].0.contains("较大") && told[0].0.contains("新的期限") && told[0].0.contains("2026-06-03 14:00"), "{}", told[0].0);
+}
