@@ -140,8 +140,26 @@ pub enum ReportsCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ObligationsAction {
+    /// Marks a duty of CNCERT's done by a person (a verification, a notice sent by other means),
+    /// audited with who and when; met, or late past its due time.
+    Done {
+        id: String,
+        /// Who did it (recorded in the audit trail).
+        #[arg(long)]
+        by: String,
+        /// What was done, for the audit trail.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ObligationsArgs {
+    #[command(subcommand)]
+    pub action: Option<ObligationsAction>,
     /// Only open ones.
     #[arg(long)]
     pub open: bool,
@@ -697,6 +715,27 @@ fn print_obligations(list: &[Obligation]) {
 }
 
 async fn list_obligations(app: App, a: ObligationsArgs, json: bool) -> anyhow::Result<i32> {
+    if let Some(ObligationsAction::Done { id, by, note }) = a.action {
+        let id: crate::model::ObligationId = parse_arg("id", &id, id.parse())?;
+        if by.trim().is_empty() {
+            eprintln!("--by: say who did it");
+            return Ok(2);
+        }
+        return match app.store.close_cncert_duty(id, by.trim(), &note, Utc::now()).await? {
+            Some(status) => {
+                if json {
+                    print_json(&serde_json::json!({ "id": id, "status": status }))?;
+                } else {
+                    println!("{id}: {}", status.code());
+                }
+                Ok(0)
+            }
+            None => {
+                eprintln!("{id}: no open duty of CNCERT's with this id (units close theirs by reporting)");
+                Ok(1)
+            }
+        };
+    }
     let report = a.report.map(|r| parse_arg("report", &r, r.parse::<ReportId>())).transpose()?;
     let filter = ObligationFilter {
         status: (a.open && !a.overdue).then_some(ObligationStatus::Open),

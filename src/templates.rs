@@ -54,7 +54,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         "notes": ["事件表!A3：未识别的列“序号”"], "blank_forms": ["网络安全事件信息报送表.xlsx"],
     });
     let notice = json!({
-        "recipient": "广东省通信管理局", "kind": "网络安全事件", "severity": "重大", "title": "x", "report_id": "0193",
+        "heading": "【通报】", "recipient": "广东省通信管理局", "kind": "网络安全事件", "severity": "重大", "title": "x", "report_id": "0193",
         "unit": "CT-GD", "discovered_at": "2026-09-23 10:00", "provinces": "广东", "details": [{"label": "影响", "value": "x"}],
         "duty": "事件报告", "basis": "第十二条",
     });

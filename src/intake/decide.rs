@@ -679,6 +679,8 @@ fn accept(
             let due = notice.first().map(|o| crate::rules::calendar::local_display(o.deadline.due_at)).unwrap_or_default();
             let payload = serde_json::json!({
                 "report_id": id, "duty": Duty::DisposalFeedback, "basis": ob::basis::botnet_9_2().citation_zh,
+                // The notice to the units concerned is CNCERT's (Art. 8(三)): delivered, it meets cncert_notify.
+                "performs": { "report": id, "duty": Duty::CncertNotify },
                 "title": format!("【处置通知】{}木马和僵尸网络事件：请于 {due} 前反馈处置情况", grade.label_zh()),
                 "lines": std::iter::once(format!("报告编号：{id}（反馈时请在 notice_ref 中填写）"))
                     .chain(targets.iter().map(|t| format!("待处置：{t}")))
@@ -712,6 +714,17 @@ fn accept(
         };
         if draft.met_by_this && matches!(draft.duty, Duty::Report | Duty::CncertReport) {
             forward(d, id, &draft, &content, unit);
+        }
+        // Duties the hub performs on CNCERT's behalf: its report of this botnet event to CSB
+        // (Art. 8(三) [僵尸机制]) and, built from this feedback, the disposal result to CSB and the
+        // bureaus concerned (Art. 9(五)). Each is met when its notice is delivered.
+        let performed = match draft.duty {
+            Duty::CncertReport if !draft.met_by_this => Some("【CNCERT报告】"),
+            Duty::DisposalResult if matches!(draft.deadline.rule, crate::model::DeadlineRule::Hours(_)) => Some("【处置结果】"),
+            _ => None,
+        };
+        if let Some(label) = performed {
+            perform_for_cncert(d, id, about, &draft, &content, unit, label);
         }
         let shown = if draft.met_by_this { met_status } else { status };
         let obligation = Obligation {
@@ -910,6 +923,33 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
                 "basis": draft.basis.code, "province": province, "unit_name": unit.name,
             }),
         });
+    }
+}
+
+/// Notices the hub sends for CNCERT to the parties a duty of CNCERT's names: about `subject`
+/// (the report whose particulars they carry), performing `draft`'s duty about `about`.
+fn perform_for_cncert(
+    d: &mut Decision,
+    subject: ReportId,
+    about: ReportId,
+    draft: &ObligationDraft,
+    content: &crate::model::report::ReportContent,
+    unit: &Unit,
+    label: &str,
+) {
+    let mut lines = vec![format!("报告编号：{subject}"), format!("报送单位：{}（{}）", unit.name, unit.code)];
+    lines.extend(content.particulars_zh().into_iter().map(|(l, v)| format!("{l}：{v}")));
+    lines.push(format!("事项：{}（{}）", draft.duty.label_zh(), draft.basis.citation_zh));
+    let payload = serde_json::json!({
+        "report_id": subject, "duty": draft.duty, "basis": draft.basis.citation_zh,
+        "title": format!("{label}{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40)),
+        "lines": lines, "unit_name": unit.name,
+        "performs": { "report": about, "duty": draft.duty },
+    });
+    for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
+        if party.is_concrete() && *party != draft.actor {
+            d.outbox.push(crate::fanout::party_row("notice", party, role, subject.to_string(), &payload));
+        }
     }
 }
 

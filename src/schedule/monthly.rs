@@ -211,10 +211,14 @@ async fn add_summarised_events<S: JobStore>(store: &S, month: YearMonth, facts: 
 /// Sends `month`'s digest to CSB and all bureaus, once: `Ok(false)` when it was sent before.
 pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: DateTime<Utc>) -> Result<(bool, Digest), StoreError> {
     let d = compute(store, month).await?;
+    let (from, to) = digest::span(month);
     let payload = serde_json::json!({
         "title": format!("【月度通报】{month} 网络安全信息通报"),
         "month": month.to_string(),
         "digest": d,
+        // General events' disposal results go to CSB in the digest (Art. 9(五) [僵尸机制]):
+        // delivered, it meets CNCERT's disposal_result duties of the month's feedback.
+        "performs": { "duty": crate::model::Duty::DisposalResult, "trigger_from": from.timestamp_millis(), "trigger_to": to.timestamp_millis() },
     });
     let subject = format!("digest:{month}");
     let outbox = vec![

@@ -160,7 +160,19 @@ pub trait Store: Send + Sync + 'static {
     fn due_outbox(&self, channel: &str, now: DateTime<Utc>, limit: u32)
     -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
     /// Marks rows delivered (the receiver confirmed them).
+    /// Marks rows delivered. A row whose payload says it `performs` a duty of CNCERT's (the
+    /// forwarded report reaching CSB, a disposal notice reaching a unit, a result reaching the
+    /// bureaus) meets that duty at `at`, or late past its due time, in the same transaction.
     fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks an open (or missed) duty of CNCERT's done by a person, audited with who and when:
+    /// the new status, or None when no such duty of CNCERT's is open.
+    fn close_cncert_duty(
+        &self,
+        id: crate::model::ObligationId,
+        by: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<crate::model::ObligationStatus>, StoreError>> + Send;
     /// Records a failed attempt: retried at `next_attempt_at`, or failed for good when `None`.
     fn outbox_retry(
         &self,

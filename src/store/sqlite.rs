@@ -609,6 +609,48 @@ pub(super) async fn mark_fulfilled(
     Ok(())
 }
 
+/// What delivered rows perform: `{"performs": {"duty": D, "report": R}}` meets CNCERT's duty D
+/// about report R; `{"performs": {"duty": D, "trigger_from": ms, "trigger_to": ms}}` (the digest)
+/// meets each of CNCERT's duties D triggered in that span. A batch row carries its items'.
+async fn perform_duties(conn: &mut SqliteConnection, ids: &[OutboxId], at: DateTime<Utc>) -> Result<(), StoreError> {
+    let mut performs: Vec<serde_json::Value> = Vec::new();
+    for chunk in ids.chunks(900) {
+        let mut qb: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new("SELECT payload FROM outbox WHERE instr(payload, '\"performs\"') > 0 AND id IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(id.to_string());
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            let payload: serde_json::Value = json_col(&row, "payload")?;
+            performs.extend(payload.get("performs").cloned());
+            for item in payload.get("items").and_then(|i| i.as_array()).into_iter().flatten() {
+                performs.extend(item.pointer("/payload/performs").cloned());
+            }
+        }
+    }
+    let set = "UPDATE obligations SET status = CASE WHEN due_at >= ?1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
+               WHERE actor = 'cncert' AND status IN ('open', 'missed') AND duty = ?2";
+    for p in performs {
+        let Some(duty) = p.get("duty").and_then(|d| d.as_str()) else { continue };
+        if let Some(report) = p.get("report").and_then(|r| r.as_str()) {
+            sqlx::query(&format!("{set} AND report_id = ?3")).bind(ms(at)).bind(duty).bind(report).execute(&mut *conn).await?;
+        } else if let (Some(from), Some(to)) =
+            (p.get("trigger_from").and_then(|v| v.as_i64()), p.get("trigger_to").and_then(|v| v.as_i64()))
+        {
+            sqlx::query(&format!("{set} AND trigger_at >= ?3 AND trigger_at < ?4"))
+                .bind(ms(at))
+                .bind(duty)
+                .bind(from)
+                .bind(to)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 fn obligation_rows() -> Rows {
     Rows::new(
         "INSERT OR FAIL INTO obligations (id, okey, report_id, duty, actor, recipients, copies, rule, trigger_at, due_at, provisional, basis_code, basis_zh, binding, status, met_by, met_at, created_at, next_alert_at) ",
@@ -1058,8 +1100,40 @@ impl Store for SqliteStore {
             qb.push(")");
             qb.build().execute(&mut *tx).await?;
         }
+        perform_duties(&mut tx, ids, at).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn close_cncert_duty(
+        &self,
+        id: crate::model::ObligationId,
+        by: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::model::ObligationStatus>, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE obligations SET status = CASE WHEN due_at >= ?1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
+             WHERE id = ?2 AND actor = 'cncert' AND status IN ('open', 'missed') RETURNING status",
+        )
+        .bind(ms(at))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = done else { return Ok(None) };
+        let text: String = row.try_get("status")?;
+        let status = crate::model::ObligationStatus::parse(&text).ok_or_else(|| corrupt("status", text))?;
+        let audit = AuditRow {
+            actor: by.to_string(),
+            action: "obligation.done",
+            subject: id.to_string(),
+            detail: serde_json::json!({ "status": status, "note": note }),
+        };
+        insert_audit(&mut tx, vec![audit], at).await?;
+        tx.commit().await?;
+        Ok(Some(status))
     }
 
     async fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {

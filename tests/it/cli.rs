@@ -204,3 +204,22 @@ fn units_import_reads_a_toml_file_whatever_its_name() {
     let out = hub.run(&["units", "import", "units-list.txt"]);
     assert!(out.status.success(), "a file opening with [[units]] is TOML: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// What only people can do for CNCERT is marked done by one of them, audited with who, once.
+#[test]
+fn a_cncert_duty_is_marked_done_by_a_person_once() {
+    let hub = Hub::new().with_units();
+    let file = hub.write("b.json", &serde_json::to_string(&super::helpers::botnet(200_000, &[], "2026-10-12T09:00:00+08:00")).unwrap());
+    let (code, _) = hub.json(&["ingest", file.to_str().unwrap(), "--unit", "CT-GD"]);
+    assert_eq!(code, 0);
+    let (_, open) = hub.json(&["obligations", "--open"]);
+    let find = |duty: &str| open.as_array().unwrap().iter().find(|o| o["duty"] == duty).map(|o| o["id"].as_str().unwrap().to_string());
+    let cncert = find("cncert_report").expect("CNCERT owes its report to CSB");
+    let (code, done) = hub.json(&["obligations", "done", &cncert, "--by", "值班员张三", "--note", "已电话报告通信保障局"]);
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(done["status"], "met", "done within the 2 hours that run from the report reaching the hub");
+    let (code, _) = hub.json(&["obligations", "done", &cncert, "--by", "值班员张三"]);
+    assert_eq!(code, 1, "done once");
+    let (_, open) = hub.json(&["obligations", "--open"]);
+    assert!(open.as_array().unwrap().iter().all(|o| o["id"] != cncert.as_str()));
+}

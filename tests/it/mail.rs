@@ -581,3 +581,92 @@ async fn the_corpus_of_hand_made_forms_goes_through_postfix_and_dovecot() {
     assert!(texts.iter().any(|t| t.contains("事件信息!D5（事件分级）") && t.contains("部分受理")), "{texts:#?}");
     running.stop().await;
 }
+
+/// Art. 8(三), 9 [僵尸机制]: the duties the hub performs for CNCERT are met when their notices are
+/// delivered. An urgent botnet event driven through its whole loop — reported, notified,
+/// fed back, verified — leaves no duty of CNCERT's missed, so CSB hears of no 漏报 by CNCERT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_botnet_loop_leaves_no_duty_of_cncerts_missed() {
+    use tongbao::model::{Duty, ObligationStatus};
+    use tongbao::store::ObligationFilter;
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let hub = format!("hub-{n}@cncert.tongbao.test");
+    let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"ISP-X\"\n").unwrap();
+    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: Default::default(),
+        ownership,
+    });
+    let lib = Lib::with_engine(engine.clone()).await;
+    let units = units_from_toml(&format!(
+        "[[units]]\ncode = \"CSB\"\nname = \"网络安全管理局\"\ntype = \"csb\"\nprovince = \"national\"\n\
+         contacts = [{{ role = \"contact\", name = \"值班\", email = \"duty-{n}@csb.tongbao.test\" }}]\n\
+         [[units]]\ncode = \"GD-BUREAU\"\nname = \"广东省通信管理局\"\ntype = \"bureau\"\nprovince = \"GD\"\n\
+         contacts = [{{ role = \"contact\", name = \"网安处\", email = \"wa-{n}@gdca.tongbao.test\" }}]\n\
+         [[units]]\ncode = \"CNCERT\"\nname = \"国家计算机网络应急技术处理协调中心\"\ntype = \"cncert\"\nprovince = \"national\"\n\
+         contacts = [{{ role = \"contact\", name = \"值班\", email = \"duty-{n}@cert.tongbao.test\" }}]\n\
+         [[units]]\ncode = \"ISP-X\"\nname = \"某省级运营商\"\ntype = \"basic_telecom_provincial\"\nprovince = \"GD\"\n\
+         contacts = [{{ role = \"contact\", name = \"孙七\", email = \"soc-{n}@ispx.tongbao.test\" }}]\n"
+    ));
+    lib.store.import_units(&units, chrono::Utc::now()).await.unwrap();
+    let now = chrono::Utc::now();
+    let at = |minutes: i64| (now - chrono::Duration::minutes(3) + chrono::Duration::minutes(minutes)).to_rfc3339();
+    // CT-GD found a large botnet whose C&C is in ISP-X's network and reports it.
+    let found = (now - chrono::Duration::minutes(10)).to_rfc3339();
+    let r = lib.submit("CT-GD", super::helpers::botnet(200_000, &[], &found), &at(0)).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let event = r.reports[0].report_id;
+    // ISP-X feeds back; CT-GD verifies.
+    let feedback = serde_json::json!({"kind": "disposal_feedback", "content": {"notice_ref": event.to_string(), "unit_name": "某省级运营商",
+        "disposed": ["203.0.113.7"]}});
+    assert!(lib.submit("ISP-X", feedback, &at(1)).await.errors.is_empty());
+    let verification = serde_json::json!({"kind": "verification", "content": {"notice_ref": event.to_string(),
+        "results": [{"target": "203.0.113.7", "still_malicious": false}]}});
+    assert!(lib.submit("CT-GD", verification, &at(2)).await.errors.is_empty());
+
+    let cncerts = async || {
+        lib.store
+            .obligations(&ObligationFilter { report: Some(event), limit: 100, ..Default::default() })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.actor.to_string() == "cncert")
+            .collect::<Vec<_>>()
+    };
+    let duties: Vec<Duty> = cncerts().await.iter().map(|o| o.duty).collect();
+    assert!(duties.contains(&Duty::CncertReport) && duties.contains(&Duty::DisposalResult), "{duties:?}");
+
+    // The hub's notices go out: fanned out to CSB's and the bureau's mailboxes, through Postfix.
+    let (stop, rx) = watch::channel(false);
+    let running = Running { stop, tasks: vec![tokio::spawn(smtp::run(smtp_config(&hub), lib.store.clone(), rx))] };
+    tongbao::fanout::expand_once(&*lib.store, chrono::Utc::now(), true).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cncerts().await.iter().all(|o| o.status == ObligationStatus::Met) {
+        if Instant::now() > deadline {
+            let rows: Vec<(String, String, String, String, Option<String>)> =
+                sqlx::query_as("SELECT kind, channel, recipient, status, last_error FROM outbox ORDER BY created_at")
+                    .fetch_all(lib.store.pool())
+                    .await
+                    .unwrap();
+            panic!(
+                "CNCERT's duties not met by delivery: {:#?}\noutbox: {rows:#?}",
+                cncerts().await.iter().map(|o| (o.duty, o.status)).collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    running.stop().await;
+    let csb_mail = imap_folder(&format!("duty-{n}@csb.tongbao.test"), "INBOX").await;
+    let texts: Vec<String> =
+        csb_mail.iter().filter_map(|r| mail_parser::MessageParser::default().parse(r)?.subject().map(str::to_string)).collect();
+    assert!(texts.iter().any(|s| s.contains("【CNCERT报告】")) && texts.iter().any(|s| s.contains("【处置结果】")), "{texts:?}");
+
+    // A day later the deadline scan finds nothing of CNCERT's open, so nothing to call 漏报.
+    let mut s = tongbao::schedule::Scheduler::new(lib.store.clone(), engine, Default::default(), 180).unwrap();
+    s.tick(now + chrono::Duration::days(1)).await;
+    assert!(cncerts().await.iter().all(|o| o.status == ObligationStatus::Met), "{:?}", cncerts().await);
+    let alerts: Vec<(String,)> =
+        sqlx::query_as("SELECT payload FROM outbox WHERE kind = 'alert' AND recipient = 'csb'").fetch_all(lib.store.pool()).await.unwrap();
+    assert!(alerts.iter().all(|(p,)| !p.contains("CNCERT")), "no 漏报 of CNCERT's reaches CSB: {alerts:?}");
+}

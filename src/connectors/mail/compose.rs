@@ -153,6 +153,8 @@ struct Detail {
 
 #[derive(Serialize)]
 struct NoticeView {
+    /// 【通报】, or what the hub sends for CNCERT: 【CNCERT报告】, 【处置结果】.
+    heading: String,
     recipient: String,
     kind: &'static str,
     severity: String,
@@ -177,6 +179,13 @@ pub fn notice(
     let kind = c.kind();
     let details = c.particulars_zh().into_iter().map(|(label, value)| Detail { label, value }).collect();
     let title = c.headline(60);
+    // A notice the hub sends for CNCERT says so first (【CNCERT报告】, 【处置结果】).
+    let heading = payload
+        .get("performs")
+        .and_then(|_| payload.get("title"))
+        .and_then(|t| t.as_str())
+        .and_then(|t| t.split_once('】').map(|(h, _)| format!("{h}】")))
+        .unwrap_or_else(|| "【通报】".to_string());
     let duty = payload
         .get("duty")
         .and_then(|d| d.as_str())
@@ -184,6 +193,7 @@ pub fn notice(
         .map(|d| d.label_zh().to_string())
         .unwrap_or_default();
     let view = NoticeView {
+        heading,
         recipient: recipient_label.to_string(),
         kind: kind.label_zh(),
         severity: match (c.grade, c.level) {
