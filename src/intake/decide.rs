@@ -617,7 +617,10 @@ fn accept(
         }
     }
     match (&content.body, &notice) {
-        (ReportBody::DisposalFeedback(_), Some(event)) => {
+        (ReportBody::DisposalFeedback(b), Some(event)) => {
+            let left: Vec<(crate::model::Target, bool, String)> =
+                b.undisposed.iter().map(|u| (u.target.clone(), u.important, format!("未处置，原因：{}", u.reason))).collect();
+            escalate_targets(d, event, unit, &left, id, engine);
             fulfils.push(Fulfils::About { report: event.id, duty: Duty::DisposalFeedback, actor: me.clone() });
             let grade = event.grade.unwrap_or(Grade::General);
             let found_by_cncert = event.reporter_type == UnitType::Cncert;
@@ -628,7 +631,14 @@ fn accept(
                     .map(|o| (event.id, o)),
             );
         }
-        (ReportBody::Verification(_), Some(event)) => {
+        (ReportBody::Verification(b), Some(event)) => {
+            let left: Vec<(crate::model::Target, bool, String)> = b
+                .results
+                .iter()
+                .filter(|r| r.still_malicious)
+                .map(|r| (r.target.clone(), false, "验证时仍存在恶意连接".to_string()))
+                .collect();
+            escalate_targets(d, event, unit, &left, id, engine);
             fulfils.push(Fulfils::About { report: event.id, duty: Duty::Verification, actor: me.clone() });
         }
         (ReportBody::MonthlyGeneral(b), _) => {
@@ -924,6 +934,61 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
             }),
         });
     }
+}
+
+/// Art. 9(四) [僵尸机制]: targets left undisposed in a feedback, or still malicious at
+/// verification. Where the target's user runs an important information system (flagged in the
+/// feedback, or marked in the ownership file), CSB is told, copying CNCERT, for the supervising
+/// authority; otherwise the unit that reported them and CNCERT are told it is to be handled
+/// under the service contract.
+fn escalate_targets(
+    d: &mut Decision,
+    event: &ReportRef,
+    from: &Unit,
+    targets: &[(crate::model::Target, bool, String)],
+    by_report: ReportId,
+    engine: &Engine,
+) {
+    if targets.is_empty() {
+        return;
+    }
+    let mut important = Vec::new();
+    let mut contract = Vec::new();
+    for (target, flagged, state) in targets {
+        let user = engine.ownership.important_user(target).map(str::to_string).or_else(|| flagged.then(|| "反馈单位标明".to_string()));
+        match user {
+            Some(user) => important.push(format!("{target}（重要信息系统：{user}）：{state}")),
+            None => contract.push(format!("{target}：{state}")),
+        }
+    }
+    let head = |lines: &[String]| {
+        let mut v = vec![format!("报告编号：{}", event.id), format!("报送单位：{}（{}）", from.name, from.code)];
+        v.extend(lines.iter().cloned());
+        v.push("依据：《木马和僵尸网络监测与处置机制》第九条第（四）项".to_string());
+        v
+    };
+    if !important.is_empty() {
+        let payload = serde_json::json!({
+            "title": format!("【重要信息系统】木马和僵尸网络事件尚有 {} 个目标未清除，请协调监管部门处理", important.len()),
+            "lines": head(&important),
+        });
+        d.outbox.push(crate::fanout::party_row("alert", &Party::Csb, "to", event.id.to_string(), &payload));
+        d.outbox.push(crate::fanout::party_row("alert", &Party::Cncert, "copy", event.id.to_string(), &payload));
+    }
+    if !contract.is_empty() {
+        let payload = serde_json::json!({
+            "title": format!("【按服务协议处理】木马和僵尸网络事件尚有 {} 个目标未清除", contract.len()),
+            "lines": head(&contract),
+        });
+        d.outbox.push(crate::fanout::party_row("alert", &Party::Unit(from.code.clone()), "to", event.id.to_string(), &payload));
+        d.outbox.push(crate::fanout::party_row("alert", &Party::Cncert, "copy", event.id.to_string(), &payload));
+    }
+    d.audit.push(AuditRow {
+        actor: "hub".into(),
+        action: "botnet.escalated",
+        subject: event.id.to_string(),
+        detail: serde_json::json!({ "by_report": by_report, "important": important, "service_contract": contract }),
+    });
 }
 
 /// Notices the hub sends for CNCERT to the parties a duty of CNCERT's names: about `subject`

@@ -195,13 +195,14 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
             let unit_name = c.req_text("unit_name", "单位名称");
             let disposed = c.opt_strings("disposed", "IP 地址或域名", |s| s.parse::<Target>());
             let undisposed = c.opt_array("undisposed", |o| {
-                o.only(&["target", "reason"]);
+                o.only(&["target", "reason", "important"]);
                 let target = o.req("target", "IP 地址或域名", |s| s.parse::<Target>());
                 let reason = o.opt_text("reason");
+                let important = o.opt_bool("important").unwrap_or(false);
                 if reason.is_none() {
                     o.push(ErrorCode::MissingReason, "reason", "未处置的原因（每个未处置的 IP 地址或域名都须说明）", None);
                 }
-                Some(Undisposed { target: target?, reason: reason? })
+                Some(Undisposed { target: target?, reason: reason?, important })
             });
             if disposed.as_ref().is_some_and(|d| d.is_empty()) && undisposed.as_ref().is_some_and(|u| u.is_empty()) {
                 c.push(ErrorCode::MissingField, "disposed", "已处置或未处置的 IP 地址/域名（至少一项）", None);

@@ -329,6 +329,9 @@ pub struct Undisposed {
     pub target: Target,
     /// 未处置的原因 (required).
     pub reason: String,
+    /// The disposing unit says the target's user runs an important information system (Art. 9(四)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub important: bool,
 }
 
 /// 验证结果 (Art. 9(三) [僵尸机制]).

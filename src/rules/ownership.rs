@@ -23,6 +23,21 @@ struct File {
     prefix: Vec<PrefixEntry>,
     #[serde(default)]
     domain: Vec<DomainEntry>,
+    /// Addresses and domains whose users run important information systems (重要信息系统,
+    /// Art. 19 [僵尸机制]): undisposed or still-malicious targets there go to CSB (Art. 9(四)).
+    #[serde(default)]
+    important: Vec<ImportantEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportantEntry {
+    #[serde(default)]
+    cidr: Option<String>,
+    #[serde(default)]
+    suffix: Option<String>,
+    /// Whose system it is (某银行数据中心), shown in the escalation.
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +61,8 @@ pub struct Ownership {
     v4: Vec<(u8, HashMap<u32, UnitCode>)>,
     v6: Vec<(u8, HashMap<u128, UnitCode>)>,
     domains: HashMap<String, UnitCode>,
+    important_nets: Vec<(IpNet, String)>,
+    important_domains: HashMap<String, String>,
 }
 
 impl Ownership {
@@ -66,11 +83,27 @@ impl Ownership {
             let unit: UnitCode = d.unit.parse().map_err(|e| format!("domain[{i}].unit = {:?}: {e}", d.unit))?;
             domains.insert(d.suffix.trim_matches('.').to_ascii_lowercase(), unit);
         }
+        let mut important_nets = Vec::new();
+        let mut important_domains = HashMap::new();
+        for (i, e) in file.important.iter().enumerate() {
+            match (&e.cidr, &e.suffix) {
+                (Some(c), None) => {
+                    let net: IpNet = c.parse().map_err(|err| format!("important[{i}].cidr = {c:?}: {err}"))?;
+                    important_nets.push((net.trunc(), e.name.clone()));
+                }
+                (None, Some(s)) => {
+                    important_domains.insert(s.trim_matches('.').to_ascii_lowercase(), e.name.clone());
+                }
+                _ => return Err(format!("important[{i}]: give either cidr or suffix")),
+            }
+        }
+        // Longest prefix first, so the most specific entry names the user.
+        important_nets.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix_len()));
         let mut v4: Vec<_> = v4.into_iter().collect();
         v4.sort_by_key(|e| std::cmp::Reverse(e.0));
         let mut v6: Vec<_> = v6.into_iter().collect();
         v6.sort_by_key(|e| std::cmp::Reverse(e.0));
-        Ok(Ownership { v4, v6, domains })
+        Ok(Ownership { v4, v6, domains, important_nets, important_domains })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -87,6 +120,24 @@ impl Ownership {
             IpAddr::V6(a) => {
                 let a = u128::from(a);
                 self.v6.iter().find_map(|(len, m)| m.get(&(if *len == 0 { 0 } else { a & (u128::MAX << (128 - len)) })))
+            }
+        }
+    }
+
+    /// The important information system (Art. 19 [僵尸机制]) whose user a target belongs to, if the
+    /// ownership file marks its address or domain as one.
+    pub fn important_user(&self, target: &crate::model::Target) -> Option<&str> {
+        match target {
+            crate::model::Target::Ip(ip) => self.important_nets.iter().find(|(n, _)| n.contains(ip)).map(|(_, name)| name.as_str()),
+            crate::model::Target::Domain(d) => {
+                let name = d.as_str().trim_end_matches('.').to_ascii_lowercase();
+                let mut rest = name.as_str();
+                loop {
+                    if let Some(user) = self.important_domains.get(rest) {
+                        return Some(user.as_str());
+                    }
+                    rest = rest.split_once('.')?.1;
+                }
             }
         }
     }

@@ -448,3 +448,58 @@ async fn a_regrade_brings_the_disposal_clocks_forward_and_says_so() {
     assert_eq!(told.len(), 1);
     assert!(told[0].0.contains("较大") && told[0].0.contains("新的期限") && told[0].0.contains("2026-06-03 14:00"), "{}", told[0].0);
 }
+
+/// Art. 9(四) [僵尸机制]: targets left undisposed in a feedback, or still malicious at
+/// verification, are escalated by whose system they are: an important information system's
+/// (marked in the ownership file, or flagged in the feedback) to CSB copying CNCERT; any other
+/// to the reporting unit and CNCERT, for handling under the service contract.
+#[tokio::test]
+async fn undisposed_and_still_malicious_targets_escalate_by_the_users_system() {
+    let ownership = Ownership::from_toml(
+        "[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"ISP-X\"\n\
+         [[important]]\ncidr = \"203.0.113.0/28\"\nname = \"某银行数据中心\"\n",
+    )
+    .unwrap();
+    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership });
+    let lib = Lib::with_engine(engine.clone()).await;
+    lib.store.import_units(&units_from_toml(MORE_UNITS), Utc::now()).await.unwrap();
+    let event =
+        lib.submit("CT-GD", crate::helpers::botnet(200_000, &[], "2026-06-01 08:00"), "2026-06-01T00:10:00Z").await.reports[0].report_id;
+    let feedback = serde_json::json!({"kind": "disposal_feedback", "content": {"notice_ref": event.to_string(), "unit_name": "某省级运营商",
+        "disposed": [], "undisposed": [
+            {"target": "203.0.113.7", "reason": "用户拒绝关停"},
+            {"target": "198.51.100.20", "reason": "用户为政务外网", "important": true},
+            {"target": "c2.example.com", "reason": "境外注册"}]}});
+    let f = lib.submit("ISP-X", feedback, "2026-06-01T02:00:00Z").await;
+    assert!(f.errors.is_empty(), "{:?}", f.errors);
+    let alerts = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT recipient, payload FROM outbox WHERE kind = 'alert' AND channel = 'party' AND subject_id = ?",
+        )
+        .bind(event.to_string())
+        .fetch_all(lib.store.pool())
+        .await
+        .unwrap()
+    };
+    let rows = alerts().await;
+    let to = |who: &str, what: &str| rows.iter().filter(|(r, p)| r == who && p.contains(what)).count();
+    assert_eq!(to("csb", "重要信息系统"), 1, "{rows:#?}");
+    assert_eq!(to("cncert", "【重要信息系统】"), 1, "copy CNCERT: {rows:#?}");
+    let important = &rows.iter().find(|(r, _)| r == "csb").unwrap().1;
+    assert!(
+        important.contains("203.0.113.7") && important.contains("某银行数据中心") && important.contains("198.51.100.20"),
+        "{important}"
+    );
+    assert!(!important.contains("c2.example.com"));
+    assert_eq!(to("unit:ISP-X", "按服务协议处理"), 1, "{rows:#?}");
+    // At verification, a target still malicious escalates the same way.
+    let verification = serde_json::json!({"kind": "verification", "content": {"notice_ref": event.to_string(),
+        "results": [{"target": "203.0.113.9", "still_malicious": true}, {"target": "c2.example.com", "still_malicious": false}]}});
+    assert!(lib.submit("CT-GD", verification, "2026-06-01T04:00:00Z").await.errors.is_empty());
+    let rows = alerts().await;
+    assert_eq!(
+        rows.iter().filter(|(r, p)| r == "csb" && p.contains("203.0.113.9") && p.contains("仍存在恶意连接")).count(),
+        1,
+        "{rows:#?}"
+    );
+}
