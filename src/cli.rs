@@ -668,13 +668,14 @@ async fn reports(app: App, cmd: ReportsCmd, json: bool) -> anyhow::Result<i32> {
                     let c = &r.report.content;
                     let sev = c.grade.map(|g| g.to_string()).or(c.level.map(|l| format!("level {l}"))).unwrap_or_default();
                     println!(
-                        "{}  {}  {:<12} {:<18} {:<16} discovered {}",
+                        "{}  {}  {:<12} {:<18} {:<16} discovered {}{}",
                         r.report.id,
                         local_display(r.received_at),
                         r.report.unit,
                         c.kind(),
                         sev,
-                        local_display(c.discovered_at)
+                        local_display(c.discovered_at),
+                        if c.suspected_crime { "  SUSPECTED CRIME (涉嫌犯罪)" } else { "" }
                     );
                 }
             }

@@ -311,6 +311,14 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
         problems
             .push(Problem { file: path.to_path_buf(), message: "[rules.botnet_thresholds] large_total must be below major_total".into() });
     }
+    if config.rules.public_security_unit.as_deref().is_some_and(|c| c.parse::<crate::model::UnitCode>().is_err()) {
+        problems.push(Problem {
+            file: path.to_path_buf(),
+            message:
+                "[rules] public_security_unit must be a unit code (the public security liaison registered with `tongbao units import`)"
+                    .into(),
+        });
+    }
     if config.rules.botnet_window_hours == 0 {
         problems.push(Problem { file: path.to_path_buf(), message: "[rules] botnet_window_hours must be at least 1".into() });
     }

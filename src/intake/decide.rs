@@ -604,6 +604,10 @@ fn accept(
             .into_iter()
             .map(|o| (id, o))
             .collect();
+    if content.suspected_crime && earlier.is_none() {
+        // Art. 17 [僵尸机制]: referred to the public security authority by CNCERT.
+        drafts.push((id, ob::crime_referral(received_at, &engine.calendar, &engine.policy)));
+    }
     if !d.regrades.is_empty() && !drafts.iter().any(|(_, o)| o.duty == Duty::CncertReport) {
         let g = content.grade.unwrap_or(Grade::General);
         drafts.extend(ob::after_regrade(g, received_at, &content.provinces, unit.province, &engine.calendar).into_iter().map(|o| (id, o)));

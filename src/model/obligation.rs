@@ -31,6 +31,8 @@ pub enum Duty {
     Verification,
     /// CNCERT reports the disposal result to CSB and the bureaus (Art. 9(五) [僵尸机制]).
     DisposalResult,
+    /// CNCERT refers an event suspected to be a crime to the public security authority (Art. 17 [僵尸机制]).
+    CrimeReferral,
 }
 
 impl Duty {
@@ -47,6 +49,7 @@ impl Duty {
             Duty::DisposalFeedback => "disposal_feedback",
             Duty::Verification => "verification",
             Duty::DisposalResult => "disposal_result",
+            Duty::CrimeReferral => "crime_referral",
         }
     }
 
@@ -63,10 +66,11 @@ impl Duty {
             Duty::DisposalFeedback => "反馈处置情况",
             Duty::Verification => "反馈验证结果",
             Duty::DisposalResult => "反馈处置结果",
+            Duty::CrimeReferral => "报请公安机关调查处理",
         }
     }
 
-    pub const ALL: [Duty; 11] = [
+    pub const ALL: [Duty; 12] = [
         Duty::Report,
         Duty::WrittenReport,
         Duty::FollowUp,
@@ -78,6 +82,7 @@ impl Duty {
         Duty::DisposalFeedback,
         Duty::Verification,
         Duty::DisposalResult,
+        Duty::CrimeReferral,
     ];
 
     pub fn parse(s: &str) -> Option<Duty> {

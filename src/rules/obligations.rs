@@ -22,6 +22,12 @@ pub struct Policy {
     pub botnet_thresholds: super::BotnetThresholds,
     /// How long before a deadline reminders go out.
     pub reminders: super::Leads,
+    /// The registered unit (the public security authority's liaison) that CNCERT refers events
+    /// suspected to be crimes to (Art. 17 [僵尸机制]); without it the referral has no addressee
+    /// and `tongbao check` says so.
+    pub public_security_unit: Option<String>,
+    /// Working days CNCERT has to refer such an event ("应报请" sets no time).
+    pub crime_referral_workdays: u32,
 }
 
 impl Default for Policy {
@@ -32,6 +38,8 @@ impl Default for Policy {
             written_report_after_hours: 24,
             botnet_thresholds: super::BotnetThresholds::default(),
             reminders: super::Leads::default(),
+            public_security_unit: None,
+            crime_referral_workdays: 1,
         }
     }
 }
@@ -168,6 +176,9 @@ pub mod basis {
     }
     pub fn botnet_9_5() -> Basis {
         b("botnet-9.5", BOTNET, "第九条第（五）项")
+    }
+    pub fn botnet_17() -> Basis {
+        b("botnet-17", BOTNET, "第十七条")
     }
     pub fn botnet_13() -> Basis {
         b("botnet-13", BOTNET, "第十三条")
@@ -337,6 +348,24 @@ pub fn for_report(f: &ReportFacts<'_>, earlier: Option<Urgency>, cal: &Calendar,
         ReportKind::Appeal => {}         // see `reopened_deadline`: it reopens what it names
     }
     b.out
+}
+
+/// Art. 17 [僵尸机制]: an event suspected to be a crime is referred by CNCERT to the public
+/// security authority (the unit `policy.public_security_unit` names), within
+/// `crime_referral_workdays` working days of the report reaching the hub.
+pub fn crime_referral(received_at: DateTime<Utc>, cal: &Calendar, policy: &Policy) -> ObligationDraft {
+    let mut b = Builder { cal, out: Vec::new() };
+    let to: Vec<Party> = policy.public_security_unit.as_deref().and_then(|c| c.parse().ok()).map(Party::Unit).into_iter().collect();
+    b.add(
+        Duty::CrimeReferral,
+        Party::Cncert,
+        to,
+        vec![Party::Csb],
+        DeadlineRule::WorkdaysAfter(policy.crime_referral_workdays.max(1)),
+        received_at,
+        basis::botnet_17(),
+    );
+    b.out.pop().expect("just added")
 }
 
 /// CNCERT's own duties for a botnet event it learns of (Art. 8(三) [僵尸机制]).

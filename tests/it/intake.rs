@@ -588,3 +588,21 @@ async fn the_same_period_is_a_period_not_only_the_past() {
     assert_eq!(earlier.reports[0].grade, Some(Grade::Large), "120,000 in one period, whichever came first");
     assert_eq!(earlier.regraded.iter().map(|g| (g.report_id, g.to)).collect::<Vec<_>>(), vec![(later.reports[0].report_id, Grade::Large)]);
 }
+
+/// Art. 17 [僵尸机制]: an event suspected to be a crime is referred by CNCERT to the public
+/// security authority named in the configuration, as a duty with its deadline.
+#[tokio::test]
+async fn a_suspected_crime_is_referred_to_public_security_by_cncert() {
+    let policy = tongbao::rules::Policy { public_security_unit: Some("MPS-LIAISON".into()), ..Default::default() };
+    let lib = Lib::with_policy(policy).await;
+    let mut e = event("large", "2026-10-12 09:00");
+    e["suspected_crime"] = json!(true);
+    let r = lib.submit("CT-GD", e, "2026-10-12T01:30:00Z").await;
+    let referral = r.reports[0].obligations.iter().find(|o| o.duty == Duty::CrimeReferral).expect("a referral duty");
+    assert_eq!(referral.actor.to_string(), "cncert");
+    assert_eq!(referral.to.iter().map(|p| p.to_string()).collect::<Vec<_>>(), vec!["unit:MPS-LIAISON"]);
+    assert!(referral.basis.contains("第十七条"), "{}", referral.basis);
+    assert_eq!(referral.due_at.to_rfc3339(), "2026-10-13T16:00:00+00:00", "one working day: 2026-10-13 24:00");
+    let plain = lib.submit("CT-GD", event("large", "2026-10-12 10:00"), "2026-10-12T02:30:00Z").await;
+    assert!(plain.reports[0].obligations.iter().all(|o| o.duty != Duty::CrimeReferral));
+}
