@@ -14,6 +14,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    // A reader that goes away (`tongbao reports list | head -1`) ends the program quietly, as it
+    // does any other command-line tool, instead of a panic in `println!` on a closed pipe.
+    // SAFETY: restoring the default disposition of one signal, before any other thread prints.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TONGBAO_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)

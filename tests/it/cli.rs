@@ -224,3 +224,28 @@ fn a_cncert_duty_is_marked_done_by_a_person_once() {
     let (_, open) = hub.json(&["obligations", "--open"]);
     assert!(open.as_array().unwrap().iter().all(|o| o["id"] != cncert.as_str()));
 }
+
+/// `tongbao … | head -1`: a reader that goes away ends the program quietly, never a panic.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    let hub = Hub::new().with_units();
+    let events: Vec<serde_json::Value> = (0..1200)
+        .map(|i| super::helpers::event("general", &format!("2026-10-{:02}T{:02}:{:02}:00+08:00", 1 + i / 600, i % 600 / 60 + 8, i % 60)))
+        .collect();
+    let file = hub.write("many.json", &serde_json::to_string(&events).unwrap());
+    assert!(hub.run(&["ingest", file.to_str().unwrap(), "--unit", "CT-GD"]).status.success());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tongbao"))
+        .args(["reports", "list", "--limit", "100000"])
+        .current_dir(hub.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!first.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
