@@ -152,8 +152,13 @@ fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limi
 
 /// Lists the header's columns that no field takes, so that nothing is dropped unsaid.
 fn note_unknown_columns(sheet: &Sheet, header: &Header, notes: &mut Notes) {
-    for (c, text) in header.texts.iter().enumerate() {
-        if let (Some(text), None) = (text, header.columns.get(c).copied().flatten()) {
+    let unknown =
+        header.texts.iter().enumerate().filter(|(c, t)| t.is_some() && header.columns.get(*c).copied().flatten().is_none()).count();
+    if unknown > MAX_LISTED {
+        notes.push(Note::new(&sheet.name, format!("另有 {} 列未识别，未逐一列出", unknown - MAX_LISTED)));
+    }
+    for (c, text) in header.texts.iter().enumerate().filter(|(c, _)| header.columns.get(*c).copied().flatten().is_none()).take(MAX_LISTED) {
+        if let Some(text) = text {
             let place = format!(
                 "{}!{}{}",
                 sheet.name,
@@ -170,6 +175,12 @@ fn month_in_title(sheet: &Sheet, header_row: usize) -> Option<String> {
     sheet.rows[..header_row].iter().flatten().find_map(|v| {
         let V::Text(t) = v else { return None };
         let t = fold_width(t);
+        // A 填报日期：2026年10月8日 line is when the form was filled in, not the month it sums up.
+        if ["填报", "填表", "报送日期", "报送时间", "日期"].iter().any(|w| t.contains(w))
+            || t.split_once('月').is_some_and(|(_, after)| after.contains('日'))
+        {
+            return None;
+        }
         let (year, rest) = t.split_once('年')?;
         let digits: String = year.chars().rev().take_while(char::is_ascii_digit).collect();
         let year: i32 = digits.chars().rev().collect::<String>().parse().ok()?;
@@ -239,23 +250,11 @@ fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<
         // A formula nobody computed (openpyxl writes formulas without values) reads as an empty
         // cell; its formula is kept so the cell is refused rather than taken as left blank. The
         // 受控IP sheets hold data only and can be a million rows, so they are not scanned.
-        let mut uncomputed = HashMap::new();
-        if !name.starts_with(BOT_IP_SHEET) && name != MARKER_SHEET && h <= 100_000 {
-            if let Ok(formulas) = wb.worksheet_formula(&name) {
-                for (r, c, f) in formulas.used_cells() {
-                    let (fr, fc) = formulas.start().unwrap_or((0, 0));
-                    let (ar, ac) = (fr as usize + r, fc as usize + c);
-                    let (Some(rr), Some(cc)) = (ar.checked_sub(origin.0 as usize), ac.checked_sub(origin.1 as usize)) else { continue };
-                    let value = rows.get(rr).and_then(|row| row.get(cc)).cloned().unwrap_or(V::Empty);
-                    if value == V::Empty && !f.trim().is_empty() && rr < limits.max_rows && cc < 16_384 {
-                        if rows.len() <= rr {
-                            rows.resize(rr + 1, vec![]);
-                        }
-                        uncomputed.insert((rr, cc), f.clone());
-                    }
-                }
-            }
-        }
+        let uncomputed = if !name.starts_with(BOT_IP_SHEET) && name != MARKER_SHEET && h <= 100_000 {
+            uncomputed_formulas(&mut wb, &name, origin, &mut rows)
+        } else {
+            HashMap::new()
+        };
         if name == MARKER_SHEET {
             let kind = rows.get(1).and_then(|r| r.first()).and_then(|v| if let V::Text(t) = v { ReportKind::parse(t) } else { None });
             if rows.first().and_then(|r| r.first()) == Some(&V::Text("tongbao-form".into())) {
@@ -265,6 +264,51 @@ fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<
         sheets.push(Sheet { name, origin, rows, uncomputed });
     }
     Ok((sheets, marker))
+}
+
+/// Formulas of an xlsx sheet that hold no value (openpyxl writes them so), by (row, column) in
+/// `rows`. Read one cell at a time from the sheet's XML: calamine's formula *range* would be
+/// allocated densely between the outermost formulas, which a few-KB file can put a million rows
+/// and 16,384 columns apart. Only formulas within the values' range (and a few rows below it)
+/// count, at most 10,000 of them. Xls and ods files carry computed values.
+fn uncomputed_formulas(
+    wb: &mut calamine::Sheets<Cursor<&[u8]>>,
+    name: &str,
+    origin: (u32, u32),
+    rows: &mut Vec<Vec<V>>,
+) -> HashMap<(usize, usize), String> {
+    const MAX_FORMULAS: usize = 10_000;
+    const ROWS_BELOW: usize = 64;
+    let mut out = HashMap::new();
+    let calamine::Sheets::Xlsx(xlsx) = wb else { return out };
+    let Ok(mut reader) = xlsx.worksheet_cells_reader(name) else { return out };
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0) + 16;
+    let height = rows.len() + ROWS_BELOW;
+    let mut seen = 0usize;
+    while let Ok(Some(f)) = reader.next_formula() {
+        seen += 1;
+        if seen > MAX_FORMULAS * 10 {
+            break; // a sheet of nothing but formulas says no more than its first ones
+        }
+        let (ar, ac) = f.get_position();
+        let (Some(rr), Some(cc)) = ((ar as usize).checked_sub(origin.0 as usize), (ac as usize).checked_sub(origin.1 as usize)) else {
+            continue;
+        };
+        let formula = f.get_value();
+        if rr >= height || cc >= width || formula.trim().is_empty() {
+            continue;
+        }
+        if rows.get(rr).and_then(|row| row.get(cc)).is_none_or(|v| *v == V::Empty) {
+            if rows.len() <= rr {
+                rows.resize(rr + 1, vec![]);
+            }
+            out.insert((rr, cc), formula.clone());
+            if out.len() >= MAX_FORMULAS {
+                break;
+            }
+        }
+    }
+    out
 }
 
 fn cell(d: &Data) -> V {
@@ -334,22 +378,41 @@ fn names(c: &Column) -> impl Iterator<Item = String> + '_ {
     [norm(c.zh), c.code.to_string()].into_iter().chain(c.aliases.iter().map(|a| norm(a)))
 }
 
+/// Each form's column names, normalised once for the life of the process: header scanning
+/// compares every header cell with every name, so they are not normalised per cell.
+fn vocabulary(form: &FormSpec) -> &'static [Vec<String>] {
+    static VOCABULARY: std::sync::OnceLock<HashMap<ReportKind, Vec<Vec<String>>>> = std::sync::OnceLock::new();
+    let all = VOCABULARY
+        .get_or_init(|| spec::all().into_iter().map(|f| (f.kind, f.columns.iter().map(|c| names(c).collect()).collect())).collect());
+    all.get(&form.kind).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Header cells read per row: no form has more than a few dozen columns, and a hostile CSV row
+/// of a million cells must not cost a million name comparisons per candidate header row.
+const MAX_HEADER_COLUMNS: usize = 256;
+/// Unknown columns listed in a receipt, and header texts quoted in one error.
+const MAX_LISTED: usize = 50;
+
 /// The column of `form` a header text names: by one of its names exactly, or else by the
 /// longest name the header contains ("控制端IP及端口" names 控制端IP). None for headers the
 /// form does not know.
 fn column_for<'f>(form: &'f FormSpec, text: &str) -> Option<&'f Column> {
     let t = norm(text);
-    if t.is_empty() {
+    if t.is_empty() || t.len() > 200 {
         return None;
     }
-    if let Some(c) = form.columns.iter().find(|c| names(c).any(|n| n == t)) {
-        return Some(c);
+    let vocabulary = vocabulary(form);
+    if let Some(i) = vocabulary.iter().position(|names| names.iter().any(|n| *n == t)) {
+        return form.columns.get(i);
     }
-    form.columns
+    vocabulary
         .iter()
-        .flat_map(|c| names(c).filter(|n| n.chars().count() >= 2 && t.contains(n.as_str())).map(move |n| (n.chars().count(), c)))
+        .enumerate()
+        .flat_map(|(i, names)| {
+            names.iter().filter(|n| n.chars().count() >= 2 && t.contains(n.as_str())).map(move |n| (n.chars().count(), i))
+        })
         .max_by_key(|(len, _)| *len)
-        .map(|(_, c)| c)
+        .and_then(|(_, i)| form.columns.get(i))
 }
 
 /// How a sheet's header was read: the form, the header rows, and what each column holds.
@@ -385,7 +448,8 @@ fn text_of(v: Option<&V>) -> Option<&str> {
 fn read_header(sheet: &Sheet, form: &FormSpec, r: usize, span: usize) -> Header {
     let upper = &sheet.rows[r];
     let lower = if span == 2 { sheet.rows.get(r + 1) } else { None };
-    let width = upper.len().max(lower.map_or(0, Vec::len));
+    let width = upper.len().max(lower.map_or(0, Vec::len)).min(MAX_HEADER_COLUMNS);
+    let mut taken = std::collections::HashSet::new();
     let mut columns: Vec<Option<Column>> = Vec::with_capacity(width);
     let mut texts = Vec::with_capacity(width);
     // A group title over several sub-headers ("控制端信息" over IP | 端口) sits in the first
@@ -409,7 +473,7 @@ fn read_header(sheet: &Sheet, form: &FormSpec, r: usize, span: usize) -> Header 
             (Some(u), None) => vec![u.to_string()],
             (None, None) => vec![],
         };
-        let col = candidates.iter().find_map(|t| column_for(form, t)).filter(|col| !columns.iter().flatten().any(|x| x.code == col.code));
+        let col = candidates.iter().find_map(|t| column_for(form, t)).filter(|col| taken.insert(col.code));
         texts.push(match (up, low) {
             (Some(u), Some(l)) => Some(format!("{u}/{l}")),
             (u, l) => l.or(u).map(str::to_string),
@@ -480,7 +544,7 @@ fn recognise(sheet: &Sheet, marker: Option<ReportKind>) -> Recognised {
 /// The refusal of a sheet whose header lacks required columns: which ones, and what was found.
 fn missing_columns_error(sheet: &Sheet, h: &Header, blank_form: &str) -> IntakeError {
     let missing: Vec<&str> = h.missing_required().iter().map(|c| c.zh).collect();
-    let found: Vec<String> = h.texts.iter().flatten().cloned().collect();
+    let found: Vec<String> = h.texts.iter().flatten().take(MAX_LISTED).cloned().collect();
     let mut e = IntakeError::new(
         ErrorCode::MissingField,
         &sheet.name,
@@ -714,10 +778,28 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
             }
         }
         if let Some(target) = row_values.remove("target") {
-            // One target a row with a 是否已处置 flag: disposed, or undisposed with its reason.
+            // One target a row with a 是否已处置 flag: disposed, or undisposed with its reason. A
+            // flag that is neither 是 nor 否 (处置中, 部分处置) is refused, never guessed.
             let disposed = match row_values.get("is_disposed") {
                 Some(Value::Bool(b)) => *b,
-                _ => !item.contains_key("reason"),
+                Some(other) => {
+                    let c = columns.iter().position(|c| c.is_some_and(|c| c.code == "is_disposed")).unwrap_or(0);
+                    let place = format!(
+                        "{}!{}{}",
+                        sheet.name,
+                        column_letter((sheet.origin.1 as usize + c) as u16),
+                        sheet.origin.0 as usize + r + 1
+                    );
+                    let found = other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string());
+                    cell_errors.push(IntakeError::new(
+                        ErrorCode::WrongType,
+                        &place,
+                        "是否已处置：是或否（未处置的须写明原因）",
+                        Some(found),
+                    ));
+                    false
+                }
+                None => !item.contains_key("reason"),
             };
             if disposed {
                 pushes.push(("disposed", target));
@@ -888,7 +970,11 @@ fn states_no_events(row: &[V]) -> bool {
         .collect();
     let [text] = texts.as_slice() else { return false };
     let t = text.trim_end_matches(['。', '.']);
-    t == "无" || (t.contains('无') && t.contains("事件") && t.chars().count() <= 20)
+    // The phrase, not any text with 无 and 事件 in it (无线AP被入侵事件 is an event).
+    matches!(t, "无" | "无事件" | "本月无" | "当月无")
+        || (["本月无", "当月无", "本月未发生", "当月未发生", "本月没有"].iter().any(|p| t.starts_with(p))
+            && t.ends_with("事件")
+            && t.chars().count() <= 20)
 }
 
 /// `203.0.113.7:6667` in the C&C column, and no port column: the address and the port.
@@ -966,13 +1052,18 @@ fn to_json(v: &V, col: &Column) -> Value {
         (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Bool(b)) => json!(*b),
         (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Num(n)) if *n == 1.0 || *n == 0.0 => json!(*n == 1.0),
         (Cell::Choice(Choices::YesNo) | Cell::Bool, V::Text(t)) => match fold_width(t).to_lowercase().as_str() {
-            "是" | "y" | "yes" | "true" | "1" | "仍存在" | "√" | "✓" | "☑" | "✔" | "是√" | "已处置" | "有" => {
-                json!(true)
+            "是" | "y" | "yes" | "true" | "1" | "√" | "✓" | "☑" | "✔" | "是√" | "有" => json!(true),
+            "否" | "n" | "no" | "false" | "0" | "×" | "✗" | "无" => json!(false),
+            // Words that answer one question only: 已处置/未处置 the disposal flag, and the
+            // verification results written out (仍存在恶意连接 / 未发现恶意连接) the malicious flag.
+            "已处置" if col.code == "is_disposed" => json!(true),
+            "未处置" if col.code == "is_disposed" => json!(false),
+            w if col.code == "still_malicious"
+                && ["未发现", "已无", "无恶意", "不存在", "已消除", "已清除"].iter().any(|x| w.contains(x)) =>
+            {
+                json!(false)
             }
-            "否" | "n" | "no" | "false" | "0" | "已消除" | "×" | "✗" | "未处置" | "无" => json!(false),
-            // Results written out in words: 仍存在恶意连接 / 未发现恶意连接、已无恶意连接.
-            w if ["未发现", "已无", "无恶意", "不存在", "已消除", "已清除"].iter().any(|x| w.contains(x)) => json!(false),
-            w if ["仍存在", "仍有", "存在恶意"].iter().any(|x| w.contains(x)) => json!(true),
+            w if col.code == "still_malicious" && ["仍存在", "仍有", "存在恶意"].iter().any(|x| w.contains(x)) => json!(true),
             _ => json!(t),
         },
         (Cell::Choice(Choices::Level), V::Num(n)) => json!(*n as i64),

@@ -73,7 +73,9 @@ impl BotnetRow {
 /// The botnets of every report of a submission, with placeholder report ids: reports of one
 /// submission are graded together, each with its own discovery time (the unit knew them all).
 /// Empty for a submission of one botnet report, which is graded with its own botnets.
-fn submission_botnets(items: &[Item]) -> Vec<BotnetRow> {
+fn submission_botnets(items: &[Item], unit: &UnitCode) -> Vec<BotnetRow> {
+    // A report claiming another unit is refused: its bots grade nothing.
+    let items: Vec<&Item> = items.iter().filter(|(_, r)| matches!(r, Ok(input) if input.unit.as_ref().is_none_or(|u| u == unit))).collect();
     let botnet_reports =
         items.iter().filter(|(_, r)| matches!(r, Ok(input) if matches!(input.content.body, ReportBody::BotnetEvent(_)))).count();
     if botnet_reports < 2 {
@@ -147,6 +149,8 @@ pub struct Reopen {
 pub struct Reschedule {
     pub report: ReportId,
     pub duty: Duty,
+    /// Whose duty (every actor's when None: each notified owner's feedback).
+    pub actor: Option<Party>,
     pub deadline: Deadline,
     pub next_alert_at: DateTime<Utc>,
 }
@@ -352,7 +356,7 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
     match p.items {
         Err(e) => d.receipt.errors.push(e),
         Ok(items) => {
-            let together = submission_botnets(&items);
+            let together = submission_botnets(&items, &unit.code);
             for (index, (ptr, item)) in items.into_iter().enumerate() {
                 match item.and_then(|input| accept(&mut d, index, &ptr, input, &unit, &together, ctx, engine)) {
                     Ok(()) => {}
@@ -532,8 +536,9 @@ fn accept(
                 ),
                 None => botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds),
             });
-            declared_grade = declared;
         }
+        // What the unit declared stays readable whatever the period later makes of it.
+        declared_grade = declared;
         // If the report's own botnets justify the grade, the reporter should have known it and
         // its clock runs from discovery; if other reports of the period pushed it over, the
         // clock runs from the moment of regrading (SPEC §3).
@@ -558,7 +563,10 @@ fn accept(
                 // disposal feedback and the operator's verification (Art. 9(二)(三) [僵尸机制]).
                 let mut new_deadlines = Vec::new();
                 let owner = r.unit.clone();
-                for draft in ob::after_notice(computed, received_at, &owner, Some(&owner), &engine.calendar) {
+                // Only a basic telecom operator that found the event owes a verification (Art. 9(三)).
+                let verifier = r.reporter_type.is_basic_telecom().then_some(&owner);
+                for draft in ob::after_notice(computed, received_at, &owner, verifier, &engine.calendar) {
+                    let actor = (draft.duty == Duty::Verification).then(|| draft.actor.clone());
                     let next_alert_at =
                         crate::rules::reminders::first_alert_at(&draft.deadline, true, &engine.policy.reminders, &engine.calendar);
                     new_deadlines.push(format!(
@@ -566,7 +574,13 @@ fn accept(
                         draft.duty.label_zh(),
                         crate::rules::calendar::local_display(draft.deadline.due_at)
                     ));
-                    d.reschedules.push(Reschedule { report: row.report_id, duty: draft.duty, deadline: draft.deadline, next_alert_at });
+                    d.reschedules.push(Reschedule {
+                        report: row.report_id,
+                        duty: draft.duty,
+                        actor,
+                        deadline: draft.deadline,
+                        next_alert_at,
+                    });
                 }
                 // Every unit whose report changed grade is told, never left to find out.
                 let why = botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds);
@@ -653,7 +667,12 @@ fn accept(
             // were, so a partial update never empties a unit's contacts or mail identities.
             let mut changed: Vec<crate::model::ContactRole> = b.contacts.iter().map(|c| c.role).collect();
             changed.dedup();
-            let kept: Vec<crate::model::Contact> = unit.contacts.iter().filter(|c| !changed.contains(&c.role)).cloned().collect();
+            // An earlier update in the same submission is where this one starts from.
+            let current = match &d.contacts {
+                Some((_, contacts)) => contacts.clone(),
+                None => unit.contacts.clone(),
+            };
+            let kept: Vec<crate::model::Contact> = current.into_iter().filter(|c| !changed.contains(&c.role)).collect();
             let label = |roles: &mut dyn Iterator<Item = crate::model::ContactRole>| {
                 let mut v: Vec<&str> = roles.map(|r| r.label_zh()).collect();
                 v.dedup();
@@ -1013,10 +1032,17 @@ fn perform_for_cncert(
         "report_id": subject, "duty": draft.duty, "basis": draft.basis.citation_zh,
         "title": format!("{label}{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40)),
         "lines": lines, "unit_name": unit.name,
-        "performs": { "report": about, "duty": draft.duty },
     });
+    // The duty is met when it reaches the party it is owed to first (CSB); copies and the other
+    // addressees get the same notice but their delivery performs nothing.
+    let mut primary = true;
     for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
         if party.is_concrete() && *party != draft.actor {
+            let mut payload = payload.clone();
+            if primary && role == "to" {
+                payload["performs"] = serde_json::json!({ "report": about, "duty": draft.duty });
+                primary = false;
+            }
             d.outbox.push(crate::fanout::party_row("notice", party, role, subject.to_string(), &payload));
         }
     }

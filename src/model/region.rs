@@ -119,13 +119,12 @@ impl Province {
                 code == p.code() || digits == p.gb_code() || s == p.short_zh() || s == p.name_zh() || single == Some(p.abbreviation())
             })
             .or_else(|| {
-                // A city or county under its province's name: the longest province name it starts with.
+                // A city or county under its province's full name (广东省深圳市). The short name alone
+                // is no prefix: 海南藏族自治州 and 河南县 are in Qinghai.
                 Province::ALL
                     .into_iter()
-                    .filter(|p| {
-                        s.chars().count() > p.short_zh().chars().count() + 1 && (s.starts_with(p.name_zh()) || s.starts_with(p.short_zh()))
-                    })
-                    .max_by_key(|p| p.short_zh().len())
+                    .filter(|p| s.len() > p.name_zh().len() && s.starts_with(p.name_zh()))
+                    .max_by_key(|p| p.name_zh().len())
             })
             .ok_or_else(|| {
                 ParseError::new(ErrorCode::BadProvince, "省份：代码（如 GD）、中文名称（如 广东、广东省）、简称（如 粤）或“全国”", input)
@@ -208,6 +207,16 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), 31);
+    }
+
+    #[test]
+    fn abbreviations_and_places_under_a_full_province_name_but_no_lookalikes() {
+        assert_eq!(Province::parse("粤").unwrap(), Province::Guangdong);
+        assert_eq!(Province::parse("广东省深圳市").unwrap(), Province::Guangdong);
+        // Qinghai's 海南藏族自治州 and 河南县 are neither Hainan nor Henan.
+        assert!(Province::parse("海南藏族自治州").is_err());
+        assert!(Province::parse("河南县").is_err());
+        assert!(means_nationwide("31省（区、市）") && means_nationwide("全国") && !means_nationwide("全国性"));
     }
 
     #[test]

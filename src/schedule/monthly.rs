@@ -216,13 +216,17 @@ pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: 
         "title": format!("【月度通报】{month} 网络安全信息通报"),
         "month": month.to_string(),
         "digest": d,
-        // General events' disposal results go to CSB in the digest (Art. 9(五) [僵尸机制]):
-        // delivered, it meets CNCERT's disposal_result duties of the month's feedback.
-        "performs": { "duty": crate::model::Duty::DisposalResult, "trigger_from": from.timestamp_millis(), "trigger_to": to.timestamp_millis() },
+    });
+    // General events' disposal results go to CSB in the digest (Art. 9(五) [僵尸机制]): its
+    // delivery to CSB, not to the bureaus or CNCERT's own copy, meets those of the month's feedback.
+    let mut to_csb = payload.clone();
+    to_csb["performs"] = serde_json::json!({
+        "duty": crate::model::Duty::DisposalResult, "rule": crate::model::DeadlineRule::NthWorkdayOfNextMonth(10).code(),
+        "trigger_from": from.timestamp_millis(), "trigger_to": to.timestamp_millis(),
     });
     let subject = format!("digest:{month}");
     let outbox = vec![
-        party_row("digest", &Party::Csb, "to", subject.clone(), &payload),
+        party_row("digest", &Party::Csb, "to", subject.clone(), &to_csb),
         party_row("digest", &Party::AllBureaus, "to", subject.clone(), &payload),
         party_row("digest", &Party::Cncert, "copy", subject, &payload),
     ];

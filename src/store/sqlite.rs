@@ -532,9 +532,10 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
         for r in &d.reschedules {
             // Only brought forward: a deadline already sooner stays.
             sqlx::query(
-                "UPDATE obligations SET trigger_at = ?, due_at = ?, provisional = ?, alert_stage = 0, next_alert_at = ? \
-                 WHERE report_id = ? AND duty = ? AND status = 'open' AND due_at > ?",
+                "UPDATE obligations SET rule = ?, trigger_at = ?, due_at = ?, provisional = ?, alert_stage = 0, next_alert_at = ? \
+                 WHERE report_id = ? AND duty = ? AND status = 'open' AND due_at > ? AND (? IS NULL OR actor = ?)",
             )
+            .bind(r.deadline.rule.code())
             .bind(ms(r.deadline.trigger_at))
             .bind(ms(r.deadline.due_at))
             .bind(r.deadline.provisional)
@@ -542,20 +543,19 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
             .bind(r.report.to_string())
             .bind(r.duty.code())
             .bind(ms(r.deadline.due_at))
+            .bind(r.actor.as_ref().map(|a| a.to_string()))
+            .bind(r.actor.as_ref().map(|a| a.to_string()))
             .execute(&mut *conn)
             .await?;
         }
         for r in &d.regrades {
-            // The grade the unit declared stays readable (declared_grade), as for a report graded up at intake.
-            sqlx::query(
-                "UPDATE reports SET grade = ?, body = json_set(body, '$.grade', ?, '$.declared_grade', \
-                 coalesce(json_extract(body, '$.declared_grade'), json_extract(body, '$.grade'))) WHERE id = ?",
-            )
-            .bind(r.to.code())
-            .bind(r.to.code())
-            .bind(r.report_id.to_string())
-            .execute(&mut *conn)
-            .await?;
+            // The grade the unit declared (declared_grade, if it declared one) is left as it was.
+            sqlx::query("UPDATE reports SET grade = ?, body = json_set(body, '$.grade', ?) WHERE id = ?")
+                .bind(r.to.code())
+                .bind(r.to.code())
+                .bind(r.report_id.to_string())
+                .execute(&mut *conn)
+                .await?;
         }
         if let Some((unit, contacts)) = &d.contacts {
             let json = serde_json::to_string(contacts).map_err(|e| corrupt("contacts", e))?;
@@ -610,8 +610,9 @@ pub(super) async fn mark_fulfilled(
 }
 
 /// What delivered rows perform: `{"performs": {"duty": D, "report": R}}` meets CNCERT's duty D
-/// about report R; `{"performs": {"duty": D, "trigger_from": ms, "trigger_to": ms}}` (the digest)
-/// meets each of CNCERT's duties D triggered in that span. A batch row carries its items'.
+/// about report R; `{"performs": {"duty": D, "rule": RULE, "trigger_from": ms, "trigger_to": ms}}`
+/// (the digest) meets each of CNCERT's duties D of that rule triggered in that span. A batch row
+/// carries its items'.
 async fn perform_duties(conn: &mut SqliteConnection, ids: &[OutboxId], at: DateTime<Utc>) -> Result<(), StoreError> {
     let mut performs: Vec<serde_json::Value> = Vec::new();
     for chunk in ids.chunks(900) {
@@ -636,14 +637,18 @@ async fn perform_duties(conn: &mut SqliteConnection, ids: &[OutboxId], at: DateT
         let Some(duty) = p.get("duty").and_then(|d| d.as_str()) else { continue };
         if let Some(report) = p.get("report").and_then(|r| r.as_str()) {
             sqlx::query(&format!("{set} AND report_id = ?3")).bind(ms(at)).bind(duty).bind(report).execute(&mut *conn).await?;
-        } else if let (Some(from), Some(to)) =
-            (p.get("trigger_from").and_then(|v| v.as_i64()), p.get("trigger_to").and_then(|v| v.as_i64()))
-        {
-            sqlx::query(&format!("{set} AND trigger_at >= ?3 AND trigger_at < ?4"))
+        } else if let (Some(from), Some(to), Some(rule)) = (
+            p.get("trigger_from").and_then(|v| v.as_i64()),
+            p.get("trigger_to").and_then(|v| v.as_i64()),
+            p.get("rule").and_then(|v| v.as_str()),
+        ) {
+            // Only the duties of that rule (the digest's; urgent results have notices of their own).
+            sqlx::query(&format!("{set} AND trigger_at >= ?3 AND trigger_at < ?4 AND rule = ?5"))
                 .bind(ms(at))
                 .bind(duty)
                 .bind(from)
                 .bind(to)
+                .bind(rule)
                 .execute(&mut *conn)
                 .await?;
         }

@@ -288,3 +288,24 @@ async fn forms_as_outside_clerks_wrote_them() {
     };
     assert_eq!(b.botnets[0].bot_count, 2, "two distinct bots listed on 肉鸡");
 }
+
+/// A few-KB workbook whose formulas sit a million rows and 16,384 columns apart (openpyxl writes
+/// them without values) is read cell by cell: the formula next to the data is refused at its
+/// cell, the far one is ignored, and nothing the size of the sheet is allocated.
+#[tokio::test]
+async fn formulas_far_apart_cost_nothing_and_the_near_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("far.xlsx");
+    let script = "import openpyxl,sys\nwb=openpyxl.Workbook();ws=wb.active;ws.title='事件表'\n\
+        ws.append(['发现时间','事件分级','信息类别','涉及省份','事件发生单位概况','事件发生时间','事件简要经过','初步估计的危害和影响','已采取的措施'])\n\
+        ws.append(['=TODAY()','重大','DDoS','广东','IDC','2026-09-23 10:00','攻击','中断','清洗'])\n\
+        ws['XFD1048576']='=1'\nwb.save(sys.argv[1])\n";
+    assert!(Command::new(python()).args(["-c", script]).arg(&out).status().unwrap().success());
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.len() < 16_384, "a small file: {} bytes", bytes.len());
+    let items = forms::parse(&bytes, "far.xlsx", "2026-09-23T03:00:00Z".parse().unwrap(), &forms::Limits::default()).unwrap();
+    assert_eq!(items.len(), 1);
+    let errors = items[0].1.as_ref().unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!((errors[0].code, errors[0].place.as_str()), (tongbao::model::ErrorCode::UncomputedFormula, "事件表!A2"));
+}

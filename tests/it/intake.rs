@@ -561,7 +561,9 @@ async fn reports_of_one_submission_are_graded_together_with_their_own_discovery_
 #[tokio::test]
 async fn a_unit_whose_report_another_unit_pushes_over_a_threshold_is_told() {
     let lib = Lib::new().await;
-    let gd = lib.submit("CT-GD", botnet_at("203.0.113.7", 6667, 60_000, "2026-06-03 08:00"), "2026-06-03T01:00:00Z").await;
+    let mut declared = botnet_at("203.0.113.7", 6667, 60_000, "2026-06-03 08:00");
+    declared["grade"] = json!("一般");
+    let gd = lib.submit("CT-GD", declared, "2026-06-03T01:00:00Z").await;
     let bj = lib.submit("IDC-BJ", botnet_at("198.51.100.9", 443, 60_000, "2026-06-03 09:00"), "2026-06-03T02:00:00Z").await;
     assert_eq!(bj.regraded.len(), 1);
     let id = gd.reports[0].report_id;
