@@ -7,7 +7,7 @@ use crate::model::{Deadline, Obligation, ObligationId, ObligationStatus, Party, 
 use crate::rules::calendar::{end_of_day, local_display, start_of_day};
 use crate::rules::obligations::{Reporter, monthly_summary_duty};
 use crate::rules::{Calendar, Policy};
-use crate::store::jobs::{JobRun, MonthFacts, Tally};
+use crate::store::jobs::{Arrivals, JobRun, MonthFacts, Tally};
 use crate::store::{JobStore, Store, StoreError};
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
@@ -161,8 +161,17 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
 pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth) -> Result<Digest, StoreError> {
     let (a, b) = digest::span(month);
     let (pa, pb) = digest::span(digest::previous(month));
-    let mut cur = store.month_facts(a, b, 5).await?;
-    let mut prev = store.month_facts(pa, pb, 0).await?;
+    // Each report counts in the first digest not yet sent when it arrived: one discovered in a
+    // month but received after that month's digest went out is the next month's late arrival.
+    let previous = digest::previous(month);
+    let arrivals = |m: YearMonth| async move {
+        Ok::<_, StoreError>(Arrivals {
+            late_after: store.job_ran("digest", &digest::previous(m).to_string()).await?,
+            until: store.job_ran("digest", &m.to_string()).await?,
+        })
+    };
+    let mut cur = store.month_facts(a, b, 5, arrivals(month).await?).await?;
+    let mut prev = store.month_facts(pa, pb, 0, arrivals(previous).await?).await?;
     add_summarised_events(store, month, &mut cur).await?;
     add_summarised_events(store, digest::previous(month), &mut prev).await?;
     let units = store.units().await?;
@@ -181,7 +190,16 @@ async fn add_summarised_events<S: JobStore>(store: &S, month: YearMonth, facts: 
     let until = store.job_ran("digest", &m).await?.unwrap_or(DateTime::<Utc>::MAX_UTC);
     let mut rows = store.summary_events(&m, &m, far_past, until).await?;
     if let Some(previous_sent) = store.job_ran("digest", &previous).await? {
-        let late = store.summary_events("0000-00", &previous, previous_sent, until).await?;
+        // A summary resent after its month's digest went out was counted already; only those that
+        // had not come at all by then are late arrivals.
+        let counted: std::collections::HashSet<(String, String)> =
+            store.summary_events("0000-00", &previous, far_past, previous_sent).await?.into_iter().map(|e| (e.unit, e.month)).collect();
+        let late: Vec<_> = store
+            .summary_events("0000-00", &previous, previous_sent, until)
+            .await?
+            .into_iter()
+            .filter(|e| !counted.contains(&(e.unit.clone(), e.month.clone())))
+            .collect();
         let mut by_summary: BTreeMap<(String, String), u64> = BTreeMap::new();
         for e in &late {
             *by_summary.entry((e.unit.clone(), e.month.clone())).or_default() += e.count;

@@ -87,6 +87,17 @@ pub struct MonthFacts {
     pub late_summaries: Vec<(String, String, u64)>,
 }
 
+/// Which reports a month's digest counts besides those discovered in the month and received
+/// before it went out: each report counts in the first digest not yet sent when it arrived.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Arrivals {
+    /// When the previous month's digest went out: reports of earlier months received after it
+    /// are this month's late arrivals.
+    pub late_after: Option<DateTime<Utc>>,
+    /// When this month's digest went out, if it did: what came after belongs to the next one.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// General events listed in units' monthly summaries, grouped for the digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryEvents {
@@ -138,5 +149,6 @@ pub trait JobStore: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         typical: u32,
+        arrivals: Arrivals,
     ) -> impl Future<Output = Result<MonthFacts, StoreError>> + Send;
 }

@@ -1,6 +1,6 @@
 //! The scheduler's queries on SQLite: alert scan, job runs, party fan-out, retention purge, digest counts.
 
-use super::jobs::{AlertCandidate, AlertStep, JobRun, JobStore, MonthFacts, Purged, SummaryEvents, Tally};
+use super::jobs::{AlertCandidate, AlertStep, Arrivals, JobRun, JobStore, MonthFacts, Purged, SummaryEvents, Tally};
 use super::sqlite::{
     REPORT_REF_COLUMNS, from_ms, insert_audit, insert_obligations, insert_outbox, mark_fulfilled, ms, row_to_obligation,
     row_to_outbox_item, row_to_report, row_to_report_ref,
@@ -215,8 +215,16 @@ impl JobStore for SqliteStore {
             .collect()
     }
 
-    async fn month_facts(&self, from: DateTime<Utc>, to: DateTime<Utc>, typical: u32) -> Result<MonthFacts, StoreError> {
+    async fn month_facts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        typical: u32,
+        arrivals: Arrivals,
+    ) -> Result<MonthFacts, StoreError> {
         let (a, b) = (ms(from), ms(to));
+        let until = arrivals.until.map(ms).unwrap_or(i64::MAX);
+        let late_after = arrivals.late_after.map(ms).unwrap_or(i64::MAX);
         let mut facts = MonthFacts::default();
         // One pass over the month's reports: every grouping the digest needs, added up here.
         let rows = sqlx::query(
@@ -225,12 +233,13 @@ impl JobStore for SqliteStore {
              sum(CASE WHEN kind = 'disposal_feedback' THEN json_array_length(body, '$.content.disposed') END) AS disposed, \
              sum(CASE WHEN kind = 'disposal_feedback' THEN json_array_length(body, '$.content.undisposed') END) AS undisposed \
              FROM reports WHERE received_at >= ?1 AND received_at < ?3 AND (CASE WHEN kind IN ('event', 'warning', 'botnet_event') \
-             THEN discovered_at >= ?1 AND discovered_at < ?2 ELSE received_at < ?2 END) \
+             THEN (discovered_at >= ?1 AND discovered_at < ?2) OR (discovered_at < ?1 AND received_at > ?4) ELSE received_at < ?2 END) \
              GROUP BY kind, sev, category, unit_code, provinces",
         )
         .bind(a)
         .bind(b)
-        .bind(b + LATE_ARRIVAL.num_milliseconds())
+        .bind(until)
+        .bind(late_after)
         .fetch_all(&self.pool)
         .await?;
         let mut by_kind_severity: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -257,14 +266,15 @@ impl JobStore for SqliteStore {
                 "WITH top AS (SELECT id, CASE grade WHEN 'especially_major' THEN 0 WHEN 'major' THEN 1 WHEN 'large' THEN 2 ELSE 3 END AS g, \
                  coalesce(level, 9) AS l, received_at AS t \
                  FROM reports WHERE received_at >= ?1 AND received_at < ?3 AND kind IN ('event', 'warning', 'botnet_event') \
-                 AND discovered_at >= ?1 AND discovered_at < ?2 \
+                 AND ((discovered_at >= ?1 AND discovered_at < ?2) OR (discovered_at < ?1 AND received_at > ?5)) \
                  AND follows_up IS NULL ORDER BY g, l, t LIMIT ?4) \
                  SELECT r.* FROM top JOIN reports r ON r.id = top.id ORDER BY top.g, top.l, top.t",
             )
             .bind(a)
             .bind(b)
-            .bind(b + LATE_ARRIVAL.num_milliseconds())
+            .bind(until)
             .bind(i64::from(typical))
+            .bind(late_after)
             .fetch_all(&self.pool)
             .await?;
             facts.typical = rows.iter().map(row_to_report).collect::<Result<_, _>>()?;
@@ -300,10 +310,6 @@ impl JobStore for SqliteStore {
         Ok(facts)
     }
 }
-
-/// How long after its month a report discovered in it is still counted in its digest (the digest
-/// goes out from the 6th working day of the next month; later arrivals are still the month's).
-const LATE_ARRIVAL: chrono::Duration = chrono::Duration::days(45);
 
 /// Tallies, most first, then by key.
 fn ranked(counts: BTreeMap<String, u64>) -> Vec<Tally> {

@@ -391,11 +391,20 @@ async fn the_digest_of_a_month_counts_the_events_discovered_in_it_and_the_genera
     let (sent, _) = tongbao::schedule::send_digest(&*store, month, t("2026-10-16T09:00:00+08:00")).await.unwrap();
     assert!(sent);
     lib.submit("CM-GROUP", summary("2026-09", &[("2026-09-20 10:00", "malware")]), "2026-10-20T10:00:00+08:00").await;
+    // CT-GD resends its (already counted) September summary: not counted again.
+    lib.submit("CT-GD", summary("2026-09", &[("2026-09-03 10:00", "spam")]), "2026-10-21T10:00:00+08:00").await;
+    // An event discovered in September but received after September's digest went out is
+    // October's late arrival, never lost between the two.
+    lib.submit("IDC-BJ", event("large", "2026-09-29T10:00:00+08:00"), "2026-10-22T10:00:00+08:00").await;
     let again = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
     assert_eq!(count(&again.by_grade, "一般（事件）"), Some((3, 0)), "a digest that went out is not changed by later summaries");
     let october = tongbao::schedule::compute_digest(&*store, "2026-10".parse().unwrap()).await.unwrap();
     assert_eq!(count(&october.by_category, "木马"), Some((1, 0)), "{:?}", october.by_category);
-    assert_eq!(october.late_summaries.len(), 1, "{:?}", october.late_summaries);
+    assert_eq!(october.late_summaries.len(), 1, "the resent summary is not late: {:?}", october.late_summaries);
+    assert_eq!(count(&october.by_category, "垃圾邮件"), None, "{:?}", october.by_category);
+    assert_eq!(count(&october.by_grade, "较大"), Some((1, 0)), "the late arrival: {:?}", october.by_grade);
+    let september = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
+    assert_eq!(september.by_grade, again.by_grade, "September's sent digest is recomputed the same");
     assert!(
         october.late_summaries[0].contains("CM-GROUP") && october.late_summaries[0].contains("2026-09"),
         "{:?}",
