@@ -133,6 +133,7 @@ fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limi
             Recognised::NotAForm => {}
         }
     }
+    attach_unassigned_bots(&mut items, &bot_ips);
     if !recognised {
         let mut e = refused(
             ErrorCode::UnknownKind,
@@ -589,7 +590,12 @@ fn is_bot_ip_sheet(s: &Sheet) -> bool {
         return true;
     }
     let (cc, _, first) = bot_ip_columns(s);
-    if first == 0 || cc.is_none() {
+    if first == 0 {
+        return false;
+    }
+    // A list of bots alone (序号 | 受控IP) belongs to the workbook's only C&C.
+    let texts = s.rows[first - 1].iter().filter(|v| matches!(v, V::Text(_))).count();
+    if cc.is_none() && texts > 3 {
         return false;
     }
     // A botnet form lists bots too; a list of bots states no event (no discovery time).
@@ -655,23 +661,57 @@ fn read_bot_ips(s: &Sheet, out: &mut BotIps) {
 fn attach_bot_ips(input: &mut crate::model::report::ReportInput, ips: &BotIps) -> Result<(), Vec<IntakeError>> {
     let crate::model::ReportBody::BotnetEvent(body) = &mut input.content.body else { return Ok(()) };
     let mut errors = Vec::new();
-    let only = body.botnets.len() == 1;
     for b in &mut body.botnets {
-        for key in [Some(b.cc_ip)].into_iter().chain(only.then_some(None)) {
-            if let Some(e) = ips.errors.get(&key) {
-                errors.extend(e.iter().cloned());
-            }
+        if let Some(e) = ips.errors.get(&Some(b.cc_ip)) {
+            errors.extend(e.iter().cloned());
         }
-        let unassigned = if only { ips.of_the_only_cc.as_slice() } else { &[] };
+        // A list without a C&C column is attached after the whole workbook is read, and only
+        // when the workbook names one C&C (`attach_unassigned_bots`).
         let listed = ips.by_cc.get(&b.cc_ip).map(Vec::as_slice).unwrap_or_default();
-        if !listed.is_empty() || !unassigned.is_empty() {
+        if !listed.is_empty() {
             b.bot_ips.extend_from_slice(listed);
-            b.bot_ips.extend_from_slice(unassigned);
             let distinct = crate::rules::BotSet::from_ips(&b.bot_ips).len();
             b.bot_count = b.bot_count.max(distinct);
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Bots listed on a sheet without a C&C column belong to the workbook's only C&C. With several
+/// C&Cs they belong to none that can be told, and the reports that relied on them are refused.
+fn attach_unassigned_bots(items: &mut [Item], ips: &BotIps) {
+    if ips.of_the_only_cc.is_empty() && !ips.errors.contains_key(&None) {
+        return;
+    }
+    let botnets = |r: &Result<crate::model::report::ReportInput, Vec<IntakeError>>| match r {
+        Ok(input) => match &input.content.body {
+            crate::model::ReportBody::BotnetEvent(b) => b.botnets.iter().map(|n| n.cc_ip).collect::<Vec<_>>(),
+            _ => vec![],
+        },
+        Err(_) => vec![],
+    };
+    let ccs: std::collections::HashSet<std::net::IpAddr> = items.iter().flat_map(|(_, r)| botnets(r)).collect();
+    for (place, result) in items.iter_mut() {
+        let Ok(input) = result else { continue };
+        let crate::model::ReportBody::BotnetEvent(body) = &mut input.content.body else { continue };
+        if ccs.len() == 1 {
+            if let Some(e) = ips.errors.get(&None) {
+                *result = Err(e.clone());
+                continue;
+            }
+            for b in &mut body.botnets {
+                b.bot_ips.extend_from_slice(&ips.of_the_only_cc);
+                b.bot_count = b.bot_count.max(crate::rules::BotSet::from_ips(&b.bot_ips).len());
+            }
+        } else if body.botnets.iter().any(|b| b.bot_count == 0 && b.bot_ips.is_empty()) {
+            *result = Err(vec![IntakeError::new(
+                ErrorCode::MissingField,
+                place.as_str(),
+                "规模：受控IP数量，或注明控制端IP的受控IP列表（受控IP表没有控制端IP列，而本文件有多个控制端，无法确定这些受控IP属于哪个控制端）",
+                None,
+            )]);
+        }
+    }
 }
 
 /// Where each part of one report came from, to place its errors.

@@ -309,3 +309,25 @@ async fn formulas_far_apart_cost_nothing_and_the_near_one_is_refused() {
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!((errors[0].code, errors[0].place.as_str()), (tongbao::model::ErrorCode::UncomputedFormula, "事件表!A2"));
 }
+
+/// Bots listed without a C&C column belong to the workbook's only C&C; with two C&Cs they
+/// belong to none that can be told, and the rows that relied on them are refused, not inflated.
+#[tokio::test]
+async fn a_bot_list_without_a_cc_column_goes_to_the_only_cc_or_to_none() {
+    let lib = Lib::new().await;
+    let bots = json!({"name": "受控主机", "rows": [["序号", "受控IP"], [1, "198.51.100.11"], [2, "198.51.100.12"]]});
+    let one = ingest_as(
+        &lib,
+        "CT-GD",
+        handmade(json!([
+        {"name": "控制端", "rows": [["发现时间", "控制端IP", "端口"], ["2026-11-26 16:00", "192.0.2.10", 5555]]}, bots.clone()])),
+        "one.xlsx",
+    )
+    .await;
+    assert_eq!(one.outcome, Outcome::Accepted, "{:#?}", one.errors);
+    let two = ingest_as(&lib, "CT-GD", handmade(json!([
+        {"name": "控制端", "rows": [["发现时间", "控制端IP", "端口"], ["2026-11-26 17:00", "192.0.2.10", 5555], ["2026-11-26 18:00", "192.0.2.11", 5556]]},
+        bots])), "two.xlsx").await;
+    assert_eq!(two.outcome, Outcome::Rejected, "{:#?}", two.reports);
+    assert!(two.errors.iter().all(|e| e.message.contains("无法确定")), "{:#?}", two.errors);
+}
