@@ -23,8 +23,8 @@ pub struct Policy {
     /// How long before a deadline reminders go out.
     pub reminders: super::Leads,
     /// The registered unit (the public security authority's liaison) that CNCERT refers events
-    /// suspected to be crimes to (Art. 17 [僵尸机制]); without it the referral has no addressee
-    /// and `tongbao check` says so.
+    /// suspected to be crimes to (Art. 17 [僵尸机制]). Without it the referral duty is still
+    /// created, with no addressee, and stays open until a CNCERT user marks it done.
     pub public_security_unit: Option<String>,
     /// Working days CNCERT has to refer such an event ("应报请" sets no time).
     pub crime_referral_workdays: u32,
