@@ -585,6 +585,23 @@ fn accept(
                 // Every unit whose report changed grade is told, never left to find out.
                 let why = botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds);
                 d.outbox.push(regrade_notice(r, from, computed, received_at, &why, &new_deadlines));
+                // The units answerable for its C&C addresses owe the feedback whose deadline moved:
+                // they are told too.
+                let owners: std::collections::BTreeSet<UnitCode> = in_window
+                    .iter()
+                    .filter(|b| b.report_id == row.report_id)
+                    .filter_map(|b| b.cc.and_then(|(ip, _)| engine.ownership.of_ip(ip)).cloned())
+                    .filter(|o| *o != r.unit)
+                    .collect();
+                if let Some(feedback) = new_deadlines.iter().find(|l| l.starts_with(Duty::DisposalFeedback.label_zh())) {
+                    for owner in owners {
+                        let payload = serde_json::json!({
+                            "title": format!("【期限提前】木马和僵尸网络事件调整为“{}”，处置反馈期限提前", computed.label_zh()),
+                            "lines": [format!("报告编号：{}（反馈时请在 notice_ref 中填写）", r.id), format!("调整原因：{why}"), format!("新的期限：{feedback}")],
+                        });
+                        d.outbox.push(crate::fanout::party_row("alert", &Party::Unit(owner), "to", r.id.to_string(), &payload));
+                    }
+                }
                 d.audit.push(AuditRow {
                     actor: "hub".into(),
                     action: "report.regraded",

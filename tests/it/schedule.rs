@@ -456,6 +456,15 @@ async fn a_regrade_brings_the_disposal_clocks_forward_and_says_so() {
             .unwrap();
     assert_eq!(told.len(), 1);
     assert!(told[0].0.contains("较大") && told[0].0.contains("新的期限") && told[0].0.contains("2026-06-03 14:00"), "{}", told[0].0);
+    // ISP-X, answerable for the C&C and owing the feedback, is told its deadline moved.
+    let owner: Vec<(String,)> =
+        sqlx::query_as("SELECT payload FROM outbox WHERE kind = 'alert' AND subject_id = ? AND recipient = 'unit:ISP-X'")
+            .bind(id.to_string())
+            .fetch_all(lib.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(owner.len(), 1);
+    assert!(owner[0].0.contains("期限提前") && owner[0].0.contains("2026-06-03 14:00"), "{}", owner[0].0);
 }
 
 /// Art. 9(四) [僵尸机制]: targets left undisposed in a feedback, or still malicious at
