@@ -322,7 +322,11 @@ fn cell(d: &Data) -> V {
         Data::Int(i) => V::Num(*i as f64),
         Data::Float(f) => V::Num(*f),
         Data::Bool(b) => V::Bool(*b),
-        Data::DateTime(dt) => dt.as_datetime().map(V::Time).unwrap_or(V::Num(dt.as_f64())),
+        // calamine's conversion panics on serials far outside the calendar (-1e20 in a date
+        // cell): only Excel's own range (years 1900–9999) is converted, the rest stays a number
+        // that the time parser refuses at its cell.
+        Data::DateTime(dt) if (0.0..2_958_466.0).contains(&dt.as_f64()) => dt.as_datetime().map(V::Time).unwrap_or(V::Num(dt.as_f64())),
+        Data::DateTime(dt) => V::Num(dt.as_f64()),
         Data::DateTimeIso(s) => NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").map(V::Time).unwrap_or_else(|_| V::Text(s.clone())),
         Data::DurationIso(s) => V::Text(s.clone()),
         Data::Error(e) => V::Error(e.to_string()),

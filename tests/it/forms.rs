@@ -331,3 +331,22 @@ async fn a_bot_list_without_a_cc_column_goes_to_the_only_cc_or_to_none() {
     assert_eq!(two.outcome, Outcome::Rejected, "{:#?}", two.reports);
     assert!(two.errors.iter().all(|e| e.message.contains("无法确定")), "{:#?}", two.errors);
 }
+
+/// A date cell holding −1e20 (or 1e20) is refused at its cell; the reader never panics on it.
+#[tokio::test]
+async fn a_date_cell_far_outside_the_calendar_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dates.xlsx");
+    let script = "import openpyxl,sys\nwb=openpyxl.Workbook();ws=wb.active;ws.title='事件表'\n\
+        ws.append(['发现时间','事件分级','信息类别','涉及省份','事件发生单位概况','事件发生时间','事件简要经过','初步估计的危害和影响','已采取的措施'])\n\
+        for v in (-1e20, 1e20):\n    ws.append([v,'重大','DDoS','广东','IDC','2026-09-23 10:00','攻击','中断','清洗'])\n    ws.cell(ws.max_row, 1).number_format='yyyy-mm-dd hh:mm'\n\
+        wb.save(sys.argv[1])\n";
+    assert!(Command::new(python()).args(["-c", script]).arg(&out).status().unwrap().success());
+    let bytes = std::fs::read(&out).unwrap();
+    let items = forms::parse(&bytes, "dates.xlsx", "2026-09-23T03:00:00Z".parse().unwrap(), &forms::Limits::default()).unwrap();
+    assert_eq!(items.len(), 2);
+    for (i, (_, r)) in items.iter().enumerate() {
+        let e = &r.as_ref().unwrap_err()[0];
+        assert_eq!((e.code, e.place.as_str()), (tongbao::model::ErrorCode::BadTime, ["事件表!A2", "事件表!A3"][i]));
+    }
+}
