@@ -94,6 +94,22 @@ fn parse_report_as(v: &Value, ptr: &str, received_at: DateTime<Utc>, from_form: 
     let discovered_optional =
         matches!(kind, Some(ReportKind::DisposalFeedback | ReportKind::Verification | ReportKind::MonthlyGeneral | ReportKind::Appeal));
     let discovered_at = if discovered_optional { o.opt_time("discovered_at").or(Some(received_at)) } else { o.req_time("discovered_at") };
+    // Times out of the world (0001-01-01, 1900, 9999: deadlines in year 10000) are refused: a
+    // discovery is after 2000 and no more than a day after the hub received the report.
+    let discovered_at = discovered_at.and_then(|t| {
+        let earliest = DateTime::parse_from_rfc3339("2000-01-01T00:00:00+08:00").expect("a time").with_timezone(&Utc);
+        if t < earliest || t > received_at + chrono::Duration::days(1) {
+            o.push(
+                ErrorCode::BadTime,
+                "discovered_at",
+                "2000 年以后、不晚于收到时间一天的时间（北京时间）",
+                Some(crate::model::time::local_zh(t)),
+            );
+            None
+        } else {
+            Some(t)
+        }
+    });
 
     let category = match kind {
         Some(ReportKind::Event | ReportKind::Warning) => o.req("category", "信息类别（附件一）", Category::parse),
@@ -154,7 +170,14 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
         ReportKind::Event => {
             c.only(&["unit_overview", "occurred_at", "summary", "impact", "measures", "other"]);
             let unit_overview = c.req_text("unit_overview", "事件发生单位概况");
-            let occurred_at = c.req_time("occurred_at");
+            let occurred_at = c.req_time("occurred_at").and_then(|t| match discovered_at {
+                // An event happens before it is discovered.
+                Some(d) if t > d => {
+                    c.push(ErrorCode::BadTime, "occurred_at", "不晚于发现时间的事件发生时间", Some(crate::model::time::local_zh(t)));
+                    None
+                }
+                _ => Some(t),
+            });
             let summary = c.req_text("summary", "事件简要经过");
             let impact = c.req_text("impact", "初步估计的危害和影响");
             let measures = c.req_text("measures", "已采取的措施");
@@ -228,7 +251,16 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
         }
         ReportKind::MonthlyGeneral => {
             c.only(&["month", "events"]);
-            let month = c.req("month", "月份 YYYY-MM", |s| s.parse());
+            let month = c.req("month", "月份 YYYY-MM", |s| s.parse()).and_then(|m: crate::model::YearMonth| {
+                // A summary is of a month that has begun, and not of the last century.
+                let latest = discovered_at.map(|d| crate::rules::obligations::month_of(d));
+                if m.year() < 2000 || latest.is_some_and(|l| m > l) {
+                    c.push(ErrorCode::BadMonth, "month", "2000 年以后、已开始的月份（YYYY-MM）", Some(m.to_string()));
+                    None
+                } else {
+                    Some(m)
+                }
+            });
             let events = c.opt_array("events", |o| {
                 o.only(&["occurred_at", "category", "summary", "impact", "measures"]);
                 let occurred_at = o.req_time("occurred_at");

@@ -22,7 +22,7 @@ fn python() -> String {
 
 async fn ingest(lib: &Lib, bytes: Vec<u8>, name: &str) -> Receipt {
     let sub =
-        Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse().unwrap()), bytes, "2026-09-26T00:00:00Z".parse().unwrap());
+        Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse().unwrap()), bytes, "2026-10-09T00:00:00Z".parse().unwrap());
     let items = forms::parse(&sub.raw, name, sub.received_at, &forms::Limits::default());
     lib.intake.submit_parsed(Parsed::new(sub, items)).await.unwrap()
 }

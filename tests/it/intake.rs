@@ -608,3 +608,27 @@ async fn a_suspected_crime_is_referred_to_public_security_by_cncert() {
     let plain = lib.submit("CT-GD", event("large", "2026-10-12 10:00"), "2026-10-12T02:30:00Z").await;
     assert!(plain.reports[0].obligations.iter().all(|o| o.duty != Duty::CrimeReferral));
 }
+
+/// Times out of the world are refused with their place: a discovery in year 1 or 9999 (whose
+/// deadlines would fall in year 10000), an event that happened after it was discovered, a
+/// summary of 2099.
+#[tokio::test]
+async fn times_out_of_the_world_are_refused_at_their_place() {
+    let lib = Lib::new().await;
+    for (at, why) in
+        [("0001-01-01T00:00:00Z", "year 1"), ("1900-01-01 10:00", "1900"), ("9999-12-31 10:00", "9999"), ("2026-10-20 10:00", "days ahead")]
+    {
+        let r = lib.submit("CT-GD", event("major", at), "2026-10-12T02:00:00Z").await;
+        assert_eq!(r.outcome, Outcome::Rejected, "{why}");
+        assert_eq!(r.errors[0].place, "/discovered_at", "{why}: {:?}", r.errors);
+    }
+    let mut e = event("major", "2026-10-12 09:00");
+    e["content"]["occurred_at"] = json!("2026-10-12 11:00");
+    let r = lib.submit("CT-GD", e, "2026-10-12T02:00:00Z").await;
+    assert_eq!(r.errors.iter().map(|e| e.place.as_str()).collect::<Vec<_>>(), vec!["/content/occurred_at"]);
+    let summary = json!({"kind": "monthly_general", "content": {"month": "2099-01", "events": []}});
+    let r = lib.submit("CT-GD", summary, "2026-10-12T02:00:00Z").await;
+    assert_eq!(r.errors.iter().map(|e| e.place.as_str()).collect::<Vec<_>>(), vec!["/content/month"]);
+    // A discovery a few hours ahead of the hub's clock (a unit's clock runs fast) still goes through.
+    assert_eq!(lib.submit("CT-GD", event("general", "2026-10-12 14:00"), "2026-10-12T02:00:00Z").await.outcome, Outcome::Accepted);
+}
