@@ -52,6 +52,13 @@ struct Sheet {
     uncomputed: HashMap<(usize, usize), String>,
 }
 
+impl Sheet {
+    /// Where a cell is, as the sender's spreadsheet names it: `事件表!D7`, from 0-based indices into `rows`.
+    fn cell_place(&self, row: usize, col: usize) -> String {
+        format!("{}!{}{}", self.name, column_letter((self.origin.1 as usize + col) as u16), self.origin.0 as usize + row + 1)
+    }
+}
+
 fn refused(code: ErrorCode, place: &str, expected: impl Into<String>, found: impl Into<String>) -> IntakeError {
     IntakeError::new(code, place, expected, Some(found.into()))
 }
@@ -109,8 +116,7 @@ fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limi
                 && Some(c) != cc
                 && c != bot
             {
-                let place =
-                    format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), sheet.origin.0 as usize + first);
+                let place = sheet.cell_place(first - 1, c);
                 notes.push(Note::new(&place, format!("未识别的列“{text}”，其内容未报送（受控IP表只读取控制端IP和受控IP两列）")));
             }
         }
@@ -160,12 +166,7 @@ fn note_unknown_columns(sheet: &Sheet, header: &Header, notes: &mut Notes) {
     }
     for (c, text) in header.texts.iter().enumerate().filter(|(c, _)| header.columns.get(*c).copied().flatten().is_none()).take(MAX_LISTED) {
         if let Some(text) = text {
-            let place = format!(
-                "{}!{}{}",
-                sheet.name,
-                column_letter((sheet.origin.1 as usize + c) as u16),
-                sheet.origin.0 as usize + header.row + 1
-            );
+            let place = sheet.cell_place(header.row, c);
             notes.push(Note::new(&place, format!("未识别的列“{text}”，其内容未报送；如属报送内容，请按{}的列名填写", header.form.title)));
         }
     }
@@ -603,25 +604,26 @@ fn is_bot_ip_sheet(s: &Sheet) -> bool {
         return false;
     }
     // A botnet form lists bots too; a list of bots states no event (no discovery time).
-    let form = spec::for_kind(ReportKind::BotnetEvent);
-    let discovered = form.column("discovered_at").expect("discovered_at");
     let header = &s.rows[first - 1];
-    header.iter().filter(|v| matches!(v, V::Text(_))).count() <= 4
-        && !header.iter().any(|v| matches!(v, V::Text(t) if names(discovered).any(|n| n == norm(t))))
+    header.iter().filter(|v| matches!(v, V::Text(_))).count() <= 4 && botnet_column_in(header, "discovered_at").is_none()
+}
+
+/// Where in `row` a header names the botnet form's column `code`, by any of its names.
+fn botnet_column_in(row: &[V], code: &str) -> Option<usize> {
+    let form = spec::for_kind(ReportKind::BotnetEvent);
+    let names = &vocabulary(&form)[form.columns.iter().position(|c| c.code == code)?];
+    row.iter().position(|v| matches!(v, V::Text(t) if names.contains(&norm(t))))
 }
 
 /// The columns of a 受控IP sheet: found by a header row naming the C&C and the bot IPs (any
 /// of the botnet form's names for them), else the C&C in column A and the bot in column B. A
 /// sheet with a bot column and no C&C column lists the bots of a workbook's only C&C.
 fn bot_ip_columns(s: &Sheet) -> (Option<usize>, usize, usize) {
-    let form = spec::for_kind(ReportKind::BotnetEvent);
-    let (cc, bots) = (form.column("cc_ip").expect("cc_ip"), form.column("bot_ips").expect("bot_ips"));
     for (r, row) in s.rows.iter().enumerate().take(10) {
-        let find = |c: &Column| row.iter().position(|v| matches!(v, V::Text(t) if names(c).any(|n| n == norm(t))));
         let texts = row.iter().filter(|v| matches!(v, V::Text(_))).count();
         // A title over the sheet (受控IP地址列表) is one text alone; a header names columns.
-        if let Some(b) = find(bots).filter(|_| texts >= 2) {
-            return (find(cc), b, r + 1);
+        if let Some(b) = botnet_column_in(row, "bot_ips").filter(|_| texts >= 2) {
+            return (botnet_column_in(row, "cc_ip"), b, r + 1);
         }
     }
     (Some(0), 1, 0)
@@ -650,8 +652,7 @@ fn read_bot_ips(s: &Sheet, out: &mut BotIps) {
             (Err(_), cc) => {
                 let errs = out.errors.entry(cc).or_default();
                 if errs.len() < 20 {
-                    let place =
-                        format!("{}!{}{}", s.name, column_letter((s.origin.1 as usize + bot_col) as u16), s.origin.0 as usize + r + 1);
+                    let place = s.cell_place(r, bot_col);
                     let mut e = IntakeError::new(ErrorCode::BadIp, &place, "IP 地址，如 203.0.113.7", Some(bot.to_string()));
                     e.message = format!("{place}（受控IP）：应为IP 地址，如 203.0.113.7，实际为“{bot}”");
                     errs.push(e);
@@ -777,8 +778,7 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
         for c in 0..width {
             let Some(col) = mapped(c) else { continue };
             let v = row.get(c).unwrap_or(&V::Empty);
-            let place =
-                || format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), sheet.origin.0 as usize + r + 1);
+            let place = || sheet.cell_place(r, c);
             if *v == V::Empty {
                 if let Some(formula) = sheet.uncomputed.get(&(r, c)) {
                     let place = place();
@@ -828,12 +828,7 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
                 Some(Value::Bool(b)) => *b,
                 Some(other) => {
                     let c = columns.iter().position(|c| c.is_some_and(|c| c.code == "is_disposed")).unwrap_or(0);
-                    let place = format!(
-                        "{}!{}{}",
-                        sheet.name,
-                        column_letter((sheet.origin.1 as usize + c) as u16),
-                        sheet.origin.0 as usize + r + 1
-                    );
+                    let place = sheet.cell_place(r, c);
                     let found = other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string());
                     cell_errors.push(IntakeError::new(
                         ErrorCode::WrongType,
@@ -1052,9 +1047,7 @@ fn locate(mut e: IntakeError, sheet: &Sheet, form: &FormSpec, columns: &[Option<
     let excel_row = sheet.origin.0 as usize + row + 1;
     let col = target.and_then(|t| columns.iter().position(|c| c.is_some_and(|c| c.target == t)));
     let (place, label) = match col {
-        Some(c) => {
-            (format!("{}!{}{}", sheet.name, column_letter((sheet.origin.1 as usize + c) as u16), excel_row), columns[c].map(|c| c.zh))
-        }
+        Some(c) => (sheet.cell_place(row, c), columns[c].map(|c| c.zh)),
         None => (format!("{}!第{}行", sheet.name, excel_row), None),
     };
     let what = label.map(|l| format!("（{l}）")).unwrap_or_default();

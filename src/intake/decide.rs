@@ -939,19 +939,7 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
         content.provinces.iter().map(|p| p.code().to_string()).collect()
     };
     // And to each party the table names, by its own channels (the fan-out resolves them).
-    let title = format!("【通报】{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40));
-    // Batched notices show these lines only: they carry what the articles list, not a pointer to it.
-    let mut lines = vec![
-        format!("报告编号：{report}"),
-        format!("报送单位：{}（{}）", unit.name, unit.code),
-        format!("发现时间：{}（北京时间）", crate::rules::calendar::local_display(content.discovered_at)),
-    ];
-    lines.extend(content.particulars_zh().into_iter().map(|(label, value)| format!("{label}：{value}")));
-    lines.push(format!("报送要求：{}（{}）", draft.duty.label_zh(), draft.basis.citation_zh));
-    let payload = serde_json::json!({
-        "report_id": report, "duty": draft.duty, "basis": draft.basis.citation_zh, "title": title, "lines": lines,
-        "unit_name": unit.name,
-    });
+    let payload = notice_payload(report, draft, content, unit, "【通报】");
     for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
         if !party.is_concrete() || *party == draft.actor {
             continue;
@@ -1031,6 +1019,29 @@ fn escalate_targets(
     });
 }
 
+/// A notice about `report` for the duty `draft`, headed `heading` (【通报】, 【CNCERT报告】, …).
+/// Batched notices show its lines only: they carry what the articles list, not a pointer to it.
+fn notice_payload(
+    report: ReportId,
+    draft: &ObligationDraft,
+    content: &crate::model::report::ReportContent,
+    unit: &Unit,
+    heading: &str,
+) -> serde_json::Value {
+    let mut lines = vec![
+        format!("报告编号：{report}"),
+        format!("报送单位：{}（{}）", unit.name, unit.code),
+        format!("发现时间：{}（北京时间）", crate::rules::calendar::local_display(content.discovered_at)),
+    ];
+    lines.extend(content.particulars_zh().into_iter().map(|(label, value)| format!("{label}：{value}")));
+    lines.push(format!("报送要求：{}（{}）", draft.duty.label_zh(), draft.basis.citation_zh));
+    serde_json::json!({
+        "report_id": report, "duty": draft.duty, "basis": draft.basis.citation_zh,
+        "title": format!("{heading}{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40)),
+        "lines": lines, "unit_name": unit.name,
+    })
+}
+
 /// Notices the hub sends for CNCERT to the parties a duty of CNCERT's names: about `subject`
 /// (the report whose particulars they carry), performing `draft`'s duty about `about`.
 fn perform_for_cncert(
@@ -1042,14 +1053,7 @@ fn perform_for_cncert(
     unit: &Unit,
     label: &str,
 ) {
-    let mut lines = vec![format!("报告编号：{subject}"), format!("报送单位：{}（{}）", unit.name, unit.code)];
-    lines.extend(content.particulars_zh().into_iter().map(|(l, v)| format!("{l}：{v}")));
-    lines.push(format!("事项：{}（{}）", draft.duty.label_zh(), draft.basis.citation_zh));
-    let payload = serde_json::json!({
-        "report_id": subject, "duty": draft.duty, "basis": draft.basis.citation_zh,
-        "title": format!("{label}{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40)),
-        "lines": lines, "unit_name": unit.name,
-    });
+    let payload = notice_payload(subject, draft, content, unit, label);
     // The duty is met when it reaches the party it is owed to first (CSB); copies and the other
     // addressees get the same notice but their delivery performs nothing.
     let mut primary = true;

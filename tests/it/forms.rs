@@ -289,19 +289,28 @@ async fn forms_as_outside_clerks_wrote_them() {
     assert_eq!(b.botnets[0].bot_count, 2, "two distinct bots listed on 肉鸡");
 }
 
+/// An event sheet with the regulation's headers, written by openpyxl, its rows added by the
+/// Python lines `rows` (working on the sheet `ws`): for cells `handmade` cannot write.
+fn event_sheet_by_openpyxl(rows: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("event.xlsx");
+    let script = format!(
+        "import openpyxl,sys\nwb=openpyxl.Workbook();ws=wb.active;ws.title='事件表'\n\
+         ws.append(['发现时间','事件分级','信息类别','涉及省份','事件发生单位概况','事件发生时间','事件简要经过','初步估计的危害和影响','已采取的措施'])\n\
+         {rows}wb.save(sys.argv[1])\n"
+    );
+    assert!(Command::new(python()).args(["-c", &script]).arg(&out).status().unwrap().success());
+    std::fs::read(out).unwrap()
+}
+
 /// A few-KB workbook whose formulas sit a million rows and 16,384 columns apart (openpyxl writes
 /// them without values) is read cell by cell: the formula next to the data is refused at its
 /// cell, the far one is ignored, and nothing the size of the sheet is allocated.
 #[tokio::test]
 async fn formulas_far_apart_cost_nothing_and_the_near_one_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("far.xlsx");
-    let script = "import openpyxl,sys\nwb=openpyxl.Workbook();ws=wb.active;ws.title='事件表'\n\
-        ws.append(['发现时间','事件分级','信息类别','涉及省份','事件发生单位概况','事件发生时间','事件简要经过','初步估计的危害和影响','已采取的措施'])\n\
-        ws.append(['=TODAY()','重大','DDoS','广东','IDC','2026-09-23 10:00','攻击','中断','清洗'])\n\
-        ws['XFD1048576']='=1'\nwb.save(sys.argv[1])\n";
-    assert!(Command::new(python()).args(["-c", script]).arg(&out).status().unwrap().success());
-    let bytes = std::fs::read(&out).unwrap();
+    let bytes = event_sheet_by_openpyxl(
+        "ws.append(['=TODAY()','重大','DDoS','广东','IDC','2026-09-23 10:00','攻击','中断','清洗'])\nws['XFD1048576']='=1'\n",
+    );
     assert!(bytes.len() < 16_384, "a small file: {} bytes", bytes.len());
     let items = forms::parse(&bytes, "far.xlsx", "2026-09-23T03:00:00Z".parse().unwrap(), &forms::Limits::default()).unwrap();
     assert_eq!(items.len(), 1);
@@ -335,14 +344,9 @@ async fn a_bot_list_without_a_cc_column_goes_to_the_only_cc_or_to_none() {
 /// A date cell holding −1e20 (or 1e20) is refused at its cell; the reader never panics on it.
 #[tokio::test]
 async fn a_date_cell_far_outside_the_calendar_is_refused_not_a_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("dates.xlsx");
-    let script = "import openpyxl,sys\nwb=openpyxl.Workbook();ws=wb.active;ws.title='事件表'\n\
-        ws.append(['发现时间','事件分级','信息类别','涉及省份','事件发生单位概况','事件发生时间','事件简要经过','初步估计的危害和影响','已采取的措施'])\n\
-        for v in (-1e20, 1e20):\n    ws.append([v,'重大','DDoS','广东','IDC','2026-09-23 10:00','攻击','中断','清洗'])\n    ws.cell(ws.max_row, 1).number_format='yyyy-mm-dd hh:mm'\n\
-        wb.save(sys.argv[1])\n";
-    assert!(Command::new(python()).args(["-c", script]).arg(&out).status().unwrap().success());
-    let bytes = std::fs::read(&out).unwrap();
+    let bytes = event_sheet_by_openpyxl(
+        "for v in (-1e20, 1e20):\n    ws.append([v,'重大','DDoS','广东','IDC','2026-09-23 10:00','攻击','中断','清洗'])\n    ws.cell(ws.max_row, 1).number_format='yyyy-mm-dd hh:mm'\n",
+    );
     let items = forms::parse(&bytes, "dates.xlsx", "2026-09-23T03:00:00Z".parse().unwrap(), &forms::Limits::default()).unwrap();
     assert_eq!(items.len(), 2);
     for (i, (_, r)) in items.iter().enumerate() {

@@ -98,6 +98,18 @@ fn unit_with_contact(code: &str, email: &str) -> Vec<tongbao::model::Unit> {
     ))
 }
 
+/// CSB, the Guangdong bureau and CNCERT, each reachable at one mailbox, and any `more` units (TOML).
+fn authorities(csb: &str, bureau: &str, cert: &str, more: &str) -> Vec<tongbao::model::Unit> {
+    units_from_toml(&format!(
+        "[[units]]\ncode = \"CSB\"\nname = \"网络安全管理局\"\ntype = \"csb\"\nprovince = \"national\"\n\
+         contacts = [{{ role = \"contact\", name = \"值班\", email = \"{csb}\" }}]\n\
+         [[units]]\ncode = \"GD-BUREAU\"\nname = \"广东省通信管理局\"\ntype = \"bureau\"\nprovince = \"GD\"\n\
+         contacts = [{{ role = \"contact\", name = \"网安处\", email = \"{bureau}\" }}]\n\
+         [[units]]\ncode = \"CNCERT\"\nname = \"国家计算机网络应急技术处理协调中心\"\ntype = \"cncert\"\nprovince = \"national\"\n\
+         contacts = [{{ role = \"contact\", name = \"值班\", email = \"{cert}\" }}]\n{more}"
+    ))
+}
+
 struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -340,14 +352,7 @@ async fn the_monthly_digest_and_a_notice_batch_reach_the_bureaus_mailboxes() {
     let (csb, bureau, cert) =
         (format!("duty-{n}@csb.tongbao.test"), format!("wa-{n}@gdca.tongbao.test"), format!("duty-{n}@cert.tongbao.test"));
     let lib = Lib::new().await;
-    let units = units_from_toml(&format!(
-        "[[units]]\ncode = \"CSB\"\nname = \"网络安全管理局\"\ntype = \"csb\"\nprovince = \"national\"\n\
-         contacts = [{{ role = \"contact\", name = \"值班\", email = \"{csb}\" }}]\n\
-         [[units]]\ncode = \"GD-BUREAU\"\nname = \"广东省通信管理局\"\ntype = \"bureau\"\nprovince = \"GD\"\n\
-         contacts = [{{ role = \"contact\", name = \"网安处\", email = \"{bureau}\" }}]\n\
-         [[units]]\ncode = \"CNCERT\"\nname = \"国家计算机网络应急技术处理协调中心\"\ntype = \"cncert\"\nprovince = \"national\"\n\
-         contacts = [{{ role = \"contact\", name = \"值班\", email = \"{cert}\" }}]\n"
-    ));
+    let units = authorities(&csb, &bureau, &cert, "");
     lib.store.import_units(&units, chrono::Utc::now()).await.unwrap();
 
     // September: an event of each of two grades and two level-4 (blue) warnings, which go to
@@ -599,16 +604,15 @@ async fn an_urgent_botnet_loop_leaves_no_duty_of_cncerts_missed() {
         ownership,
     });
     let lib = Lib::with_engine(engine.clone()).await;
-    let units = units_from_toml(&format!(
-        "[[units]]\ncode = \"CSB\"\nname = \"网络安全管理局\"\ntype = \"csb\"\nprovince = \"national\"\n\
-         contacts = [{{ role = \"contact\", name = \"值班\", email = \"duty-{n}@csb.tongbao.test\" }}]\n\
-         [[units]]\ncode = \"GD-BUREAU\"\nname = \"广东省通信管理局\"\ntype = \"bureau\"\nprovince = \"GD\"\n\
-         contacts = [{{ role = \"contact\", name = \"网安处\", email = \"wa-{n}@gdca.tongbao.test\" }}]\n\
-         [[units]]\ncode = \"CNCERT\"\nname = \"国家计算机网络应急技术处理协调中心\"\ntype = \"cncert\"\nprovince = \"national\"\n\
-         contacts = [{{ role = \"contact\", name = \"值班\", email = \"duty-{n}@cert.tongbao.test\" }}]\n\
-         [[units]]\ncode = \"ISP-X\"\nname = \"某省级运营商\"\ntype = \"basic_telecom_provincial\"\nprovince = \"GD\"\n\
-         contacts = [{{ role = \"contact\", name = \"孙七\", email = \"soc-{n}@ispx.tongbao.test\" }}]\n"
-    ));
+    let units = authorities(
+        &format!("duty-{n}@csb.tongbao.test"),
+        &format!("wa-{n}@gdca.tongbao.test"),
+        &format!("duty-{n}@cert.tongbao.test"),
+        &format!(
+            "[[units]]\ncode = \"ISP-X\"\nname = \"某省级运营商\"\ntype = \"basic_telecom_provincial\"\nprovince = \"GD\"\n\
+             contacts = [{{ role = \"contact\", name = \"孙七\", email = \"soc-{n}@ispx.tongbao.test\" }}]\n"
+        ),
+    );
     lib.store.import_units(&units, chrono::Utc::now()).await.unwrap();
     let now = chrono::Utc::now();
     let at = |minutes: i64| (now - chrono::Duration::minutes(3) + chrono::Duration::minutes(minutes)).to_rfc3339();

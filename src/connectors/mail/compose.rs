@@ -111,6 +111,7 @@ pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str)
     let original = original_subject.trim();
     let original =
         ["Re:", "RE:", "re:", "回复：", "回复:", "答复："].iter().fold(original, |s, p| s.strip_prefix(p).map(str::trim).unwrap_or(s));
+    let blanks = crate::forms::blank_forms_for(&receipt.errors);
     let view = ReceiptView {
         original_subject: original.to_string(),
         received_at: local(receipt.received_at),
@@ -136,10 +137,8 @@ pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str)
             .collect(),
         errors: receipt.errors.iter().map(|e| e.message.clone()).collect(),
         notes: receipt.notes.iter().map(|n| format!("{}：{}", n.place, n.message)).collect(),
-        blank_forms: vec![],
+        blank_forms: blanks.iter().map(|(name, _)| name.clone()).collect(),
     };
-    let blanks = crate::forms::blank_forms_for(&receipt.errors);
-    let view = ReceiptView { blank_forms: blanks.iter().map(|(name, _)| name.clone()).collect(), ..view };
     let mut rendered = render_three(env, "receipt", &view)?;
     rendered.attachments = blanks;
     Ok(rendered)
