@@ -69,6 +69,33 @@ pub enum Command {
     Bench(crate::bench::BenchCmd),
     /// The monthly digest (Art. 19–20): print it, write its workbook, or send it now.
     Digest(DigestArgs),
+    /// Users' appeals of a disposal (Art. 11 [僵尸机制]): list them, or answer one as CNCERT.
+    #[command(subcommand)]
+    Appeals(AppealsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppealsCmd {
+    /// Appeals newest first: unanswered ones, or all with --all.
+    List {
+        #[arg(long)]
+        all: bool,
+        /// Only those routed to this unit.
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Answers an appeal as CNCERT: the user is mailed the answer and every duty to answer it closes.
+    Answer {
+        id: String,
+        /// Who answers (recorded in the audit trail).
+        #[arg(long)]
+        by: String,
+        /// The answer the user receives.
+        #[arg(long)]
+        text: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -231,6 +258,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Reports(cmd) => reports(open(&cli.config).await?, cmd, cli.json).await,
         Command::Obligations(args) => list_obligations(open(&cli.config).await?, args, cli.json).await,
         Command::Digest(args) => digest(open(&cli.config).await?, args, cli.json).await,
+        Command::Appeals(cmd) => appeals(open(&cli.config).await?, cmd, cli.json).await,
     }
 }
 
@@ -695,6 +723,62 @@ async fn reports(app: App, cmd: ReportsCmd, json: bool) -> anyhow::Result<i32> {
                 print_obligations(&obligations);
             }
             Ok(0)
+        }
+    }
+}
+
+async fn appeals(app: App, cmd: AppealsCmd, json: bool) -> anyhow::Result<i32> {
+    use crate::intake::appeals::{Answered, Answerer};
+    match cmd {
+        AppealsCmd::List { all, unit, limit } => {
+            let unit = unit.map(|u| parse_arg("unit", &u, u.parse::<UnitCode>())).transpose()?;
+            let list = app.store.user_appeals(unit.as_ref(), !all, limit).await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for a in &list {
+                    let units: Vec<String> = a.appeal.units.iter().map(ToString::to_string).collect();
+                    println!(
+                        "{}  {}  {:<30} → {:<16} {}",
+                        a.appeal.id,
+                        local_display(a.appeal.received_at),
+                        a.appeal.targets_zh(),
+                        if units.is_empty() { "cncert".to_string() } else { units.join(",") },
+                        if a.answer.is_some() { "answered" } else { "open" }
+                    );
+                }
+            }
+            Ok(0)
+        }
+        AppealsCmd::Answer { id, by, text } => {
+            let id: crate::model::AppealId = parse_arg("id", &id, id.parse())?;
+            if by.trim().is_empty() {
+                eprintln!("--by: say who answers");
+                return Ok(2);
+            }
+            let by = Answerer::Cncert { person: by.trim().to_string() };
+            match crate::intake::appeals::answer(&*app.store, id, &by, &text, Utc::now()).await? {
+                Answered::Done => {
+                    if json {
+                        print_json(&serde_json::json!({ "appeal": id, "status": "answered" }))?;
+                    } else {
+                        println!("{id}: answered");
+                    }
+                    Ok(0)
+                }
+                Answered::NotFound => {
+                    eprintln!("{id}: no such appeal");
+                    Ok(1)
+                }
+                Answered::AlreadyAnswered => {
+                    eprintln!("{id}: answered already");
+                    Ok(1)
+                }
+                Answered::Refused(e) => {
+                    eprintln!("--text: {}", e.message);
+                    Ok(2)
+                }
+            }
         }
     }
 }

@@ -177,6 +177,18 @@ pub struct MailSourceSettings {
     pub poll_seconds: u64,
     #[serde(default = "default_max_mail_mb")]
     pub max_mail_mb: usize,
+    /// What the mailbox receives: units' reports (the default), or users' appeals of a
+    /// disposal (Art. 11 [僵尸机制]) at a public appeals address.
+    #[serde(default)]
+    pub purpose: MailPurpose,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailPurpose {
+    #[default]
+    Reports,
+    UserAppeals,
 }
 
 fn default_processed() -> String {

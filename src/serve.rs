@@ -47,10 +47,10 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
     let state = crate::connectors::http::HttpState::new(app.store.clone(), intake.clone(), app.loaded.config.serve.max_upload_mb << 20);
     let mut http_stop = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
-        let server = axum::serve(listener, crate::connectors::http::router(state)).with_graceful_shutdown(async move {
+        let stopped = async move {
             let _ = http_stop.changed().await;
-        });
-        if let Err(e) = server.await {
+        };
+        if let Err(e) = crate::connectors::http::serve(listener, state, stopped).await {
             tracing::error!(error = %e, "HTTP listener failed");
         }
     }));

@@ -11,6 +11,7 @@ use serde_json::json;
 const TEMPLATES: &[(&str, &str)] = &[
     ("upload.html", include_str!("../templates/upload.html")),
     ("upload_receipt.html", include_str!("../templates/upload_receipt.html")),
+    ("appeal.html", include_str!("../templates/appeal.html")),
     ("mail/receipt.subject.txt", include_str!("../templates/mail/receipt.subject.txt")),
     ("mail/receipt.txt", include_str!("../templates/mail/receipt.txt")),
     ("mail/receipt.html", include_str!("../templates/mail/receipt.html")),
@@ -79,6 +80,12 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
                 "reports": [{"index": 0, "kind": "事件信息", "grade": "重大", "grade_note": null, "report_id": "0193",
                     "obligations": [{"duty": "报送", "due_at": "2026-09-23 12:00", "status": "待履行"}]}],
                 "errors": [{"code": "bad_grade", "place": "事件表!B7", "message": "x"}]}}),
+        ),
+        (
+            "appeal.html",
+            json!({"workdays": 5, "per_day": 3, "accepted": {"id": "0192", "targets": "203.0.113.7", "due": "2026-09-30 24:00", "email": "a@b.cn"},
+                "errors": [{"field": "申诉理由", "message": "x"}],
+                "form": {"target": "", "disposal": "", "reason": "", "name": "", "email": "", "phone": ""}}),
         ),
         ("mail/receipt.subject.txt", receipt.clone()),
         ("mail/receipt.txt", receipt.clone()),

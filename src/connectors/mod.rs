@@ -99,6 +99,7 @@ fn mail_source_config(name: &str, s: &crate::config::MailSourceSettings) -> (mai
         poll: Duration::from_secs(s.poll_seconds.max(1)),
         batch: 64,
         require_dkim: s.require_dkim,
+        purpose: s.purpose,
         limits: mail::parse::MailLimits { max_mail_bytes: s.max_mail_mb << 20, ..Default::default() },
     };
     (config, mail::mailbox::Folders { processed: s.processed_folder.clone(), quarantine: s.quarantine_folder.clone() })

@@ -4,12 +4,15 @@
 //! (group commit): each caller waits for the transaction holding its submission, so a source
 //! acknowledges only what is stored, and throughput does not pay one fsync a submission.
 
+pub mod appeals;
 pub mod decide;
 pub mod json;
 
+use crate::model::appeal::{AppealChannel, AppealForm};
 use crate::model::{Receipt, Submission};
 use crate::store::{Store, StoreError};
 use decide::{Decision, Engine, Parsed};
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -40,10 +43,15 @@ struct Job {
     reply: oneshot::Sender<Result<Receipt, IntakeFailure>>,
 }
 
+/// Lodges a user's appeal in the store intake was started with.
+type LodgeAppeal = dyn Fn(AppealForm, AppealChannel) -> BoxFuture<'static, Result<appeals::Lodged, StoreError>> + Send + Sync;
+
 /// A handle to the intake writer; cheap to clone, one per source.
 #[derive(Clone)]
 pub struct Intake {
     jobs: mpsc::Sender<Job>,
+    engine: Arc<Engine>,
+    lodge: Arc<LodgeAppeal>,
 }
 
 impl Intake {
@@ -54,11 +62,31 @@ impl Intake {
     /// rather than on the database.
     pub fn start<S: Store>(store: Arc<S>, engine: Arc<Engine>) -> (Intake, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        // Appeals are few and come from the public: they take the store's own transaction, not
+        // the writer's batches, so a flood of them never delays a unit's submission.
+        let lodge: Arc<LodgeAppeal> = {
+            let (store, engine) = (store.clone(), engine.clone());
+            Arc::new(move |form: AppealForm, channel: AppealChannel| {
+                let (store, engine) = (store.clone(), engine.clone());
+                Box::pin(async move { appeals::lodge(&*store, &engine, &form, channel, chrono::Utc::now()).await })
+            })
+        };
+        let writer_engine = engine.clone();
         let task = tokio::task::spawn_blocking(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("intake writer runtime");
-            runtime.block_on(writer(store, engine, rx));
+            runtime.block_on(writer(store, writer_engine, rx));
         });
-        (Intake { jobs: tx }, task)
+        (Intake { jobs: tx, engine, lodge }, task)
+    }
+
+    /// The rules intake decides by.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Checks, routes and stores a user's appeal (Art. 11 [僵尸机制]).
+    pub async fn lodge_appeal(&self, form: AppealForm, channel: AppealChannel) -> Result<appeals::Lodged, StoreError> {
+        (self.lodge)(form, channel).await
     }
 
     /// Parses, decides and stores one submission; returns its receipt once committed (the stored

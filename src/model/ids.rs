@@ -83,6 +83,7 @@ uuid_id!(ReportId, "ReportId", "报告编号");
 uuid_id!(SubmissionId, "SubmissionId", "报送编号");
 uuid_id!(ObligationId, "ObligationId", "义务编号");
 uuid_id!(OutboxId, "OutboxId", "发件编号");
+uuid_id!(AppealId, "AppealId", "申诉编号");
 
 /// A TCP/UDP port, 1–65535.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema)]

@@ -3,6 +3,7 @@
 //! Newtypes here have private fields and are built only by parsing (`FromStr` / `parse`),
 //! so the core never sees an unchecked string.
 
+pub mod appeal;
 pub mod category;
 pub mod grade;
 pub mod ids;
@@ -15,9 +16,10 @@ pub mod submission;
 pub mod time;
 pub mod unit;
 
+pub use appeal::UserAppeal;
 pub use category::Category;
 pub use grade::{Grade, Severity, WarningLevel};
-pub use ids::{Domain, Email, ObligationId, OutboxId, Port, ReportId, SubmissionId, Target, UnitCode, YearMonth};
+pub use ids::{AppealId, Domain, Email, ObligationId, OutboxId, Port, ReportId, SubmissionId, Target, UnitCode, YearMonth};
 pub use obligation::{Basis, Deadline, DeadlineRule, Duty, Obligation, ObligationStatus};
 pub use party::Party;
 pub use receipt::{AcceptedReport, ErrorCode, IntakeError, Note, Outcome, Receipt, Regrade};

@@ -33,6 +33,8 @@ pub enum Duty {
     DisposalResult,
     /// CNCERT refers an event suspected to be a crime to the public security authority (Art. 17 [僵尸机制]).
     CrimeReferral,
+    /// The unit that disposed, and CNCERT, answer a user's appeal of a disposal (Art. 11 [僵尸机制]).
+    AnswerUserAppeal,
 }
 
 impl Duty {
@@ -50,6 +52,7 @@ impl Duty {
             Duty::Verification => "verification",
             Duty::DisposalResult => "disposal_result",
             Duty::CrimeReferral => "crime_referral",
+            Duty::AnswerUserAppeal => "answer_user_appeal",
         }
     }
 
@@ -67,10 +70,11 @@ impl Duty {
             Duty::Verification => "反馈验证结果",
             Duty::DisposalResult => "反馈处置结果",
             Duty::CrimeReferral => "报请公安机关调查处理",
+            Duty::AnswerUserAppeal => "答复用户申诉",
         }
     }
 
-    pub const ALL: [Duty; 12] = [
+    pub const ALL: [Duty; 13] = [
         Duty::Report,
         Duty::WrittenReport,
         Duty::FollowUp,
@@ -83,6 +87,7 @@ impl Duty {
         Duty::Verification,
         Duty::DisposalResult,
         Duty::CrimeReferral,
+        Duty::AnswerUserAppeal,
     ];
 
     pub fn parse(s: &str) -> Option<Duty> {

@@ -28,6 +28,11 @@ pub struct Policy {
     pub public_security_unit: Option<String>,
     /// Working days CNCERT has to refer such an event ("应报请" sets no time).
     pub crime_referral_workdays: u32,
+    /// Working days the disposing unit and CNCERT have to answer a user's appeal (Art. 11
+    /// [僵尸机制] asks for a mechanism and sets no time).
+    pub user_appeal_answer_workdays: u32,
+    /// Appeals one e-mail address or phone number may lodge in 24 hours; more are refused.
+    pub user_appeals_per_contact_per_day: u32,
 }
 
 impl Default for Policy {
@@ -40,6 +45,8 @@ impl Default for Policy {
             reminders: super::Leads::default(),
             public_security_unit: None,
             crime_referral_workdays: 1,
+            user_appeal_answer_workdays: 5,
+            user_appeals_per_contact_per_day: 3,
         }
     }
 }
@@ -176,6 +183,9 @@ pub mod basis {
     }
     pub fn botnet_9_5() -> Basis {
         b("botnet-9.5", BOTNET, "第九条第（五）项")
+    }
+    pub fn botnet_11() -> Basis {
+        b("botnet-11", BOTNET, "第十一条")
     }
     pub fn botnet_17() -> Basis {
         b("botnet-17", BOTNET, "第十七条")
@@ -348,6 +358,34 @@ pub fn for_report(f: &ReportFacts<'_>, earlier: Option<Urgency>, cal: &Calendar,
         ReportKind::Appeal => {}         // see `reopened_deadline`: it reopens what it names
     }
     b.out
+}
+
+/// Art. 11 [僵尸机制]: a user's appeal of a disposal is answered by each unit answerable for
+/// its targets and by CNCERT, within `user_appeal_answer_workdays` working days of its arrival.
+/// Keyed by appeal and party, so the answer closes them by key.
+pub fn user_appeal_answers(appeal: &crate::model::UserAppeal, cal: &Calendar, policy: &Policy) -> Vec<ObligationDraft> {
+    let mut b = Builder { cal, out: Vec::new() };
+    let actors = appeal.units.iter().cloned().map(Party::Unit).chain([Party::Cncert]);
+    for actor in actors {
+        let copy = if actor == Party::Cncert { vec![] } else { vec![Party::Cncert] };
+        let key = user_appeal_key(appeal.id, &actor);
+        b.add(
+            Duty::AnswerUserAppeal,
+            actor,
+            vec![],
+            copy,
+            DeadlineRule::WorkdaysAfter(policy.user_appeal_answer_workdays.max(1)),
+            appeal.received_at,
+            basis::botnet_11(),
+        )
+        .key = Some(key);
+    }
+    b.out
+}
+
+/// The key of one party's duty to answer an appeal; `user_appeal:<id>:` prefixes them all.
+pub fn user_appeal_key(id: crate::model::AppealId, actor: &Party) -> String {
+    format!("user_appeal:{id}:{actor}")
 }
 
 /// Art. 17 [僵尸机制]: an event suspected to be a crime is referred by CNCERT to the public

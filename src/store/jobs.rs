@@ -55,6 +55,8 @@ pub struct Purged {
     pub obligations: u64,
     pub outbox: u64,
     pub audit: u64,
+    /// Answered user appeals; unanswered ones stay, like open duties.
+    pub user_appeals: u64,
 }
 
 /// A count under one key.

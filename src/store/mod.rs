@@ -100,6 +100,22 @@ pub struct Counts {
     pub audit: i64,
 }
 
+/// A user appeal as stored, with its answer once given.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredAppeal {
+    #[serde(flatten)]
+    pub appeal: crate::model::UserAppeal,
+    pub answer: Option<crate::model::appeal::AppealAnswer>,
+}
+
+/// What lodging or answering an appeal writes beside it.
+#[derive(Debug, Default)]
+pub struct AppealEffects {
+    pub obligations: Vec<Obligation>,
+    pub outbox: Vec<crate::intake::decide::OutboxRow>,
+    pub audit: Vec<crate::intake::decide::AuditRow>,
+}
+
 /// What one step of the pipelined writer (`Store::commit_staged`) did.
 #[derive(Debug)]
 pub struct Pipelined<S> {
@@ -173,6 +189,32 @@ pub trait Store: Send + Sync + 'static {
         note: &str,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<crate::model::ObligationStatus>, StoreError>> + Send;
+    /// Stores a user's appeal with the duties, notices and audit it causes, unless its contact
+    /// lodged `per_day` appeals in the 24 hours before it; then nothing is written and `false`
+    /// is returned.
+    fn record_user_appeal(
+        &self,
+        appeal: &crate::model::UserAppeal,
+        effects: AppealEffects,
+        per_day: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// One appeal with its answer, if given.
+    fn user_appeal(&self, id: crate::model::AppealId) -> impl Future<Output = Result<Option<StoredAppeal>, StoreError>> + Send;
+    /// Appeals newest first: all, or those addressed to `unit`; with `open`, only unanswered ones.
+    fn user_appeals(
+        &self,
+        unit: Option<&UnitCode>,
+        open: bool,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredAppeal>, StoreError>> + Send;
+    /// Records the answer to an appeal and closes every duty to answer it (met or late), with
+    /// its notices; `false` (nothing written) when it was answered already.
+    fn answer_user_appeal(
+        &self,
+        id: crate::model::AppealId,
+        answer: &crate::model::appeal::AppealAnswer,
+        effects: AppealEffects,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records a failed attempt: retried at `next_attempt_at`, or failed for good when `None`.
     fn outbox_retry(
         &self,

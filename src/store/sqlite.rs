@@ -1,6 +1,6 @@
 //! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
 
-use super::{Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredReport};
+use super::{AppealEffects, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport};
 use crate::intake::decide::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
 use crate::model::submission::{Sender, dedupe_digest};
 use crate::model::{
@@ -51,6 +51,7 @@ impl<'s> MigrationSource<'s> for Embedded {
                 m(5, "narrow_intake_indexes", include_str!("../../migrations/sqlite/0005_narrow_intake_indexes.sql")),
                 m(6, "drop_audit_subject", include_str!("../../migrations/sqlite/0006_drop_audit_subject.sql")),
                 m(7, "botnet_cc", include_str!("../../migrations/sqlite/0007_botnet_cc.sql")),
+                m(8, "user_appeals", include_str!("../../migrations/sqlite/0008_user_appeals.sql")),
             ])
         })
     }
@@ -755,6 +756,15 @@ pub(super) async fn insert_audit(conn: &mut SqliteConnection, audit: Vec<AuditRo
     rows.insert(conn).await
 }
 
+fn row_to_appeal(r: &SqliteRow) -> Result<StoredAppeal, StoreError> {
+    let body: String = r.try_get("body")?;
+    let answer: Option<String> = r.try_get("answer")?;
+    Ok(StoredAppeal {
+        appeal: serde_json::from_str(&body).map_err(|e| corrupt("user_appeals.body", e.to_string()))?,
+        answer: answer.map(|a| serde_json::from_str(&a)).transpose().map_err(|e| corrupt("user_appeals.answer", e.to_string()))?,
+    })
+}
+
 /// An outbox row as a sink or the fan-out reads it.
 pub(super) fn row_to_outbox_item(r: &SqliteRow) -> Result<OutboxItem, StoreError> {
     Ok(OutboxItem {
@@ -1139,6 +1149,99 @@ impl Store for SqliteStore {
         insert_audit(&mut tx, vec![audit], at).await?;
         tx.commit().await?;
         Ok(Some(status))
+    }
+
+    async fn record_user_appeal(
+        &self,
+        appeal: &crate::model::UserAppeal,
+        effects: AppealEffects,
+        per_day: u32,
+    ) -> Result<bool, StoreError> {
+        let body = serde_json::to_string(appeal).map_err(|e| corrupt("user appeal", e.to_string()))?;
+        let contact = appeal.contact_key();
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let since = ms(appeal.received_at - chrono::Duration::hours(24));
+        let (lodged,): (i64,) = sqlx::query_as("SELECT count(*) FROM user_appeals WHERE contact = ? AND received_at > ?")
+            .bind(&contact)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+        if lodged >= i64::from(per_day) {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO user_appeals (id, received_at, contact, body) VALUES (?, ?, ?, ?)")
+            .bind(appeal.id.to_string())
+            .bind(ms(appeal.received_at))
+            .bind(&contact)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        for unit in &appeal.units {
+            sqlx::query("INSERT OR IGNORE INTO user_appeal_units (appeal_id, unit_code) VALUES (?, ?)")
+                .bind(appeal.id.to_string())
+                .bind(unit.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_obligations(&mut tx, &effects.obligations, appeal.received_at).await?;
+        insert_outbox(&mut tx, effects.outbox, appeal.received_at).await?;
+        insert_audit(&mut tx, effects.audit, appeal.received_at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn user_appeal(&self, id: crate::model::AppealId) -> Result<Option<StoredAppeal>, StoreError> {
+        let row = sqlx::query("SELECT body, answer FROM user_appeals WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(row_to_appeal).transpose()
+    }
+
+    async fn user_appeals(&self, unit: Option<&UnitCode>, open: bool, limit: u32) -> Result<Vec<StoredAppeal>, StoreError> {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT body, answer FROM user_appeals a WHERE 1 = 1");
+        if let Some(u) = unit {
+            qb.push(" AND id IN (SELECT appeal_id FROM user_appeal_units WHERE unit_code = ").push_bind(u.as_str().to_string()).push(")");
+        }
+        if open {
+            qb.push(" AND answered_at IS NULL");
+        }
+        qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit.max(1)));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_appeal).collect()
+    }
+
+    async fn answer_user_appeal(
+        &self,
+        id: crate::model::AppealId,
+        answer: &crate::model::appeal::AppealAnswer,
+        effects: AppealEffects,
+    ) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(answer).map_err(|e| corrupt("appeal answer", e.to_string()))?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query("UPDATE user_appeals SET answer = ?, answered_at = ? WHERE id = ? AND answered_at IS NULL")
+            .bind(text)
+            .bind(ms(answer.at))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Every party's duty to answer is met by the one answer the user receives.
+        sqlx::query(
+            "UPDATE obligations SET status = CASE WHEN due_at >= ?1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
+             WHERE okey >= ?2 AND okey < ?3 AND status IN ('open', 'missed')",
+        )
+        .bind(ms(answer.at))
+        .bind(format!("user_appeal:{id}:"))
+        .bind(format!("user_appeal:{id};"))
+        .execute(&mut *tx)
+        .await?;
+        insert_obligations(&mut tx, &effects.obligations, answer.at).await?;
+        insert_outbox(&mut tx, effects.outbox, answer.at).await?;
+        insert_audit(&mut tx, effects.audit, answer.at).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {

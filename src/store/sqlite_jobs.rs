@@ -171,8 +171,10 @@ impl JobStore for SqliteStore {
             obligations: run("DELETE FROM obligations WHERE created_at < ? AND status <> 'open'").await?,
             outbox: run("DELETE FROM outbox WHERE created_at < ? AND status IN ('sent', 'expanded', 'failed')").await?,
             audit: run("DELETE FROM audit WHERE at < ?").await?,
+            user_appeals: run("DELETE FROM user_appeals WHERE received_at < ? AND answered_at IS NOT NULL").await?,
         };
         run("DELETE FROM job_runs WHERE ran_at < ?").await?;
+        run("DELETE FROM user_appeal_units WHERE appeal_id NOT IN (SELECT id FROM user_appeals) AND ? IS NOT NULL").await?;
         tx.commit().await?;
         Ok(purged)
     }

@@ -3,7 +3,7 @@
 use super::helpers::{Lib, event};
 use std::path::Path;
 use std::process::Command;
-use tongbao::connectors::http::{HttpState, new_token, router};
+use tongbao::connectors::http::{HttpState, new_token, serve};
 use tongbao::model::submission::sha256_hex;
 use tongbao::store::Store;
 
@@ -15,7 +15,10 @@ struct Server {
 }
 
 async fn server(max_upload_bytes: usize) -> Server {
-    let lib = Lib::new().await;
+    server_with(Lib::new().await, max_upload_bytes).await
+}
+
+async fn server_with(lib: Lib, max_upload_bytes: usize) -> Server {
     let mut tokens = Vec::new();
     for unit in ["CT-GD", "IDC-BJ"] {
         let t = new_token();
@@ -24,8 +27,8 @@ async fn server(max_upload_bytes: usize) -> Server {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(HttpState::new(lib.store.clone(), lib.intake.clone(), max_upload_bytes));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let state = HttpState::new(lib.store.clone(), lib.intake.clone(), max_upload_bytes);
+    tokio::spawn(async move { serve(listener, state, std::future::pending()).await.unwrap() });
     Server { base, ct_gd: tokens.remove(0), idc_bj: tokens.remove(0), _lib: lib }
 }
 
@@ -233,4 +236,123 @@ async fn blank_forms_are_downloadable_where_refusals_point_and_read_back_as_thei
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("缺少必填列：预警级别") && body.contains("/forms"), "{body}");
     assert!(!body.contains("tongbao forms"), "no error asks a clerk to run a command: {body}");
+}
+
+/// Art. 11 [僵尸机制]: a user with no account appeals a disposal on a plain page; the unit whose
+/// network holds the address and CNCERT each owe an answer; the unit answers through the API
+/// with its token, the user is mailed the answer, and both duties close. Another unit can
+/// neither see nor answer it, and one contact cannot flood the desk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_answers() {
+    use tongbao::store::ObligationFilter;
+    let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n").unwrap();
+    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: Default::default(),
+        ownership,
+    });
+    let srv = server_with(Lib::with_engine(engine).await, 1 << 20).await;
+    let page = format!("{}/appeal", srv.base);
+    let (code, html) = curl(s(&[&page])).await;
+    assert_eq!(code, 200);
+    assert!(html.contains("<form method=\"post\" action=\"/appeal\">") && html.contains("第十一条"), "{html}");
+
+    let post = |fields: &[(&str, &str)]| {
+        let mut args = vec![];
+        for (k, v) in fields {
+            args.push("--data-urlencode".to_string());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(page.clone());
+        args
+    };
+    // Nothing filled in: each field is named, in Chinese, and nothing is stored.
+    let (code, html) = curl(post(&[("target", "not an address!"), ("reason", "<script>x</script>")])).await;
+    assert_eq!(code, 400, "{html}");
+    for named in ["被处置的 IP 地址或域名", "被处置的情况", "申诉人", "电子邮箱"] {
+        assert!(html.contains(named), "the refusal names {named}: {html}");
+    }
+    assert!(html.contains("&lt;script&gt;x") && !html.contains("<script>x"), "what the user typed comes back escaped");
+
+    let good = [
+        ("target", "203.0.113.7"),
+        ("disposal", "家庭宽带被限制访问"),
+        ("reason", "该地址是我家的路由器，木马已清除"),
+        ("name", "张三"),
+        ("email", "zhang.san@example.org"),
+    ];
+    let (code, html) = curl(post(&good)).await;
+    assert_eq!(code, 201, "{html}");
+    let id =
+        html.split("申诉编号：<strong>").nth(1).and_then(|r| r.split('<').next()).expect("the page shows the appeal's number").to_string();
+    let lib = &srv._lib;
+
+    let duties: Vec<_> = lib
+        .store
+        .obligations(&ObligationFilter { limit: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.duty == tongbao::model::Duty::AnswerUserAppeal)
+        .collect();
+    let mut actors: Vec<String> = duties.iter().map(|o| o.actor.to_string()).collect();
+    actors.sort();
+    assert_eq!(actors, ["cncert", "unit:CT-GD"], "the unit whose network holds the address, and CNCERT");
+    assert!(duties.iter().all(|o| o.basis.code == "botnet-11" && o.deadline.rule == tongbao::model::DeadlineRule::WorkdaysAfter(5)));
+    let told: Vec<(String, String)> =
+        sqlx::query_as("SELECT channel, recipient FROM outbox WHERE subject_id = ? ORDER BY channel, recipient")
+            .bind(&id)
+            .fetch_all(lib.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        told,
+        [("email".into(), "zhang.san@example.org".into()), ("party".into(), "cncert".into()), ("party".into(), "unit:CT-GD".into())],
+        "the user is acknowledged; the unit and CNCERT are told"
+    );
+
+    let api = format!("{}/api/v1/appeals", srv.base);
+    let as_unit = |token: &str, extra: &[&str], url: &str| {
+        let mut a = s(&["-H", &format!("Authorization: Bearer {token}")]);
+        a.extend(s(extra));
+        a.push(url.to_string());
+        a
+    };
+    let (code, list) = curl(as_unit(&srv.idc_bj, &[], &api)).await;
+    assert_eq!((code, list.trim()), (200, "[]"), "another unit sees none of it");
+    let (code, list) = curl(as_unit(&srv.ct_gd, &[], &api)).await;
+    assert_eq!(code, 200);
+    assert!(list.contains(&id) && list.contains("203.0.113.7"), "{list}");
+
+    let answer_url = format!("{api}/{id}/answer");
+    let answer = ["-H", "Content-Type: application/json", "--data", r#"{"answer":"经核查已解除限制，请重启路由器"}"#];
+    assert_eq!(curl(as_unit(&srv.idc_bj, &answer, &answer_url)).await.0, 404, "another unit cannot answer it");
+    let (code, text) = curl(as_unit(&srv.ct_gd, &answer, &answer_url)).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(curl(as_unit(&srv.ct_gd, &answer, &answer_url)).await.0, 409, "answered once");
+
+    let closed = lib.store.obligations(&ObligationFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert!(
+        closed
+            .iter()
+            .filter(|o| o.duty == tongbao::model::Duty::AnswerUserAppeal)
+            .all(|o| o.status == tongbao::model::ObligationStatus::Met),
+        "one answer meets both duties"
+    );
+    let mailed: Vec<(String,)> = sqlx::query_as("SELECT payload FROM outbox WHERE subject_id = ? AND recipient = 'zhang.san@example.org'")
+        .bind(&id)
+        .fetch_all(lib.store.pool())
+        .await
+        .unwrap();
+    assert!(mailed.iter().any(|(p,)| p.contains("经核查已解除限制")), "the answer goes back to the user");
+
+    // The same contact may lodge three a day; the fourth is refused, and nothing is stored.
+    for _ in 0..2 {
+        assert_eq!(curl(post(&good)).await.0, 201);
+    }
+    let (code, html) = curl(post(&good)).await;
+    assert_eq!(code, 429, "{html}");
+    assert!(html.contains("24 小时内最多申诉 3 次"));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM user_appeals").fetch_one(lib.store.pool()).await.unwrap();
+    assert_eq!(stored, 3);
 }

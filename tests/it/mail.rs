@@ -130,6 +130,7 @@ fn source_config() -> source::SourceConfig {
         poll: Duration::from_secs(2),
         batch: 64,
         require_dkim: false,
+        purpose: tongbao::config::MailPurpose::Reports,
         limits: MailLimits::default(),
     }
 }
@@ -673,4 +674,74 @@ async fn an_urgent_botnet_loop_leaves_no_duty_of_cncerts_missed() {
     let alerts: Vec<(String,)> =
         sqlx::query_as("SELECT payload FROM outbox WHERE kind = 'alert' AND recipient = 'csb'").fetch_all(lib.store.pool()).await.unwrap();
     assert!(alerts.iter().all(|(p,)| !p.contains("CNCERT")), "no 漏报 of CNCERT's reaches CSB: {alerts:?}");
+}
+
+/// Art. 11 [僵尸机制]: the appeals mailbox takes users' mails, written by an ordinary mail
+/// program (here Python's email package, GBK and UTF-8 as Chinese clients send them): each
+/// names its targets in the subject or text and is lodged and acknowledged; a mail naming no
+/// address or domain is quarantined with no reply, so the address bounces nothing at anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_appeals_mailbox_lodges_users_mails_and_answers_no_spam() {
+    let dir = tempfile::tempdir().unwrap();
+    let ownership = tongbao::rules::ownership::Ownership::from_toml(
+        "[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n[[domain]]\nsuffix = \"example.net\"\nunit = \"IDC-BJ\"\n",
+    )
+    .unwrap();
+    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: Default::default(),
+        ownership,
+    });
+    let lib = Lib::with_engine(engine).await;
+    let mut maildir = Maildir::open(dir.path().join("Maildir"), Folders::default()).unwrap();
+    let script = r#"
+import sys, email.message, email.policy, email.utils
+from email.header import Header
+out = sys.argv[1]
+def write(name, sender, subject, body, charset):
+    m = email.message.EmailMessage(policy=email.policy.compat32)
+    m["From"] = sender
+    m["To"] = "appeals@cncert.tongbao.test"
+    m["Subject"] = Header(subject, charset)
+    m["Date"] = email.utils.formatdate()
+    m["Message-ID"] = email.utils.make_msgid()
+    m.set_payload(body.encode(charset), charset)
+    open(f"{out}/{name}", "wb").write(m.as_bytes())
+write("1.M1.hub", "=?gbk?b?1cXI/Q==?= <zhang@example.org>", "申诉：203.0.113.7 被封堵", "您好，\n我家宽带 203.0.113.7 被限制访问，木马已清除，请恢复。\n", "gbk")
+write("2.M2.hub", "li@example.org", "域名 shop.example.net 被停止解析", "网站已整改，请恢复解析。\n李四 www.example.org", "utf-8")
+write("3.M3.hub", "promo@spam.example", "优惠大促销", "点击领取 http://spam.example/x", "utf-8")
+"#;
+    let python = std::env::var("TONGBAO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python).args(["-c", script]).arg(dir.path().join("Maildir/new")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let config = source::SourceConfig { purpose: tongbao::config::MailPurpose::UserAppeals, ..source_config() };
+    let (_stop, rx) = watch::channel(false);
+    assert_eq!(source::drain(&config, &mut maildir, &lib.intake, &rx).await.unwrap(), 3);
+    assert_eq!(std::fs::read_dir(dir.path().join("Maildir/.Processed/cur")).unwrap().count(), 2);
+    assert_eq!(std::fs::read_dir(dir.path().join("Maildir/.Quarantine/cur")).unwrap().count(), 1);
+
+    let appeals = lib.store.user_appeals(None, true, 10).await.unwrap();
+    let mut seen: Vec<(String, String, Vec<String>)> = appeals
+        .iter()
+        .map(|a| {
+            let a = &a.appeal;
+            (a.email.as_ref().unwrap().as_str().to_string(), a.targets_zh(), a.units.iter().map(ToString::to_string).collect())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("li@example.org".to_string(), "shop.example.net".to_string(), vec!["IDC-BJ".to_string()]),
+            ("zhang@example.org".to_string(), "203.0.113.7".to_string(), vec!["CT-GD".to_string()]),
+        ],
+        "the sender's own domain in the text is no target"
+    );
+    assert!(appeals.iter().any(|a| a.appeal.name == "张三"), "the GBK display name is read");
+    let acks: Vec<(String,)> = sqlx::query_as("SELECT recipient FROM outbox WHERE channel = 'email' ORDER BY recipient")
+        .fetch_all(lib.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(acks, [("li@example.org".to_string(),), ("zhang@example.org".to_string(),)], "no reply to the mail that is no appeal");
 }

@@ -2,12 +2,14 @@
 
 use crate::forms;
 use crate::intake::Intake;
+use crate::intake::appeals::{self, Answered, Answerer, Lodged};
 use crate::intake::decide::Parsed;
+use crate::model::appeal::{AppealChannel, AppealForm};
 use crate::model::submission::{Sender, sha256_hex};
 use crate::model::{Channel, Outcome, Receipt, Submission, SubmissionId, UnitCode};
 use crate::store::Store;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,11 +23,23 @@ pub struct HttpState<S> {
     pub intake: Intake,
     pub max_upload_bytes: usize,
     templates: minijinja::Environment<'static>,
+    /// Appeal-page posts per client address: the page needs no account, so this is what stops a flood.
+    appeal_posts: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
+
+/// Appeal-page posts one client address may make per hour.
+const APPEAL_POSTS_PER_HOUR: u32 = 20;
 
 impl<S> HttpState<S> {
     pub fn new(store: Arc<S>, intake: Intake, max_upload_bytes: usize) -> Arc<HttpState<S>> {
-        Arc::new(HttpState { store, intake, max_upload_bytes, templates: crate::templates::environment() })
+        let quota = governor::Quota::per_hour(std::num::NonZeroU32::new(APPEAL_POSTS_PER_HOUR).expect("non-zero"));
+        Arc::new(HttpState {
+            store,
+            intake,
+            max_upload_bytes,
+            templates: crate::templates::environment(),
+            appeal_posts: governor::RateLimiter::keyed(quota),
+        })
     }
 }
 
@@ -37,9 +51,24 @@ pub fn router<S: Store>(state: Arc<HttpState<S>>) -> Router {
         .route("/upload", get(upload_page::<S>).post(upload_form::<S>))
         .route("/forms", get(blank_forms_page))
         .route("/forms/{kind}", get(blank_form))
+        .route("/appeal", get(appeal_page::<S>).post(appeal_form::<S>).layer(DefaultBodyLimit::max(APPEAL_MAX_BYTES)))
+        .route("/api/v1/appeals", get(unit_appeals::<S>))
+        .route("/api/v1/appeals/{id}/answer", post(answer_appeal::<S>).layer(DefaultBodyLimit::max(APPEAL_MAX_BYTES)))
         // The limit covers multipart overhead too; over it the answer is 413.
         .layer(DefaultBodyLimit::max(limit + 64 * 1024))
         .with_state(state)
+}
+
+/// Serves the router on a bound listener until `shutdown` resolves; each request knows its
+/// client address (the appeal page limits posts by it).
+pub async fn serve<S: Store>(
+    listener: tokio::net::TcpListener,
+    state: Arc<HttpState<S>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The blank forms, one link a kind: where every refusal of an unrecognised sheet points.
@@ -271,4 +300,133 @@ async fn upload_receipt_page<S: Store>(state: &HttpState<S>, req: Request) -> Re
     );
     *page.status_mut() = status;
     Ok(page)
+}
+
+/// An appeal form is a few lines of text; anything bigger is not one.
+const APPEAL_MAX_BYTES: usize = 32 * 1024;
+
+/// Field names of the appeal form as the page labels them.
+fn appeal_field_zh(field: &str) -> &str {
+    match field {
+        "target" => "被处置的 IP 地址或域名",
+        "disposal" => "被处置的情况",
+        "reason" => "申诉理由",
+        "name" => "申诉人",
+        "email" => "电子邮箱",
+        "phone" => "电话",
+        other => other,
+    }
+}
+
+fn appeal_view<S>(state: &HttpState<S>, form: &AppealForm) -> serde_json::Value {
+    json!({
+        "workdays": state.intake.engine().policy.user_appeal_answer_workdays,
+        "per_day": state.intake.engine().policy.user_appeals_per_contact_per_day,
+        "accepted": null,
+        "errors": [],
+        "form": { "target": form.target, "disposal": form.disposal, "reason": form.reason, "name": form.name, "email": form.email, "phone": form.phone },
+    })
+}
+
+/// The public appeal page (Art. 11 [僵尸机制]): no account needed.
+async fn appeal_page<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
+    render(&state, "appeal.html", appeal_view(&state, &AppealForm::default()))
+}
+
+/// A posted appeal: stored and acknowledged on the page (201), or shown again with each
+/// problem at its field (400); 429 when the address or the contact has used its allowance.
+async fn appeal_form<S: Store>(
+    State(state): State<Arc<HttpState<S>>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    form: Result<Form<AppealForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let page = |status: StatusCode, view: serde_json::Value| {
+        let mut page = render(&state, "appeal.html", view);
+        *page.status_mut() = status;
+        page
+    };
+    if state.appeal_posts.check_key(&peer.ip()).is_err() {
+        let mut view = appeal_view(&state, &AppealForm::default());
+        view["errors"] =
+            json!([{ "field": "提交次数", "message": format!("同一网络地址每小时最多提交 {APPEAL_POSTS_PER_HOUR} 次，请稍后再试") }]);
+        let mut r = page(StatusCode::TOO_MANY_REQUESTS, view);
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("3600"));
+        return r;
+    }
+    let Ok(Form(form)) = form else {
+        let mut view = appeal_view(&state, &AppealForm::default());
+        view["errors"] = json!([{ "field": "表单", "message": "请通过本页面的表单提交（application/x-www-form-urlencoded）" }]);
+        return page(StatusCode::BAD_REQUEST, view);
+    };
+    let mut view = appeal_view(&state, &form);
+    match state.intake.lodge_appeal(form.clone(), AppealChannel::Web).await {
+        Ok(Lodged::Accepted { appeal, due_at }) => {
+            view["accepted"] = json!({
+                "id": appeal.id.to_string(),
+                "targets": appeal.targets_zh(),
+                "due": crate::rules::calendar::local_display(due_at),
+                "email": appeal.email.as_ref().map(|e| e.as_str().to_string()),
+            });
+            page(StatusCode::CREATED, view)
+        }
+        Ok(Lodged::Refused(errors)) => {
+            view["errors"] = errors.iter().map(|e| json!({ "field": appeal_field_zh(&e.place), "message": e.message })).collect();
+            page(StatusCode::BAD_REQUEST, view)
+        }
+        Ok(Lodged::TooMany { per_day }) => {
+            view["errors"] = json!([{ "field": "提交次数", "message": format!("同一邮箱或电话 24 小时内最多申诉 {per_day} 次；已受理的申诉会按期答复") }]);
+            page(StatusCode::TOO_MANY_REQUESTS, view)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "appeal not stored");
+            view["errors"] = json!([{ "field": "系统", "message": "暂时无法保存，请稍后重试" }]);
+            page(StatusCode::SERVICE_UNAVAILABLE, view)
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AppealsQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// The appeals routed to the token's unit, newest first; unanswered only unless `?all=true`.
+async fn unit_appeals<S: Store>(
+    State(state): State<Arc<HttpState<S>>>,
+    headers: HeaderMap,
+    Query(q): Query<AppealsQuery>,
+) -> Result<Response, Problem> {
+    let unit = unit_of(&state, bearer(&headers)).await?;
+    match state.store.user_appeals(Some(&unit), !q.all, 500).await {
+        Ok(list) => Ok(Json(list).into_response()),
+        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerBody {
+    answer: String,
+}
+
+/// A unit answers an appeal routed to it: `{"answer": "…"}`; the user is mailed the answer.
+async fn answer_appeal<S: Store>(
+    State(state): State<Arc<HttpState<S>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<AnswerBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Problem> {
+    let unit = unit_of(&state, bearer(&headers)).await?;
+    let not_found = || problem(StatusCode::NOT_FOUND, "not_found", "没有这个申诉编号，或该申诉不由本单位答复");
+    let id = id.parse::<crate::model::AppealId>().map_err(|_| not_found())?;
+    let Ok(Json(body)) = body else {
+        return Err(problem(StatusCode::BAD_REQUEST, "not_json", "请求体应为 JSON：{\"answer\": \"答复内容\"}"));
+    };
+    match appeals::answer(&*state.store, id, &Answerer::Unit(unit), &body.answer, Utc::now()).await {
+        Ok(Answered::Done) => Ok(Json(json!({ "appeal": id, "status": "answered" })).into_response()),
+        Ok(Answered::NotFound) => Err(not_found()),
+        Ok(Answered::AlreadyAnswered) => Err(problem(StatusCode::CONFLICT, "already_answered", "该申诉已经答复")),
+        Ok(Answered::Refused(e)) => Err(problem(StatusCode::BAD_REQUEST, "empty_text", &e.message)),
+        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
+    }
 }

@@ -111,6 +111,7 @@ pub async fn run(b: &MailBench, store: Arc<SqliteStore>, intake: Intake) -> anyh
         poll: Duration::from_secs(1),
         batch: 64,
         require_dkim: false,
+        purpose: crate::config::MailPurpose::Reports,
         limits: MailLimits::default(),
     };
     let (_stop, rx) = tokio::sync::watch::channel(false);

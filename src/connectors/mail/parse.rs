@@ -88,6 +88,61 @@ pub fn parse_mail(raw: &[u8]) -> Result<Mail, IntakeError> {
     read(raw, true)
 }
 
+/// A mail to the appeals address as the appeal form: the sender's address to answer, the
+/// subject as the disposal disputed, the text as the reason; the targets are the IP addresses
+/// anywhere in subject or text and the domains in the subject (a text's domains are too often
+/// signatures and links). `Err` says why it is no appeal.
+pub fn appeal_form(raw: &[u8], limits: &MailLimits, require_dkim: bool) -> Result<crate::model::appeal::AppealForm, String> {
+    if raw.len() > limits.max_mail_bytes {
+        return Err(format!("larger than {} MB", limits.max_mail_bytes >> 20));
+    }
+    let message = MessageParser::default().parse(raw).ok_or("not an RFC 5322 mail")?;
+    let sender = message.from().and_then(|a| a.first()).ok_or("no From address")?;
+    let email = sender.address().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).ok_or("no From address")?;
+    if require_dkim && !parse_headers(raw).map(|m| m.dkim_pass).unwrap_or(false) {
+        return Err(format!("no dkim=pass for {email}"));
+    }
+    let subject = message.subject().unwrap_or_default().trim().to_string();
+    let text: String = message.body_text(0).map(|t| t.chars().take(2000).collect()).unwrap_or_default();
+    let own_domain = email.rsplit('@').next().unwrap_or_default().to_ascii_lowercase();
+    let mut targets: Vec<String> = Vec::new();
+    let words = |s: &str| {
+        s.split(|c: char| !(c.is_ascii_alphanumeric() || ".:-".contains(c)))
+            .map(|w| w.trim_matches(['.', ':', '-']).to_string())
+            .collect::<Vec<_>>()
+    };
+    for w in words(&subject).into_iter().chain(words(&text)) {
+        if w.parse::<std::net::IpAddr>().is_ok() && !targets.contains(&w) {
+            targets.push(w);
+        }
+    }
+    for w in words(&subject) {
+        let is_domain = w.contains('.') && w.parse::<std::net::IpAddr>().is_err() && w.parse::<crate::model::Domain>().is_ok();
+        if is_domain && w.to_ascii_lowercase() != own_domain && !targets.contains(&w) {
+            targets.push(w);
+        }
+    }
+    if targets.is_empty() {
+        return Err("names no IP address in subject or text and no domain in the subject".into());
+    }
+    targets.truncate(crate::model::appeal::MAX_TARGETS);
+    Ok(crate::model::appeal::AppealForm {
+        target: targets.join(" "),
+        disposal: if subject.is_empty() { "（邮件未写主题）".into() } else { subject.chars().take(500).collect() },
+        reason: if text.trim().is_empty() { "（邮件正文为空）".into() } else { text },
+        name: sender
+            .name()
+            .map(str::to_string)
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| email.clone())
+            .chars()
+            .take(100)
+            .collect(),
+        email,
+        phone: String::new(),
+    })
+}
+
 /// Only the headers of a mail (no attachments decoded): what a reply needs for its subject and thread.
 pub fn parse_headers(raw: &[u8]) -> Result<Mail, IntakeError> {
     read(raw, false)

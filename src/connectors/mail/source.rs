@@ -25,6 +25,8 @@ pub struct SourceConfig {
     pub batch: usize,
     /// Accept only mail whose `Authentication-Results` says `dkim=pass`.
     pub require_dkim: bool,
+    /// Units' reports, or users' appeals.
+    pub purpose: crate::config::MailPurpose,
     pub limits: MailLimits,
 }
 
@@ -122,6 +124,9 @@ pub async fn drain<M: Mailbox>(
 
 /// Decides one mail's fate, storing its submission first when it has a sender to answer.
 pub async fn take(config: &SourceConfig, waiting: &Waiting, intake: &Intake, shutdown: &watch::Receiver<bool>) -> Fate {
+    if config.purpose == crate::config::MailPurpose::UserAppeals {
+        return take_appeal(config, waiting, intake).await;
+    }
     let raw = waiting.raw.clone();
     let limits = config.limits;
     let require_dkim = config.require_dkim;
@@ -154,6 +159,45 @@ pub async fn take(config: &SourceConfig, waiting: &Waiting, intake: &Intake, shu
             "mail ingested"
         );
         Fate::File(Folder::Processed)
+    }
+}
+
+/// A mail to the appeals address: lodged as a user's appeal (acknowledged by mail) and filed
+/// into Processed; a mail that is no appeal (no address or domain named, no sender, over the
+/// limit) is quarantined without a reply, so the address cannot be used to bounce mail at others.
+async fn take_appeal(config: &SourceConfig, waiting: &Waiting, intake: &Intake) -> Fate {
+    let raw = waiting.raw.clone();
+    let limits = config.limits;
+    let require_dkim = config.require_dkim;
+    let form = match tokio::task::spawn_blocking(move || parse::appeal_form(&raw, &limits, require_dkim)).await {
+        Ok(Ok(form)) => form,
+        Ok(Err(why)) => {
+            tracing::warn!(connector = %config.name, mail = %waiting.id, reason = %why, "appeal mail quarantined; no reply");
+            return Fate::File(Folder::Quarantine);
+        }
+        Err(e) => {
+            tracing::error!(connector = %config.name, mail = %waiting.id, error = %e, "appeal mail could not be read; quarantined");
+            return Fate::File(Folder::Quarantine);
+        }
+    };
+    match intake.lodge_appeal(form, crate::model::appeal::AppealChannel::Email).await {
+        Ok(crate::intake::appeals::Lodged::Accepted { appeal, .. }) => {
+            tracing::info!(connector = %config.name, mail = %waiting.id, appeal = %appeal.id, units = appeal.units.len(), "user appeal lodged");
+            Fate::File(Folder::Processed)
+        }
+        Ok(crate::intake::appeals::Lodged::Refused(errors)) => {
+            let why: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.place, e.message)).collect();
+            tracing::warn!(connector = %config.name, mail = %waiting.id, problems = %why.join("; "), "appeal mail refused; quarantined, no reply");
+            Fate::File(Folder::Quarantine)
+        }
+        Ok(crate::intake::appeals::Lodged::TooMany { per_day }) => {
+            tracing::warn!(connector = %config.name, mail = %waiting.id, per_day, "appeal mail over the sender's daily limit; quarantined");
+            Fate::File(Folder::Quarantine)
+        }
+        Err(e) => {
+            tracing::warn!(connector = %config.name, mail = %waiting.id, error = %e, "appeal not stored; left in the inbox");
+            Fate::Stay
+        }
     }
 }
 

@@ -1,0 +1,241 @@
+//! Users' appeals of a disposal (Art. 11 [僵尸机制]): lodging one routes it to the units answerable for its targets and to CNCERT as duties to answer; answering it mails the user and closes those duties.
+//!
+//! A user has no account, so nothing here trusts the sender beyond the checks of
+//! `model::appeal`: the daily limit per contact is kept by the store in the same transaction
+//! that stores the appeal, and an answer may come only from CNCERT or a unit it was routed to.
+
+use super::decide::{AuditRow, Engine, OutboxRow};
+use crate::model::appeal::{AppealAnswer, AppealChannel, AppealForm, plain_text};
+use crate::model::{AppealId, ErrorCode, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Party, UnitCode, UserAppeal};
+use crate::rules::calendar::local_display;
+use crate::rules::obligations as ob;
+use crate::store::{AppealEffects, Store, StoreError, StoredAppeal};
+use chrono::{DateTime, Utc};
+
+const MAX_ANSWER: usize = 4000;
+
+/// What became of an appeal.
+#[derive(Debug)]
+pub enum Lodged {
+    /// Stored; the answer is due by `due_at`.
+    Accepted { appeal: UserAppeal, due_at: DateTime<Utc> },
+    /// Refused, each problem at its field; nothing stored.
+    Refused(Vec<IntakeError>),
+    /// The contact lodged the day's allowance already; nothing stored.
+    TooMany { per_day: u32 },
+}
+
+/// Who answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answerer {
+    /// A CNCERT user, by name (audited).
+    Cncert { person: String },
+    /// A unit the appeal was routed to, by its token.
+    Unit(UnitCode),
+}
+
+impl Answerer {
+    fn party(&self) -> Party {
+        match self {
+            Answerer::Cncert { .. } => Party::Cncert,
+            Answerer::Unit(u) => Party::Unit(u.clone()),
+        }
+    }
+}
+
+/// What became of an answer.
+#[derive(Debug, PartialEq)]
+pub enum Answered {
+    Done,
+    /// No such appeal, or one the answerer was not asked to answer (the same answer, so
+    /// nothing leaks about other units' appeals).
+    NotFound,
+    AlreadyAnswered,
+    Refused(IntakeError),
+}
+
+/// Checks, routes and stores an appeal.
+pub async fn lodge<S: Store>(
+    store: &S,
+    engine: &Engine,
+    form: &AppealForm,
+    channel: AppealChannel,
+    now: DateTime<Utc>,
+) -> Result<Lodged, StoreError> {
+    let mut appeal = match UserAppeal::from_form(form, channel, now) {
+        Ok(a) => a,
+        Err(errors) => return Ok(Lodged::Refused(errors)),
+    };
+    appeal.units = answerable_units(&appeal, &engine.ownership);
+    let obligations: Vec<Obligation> = ob::user_appeal_answers(&appeal, &engine.calendar, &engine.policy)
+        .into_iter()
+        .map(|d| {
+            let next = crate::rules::reminders::first_alert_at(&d.deadline, d.binding, &engine.policy.reminders, &engine.calendar);
+            Obligation {
+                id: d.key.as_deref().map(ObligationId::from_key).unwrap_or_default(),
+                key: d.key,
+                report_id: None,
+                duty: d.duty,
+                actor: d.actor,
+                to: d.to,
+                copy: d.copy,
+                deadline: d.deadline,
+                basis: d.basis,
+                binding: d.binding,
+                status: ObligationStatus::Open,
+                met_by: None,
+                met_at: None,
+                next_alert_at: Some(next),
+            }
+        })
+        .collect();
+    let due_at = obligations.iter().map(|o| o.deadline.due_at).max().unwrap_or(now);
+    let due = local_display(due_at);
+    let mut outbox = Vec::new();
+    for o in &obligations {
+        let lines = [
+            vec![format!("申诉编号：{}", appeal.id), format!("答复期限：{due}（北京时间）")],
+            particulars(&appeal),
+            vec![
+                format!("依据：{}", o.basis.citation_zh),
+                match &o.actor {
+                    Party::Cncert => "答复方式：tongbao appeals answer 申诉编号 --by 姓名 --text 答复内容".to_string(),
+                    _ => format!("答复方式：POST /api/v1/appeals/{}/answer（本单位报送令牌），答复将发送给申诉人", appeal.id),
+                },
+            ],
+        ]
+        .concat();
+        let payload = serde_json::json!({
+            "title": format!("【用户申诉】{} 的处置被申诉：请于 {due} 前答复申诉人", appeal.targets_zh()),
+            "lines": lines,
+        });
+        outbox.push(crate::fanout::party_row("alert", &o.actor, "to", appeal.id.to_string(), &payload));
+    }
+    if let Some(email) = &appeal.email {
+        let lines = vec![
+            format!("申诉编号：{}", appeal.id),
+            format!("受理时间：{}（北京时间）", local_display(now)),
+            format!("涉及：{}", appeal.targets_zh()),
+            format!("答复期限：{due} 前，答复将发送到本邮箱"),
+            "本邮件由系统发出，请勿直接回复。".to_string(),
+        ];
+        outbox.push(user_mail(&appeal, email, "【申诉已受理】您对网络处置的申诉已登记", lines));
+    }
+    let audit = vec![AuditRow {
+        actor: format!("user:{}", appeal.contact_key()),
+        action: "user_appeal.lodged",
+        subject: appeal.id.to_string(),
+        detail: serde_json::json!({ "channel": appeal.channel, "units": appeal.units, "targets": appeal.targets_zh() }),
+    }];
+    let per_day = engine.policy.user_appeals_per_contact_per_day;
+    if !store.record_user_appeal(&appeal, AppealEffects { obligations, outbox, audit }, per_day).await? {
+        return Ok(Lodged::TooMany { per_day });
+    }
+    Ok(Lodged::Accepted { appeal, due_at })
+}
+
+/// Records an answer and sends it to the user.
+pub async fn answer<S: Store>(store: &S, id: AppealId, by: &Answerer, text: &str, now: DateTime<Utc>) -> Result<Answered, StoreError> {
+    let text = plain_text(text);
+    if text.is_empty() || text.chars().count() > MAX_ANSWER {
+        let expected = format!("答复内容（必填，不超过 {MAX_ANSWER} 字）");
+        return Ok(Answered::Refused(IntakeError::new(ErrorCode::EmptyText, "/answer", expected, None)));
+    }
+    let Some(StoredAppeal { appeal, answer }) = store.user_appeal(id).await? else { return Ok(Answered::NotFound) };
+    let allowed = match by {
+        Answerer::Cncert { .. } => true,
+        Answerer::Unit(u) => appeal.units.contains(u),
+    };
+    if !allowed {
+        return Ok(Answered::NotFound);
+    }
+    if answer.is_some() {
+        return Ok(Answered::AlreadyAnswered);
+    }
+    let by_code = match by {
+        Answerer::Cncert { .. } => "cncert".to_string(),
+        Answerer::Unit(u) => u.to_string(),
+    };
+    let answerer_zh = by.party().label_zh();
+    let mut outbox = Vec::new();
+    let told = match &appeal.email {
+        Some(email) => {
+            let lines = vec![
+                format!("申诉编号：{}", appeal.id),
+                format!("涉及：{}", appeal.targets_zh()),
+                format!("答复单位：{answerer_zh}"),
+                format!("答复时间：{}（北京时间）", local_display(now)),
+                format!("答复内容：{text}"),
+            ];
+            outbox.push(user_mail(&appeal, email, "【申诉答复】您对网络处置的申诉已有答复", lines));
+            format!("已发送至申诉人邮箱 {}", email.as_str())
+        }
+        None => format!("申诉人未留邮箱，请按所留电话 {} 告知", appeal.phone.as_deref().unwrap_or("")),
+    };
+    // The other parties that owed an answer learn that it was given, and what it said.
+    let others = appeal.units.iter().cloned().map(Party::Unit).chain([Party::Cncert]).filter(|p| *p != by.party());
+    for party in others {
+        let payload = serde_json::json!({
+            "title": format!("【用户申诉已答复】{} 的处置申诉由{}答复", appeal.targets_zh(), answerer_zh),
+            "lines": [format!("申诉编号：{}", appeal.id), format!("答复内容：{text}"), told.clone()],
+        });
+        outbox.push(crate::fanout::party_row("alert", &party, "to", appeal.id.to_string(), &payload));
+    }
+    let person = match by {
+        Answerer::Cncert { person } => person.clone(),
+        Answerer::Unit(u) => u.to_string(),
+    };
+    let audit = vec![AuditRow {
+        actor: person,
+        action: "user_appeal.answered",
+        subject: appeal.id.to_string(),
+        detail: serde_json::json!({ "by": by_code, "delivery": told }),
+    }];
+    let record = AppealAnswer { by: by_code, text, at: now };
+    if !store.answer_user_appeal(id, &record, AppealEffects { obligations: vec![], outbox, audit }).await? {
+        return Ok(Answered::AlreadyAnswered);
+    }
+    Ok(Answered::Done)
+}
+
+/// The units whose networks or registries hold the appeal's targets, each once.
+fn answerable_units(appeal: &UserAppeal, ownership: &crate::rules::ownership::Ownership) -> Vec<UnitCode> {
+    let mut units: Vec<UnitCode> = appeal
+        .targets
+        .iter()
+        .filter_map(|t| match t {
+            crate::model::Target::Ip(ip) => ownership.of_ip(*ip),
+            crate::model::Target::Domain(d) => ownership.of_domain(d),
+        })
+        .cloned()
+        .collect();
+    units.sort();
+    units.dedup();
+    units
+}
+
+/// The appeal as those who answer it read it.
+fn particulars(appeal: &UserAppeal) -> Vec<String> {
+    let mut lines = vec![
+        format!("涉及：{}", appeal.targets_zh()),
+        format!("被处置的情况：{}", appeal.disposal),
+        format!("申诉理由：{}", appeal.reason),
+        format!("申诉人：{}", appeal.name),
+    ];
+    lines.extend(appeal.email.as_ref().map(|e| format!("电子邮箱：{}", e.as_str())));
+    lines.extend(appeal.phone.as_ref().map(|p| format!("电话：{p}")));
+    lines
+}
+
+/// A mail to the user, straight to their address: they are no party of the registry.
+fn user_mail(appeal: &UserAppeal, email: &crate::model::Email, title: &str, lines: Vec<String>) -> OutboxRow {
+    OutboxRow {
+        id: OutboxId::new(),
+        kind: "alert",
+        channel: "email",
+        recipient: email.as_str().to_string(),
+        subject_id: appeal.id.to_string(),
+        urgent: true,
+        payload: serde_json::json!({ "recipient_label": appeal.name, "title": title, "lines": lines }),
+    }
+}
