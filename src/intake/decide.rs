@@ -635,9 +635,14 @@ fn accept(
             .into_iter()
             .map(|o| (id, o))
             .collect();
-    if content.suspected_crime && earlier.is_none() {
-        // Art. 17 [僵尸机制]: referred to the public security authority by CNCERT.
-        drafts.push((id, ob::crime_referral(received_at, &engine.calendar, &engine.policy)));
+    if content.suspected_crime {
+        // Art. 17 [僵尸机制]: referred to the public security authority by CNCERT, once per
+        // event: keyed by the first report, so a follow-up that first says 涉嫌犯罪 creates it
+        // and one that says it again does not.
+        let event = earlier.as_ref().map(|e| e.id).unwrap_or(id);
+        let mut referral = ob::crime_referral(received_at, &engine.calendar, &engine.policy);
+        referral.key = Some(format!("crime_referral:{event}"));
+        drafts.push((event, referral));
     }
     if !d.regrades.is_empty() && !drafts.iter().any(|(_, o)| o.duty == Duty::CncertReport) {
         let g = content.grade.unwrap_or(Grade::General);

@@ -607,6 +607,18 @@ async fn a_suspected_crime_is_referred_to_public_security_by_cncert() {
     assert_eq!(referral.due_at.to_rfc3339(), "2026-10-13T16:00:00+00:00", "one working day: 2026-10-13 24:00");
     let plain = lib.submit("CT-GD", event("large", "2026-10-12 10:00"), "2026-10-12T02:30:00Z").await;
     assert!(plain.reports[0].obligations.iter().all(|o| o.duty != Duty::CrimeReferral));
+
+    // A follow-up that first says 涉嫌犯罪 refers the event; saying it again refers nothing more.
+    let first = plain.reports[0].report_id;
+    for at in ["2026-10-12T03:30:00Z", "2026-10-12T04:30:00Z"] {
+        let mut follow = event("large", "2026-10-12 10:00");
+        follow["follows_up"] = json!(first.to_string());
+        follow["suspected_crime"] = json!(true);
+        assert_eq!(lib.submit("CT-GD", follow, at).await.outcome, Outcome::Accepted);
+    }
+    let filter = tongbao::store::ObligationFilter { report: Some(first), limit: 100, ..Default::default() };
+    let referrals = lib.store.obligations(&filter).await.unwrap().into_iter().filter(|o| o.duty == Duty::CrimeReferral).count();
+    assert_eq!(referrals, 1, "the event is referred once, from the follow-up that first flagged it");
 }
 
 /// Times out of the world are refused with their place: a discovery in year 1 or 9999 (whose
