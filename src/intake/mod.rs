@@ -202,14 +202,11 @@ async fn settle<S: Store>(store: &S, engine: &Engine, parsed: Vec<Parsed>, repli
         Ok(decisions) => answer(decisions, replies),
         Err(e) => {
             tracing::warn!(error = %e, batch = replies.len(), "batch not stored; sources will redeliver");
-            let transient = e.is_transient();
+            // Each submitter hears the failure as it was (a full disk, a busy store), never a
+            // stand-in: the sender's next step depends on which it was.
+            let shared = std::sync::Arc::new(e);
             for reply in replies {
-                let err = if transient {
-                    StoreError::Transient(sqlx::Error::PoolTimedOut)
-                } else {
-                    StoreError::Corrupt { place: "batch".into(), detail: e.to_string() }
-                };
-                let _ = reply.send(Err(IntakeFailure::NotStored(err)));
+                let _ = reply.send(Err(IntakeFailure::NotStored(StoreError::Shared(shared.clone()))));
             }
         }
     }

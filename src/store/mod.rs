@@ -23,22 +23,52 @@ pub enum StoreError {
     /// The database is busy or unreachable; the same work may succeed if tried again.
     #[error("store temporarily unavailable: {0}")]
     Transient(#[source] sqlx::Error),
+    /// The disk holding the database is full; writes succeed again once space is freed.
+    #[error("store is full: no disk space left for the database ({0})")]
+    Full(#[source] sqlx::Error),
     #[error("store error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt at {place}: {detail}")]
     Corrupt { place: String, detail: String },
+    /// One failure told to each submitter of a batch, as it was.
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
+    /// The same work may succeed later without any change to it: the database was busy or
+    /// unreachable, or its disk full.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Transient(_))
+        match self {
+            StoreError::Transient(_) | StoreError::Full(_) => true,
+            StoreError::Shared(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// The disk holding the store is full.
+    pub fn is_full(&self) -> bool {
+        match self {
+            StoreError::Full(_) => true,
+            StoreError::Shared(e) => e.is_full(),
+            _ => false,
+        }
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        // SQLITE_FULL (13), and SQLITE_IOERR_WRITE (778) that a full disk gives under WAL.
+        let full = match &e {
+            sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("13" | "778")) || db.message().contains("disk is full"),
+            sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
+            _ => false,
+        };
+        if full {
+            return StoreError::Full(e);
+        }
         let busy = match &e {
             sqlx::Error::Database(db) => {
                 let msg = db.message();

@@ -32,7 +32,9 @@ const MAX_ROWS_PER_STATEMENT: usize = 256;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    pub(super) writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
+    writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
+    /// How the writer connects, to replace it after a transaction that did not end cleanly.
+    options: SqliteConnectOptions,
 }
 
 /// The migrations, compiled into the binary so a fresh machine needs no files beside it.
@@ -76,12 +78,32 @@ impl SqliteStore {
             // Commits never checkpoint: a background task does (see `checkpoint_in_background`),
             // so copying the WAL back into the database is off the writer's path.
             .pragma("wal_autocheckpoint", "0");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
+        // The readers are opened at once and kept: opening one later can fail for reasons that
+        // have nothing to do with the read (a full disk), and would fail a write's context load.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(4)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
         Migrator::new(Embedded).await?.run(&pool).await?;
         backfill_dedupe_hashes(&pool).await?;
         let writer = options.connect().await?;
         checkpoint_in_background(pool.clone());
-        Ok(SqliteStore { pool, writer: Arc::new(tokio::sync::Mutex::new(writer)) })
+        Ok(SqliteStore { pool, writer: Arc::new(tokio::sync::Mutex::new(writer)), options })
+    }
+
+    /// The writer connection, replaced first when the last transaction on it did not end: a
+    /// COMMIT that failed for want of disk space is rolled back by SQLite itself, so sqlx's
+    /// own ROLLBACK fails and the connection would refuse every later BEGIN until a restart.
+    pub(super) async fn writer(&self) -> Result<tokio::sync::MutexGuard<'_, SqliteConnection>, StoreError> {
+        let mut writer = self.writer.lock().await;
+        if writer.is_in_transaction() {
+            tracing::warn!("the last write transaction did not end cleanly; replacing the writer connection");
+            *writer = self.options.connect().await?;
+        }
+        Ok(writer)
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -852,7 +874,7 @@ impl Store for SqliteStore {
     {
         // IMMEDIATE: take the write lock before reading, so the context read cannot go stale.
         let t0 = Instant::now();
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut ctx = load_context(&mut tx, &needs).await?;
         let t1 = Instant::now();
@@ -877,7 +899,10 @@ impl Store for SqliteStore {
         F: FnOnce(&mut Context) -> Vec<Decision> + Send + 'static,
     {
         let t0 = Instant::now();
-        let mut writer = self.writer.lock().await;
+        let mut writer = match self.writer().await {
+            Ok(w) => w,
+            Err(e) => return Pipelined { committed: Err(e), next: None },
+        };
         let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
             Ok(tx) => tx,
             Err(e) => return Pipelined { committed: Err(e.into()), next: None },
@@ -929,7 +954,7 @@ impl Store for SqliteStore {
     }
 
     async fn import_units(&self, units: &[Unit], at: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         for u in units {
             let body = serde_json::to_string(u).map_err(|e| corrupt("unit", e))?;
@@ -1040,7 +1065,7 @@ impl Store for SqliteStore {
     }
 
     async fn recompute_provisional(&self, calendar: &Calendar) -> Result<usize, StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query("SELECT id, rule, trigger_at, due_at FROM obligations WHERE provisional = 1").fetch_all(&mut *tx).await?;
         let mut changed = 0;
@@ -1102,7 +1127,7 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in ids.chunks(900) {
             let mut qb: QueryBuilder<'_, Sqlite> =
@@ -1127,7 +1152,7 @@ impl Store for SqliteStore {
         note: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<crate::model::ObligationStatus>, StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE obligations SET status = CASE WHEN due_at >= ?1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
@@ -1159,7 +1184,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let body = serde_json::to_string(appeal).map_err(|e| corrupt("user appeal", e.to_string()))?;
         let contact = appeal.contact_key();
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let since = ms(appeal.received_at - chrono::Duration::hours(24));
         let (lodged,): (i64,) = sqlx::query_as("SELECT count(*) FROM user_appeals WHERE contact = ? AND received_at > ?")
@@ -1216,7 +1241,7 @@ impl Store for SqliteStore {
         effects: AppealEffects,
     ) -> Result<bool, StoreError> {
         let text = serde_json::to_string(answer).map_err(|e| corrupt("appeal answer", e.to_string()))?;
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query("UPDATE user_appeals SET answer = ?, answered_at = ? WHERE id = ? AND answered_at IS NULL")
             .bind(text)
@@ -1245,7 +1270,7 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let status = if next_attempt_at.is_some() { "pending" } else { "failed" };
         sqlx::query("UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?")
@@ -1268,7 +1293,7 @@ impl Store for SqliteStore {
     }
 
     async fn issue_token(&self, unit: &UnitCode, token_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("INSERT INTO tokens (hash, unit_code, created_at) VALUES (?, ?, ?)")
             .bind(token_hash)

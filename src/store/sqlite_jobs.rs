@@ -38,7 +38,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn apply_alerts(&self, steps: Vec<AlertStep>, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut applied = 0;
         let mut outbox = Vec::new();
@@ -80,7 +80,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn record_job(&self, run: JobRun) -> Result<bool, StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let fresh = sqlx::query("INSERT INTO job_runs (job, period, ran_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
             .bind(run.job)
@@ -129,7 +129,7 @@ impl JobStore for SqliteStore {
         children: Vec<OutboxRow>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         for id in &expanded {
             sqlx::query("UPDATE outbox SET status = 'expanded', attempts = attempts + 1 WHERE id = ? AND status = 'pending'")
@@ -158,7 +158,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn purge(&self, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {
-        let mut writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let c = ms(cutoff);
         let mut run =

@@ -3,6 +3,7 @@
 mod amqp;
 mod cli;
 mod corpus;
+mod drills;
 mod forms;
 mod helpers;
 mod http;

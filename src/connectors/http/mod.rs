@@ -176,6 +176,9 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
             };
             Ok((status, r))
         }
+        Err(crate::intake::IntakeFailure::NotStored(e)) if e.is_full() => {
+            Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_full", "存储空间已满，暂时无法保存，请稍后重试"))
+        }
         Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "not_stored", &format!("暂时无法保存，请稍后重试：{e}"))),
     }
 }
