@@ -138,6 +138,14 @@ pub enum UnitsCmd {
 pub enum TokenCmd {
     /// Issue a new upload token for a unit; it is printed once and stored only as a hash.
     Issue { unit: String },
+    /// Revoke a unit's upload tokens (all of them, or the one given), at once: the next request
+    /// with a revoked token is refused.
+    Revoke {
+        unit: String,
+        /// Only this token (as issued); without it, every token of the unit.
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -577,6 +585,20 @@ async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
             } else {
                 println!("{token}");
                 eprintln!("upload token for {code}: shown once, keep it secret (send it as `Authorization: Bearer …`)");
+            }
+        }
+        UnitsCmd::Token(TokenCmd::Revoke { unit, token }) => {
+            let code: UnitCode = parse_arg("unit", &unit, unit.parse())?;
+            let hash = token.map(|t| crate::model::submission::sha256_hex(t.trim().as_bytes()));
+            let n = app.store.revoke_tokens(&code, hash.as_deref(), Utc::now()).await?;
+            if json {
+                print_json(&serde_json::json!({ "unit": code, "revoked": n }))?;
+            } else {
+                println!("revoked {n} token(s) of {code}");
+            }
+            if n == 0 {
+                eprintln!("{code}: no live token matched");
+                return Ok(1);
             }
         }
         UnitsCmd::List => {

@@ -114,6 +114,9 @@ pub struct Context {
     pub external_ids: HashMap<String, Option<String>>,
     /// Obligations that appeals name, as stored (their reports are in `refs`).
     pub obligations: HashMap<ObligationId, Obligation>,
+    /// Who owes a disposal feedback or a verification about each botnet event a feedback or
+    /// verification of the batch names: only they may send one (Art. 9 [僵尸机制]).
+    pub owed: HashMap<ReportId, Vec<(Duty, Party)>>,
 }
 
 /// What the store must look up before deciding a batch.
@@ -124,6 +127,8 @@ pub struct Needs {
     pub refs: Vec<ReportId>,
     /// Obligations named by appeals; the store adds their reports to `refs`.
     pub obligations: Vec<ObligationId>,
+    /// Botnet events named by feedbacks and verifications, whose owed duties the store loads into `owed`.
+    pub owed_about: Vec<ReportId>,
     /// The span of discovery times whose botnets may share a period with the batch's.
     pub botnet_span: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
@@ -215,9 +220,17 @@ pub fn needs(batch: &[Parsed], policy: &Policy) -> Needs {
             let Ok(r) = item else { continue };
             n.refs.extend(r.content.follows_up);
             match &r.content.body {
-                ReportBody::DisposalFeedback(b) => n.refs.push(b.notice_ref),
-                ReportBody::Verification(b) => n.refs.push(b.notice_ref),
+                ReportBody::DisposalFeedback(b) => {
+                    n.refs.push(b.notice_ref);
+                    n.owed_about.push(b.notice_ref);
+                }
+                ReportBody::Verification(b) => {
+                    n.refs.push(b.notice_ref);
+                    n.owed_about.push(b.notice_ref);
+                }
                 ReportBody::Appeal(b) => n.obligations.push(b.obligation),
+                // Whose addresses they are now: a unit may not take another's.
+                ReportBody::ContactUpdate(b) => n.senders.extend(b.contacts.iter().filter_map(|c| c.email.clone()).map(Sender::Email)),
                 ReportBody::BotnetEvent(_) => {
                     // The period reaches both ways: a report discovered before one already
                     // stored shares its period too.
@@ -246,6 +259,10 @@ pub fn reads_untouched_by(needs: &Needs, earlier: &[Decision]) -> bool {
     }
     // Appeals read obligations, which fulfilments and reopenings change.
     if !needs.obligations.is_empty() {
+        return false;
+    }
+    // Feedbacks and verifications read who owes them, which notices create.
+    if !needs.owed_about.is_empty() && written().any(|d| !d.obligations.is_empty()) {
         return false;
     }
     // The botnets of the period, and the reports they belong to.
@@ -486,6 +503,54 @@ fn accept(
             }
         },
     };
+
+    // Art. 9(二)(三) [僵尸机制]: a feedback comes from a unit notified to dispose of the event, a
+    // verification from the party that owes it; to anyone else the event is as unknown as
+    // another unit's report, so nothing leaks about who was notified.
+    let owed_duty = match &content.body {
+        ReportBody::DisposalFeedback(_) => Some(Duty::DisposalFeedback),
+        ReportBody::Verification(_) => Some(Duty::Verification),
+        _ => None,
+    };
+    if let (Some(duty), Some(event)) = (owed_duty, &notice)
+        && !ctx.owed.get(&event.id).is_some_and(|owed| owed.iter().any(|(d, p)| *d == duty && *p == me))
+    {
+        let expected = match duty {
+            Duty::DisposalFeedback => "本单位收到处置通知的木马和僵尸网络事件的报告编号",
+            _ => "本单位负责验证的木马和僵尸网络事件的报告编号",
+        };
+        return Err(vec![IntakeError::new(
+            ErrorCode::UnknownReference,
+            format!("{ptr}/content/notice_ref"),
+            expected,
+            Some(event.id.to_string()),
+        )]);
+    }
+
+    // A contact update may not take an address that is another unit's registered contact: mail
+    // from it would then speak for the claimer (Art. 21 [通报办法] updates one's own contacts).
+    if let ReportBody::ContactUpdate(b) = &content.body {
+        let taken: Vec<IntakeError> = b
+            .contacts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let email = c.email.as_ref()?;
+                let owner = ctx.units.get(&Sender::Email(email.clone()))?;
+                (owner.code != unit.code).then(|| {
+                    IntakeError::new(
+                        ErrorCode::NotYours,
+                        format!("{ptr}/content/contacts/{i}/email"),
+                        "本单位联系人的邮箱（该邮箱已登记为其他单位的联系人，如需转移请联系 CNCERT）",
+                        Some(email.as_str().to_string()),
+                    )
+                })
+            })
+            .collect();
+        if !taken.is_empty() {
+            return Err(taken);
+        }
+    }
 
     let appealed = match &content.body {
         ReportBody::Appeal(b) => Some(appealable(ctx, b.obligation, ptr, &me, &unit.code)?),
@@ -854,6 +919,12 @@ fn accept(
         },
     );
     ctx.botnets.extend(my_botnets.iter().cloned());
+    // A notice decided earlier in the batch creates duties a later feedback may meet.
+    for o in d.obligations.iter().filter(|o| matches!(o.duty, Duty::DisposalFeedback | Duty::Verification)) {
+        if let Some(about) = o.report_id {
+            ctx.owed.entry(about).or_default().push((o.duty, o.actor.clone()));
+        }
+    }
     d.botnets.extend(my_botnets);
     d.receipt.regraded = d.regrades.clone();
     d.reports.push(Report { id, unit: unit.code.clone(), declared_grade, content });

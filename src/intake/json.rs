@@ -23,6 +23,8 @@ pub type Item = (String, Result<ReportInput, Vec<IntakeError>>);
 /// Parses one report object or an array of them. `received_at` stands in for `discovered_at`
 /// on kinds where the time of discovery means nothing (feedback, verification, summaries).
 pub fn parse_submission(raw: &[u8], received_at: DateTime<Utc>) -> Result<Vec<Item>, IntakeError> {
+    // Windows editors (Notepad) save UTF-8 with a byte-order mark, which JSON does not allow.
+    let raw = raw.strip_prefix("\u{feff}".as_bytes()).unwrap_or(raw);
     let value: Value = serde_json::from_slice(raw).map_err(|e| {
         IntakeError::new(
             ErrorCode::NotJson,

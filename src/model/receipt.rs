@@ -40,6 +40,8 @@ pub enum ErrorCode {
     ForeignUnit,
     /// `follows_up` or `notice_ref` names no report this unit may refer to.
     UnknownReference,
+    /// The submission claims what is another unit's: a contact e-mail address registered to it.
+    NotYours,
     /// An appeal names an obligation that is still open: there is nothing to reopen.
     NotReopenable,
     /// A spreadsheet cell holds a formula with no computed value (made by a program that does not compute).

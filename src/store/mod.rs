@@ -200,6 +200,14 @@ pub trait Store: Send + Sync + 'static {
     /// Records an upload token (its SHA-256 only) for a unit.
     fn issue_token(&self, unit: &UnitCode, token_hash: &str, at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The unit a token (by its SHA-256) belongs to, unless revoked or unknown.
+    /// Revokes a unit's live tokens (only the one with `token_hash` when given), audited;
+    /// returns how many. Effective at once: `unit_for_token` reads the store on every request.
+    fn revoke_tokens(
+        &self,
+        unit: &UnitCode,
+        token_hash: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn unit_for_token(&self, token_hash: &str) -> impl Future<Output = Result<Option<UnitCode>, StoreError>> + Send;
 
     /// Pending outbox rows of one channel whose next attempt is due, oldest first, urgent ones first.

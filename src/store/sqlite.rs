@@ -374,6 +374,21 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
         Ok(())
     })
     .await?;
+    let owed_about: Vec<String> = needs.owed_about.iter().map(|r| r.to_string()).collect();
+    select_in(
+        conn,
+        "SELECT report_id, duty, actor FROM obligations WHERE duty IN ('disposal_feedback', 'verification') AND report_id",
+        &owed_about,
+        |row| {
+            let about: ReportId = parse_col(&row, "report_id")?;
+            let duty: String = row.try_get("duty")?;
+            let duty = crate::model::Duty::parse(&duty).ok_or_else(|| corrupt("obligations.duty", duty))?;
+            let actor: Party = parse_col(&row, "actor")?;
+            ctx.owed.entry(about).or_default().push((duty, actor));
+            Ok(())
+        },
+    )
+    .await?;
     if let Some((from, to)) = needs.botnet_span {
         let rows = sqlx::query("SELECT report_id, idx, cc, discovered_at, declared_count, bots_v4, bots_v6 FROM botnets WHERE discovered_at > ? AND discovered_at <= ?")
             .bind(ms(from))
@@ -1309,6 +1324,28 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn revoke_tokens(&self, unit: &UnitCode, token_hash: Option<&str>, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await?;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let n = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE unit_code = ? AND revoked_at IS NULL AND (? IS NULL OR hash = ?)")
+            .bind(ms(at))
+            .bind(unit.as_str())
+            .bind(token_hash)
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let audit = AuditRow {
+            actor: "cli".into(),
+            action: "token.revoked",
+            subject: unit.to_string(),
+            detail: serde_json::json!({ "revoked": n, "one": token_hash.is_some() }),
+        };
+        insert_audit(&mut tx, vec![audit], at).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn unit_for_token(&self, token_hash: &str) -> Result<Option<UnitCode>, StoreError> {

@@ -249,3 +249,17 @@ fn a_closed_pipe_ends_the_output_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Tokens are revoked from the CLI, one or all of a unit's; revoking nothing live says so.
+#[test]
+fn a_units_tokens_are_revoked_one_or_all() {
+    let hub = Hub::new().with_units();
+    let issue = || hub.json(&["units", "token", "issue", "CT-GD"]).1["token"].as_str().unwrap().to_string();
+    let (first, _second) = (issue(), issue());
+    let (code, v) = hub.json(&["units", "token", "revoke", "CT-GD", "--token", &first]);
+    assert_eq!((code, v["revoked"].as_u64()), (0, Some(1)));
+    let (code, v) = hub.json(&["units", "token", "revoke", "CT-GD"]);
+    assert_eq!((code, v["revoked"].as_u64()), (0, Some(1)), "the one left");
+    let (code, v) = hub.json(&["units", "token", "revoke", "CT-GD"]);
+    assert_eq!((code, v["revoked"].as_u64()), (1, Some(0)), "nothing live: exit 1");
+}

@@ -91,6 +91,25 @@ async fn uploads_are_authenticated_by_token_and_receipts_stay_with_their_unit() 
     let (code, text) = curl(get(&srv.ct_gd)).await;
     assert_eq!((code, serde_json::from_str::<serde_json::Value>(&text).unwrap()["submission_id"].as_str()), (200, Some(id.as_str())));
     assert_eq!(curl(get(&srv.idc_bj)).await.0, 404, "another unit's receipt is not found, not forbidden: nothing leaks");
+
+    // The scheme is case-insensitive (RFC 7235), and a body saved with a UTF-8 BOM is read.
+    let lower = s(&["-H", &format!("authorization: bearer {}", srv.ct_gd), &format!("{url}/{id}")]);
+    assert_eq!(curl(lower).await.0, 200);
+    let bom = dir.path().join("bom.json");
+    let mut bytes = "\u{feff}".as_bytes().to_vec();
+    bytes.extend(event("major", "2026-10-02T09:30:00+08:00").to_string().as_bytes());
+    std::fs::write(&bom, bytes).unwrap();
+    let mut with_bom = json_upload(&srv.ct_gd);
+    let at = with_bom.iter().position(|a| a.starts_with('@')).unwrap();
+    with_bom[at] = format!("@{}", bom.display());
+    let (code, text) = curl(with_bom).await;
+    assert_eq!(code, 201, "{text}");
+
+    // A revoked token is refused at once, with the same answer as a wrong one.
+    let revoked = srv._lib.store.revoke_tokens(&"CT-GD".parse().unwrap(), None, chrono::Utc::now()).await.unwrap();
+    assert_eq!(revoked, 1);
+    assert_eq!(curl(get(&srv.ct_gd)).await.0, 401, "revoked: refused on the next request");
+    assert_eq!(curl(get(&srv.idc_bj)).await.0, 404, "another unit's token still works");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

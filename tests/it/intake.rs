@@ -176,7 +176,14 @@ async fn botnet_scale_over_the_period_raises_grades_and_regrades_earlier_reports
 
 #[tokio::test]
 async fn disposal_feedback_and_verification_close_the_chain() {
-    let lib = Lib::new().await;
+    // CT-GD's network holds the C&C, so CNCERT's notice goes to CT-GD, who feeds back.
+    let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n").unwrap();
+    let lib = Lib::with_engine(std::sync::Arc::new(tongbao::intake::decide::Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: Default::default(),
+        ownership,
+    }))
+    .await;
     let cncert_found = lib.submit("CNCERT", botnet(200_000, &[], "2026-06-01 08:00"), "2026-06-01T00:10:00Z").await;
     let event_id = cncert_found.reports[0].report_id;
     assert_eq!(cncert_found.reports[0].grade, Some(Grade::Large));
@@ -643,4 +650,31 @@ async fn times_out_of_the_world_are_refused_at_their_place() {
     assert_eq!(r.errors.iter().map(|e| e.place.as_str()).collect::<Vec<_>>(), vec!["/content/month"]);
     // A discovery a few hours ahead of the hub's clock (a unit's clock runs fast) still goes through.
     assert_eq!(lib.submit("CT-GD", event("general", "2026-10-12 14:00"), "2026-10-12T02:00:00Z").await.outcome, Outcome::Accepted);
+}
+
+/// A contact update may not claim an address registered as another unit's contact: mail from
+/// it would then speak for the claimer. The claim is refused at its place and the address
+/// still speaks for its own unit.
+#[tokio::test]
+async fn a_contact_update_cannot_take_another_units_address() {
+    let lib = Lib::new().await;
+    let claim = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+        {"role": "contact", "name": "冒名", "email": "NOC@idc.example.cn"}]}});
+    let r = lib.submit("CT-GD", claim, "2026-10-09T02:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(
+        r.errors.iter().map(|e| (e.code, e.place.as_str())).collect::<Vec<_>>(),
+        vec![(tongbao::model::ErrorCode::NotYours, "/content/contacts/0/email")]
+    );
+    let from_idc = lib
+        .submit_as(
+            Sender::Email("noc@idc.example.cn".parse().unwrap()),
+            Channel::Email,
+            event("general", "2026-10-08 10:00"),
+            "2026-10-09T03:00:00Z",
+        )
+        .await;
+    assert_eq!(from_idc.outcome, Outcome::Accepted);
+    let stored = lib.store.report(from_idc.reports[0].report_id, None).await.unwrap().unwrap();
+    assert_eq!(stored.report.unit.as_str(), "IDC-BJ", "the address still speaks for its own unit");
 }

@@ -521,3 +521,33 @@ async fn undisposed_and_still_malicious_targets_escalate_by_the_users_system() {
         "{rows:#?}"
     );
 }
+
+/// Art. 9(二)(三) [僵尸机制]: a disposal feedback is taken only from a unit notified to dispose
+/// of the event, a verification only from the party that owes it; anyone else is told the event
+/// is unknown, as for another unit's report, and nothing of theirs is stored as met.
+#[tokio::test]
+async fn feedback_and_verification_come_only_from_those_who_owe_them() {
+    let (lib, _engine) = lib_with_ownership().await;
+    let event =
+        lib.submit("CT-GD", crate::helpers::botnet(200_000, &[], "2026-06-01 08:00"), "2026-06-01T00:10:00Z").await.reports[0].report_id;
+    let feedback = serde_json::json!({"kind": "disposal_feedback", "content": {"notice_ref": event.to_string(), "unit_name": "x",
+        "disposed": ["203.0.113.7"], "undisposed": []}});
+    let verification = serde_json::json!({"kind": "verification", "content": {"notice_ref": event.to_string(),
+        "results": [{"target": "203.0.113.7", "still_malicious": false}]}});
+    for (unit, body, why) in [
+        ("IDC-BJ", &feedback, "IDC-BJ was not notified"),
+        ("CT-GD", &feedback, "the reporter was not notified to dispose (ISP-X was)"),
+        ("IDC-BJ", &verification, "IDC-BJ owes no verification"),
+        ("ISP-X", &verification, "the disposing unit does not verify itself"),
+    ] {
+        let r = lib.submit(unit, body.clone(), "2026-06-01T02:00:00Z").await;
+        assert_eq!(r.outcome, tongbao::model::Outcome::Rejected, "{why}");
+        assert_eq!(
+            r.errors.iter().map(|e| (e.code, e.place.as_str())).collect::<Vec<_>>(),
+            vec![(tongbao::model::ErrorCode::UnknownReference, "/content/notice_ref")],
+            "{why}"
+        );
+    }
+    assert!(lib.submit("ISP-X", feedback, "2026-06-01T02:00:00Z").await.errors.is_empty(), "the notified unit feeds back");
+    assert!(lib.submit("CT-GD", verification, "2026-06-01T03:00:00Z").await.errors.is_empty(), "the operator that found it verifies");
+}

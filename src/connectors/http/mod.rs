@@ -147,8 +147,10 @@ async fn unit_of<S: Store>(state: &HttpState<S>, token: Option<&str>) -> Result<
     }
 }
 
+/// The token of `Authorization: Bearer …`; the scheme is case-insensitive (RFC 7235 §2.1).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    let (scheme, token) = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Submits the bytes as the unit and returns the receipt with its status: 201 accepted or
