@@ -6,7 +6,7 @@ use crate::model::report::{Report, ReportBody, ReportInput};
 use crate::model::submission::Sender;
 use crate::model::{
     AcceptedReport, Contact, Deadline, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome,
-    Party, Province, Receipt, Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType, WarningLevel,
+    Party, Province, Receipt, Region, Regrade, ReportId, ReportKind, Submission, SubmissionId, Unit, UnitCode, UnitType, WarningLevel,
 };
 use crate::rules::botnet;
 use crate::rules::obligations::{self as ob, ObligationDraft, ReportFacts, Reporter, Urgency};
@@ -207,6 +207,9 @@ pub struct Decision {
     pub outbox: Vec<OutboxRow>,
     pub audit: Vec<AuditRow>,
     pub contacts: Option<(UnitCode, Vec<Contact>)>,
+    /// A refused submission of the same bytes that this one replaces as the holder of its
+    /// dedupe key (the refused one stays stored, under a key of its own).
+    pub supersedes: Option<SubmissionId>,
 }
 
 /// Lists what the store must load for a batch.
@@ -285,10 +288,25 @@ pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> V
     // Where each key was first decided in this batch; its receipt is copied only for a duplicate.
     let mut first_in_batch: HashMap<String, usize> = HashMap::with_capacity(batch.len());
     for p in batch {
+        let mut supersedes = None;
         let first = match first_in_batch.get(&p.submission.dedupe_key) {
             Some(&i) => Some((&decided[i].receipt, decided[i].submission.external_id.clone())),
             None => {
-                ctx.receipts.get(&p.submission.dedupe_key).map(|r| (r, ctx.external_ids.get(&p.submission.dedupe_key).cloned().flatten()))
+                let stored = ctx
+                    .receipts
+                    .get(&p.submission.dedupe_key)
+                    .map(|r| (r, ctx.external_ids.get(&p.submission.dedupe_key).cloned().flatten()));
+                match stored {
+                    // Only a stored, decided submission is a duplicate. A refused one may have
+                    // been refused for what was not in its bytes (its name, an unregistered
+                    // sender, a limit): the same bytes sent again are decided afresh and take
+                    // its key, unless this is the very same message delivered again.
+                    Some((r, first_external_id)) if r.outcome == Outcome::Rejected && !redelivery(&p.submission, &first_external_id) => {
+                        supersedes = Some(r.submission_id);
+                        None
+                    }
+                    other => other,
+                }
             }
         };
         if let Some((first, first_external_id)) = first {
@@ -320,11 +338,20 @@ pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> V
             decided.push(d);
             continue;
         }
-        let d = decide(p, ctx, engine);
+        let mut d = decide(p, ctx, engine);
+        d.supersedes = supersedes;
         first_in_batch.insert(d.submission.dedupe_key.clone(), decided.len());
         decided.push(d);
     }
     decided
+}
+
+/// The same message delivered again (a mail re-read after a crash, an AMQP redelivery): its
+/// channel names each message uniquely, and the id is the one first stored.
+fn redelivery(submission: &Submission, first_external_id: &Option<String>) -> bool {
+    matches!(submission.channel, crate::model::Channel::Email | crate::model::Channel::Amqp)
+        && submission.external_id.is_some()
+        && submission.external_id == *first_external_id
 }
 
 impl Decision {
@@ -344,6 +371,7 @@ impl Decision {
             outbox: vec![],
             audit: vec![],
             contacts: None,
+            supersedes: None,
         }
     }
 }

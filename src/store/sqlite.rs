@@ -37,6 +37,9 @@ pub struct SqliteStore {
     options: SqliteConnectOptions,
 }
 
+/// Reading connections, opened with the store and kept for its life.
+const READERS: u32 = 4;
+
 /// The migrations, compiled into the binary so a fresh machine needs no files beside it.
 #[derive(Debug)]
 struct Embedded;
@@ -80,14 +83,16 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0");
         // The readers are opened at once and kept: opening one later can fail for reasons that
         // have nothing to do with the read (a full disk), and would fail a write's context load.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(4)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
-            .await?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(READERS).idle_timeout(None).max_lifetime(None).connect_with(options.clone()).await?;
         Migrator::new(Embedded).await?.run(&pool).await?;
+        // Open every reader now that the file is in WAL mode (opening them together before
+        // would race to convert it), and keep them.
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            readers.push(pool.acquire().await?);
+        }
+        drop(readers);
         backfill_dedupe_hashes(&pool).await?;
         let writer = options.connect().await?;
         checkpoint_in_background(pool.clone());
@@ -545,6 +550,19 @@ where
 /// stored earlier (fulfilments, reopenings, regrades, contacts).
 async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &[Decision]) -> Result<(), StoreError> {
     let BatchRows { submissions, reports, botnets, obligations, outbox, audit } = rows;
+    // A refused submission whose bytes came again and were decided afresh keeps its row under a
+    // key of its own; the new one takes the key, so the same bytes later are its duplicate.
+    for d in decisions.iter().filter(|d| !d.duplicate) {
+        if let Some(old) = d.supersedes {
+            let key = format!("{}#superseded-by-{}", d.submission.dedupe_key, d.submission.id);
+            sqlx::query("UPDATE submissions SET dedupe_key = ?, dedupe_hash = ? WHERE id = ?")
+                .bind(&key)
+                .bind(dedupe_digest(&key).to_vec())
+                .bind(old.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
     submissions.insert(conn).await?;
     reports.insert(conn).await?;
     botnets.insert(conn).await?;

@@ -375,3 +375,21 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM user_appeals").fetch_one(lib.store.pool()).await.unwrap();
     assert_eq!(stored, 3);
 }
+
+/// A CSV form uploaded under a wrong name (`a.json`) is refused as not JSON; the same bytes
+/// under their right name are read as the form they are, not answered with the stale refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bytes_under_their_right_name_are_read_again() {
+    let srv = server(64 << 20).await;
+    let url = format!("{}/api/v1/submissions", srv.base);
+    let csv = fixture("event-gbk.csv");
+    let upload =
+        |name: &str| s(&["-H", &format!("Authorization: Bearer {}", srv.ct_gd), "-F", &format!("file=@{csv};filename={name}"), &url]);
+    let (code, text) = curl(upload("a.json")).await;
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("not_json"), "{text}");
+    let (code, text) = curl(upload("event.csv")).await;
+    assert_eq!(code, 201, "{text}");
+    let (code, text) = curl(upload("event.csv")).await;
+    assert_eq!(code, 200, "now a repeat of the accepted upload: {text}");
+}

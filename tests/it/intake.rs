@@ -678,3 +678,35 @@ async fn a_contact_update_cannot_take_another_units_address() {
     let stored = lib.store.report(from_idc.reports[0].report_id, None).await.unwrap().unwrap();
     assert_eq!(stored.report.unit.as_str(), "IDC-BJ", "the address still speaks for its own unit");
 }
+
+/// Only a stored, decided submission is a duplicate. Bytes refused for what was not in them
+/// (the sender was not yet registered) are decided afresh when sent again, and once accepted
+/// they are what later copies repeat; the very same message delivered again stays a repeat.
+#[tokio::test]
+async fn a_refusal_not_caused_by_the_bytes_never_traps_the_sender() {
+    let lib = Lib::new().await;
+    let bytes = serde_json::to_vec(&event("general", "2026-10-08 10:00")).unwrap();
+    let from: tongbao::model::Email = "new-soc@cu-gd.example.cn".parse().unwrap();
+    let mail = |message_id: &str, at: &str| {
+        let mut sub = Submission::by_content(Channel::Email, Sender::Email(from.clone()), bytes.clone(), at.parse().unwrap());
+        sub.external_id = Some(message_id.to_string());
+        sub
+    };
+    let first = lib.intake.submit(mail("m1@cu", "2026-10-09T02:00:00Z")).await.unwrap();
+    assert_eq!(first.outcome, Outcome::Rejected);
+    assert_eq!(first.errors[0].code, tongbao::model::ErrorCode::UnknownSender);
+    let again = lib.intake.submit(mail("m1@cu", "2026-10-09T02:01:00Z")).await.unwrap();
+    assert!(again.duplicate, "the same mail read again after a crash is not stored twice");
+
+    let mut unit = crate::helpers::units_from_toml(crate::helpers::UNITS_TOML).into_iter().find(|u| u.code.as_str() == "CT-GD").unwrap();
+    unit.code = "CU-GD".parse().unwrap();
+    unit.contacts[0].email = Some(from.clone());
+    lib.store.import_units(&[unit], chrono::Utc::now()).await.unwrap();
+
+    let resent = lib.intake.submit(mail("m2@cu", "2026-10-09T03:00:00Z")).await.unwrap();
+    assert_eq!((resent.outcome, resent.duplicate), (Outcome::Accepted, false), "{:?}", resent.errors);
+    let third = lib.intake.submit(mail("m3@cu", "2026-10-09T04:00:00Z")).await.unwrap();
+    assert!(third.duplicate && third.submission_id == resent.submission_id, "now the accepted one is what copies repeat");
+    let counts = lib.store.counts().await.unwrap();
+    assert_eq!((counts.submissions, counts.reports), (2, 1), "the refusal is kept, the report stored once");
+}
