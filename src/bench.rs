@@ -6,6 +6,7 @@ use crate::model::submission::Sender;
 use crate::model::{Channel, Submission, Unit, UnitCode};
 use crate::rules::botnet::{self, BotSet, BotnetScale};
 use crate::rules::{Calendar, Policy};
+use crate::store::sqlite::Synchronous;
 use crate::store::{SqliteStore, Store};
 use chrono::{Duration, TimeZone, Utc};
 use clap::Subcommand;
@@ -29,6 +30,9 @@ pub enum BenchCmd {
         /// temporary one that is removed at the end.
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
+        /// When commits reach the disk: `full` (the default, power-safe) or `normal`.
+        #[arg(long, default_value = "full")]
+        synchronous: String,
     },
     /// A 1,048,575-row botnet form parsed, validated and stored, against calamine's bare read
     /// and Python openpyxl (read-only) on the same file.
@@ -90,14 +94,22 @@ pub enum BenchCmd {
 
 pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
-        BenchCmd::Intake { reports, ips, concurrency, keep } => {
-            let intake = bench_intake(reports, concurrency, keep.as_deref()).await?;
+        BenchCmd::Intake { reports, ips, concurrency, keep, synchronous } => {
+            let sync = match synchronous.as_str() {
+                "full" => Synchronous::Full,
+                "normal" => Synchronous::Normal,
+                other => anyhow::bail!("--synchronous {other}: full or normal"),
+            };
+            let intake = bench_intake(reports, concurrency, keep.as_deref(), sync).await?;
             let agg = bench_aggregate(ips);
             let out = serde_json::json!({ "intake": intake, "aggregate": agg });
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                println!("intake: {} single-report submissions, {} concurrent submitters", reports, concurrency);
+                println!(
+                    "intake: {} single-report submissions, {} concurrent submitters, synchronous = {synchronous}",
+                    reports, concurrency
+                );
                 println!(
                     "  tongbao intake (parse, grade, obligations, commit) {:>10.0} submissions/s  ({:.2} s)",
                     num(&intake["hub_per_s"]),
@@ -212,7 +224,7 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
 
 async fn bench_mail(b: crate::connectors::mail::bench::MailBench, json: bool) -> anyhow::Result<i32> {
     let dir = tempfile::tempdir()?;
-    let store = fresh_store(dir.path(), "mail.db").await?;
+    let store = fresh_store(dir.path(), "mail.db", Synchronous::Full).await?;
     let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
     let (intake, _writer) = Intake::start(store.clone(), engine);
     let out = crate::connectors::mail::bench::run(&b, store, intake).await?;
@@ -286,13 +298,18 @@ fn bench_report(i: usize) -> Vec<u8> {
     serde_json::to_vec(&doc).expect("json")
 }
 
-async fn fresh_store(dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<SqliteStore>> {
-    let store = Arc::new(SqliteStore::open(&dir.join(name)).await?);
+async fn fresh_store(dir: &std::path::Path, name: &str, sync: Synchronous) -> anyhow::Result<Arc<SqliteStore>> {
+    let store = Arc::new(SqliteStore::open_with(&dir.join(name), sync).await?);
     store.import_units(&bench_units(), Utc::now()).await?;
     Ok(store)
 }
 
-async fn bench_intake(n: usize, concurrency: usize, keep: Option<&std::path::Path>) -> anyhow::Result<serde_json::Value> {
+async fn bench_intake(
+    n: usize,
+    concurrency: usize,
+    keep: Option<&std::path::Path>,
+    sync: Synchronous,
+) -> anyhow::Result<serde_json::Value> {
     let temp = tempfile::tempdir()?;
     let dir = match keep {
         Some(keep) => {
@@ -309,7 +326,7 @@ async fn bench_intake(n: usize, concurrency: usize, keep: Option<&std::path::Pat
     let units: Arc<Vec<UnitCode>> = Arc::new(bench_units().into_iter().map(|u| u.code).collect());
 
     // 1. The hub: concurrent submitters, one intake writer, group commit.
-    let store = fresh_store(dir, "hub.db").await?;
+    let store = fresh_store(dir, "hub.db", sync).await?;
     let (intake, writer) = Intake::start(store.clone(), engine.clone());
     let started = Instant::now();
     let cpu_started = cpu_s();
@@ -337,7 +354,7 @@ async fn bench_intake(n: usize, concurrency: usize, keep: Option<&std::path::Pat
     anyhow::ensure!(counts.submissions as usize == n && counts.reports as usize == n, "stored {counts:?}, expected {n}");
 
     // 2. The floor: the same raw bytes, bare multi-row inserts, no parsing or rules.
-    let bare = fresh_store(dir, "bare.db").await?;
+    let bare = fresh_store(dir, "bare.db", sync).await?;
     sqlx::query("CREATE TABLE bare (id TEXT PRIMARY KEY, raw BLOB NOT NULL)").execute(bare.pool()).await?;
     let started = Instant::now();
     for chunk in bodies.chunks(512) {
@@ -353,7 +370,7 @@ async fn bench_intake(n: usize, concurrency: usize, keep: Option<&std::path::Pat
 
     // 3. The naive alternative: one transaction per submission (no group commit), on a sample.
     let naive_n = (n / 10).clamp(1, 10_000);
-    let naive = fresh_store(dir, "naive.db").await?;
+    let naive = fresh_store(dir, "naive.db", sync).await?;
     let started = Instant::now();
     for (i, body) in bodies.iter().take(naive_n).enumerate() {
         let sub = Submission::by_content(Channel::Cli, Sender::Unit(units[i % 31].clone()), body.clone(), Utc::now());

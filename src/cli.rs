@@ -334,7 +334,9 @@ impl App {
 pub async fn open(config_path: &Path) -> anyhow::Result<App> {
     let loaded = load(config_path)?;
     let path = &loaded.config.store.path;
-    let store = SqliteStore::open(path).await.with_context(|| format!("opening the store at {}", path.display()))?;
+    let store = SqliteStore::open_with(path, loaded.config.store.synchronous)
+        .await
+        .with_context(|| format!("opening the store at {}", path.display()))?;
     Ok(App { loaded, store: Arc::new(store) })
 }
 

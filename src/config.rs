@@ -49,11 +49,16 @@ pub struct StoreConfig {
     pub backend: String,
     /// The SQLite database file; created with its folder when missing.
     pub path: PathBuf,
+    /// When a commit is on disk. `full` (the default): before intake acknowledges, so an
+    /// acknowledged submission survives power loss. `normal`: faster, but the last commits
+    /// before an OS crash or power cut can be lost after their senders were told they were
+    /// stored; `tongbao check` warns about it.
+    pub synchronous: crate::store::sqlite::Synchronous,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { backend: "sqlite".into(), path: PathBuf::from("data/tongbao.db") }
+        StoreConfig { backend: "sqlite".into(), path: PathBuf::from("data/tongbao.db"), synchronous: Default::default() }
     }
 }
 
@@ -431,6 +436,13 @@ fn connector_problem(c: &ConnectorConfig) -> Option<String> {
 /// Problems that only show at run time but can be seen now: secrets missing from the environment.
 pub fn warnings(loaded: &Loaded) -> Vec<String> {
     let mut out = Vec::new();
+    if loaded.config.store.synchronous == crate::store::sqlite::Synchronous::Normal {
+        out.push(
+            "[store] synchronous = \"normal\": commits are not on disk when senders are told their submissions are stored; \
+             after a power cut or OS crash the last of them can be lost. Use \"full\" (the default) in production"
+                .to_string(),
+        );
+    }
     for c in &loaded.connectors {
         for var in c.config.env_vars() {
             if std::env::var_os(var).is_none() {

@@ -11,7 +11,11 @@ use tokio::sync::watch;
 
 pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
     let path = loaded.config.store.path.clone();
-    let store = Arc::new(SqliteStore::open(&path).await.with_context(|| format!("opening the store at {}", path.display()))?);
+    let store = Arc::new(
+        SqliteStore::open_with(&path, loaded.config.store.synchronous)
+            .await
+            .with_context(|| format!("opening the store at {}", path.display()))?,
+    );
     tracing::info!(store = %path.display(), retention_days = loaded.config.retention.days, "store open");
     for w in crate::config::warnings(&loaded) {
         tracing::warn!(message = %w);

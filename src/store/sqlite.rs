@@ -62,9 +62,27 @@ impl<'s> MigrationSource<'s> for Embedded {
     }
 }
 
+/// When a commit reaches the disk (SQLite's `synchronous` under WAL).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// Every commit is fsynced before it returns: what a source acknowledges survives power
+    /// loss. Group commit spreads the cost over a whole batch.
+    #[default]
+    Full,
+    /// Commits survive a crash of the process, not of the machine.
+    Normal,
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file and brings its schema up to date; every
+    /// commit is durable before it returns.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, Synchronous::Full).await
+    }
+
+    /// Like `open`, choosing when commits reach the disk.
+    pub async fn open_with(path: &Path, synchronous: Synchronous) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
@@ -72,9 +90,12 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the
-            // last transactions, which sources then redeliver (they acked after commit).
-            .synchronous(SqliteSynchronous::Normal)
+            // Sources acknowledge after the commit, so FULL is what makes "acknowledged" mean
+            // "on disk"; NORMAL would lose the last commits to a power cut.
+            .synchronous(match synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory")
