@@ -26,7 +26,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_file_bytes: 64 << 20, max_uncompressed_bytes: 1 << 30, max_sheets: 32, max_rows: 1_048_576 * 4, max_cells: 40_000_000 }
+        Limits { max_file_bytes: 64 << 20, max_uncompressed_bytes: 1 << 30, max_sheets: 32, max_rows: 1_048_576 * 4, max_cells: 8_000_000 }
     }
 }
 
@@ -234,21 +234,33 @@ fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<
     let mut marker = None;
     let mut cells = 0usize;
     for name in names {
-        let range = wb
-            .worksheet_range(&name)
-            .map_err(|e| refused(ErrorCode::NotObject, &format!("{file_name}:{name}"), "可读取的工作表", e.to_string()))?;
-        let (h, w) = range.get_size();
-        cells = cells.saturating_add(h.saturating_mul(w));
-        if h > limits.max_rows || cells > limits.max_cells {
-            return Err(refused(
+        let too_large = |found: String| {
+            refused(
                 ErrorCode::TooLarge,
                 &name,
                 format!("每表不超过 {} 行、全部不超过 {} 个单元格", limits.max_rows, limits.max_cells),
-                format!("{h} 行 × {w} 列"),
-            ));
-        }
-        let origin = range.start().unwrap_or((0, 0));
-        let mut rows: Vec<Vec<V>> = range.rows().map(|r| r.iter().map(cell).collect()).collect();
+                found,
+            )
+        };
+        let (origin, mut rows, h) = if let calamine::Sheets::Xlsx(xlsx) = &mut wb {
+            let (origin, rows) = xlsx_rows(xlsx, &name, limits, &mut cells).map_err(|e| match e {
+                SheetError::TooLarge(found) => too_large(found),
+                SheetError::Unreadable(why) => refused(ErrorCode::NotObject, &format!("{file_name}:{name}"), "可读取的工作表", why),
+            })?;
+            let h = rows.len();
+            (origin, rows, h)
+        } else {
+            let range = wb
+                .worksheet_range(&name)
+                .map_err(|e| refused(ErrorCode::NotObject, &format!("{file_name}:{name}"), "可读取的工作表", e.to_string()))?;
+            let (h, w) = range.get_size();
+            cells = cells.saturating_add(h.saturating_mul(w));
+            if h > limits.max_rows || cells > limits.max_cells {
+                return Err(too_large(format!("{h} 行 × {w} 列")));
+            }
+            let rows: Vec<Vec<V>> = range.rows().map(|r| r.iter().map(cell).collect()).collect();
+            (range.start().unwrap_or((0, 0)), rows, h)
+        };
         // A formula nobody computed (openpyxl writes formulas without values) reads as an empty
         // cell; its formula is kept so the cell is refused rather than taken as left blank. The
         // 受控IP sheets hold data only and can be a million rows, so they are not scanned.
@@ -266,6 +278,63 @@ fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<
         sheets.push(Sheet { name, origin, rows, uncomputed });
     }
     Ok((sheets, marker))
+}
+
+/// Why an xlsx sheet was not read.
+enum SheetError {
+    TooLarge(String),
+    Unreadable(String),
+}
+
+/// An xlsx sheet read cell by cell, its limits checked as the cells arrive: a file of a few KB
+/// can place two cells a million rows and 16,384 columns apart, which calamine's range would
+/// allocate densely before any check could see it. Rows are kept ragged (each as long as its
+/// last value), and what they hold counts against `max_cells` together with `cells`, the
+/// workbook's sheets before this one.
+fn xlsx_rows(
+    xlsx: &mut calamine::Xlsx<Cursor<&[u8]>>,
+    name: &str,
+    limits: &Limits,
+    cells: &mut usize,
+) -> Result<((u32, u32), Vec<Vec<V>>), SheetError> {
+    let mut reader = xlsx.worksheet_cells_reader(name).map_err(|e| SheetError::Unreadable(e.to_string()))?;
+    let mut values: Vec<(u32, u32, V)> = Vec::new();
+    loop {
+        let next = reader.next_cell().map_err(|e| SheetError::Unreadable(e.to_string()))?;
+        let Some(c) = next else { break };
+        let (r, col) = c.get_position();
+        let v = cell(&Data::from(c.get_value().clone()));
+        if v == V::Empty {
+            continue;
+        }
+        if r as usize >= limits.max_rows {
+            return Err(SheetError::TooLarge(format!("第 {} 行有值", u64::from(r) + 1)));
+        }
+        values.push((r, col, v));
+        if cells.saturating_add(values.len()) > limits.max_cells {
+            return Err(SheetError::TooLarge(format!("超过 {} 个有值的单元格", limits.max_cells)));
+        }
+    }
+    drop(reader);
+    let Some(first_row) = values.iter().map(|v| v.0).min() else { return Ok(((0, 0), Vec::new())) };
+    let first_col = values.iter().map(|v| v.1).min().unwrap_or(0);
+    let last_row = values.iter().map(|v| v.0).max().unwrap_or(first_row);
+    // Each row as long as its last value: what that allocates is checked before it is.
+    let mut widths = vec![0usize; (last_row - first_row) as usize + 1];
+    for (r, c, _) in &values {
+        let w = &mut widths[(r - first_row) as usize];
+        *w = (*w).max((c - first_col) as usize + 1);
+    }
+    let allocated = widths.iter().fold(0usize, |a, w| a.saturating_add(*w));
+    *cells = cells.saturating_add(allocated);
+    if *cells > limits.max_cells {
+        return Err(SheetError::TooLarge(format!("有值的单元格跨 {} 行、共占 {allocated} 个单元格", widths.len())));
+    }
+    let mut rows: Vec<Vec<V>> = widths.iter().map(|w| vec![V::Empty; *w]).collect();
+    for (r, c, v) in values {
+        rows[(r - first_row) as usize][(c - first_col) as usize] = v;
+    }
+    Ok(((first_row, first_col), rows))
 }
 
 /// Formulas of an xlsx sheet that hold no value (openpyxl writes them so), by (row, column) in

@@ -354,3 +354,38 @@ async fn a_date_cell_far_outside_the_calendar_is_refused_not_a_panic() {
         assert_eq!((e.code, e.place.as_str()), (tongbao::model::ErrorCode::BadTime, ["事件表!A2", "事件表!A3"][i]));
     }
 }
+
+/// A dense-range bomb: a 6 KB xlsx written by openpyxl with a value at A1 and one at
+/// XFD1048576 (17 billion cells apart), and one with a value in column XFD on each of 20,000
+/// rows. The reader streams the cells, so it neither allocates the range between them nor
+/// grows past its cell limit: `tongbao ingest` answers under a 1.5 GB address-space limit
+/// (a dense read would abort on its first allocation).
+#[test]
+fn a_dense_range_bomb_is_read_cell_by_cell_within_bounded_memory() {
+    let hub = crate::helpers::Hub::new().with_units();
+    let code = format!(
+        "import openpyxl\n\
+         wb = openpyxl.Workbook(); ws = wb.active; ws.title = '事件表'\n\
+         ws['A1'] = '事件名称'; ws['XFD1048576'] = 'x'\n\
+         wb.save({:?})\n\
+         wb = openpyxl.Workbook(); ws = wb.active\n\
+         for r in range(1, 20001):\n    ws.cell(row=r, column=1, value='a'); ws.cell(row=r, column=16384, value='z')\n\
+         wb.save({:?})\n",
+        hub.path().join("far.xlsx").display().to_string(),
+        hub.path().join("wide.xlsx").display().to_string(),
+    );
+    assert!(Command::new(python()).args(["-c", &code]).status().unwrap().success());
+    assert!(std::fs::metadata(hub.path().join("far.xlsx")).unwrap().len() < 16 << 10);
+    for (file, expected) in [("far.xlsx", "unknown_kind"), ("wide.xlsx", "too_large")] {
+        let out = Command::new("prlimit")
+            .arg("--as=1500000000")
+            .arg(env!("CARGO_BIN_EXE_tongbao"))
+            .args(["--json", "ingest", file, "--unit", "CT-GD"])
+            .current_dir(hub.path())
+            .env("TONGBAO_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(expected), "{file}: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
