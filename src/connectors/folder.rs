@@ -6,7 +6,7 @@
 
 use crate::intake::Intake;
 use crate::model::submission::Sender;
-use crate::model::{Channel, Outcome, Submission, UnitCode};
+use crate::model::{Channel, ErrorCode, IntakeError, Outcome, Submission, UnitCode};
 use chrono::Utc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,13 +46,16 @@ impl FolderSource {
         let mut done = 0;
         for unit_dir in std::fs::read_dir(&self.root)? {
             let unit_dir = unit_dir?.path();
-            if !unit_dir.is_dir() {
+            // A symlink is never followed: it could lead into another unit's folder or out of the inbox.
+            if !std::fs::symlink_metadata(&unit_dir).is_ok_and(|m| m.is_dir()) {
                 continue;
             }
             let Some(code) = unit_dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<UnitCode>().ok()) else { continue };
             let mut files: Vec<PathBuf> = std::fs::read_dir(&unit_dir)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+                .filter(|p| {
+                    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()) && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json"))
+                })
                 .collect();
             files.sort();
             for file in files {
@@ -69,12 +72,15 @@ impl FolderSource {
 
     async fn take(&self, file: &Path, unit: &UnitCode, intake: &Intake, shutdown: &watch::Receiver<bool>) -> std::io::Result<bool> {
         let dir = file.parent().expect("a file in a unit folder");
-        if std::fs::metadata(file)?.len() > MAX_FILE_BYTES {
-            tracing::warn!(file = %file.display(), limit = MAX_FILE_BYTES, "file too large; moved to rejected/");
-            move_into(file, &dir.join("rejected"))?;
+        let Some(raw) = read_no_follow(file, MAX_FILE_BYTES)? else {
+            tracing::warn!(file = %file.display(), limit = MAX_FILE_BYTES, "file too large; moved to rejected/ with a receipt");
+            let moved = move_into(file, &dir.join("rejected"))?;
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let error = IntakeError::new(ErrorCode::TooLarge, name, format!("不超过 {} MB 的文件", MAX_FILE_BYTES >> 20), None);
+            let note = serde_json::json!({ "outcome": Outcome::Rejected, "stored": false, "errors": [error] });
+            std::fs::write(moved.with_extension("receipt.json"), serde_json::to_vec_pretty(&note).unwrap_or_default())?;
             return Ok(true);
-        }
-        let raw = std::fs::read(file)?;
+        };
         let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit.clone()), raw, Utc::now());
         sub.dedupe_key = format!("folder:{}", sub.dedupe_key);
         sub.external_id = file.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -86,6 +92,17 @@ impl FolderSource {
         tracing::info!(file = %file.display(), unit = %unit, outcome = receipt.outcome.code(), submission = %receipt.submission_id, "ingested");
         Ok(true)
     }
+}
+
+/// The file's bytes, opened without following a symlink (one swapped in after the scan is
+/// refused by the kernel); `None` when it holds more than `max` bytes.
+fn read_no_follow(file: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(file)?;
+    let mut raw = Vec::new();
+    f.take(max + 1).read_to_end(&mut raw)?;
+    Ok((raw.len() as u64 <= max).then_some(raw))
 }
 
 fn move_into(file: &Path, dir: &Path) -> std::io::Result<PathBuf> {

@@ -152,6 +152,40 @@ async fn a_spreadsheet_upload_answers_with_cell_errors_and_oversize_gets_413() {
     ]))
     .await;
     assert_eq!(code, 413);
+
+    // Every refusal at the edge is in the house format, in Chinese: the size limit named,
+    // a broken multipart body described.
+    let (code, text) = curl(s(&[
+        "-H",
+        &format!("Authorization: Bearer {}", small.ct_gd),
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", big.path().display()),
+        &url,
+    ]))
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!((code, v["error"].as_str()), (413, Some("too_large")));
+    assert!(v["message"].as_str().unwrap().contains("8 KB"), "the limit named: {v}");
+    let (code, text) = curl(s(&[
+        "-H",
+        &format!("Authorization: Bearer {}", small.ct_gd),
+        "-H",
+        "Content-Type: multipart/form-data; boundary=XYZ",
+        "--data-binary",
+        "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nno end",
+        &url,
+    ]))
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!((code, v["error"].as_str()), (400, Some("bad_upload")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("multipart/form-data"), "{v}");
+
+    // The upload page checks the token, sent before the file, before reading the file.
+    let page = format!("{}/upload", small.base);
+    let (code, html) = curl(s(&["-F", "token=tb_wrong", "-F", &format!("file=@{};filename=big.csv", big.path().display()), &page])).await;
+    assert_eq!(code, 401, "a wrong token is refused, not a too-large file: {html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

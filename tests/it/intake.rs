@@ -710,3 +710,34 @@ async fn a_refusal_not_caused_by_the_bytes_never_traps_the_sender() {
     let counts = lib.store.counts().await.unwrap();
     assert_eq!((counts.submissions, counts.reports), (2, 1), "the refusal is kept, the report stored once");
 }
+
+/// The drop folder takes `*.json` in any case, follows no symlink (one pointing into another
+/// unit's folder is left alone, so it never submits that unit's file as this one's), and a file
+/// over the limit is moved to rejected/ with a receipt that names the limit.
+#[tokio::test]
+async fn the_drop_folder_reads_json_in_any_case_follows_no_symlink_and_answers_oversize() {
+    let lib = Lib::new().await;
+    let root = tempfile::tempdir().unwrap();
+    let (ct, idc) = (root.path().join("CT-GD"), root.path().join("IDC-BJ"));
+    std::fs::create_dir_all(&ct).unwrap();
+    std::fs::create_dir_all(&idc).unwrap();
+    std::fs::write(ct.join("REPORT.JSON"), event("general", "2026-10-08 10:00").to_string()).unwrap();
+    std::fs::write(idc.join("theirs.json"), event("major", "2026-10-08 11:00").to_string()).unwrap();
+    std::os::unix::fs::symlink(idc.join("theirs.json"), ct.join("borrowed.json")).unwrap();
+    std::os::unix::fs::symlink(&idc, root.path().join("CM-GROUP")).unwrap();
+    let big = std::fs::File::create(ct.join("huge.json")).unwrap();
+    big.set_len(65 << 20).unwrap();
+
+    let source = tongbao::connectors::folder::FolderSource::new(root.path().to_path_buf(), std::time::Duration::from_secs(1));
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    source.scan(&lib.intake, &rx).await.unwrap();
+
+    let reports = lib.store.reports(&tongbao::store::ReportFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let mut by_unit: Vec<String> = reports.iter().map(|r| r.report.unit.to_string()).collect();
+    by_unit.sort();
+    assert_eq!(by_unit, ["CT-GD", "IDC-BJ"], "REPORT.JSON as CT-GD, theirs.json once as IDC-BJ, nothing through the links");
+    assert!(ct.join("borrowed.json").symlink_metadata().is_ok(), "the symlink is left where it was");
+    let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(ct.join("rejected/huge.receipt.json")).unwrap()).unwrap();
+    assert_eq!(receipt["errors"][0]["code"], "too_large");
+    assert!(receipt["errors"][0]["message"].as_str().unwrap().contains("64 MB"), "{receipt}");
+}

@@ -185,38 +185,56 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
     }
 }
 
-/// Reads the upload: a multipart `file` field (plus optional `unit`), or a JSON body.
-async fn read_upload<S: Store>(state: &HttpState<S>, req: Request) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Problem> {
+/// A body or multipart error in the house format: 413 names the limit, the rest say what was
+/// wrong with the request, in Chinese.
+fn body_problem<S>(state: &HttpState<S>, status: StatusCode, detail: &str) -> Problem {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        let limit = state.max_upload_bytes;
+        let limit = if limit >= 1 << 20 { format!("{} MB", limit >> 20) } else { format!("{} KB", limit.div_ceil(1024)) };
+        return problem(status, "too_large", &format!("文件超过 {limit} 的上传限制"));
+    }
+    problem(status, "bad_upload", &format!("请求体无法读取：应为 JSON 或 multipart/form-data（含 file 字段）的上传（{detail}）"))
+}
+
+/// Reads the upload: a multipart `file` field (plus optional `unit`), or a JSON body. With
+/// `token_first` (the upload page), a `token` field sent before the file is checked before the
+/// file is read, so a wrong token costs no upload.
+async fn read_upload<S: Store>(
+    state: &HttpState<S>,
+    req: Request,
+    token_first: bool,
+) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Problem> {
     let is_multipart =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
     if !is_multipart {
-        let bytes = Bytes::from_request(req, &()).await.map_err(|e| problem(e.status(), "bad_upload", &e.body_text()))?;
+        let bytes = Bytes::from_request(req, &()).await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
         return Ok((bytes.to_vec(), "body.json".into(), None, None));
     }
-    let mut mp = Multipart::from_request(req, &()).await.map_err(|e| problem(e.status(), "bad_upload", &e.body_text()))?;
+    let mut mp = Multipart::from_request(req, &()).await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
     let (mut file, mut name, mut unit, mut token) = (None, String::from("upload"), None, None);
     loop {
         let field = match mp.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return Err(problem(e.status(), "bad_upload", &e.body_text())),
+            Err(e) => return Err(body_problem(state, e.status(), &e.body_text())),
         };
         match field.name() {
             Some("file") => {
                 // Only the last path component, and only for display: never used as a path.
                 name = field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string()).unwrap_or(name);
-                let data = field.bytes().await.map_err(|e| problem(e.status(), "bad_upload", &e.body_text()))?;
+                let data = field.bytes().await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
                 if data.len() > state.max_upload_bytes {
-                    return Err(problem(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        &format!("文件超过 {} MB", state.max_upload_bytes >> 20),
-                    ));
+                    return Err(body_problem(state, StatusCode::PAYLOAD_TOO_LARGE, ""));
                 }
                 file = Some(data.to_vec());
             }
             Some("unit") => unit = field.text().await.ok(),
-            Some("token") => token = field.text().await.ok(),
+            Some("token") => {
+                token = field.text().await.ok();
+                if token_first && file.is_none() {
+                    unit_of(state, token.as_deref()).await?;
+                }
+            }
             _ => {}
         }
     }
@@ -228,7 +246,7 @@ async fn submit<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) 
     let token = bearer(req.headers()).map(str::to_string);
     let claimed_header = req.headers().get("x-tongbao-unit").and_then(|v| v.to_str().ok()).map(str::to_string);
     let unit = unit_of(&state, token.as_deref()).await?;
-    let (bytes, name, claimed_field, _) = read_upload(&state, req).await?;
+    let (bytes, name, claimed_field, _) = read_upload(&state, req, false).await?;
     if let Some(claimed) = claimed_header.or(claimed_field)
         && claimed.parse::<UnitCode>().ok().as_ref() != Some(&unit)
     {
@@ -282,7 +300,7 @@ async fn upload_form<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Requ
 }
 
 async fn upload_receipt_page<S: Store>(state: &HttpState<S>, req: Request) -> Result<Response, Problem> {
-    let (bytes, name, _, token) = read_upload(state, req).await?;
+    let (bytes, name, _, token) = read_upload(state, req, true).await?;
     let unit = unit_of(state, token.as_deref()).await?;
     let (status, receipt) = ingest(state, unit, bytes, &name).await?;
     let mut view = serde_json::to_value(&receipt).unwrap_or_default();
