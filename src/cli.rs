@@ -69,6 +69,8 @@ pub enum Command {
     Bench(crate::bench::BenchCmd),
     /// The monthly digest (Art. 19–20): print it, write its workbook, or send it now.
     Digest(DigestArgs),
+    /// What waits in the outbox or did not go out, by channel (email, amqp, party) and status.
+    Outbox,
     /// Users' appeals of a disposal (Art. 11 [僵尸机制]): list them, or answer one as CNCERT.
     #[command(subcommand)]
     Appeals(AppealsCmd),
@@ -267,6 +269,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Obligations(args) => list_obligations(open(&cli.config).await?, args, cli.json).await,
         Command::Digest(args) => digest(open(&cli.config).await?, args, cli.json).await,
         Command::Appeals(cmd) => appeals(open(&cli.config).await?, cmd, cli.json).await,
+        Command::Outbox => {
+            let app = open(&cli.config).await?;
+            let backlog = app.store.outbox_backlog(Utc::now()).await?;
+            if cli.json {
+                print_json(&backlog)?;
+            } else if backlog.is_empty() {
+                println!("outbox: nothing waiting, failed or expired");
+            } else {
+                for b in &backlog {
+                    println!("{:<8} {:<8} {:>8}  oldest {} h ago", b.channel, b.status, b.count, b.oldest_age_s / 3600);
+                }
+            }
+            Ok(0)
+        }
     }
 }
 

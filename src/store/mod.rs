@@ -130,6 +130,19 @@ pub struct Counts {
     pub audit: i64,
 }
 
+/// How long an outbox row may wait for its sink before it is expired unsent.
+pub const OUTBOX_STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// Outbox rows of one channel and status (`pending`, `failed`, `expired`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Backlog {
+    pub channel: String,
+    pub status: String,
+    pub count: i64,
+    /// Seconds since the oldest of them was written.
+    pub oldest_age_s: i64,
+}
+
 /// A user appeal as stored, with its answer once given.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoredAppeal {
@@ -217,6 +230,8 @@ pub trait Store: Send + Sync + 'static {
     /// Marks rows delivered. A row whose payload says it `performs` a duty of CNCERT's (the
     /// forwarded report reaching CSB, a disposal notice reaching a unit, a result reaching the
     /// bureaus) meets that duty at `at`, or late past its due time, in the same transaction.
+    /// What waits or did not go out, by channel and status, with the oldest row's age.
+    fn outbox_backlog(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Backlog>, StoreError>> + Send;
     fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Marks an open (or missed) duty of CNCERT's done by a person, audited with who and when:
     /// the new status, or None when no such duty of CNCERT's is open.

@@ -1,6 +1,8 @@
 //! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
 
-use super::{AppealEffects, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport};
+use super::{
+    AppealEffects, Backlog, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport,
+};
 use crate::intake::decide::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
 use crate::model::submission::{Sender, dedupe_digest};
 use crate::model::{
@@ -1169,7 +1171,7 @@ impl Store for SqliteStore {
 
     async fn due_outbox(&self, channel: &str, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, recipient, subject_id, urgent, payload, attempts FROM outbox \
+            "SELECT id, kind, recipient, subject_id, urgent, payload, attempts, created_at FROM outbox \
              WHERE channel = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY urgent DESC, id LIMIT ?",
         )
         .bind(channel)
@@ -1177,7 +1179,50 @@ impl Store for SqliteStore {
         .bind(i64::from(limit.max(1)))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(row_to_outbox_item).collect()
+        // Rows that waited longer than `super::OUTBOX_STALE_AFTER` (a channel that had no sink,
+        // a recipient down for a week) are expired, not sent late as a flood of old news.
+        let stale_before = ms(now - super::OUTBOX_STALE_AFTER);
+        let mut due = Vec::with_capacity(rows.len());
+        let mut stale = Vec::new();
+        for r in &rows {
+            let created: i64 = r.try_get("created_at")?;
+            let item = row_to_outbox_item(r)?;
+            if created < stale_before { stale.push(item.id) } else { due.push(item) }
+        }
+        if !stale.is_empty() {
+            let mut writer = self.writer().await?;
+            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+            for id in &stale {
+                sqlx::query("UPDATE outbox SET status = 'expired', last_error = ? WHERE id = ? AND status = 'pending'")
+                    .bind(format!("not delivered within {} days; expired unsent", super::OUTBOX_STALE_AFTER.num_days()))
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            tracing::warn!(channel, expired = stale.len(), "outbox rows too old to send; expired unsent");
+        }
+        Ok(due)
+    }
+
+    async fn outbox_backlog(&self, now: DateTime<Utc>) -> Result<Vec<Backlog>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel, status, count(*) AS n, min(created_at) AS oldest FROM outbox \
+             WHERE status IN ('pending', 'failed', 'expired') GROUP BY channel, status ORDER BY channel, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let oldest: i64 = r.try_get("oldest")?;
+                Ok(Backlog {
+                    channel: r.try_get("channel")?,
+                    status: r.try_get("status")?,
+                    count: r.try_get("n")?,
+                    oldest_age_s: (now - from_ms(oldest)).num_seconds().max(0),
+                })
+            })
+            .collect()
     }
 
     async fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> Result<(), StoreError> {

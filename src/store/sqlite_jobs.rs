@@ -169,7 +169,10 @@ impl JobStore for SqliteStore {
             botnets: run("DELETE FROM botnets WHERE discovered_at < ? AND report_id NOT IN (SELECT id FROM reports)").await?,
             // Open duties stay whatever their age: they are still owed.
             obligations: run("DELETE FROM obligations WHERE created_at < ? AND status <> 'open'").await?,
-            outbox: run("DELETE FROM outbox WHERE created_at < ? AND status IN ('sent', 'expanded', 'failed')").await?,
+            // A row still pending after the retention period (a channel that never had a sink)
+            // goes too: it would only ever be expired unsent.
+            outbox: run("DELETE FROM outbox WHERE created_at < ? AND status IN ('sent', 'expanded', 'failed', 'expired', 'pending')")
+                .await?,
             audit: run("DELETE FROM audit WHERE at < ?").await?,
             user_appeals: run("DELETE FROM user_appeals WHERE received_at < ? AND answered_at IS NOT NULL").await?,
         };

@@ -741,3 +741,31 @@ async fn the_drop_folder_reads_json_in_any_case_follows_no_symlink_and_answers_o
     assert_eq!(receipt["errors"][0]["code"], "too_large");
     assert!(receipt["errors"][0]["message"].as_str().unwrap().contains("64 MB"), "{receipt}");
 }
+
+/// Outbox rows for a channel nobody sends on (CNCERT has an AMQP login but the hub has no AMQP
+/// sink) neither wait forever nor go out as a flood of old news when a sink appears: a row a
+/// sink finds older than a week is expired unsent, the backlog shows it by channel, and the
+/// retention purge removes what is left.
+#[tokio::test]
+async fn outbox_rows_nobody_sends_expire_and_the_backlog_shows_them() {
+    use tongbao::store::JobStore;
+    let lib = Lib::new().await;
+    let at: chrono::DateTime<chrono::Utc> = "2026-10-09T02:00:00Z".parse().unwrap();
+    lib.submit("CT-GD", event("major", "2026-10-09 09:30"), "2026-10-09T02:00:00Z").await;
+    tongbao::fanout::expand_once(&*lib.store, at, false).await.unwrap();
+    let waiting = |b: &[tongbao::store::Backlog], status: &str| {
+        b.iter().filter(|r| r.channel == "amqp" && r.status == status).map(|r| r.count).sum::<i64>()
+    };
+    let before = lib.store.outbox_backlog(at).await.unwrap();
+    assert!(waiting(&before, "pending") >= 1, "{before:?}");
+
+    let week_later = at + chrono::Duration::days(8);
+    assert!(lib.store.due_outbox("amqp", week_later, 100).await.unwrap().is_empty(), "nothing a week old is sent");
+    let after = lib.store.outbox_backlog(week_later).await.unwrap();
+    assert_eq!(waiting(&after, "pending"), 0);
+    assert_eq!(waiting(&after, "expired"), waiting(&before, "pending"), "{after:?}");
+    assert!(after.iter().all(|b| b.oldest_age_s >= 8 * 86_400 || b.status != "expired"));
+
+    lib.store.purge(week_later).await.unwrap();
+    assert_eq!(waiting(&lib.store.outbox_backlog(week_later).await.unwrap(), "expired"), 0, "the purge removes them");
+}
