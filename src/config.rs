@@ -98,11 +98,26 @@ pub struct ServeConfig {
     pub listen: String,
     /// The largest upload accepted, in MiB; larger ones get 413.
     pub max_upload_mb: usize,
+    /// Upload bytes held at once across all requests, in MiB; beyond it the answer is 503 with
+    /// Retry-After, not growth.
+    pub max_upload_memory_mb: usize,
+    /// Connections served at once; more are closed on arrival.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (slow-loris), and its body.
+    pub header_timeout_seconds: u64,
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig { listen: "127.0.0.1:8080".into(), max_upload_mb: 64 }
+        ServeConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_upload_mb: 64,
+            max_upload_memory_mb: 256,
+            max_connections: 512,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 300,
+        }
     }
 }
 

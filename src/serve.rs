@@ -48,7 +48,11 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
     let listen = &app.loaded.config.serve.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "HTTP upload listening (POST /api/v1/submissions, GET /upload)");
-    let state = crate::connectors::http::HttpState::new(app.store.clone(), intake.clone(), app.loaded.config.serve.max_upload_mb << 20);
+    let state = crate::connectors::http::HttpState::with_limits(
+        app.store.clone(),
+        intake.clone(),
+        crate::connectors::http::HttpLimits::from_config(&app.loaded.config.serve),
+    );
     let mut http_stop = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
         let stopped = async move {

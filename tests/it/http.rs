@@ -427,3 +427,91 @@ async fn the_same_bytes_under_their_right_name_are_read_again() {
     let (code, text) = curl(upload("event.csv")).await;
     assert_eq!(code, 200, "now a repeat of the accepted upload: {text}");
 }
+
+/// The listener's own limits: a client that trickles its headers is cut off after the header
+/// timeout (slow-loris), connections beyond the limit are closed on arrival, and an upload
+/// beyond the memory held for uploads is answered 503 with Retry-After before its body is read;
+/// the hub answers others all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lib = Lib::new().await;
+    let token = new_token();
+    lib.store.issue_token(&"CT-GD".parse().unwrap(), &sha256_hex(token.as_bytes()), chrono::Utc::now()).await.unwrap();
+    let limits = tongbao::connectors::http::HttpLimits {
+        max_upload_bytes: 1 << 20,
+        max_upload_memory_bytes: 2 << 20,
+        max_connections: 4,
+        header_timeout: std::time::Duration::from_secs(1),
+        body_timeout: std::time::Duration::from_secs(5),
+        parsers: 1,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = HttpState::with_limits(lib.store.clone(), lib.intake.clone(), limits);
+    tokio::spawn(async move { serve(listener, state, std::future::pending()).await.unwrap() });
+
+    // Two uploads declare nearly 1 MiB each and hold it while they send nothing more: 2 KiB
+    // of the 2 MiB held for uploads is left.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1047552\r\n\r\n{{"
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let url = format!("http://{addr}/api/v1/submissions");
+    let mut body = event("general", "2026-10-08 10:00");
+    body["content"]["summary"] = serde_json::json!("攻击".repeat(2000));
+    let body = body.to_string();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-D",
+            "-",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &body,
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 30"), "{answer}");
+    assert!(answer.contains("\"busy\""), "{answer}");
+    drop(held);
+
+    // Two clients trickle headers; with the two connections above gone, the limit of four
+    // leaves room for two more, and the sixth is closed on arrival.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /upload HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        slow.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = extra.write_all(b"GET /upload HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), extra.read(&mut buf)).await.expect("answered or closed");
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "closed on arrival beyond the limit: {:?}",
+        n.map(|n| String::from_utf8_lossy(&buf[..n]).to_string())
+    );
+    // The header timeout closes the tricklers (hyper answers 408 or just closes).
+    for mut c in slow {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), c.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "a client that never finishes its headers is cut off");
+    }
+    let (code, _) = curl(s(&[&format!("http://{addr}/upload")])).await;
+    assert_eq!(code, 200, "service goes on");
+}

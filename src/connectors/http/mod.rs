@@ -18,10 +18,42 @@ use chrono::Utc;
 use serde_json::json;
 use std::sync::Arc;
 
+/// What one hub's HTTP listener allows at once.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_upload_bytes: usize,
+    /// Upload bytes held at once across requests; beyond it, 503 with Retry-After.
+    pub max_upload_memory_bytes: usize,
+    pub max_connections: usize,
+    pub header_timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
+    /// Spreadsheets and JSON bodies parsed at once, each on a blocking thread.
+    pub parsers: usize,
+}
+
+impl HttpLimits {
+    pub fn from_config(c: &crate::config::ServeConfig) -> HttpLimits {
+        HttpLimits {
+            max_upload_bytes: c.max_upload_mb << 20,
+            max_upload_memory_bytes: c.max_upload_memory_mb.max(c.max_upload_mb) << 20,
+            max_connections: c.max_connections.max(1),
+            header_timeout: std::time::Duration::from_secs(c.header_timeout_seconds.max(1)),
+            body_timeout: std::time::Duration::from_secs(c.body_timeout_seconds.max(1)),
+            parsers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
 pub struct HttpState<S> {
     pub store: Arc<S>,
     pub intake: Intake,
     pub max_upload_bytes: usize,
+    limits: HttpLimits,
+    /// Upload memory in KiB permits: taken for a request's declared length before its body is read.
+    upload_memory: Arc<tokio::sync::Semaphore>,
+    /// Parsing slots: a slow file (a million columns, an unterminated quote) holds one blocking
+    /// thread, never the request tasks of others.
+    parsers: Arc<tokio::sync::Semaphore>,
     templates: minijinja::Environment<'static>,
     /// Appeal-page posts per client address: the page needs no account, so this is what stops a flood.
     appeal_posts: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
@@ -31,12 +63,22 @@ pub struct HttpState<S> {
 const APPEAL_POSTS_PER_HOUR: u32 = 20;
 
 impl<S> HttpState<S> {
+    /// The default limits, with this upload size.
     pub fn new(store: Arc<S>, intake: Intake, max_upload_bytes: usize) -> Arc<HttpState<S>> {
+        let defaults = HttpLimits::from_config(&crate::config::ServeConfig::default());
+        HttpState::with_limits(store, intake, HttpLimits { max_upload_bytes, ..defaults })
+    }
+
+    pub fn with_limits(store: Arc<S>, intake: Intake, limits: HttpLimits) -> Arc<HttpState<S>> {
         let quota = governor::Quota::per_hour(std::num::NonZeroU32::new(APPEAL_POSTS_PER_HOUR).expect("non-zero"));
+        let memory_kib = (limits.max_upload_memory_bytes.max(limits.max_upload_bytes) >> 10).min(tokio::sync::Semaphore::MAX_PERMITS);
         Arc::new(HttpState {
             store,
             intake,
-            max_upload_bytes,
+            max_upload_bytes: limits.max_upload_bytes,
+            limits,
+            upload_memory: Arc::new(tokio::sync::Semaphore::new(memory_kib)),
+            parsers: Arc::new(tokio::sync::Semaphore::new(limits.parsers.max(1))),
             templates: crate::templates::environment(),
             appeal_posts: governor::RateLimiter::keyed(quota),
         })
@@ -59,16 +101,77 @@ pub fn router<S: Store>(state: Arc<HttpState<S>>) -> Router {
         .with_state(state)
 }
 
-/// Serves the router on a bound listener until `shutdown` resolves; each request knows its
+/// Serves the router on a bound listener until `shutdown` resolves, then lets open requests
+/// finish. At most `max_connections` at once (more are closed on arrival); a client that does
+/// not send its headers within `header_timeout` is cut off (slow-loris); each request knows its
 /// client address (the appeal page limits posts by it).
 pub async fn serve<S: Store>(
     listener: tokio::net::TcpListener,
     state: Arc<HttpState<S>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    use tower::ServiceExt as _;
+    let limits = state.limits;
+    let app = router(state);
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = limits.max_connections, "connection closed on arrival: too many open");
+            continue;
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(req.map(axum::body::Body::new))
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Open requests get a while to finish; idle keep-alive connections close at once.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
+    Ok(())
+}
+
+/// Holds upload memory for a request, by its declared length (the upload limit when it
+/// declares none), before its body is read; `Err` is the 503 to answer instead.
+fn hold_upload_memory<S>(state: &HttpState<S>, headers: &HeaderMap) -> Result<tokio::sync::OwnedSemaphorePermit, Problem> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let bytes = declared.unwrap_or(state.max_upload_bytes).min(state.max_upload_bytes + (64 << 10));
+    let kib = u32::try_from((bytes >> 10).max(1)).unwrap_or(u32::MAX);
+    state.upload_memory.clone().try_acquire_many_owned(kib).map_err(|_| {
+        let mut p = problem(StatusCode::SERVICE_UNAVAILABLE, "busy", "服务器正在处理其他上传，请稍后重试");
+        p.retry_after = Some(30);
+        p
+    })
+}
+
+/// Runs a parse on a blocking thread, at most `parsers` at once.
+async fn parse_aside<S, T: Send + 'static>(state: &HttpState<S>, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
+    let _slot =
+        state.parsers.clone().acquire_owned().await.map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务正在停止"))?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, "parse_failed", &e.to_string()))
 }
 
 /// The blank forms, one link a kind: where every refusal of an unrecognised sheet points.
@@ -124,15 +227,21 @@ struct Problem {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds, for a 503 that will pass.
+    retry_after: Option<u32>,
 }
 
 fn problem(status: StatusCode, code: &'static str, message: &str) -> Problem {
-    Problem { status, code, message: message.to_string() }
+    Problem { status, code, message: message.to_string(), retry_after: None }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response()
+        let mut r = (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
+        r
     }
 }
 
@@ -158,17 +267,19 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, file_name: &str) -> Result<(StatusCode, Receipt), Problem> {
     let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit), bytes, Utc::now());
     sub.external_id = Some(file_name.to_string());
-    let result = if forms::is_spreadsheet(&sub.raw, file_name) {
-        let (items, notes) = forms::parse_with_notes(
-            &sub.raw,
-            file_name,
-            sub.received_at,
-            &forms::Limits { max_file_bytes: state.max_upload_bytes, ..Default::default() },
-        );
-        state.intake.submit_parsed(Parsed { notes, ..Parsed::new(sub, items) }).await
-    } else {
-        state.intake.submit(sub).await
-    };
+    let limits = forms::Limits { max_file_bytes: state.max_upload_bytes, ..Default::default() };
+    let name = file_name.to_string();
+    let parsed = parse_aside(state, move || {
+        if forms::is_spreadsheet(&sub.raw, &name) {
+            let (items, notes) = forms::parse_with_notes(&sub.raw, &name, sub.received_at, &limits);
+            Parsed { notes, ..Parsed::new(sub, items) }
+        } else {
+            let items = crate::intake::json::parse_submission(&sub.raw, sub.received_at);
+            Parsed::new(sub, items)
+        }
+    })
+    .await?;
+    let result = state.intake.submit_parsed(parsed).await;
     match result {
         Ok(r) => {
             let status = match (r.duplicate, r.outcome) {
@@ -206,14 +317,20 @@ async fn read_upload<S: Store>(
 ) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Problem> {
     let is_multipart =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
+    let timeout = state.limits.body_timeout;
+    let too_slow = || problem(StatusCode::REQUEST_TIMEOUT, "too_slow", &format!("上传未在 {} 秒内完成，请重试", timeout.as_secs()));
     if !is_multipart {
-        let bytes = Bytes::from_request(req, &()).await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
+        let bytes = tokio::time::timeout(timeout, Bytes::from_request(req, &()))
+            .await
+            .map_err(|_| too_slow())?
+            .map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
         return Ok((bytes.to_vec(), "body.json".into(), None, None));
     }
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut mp = Multipart::from_request(req, &()).await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
     let (mut file, mut name, mut unit, mut token) = (None, String::from("upload"), None, None);
     loop {
-        let field = match mp.next_field().await {
+        let field = match tokio::time::timeout_at(deadline, mp.next_field()).await.map_err(|_| too_slow())? {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => return Err(body_problem(state, e.status(), &e.body_text())),
@@ -222,7 +339,10 @@ async fn read_upload<S: Store>(
             Some("file") => {
                 // Only the last path component, and only for display: never used as a path.
                 name = field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string()).unwrap_or(name);
-                let data = field.bytes().await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
+                let data = tokio::time::timeout_at(deadline, field.bytes())
+                    .await
+                    .map_err(|_| too_slow())?
+                    .map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
                 if data.len() > state.max_upload_bytes {
                     return Err(body_problem(state, StatusCode::PAYLOAD_TOO_LARGE, ""));
                 }
@@ -246,6 +366,7 @@ async fn submit<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) 
     let token = bearer(req.headers()).map(str::to_string);
     let claimed_header = req.headers().get("x-tongbao-unit").and_then(|v| v.to_str().ok()).map(str::to_string);
     let unit = unit_of(&state, token.as_deref()).await?;
+    let _memory = hold_upload_memory(&state, req.headers())?;
     let (bytes, name, claimed_field, _) = read_upload(&state, req, false).await?;
     if let Some(claimed) = claimed_header.or(claimed_field)
         && claimed.parse::<UnitCode>().ok().as_ref() != Some(&unit)
@@ -300,6 +421,7 @@ async fn upload_form<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Requ
 }
 
 async fn upload_receipt_page<S: Store>(state: &HttpState<S>, req: Request) -> Result<Response, Problem> {
+    let _memory = hold_upload_memory(state, req.headers())?;
     let (bytes, name, _, token) = read_upload(state, req, true).await?;
     let unit = unit_of(state, token.as_deref()).await?;
     let (status, receipt) = ingest(state, unit, bytes, &name).await?;
