@@ -52,7 +52,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         "reports": [{"kind": "网络安全事件", "severity": "重大", "report_id": "0193", "grade_note": "x", "source": "事件表!第4行", "cc": "203.0.113.7:6667",
             "obligations": [{"duty": "事件报告", "actor": "本单位", "to": "通信保障局", "due_at": "2026-09-23 12:00", "provisional": true, "basis": "第十二条", "overdue": "已逾期 2小时"}]}],
         "errors": ["事件表!B7：应为事件分级"],
-        "notes": ["事件表!A3：未识别的列“序号”"], "blank_forms": ["网络安全事件信息报送表.xlsx"],
+        "notes": ["事件表!A3：未识别的列“序号”"], "blank_forms": ["网络安全事件信息报送表.xlsx"], "summary": "本次共受理 1000 份报告",
     });
     let notice = json!({
         "heading": "【通报】", "recipient": "广东省通信管理局", "kind": "网络安全事件", "severity": "重大", "title": "x", "report_id": "0193",

@@ -70,6 +70,29 @@ impl BotnetRow {
     }
 }
 
+/// A submission's botnets and the period as its reports see it, worked out once per discovery
+/// time: a form of 100,000 botnet rows (one report each) is graded in one pass over the period,
+/// not one pass per report.
+struct Batchmates {
+    /// The botnets of all the submission's reports (see `submission_botnets`).
+    together: Vec<BotnetRow>,
+    /// How many botnets the context held before this submission: the rest are its own.
+    ctx_len: usize,
+    graded: HashMap<DateTime<Utc>, Graded>,
+}
+
+/// The period around one discovery time.
+struct Graded {
+    /// Indexes into `Context::botnets` of the other submissions' botnets in the window.
+    in_window: Vec<usize>,
+    /// The period with this submission, and this submission alone.
+    agg: botnet::Aggregate,
+    computed: Grade,
+    own_grade: Grade,
+    /// The period's earlier reports were raised to `computed` by the first report with this time.
+    regraded: bool,
+}
+
 /// The botnets of every report of a submission, with placeholder report ids: reports of one
 /// submission are graded together, each with its own discovery time (the unit knew them all).
 /// Empty for a submission of one botnet report, which is graded with its own botnets.
@@ -388,6 +411,7 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
         notes: vec![],
         regraded: vec![],
         duplicate: false,
+        summary: None,
     };
     let Some(unit) = ctx.units.get(&sub.sender).cloned() else {
         // Stored, so nothing is lost, but answered to nobody: no outbox row for an unknown sender.
@@ -401,9 +425,10 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
     match p.items {
         Err(e) => d.receipt.errors.push(e),
         Ok(items) => {
-            let together = submission_botnets(&items, &unit.code);
+            let mut mates =
+                Batchmates { together: submission_botnets(&items, &unit.code), ctx_len: ctx.botnets.len(), graded: HashMap::new() };
             for (index, (ptr, item)) in items.into_iter().enumerate() {
-                match item.and_then(|input| accept(&mut d, index, &ptr, input, &unit, &together, ctx, engine)) {
+                match item.and_then(|input| accept(&mut d, index, &ptr, input, &unit, &mut mates, ctx, engine)) {
                     Ok(()) => {}
                     Err(errs) => d.receipt.errors.extend(errs),
                 }
@@ -411,6 +436,7 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
         }
     }
     d.receipt.outcome = Outcome::of(d.receipt.reports.len(), if d.receipt.errors.is_empty() { 0 } else { 1 });
+    d.receipt.summarise_if_large();
     if let Some(reply_to) = d.submission.reply_to.clone() {
         d.outbox.push(OutboxRow {
             id: OutboxId::new(),
@@ -454,10 +480,12 @@ fn accept(
     ptr: &str,
     input: ReportInput,
     unit: &Unit,
-    together: &[BotnetRow],
+    mates: &mut Batchmates,
     ctx: &mut Context,
     engine: &Engine,
 ) -> Result<(), Vec<IntakeError>> {
+    // This report's obligations are those pushed from here on.
+    let first_new_obligation = d.obligations.len();
     if let Some(claimed) = &input.unit
         && claimed != &unit.code
     {
@@ -603,21 +631,35 @@ fn accept(
             });
         }
         let window = Duration::hours(i64::from(engine.policy.botnet_window_hours));
-        // This submission's earlier reports are among `together`, not taken twice from the context.
-        let mine: std::collections::HashSet<ReportId> = d.reports.iter().map(|r| r.id).collect();
-        let together: &[BotnetRow] = if together.is_empty() { &my_botnets } else { together };
-        let in_window: Vec<&BotnetRow> = ctx
-            .botnets
-            .iter()
-            .filter(|r| !mine.contains(&r.report_id) && (r.discovered_at - content.discovered_at).abs() < window)
-            .collect();
-        let with_submission: Vec<botnet::Sighting<'_>> = in_window
-            .iter()
-            .map(|r| r.sighting())
-            .chain(together.iter().filter(|r| (r.discovered_at - content.discovered_at).abs() < window).map(BotnetRow::sighting))
-            .collect();
-        let agg = botnet::aggregate_distinct(&with_submission);
-        let computed = botnet::grade(&agg, &engine.policy.botnet_thresholds);
+        let at = content.discovered_at;
+        let within = |r: &BotnetRow| (r.discovered_at - at).abs() < window;
+        if !mates.graded.contains_key(&at) {
+            // This submission's own botnets are among `together`, not taken twice from the
+            // context, where its earlier reports put them after `ctx_len`.
+            let together: &[BotnetRow] = if mates.together.is_empty() { &my_botnets } else { &mates.together };
+            let in_window: Vec<usize> = (0..mates.ctx_len.min(ctx.botnets.len())).filter(|&i| within(&ctx.botnets[i])).collect();
+            let own: Vec<botnet::Sighting<'_>> = together.iter().filter(|r| within(r)).map(BotnetRow::sighting).collect();
+            let with_submission: Vec<botnet::Sighting<'_>> =
+                in_window.iter().map(|&i| ctx.botnets[i].sighting()).chain(own.iter().cloned()).collect();
+            let agg = botnet::aggregate_distinct(&with_submission);
+            let graded = Graded {
+                in_window,
+                agg,
+                computed: botnet::grade(&agg, &engine.policy.botnet_thresholds),
+                own_grade: botnet::grade(&botnet::aggregate_distinct(&own), &engine.policy.botnet_thresholds),
+                regraded: false,
+            };
+            mates.graded.insert(at, graded);
+        }
+        let graded = mates.graded.get_mut(&at).expect("just inserted");
+        let (agg, computed, own_grade) = (graded.agg, graded.computed, graded.own_grade);
+        // Only the first report with this discovery time raises the period's earlier reports:
+        // the rest would find them raised already.
+        let in_window: Vec<&BotnetRow> = if std::mem::replace(&mut graded.regraded, true) {
+            Vec::new()
+        } else {
+            graded.in_window.iter().map(|&i| &ctx.botnets[i]).collect()
+        };
         let declared = content.grade;
         let chosen = declared.map_or(computed, |g| g.max(computed));
         if declared.is_none_or(|g| g < computed) {
@@ -635,9 +677,6 @@ fn accept(
         // If the report's own botnets justify the grade, the reporter should have known it and
         // its clock runs from discovery; if other reports of the period pushed it over, the
         // clock runs from the moment of regrading (SPEC §3).
-        let own: Vec<botnet::Sighting<'_>> =
-            together.iter().filter(|r| (r.discovered_at - content.discovered_at).abs() < window).map(BotnetRow::sighting).collect();
-        let own_grade = botnet::grade(&botnet::aggregate_distinct(&own), &engine.policy.botnet_thresholds);
         raised_by_hub = declared.unwrap_or(Grade::General).max(own_grade) < computed;
         content.grade = Some(chosen);
         // Earlier reports of the period are raised to the period's grade.
@@ -948,7 +987,7 @@ fn accept(
     );
     ctx.botnets.extend(my_botnets.iter().cloned());
     // A notice decided earlier in the batch creates duties a later feedback may meet.
-    for o in d.obligations.iter().filter(|o| matches!(o.duty, Duty::DisposalFeedback | Duty::Verification)) {
+    for o in d.obligations[first_new_obligation..].iter().filter(|o| matches!(o.duty, Duty::DisposalFeedback | Duty::Verification)) {
         if let Some(about) = o.report_id {
             ctx.owed.entry(about).or_default().push((o.duty, o.actor.clone()));
         }
@@ -1228,6 +1267,7 @@ mod tests {
             notes: vec![],
             regraded: vec![],
             duplicate: false,
+            summary: None,
         };
         Decision::empty(submission, None, receipt, false)
     }

@@ -239,4 +239,42 @@ pub struct Receipt {
     /// True when this is the stored receipt of an earlier, identical submission.
     #[serde(default)]
     pub duplicate: bool,
+    /// For a submission of more reports or errors than a receipt lists: how many there were in
+    /// all, and the reports by grade; `reports` and `errors` then hold only the first ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ReceiptSummary>,
+}
+
+/// The whole of a large submission, when its receipt lists only the first reports and errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReceiptSummary {
+    pub reports: usize,
+    pub errors: usize,
+    /// Reports by grade or warning level code (`general`, `large`, `4`…; `none` for kinds with neither).
+    pub by_grade: std::collections::BTreeMap<String, usize>,
+}
+
+impl Receipt {
+    /// Reports and errors a receipt lists; a larger submission is summarised.
+    pub const MAX_LISTED: usize = 200;
+
+    /// Keeps the first `MAX_LISTED` reports and errors and counts the whole, so a form of
+    /// 100,000 rows gets a receipt of kilobytes, not of a hundred megabytes.
+    pub fn summarise_if_large(&mut self) {
+        if self.reports.len() <= Self::MAX_LISTED && self.errors.len() <= Self::MAX_LISTED {
+            return;
+        }
+        let mut by_grade = std::collections::BTreeMap::new();
+        for r in &self.reports {
+            let key = match (r.grade, r.level) {
+                (Some(g), _) => g.code().to_string(),
+                (None, Some(l)) => l.to_string(),
+                (None, None) => "none".to_string(),
+            };
+            *by_grade.entry(key).or_insert(0) += 1;
+        }
+        self.summary = Some(ReceiptSummary { reports: self.reports.len(), errors: self.errors.len(), by_grade });
+        self.reports.truncate(Self::MAX_LISTED);
+        self.errors.truncate(Self::MAX_LISTED);
+    }
 }

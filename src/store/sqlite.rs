@@ -1181,13 +1181,21 @@ impl Store for SqliteStore {
         .await?;
         // Rows that waited longer than `super::OUTBOX_STALE_AFTER` (a channel that had no sink,
         // a recipient down for a week) are expired, not sent late as a flood of old news.
+        // How long a row has waited is told by its id, a UUIDv7 minted by the clock when the row
+        // was queued (`created_at` is the time of what it is about, which can be older).
         let stale_before = ms(now - super::OUTBOX_STALE_AFTER);
         let mut due = Vec::with_capacity(rows.len());
         let mut stale = Vec::new();
         for r in &rows {
-            let created: i64 = r.try_get("created_at")?;
             let item = row_to_outbox_item(r)?;
-            if created < stale_before { stale.push(item.id) } else { due.push(item) }
+            let queued = match item.id.as_uuid().get_timestamp() {
+                Some(ts) => {
+                    let (secs, nanos) = ts.to_unix();
+                    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000) + i64::from(nanos / 1_000_000)
+                }
+                None => r.try_get("created_at")?,
+            };
+            if queued < stale_before { stale.push(item.id) } else { due.push(item) }
         }
         if !stale.is_empty() {
             let mut writer = self.writer().await?;
@@ -1207,14 +1215,15 @@ impl Store for SqliteStore {
 
     async fn outbox_backlog(&self, now: DateTime<Utc>) -> Result<Vec<Backlog>, StoreError> {
         let rows = sqlx::query(
-            "SELECT channel, status, count(*) AS n, min(created_at) AS oldest FROM outbox \
+            "SELECT channel, status, count(*) AS n, min(id) AS oldest FROM outbox \
              WHERE status IN ('pending', 'failed', 'expired') GROUP BY channel, status ORDER BY channel, status",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                let oldest: i64 = r.try_get("oldest")?;
+                let oldest: OutboxId = parse_col(r, "oldest")?;
+                let oldest = oldest.as_uuid().get_timestamp().map_or(0, |ts| i64::try_from(ts.to_unix().0).unwrap_or(0) * 1000);
                 Ok(Backlog {
                     channel: r.try_get("channel")?,
                     status: r.try_get("status")?,

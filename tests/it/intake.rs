@@ -759,7 +759,8 @@ async fn outbox_rows_nobody_sends_expire_and_the_backlog_shows_them() {
     let before = lib.store.outbox_backlog(at).await.unwrap();
     assert!(waiting(&before, "pending") >= 1, "{before:?}");
 
-    let week_later = at + chrono::Duration::days(8);
+    // A week after the rows were queued (their age is the hub's clock, not the report's date).
+    let week_later = chrono::Utc::now() + chrono::Duration::days(8);
     assert!(lib.store.due_outbox("amqp", week_later, 100).await.unwrap().is_empty(), "nothing a week old is sent");
     let after = lib.store.outbox_backlog(week_later).await.unwrap();
     assert_eq!(waiting(&after, "pending"), 0);
@@ -768,4 +769,24 @@ async fn outbox_rows_nobody_sends_expire_and_the_backlog_shows_them() {
 
     lib.store.purge(week_later).await.unwrap();
     assert_eq!(waiting(&lib.store.outbox_backlog(week_later).await.unwrap(), "expired"), 0, "the purge removes them");
+}
+
+/// A submission of more reports than a receipt lists (300 botnets, one report each) gets a
+/// receipt that counts them all by grade and lists the first 200; every report is stored.
+#[tokio::test]
+async fn a_receipt_of_many_reports_summarises_them() {
+    let lib = Lib::new().await;
+    let reports: Vec<serde_json::Value> = (0..300u32)
+        .map(|i| {
+            json!({"kind": "botnet_event", "discovered_at": "2026-06-03 08:00", "provinces": ["GD"],
+                "content": {"botnets": [{"cc_ip": std::net::Ipv4Addr::from(0x0A00_0000 + i).to_string(), "port": 6667, "bot_count": 100}]}})
+        })
+        .collect();
+    let r = lib.submit("CT-GD", json!(reports), "2026-06-03T01:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Accepted);
+    assert_eq!(r.reports.len(), 200);
+    let summary = r.summary.expect("summarised");
+    assert_eq!((summary.reports, summary.errors), (300, 0));
+    assert_eq!(summary.by_grade.values().sum::<usize>(), 300, "{:?}", summary.by_grade);
+    assert_eq!(lib.store.counts().await.unwrap().reports, 300);
 }

@@ -53,6 +53,8 @@ struct ReceiptView {
     notes: Vec<String>,
     /// Names of the blank forms attached.
     blank_forms: Vec<String>,
+    /// For a large submission: its whole, when only the first reports and errors are listed.
+    summary: Option<String>,
 }
 
 /// How long past a deadline an instant is, as a person reads it: 2天3小时, 3小时20分, 15分.
@@ -138,6 +140,24 @@ pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str)
         errors: receipt.errors.iter().map(|e| e.message.clone()).collect(),
         notes: receipt.notes.iter().map(|n| format!("{}：{}", n.place, n.message)).collect(),
         blank_forms: blanks.iter().map(|(name, _)| name.clone()).collect(),
+        summary: receipt.summary.as_ref().map(|s| {
+            let grades: Vec<String> = s
+                .by_grade
+                .iter()
+                .map(|(g, n)| {
+                    let label = crate::model::Grade::parse(g).map(|g| g.label_zh().to_string()).unwrap_or_else(|_| g.clone());
+                    format!("{label} {n} 份")
+                })
+                .collect();
+            format!(
+                "本次共受理 {} 份报告（{}），未受理 {} 处；以下仅列出前 {} 份报告和前 {} 处错误。",
+                s.reports,
+                grades.join("、"),
+                s.errors,
+                Receipt::MAX_LISTED,
+                Receipt::MAX_LISTED
+            )
+        }),
     };
     let mut rendered = render_three(env, "receipt", &view)?;
     rendered.attachments = blanks;
