@@ -205,12 +205,32 @@ async fn a_forged_user_id_is_refused_and_nothing_is_stored() {
     declare_topology(&queue).await;
     let running = start_source(&lib, &unique("forge"), &queue);
     let q = queue.clone();
+    // An ordinary login cannot set another user_id: the broker refuses it.
     let r = tokio::task::spawn_blocking(move || client(&["forge", "ct-gd", "ct-gd-pass", &q, "cncert"])).await.unwrap();
     assert_eq!(r["refused"], true, "{r}");
     assert_eq!(r["code"], 406, "PRECONDITION_FAILED from the broker: {r}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A gateway login (RabbitMQ's impersonator tag) may set any user_id, so the messages reach
+    // the hub, whose own attribution refuses them: a user_id that is no unit's AMQP login, and
+    // a unit's login with a report that claims another unit.
+    for args in [vec!["tongbao-nobody"], vec!["ct-gd", "CM-GROUP"]] {
+        let q = queue.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let mut all = vec!["forge", "tongbao-gateway", "gateway-pass", &q];
+            all.extend(args.iter().copied());
+            client(&all)
+        })
+        .await
+        .unwrap();
+        assert_eq!(r["refused"], false, "the broker lets an impersonator through: {r}");
+    }
+    wait_for("both refused by the hub", Duration::from_secs(30), async || lib.store.counts().await.unwrap().submissions == 2).await;
     running.stop().await;
-    assert_eq!(lib.store.counts().await.unwrap().submissions, 0);
+    assert_eq!(lib.store.counts().await.unwrap().reports, 0, "nothing stored as a unit's report");
+    let codes: Vec<(String,)> = sqlx::query_as("SELECT json_extract(receipt, '$.errors[0].code') FROM submissions ORDER BY id")
+        .fetch_all(lib.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(codes, [("unknown_sender".to_string(),), ("foreign_unit".to_string(),)]);
     delete_queues(&[queue.clone(), format!("{queue}.dead")]).await;
 }
 

@@ -3,7 +3,7 @@
 Usage (prints one JSON line with what happened):
   amqp_client.py publish  USER PASSWORD QUEUE COUNT [USER_ID]   persistent reports, confirms, message_id r-<i>
   amqp_client.py poison   USER PASSWORD QUEUE                   one good report and four that can never be accepted
-  amqp_client.py forge    USER PASSWORD QUEUE FORGED_USER_ID    a report claiming another user_id
+  amqp_client.py forge    USER PASSWORD QUEUE FORGED_USER_ID [UNIT]    a report with another user_id (and claiming UNIT)
 """
 import json
 import sys
@@ -69,12 +69,15 @@ def poison(user, password, queue):
     print(json.dumps({"published": 5}))
 
 
-def forge(user, password, queue, forged):
+def forge(user, password, queue, forged, claimed_unit=None):
     conn = connect(user, password)
     ch = conn.channel()
     ch.confirm_delivery()
+    body = report(0)
+    if claimed_unit:
+        body["unit"] = claimed_unit
     try:
-        ch.basic_publish("", queue, json.dumps(report(0)).encode(), props(forged, "forged-1"))
+        ch.basic_publish("", queue, json.dumps(body).encode(), props(forged, "forged-" + forged))
         print(json.dumps({"refused": False}))
     except pika.exceptions.ChannelClosedByBroker as e:
         print(json.dumps({"refused": True, "code": e.reply_code, "text": e.reply_text}))
@@ -90,6 +93,6 @@ if __name__ == "__main__":
     elif cmd == "poison":
         poison(user, password, queue)
     elif cmd == "forge":
-        forge(user, password, queue, sys.argv[5])
+        forge(user, password, queue, sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
     else:
         sys.exit("unknown command " + cmd)

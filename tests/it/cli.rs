@@ -146,8 +146,9 @@ fn a_partly_bad_batch_keeps_the_good_reports_and_exits_3() {
     assert_eq!(shown["obligations"][0]["status"], "late", "reported long after 2026-10-08");
 }
 
-#[test]
-fn an_unregistered_unit_is_refused_and_stored_all_the_same() {
+#[tokio::test]
+async fn an_unregistered_unit_is_refused_and_stored_all_the_same() {
+    use tongbao::store::Store;
     let hub = Hub::new().with_units();
     let file = hub.write("r.json", &serde_json::to_string(&super::helpers::event("large", "2026-10-01T23:30:00+08:00")).unwrap());
     let (code, r) = hub.json(&["ingest", file.to_str().unwrap(), "--unit", "NOBODY"]);
@@ -155,6 +156,12 @@ fn an_unregistered_unit_is_refused_and_stored_all_the_same() {
     assert_eq!(r["errors"][0]["code"], "unknown_sender");
     let (_, reports) = hub.json(&["reports", "list"]);
     assert_eq!(reports.as_array().unwrap().len(), 0);
+    // Nothing that came in is lost: the refused submission is stored, bytes and receipt.
+    let id: tongbao::model::SubmissionId = r["submission_id"].as_str().unwrap().parse().unwrap();
+    let store = tongbao::store::SqliteStore::open(&hub.path().join("data/tongbao.db")).await.unwrap();
+    let stored = store.receipt(id, None).await.unwrap().expect("the refused submission is stored");
+    assert_eq!(stored.errors[0].code, tongbao::model::ErrorCode::UnknownSender);
+    assert_eq!(store.submission_raw(id).await.unwrap().unwrap(), std::fs::read(&file).unwrap(), "its bytes as sent");
 }
 
 #[test]
@@ -170,6 +177,15 @@ fn overdue_lists_open_obligations_past_their_time() {
     assert!(!duties.contains(&"report"), "the phone call met the 2-hour duty");
     let (_, overdue) = hub.json(&["obligations", "--overdue"]);
     assert!(overdue.as_array().unwrap().is_empty(), "received just now: nothing overdue yet");
+
+    // A general event of January 2026 owes January's summary, due in February: overdue now.
+    let file = hub.write("g.json", &serde_json::to_string(&super::helpers::event("general", "2026-01-05T09:00:00+08:00")).unwrap());
+    let (code, _) = hub.json(&["ingest", file.to_str().unwrap(), "--unit", "CT-GD"]);
+    assert_eq!(code, 0);
+    let (_, overdue) = hub.json(&["obligations", "--overdue"]);
+    let overdue: Vec<(&str, &str)> =
+        overdue.as_array().unwrap().iter().map(|o| (o["duty"].as_str().unwrap(), o["actor"].as_str().unwrap())).collect();
+    assert_eq!(overdue, [("monthly_summary", "unit:CT-GD"), ("monthly_digest", "cncert")], "January's summary and digest, nothing else");
 }
 
 #[test]
