@@ -279,3 +279,19 @@ fn a_units_tokens_are_revoked_one_or_all() {
     let (code, v) = hub.json(&["units", "token", "revoke", "CT-GD"]);
     assert_eq!((code, v["revoked"].as_u64()), (1, Some(0)), "nothing live: exit 1");
 }
+
+/// Acknowledged means durable: commits are fsynced by default, and the faster setting that can
+/// lose acknowledged submissions to a power cut is named and warned about by `tongbao check`.
+#[test]
+fn check_warns_about_commits_that_are_not_durable() {
+    let hub = Hub::new();
+    let (code, v) = hub.json(&["check"]);
+    assert_eq!(code, 0);
+    assert!(v["warnings"].as_array().unwrap().iter().all(|w| !w.as_str().unwrap().contains("synchronous")), "{v}");
+    hub.write("tongbao.toml", "[store]\nsynchronous = \"normal\"\n");
+    let (code, v) = hub.json(&["check"]);
+    assert_eq!(code, 0, "a warning, not a refusal");
+    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("power cut")), "{v}");
+    hub.write("tongbao.toml", "[store]\nsynchronous = \"off\"\n");
+    assert_ne!(hub.json(&["check"]).0, 0, "an unknown mode is refused");
+}
