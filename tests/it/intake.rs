@@ -790,3 +790,47 @@ async fn a_receipt_of_many_reports_summarises_them() {
     assert_eq!(summary.by_grade.values().sum::<usize>(), 300, "{:?}", summary.by_grade);
     assert_eq!(lib.store.counts().await.unwrap().reports, 300);
 }
+
+/// The standing hostile corpus (`tests/hostile/json-cases.json`, written by
+/// `tests/hostile/make.py`): each case is refused with the exact code at the exact place, and
+/// the hub accepts a good submission after each one.
+#[tokio::test]
+async fn the_hostile_json_corpus_is_refused_case_by_case_and_the_hub_stays_up() {
+    let lib = Lib::new().await;
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile/json-cases.json");
+    let corpus: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let cases = corpus["cases"].as_array().unwrap();
+    assert!(cases.len() >= 150, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    for (n, c) in cases.iter().enumerate() {
+        let name = c["name"].as_str().unwrap();
+        let bytes: Vec<u8> = if let Some(hex) = c["hex"].as_str() {
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+        } else if let Some(r) = c.get("repeat") {
+            let many = vec![r["json"].clone(); r["times"].as_u64().unwrap() as usize];
+            serde_json::to_vec(&many).unwrap()
+        } else {
+            serde_json::to_vec(&c["json"]).unwrap()
+        };
+        let at: chrono::DateTime<chrono::Utc> = "2026-10-09T02:00:00Z".parse().unwrap();
+        let sub = Submission::by_content(Channel::Upload, Sender::Unit("CT-GD".parse().unwrap()), bytes, at);
+        let r = lib.intake.submit(sub).await.expect("stored");
+        for e in c["expected"].as_array().unwrap() {
+            let (code, place) = (e["code"].as_str().unwrap(), e["place"].as_str().unwrap());
+            let found = r
+                .errors
+                .iter()
+                .any(|got| got.code.to_string() == code && if place == "第" { got.place.starts_with(place) } else { got.place == place });
+            if !found {
+                let got: Vec<String> = r.errors.iter().map(|e| format!("{} at {:?}", e.code, e.place)).collect();
+                failures.push(format!("{name}: expected {code} at {place:?}, got {got:?}"));
+            }
+        }
+        // The hub still answers a good submission after every hostile one.
+        let good = event("general", "2026-10-08 10:00");
+        let mut good = good;
+        good["content"]["summary"] = json!(format!("good {n}"));
+        assert_eq!(lib.submit("CT-GD", good, "2026-10-09T02:00:00Z").await.outcome, Outcome::Accepted, "after {name}");
+    }
+    assert!(failures.is_empty(), "{} of {} cases answered otherwise:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
