@@ -102,6 +102,15 @@ fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limi
             check_zip(bytes, file_name, limits)?;
         }
         read_workbook(bytes, file_name, limits)?
+    } else if [".xlsx", ".xlsm", ".xls", ".ods"].iter().any(|x| file_name.to_lowercase().ends_with(x)) {
+        // Named a workbook but neither a zip (xlsx, ods) nor an OLE file (xls): damaged, or
+        // something else renamed. Read as text it would only be refused for the wrong reason.
+        return Err(refused(
+            ErrorCode::NotObject,
+            file_name,
+            "完整的电子表格文件（文件已损坏，或不是 xlsx、xls、ods）",
+            "无法识别的内容".to_string(),
+        ));
     } else {
         (vec![read_csv(bytes, file_name, limits)?], None)
     };

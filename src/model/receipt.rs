@@ -90,7 +90,12 @@ impl IntakeError {
 
     /// The same error placed inside a container, e.g. a mail attachment: `附件.xlsx › 事件表!B7`.
     pub fn within(self, container: &str) -> IntakeError {
-        let place = if self.place.is_empty() { container.to_string() } else { format!("{container} › {}", self.place) };
+        // A place that is the container itself (a form's refusal of the whole file) is not named twice.
+        let place = if self.place.is_empty() || self.place == container {
+            container.to_string()
+        } else {
+            format!("{container} › {}", self.place)
+        };
         // The message keeps what its maker said after the place (a form names the column: `事件表!D5（事件分级）：…`).
         let rest = (!self.place.is_empty()).then(|| self.message.strip_prefix(self.place.as_str()).map(str::to_string)).flatten();
         let mut e = IntakeError::new(self.code, place, self.expected, self.found);

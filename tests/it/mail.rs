@@ -745,3 +745,55 @@ write("3.M3.hub", "promo@spam.example", "优惠大促销", "点击领取 http://
         .unwrap();
     assert_eq!(acks, [("li@example.org".to_string(),), ("zhang@example.org".to_string(),)], "no reply to the mail that is no appeal");
 }
+
+/// The standing hostile corpus of mails (`tests/hostile/mail-cases.json`, written with Python's
+/// email package by `tests/hostile/make_mail.py`): each is refused at its exact place with its
+/// code, quarantined when there is nobody to answer, or accepted; a good mail goes through
+/// after every one.
+#[tokio::test]
+async fn the_hostile_mail_corpus_is_answered_case_by_case_and_the_hub_stays_up() {
+    let lib = Lib::new().await;
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile/mail-cases.json");
+    let corpus: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let limits = MailLimits { max_mail_bytes: 32 << 10, max_unzipped_bytes: 4 << 20, ..Default::default() };
+    let mut failures = Vec::new();
+    for (n, c) in corpus["cases"].as_array().unwrap().iter().enumerate() {
+        let name = c["name"].as_str().unwrap();
+        let raw = decode_base64(c["base64"].as_str().unwrap());
+        let answer = c["answer"].as_str();
+        match source::prepare(raw, &limits, false) {
+            Err(why) => {
+                if answer != Some("quarantine") {
+                    failures.push(format!("{name}: quarantined ({why})"));
+                }
+            }
+            Ok(parsed) if answer == Some("quarantine") => failures.push(format!("{name}: reached intake ({:?})", parsed.items.is_ok())),
+            Ok(parsed) => {
+                let r = lib.intake.submit_parsed(parsed).await.expect("stored");
+                if answer == Some("accepted") && r.outcome != tongbao::model::Outcome::Accepted {
+                    failures.push(format!("{name}: {:?} {:?}", r.outcome, r.errors));
+                }
+                for e in c["expected"].as_array().unwrap() {
+                    let (code, place) = (e["code"].as_str().unwrap(), e["place"].as_str().unwrap());
+                    let found = r.errors.iter().any(|got| {
+                        got.code.to_string() == code
+                            && if place.ends_with('第') { got.place.starts_with(place) } else { got.place == place }
+                    });
+                    if !found {
+                        let got: Vec<String> = r.errors.iter().map(|e| format!("{} at {:?}", e.code, e.place)).collect();
+                        failures.push(format!("{name}: expected {code} at {place:?}, got {got:?}"));
+                    }
+                }
+            }
+        }
+        // A good mail from CT-GD's contact goes through after every hostile one.
+        let good = emailed_report("soc@gd.example.cn", &format!("2026-09-22T10:{:02}:00+08:00", n % 60));
+        assert_eq!(lib.intake.submit(good).await.unwrap().outcome, tongbao::model::Outcome::Accepted, "after {name}");
+    }
+    assert!(failures.is_empty(), "{} cases answered otherwise:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn decode_base64(s: &str) -> Vec<u8> {
+    use mail_parser::decoders::base64::base64_decode;
+    base64_decode(s.as_bytes()).expect("base64")
+}
