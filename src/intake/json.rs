@@ -575,8 +575,16 @@ impl<'v> Obj<'v, '_> {
                 Err(e) => self.errors.push(IntakeError::new(e.code, place, e.expected, Some(e.found))),
             }
         }
-        if required && out.is_empty() && !self.map.contains_key(key) {
-            self.push(ErrorCode::MissingField, key, "受影响的省份（至少一个）", None);
+        if required && out.is_empty() {
+            match self.map.get(key) {
+                None | Some(Value::Null) => self.push(ErrorCode::MissingField, key, "受影响的省份（至少一个）", None),
+                // `[]` or `""` says no more than leaving it out; a list of bad names was refused item by item.
+                Some(v) if !self.errors.iter().any(|e| e.place.starts_with(&self.at(key))) => {
+                    let found = Some(v.to_string());
+                    self.push(ErrorCode::EmptyText, key, "受影响的省份（至少一个）", found)
+                }
+                Some(_) => {}
+            }
         }
         out
     }

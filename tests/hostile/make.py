@@ -97,6 +97,12 @@ for path in [["discovered_at"], ["category"], ["level"], ["provinces"]]:
 for path in [["content", "botnets", 0, "cc_ip"]]:
     case("botnet-missing-" + "-".join(map(str, path)), without(BOTNET, path), ("missing_field", pointer(path)))
 
+# Provinces given as nothing, where leaving them out is refused.
+for i, v in enumerate([[], "", "  ", None]):
+    code = "missing_field" if v is None else "empty_text"
+    case(f"event-provinces-empty-{i}", with_(EVENT, ["provinces"], v), (code, "/provinces"))
+    case(f"warning-provinces-empty-{i}", with_(WARNING, ["provinces"], v), (code, "/provinces"))
+
 # Empty texts.
 for field in ["unit_overview", "summary", "impact", "measures"]:
     for j, v in enumerate(["", "   ", "\u3000", "\n\t"]):
