@@ -103,6 +103,8 @@ pub struct ServeConfig {
     pub max_upload_memory_mb: usize,
     /// Connections served at once; more are closed on arrival.
     pub max_connections: usize,
+    /// Connections one client address may hold at once.
+    pub max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers (slow-loris), and its body.
     pub header_timeout_seconds: u64,
     pub body_timeout_seconds: u64,
@@ -115,6 +117,7 @@ impl Default for ServeConfig {
             max_upload_mb: 64,
             max_upload_memory_mb: 256,
             max_connections: 512,
+            max_connections_per_address: 64,
             header_timeout_seconds: 10,
             body_timeout_seconds: 300,
         }

@@ -137,9 +137,13 @@ pub async fn lodge<S: Store>(
 /// Records an answer and sends it to the user.
 pub async fn answer<S: Store>(store: &S, id: AppealId, by: &Answerer, text: &str, now: DateTime<Utc>) -> Result<Answered, StoreError> {
     let text = plain_text(text);
-    if text.is_empty() || text.chars().count() > MAX_ANSWER {
-        let expected = format!("答复内容（必填，不超过 {MAX_ANSWER} 字）");
+    let expected = format!("答复内容（必填，不超过 {MAX_ANSWER} 字）");
+    if text.is_empty() {
         return Ok(Answered::Refused(IntakeError::new(ErrorCode::EmptyText, "/answer", expected, None)));
+    }
+    if text.chars().count() > MAX_ANSWER {
+        let found = Some(format!("{} 字", text.chars().count()));
+        return Ok(Answered::Refused(IntakeError::new(ErrorCode::TooLarge, "/answer", expected, found)));
     }
     let Some(StoredAppeal { appeal, answer }) = store.user_appeal(id).await? else { return Ok(Answered::NotFound) };
     let allowed = match by {

@@ -82,9 +82,10 @@ impl UserAppeal {
             }
             clean
         };
-        let disposal = text("disposal", "被处置的情况", &form.disposal, MAX_DISPOSAL, true);
+        // One-line fields keep no line breaks: they go into mail headers and single lines.
+        let disposal = text("disposal", "被处置的情况", &one_line(&form.disposal), MAX_DISPOSAL, true);
         let reason = text("reason", "申诉理由", &form.reason, MAX_REASON, true);
-        let name = text("name", "申诉人姓名或单位", &form.name, MAX_NAME, true);
+        let name = text("name", "申诉人姓名或单位", &one_line(&form.name), MAX_NAME, true);
         let targets = targets(&form.target, &mut errors);
         let email = match plain_text(&form.email) {
             e if e.is_empty() => None,
@@ -117,7 +118,16 @@ impl UserAppeal {
     pub fn contact_key(&self) -> String {
         match (&self.email, &self.phone) {
             (Some(e), _) => format!("email:{}", e.as_str().to_lowercase()),
-            (None, Some(p)) => format!("phone:{}", p.chars().filter(char::is_ascii_digit).collect::<String>()),
+            (None, Some(p)) => {
+                // One number however it is written: 13900000099, 139-0000-0099, +86 139 0000 0099.
+                let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+                let national = match digits.strip_prefix("0086").or_else(|| digits.strip_prefix("86").filter(|d| d.len() >= 9)) {
+                    Some(rest) if rest.len() == 11 && rest.starts_with('1') => rest.to_string(), // a mobile
+                    Some(rest) => format!("0{rest}"),                                            // a landline: 0 + area code
+                    None => digits.clone(),
+                };
+                format!("phone:{national}")
+            }
             (None, None) => "none".into(),
         }
     }
@@ -157,6 +167,10 @@ fn targets(field: &str, errors: &mut Vec<IntakeError>) -> Vec<Target> {
 /// Text as people may read it: no control characters but line breaks, trimmed.
 pub fn plain_text(s: &str) -> String {
     s.chars().filter(|c| !c.is_control() || *c == '\n').collect::<String>().trim().to_string()
+}
+
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect()
 }
 
 fn is_phone(p: &str) -> bool {
@@ -208,6 +222,15 @@ mod tests {
         let f = AppealForm { reason: "a\u{0}b".into(), email: String::new(), phone: "+86 10-8888 8888".into(), ..form() };
         let ok = UserAppeal::from_form(&f, AppealChannel::Web, Utc::now()).expect("valid");
         assert_eq!(ok.reason, "ab");
-        assert_eq!(ok.contact_key(), "phone:861088888888");
+        assert_eq!(ok.contact_key(), "phone:01088888888", "+86 10 is 010");
+        for p in ["13900000099", "139-0000-0099", "+86 139 0000 0099", "0086 13900000099"] {
+            let f = AppealForm { email: String::new(), phone: p.into(), ..form() };
+            assert_eq!(UserAppeal::from_form(&f, AppealChannel::Web, Utc::now()).unwrap().contact_key(), "phone:13900000099", "{p}");
+        }
+        let f = AppealForm { name: "c\r\nBcc: v@y.org".into(), target: "999.1.1.1".into(), ..form() };
+        let errors = UserAppeal::from_form(&f, AppealChannel::Web, Utc::now()).expect_err("not an address");
+        assert_eq!(errors[0].place, "target");
+        let f = AppealForm { name: "c\r\nBcc: v@y.org".into(), ..form() };
+        assert!(!UserAppeal::from_form(&f, AppealChannel::Web, Utc::now()).unwrap().name.contains('\n'));
     }
 }

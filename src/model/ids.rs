@@ -144,7 +144,9 @@ impl FromStr for Domain {
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
         };
         let labels: Vec<&str> = s.split('.').collect();
-        if s.len() <= 253 && labels.len() >= 2 && labels.iter().all(|l| label_ok(l)) && s.parse::<IpAddr>().is_err() {
+        // A name whose last label is all digits is no host name (999.1.1.1 is a bad address).
+        let numeric_tld = labels.last().is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()));
+        if s.len() <= 253 && labels.len() >= 2 && labels.iter().all(|l| label_ok(l)) && !numeric_tld && s.parse::<IpAddr>().is_err() {
             Ok(Domain(s.to_string()))
         } else {
             Err(ParseError::new(ErrorCode::BadDomain, "域名，如 evil.example.cn", input))
@@ -201,14 +203,20 @@ impl FromStr for Email {
     type Err = ParseError;
     fn from_str(input: &str) -> Result<Self, ParseError> {
         let s = fold_width(input);
-        match s.split_once('@') {
-            Some((local, domain))
-                if !local.is_empty() && !domain.contains('@') && domain.contains('.') && !s.contains(char::is_whitespace) =>
-            {
-                // Compared case-blind, as every mail system in use does: SOC@X.CN is soc@x.cn.
-                Ok(Email(s.to_lowercase()))
-            }
-            _ => Err(ParseError::new(ErrorCode::BadEmail, "电子邮件地址，如 soc@example.cn", input)),
+        // One spelling per mailbox, so an address cannot be claimed again under another one
+        // (`"noc"@x.cn`, `noc@[x.cn]`, `<noc@x.cn>`, a trailing dot, a zero-width space): the
+        // local part is a plain dot-atom, the domain a host name whose trailing dot is dropped.
+        let atom = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+        let parsed = s.split_once('@').and_then(|(local, domain)| {
+            let local_ok =
+                !local.is_empty() && local.len() <= 64 && local.split('.').all(|part| !part.is_empty() && part.chars().all(atom));
+            let domain = domain.parse::<Domain>().ok().filter(|d| d.as_str().is_ascii())?;
+            local_ok.then(|| format!("{local}@{domain}"))
+        });
+        match parsed {
+            // Compared case-blind, as every mail system in use does: SOC@X.CN is soc@x.cn.
+            Some(address) => Ok(Email(address.to_lowercase())),
+            None => Err(ParseError::new(ErrorCode::BadEmail, "电子邮件地址，如 soc@example.cn", input)),
         }
     }
 }

@@ -182,10 +182,15 @@ async fn a_spreadsheet_upload_answers_with_cell_errors_and_oversize_gets_413() {
     assert_eq!((code, v["error"].as_str()), (400, Some("bad_upload")), "{v}");
     assert!(v["message"].as_str().unwrap().contains("multipart/form-data"), "{v}");
 
-    // The upload page checks the token, sent before the file, before reading the file.
+    // The upload page checks the token, sent before the file, before reading the file (a
+    // file declared over the limit is refused even before that, by its length).
     let page = format!("{}/upload", small.base);
-    let (code, html) = curl(s(&["-F", "token=tb_wrong", "-F", &format!("file=@{};filename=big.csv", big.path().display()), &page])).await;
-    assert_eq!(code, 401, "a wrong token is refused, not a too-large file: {html}");
+    let within = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(within.path(), vec![b'x'; 6 * 1024]).unwrap();
+    let (code, html) = curl(s(&["-F", "token=tb_wrong", "-F", &format!("file=@{};filename=a.csv", within.path().display()), &page])).await;
+    assert_eq!(code, 401, "a wrong token is refused: {html}");
+    let (code, _) = curl(s(&["-F", "token=tb_wrong", "-F", &format!("file=@{};filename=big.csv", big.path().display()), &page])).await;
+    assert_eq!(code, 413, "declared over the limit: refused by its length");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,6 +413,15 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
     assert!(html.contains("24 小时内最多申诉 3 次"));
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM user_appeals").fetch_one(lib.store.pool()).await.unwrap();
     assert_eq!(stored, 3);
+
+    // A form far too large for an appeal is 413 naming the limit; a field given twice is named.
+    let long = "A".repeat(40_000);
+    let (code, html) = curl(post(&[("target", "203.0.113.9"), ("reason", long.as_str())])).await;
+    assert_eq!(code, 413, "{html}");
+    assert!(html.contains("32 KB"), "{html}");
+    let (code, html) = curl(post(&[("target", "203.0.113.9"), ("target", "203.0.113.10")])).await;
+    assert_eq!(code, 400);
+    assert!(html.contains("只能填写一次"), "{html}");
 }
 
 /// A CSV form uploaded under a wrong name (`a.json`) is refused as not JSON; the same bytes
@@ -442,6 +456,7 @@ async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
         max_upload_bytes: 1 << 20,
         max_upload_memory_bytes: 2 << 20,
         max_connections: 4,
+        max_connections_per_address: 4,
         header_timeout: std::time::Duration::from_secs(1),
         body_timeout: std::time::Duration::from_secs(5),
         parsers: 1,
@@ -514,4 +529,25 @@ async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
     }
     let (code, _) = curl(s(&[&format!("http://{addr}/upload")])).await;
     assert_eq!(code, 200, "service goes on");
+
+    // A body declared far over the limit is refused before any of it is read; a body that
+    // stalls after its headers is cut off at the body timeout, on any route.
+    let mut huge = tokio::net::TcpStream::connect(addr).await.unwrap();
+    huge.write_all(
+        b"POST /appeal HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 999999999999\r\n\r\nt",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), huge.read(&mut answer)).await.expect("answered at once").unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 413"), "{}", String::from_utf8_lossy(&answer[..n]));
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"POST /appeal HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000\r\n\r\nt")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let done = tokio::time::timeout(std::time::Duration::from_secs(15), stalled.read_to_end(&mut rest)).await;
+    assert!(done.is_ok(), "a stalled body is cut off at the body timeout");
+    assert!(String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&rest));
 }

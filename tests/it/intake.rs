@@ -666,6 +666,21 @@ async fn a_contact_update_cannot_take_another_units_address() {
         r.errors.iter().map(|e| (e.code, e.place.as_str())).collect::<Vec<_>>(),
         vec![(tongbao::model::ErrorCode::NotYours, "/content/contacts/0/email")]
     );
+    // Other spellings of the same mailbox are the same address, or no address at all.
+    for (spelling, code) in [
+        ("noc@idc.example.cn.", tongbao::model::ErrorCode::NotYours),
+        (" NOC@IDC.EXAMPLE.CN. ", tongbao::model::ErrorCode::NotYours),
+        ("<noc@idc.example.cn>", tongbao::model::ErrorCode::BadEmail),
+        ("noc@[idc.example.cn]", tongbao::model::ErrorCode::BadEmail),
+        ("\"noc\"@idc.example.cn", tongbao::model::ErrorCode::BadEmail),
+        ("noc@idc.example.cn\u{200b}", tongbao::model::ErrorCode::BadEmail),
+    ] {
+        let claim = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+            {"role": "contact", "name": "冒名", "email": spelling}]}});
+        let r = lib.submit("CT-GD", claim, "2026-10-09T02:30:00Z").await;
+        assert_eq!(r.outcome, Outcome::Rejected, "{spelling:?}");
+        assert_eq!(r.errors[0].code, code, "{spelling:?}: {:?}", r.errors);
+    }
     let from_idc = lib
         .submit_as(
             Sender::Email("noc@idc.example.cn".parse().unwrap()),

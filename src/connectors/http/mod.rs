@@ -25,6 +25,8 @@ pub struct HttpLimits {
     /// Upload bytes held at once across requests; beyond it, 503 with Retry-After.
     pub max_upload_memory_bytes: usize,
     pub max_connections: usize,
+    /// Connections one client address may hold at once, so one client cannot take them all.
+    pub max_connections_per_address: usize,
     pub header_timeout: std::time::Duration,
     pub body_timeout: std::time::Duration,
     /// Spreadsheets and JSON bodies parsed at once, each on a blocking thread.
@@ -37,6 +39,7 @@ impl HttpLimits {
             max_upload_bytes: c.max_upload_mb << 20,
             max_upload_memory_bytes: c.max_upload_memory_mb.max(c.max_upload_mb) << 20,
             max_connections: c.max_connections.max(1),
+            max_connections_per_address: c.max_connections_per_address.max(1),
             header_timeout: std::time::Duration::from_secs(c.header_timeout_seconds.max(1)),
             body_timeout: std::time::Duration::from_secs(c.body_timeout_seconds.max(1)),
             parsers: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -114,6 +117,8 @@ pub async fn serve<S: Store>(
     let limits = state.limits;
     let app = router(state);
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Default::default();
+    let mut last_refusal_logged: Option<std::time::Instant> = None;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -129,29 +134,78 @@ pub async fn serve<S: Store>(
             },
             _ = &mut shutdown => break,
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, limit = limits.max_connections, "connection closed on arrival: too many open");
+        let address_slot = {
+            let mut open = per_address.lock().unwrap_or_else(|p| p.into_inner());
+            let n = open.entry(peer.ip()).or_insert(0);
+            (*n < limits.max_connections_per_address).then(|| *n += 1)
+        };
+        let permit = connections.clone().try_acquire_owned().ok();
+        let (Some(permit), Some(())) = (permit, address_slot) else {
+            if address_slot.is_some() {
+                release_address(&per_address, peer.ip());
+            }
+            // One line every ten seconds at most: a flood of refusals must not flood the log.
+            if last_refusal_logged.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(10)) {
+                last_refusal_logged = Some(std::time::Instant::now());
+                tracing::warn!(%peer, limit = limits.max_connections, per_address = limits.max_connections_per_address, "connections closed on arrival: too many open");
+            }
             continue;
         };
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            app.clone().oneshot(req.map(axum::body::Body::new))
+            let app = app.clone();
+            async move {
+                // A declared body over the upload limit is refused before any of it is read.
+                let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+                if declared.is_some_and(|n| n > (limits.max_upload_bytes as u64) + (64 << 10)) {
+                    return Ok::<_, std::convert::Infallible>(too_large(limits.max_upload_bytes).into_response());
+                }
+                // Every request, body included, is done within the body timeout: a client that
+                // sends its headers and then stalls gives its connection back.
+                match tokio::time::timeout(limits.body_timeout, app.oneshot(req.map(axum::body::Body::new))).await {
+                    Ok(response) => response,
+                    Err(_) => Ok(problem(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "too_slow",
+                        &format!("请求未在 {} 秒内完成，请重试", limits.body_timeout.as_secs()),
+                    )
+                    .into_response()),
+                }
+            }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
+        let per_address = per_address.clone();
         tokio::spawn(async move {
             let _ = connection.await;
             drop(permit);
+            release_address(&per_address, peer.ip());
         });
     }
     drop(listener);
     // Open requests get a while to finish; idle keep-alive connections close at once.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
     Ok(())
+}
+
+fn release_address(open: &std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>, ip: std::net::IpAddr) {
+    let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = open.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            open.remove(&ip);
+        }
+    }
+}
+
+/// 413 naming the limit, in Chinese.
+fn too_large(limit: usize) -> Problem {
+    let shown = if limit >= 1 << 20 { format!("{} MB", limit >> 20) } else { format!("{} KB", limit.div_ceil(1024)) };
+    problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &format!("文件超过 {shown} 的上传限制"))
 }
 
 /// Holds upload memory for a request, by its declared length (the upload limit when it
@@ -300,9 +354,7 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
 /// wrong with the request, in Chinese.
 fn body_problem<S>(state: &HttpState<S>, status: StatusCode, detail: &str) -> Problem {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        let limit = state.max_upload_bytes;
-        let limit = if limit >= 1 << 20 { format!("{} MB", limit >> 20) } else { format!("{} KB", limit.div_ceil(1024)) };
-        return problem(status, "too_large", &format!("文件超过 {limit} 的上传限制"));
+        return too_large(state.max_upload_bytes);
     }
     problem(status, "bad_upload", &format!("请求体无法读取：应为 JSON 或 multipart/form-data（含 file 字段）的上传（{detail}）"))
 }
@@ -498,10 +550,20 @@ async fn appeal_form<S: Store>(
         r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("3600"));
         return r;
     }
-    let Ok(Form(form)) = form else {
-        let mut view = appeal_view(&state, &AppealForm::default());
-        view["errors"] = json!([{ "field": "表单", "message": "请通过本页面的表单提交（application/x-www-form-urlencoded）" }]);
-        return page(StatusCode::BAD_REQUEST, view);
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            let mut view = appeal_view(&state, &AppealForm::default());
+            let (status, message) = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                (StatusCode::PAYLOAD_TOO_LARGE, format!("申诉内容超过 {} KB，请精简后提交", APPEAL_MAX_BYTES >> 10))
+            } else if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "请通过本页面的表单提交（application/x-www-form-urlencoded）".to_string())
+            } else {
+                (StatusCode::BAD_REQUEST, "表单无法读取：每个栏目只能填写一次，且须为本页面的表单格式".to_string())
+            };
+            view["errors"] = json!([{ "field": "表单", "message": message }]);
+            return page(status, view);
+        }
     };
     let mut view = appeal_view(&state, &form);
     match state.intake.lodge_appeal(form.clone(), AppealChannel::Web).await {
@@ -540,9 +602,12 @@ struct AppealsQuery {
 async fn unit_appeals<S: Store>(
     State(state): State<Arc<HttpState<S>>>,
     headers: HeaderMap,
-    Query(q): Query<AppealsQuery>,
+    q: Result<Query<AppealsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let unit = unit_of(&state, bearer(&headers)).await?;
+    let Ok(Query(q)) = q else {
+        return Err(problem(StatusCode::BAD_REQUEST, "bad_query", "查询参数应为 all=true 或 all=false"));
+    };
     match state.store.user_appeals(Some(&unit), !q.all, 500).await {
         Ok(list) => Ok(Json(list).into_response()),
         Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
@@ -571,7 +636,10 @@ async fn answer_appeal<S: Store>(
         Ok(Answered::Done) => Ok(Json(json!({ "appeal": id, "status": "answered" })).into_response()),
         Ok(Answered::NotFound) => Err(not_found()),
         Ok(Answered::AlreadyAnswered) => Err(problem(StatusCode::CONFLICT, "already_answered", "该申诉已经答复")),
-        Ok(Answered::Refused(e)) => Err(problem(StatusCode::BAD_REQUEST, "empty_text", &e.message)),
+        Ok(Answered::Refused(e)) => {
+            let code = if e.code == crate::model::ErrorCode::TooLarge { "too_large" } else { "empty_text" };
+            Err(problem(StatusCode::BAD_REQUEST, code, &e.message))
+        }
         Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
     }
 }
