@@ -797,3 +797,75 @@ fn decode_base64(s: &str) -> Vec<u8> {
     use mail_parser::decoders::base64::base64_decode;
     base64_decode(s.as_bytes()).expect("base64")
 }
+
+/// SIGKILL while the hub reads its IMAP mailbox: 300 mails from a unit (written with Python's
+/// email package, each with its own JSON form), `tongbao serve` killed part-way through and
+/// started again; every mail is filed into Processed and every report stored once (a mail is
+/// moved only after its commit; one committed but not moved is read again as a repeat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_reading_the_mailbox_stores_each_mail_once() {
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let hub_addr = format!("hub-{n}@cncert.tongbao.test");
+    let unit_addr = format!("soc-{n}@ct-gd.tongbao.test");
+    let hub = crate::helpers::Hub::new();
+    let units = format!(
+        "[[units]]\ncode = \"CT-GD\"\nname = \"中国电信广东分公司\"\ntype = \"basic_telecom_provincial\"\nprovince = \"GD\"\n\
+         contacts = [{{ role = \"contact\", name = \"李四\", email = \"{unit_addr}\" }}]\n"
+    );
+    hub.write("units.toml", &units);
+    assert!(hub.run(&["units", "import", "units.toml"]).status.success());
+    hub.write("tongbao.toml", "[serve]\nlisten = \"127.0.0.1:0\"\n[schedule]\nenabled = false\n");
+    hub.write(
+        "connectors/mail.toml",
+        "kind = \"imap-source\"\nhost = \"127.0.0.1\"\nport = 143\nsecurity = \"plain\"\nuser_env = \"TONGBAO_DRILL_IMAP_USER\"\npassword_env = \"TONGBAO_DRILL_IMAP_PASSWORD\"\npoll_seconds = 1\n",
+    );
+    const N: usize = 300;
+    let script = r#"
+import sys, json, email.message, email.utils
+sender, to, out, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+for i in range(n):
+    m = email.message.EmailMessage()
+    m["From"], m["To"], m["Subject"] = sender, to, "事件报送 %d" % i
+    m["Message-ID"] = email.utils.make_msgid()
+    m.set_content("见附件。")
+    report = {"kind": "event", "discovered_at": "2026-10-08 10:00", "category": "ddos", "grade": "general", "provinces": ["GD"],
+              "content": {"unit_overview": "某IDC", "occurred_at": "2026-10-08 09:00", "summary": "第%d封" % i, "impact": "拥塞", "measures": "清洗"}}
+    m.add_attachment(json.dumps(report, ensure_ascii=False).encode(), maintype="application", subtype="json", filename="r%d.json" % i)
+    open("%s/%03d.eml" % (out, i), "wb").write(m.as_bytes())
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let python = std::env::var("TONGBAO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let made = Command::new(python).args(["-c", script, &unit_addr, &hub_addr]).arg(dir.path()).arg(N.to_string()).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    for i in 0..N {
+        send_raw(&unit_addr, &hub_addr, &std::fs::read(dir.path().join(format!("{i:03}.eml"))).unwrap()).await;
+    }
+    wait_for("the mails in the inbox", Duration::from_secs(60), async || imap_folder(&hub_addr, "INBOX").await.len() == N).await;
+    // SAFETY: set before the hub process is spawned; no other thread reads these variables.
+    unsafe {
+        std::env::set_var("TONGBAO_DRILL_IMAP_USER", &hub_addr);
+        std::env::set_var("TONGBAO_DRILL_IMAP_PASSWORD", PASSWORD);
+    }
+    let reports = || {
+        let (_, list) = hub.json(&["reports", "list", "--limit", "100000"]);
+        list.as_array().unwrap().iter().map(|r| r["content"]["summary"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>()
+    };
+    let (mut server, _) = crate::drills::start_serve(&hub, 1);
+    wait_for("the first reports", Duration::from_secs(60), async || !reports().is_empty()).await;
+    server.kill().unwrap();
+    let _ = server.wait();
+    let before = reports().len();
+    assert!(before < N, "killed part-way ({before} stored)");
+    let (mut server, _) = crate::drills::start_serve(&hub, 2);
+    wait_for("every mail filed", Duration::from_secs(120), async || imap_folder(&hub_addr, "Processed").await.len() == N).await;
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let mut all = reports();
+    let stored = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((stored, all.len()), (N, N), "each mail's report stored once");
+    assert!(imap_folder(&hub_addr, "INBOX").await.is_empty());
+    eprintln!("drill sigkill/imap: {N} mails, {before} stored when killed, {stored} stored after the restart, 0 lost, 0 twice");
+}
