@@ -3,7 +3,7 @@
 use super::helpers::{Lib, units_from_toml};
 use futures_util::TryStreamExt;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, address::Envelope};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tongbao::connectors::mail::mailbox::{Folder, Folders, ImapAccount, ImapSecurity, Mailbox, Maildir, Waiting};
@@ -868,4 +868,68 @@ for i in range(n):
     assert_eq!((stored, all.len()), (N, N), "each mail's report stored once");
     assert!(imap_folder(&hub_addr, "INBOX").await.is_empty());
     eprintln!("drill sigkill/imap: {N} mails, {before} stored when killed, {stored} stored after the restart, 0 lost, 0 twice");
+}
+
+/// Dovecot stopped under the IMAP source and started again: mails that arrive meanwhile wait in
+/// Postfix's queue, the source reconnects by itself, and every mail is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imap_server_outage_loses_and_duplicates_no_mail() {
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let hub = format!("hub-{n}@cncert.tongbao.test");
+    let unit_addr = format!("soc-{n}@ct-gd.tongbao.test");
+    let lib = Lib::new().await;
+    lib.store.import_units(&unit_with_contact("CT-GD", &unit_addr), chrono::Utc::now()).await.unwrap();
+    let (stop, rx) = watch::channel(false);
+    let running = Running { stop, tasks: vec![tokio::spawn(source::run_imap(source_config(), account(&hub), lib.intake.clone(), rx))] };
+    let send = async |i: u32| {
+        let sub = emailed_report(&unit_addr, &format!("2026-09-22T10:{:02}:00+08:00", i % 60));
+        let mut raw =
+            format!("From: {unit_addr}\r\nTo: {hub}\r\nSubject: drill {i}\r\nMessage-ID: <drill-{n}-{i}@ct-gd>\r\nMIME-Version: 1.0\r\n")
+                .into_bytes();
+        raw.extend_from_slice(b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\n");
+        raw.extend_from_slice(
+            format!("Content-Type: application/json\r\nContent-Disposition: attachment; filename=\"r{i}.json\"\r\n\r\n").as_bytes(),
+        );
+        let mut body: serde_json::Value = serde_json::from_slice(&sub.raw).unwrap();
+        body["content"]["summary"] = serde_json::json!(format!("drill {i}"));
+        raw.extend_from_slice(body.to_string().as_bytes());
+        raw.extend_from_slice(b"\r\n--b--\r\n");
+        send_raw(&unit_addr, &hub, &raw).await;
+    };
+    for i in 0..10 {
+        send(i).await;
+    }
+    wait_for("the first ten", Duration::from_secs(60), async || lib.store.counts().await.unwrap().reports == 10).await;
+
+    let conf = "/etc/tongbao-test/dovecot.conf";
+    let stopped = Command::new("dovecot").args(["-c", conf, "stop"]).output().unwrap();
+    assert!(stopped.status.success(), "dovecot stop: {}", String::from_utf8_lossy(&stopped.stderr));
+    // Dovecot's master daemonises: it must not inherit our pipes, or waiting for them never ends.
+    let start =
+        move || Command::new("dovecot").args(["-c", conf]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _restart = scopeguard(move || {
+        let _ = start();
+    });
+    for i in 10..20 {
+        send(i).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(lib.store.counts().await.unwrap().reports, 10, "nothing arrives while Dovecot is down");
+    assert!(start().unwrap().success(), "dovecot start");
+    // Postfix retries its deferred deliveries at once rather than at its next queue run.
+    let _ = Command::new("postqueue").arg("-f").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    wait_for("the ten that waited", Duration::from_secs(120), async || lib.store.counts().await.unwrap().reports == 20).await;
+    running.stop().await;
+    let reports = lib.store.reports(&tongbao::store::ReportFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let mut summaries: Vec<String> = reports
+        .iter()
+        .map(|r| match &r.report.content.body {
+            tongbao::model::ReportBody::Event(e) => e.summary.clone(),
+            _ => String::new(),
+        })
+        .collect();
+    summaries.sort();
+    summaries.dedup();
+    assert_eq!(summaries.len(), 20, "each mail stored once");
 }
