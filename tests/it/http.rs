@@ -457,7 +457,9 @@ async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
         max_upload_memory_bytes: 2 << 20,
         max_connections: 4,
         max_connections_per_address: 4,
-        header_timeout: std::time::Duration::from_secs(1),
+        // Long enough that the four slow clients below still hold their slots when the fifth comes,
+        // even on a busy machine.
+        header_timeout: std::time::Duration::from_secs(4),
         body_timeout: std::time::Duration::from_secs(5),
         parsers: 1,
     };
@@ -477,7 +479,8 @@ async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
         c.write_all(head.as_bytes()).await.unwrap();
         held.push(c);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Time for the server to read their headers and take the memory they declare.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     let url = format!("http://{addr}/api/v1/submissions");
     let mut body = event("general", "2026-10-08 10:00");
     body["content"]["summary"] = serde_json::json!("攻击".repeat(2000));
