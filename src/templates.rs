@@ -134,6 +134,15 @@ mod tests {
     }
 
     #[test]
+    fn the_upload_receipt_of_a_large_submission_says_how_much_it_leaves_out() {
+        let env = super::environment();
+        let mut ctx = super::samples().into_iter().find(|(n, _)| *n == "upload_receipt.html").unwrap().1;
+        ctx["receipt"]["summary"] = serde_json::json!({"reports": 300, "errors": 0, "by_grade": {"large": 300}});
+        let html = super::render(&env, "upload_receipt.html", &ctx).unwrap();
+        assert!(html.contains("本次共受理 300 份报告") && html.contains("仅列出前 1 份报告"), "{html}");
+    }
+
+    #[test]
     fn a_missing_variable_is_an_error() {
         let env = super::environment();
         let e = super::render(&env, "mail/notice.txt", serde_json::json!({"recipient": "x"})).unwrap_err();
