@@ -554,3 +554,52 @@ async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
     assert!(done.is_ok(), "a stalled body is cut off at the body timeout");
     assert!(String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&rest));
 }
+
+/// Hostile HTTP requests, written byte by byte as attackers and broken clients send them: each
+/// gets the status it must (never a hang, never a 500), and the hub serves a good request after
+/// every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_http_requests_get_their_status_and_the_hub_stays_up() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = server(1 << 20).await;
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let token = srv.ct_gd.clone();
+    let long_header = format!("GET /upload HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(200_000));
+    let many_headers = format!("GET /upload HTTP/1.1\r\nHost: x\r\n{}\r\n", (0..500).map(|i| format!("X-{i}: v\r\n")).collect::<String>());
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("garbage", b"\x00\x01\x02\x03 garbage\r\n\r\n".to_vec(), "400"),
+        ("unknown method", b"BREW /upload HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "405"),
+        ("HTTP/2 preface over HTTP/1", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), "closed"),
+        ("a 200 KB header", long_header.into_bytes(), "431"),
+        ("500 headers", many_headers.into_bytes(), "431"),
+        ("a bad Content-Length", b"POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n".to_vec(), "400"),
+        ("two Content-Lengths", b"POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}".to_vec(), "400"),
+        ("a bad chunk", b"POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(), "401"),
+        ("path traversal in a form name", b"GET /forms/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "404"),
+        ("a path out of the tree", b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "404"),
+        ("an unknown form", b"GET /forms/%00.xlsx HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "404"),
+        ("a receipt id that is no id", format!("GET /api/v1/submissions/'%20OR%201=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n").into_bytes(), "404"),
+        ("a token in another scheme", b"GET /api/v1/submissions/x HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGI6eA==\r\n\r\n".to_vec(), "401"),
+        ("a token of control characters", b"GET /api/v1/appeals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \x7f\x7f\r\n\r\n".to_vec(), "40"),
+        ("JSON that is XML", format!("POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n<a><b>event</b></a> ").into_bytes(), "400"),
+        ("an appeal answer that is not JSON", format!("POST /api/v1/appeals/0192f3c4-0000-7000-8000-000000000001/answer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\nabc").into_bytes(), "400"),
+        ("a multipart without boundary", format!("POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data\r\nContent-Length: 2\r\n\r\nxx").into_bytes(), "400"),
+        ("an appeal in JSON", b"POST /appeal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".to_vec(), "415"),
+    ];
+    for (name, raw, status) in cases {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let _ = c.write_all(&raw).await;
+        let mut answer = vec![0u8; 256];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(15), c.read(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: no answer"));
+        let head = String::from_utf8_lossy(&answer[..n.unwrap_or(0)]).to_string();
+        if status == "closed" {
+            assert!(head.is_empty(), "{name}: closed without an answer, got {head:?}");
+        } else {
+            assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{name}: {head:?}");
+        }
+        let (code, _) = curl(s(&[&format!("{}/upload", srv.base)])).await;
+        assert_eq!(code, 200, "after {name}");
+    }
+}

@@ -177,6 +177,10 @@ pub async fn serve<S: Store>(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
+            // Headers are a few KB from any real client; 64 KB and 100 of them bound what one
+            // request can make the hub hold before it is routed (431 beyond).
+            .max_buf_size(64 << 10)
+            .max_headers(100)
             .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         let per_address = per_address.clone();
