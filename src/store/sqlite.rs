@@ -834,6 +834,12 @@ pub(super) async fn insert_audit(conn: &mut SqliteConnection, audit: Vec<AuditRo
     rows.insert(conn).await
 }
 
+/// When an outbox row was queued, in ms: its id is a UUIDv7 minted by the clock at that moment.
+fn queued_ms(id: OutboxId) -> Option<i64> {
+    let (secs, nanos) = id.as_uuid().get_timestamp()?.to_unix();
+    Some(i64::try_from(secs).ok()?.saturating_mul(1000) + i64::from(nanos / 1_000_000))
+}
+
 fn row_to_appeal(r: &SqliteRow) -> Result<StoredAppeal, StoreError> {
     let body: String = r.try_get("body")?;
     let answer: Option<String> = r.try_get("answer")?;
@@ -1188,11 +1194,8 @@ impl Store for SqliteStore {
         let mut stale = Vec::new();
         for r in &rows {
             let item = row_to_outbox_item(r)?;
-            let queued = match item.id.as_uuid().get_timestamp() {
-                Some(ts) => {
-                    let (secs, nanos) = ts.to_unix();
-                    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000) + i64::from(nanos / 1_000_000)
-                }
+            let queued = match queued_ms(item.id) {
+                Some(ms) => ms,
                 None => r.try_get("created_at")?,
             };
             if queued < stale_before { stale.push(item.id) } else { due.push(item) }
@@ -1223,7 +1226,7 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 let oldest: OutboxId = parse_col(r, "oldest")?;
-                let oldest = oldest.as_uuid().get_timestamp().map_or(0, |ts| i64::try_from(ts.to_unix().0).unwrap_or(0) * 1000);
+                let oldest = queued_ms(oldest).unwrap_or(0);
                 Ok(Backlog {
                     channel: r.try_get("channel")?,
                     status: r.try_get("status")?,

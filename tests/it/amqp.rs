@@ -424,22 +424,15 @@ async fn sigkill_while_consuming_from_rabbitmq_loses_nothing_and_stores_nothing_
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill().unwrap();
     let _ = server.wait();
-    let reports = || {
-        let (_, list) = hub.json(&["reports", "list", "--limit", "100000"]);
-        list.as_array().unwrap().iter().map(|r| r["content"]["summary"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>()
-    };
+    let reports = || hub.report_summaries();
     let before = reports().len();
     assert!(before < N, "the kill came before the stream ended ({before} stored)");
     publisher.await.unwrap();
-    let (mut server, _) = crate::drills::start_serve(&hub, 2);
+    let (server, _) = crate::drills::start_serve(&hub, 2);
     wait_for("every report after the restart", Duration::from_secs(120), async || reports().len() >= N).await;
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
-    let mut all = reports();
-    let stored = all.len();
-    all.sort();
-    all.dedup();
-    assert_eq!((stored, all.len()), (N, N), "each of {N} stored once");
+    crate::drills::stop_serve(server);
+    let (stored, distinct) = hub.stored_and_distinct();
+    assert_eq!((stored, distinct), (N, N), "each of {N} stored once");
     delete_queues(&[queue.clone(), format!("{queue}.dead")]).await;
     eprintln!("drill sigkill/amqp: {N} published, {before} stored when killed, {stored} stored after the restart, 0 lost, 0 twice");
 }

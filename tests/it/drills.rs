@@ -135,6 +135,12 @@ pub fn start_serve(hub: &crate::helpers::Hub, n: u32) -> (std::process::Child, S
     }
 }
 
+/// Stops `tongbao serve` with SIGTERM and waits for it to end.
+pub fn stop_serve(mut server: std::process::Child) {
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+}
+
 /// SIGKILL while four clients upload over HTTP: every upload answered 201 before the kill is
 /// stored, and after a restart every upload sent again is stored exactly once (the stored ones
 /// answered as repeats) — nothing acknowledged lost, nothing twice.
@@ -187,7 +193,7 @@ fn sigkill_during_http_uploads_loses_nothing_acknowledged_and_stores_nothing_twi
     let sent = results.iter().map(|(_, s)| *s).max().unwrap_or(0);
     assert!(acknowledged.len() > 20, "the load ran before the kill: {} acknowledged", acknowledged.len());
 
-    let (mut server, address) = start_serve(&hub, 2);
+    let (server, address) = start_serve(&hub, 2);
     let url = format!("http://{address}/api/v1/submissions");
     for i in 0..sent {
         let code = post(&url, &token, body(i));
@@ -196,15 +202,9 @@ fn sigkill_during_http_uploads_loses_nothing_acknowledged_and_stores_nothing_twi
             assert_eq!(code, 200, "upload {i} was acknowledged before the kill: it is stored, so a repeat");
         }
     }
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
-    let (_, reports) = hub.json(&["reports", "list", "--limit", "100000"]);
-    let mut summaries: Vec<String> =
-        reports.as_array().unwrap().iter().map(|r| r["content"]["summary"].as_str().unwrap_or_default().to_string()).collect();
-    let stored = summaries.len();
-    summaries.sort();
-    summaries.dedup();
-    assert_eq!(summaries.len(), stored, "nothing stored twice");
+    stop_serve(server);
+    let (stored, distinct) = hub.stored_and_distinct();
+    assert_eq!(distinct, stored, "nothing stored twice");
     assert_eq!(stored, sent, "every upload stored once: {} acknowledged before the kill", acknowledged.len());
     eprintln!("drill sigkill/http: {} acknowledged before SIGKILL, {sent} sent, {stored} stored, 0 lost, 0 twice", acknowledged.len());
 }
@@ -238,20 +238,14 @@ fn sigkill_while_reading_the_drop_folder_stores_each_file_once() {
     let _ = server.wait();
     let before = receipts();
     assert!(before < N, "killed part-way ({before} done)");
-    let (mut server, _) = start_serve(&hub, 2);
+    let (server, _) = start_serve(&hub, 2);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while receipts() < N && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
+    stop_serve(server);
     assert_eq!(receipts(), N, "every file processed with its receipt");
-    let (_, reports) = hub.json(&["reports", "list", "--limit", "100000"]);
-    let mut summaries: Vec<String> =
-        reports.as_array().unwrap().iter().map(|r| r["content"]["summary"].as_str().unwrap_or_default().to_string()).collect();
-    let stored = summaries.len();
-    summaries.sort();
-    summaries.dedup();
-    assert_eq!((stored, summaries.len()), (N, N), "each file's report stored once");
+    let (stored, distinct) = hub.stored_and_distinct();
+    assert_eq!((stored, distinct), (N, N), "each file's report stored once");
     eprintln!("drill sigkill/folder: {N} files, {before} done when killed, {stored} stored after the restart, 0 lost, 0 twice");
 }

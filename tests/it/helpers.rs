@@ -57,6 +57,21 @@ impl Hub {
         (out.status.code().unwrap_or(-1), v)
     }
 
+    /// The summaries of the reports the hub stored (as `reports list` shows them), one a report.
+    pub fn report_summaries(&self) -> Vec<String> {
+        let (_, list) = self.json(&["reports", "list", "--limit", "100000"]);
+        list.as_array().unwrap().iter().map(|r| r["content"]["summary"].as_str().unwrap_or_default().to_string()).collect()
+    }
+
+    /// How many reports the hub stored, and how many of them differ: equal when none is there twice.
+    pub fn stored_and_distinct(&self) -> (usize, usize) {
+        let mut all = self.report_summaries();
+        let stored = all.len();
+        all.sort();
+        all.dedup();
+        (stored, all.len())
+    }
+
     pub fn with_units(self) -> Hub {
         let out = self.run(&["units", "import", "units.toml"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -847,25 +847,18 @@ for i in range(n):
         std::env::set_var("TONGBAO_DRILL_IMAP_USER", &hub_addr);
         std::env::set_var("TONGBAO_DRILL_IMAP_PASSWORD", PASSWORD);
     }
-    let reports = || {
-        let (_, list) = hub.json(&["reports", "list", "--limit", "100000"]);
-        list.as_array().unwrap().iter().map(|r| r["content"]["summary"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>()
-    };
+    let reports = || hub.report_summaries();
     let (mut server, _) = crate::drills::start_serve(&hub, 1);
     wait_for("the first reports", Duration::from_secs(60), async || !reports().is_empty()).await;
     server.kill().unwrap();
     let _ = server.wait();
     let before = reports().len();
     assert!(before < N, "killed part-way ({before} stored)");
-    let (mut server, _) = crate::drills::start_serve(&hub, 2);
+    let (server, _) = crate::drills::start_serve(&hub, 2);
     wait_for("every mail filed", Duration::from_secs(120), async || imap_folder(&hub_addr, "Processed").await.len() == N).await;
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
-    let mut all = reports();
-    let stored = all.len();
-    all.sort();
-    all.dedup();
-    assert_eq!((stored, all.len()), (N, N), "each mail's report stored once");
+    crate::drills::stop_serve(server);
+    let (stored, distinct) = hub.stored_and_distinct();
+    assert_eq!((stored, distinct), (N, N), "each mail's report stored once");
     assert!(imap_folder(&hub_addr, "INBOX").await.is_empty());
     eprintln!("drill sigkill/imap: {N} mails, {before} stored when killed, {stored} stored after the restart, 0 lost, 0 twice");
 }

@@ -50,7 +50,6 @@ impl HttpLimits {
 pub struct HttpState<S> {
     pub store: Arc<S>,
     pub intake: Intake,
-    pub max_upload_bytes: usize,
     limits: HttpLimits,
     /// Upload memory in KiB permits: taken for a request's declared length before its body is read.
     upload_memory: Arc<tokio::sync::Semaphore>,
@@ -78,7 +77,6 @@ impl<S> HttpState<S> {
         Arc::new(HttpState {
             store,
             intake,
-            max_upload_bytes: limits.max_upload_bytes,
             limits,
             upload_memory: Arc::new(tokio::sync::Semaphore::new(memory_kib)),
             parsers: Arc::new(tokio::sync::Semaphore::new(limits.parsers.max(1))),
@@ -89,7 +87,7 @@ impl<S> HttpState<S> {
 }
 
 pub fn router<S: Store>(state: Arc<HttpState<S>>) -> Router {
-    let limit = state.max_upload_bytes;
+    let limit = state.limits.max_upload_bytes;
     Router::new()
         .route("/api/v1/submissions", post(submit::<S>))
         .route("/api/v1/submissions/{id}", get(receipt::<S>))
@@ -157,8 +155,7 @@ pub async fn serve<S: Store>(
             let app = app.clone();
             async move {
                 // A declared body over the upload limit is refused before any of it is read.
-                let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-                if declared.is_some_and(|n| n > (limits.max_upload_bytes as u64) + (64 << 10)) {
+                if declared_length(req.headers()).is_some_and(|n| n > limits.max_upload_bytes + (64 << 10)) {
                     return Ok::<_, std::convert::Infallible>(too_large(limits.max_upload_bytes).into_response());
                 }
                 // Every request, body included, is done within the body timeout: a client that
@@ -206,6 +203,11 @@ fn release_address(open: &std::sync::Mutex<std::collections::HashMap<std::net::I
     }
 }
 
+/// The body length a request declares (`Content-Length`), if it declares one it can mean.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
 /// 413 naming the limit, in Chinese.
 fn too_large(limit: usize) -> Problem {
     let shown = if limit >= 1 << 20 { format!("{} MB", limit >> 20) } else { format!("{} KB", limit.div_ceil(1024)) };
@@ -215,8 +217,8 @@ fn too_large(limit: usize) -> Problem {
 /// Holds upload memory for a request, by its declared length (the upload limit when it
 /// declares none), before its body is read; `Err` is the 503 to answer instead.
 fn hold_upload_memory<S>(state: &HttpState<S>, headers: &HeaderMap) -> Result<tokio::sync::OwnedSemaphorePermit, Problem> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    let bytes = declared.unwrap_or(state.max_upload_bytes).min(state.max_upload_bytes + (64 << 10));
+    let limit = state.limits.max_upload_bytes;
+    let bytes = declared_length(headers).unwrap_or(limit).min(limit + (64 << 10));
     let kib = u32::try_from((bytes >> 10).max(1)).unwrap_or(u32::MAX);
     state.upload_memory.clone().try_acquire_many_owned(kib).map_err(|_| {
         let mut p = problem(StatusCode::SERVICE_UNAVAILABLE, "busy", "服务器正在处理其他上传，请稍后重试");
@@ -325,7 +327,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, file_name: &str) -> Result<(StatusCode, Receipt), Problem> {
     let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit), bytes, Utc::now());
     sub.external_id = Some(file_name.to_string());
-    let limits = forms::Limits { max_file_bytes: state.max_upload_bytes, ..Default::default() };
+    let limits = forms::Limits { max_file_bytes: state.limits.max_upload_bytes, ..Default::default() };
     let name = file_name.to_string();
     let parsed = parse_aside(state, move || {
         if forms::is_spreadsheet(&sub.raw, &name) {
@@ -358,7 +360,7 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
 /// wrong with the request, in Chinese.
 fn body_problem<S>(state: &HttpState<S>, status: StatusCode, detail: &str) -> Problem {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return too_large(state.max_upload_bytes);
+        return too_large(state.limits.max_upload_bytes);
     }
     problem(status, "bad_upload", &format!("请求体无法读取：应为 JSON 或 multipart/form-data（含 file 字段）的上传（{detail}）"))
 }
@@ -373,20 +375,15 @@ async fn read_upload<S: Store>(
 ) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Problem> {
     let is_multipart =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
-    let timeout = state.limits.body_timeout;
-    let too_slow = || problem(StatusCode::REQUEST_TIMEOUT, "too_slow", &format!("上传未在 {} 秒内完成，请重试", timeout.as_secs()));
+    // How long the body may take is bounded for every request by `serve` (the body timeout).
     if !is_multipart {
-        let bytes = tokio::time::timeout(timeout, Bytes::from_request(req, &()))
-            .await
-            .map_err(|_| too_slow())?
-            .map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
+        let bytes = Bytes::from_request(req, &()).await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
         return Ok((bytes.to_vec(), "body.json".into(), None, None));
     }
-    let deadline = tokio::time::Instant::now() + timeout;
     let mut mp = Multipart::from_request(req, &()).await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
     let (mut file, mut name, mut unit, mut token) = (None, String::from("upload"), None, None);
     loop {
-        let field = match tokio::time::timeout_at(deadline, mp.next_field()).await.map_err(|_| too_slow())? {
+        let field = match mp.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => return Err(body_problem(state, e.status(), &e.body_text())),
@@ -395,11 +392,8 @@ async fn read_upload<S: Store>(
             Some("file") => {
                 // Only the last path component, and only for display: never used as a path.
                 name = field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string()).unwrap_or(name);
-                let data = tokio::time::timeout_at(deadline, field.bytes())
-                    .await
-                    .map_err(|_| too_slow())?
-                    .map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
-                if data.len() > state.max_upload_bytes {
+                let data = field.bytes().await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
+                if data.len() > state.limits.max_upload_bytes {
                     return Err(body_problem(state, StatusCode::PAYLOAD_TOO_LARGE, ""));
                 }
                 file = Some(data.to_vec());
@@ -460,7 +454,7 @@ fn render<S>(state: &HttpState<S>, name: &str, ctx: serde_json::Value) -> Respon
 }
 
 async fn upload_page<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
-    render(&state, "upload.html", json!({ "max_mb": state.max_upload_bytes >> 20 }))
+    render(&state, "upload.html", json!({ "max_mb": state.limits.max_upload_bytes >> 20 }))
 }
 
 /// The page's form posts the token as a field (a plain HTML form cannot set headers); a
