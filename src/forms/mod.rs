@@ -1,5 +1,6 @@
-//! Spreadsheet forms: blank forms out (rust_xlsxwriter) and filled forms in (calamine, csv). Only this module knows those crates.
+//! Spreadsheet forms: blank forms out (rust_xlsxwriter) and filled forms in (calamine, csv). Only this module knows those crates (and the zip, XML and compound-file readers that guard calamine).
 
+mod guard;
 pub mod read;
 pub mod spec;
 pub mod write;

@@ -3,6 +3,7 @@
 //! Each data row becomes the canonical JSON shape and goes through the same parser as JSON
 //! submissions; its JSON-pointer errors are mapped back to the cell they came from.
 
+use super::guard;
 use super::spec::{self, Cell, Choices, Column, FormSpec, MARKER_SHEET, Target};
 use super::write::{BOT_IP_SHEET, column_letter};
 use crate::intake::json::{Item, parse_form_report};
@@ -82,8 +83,19 @@ pub fn parse_with_notes(
     limits: &Limits,
 ) -> (Result<Vec<Item>, IntakeError>, Notes) {
     let mut notes = Vec::new();
-    let items = read_file(bytes, file_name, received_at, limits, &mut notes);
-    (items, notes)
+    // A reader library that panics on some crafted file must not take the channel's task (or
+    // the CLI) with it: the file is refused at its name, like any other unreadable one.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_file(bytes, file_name, received_at, limits, &mut notes)));
+    match read {
+        Ok(items) => (items, notes),
+        Err(panic) => {
+            let why = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            tracing::warn!(file = %file_name, panic = why.as_deref().unwrap_or("?"), "a spreadsheet reader panicked; the file is refused");
+            let name = std::path::Path::new(file_name).file_name().and_then(|n| n.to_str()).unwrap_or(file_name);
+            let e = refused(ErrorCode::NotObject, name, "完整的电子表格文件（文件已损坏）", "文件结构无法读取");
+            (Err(e), Vec::new())
+        }
+    }
 }
 
 fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limits, notes: &mut Notes) -> Result<Vec<Item>, IntakeError> {
@@ -100,6 +112,9 @@ fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limi
     let (sheets, marker) = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         if bytes.starts_with(b"PK") {
             check_zip(bytes, file_name, limits)?;
+            guard::check_ods(bytes, limits).map_err(|r| r.into_error(file_name))?;
+        } else {
+            guard::check_xls(bytes, limits).map_err(|r| r.into_error(file_name))?;
         }
         read_workbook(bytes, file_name, limits)?
     } else if [".xlsx", ".xlsm", ".xls", ".ods"].iter().any(|x| file_name.to_lowercase().ends_with(x)) {
@@ -236,6 +251,9 @@ fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<
     let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| refused(ErrorCode::NotObject, file_name, "xlsx、xlsm、xls、ods 或 csv 文件", e.to_string()))?;
     let names = wb.sheet_names().to_vec();
+    if names.is_empty() {
+        return Err(refused(ErrorCode::NotObject, file_name, "含有工作表的工作簿", "工作簿中没有工作表（文件已损坏或不完整）"));
+    }
     if names.len() > limits.max_sheets {
         return Err(refused(ErrorCode::TooMany, file_name, format!("不超过 {} 个工作表", limits.max_sheets), names.len().to_string()));
     }
@@ -414,29 +432,62 @@ fn cell(d: &Data) -> V {
 
 /// CSV in UTF-8 (with or without BOM) or GBK/GB18030, as Excel in China saves it.
 fn read_csv(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Sheet, IntakeError> {
-    let text = match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
-        Ok(t) => t.to_string(),
-        Err(_) => {
-            let (t, _, bad) = encoding_rs::GB18030.decode(bytes);
-            if bad {
-                return Err(refused(ErrorCode::NotJson, file_name, "UTF-8 或 GBK 编码的 CSV 文件", "无法识别的字符编码"));
+    let text = if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes)
+        && encoding != encoding_rs::UTF_8
+    {
+        // Excel's "Unicode text" (Unicode 文本) is UTF-16 with a byte-order mark, tab-separated.
+        let (t, bad) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        if bad {
+            return Err(refused(ErrorCode::NotJson, file_name, "UTF-8、UTF-16 或 GBK 编码的 CSV 文件", "UTF-16 文本中有无效字符"));
+        }
+        t.into_owned()
+    } else {
+        match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
+            Ok(t) => t.to_string(),
+            Err(_) => {
+                let (t, _, bad) = encoding_rs::GB18030.decode(bytes);
+                if bad {
+                    return Err(refused(ErrorCode::NotJson, file_name, "UTF-8、UTF-16 或 GBK 编码的 CSV 文件", "无法识别的字符编码"));
+                }
+                t.into_owned()
             }
-            t.into_owned()
         }
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    // Tab-separated when the first line has more tabs than commas (Excel's Unicode text).
+    let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let delimiter = if first_line.matches('\t').count() > first_line.matches(',').count() { b'\t' } else { b',' };
+    // The csv reader keeps every field of a line, empty or not: a line of a million commas
+    // would take a million fields before any check. Excel's own limit is counted first.
+    let widest = text.split('\n').map(|l| l.bytes().filter(|b| *b == delimiter).count()).max().unwrap_or(0);
+    if widest >= MAX_CSV_COLUMNS {
+        return Err(refused(ErrorCode::TooLarge, file_name, format!("每行不超过 {MAX_CSV_COLUMNS} 列"), format!("{} 列", widest + 1)));
+    }
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
     let mut rows = Vec::new();
+    let mut cells = 0usize;
     for (i, rec) in reader.records().enumerate() {
         if i >= limits.max_rows {
             return Err(refused(ErrorCode::TooLarge, file_name, format!("不超过 {} 行", limits.max_rows), "更多"));
         }
         let rec =
             rec.map_err(|e| refused(ErrorCode::NotJson, &format!("{file_name}!第{}行", i + 1), "格式正确的 CSV 行", e.to_string()))?;
-        rows.push(rec.iter().map(|s| if s.trim().is_empty() { V::Empty } else { V::Text(s.trim().to_string()) }).collect());
+        let mut row: Vec<V> = rec.iter().map(|s| if s.trim().is_empty() { V::Empty } else { V::Text(s.trim().to_string()) }).collect();
+        // Rows are kept as long as their last value, and what they hold counts against the limit.
+        while row.last() == Some(&V::Empty) {
+            row.pop();
+        }
+        cells += row.len();
+        if cells > limits.max_cells {
+            return Err(refused(ErrorCode::TooLarge, file_name, format!("全部不超过 {} 个单元格", limits.max_cells), "更多"));
+        }
+        rows.push(row);
     }
     let name = std::path::Path::new(file_name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "CSV".into());
     Ok(Sheet { name, origin: (0, 0), rows, uncomputed: HashMap::new() })
 }
+
+/// The most columns a CSV line may have: Excel's own (XFD).
+const MAX_CSV_COLUMNS: usize = 16_384;
 
 /// Header text as compared: full-width folded, spaces and line breaks, `*`, colons and
 /// bracketed notes removed, lower-case.

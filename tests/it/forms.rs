@@ -389,3 +389,52 @@ fn a_dense_range_bomb_is_read_cell_by_cell_within_bounded_memory() {
         assert!(stdout.contains(expected), "{file}: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// The standing hostile corpus of spreadsheets (`tests/hostile/sheets/`, written by
+/// `tests/hostile/make_sheets.py`): each file is answered with its outcome and with the exact
+/// code at the exact place, within the limits, and the hub takes a good form after each one.
+#[tokio::test]
+async fn the_hostile_spreadsheet_corpus_is_answered_case_by_case_and_the_hub_stays_up() {
+    let lib = Lib::new().await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    let corpus: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("sheet-cases.json")).unwrap()).unwrap();
+    let cases = corpus["cases"].as_array().unwrap();
+    assert!(cases.len() >= 90, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    for (n, c) in cases.iter().enumerate() {
+        let (name, file) = (c["name"].as_str().unwrap(), c["file"].as_str().unwrap());
+        let mut bytes = std::fs::read(dir.join("sheets").join(file)).unwrap();
+        if let Some(tail) = c.get("tail") {
+            let unit = hex::decode(tail["hex"].as_str().unwrap()).unwrap();
+            for _ in 0..tail["times"].as_u64().unwrap() {
+                bytes.extend_from_slice(&unit);
+            }
+        }
+        let r = ingest_as(&lib, "CT-GD", bytes, file).await;
+        let got: Vec<String> = r.errors.iter().map(|e| format!("{} at {:?}", e.code, e.place)).collect();
+        let outcome = match r.outcome {
+            Outcome::Accepted => "accepted",
+            Outcome::PartlyAccepted => "partly",
+            Outcome::Rejected => "rejected",
+        };
+        if outcome != c["outcome"].as_str().unwrap() {
+            failures.push(format!("{name}: expected {}, got {outcome} {got:?}", c["outcome"]));
+            continue;
+        }
+        for e in c["expected"].as_array().unwrap() {
+            let (code, place) = (e["code"].as_str().unwrap(), e["place"].as_str().unwrap());
+            if !r.errors.iter().any(|got| got.code.to_string() == code && got.place == place) {
+                failures.push(format!("{name}: expected {code} at {place:?}, got {got:?}"));
+            }
+        }
+        // Every refusal says what was expected, in Chinese.
+        assert!(r.errors.iter().all(|e| !e.expected.is_empty() && !e.message.is_empty()), "{name}: {:?}", r.errors);
+        let good = format!(
+            "发现时间,事件分级,事件类别,涉及省份,事件发生单位概况,发生时间,事件经过,危害和影响,处置措施\n\
+             2026-11-20 03:05,一般,DDoS,广东,IDC,2026-11-20 03:00,攻击 {n},拥塞,清洗\n"
+        );
+        let after = ingest_as(&lib, "CT-GD", good.into_bytes(), "good.csv").await;
+        assert_eq!(after.outcome, Outcome::Accepted, "after {name}: {:?}", after.errors);
+    }
+    assert!(failures.is_empty(), "{} of {} cases answered otherwise:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}

@@ -1,0 +1,289 @@
+//! Bounds what reading an ods or xls file would allocate, from the file's own structure, before calamine opens it.
+//!
+//! calamine reads every sheet of an ods or xls workbook when it opens it, and lays each one out
+//! as a dense range between its outermost cells. A few KB can therefore ask for gigabytes: an
+//! ods row of one value repeated across 16,384 columns and a million rows, or an xls whose
+//! dimensions record claims four billion rows (calamine reserves room for them, and a failed
+//! allocation aborts the process). These scans read the same structure calamine will, without
+//! expanding anything, and refuse the file when what it would take exceeds the limits.
+
+use super::read::Limits;
+use crate::model::{ErrorCode, IntakeError};
+use std::io::{Cursor, Read};
+
+/// What a scan found wrong, before the file name is put in front of the place.
+pub struct Refusal {
+    pub code: ErrorCode,
+    /// The sheet, or empty for the whole file.
+    pub sheet: String,
+    pub expected: String,
+    pub found: String,
+}
+
+impl Refusal {
+    fn too_large(sheet: &str, limits: &Limits, found: String) -> Refusal {
+        Refusal {
+            code: ErrorCode::TooLarge,
+            sheet: sheet.to_string(),
+            expected: format!("每表不超过 {} 行、全部不超过 {} 个单元格", limits.max_rows, limits.max_cells),
+            found,
+        }
+    }
+
+    fn damaged(sheet: &str, found: String) -> Refusal {
+        Refusal {
+            code: ErrorCode::NotObject, sheet: sheet.to_string(), expected: "完整的电子表格文件（文件已损坏）".into(), found
+        }
+    }
+
+    pub fn into_error(self, file_name: &str) -> IntakeError {
+        let place = if self.sheet.is_empty() { file_name.to_string() } else { format!("{file_name}:{}", self.sheet) };
+        IntakeError::new(self.code, &place, self.expected, Some(self.found))
+    }
+}
+
+/// The largest row and column counts of the formats (calamine caps ods repeats at the same).
+const MAX_SHEET_ROWS: u64 = 1_048_576;
+const MAX_SHEET_COLUMNS: u64 = 16_384;
+
+/// Scans an ods file's `content.xml` as calamine will expand it. Files without that part are
+/// left to calamine, which refuses them.
+pub fn check_ods(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
+    use quick_xml::events::Event;
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else { return Ok(()) };
+    let Ok(content) = archive.by_name("content.xml") else { return Ok(()) };
+    // The zip check before this one has bounded what the part inflates to.
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(content));
+    let mut buf = Vec::new();
+    let mut total: u64 = 0;
+    let mut table = TableBound::default();
+    let mut row: Option<RowBound> = None;
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| Refusal::damaged(&table.name, e.to_string()))?;
+        let (start, empty) = match &event {
+            Event::Start(e) => (Some(e), false),
+            Event::Empty(e) => (Some(e), true),
+            _ => (None, false),
+        };
+        if let Some(e) = start {
+            let repeats = |attr: &str| -> u64 {
+                e.try_get_attribute(attr).ok().flatten().and_then(|a| a.value.trim().parse::<u64>().ok()).unwrap_or(1)
+            };
+            match e.name().as_ref() {
+                "table:table" => {
+                    let name = e.try_get_attribute("table:name").ok().flatten().map(|a| a.value.into_owned()).unwrap_or_default();
+                    table = TableBound { name, ..TableBound::default() };
+                }
+                "table:table-row" => {
+                    let r = RowBound { repeats: repeats("table:number-rows-repeated"), ..RowBound::default() };
+                    if empty {
+                        table.end_row(&r);
+                    } else {
+                        row = Some(r);
+                    }
+                }
+                "table:table-cell" | "table:covered-table-cell" => {
+                    if let Some(r) = row.as_mut() {
+                        let repeats = repeats("table:number-columns-repeated");
+                        r.columns = (r.columns + repeats).min(MAX_SHEET_COLUMNS);
+                        // A cell with a value type or any content is one calamine keeps.
+                        if !empty || e.try_get_attribute("office:value-type").ok().flatten().is_some() {
+                            r.last_value = r.columns;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        match &event {
+            Event::End(e) if e.name().as_ref() == "table:table-row" => {
+                if let Some(r) = row.take() {
+                    table.end_row(&r);
+                }
+            }
+            Event::End(e) if e.name().as_ref() == "table:table" => {
+                let cells = table.cells();
+                total = total.saturating_add(cells);
+                if table.rows > limits.max_rows as u64 || total > limits.max_cells as u64 {
+                    return Err(Refusal::too_large(
+                        &table.name,
+                        limits,
+                        format!("展开后 {} 行、约 {cells} 个单元格", table.rows_to_last_value),
+                    ));
+                }
+            }
+            Event::Eof => return Ok(()),
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+/// One `table:table-row` element as calamine reads it.
+#[derive(Default)]
+struct RowBound {
+    repeats: u64,
+    /// Columns so far, counting repeats.
+    columns: u64,
+    /// Columns up to and including the last cell that holds something.
+    last_value: u64,
+}
+
+/// What calamine will hold for one ods table: each row element's cells up to its last value,
+/// then the dense range from the first row with a value to the last, as wide as the widest.
+#[derive(Default)]
+struct TableBound {
+    name: String,
+    rows: u64,
+    read_cells: u64,
+    width: u64,
+    /// Rows (with repeats) from the first row element holding a value, while reading.
+    rows_since_first_value: Option<u64>,
+    rows_to_last_value: u64,
+}
+
+impl TableBound {
+    fn end_row(&mut self, r: &RowBound) {
+        let repeats = r.repeats.min(MAX_SHEET_ROWS.saturating_sub(self.rows));
+        self.rows += repeats;
+        self.read_cells = self.read_cells.saturating_add(r.last_value);
+        if r.last_value > 0 {
+            self.width = self.width.max(r.last_value);
+            let since = self.rows_since_first_value.unwrap_or(0) + repeats;
+            self.rows_since_first_value = Some(since);
+            self.rows_to_last_value = since;
+        } else if let Some(since) = self.rows_since_first_value.as_mut() {
+            *since += repeats;
+        }
+    }
+
+    fn cells(&self) -> u64 {
+        self.read_cells.saturating_add(self.rows_to_last_value.saturating_mul(self.width))
+    }
+}
+
+/// Scans an xls file's BIFF records as calamine will: the sheets where the workbook says they
+/// start, each sheet's dimensions record (calamine reserves room for what it claims) and the
+/// span of its cells (calamine lays them out densely). Files that are no xls are left to
+/// calamine, which refuses them.
+pub fn check_xls(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
+    let Ok(mut file) = cfb::CompoundFile::open(Cursor::new(bytes)) else { return Ok(()) };
+    let path = ["/Workbook", "/Book", "/WORKBOOK", "/BOOK"].into_iter().find(|p| file.is_stream(p));
+    let Some(path) = path else { return Ok(()) };
+    let mut stream = Vec::new();
+    let read = file.open_stream(path).and_then(|s| s.take(limits.max_uncompressed_bytes).read_to_end(&mut stream));
+    if let Err(e) = read {
+        return Err(Refusal::damaged("", e.to_string()));
+    }
+    // The workbook globals come first and list each sheet's position in the stream.
+    let mut positions = Vec::new();
+    for (typ, data) in Records(&stream) {
+        match typ {
+            0x0085 if data.len() >= 4 => positions.push(u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize),
+            0x000A => break,
+            _ => {}
+        }
+    }
+    let mut total: u64 = 0;
+    for (n, pos) in positions.into_iter().enumerate() {
+        let sheet = format!("第{}个工作表", n + 1);
+        let Some(records) = stream.get(pos..) else {
+            return Err(Refusal::damaged(&sheet, format!("工作表起点 {pos} 超出工作簿数据（{} 字节）", stream.len())));
+        };
+        let mut span = Span::default();
+        let mut depth = 0usize;
+        let mut seen_bof = false;
+        for (typ, data) in Records(records) {
+            if depth > 0 {
+                match typ {
+                    0x0809 => depth += 1,
+                    0x000A => depth -= 1,
+                    _ => {}
+                }
+                continue;
+            }
+            let u16_at = |i: usize| data.get(i..i + 2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])));
+            let u32_at = |i: usize| data.get(i..i + 4).map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+            match typ {
+                0x0809 if seen_bof => depth += 1,
+                0x0809 => seen_bof = true,
+                0x000A => break,
+                // Dimensions: calamine reserves (last − first + 1) rows × columns from it.
+                0x0200 => {
+                    let (first_row, last_row, first_col, last_col) = match data.len() {
+                        10 => (u16_at(0), u16_at(2), u16_at(4), u16_at(6)),
+                        14 | 16 => (u32_at(0), u32_at(4), u16_at(8), u16_at(10)),
+                        _ => continue,
+                    };
+                    let (Some(fr), Some(lr), Some(fc), Some(lc)) = (first_row, last_row, first_col, last_col) else { continue };
+                    let fc = if fc > 0xFF || lc < fc { 0 } else { fc };
+                    if lr >= 1 && lc >= 1 {
+                        let (Some(rows), Some(cols)) = ((lr - 1).checked_sub(fr).map(|r| r + 1), (lc - 1).checked_sub(fc).map(|c| c + 1))
+                        else {
+                            return Err(Refusal::damaged(&sheet, format!("维度记录有误：行 {fr}–{lr}，列 {fc}–{lc}")));
+                        };
+                        if rows.saturating_mul(cols) > limits.max_cells as u64 {
+                            return Err(Refusal::too_large(&sheet, limits, format!("维度记录声明 {rows} 行 × {cols} 列")));
+                        }
+                    }
+                }
+                // Cells: Number, Label, RString, BoolErr, Rk, LabelSst, Formula — row and column first.
+                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 | 0x0207 => {
+                    if let (Some(r), Some(c)) = (u16_at(0), u16_at(2)) {
+                        span.add(r, c, c);
+                    }
+                }
+                // MulRk: one row, a run of columns whose last is in the record's last two bytes.
+                0x00BD if data.len() >= 6 => {
+                    if let (Some(r), Some(c), Some(last)) = (u16_at(0), u16_at(2), u16_at(data.len() - 2)) {
+                        span.add(r, c, last.max(c));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let area = span.area();
+        total = total.saturating_add(area);
+        if span.rows() > limits.max_rows as u64 || total > limits.max_cells as u64 {
+            return Err(Refusal::too_large(&sheet, limits, format!("有值的单元格跨 {} 行 × {} 列", span.rows(), span.columns())));
+        }
+    }
+    Ok(())
+}
+
+/// The rectangle an xls sheet's cells span.
+#[derive(Default)]
+struct Span {
+    bounds: Option<(u64, u64, u64, u64)>,
+}
+
+impl Span {
+    fn add(&mut self, row: u64, first_col: u64, last_col: u64) {
+        let (r0, r1, c0, c1) = self.bounds.unwrap_or((row, row, first_col, last_col));
+        self.bounds = Some((r0.min(row), r1.max(row), c0.min(first_col), c1.max(last_col)));
+    }
+    fn rows(&self) -> u64 {
+        self.bounds.map_or(0, |(r0, r1, _, _)| r1 - r0 + 1)
+    }
+    fn columns(&self) -> u64 {
+        self.bounds.map_or(0, |(_, _, c0, c1)| c1 - c0 + 1)
+    }
+    fn area(&self) -> u64 {
+        self.rows().saturating_mul(self.columns())
+    }
+}
+
+/// BIFF records: a type, a length and that many bytes, until the data runs out.
+struct Records<'a>(&'a [u8]);
+
+impl<'a> Iterator for Records<'a> {
+    type Item = (u16, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let head = self.0.get(..4)?;
+        let typ = u16::from_le_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_le_bytes([head[2], head[3]]));
+        let data = self.0.get(4..4 + len)?;
+        self.0 = &self.0[4 + len..];
+        Some((typ, data))
+    }
+}
