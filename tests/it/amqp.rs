@@ -436,3 +436,70 @@ async fn sigkill_while_consuming_from_rabbitmq_loses_nothing_and_stores_nothing_
     delete_queues(&[queue.clone(), format!("{queue}.dead")]).await;
     eprintln!("drill sigkill/amqp: {N} published, {before} stored when killed, {stored} stored after the restart, 0 lost, 0 twice");
 }
+
+/// The standing hostile corpus of AMQP messages (`tests/hostile/amqp-cases.json`, written by
+/// `tests/hostile/make_amqp.py`), published by pika as a gateway login that may set any
+/// `user_id`: each refused case is dead-lettered with its exact code and place, each other one
+/// is stored as CT-GD's report whatever its headers claim, and the good report published after
+/// every case goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hostile_amqp_corpus_is_answered_case_by_case_and_the_hub_stays_up() {
+    let _turn = BROKER.lock().await;
+    python(); // fail now, not after a timeout, when pika is missing
+    let lib = Lib::new().await;
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile/amqp-cases.json");
+    let corpus: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let cases = corpus["cases"].as_array().unwrap();
+    assert!(cases.len() >= 50, "{} cases", cases.len());
+    let queue = unique("tongbao.test.hostile");
+    declare_topology(&queue).await;
+    let running = start_source(&lib, &unique("hostile"), &queue);
+    let q = queue.clone();
+    let published = tokio::task::spawn_blocking(move || client(&["corpus", "tongbao-gateway", "gateway-pass", &q, file])).await.unwrap();
+    assert_eq!(published["published"], 2 * cases.len());
+    let total = 2 * cases.len() as i64;
+    wait_for("every message stored", Duration::from_secs(60), async || lib.store.counts().await.unwrap().submissions as i64 == total).await;
+
+    let conn = broker().await;
+    let ch = conn.create_channel().await.unwrap();
+    let dlq = format!("{queue}.dead");
+    let refused: Vec<&serde_json::Value> = cases.iter().filter(|c| c.get("refused").is_some()).collect();
+    let mut dead = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead.len() < refused.len() && Instant::now() < deadline {
+        match ch.basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+            Some(m) => {
+                let errors: Vec<serde_json::Value> = serde_json::from_str(&header(&m.delivery.properties, "x-tongbao-errors")).unwrap();
+                dead.insert(header(&m.delivery.properties, "x-case"), errors);
+            }
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    running.stop().await;
+    let mut failures = Vec::new();
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        match (c.get("refused"), dead.get(name)) {
+            (Some(want), Some(errors)) => {
+                let (code, place) = (want["code"].as_str().unwrap(), want["place"].as_str().unwrap());
+                let found = errors.iter().any(|e| {
+                    e["code"] == code && if place == "第" { e["place"].as_str().unwrap().starts_with(place) } else { e["place"] == place }
+                });
+                if !found {
+                    failures.push(format!("{name}: expected {code} at {place:?}, got {errors:?}"));
+                }
+            }
+            (Some(_), None) => failures.push(format!("{name}: expected a dead letter, none came")),
+            (None, Some(errors)) => failures.push(format!("{name}: expected stored, dead-lettered with {errors:?}")),
+            (None, None) => {}
+        }
+    }
+    // Every message that was not refused is CT-GD's report, whatever its headers claim.
+    let stored: Vec<(String, i64)> =
+        sqlx::query_as("SELECT unit_code, COUNT(*) FROM reports GROUP BY unit_code").fetch_all(lib.store.pool()).await.unwrap();
+    let accepted = (cases.len() - refused.len()) as i64 + cases.len() as i64;
+    assert_eq!(stored, [("CT-GD".to_string(), accepted)], "{failures:#?}");
+    assert!(failures.is_empty(), "{} of {} cases answered otherwise:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    conn.close(200, "ok".into()).await.unwrap();
+    delete_queues(&[queue, dlq]).await;
+}

@@ -4,6 +4,8 @@ Usage (prints one JSON line with what happened):
   amqp_client.py publish  USER PASSWORD QUEUE COUNT [USER_ID]   persistent reports, confirms, message_id r-<i>
   amqp_client.py poison   USER PASSWORD QUEUE                   one good report and four that can never be accepted
   amqp_client.py forge    USER PASSWORD QUEUE FORGED_USER_ID [UNIT]    a report with another user_id (and claiming UNIT)
+  amqp_client.py corpus   USER PASSWORD QUEUE CASES_JSON        each case of tests/hostile/amqp-cases.json, tagged with an
+                                                                x-case header, then a good report (message_id good-<i>)
 """
 import json
 import sys
@@ -86,12 +88,31 @@ def forge(user, password, queue, forged, claimed_unit=None):
             conn.close()
 
 
+def corpus(user, password, queue, cases_file):
+    cases = json.load(open(cases_file, encoding="utf-8"))["cases"]
+    conn = connect(user, password)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for i, c in enumerate(cases):
+        p = dict(c["props"])
+        p["headers"] = dict(p.get("headers") or {}, **{"x-case": c["name"]})
+        p.setdefault("message_id", "case-" + c["name"])
+        p.setdefault("delivery_mode", 2)
+        ch.basic_publish("", queue, bytes.fromhex(c["hex"]), pika.BasicProperties(**p))
+        good = dict(report(i), content=dict(report(i)["content"], summary="good %d" % i))
+        ch.basic_publish("", queue, json.dumps(good).encode(), props("ct-gd", "good-%d" % i))
+    conn.close()
+    print(json.dumps({"published": 2 * len(cases)}))
+
+
 if __name__ == "__main__":
     cmd, user, password, queue = sys.argv[1:5]
     if cmd == "publish":
         publish(user, password, queue, int(sys.argv[5]), sys.argv[6] if len(sys.argv) > 6 else user)
     elif cmd == "poison":
         poison(user, password, queue)
+    elif cmd == "corpus":
+        corpus(user, password, queue, sys.argv[5])
     elif cmd == "forge":
         forge(user, password, queue, sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
     else:

@@ -7,10 +7,11 @@
 //! highest delivery tag below which everything has committed.
 
 use super::{Backoff, header, short};
-use crate::connectors::submit_until_stored;
+use crate::connectors::submit_parsed_until_stored;
 use crate::intake::Intake;
+use crate::intake::decide::Parsed;
 use crate::model::submission::{Sender, sha256_hex};
-use crate::model::{Channel, Outcome, Receipt, Submission};
+use crate::model::{Channel, ErrorCode, IntakeError, Outcome, Receipt, Submission};
 use chrono::Utc;
 use futures_util::StreamExt;
 use lapin::options::{
@@ -213,7 +214,11 @@ async fn handle(
         received_at: Utc::now(),
         raw: delivery.data.clone(),
     };
-    let Some(receipt) = submit_until_stored(intake, submission, stop).await else { return Done::Abandon };
+    let items = match refused_by_properties(props) {
+        Some(e) => Err(e),
+        None => crate::intake::json::parse_submission(&submission.raw, submission.received_at),
+    };
+    let Some(receipt) = submit_parsed_until_stored(intake, Parsed::new(submission, items), stop).await else { return Done::Abandon };
     if receipt.outcome == Outcome::Rejected
         && !receipt.duplicate
         && let Err(e) = dead_letter(dead, config, &delivery, &receipt).await
@@ -222,6 +227,39 @@ async fn handle(
         return Done::Abandon;
     }
     Done::Ack(delivery.delivery_tag)
+}
+
+/// A message whose properties say its body is no canonical JSON: another content type, a
+/// character set other than UTF-8, or a compression. Refused at the property, so the sender
+/// learns what to change rather than where the JSON parser first stumbled.
+fn refused_by_properties(props: &lapin::BasicProperties) -> Option<IntakeError> {
+    if let Some(encoding) = props.content_encoding().as_ref().map(short) {
+        let e = encoding.trim().to_ascii_lowercase();
+        if !["", "identity", "utf-8", "utf8"].contains(&e.as_str()) {
+            return Some(IntakeError::new(
+                ErrorCode::NotJson,
+                "properties.content_encoding",
+                "未压缩的 JSON（content_encoding 不填或为 identity）",
+                Some(encoding),
+            ));
+        }
+    }
+    let content_type = props.content_type().as_ref().map(short)?;
+    let lower = content_type.to_ascii_lowercase();
+    let mut parts = lower.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default();
+    let json = matches!(essence, "" | "application/json" | "text/json" | "text/plain" | "application/octet-stream")
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let charset_ok = parts.filter_map(|p| p.strip_prefix("charset=")).all(|c| matches!(c.trim_matches('"'), "utf-8" | "utf8"));
+    if json && charset_ok {
+        return None;
+    }
+    Some(IntakeError::new(
+        ErrorCode::NotJson,
+        "properties.content_type",
+        "application/json（UTF-8 编码的规范 JSON 报告；报送表请通过邮件或上传页面报送）",
+        Some(content_type),
+    ))
 }
 
 /// Publishes the refused message to the dead-letter exchange with headers saying why, and
