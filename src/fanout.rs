@@ -40,12 +40,28 @@ impl Destination {
 }
 
 /// One urgent row for a party, for the fan-out to resolve; `role` is `to` or `copy`.
-pub fn party_row(kind: &'static str, party: &Party, role: &str, subject: String, payload: &serde_json::Value) -> OutboxRow {
-    let mut payload = payload.clone();
-    if let Some(o) = payload.as_object_mut() {
-        o.insert("role".into(), role.into());
+pub fn party_row(kind: &'static str, party: &Party, role: &'static str, subject: String, payload: &serde_json::Value) -> OutboxRow {
+    shared_party_row(kind, party, role, subject, &Arc::new(payload.clone()))
+}
+
+/// Like `party_row`, sharing one payload among the rows of a notice to several parties.
+pub fn shared_party_row(
+    kind: &'static str,
+    party: &Party,
+    role: &'static str,
+    subject: String,
+    payload: &Arc<serde_json::Value>,
+) -> OutboxRow {
+    OutboxRow {
+        id: OutboxId::new(),
+        kind,
+        channel: "party",
+        recipient: party.to_string(),
+        subject_id: subject,
+        urgent: true,
+        payload: Arc::clone(payload),
+        role: Some(role),
     }
-    OutboxRow { id: OutboxId::new(), kind, channel: "party", recipient: party.to_string(), subject_id: subject, urgent: true, payload }
 }
 
 /// The registered units that act as a party.
@@ -147,7 +163,8 @@ pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, bat
             recipient: d.recipient("batch"),
             subject_id: items[0].0.id.to_string(),
             urgent: false,
-            payload: serde_json::json!({ "recipient_label": label, "items": list }),
+            payload: Arc::new(serde_json::json!({ "recipient_label": label, "items": list })),
+            role: None,
         });
     }
     let out = Expanded { parties: done.len(), rows: children.len(), unresolved: unresolved.len() };
@@ -181,7 +198,8 @@ fn child(row: &OutboxItem, d: &Destination, party: &Party) -> OutboxRow {
         recipient: d.recipient(kind),
         subject_id: row.subject_id.clone(),
         urgent: row.urgent,
-        payload,
+        payload: Arc::new(payload),
+        role: None,
     }
 }
 

@@ -164,12 +164,13 @@ impl TableBound {
 
 /// Scans an xls file's BIFF records as calamine will: the sheets where the workbook says they
 /// start, each sheet's dimensions record (calamine reserves room for what it claims) and the
-/// span of its cells (calamine lays them out densely). Files that are no xls are left to
-/// calamine, which refuses them.
+/// span of its cells (calamine lays them out densely).
 pub fn check_xls(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
-    let Ok(mut file) = cfb::CompoundFile::open(Cursor::new(bytes)) else { return Ok(()) };
+    // A container the strict reader cannot open is refused here rather than left to calamine,
+    // whose own reader would go on and trust what it found.
+    let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(|e| Refusal::damaged("", e.to_string()))?;
     let path = ["/Workbook", "/Book", "/WORKBOOK", "/BOOK"].into_iter().find(|p| file.is_stream(p));
-    let Some(path) = path else { return Ok(()) };
+    let Some(path) = path else { return Err(Refusal::damaged("", "没有工作簿数据流（Workbook）".into())) };
     let mut stream = Vec::new();
     let read = file.open_stream(path).and_then(|s| s.take(limits.max_uncompressed_bytes).read_to_end(&mut stream));
     if let Err(e) = read {

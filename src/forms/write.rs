@@ -190,6 +190,29 @@ pub fn large_botnet(bots: usize) -> Result<Vec<u8>, XlsxError> {
     wb.save_to_buffer()
 }
 
+/// A botnet form with `rows` rows, each its own C&C (one report per row) with 100 bots: the
+/// form a unit sends when it reports a month of findings at once.
+pub fn botnet_rows(rows: usize) -> Result<Vec<u8>, XlsxError> {
+    let form = spec::for_kind(crate::model::ReportKind::BotnetEvent);
+    let at = |code: &str| form.columns.iter().position(|c| c.code == code).map(|i| i as u16).unwrap_or(0);
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name(form.sheet)?;
+    for (i, c) in form.columns.iter().enumerate() {
+        ws.write_string(HEADER_ROW, i as u16, c.zh)?;
+    }
+    for i in 0..rows {
+        let row = FIRST_DATA_ROW - 1 + i as u32;
+        ws.write_string(row, at("discovered_at"), "2026-06-01 08:00")?;
+        ws.write_string(row, at("provinces"), "广东")?;
+        ws.write_string(row, at("cc_ip"), std::net::Ipv4Addr::from(0x0B00_0000u32 + i as u32).to_string())?;
+        ws.write_number(row, at("port"), 6667)?;
+        ws.write_number(row, at("bot_count"), 100)?;
+    }
+    add_marker(&mut wb, form.kind)?;
+    wb.save_to_buffer()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

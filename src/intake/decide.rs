@@ -200,7 +200,38 @@ pub struct OutboxRow {
     pub recipient: String,
     pub subject_id: String,
     pub urgent: bool,
-    pub payload: serde_json::Value,
+    /// Shared by the rows of one notice to several parties: a submission of many reports would
+    /// otherwise hold a copy of every report's notice for each party until it is stored.
+    pub payload: std::sync::Arc<serde_json::Value>,
+    /// A party row's role (`to`, `copy`), added to the payload as it is stored.
+    pub role: Option<&'static str>,
+}
+
+impl OutboxRow {
+    /// The payload as stored: the shared payload with this row's role added.
+    pub fn payload_text(&self) -> String {
+        serde_json::to_string(&WithRole(&self.payload, self.role)).expect("a serde_json::Value always serialises")
+    }
+}
+
+/// A payload object with a `role` entry added, written without copying the object.
+struct WithRole<'a>(&'a serde_json::Value, Option<&'a str>);
+
+impl serde::Serialize for WithRole<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match (self.0, self.1) {
+            (serde_json::Value::Object(entries), Some(role)) => {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in entries.iter().filter(|(k, _)| *k != "role") {
+                    map.serialize_entry(k, v)?;
+                }
+                map.serialize_entry("role", role)?;
+                map.end()
+            }
+            (v, _) => v.serialize(s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -351,11 +382,12 @@ pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> V
                     recipient: reply_to,
                     subject_id: d.receipt.submission_id.to_string(),
                     urgent: true,
-                    payload: serde_json::json!({
+                    payload: std::sync::Arc::new(serde_json::json!({
                         "submission_id": d.receipt.submission_id,
                         "repeat": true,
                         "in_reply_to": d.submission.external_id,
-                    }),
+                    })),
+                    role: None,
                 });
             }
             decided.push(d);
@@ -445,11 +477,12 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
             recipient: reply_to,
             subject_id: d.submission.id.to_string(),
             urgent: true,
-            payload: serde_json::json!({
+            payload: std::sync::Arc::new(serde_json::json!({
                 "submission_id": d.submission.id,
                 "in_reply_to": d.submission.external_id,
                 "correlation_id": d.submission.correlation_id,
-            }),
+            })),
+            role: None,
         });
     }
     d.audit.push(audit_submission(&d));
@@ -1082,12 +1115,12 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
         content.provinces.iter().map(|p| p.code().to_string()).collect()
     };
     // And to each party the table names, by its own channels (the fan-out resolves them).
-    let payload = notice_payload(report, draft, content, unit, "【通报】");
+    let payload = std::sync::Arc::new(notice_payload(report, draft, content, unit, "【通报】"));
     for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
         if !party.is_concrete() || *party == draft.actor {
             continue;
         }
-        let mut row = crate::fanout::party_row("notice", party, role, report.to_string(), &payload);
+        let mut row = crate::fanout::shared_party_row("notice", party, role, report.to_string(), &payload);
         row.urgent = urgent;
         d.outbox.push(row);
     }
@@ -1099,10 +1132,11 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
             recipient: format!("notice.{}.{severity}.{province}", content.kind()),
             subject_id: report.to_string(),
             urgent,
-            payload: serde_json::json!({
+            payload: std::sync::Arc::new(serde_json::json!({
                 "report_id": report, "duty": draft.duty, "to": draft.to, "copy": draft.copy,
                 "basis": draft.basis.code, "province": province, "unit_name": unit.name,
-            }),
+            })),
+            role: None,
         });
     }
 }
@@ -1196,18 +1230,20 @@ fn perform_for_cncert(
     unit: &Unit,
     label: &str,
 ) {
-    let payload = notice_payload(subject, draft, content, unit, label);
+    let payload = std::sync::Arc::new(notice_payload(subject, draft, content, unit, label));
     // The duty is met when it reaches the party it is owed to first (CSB); copies and the other
     // addressees get the same notice but their delivery performs nothing.
     let mut primary = true;
     for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
         if party.is_concrete() && *party != draft.actor {
-            let mut payload = payload.clone();
             if primary && role == "to" {
-                payload["performs"] = serde_json::json!({ "report": about, "duty": draft.duty });
+                let mut performing = (*payload).clone();
+                performing["performs"] = serde_json::json!({ "report": about, "duty": draft.duty });
                 primary = false;
+                d.outbox.push(crate::fanout::party_row("notice", party, role, subject.to_string(), &performing));
+            } else {
+                d.outbox.push(crate::fanout::shared_party_row("notice", party, role, subject.to_string(), &payload));
             }
-            d.outbox.push(crate::fanout::party_row("notice", party, role, subject.to_string(), &payload));
         }
     }
 }

@@ -265,6 +265,8 @@ pub(super) enum Cell {
     Null,
     Int(i64),
     Text(String),
+    /// Text several rows bind, stored once.
+    Shared(Arc<str>),
     Static(&'static str),
     Blob(Vec<u8>),
 }
@@ -275,6 +277,8 @@ impl Cell {
             Cell::Null => b.push_bind(None::<i64>),
             Cell::Int(v) => b.push_bind(v),
             Cell::Text(v) => b.push_bind(v),
+            // Copied for the one statement that binds it, and dropped with it.
+            Cell::Shared(v) => b.push_bind(v.to_string()),
             Cell::Static(v) => b.push_bind(v),
             Cell::Blob(v) => b.push_bind(v),
         };
@@ -329,6 +333,11 @@ pub(super) struct Rows {
 impl Rows {
     fn new(head: &'static str, tail: &'static str, columns: usize) -> Rows {
         Rows { head, tail, columns, cells: Vec::new() }
+    }
+
+    /// Makes room for `rows` more rows.
+    fn reserve(&mut self, rows: usize) {
+        self.cells.reserve_exact(rows.saturating_mul(self.columns));
     }
 
     /// Adds one row; its length must be the table's column count.
@@ -471,7 +480,6 @@ struct BatchRows {
     reports: Rows,
     botnets: Rows,
     obligations: Rows,
-    outbox: Rows,
     audit: Rows,
 }
 
@@ -491,17 +499,22 @@ fn encode_decisions(mut decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<
         ),
         botnets: Rows::new("INSERT OR FAIL INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6, cc) ", "", 7),
         obligations: obligation_rows(),
-        outbox: outbox_rows(),
         audit: audit_rows(),
     };
+    // Each table's cells are allocated once, at their full size: a submission of 100,000
+    // reports grows them to hundreds of MB, and growing by doubling would hold both copies.
+    let count = |rows_of: fn(&Decision) -> usize| decisions.iter().map(rows_of).sum::<usize>();
+    rows.submissions.reserve(decisions.len());
+    rows.reports.reserve(count(|d| d.reports.len()));
+    rows.botnets.reserve(count(|d| d.botnets.len()));
+    rows.obligations.reserve(count(|d| d.obligations.len()));
+    rows.audit.reserve(count(|d| d.audit.len()));
     // Once-per-period obligations (keyed) recur in most decisions of a batch; insert each once.
     let mut keys_seen = std::collections::HashSet::new();
     for d in decisions.iter_mut() {
-        // Outbox and audit rows are needed only here: moved into their cells, not copied. A
-        // repeat writes nothing but the outbox row that answers it again.
-        for o in std::mem::take(&mut d.outbox) {
-            push_outbox(&mut rows.outbox, o, d.submission.received_at);
-        }
+        // Audit rows are needed only here: moved into their cells, not copied. A repeat writes
+        // nothing but the outbox row that answers it again. Outbox rows are encoded as they are
+        // written (`write_outbox`).
         if d.duplicate {
             continue;
         }
@@ -572,7 +585,7 @@ where
 /// Writes a staged batch: its multi-row inserts, then the updates its decisions make to rows
 /// stored earlier (fulfilments, reopenings, regrades, contacts).
 async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &[Decision]) -> Result<(), StoreError> {
-    let BatchRows { submissions, reports, botnets, obligations, outbox, audit } = rows;
+    let BatchRows { submissions, reports, botnets, obligations, audit } = rows;
     // A refused submission whose bytes came again and were decided afresh keeps its row under a
     // key of its own; the new one takes the key, so the same bytes later are its duplicate.
     for d in decisions.iter().filter(|d| !d.duplicate) {
@@ -658,7 +671,7 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
         }
     }
 
-    outbox.insert(conn).await?;
+    write_outbox(conn, decisions).await?;
     audit.insert(conn).await?;
     Ok(())
 }
@@ -774,8 +787,35 @@ fn outbox_rows() -> Rows {
     Rows::new("INSERT OR FAIL INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ", "", 9)
 }
 
+/// The stored text of the payload that the last outbox rows share (the rows of one notice to
+/// several parties come together), made once for each role and bound by every such row.
+#[derive(Default)]
+struct PayloadTexts {
+    /// The payload (held, so that its address cannot be reused) and its texts by role.
+    current: Option<(Arc<serde_json::Value>, Vec<(Option<&'static str>, Arc<str>)>)>,
+}
+
+impl PayloadTexts {
+    fn of(&mut self, o: &OutboxRow) -> Cell {
+        if Arc::strong_count(&o.payload) == 1 {
+            return Cell::Text(o.payload_text()); // its own: nothing to share
+        }
+        if !self.current.as_ref().is_some_and(|(p, _)| Arc::ptr_eq(p, &o.payload)) {
+            self.current = Some((Arc::clone(&o.payload), Vec::new()));
+        }
+        let Some((_, texts)) = self.current.as_mut() else { unreachable!("set above") };
+        if let Some((_, text)) = texts.iter().find(|(role, _)| *role == o.role) {
+            return Cell::Shared(Arc::clone(text));
+        }
+        let text: Arc<str> = Arc::from(o.payload_text());
+        texts.push((o.role, Arc::clone(&text)));
+        Cell::Shared(text)
+    }
+}
+
 /// One outbox row, created (and first due) at `at`.
-fn push_outbox(rows: &mut Rows, o: OutboxRow, at: DateTime<Utc>) {
+fn push_outbox(rows: &mut Rows, texts: &mut PayloadTexts, o: OutboxRow, at: DateTime<Utc>) {
+    let payload = texts.of(&o);
     rows.push([
         o.id.to_string().into(),
         ms(at).into(),
@@ -784,7 +824,7 @@ fn push_outbox(rows: &mut Rows, o: OutboxRow, at: DateTime<Utc>) {
         o.recipient.into(),
         o.subject_id.into(),
         o.urgent.into(),
-        json_text(&o.payload).into(),
+        payload,
         ms(at).into(),
     ]);
 }
@@ -816,11 +856,33 @@ pub(super) async fn insert_obligations(
     rows.insert(conn).await
 }
 
+/// Writes the decisions' outbox rows a few thousand at a time, each group encoded just before
+/// it is inserted: a submission of 100,000 reports makes 600,000 of them, whose encoded payloads
+/// alone were hundreds of MB when the whole batch was encoded at once.
+async fn write_outbox(conn: &mut SqliteConnection, decisions: &[Decision]) -> Result<(), StoreError> {
+    const ROWS_AT_ONCE: usize = 4096;
+    let mut texts = PayloadTexts::default();
+    let mut rows = outbox_rows();
+    let mut pending = 0;
+    for d in decisions {
+        for o in &d.outbox {
+            push_outbox(&mut rows, &mut texts, o.clone(), d.submission.received_at);
+            pending += 1;
+            if pending == ROWS_AT_ONCE {
+                std::mem::replace(&mut rows, outbox_rows()).insert(conn).await?;
+                pending = 0;
+            }
+        }
+    }
+    rows.insert(conn).await
+}
+
 /// Inserts outbox rows, all created (and first due) at `at`.
 pub(super) async fn insert_outbox(conn: &mut SqliteConnection, outbox: Vec<OutboxRow>, at: DateTime<Utc>) -> Result<(), StoreError> {
     let mut rows = outbox_rows();
+    let mut texts = PayloadTexts::default();
     for o in outbox {
-        push_outbox(&mut rows, o, at);
+        push_outbox(&mut rows, &mut texts, o, at);
     }
     rows.insert(conn).await
 }
