@@ -6,7 +6,7 @@
 //! transaction, so a row is expanded exactly once. Urgent rows are expanded at once; the rest
 //! wait for the notice batch, which sends each recipient one mail listing all of its items.
 
-use crate::intake::decide::OutboxRow;
+use crate::decision::OutboxRow;
 use crate::model::{OutboxId, Party, Unit, UnitType};
 use crate::store::{JobStore, OutboxItem, Store};
 use chrono::{DateTime, Utc};

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod connectors;
+pub mod decision;
 pub mod digest;
 pub mod fanout;
 pub mod forms;

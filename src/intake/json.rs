@@ -17,8 +17,8 @@ use std::net::IpAddr;
 pub const MAX_REPORTS_PER_SUBMISSION: usize = 10_000;
 
 /// One element of a submission: its JSON pointer (`/3`, or empty for a lone object) and either
-/// the report or every error found in it.
-pub type Item = (String, Result<ReportInput, Vec<IntakeError>>);
+/// the report or every error found in it (defined with the decision types it feeds).
+pub use crate::decision::Item;
 
 /// Parses one report object or an array of them. `received_at` stands in for `discovered_at`
 /// on kinds where the time of discovery means nothing (feedback, verification, summaries).

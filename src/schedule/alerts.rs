@@ -1,7 +1,7 @@
 //! The deadline scan: a reminder before an obligation falls due, an overdue alert (迟报/漏报) after, and the escalation of botnet disposal that never came.
 
+use crate::decision::{AuditRow, OutboxRow};
 use crate::fanout::party_row;
-use crate::intake::decide::{AuditRow, OutboxRow};
 use crate::model::{Duty, Grade, Obligation, Party};
 use crate::rules::calendar::local_display;
 use crate::store::jobs::{AlertCandidate, AlertStep};

@@ -13,7 +13,7 @@ mod monthly;
 
 pub use monthly::{compute as compute_digest, send_digest};
 
-use crate::intake::decide::Engine;
+use crate::decision::Engine;
 use crate::store::{JobStore, Store, StoreError};
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;

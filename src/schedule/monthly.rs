@@ -1,8 +1,8 @@
 //! Monthly jobs: the summary reminder on the 1st working day, the list of units with no summary after the 5th, and the digest.
 
+use crate::decision::AuditRow;
 use crate::digest::{self, Digest};
 use crate::fanout::party_row;
-use crate::intake::decide::AuditRow;
 use crate::model::{Deadline, Obligation, ObligationId, ObligationStatus, Party, Unit, UnitType, YearMonth};
 use crate::rules::calendar::{end_of_day, local_display, start_of_day};
 use crate::rules::obligations::{Reporter, monthly_summary_duty};

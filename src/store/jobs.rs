@@ -1,7 +1,7 @@
 //! What the scheduler asks of the store: obligations due for an alert, idempotent job runs, party rows to fan out, retention, digest facts.
 
 use super::{OutboxItem, StoreError, StoredReport};
-use crate::intake::decide::{AuditRow, OutboxRow, ReportRef};
+use crate::decision::{AuditRow, OutboxRow, ReportRef};
 use crate::model::{Obligation, ObligationId, OutboxId};
 use chrono::{DateTime, Utc};
 use std::future::Future;

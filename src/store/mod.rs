@@ -8,7 +8,7 @@ pub mod sqlite;
 mod sqlite_jobs;
 mod synthetic;
 
-use crate::intake::decide::{Context, Decision, Needs};
+use crate::decision::{Context, Decision, Needs};
 use crate::model::{Obligation, ObligationStatus, OutboxId, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
 use crate::rules::Calendar;
 use chrono::{DateTime, Utc};
@@ -155,8 +155,8 @@ pub struct StoredAppeal {
 #[derive(Debug, Default)]
 pub struct AppealEffects {
     pub obligations: Vec<Obligation>,
-    pub outbox: Vec<crate::intake::decide::OutboxRow>,
-    pub audit: Vec<crate::intake::decide::AuditRow>,
+    pub outbox: Vec<crate::decision::OutboxRow>,
+    pub audit: Vec<crate::decision::AuditRow>,
 }
 
 /// What one step of the pipelined writer (`Store::commit_staged`) did.

@@ -3,7 +3,7 @@
 use super::{
     AppealEffects, Backlog, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport,
 };
-use crate::intake::decide::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
+use crate::decision::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
 use crate::model::submission::{Sender, dedupe_digest};
 use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
@@ -1036,7 +1036,7 @@ impl Store for SqliteStore {
         let mut deciding = None;
         // When the staged rows touch nothing the next batch's context is read from, read it
         // first, and decide that batch on another thread while they are written and committed.
-        let ahead = next.as_ref().is_some_and(|(needs, _)| decide::reads_untouched_by(needs, &decisions));
+        let ahead = next.as_ref().is_some_and(|(needs, _)| decision::reads_untouched_by(needs, &decisions));
         if ahead && let Some((needs, decide)) = next.take() {
             deciding = Some(decide_aside(load_context(&mut tx, &needs).await, decide));
         }

@@ -6,7 +6,7 @@ use super::sqlite::{
     row_to_outbox_item, row_to_report, row_to_report_ref,
 };
 use super::{OutboxItem, SqliteStore, StoreError};
-use crate::intake::decide::{AuditRow, Fulfils, OutboxRow};
+use crate::decision::{AuditRow, Fulfils, OutboxRow};
 use crate::model::{Obligation, OutboxId};
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Row};

@@ -1,0 +1,273 @@
+//! What intake decides and the store writes: a parsed batch, the context its decision reads, and everything one submission causes.
+//!
+//! Below both intake and the store: intake makes these values, the store loads a `Context` for a
+//! batch's `Needs` and writes each `Decision` in one transaction, fan-out and the scheduler make
+//! outbox and audit rows of their own. Nothing here decides anything.
+
+use crate::model::report::{Report, ReportInput};
+use crate::model::submission::Sender;
+use crate::model::{
+    Contact, Deadline, Duty, Grade, IntakeError, Obligation, ObligationId, OutboxId, Party, Province, Receipt, Region, Regrade, ReportId,
+    ReportKind, Submission, SubmissionId, Unit, UnitCode, UnitType, WarningLevel,
+};
+use crate::rules::botnet;
+use crate::rules::{BotSet, Calendar, Policy};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// One element of a submission: its place (a JSON pointer, `/3`, or empty for a lone object;
+/// a form row's place) and either the report or every error found in it.
+pub type Item = (String, Result<ReportInput, Vec<IntakeError>>);
+
+/// The calendar and policy intake decides with.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub calendar: Calendar,
+    pub policy: Policy,
+    /// Who answers for botnet addresses and domains, for CNCERT's disposal notices.
+    pub ownership: crate::rules::ownership::Ownership,
+}
+
+/// A submission after parsing, before it meets the store.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub submission: Submission,
+    pub items: Result<Vec<Item>, IntakeError>,
+    /// What parsing left out without refusing (unknown columns, sheets without a form).
+    pub notes: Vec<crate::model::Note>,
+}
+
+impl Parsed {
+    pub fn new(submission: Submission, items: Result<Vec<Item>, IntakeError>) -> Parsed {
+        Parsed { submission, items, notes: vec![] }
+    }
+}
+
+/// What intake needs to know about an earlier report it refers to.
+#[derive(Debug, Clone)]
+pub struct ReportRef {
+    pub id: ReportId,
+    pub unit: UnitCode,
+    pub reporter_type: UnitType,
+    pub reporter_region: Region,
+    pub kind: ReportKind,
+    pub grade: Option<Grade>,
+    pub level: Option<WarningLevel>,
+    pub provinces: Vec<Province>,
+}
+
+/// One botnet of a stored report, for the same-period aggregate.
+#[derive(Debug, Clone)]
+pub struct BotnetRow {
+    pub report_id: ReportId,
+    pub idx: usize,
+    /// Its C&C address and port: the same C&C seen again in the period is the same botnet.
+    /// None only for rows stored before the hub kept it and whose report no longer says.
+    pub cc: Option<(std::net::IpAddr, u16)>,
+    pub discovered_at: DateTime<Utc>,
+    pub declared_count: u64,
+    pub bots: BotSet,
+}
+
+impl BotnetRow {
+    pub fn sighting(&self) -> botnet::Sighting<'_> {
+        botnet::Sighting { cc: self.cc, declared_count: self.declared_count, listed: &self.bots }
+    }
+}
+
+/// What the store found for a batch: units by sender, referenced reports, and the botnets of the
+/// period. Decisions add to it, so a later submission of the batch sees an earlier one.
+#[derive(Debug, Default)]
+pub struct Context {
+    /// Shared, so each decision holds its unit without copying its contacts.
+    pub units: HashMap<Sender, std::sync::Arc<Unit>>,
+    pub refs: HashMap<ReportId, ReportRef>,
+    pub botnets: Vec<BotnetRow>,
+    pub receipts: HashMap<String, Receipt>,
+    /// The sender's own id (a mail's Message-ID) of the submission each dedupe key was first stored under.
+    pub external_ids: HashMap<String, Option<String>>,
+    /// Obligations that appeals name, as stored (their reports are in `refs`).
+    pub obligations: HashMap<ObligationId, Obligation>,
+    /// Who owes a disposal feedback or a verification about each botnet event a feedback or
+    /// verification of the batch names: only they may send one (Art. 9 [僵尸机制]).
+    pub owed: HashMap<ReportId, Vec<(Duty, Party)>>,
+}
+
+/// What the store must look up before deciding a batch.
+#[derive(Debug, Default)]
+pub struct Needs {
+    pub dedupe_keys: Vec<String>,
+    pub senders: Vec<Sender>,
+    pub refs: Vec<ReportId>,
+    /// Obligations named by appeals; the store adds their reports to `refs`.
+    pub obligations: Vec<ObligationId>,
+    /// Botnet events named by feedbacks and verifications, whose owed duties the store loads into `owed`.
+    pub owed_about: Vec<ReportId>,
+    /// The span of discovery times whose botnets may share a period with the batch's.
+    pub botnet_span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// An obligation the report fulfils, found by what it is about or by its key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fulfils {
+    About { report: ReportId, duty: Duty, actor: Party },
+    Key(String),
+}
+
+/// A closed obligation an appeal reopens with a fresh deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reopen {
+    pub obligation: ObligationId,
+    pub deadline: Deadline,
+    pub next_alert_at: DateTime<Utc>,
+}
+
+/// An earlier report's open duties of one kind, due sooner because the report was regraded:
+/// their clock restarts under the new grade at the regrading (Art. 9(二)(三) [僵尸机制]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reschedule {
+    pub report: ReportId,
+    pub duty: Duty,
+    /// Whose duty (every actor's when None: each notified owner's feedback).
+    pub actor: Option<Party>,
+    pub deadline: Deadline,
+    pub next_alert_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fulfilment {
+    pub target: Fulfils,
+    pub by: ReportId,
+    pub at: DateTime<Utc>,
+}
+
+/// A row for the dispatcher: something to deliver to a party or an address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: OutboxId,
+    pub kind: &'static str,
+    /// The sink that delivers it: `amqp` or `email`.
+    pub channel: &'static str,
+    pub recipient: String,
+    pub subject_id: String,
+    pub urgent: bool,
+    /// Shared by the rows of one notice to several parties: a submission of many reports would
+    /// otherwise hold a copy of every report's notice for each party until it is stored.
+    pub payload: std::sync::Arc<serde_json::Value>,
+    /// A party row's role (`to`, `copy`), added to the payload as it is stored.
+    pub role: Option<&'static str>,
+}
+
+impl OutboxRow {
+    /// The payload as stored: the shared payload with this row's role added.
+    pub fn payload_text(&self) -> String {
+        serde_json::to_string(&WithRole(&self.payload, self.role)).expect("a serde_json::Value always serialises")
+    }
+}
+
+/// A payload object with a `role` entry added, written without copying the object.
+struct WithRole<'a>(&'a serde_json::Value, Option<&'a str>);
+
+impl serde::Serialize for WithRole<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match (self.0, self.1) {
+            (serde_json::Value::Object(entries), Some(role)) => {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in entries.iter().filter(|(k, _)| *k != "role") {
+                    map.serialize_entry(k, v)?;
+                }
+                map.serialize_entry("role", role)?;
+                map.end()
+            }
+            (v, _) => v.serialize(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub actor: String,
+    pub action: &'static str,
+    pub subject: String,
+    pub detail: serde_json::Value,
+}
+
+/// Everything one submission causes, written by the store in one transaction.
+#[derive(Debug)]
+pub struct Decision {
+    pub submission: Submission,
+    pub unit: Option<UnitCode>,
+    pub receipt: Receipt,
+    /// True when an earlier identical submission exists: nothing else is written.
+    pub duplicate: bool,
+    pub reports: Vec<Report>,
+    pub botnets: Vec<BotnetRow>,
+    pub obligations: Vec<Obligation>,
+    pub fulfilments: Vec<Fulfilment>,
+    pub reopens: Vec<Reopen>,
+    pub regrades: Vec<Regrade>,
+    /// Open duties of regraded reports whose deadlines the new grade brings forward.
+    pub reschedules: Vec<Reschedule>,
+    pub outbox: Vec<OutboxRow>,
+    pub audit: Vec<AuditRow>,
+    pub contacts: Option<(UnitCode, Vec<Contact>)>,
+    /// A refused submission of the same bytes that this one replaces as the holder of its
+    /// dedupe key (the refused one stays stored, under a key of its own).
+    pub supersedes: Option<SubmissionId>,
+}
+
+/// Whether reading `needs` gives the same context before the rows of `earlier` are written as
+/// after them: true when those decisions write nothing such a read looks at. The pipelined
+/// writer then reads a batch's context before writing the batch ahead of it, and decides the
+/// one while the other is written.
+pub fn reads_untouched_by(needs: &Needs, earlier: &[Decision]) -> bool {
+    let written = || earlier.iter().filter(|d| !d.duplicate);
+    // Contact updates change units and their mail identities.
+    if written().any(|d| d.contacts.is_some()) {
+        return false;
+    }
+    // Appeals read obligations, which fulfilments and reopenings change.
+    if !needs.obligations.is_empty() {
+        return false;
+    }
+    // Feedbacks and verifications read who owes them, which notices create.
+    if !needs.owed_about.is_empty() && written().any(|d| !d.obligations.is_empty()) {
+        return false;
+    }
+    // The botnets of the period, and the reports they belong to.
+    if needs.botnet_span.is_some() && written().any(|d| !d.botnets.is_empty()) {
+        return false;
+    }
+    // Earlier receipts by dedupe key.
+    let keys: std::collections::HashSet<&str> = needs.dedupe_keys.iter().map(String::as_str).collect();
+    if earlier.iter().any(|d| keys.contains(d.submission.dedupe_key.as_str())) {
+        return false;
+    }
+    // Referenced reports: new ones, and regraded ones.
+    let refs: std::collections::HashSet<ReportId> = needs.refs.iter().copied().collect();
+    !written().any(|d| d.reports.iter().any(|r| refs.contains(&r.id)) || d.regrades.iter().any(|g| refs.contains(&g.report_id)))
+}
+
+impl Decision {
+    /// A decision that writes nothing yet but its submission and receipt.
+    pub fn empty(submission: Submission, unit: Option<UnitCode>, receipt: Receipt, duplicate: bool) -> Decision {
+        Decision {
+            submission,
+            unit,
+            receipt,
+            duplicate,
+            reports: vec![],
+            botnets: vec![],
+            obligations: vec![],
+            fulfilments: vec![],
+            reopens: vec![],
+            regrades: vec![],
+            reschedules: vec![],
+            outbox: vec![],
+            audit: vec![],
+            contacts: None,
+            supersedes: None,
+        }
+    }
+}
