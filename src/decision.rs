@@ -141,13 +141,90 @@ pub struct Fulfilment {
     pub at: DateTime<Utc>,
 }
 
+/// What an outbox row delivers; its code is what is stored and what AMQP's `x-tongbao-kind` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    /// The answer to a submission.
+    Receipt,
+    /// A report forwarded under a duty (or a notice the hub sends for CNCERT).
+    Notice,
+    /// Something a party must act on now: a regrade, an escalation under Art. 9(四), an appeal.
+    Alert,
+    Reminder,
+    Overdue,
+    Escalation,
+    SummaryReminder,
+    MissingSummaries,
+    Digest,
+    /// Several non-urgent rows for one address, sent as one message.
+    Batch,
+}
+
+impl OutboxKind {
+    pub const ALL: [OutboxKind; 10] = [
+        OutboxKind::Receipt,
+        OutboxKind::Notice,
+        OutboxKind::Alert,
+        OutboxKind::Reminder,
+        OutboxKind::Overdue,
+        OutboxKind::Escalation,
+        OutboxKind::SummaryReminder,
+        OutboxKind::MissingSummaries,
+        OutboxKind::Digest,
+        OutboxKind::Batch,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            OutboxKind::Receipt => "receipt",
+            OutboxKind::Notice => "notice",
+            OutboxKind::Alert => "alert",
+            OutboxKind::Reminder => "reminder",
+            OutboxKind::Overdue => "overdue",
+            OutboxKind::Escalation => "escalation",
+            OutboxKind::SummaryReminder => "summary_reminder",
+            OutboxKind::MissingSummaries => "missing_summaries",
+            OutboxKind::Digest => "digest",
+            OutboxKind::Batch => "batch",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<OutboxKind> {
+        OutboxKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+impl std::fmt::Display for OutboxKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Who delivers an outbox row: the fan-out (a party, resolved to addresses), or a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxChannel {
+    Party,
+    Email,
+    Amqp,
+}
+
+impl OutboxChannel {
+    pub fn code(self) -> &'static str {
+        match self {
+            OutboxChannel::Party => "party",
+            OutboxChannel::Email => "email",
+            OutboxChannel::Amqp => "amqp",
+        }
+    }
+}
+
 /// A row for the dispatcher: something to deliver to a party or an address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     pub id: OutboxId,
-    pub kind: &'static str,
-    /// The sink that delivers it: `amqp` or `email`.
-    pub channel: &'static str,
+    pub kind: OutboxKind,
+    pub channel: OutboxChannel,
     pub recipient: String,
     pub subject_id: String,
     pub urgent: bool,

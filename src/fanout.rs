@@ -6,7 +6,7 @@
 //! transaction, so a row is expanded exactly once. Urgent rows are expanded at once; the rest
 //! wait for the notice batch, which sends each recipient one mail listing all of its items.
 
-use crate::decision::OutboxRow;
+use crate::decision::{OutboxChannel, OutboxKind, OutboxRow};
 use crate::model::{OutboxId, Party, Unit, UnitType};
 use crate::store::{JobStore, OutboxItem, Store};
 use chrono::{DateTime, Utc};
@@ -25,13 +25,13 @@ pub enum Destination {
 }
 
 impl Destination {
-    fn channel(&self) -> &'static str {
+    fn channel(&self) -> OutboxChannel {
         match self {
-            Destination::Email { .. } => "email",
-            Destination::Amqp { .. } => "amqp",
+            Destination::Email { .. } => OutboxChannel::Email,
+            Destination::Amqp { .. } => OutboxChannel::Amqp,
         }
     }
-    fn recipient(&self, kind: &str) -> String {
+    fn recipient(&self, kind: OutboxKind) -> String {
         match self {
             Destination::Email { address, .. } => address.clone(),
             Destination::Amqp { unit } => format!("to.{}.{kind}", unit.replace('.', "_")),
@@ -40,13 +40,13 @@ impl Destination {
 }
 
 /// One urgent row for a party, for the fan-out to resolve; `role` is `to` or `copy`.
-pub fn party_row(kind: &'static str, party: &Party, role: &'static str, subject: String, payload: &serde_json::Value) -> OutboxRow {
+pub fn party_row(kind: OutboxKind, party: &Party, role: &'static str, subject: String, payload: &serde_json::Value) -> OutboxRow {
     shared_party_row(kind, party, role, subject, &Arc::new(payload.clone()))
 }
 
 /// Like `party_row`, sharing one payload among the rows of a notice to several parties.
 pub fn shared_party_row(
-    kind: &'static str,
+    kind: OutboxKind,
     party: &Party,
     role: &'static str,
     subject: String,
@@ -55,7 +55,7 @@ pub fn shared_party_row(
     OutboxRow {
         id: OutboxId::new(),
         kind,
-        channel: "party",
+        channel: OutboxChannel::Party,
         recipient: party.to_string(),
         subject_id: subject,
         urgent: true,
@@ -158,9 +158,9 @@ pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, bat
         };
         children.push(OutboxRow {
             id: OutboxId::new(),
-            kind: "batch",
+            kind: OutboxKind::Batch,
             channel: d.channel(),
-            recipient: d.recipient("batch"),
+            recipient: d.recipient(OutboxKind::Batch),
             subject_id: items[0].0.id.to_string(),
             urgent: false,
             payload: Arc::new(serde_json::json!({ "recipient_label": label, "items": list })),
@@ -186,10 +186,10 @@ fn child(row: &OutboxItem, d: &Destination, party: &Party) -> OutboxRow {
         obj.insert("party".into(), party.to_string().into());
         obj.insert("parent_outbox_id".into(), row.id.to_string().into());
     }
-    let kind: &'static str = match row.kind.as_str() {
-        "notice" => "notice",
-        "digest" => "digest",
-        _ => "alert",
+    let kind = match row.kind {
+        OutboxKind::Notice => OutboxKind::Notice,
+        OutboxKind::Digest => OutboxKind::Digest,
+        _ => OutboxKind::Alert,
     };
     OutboxRow {
         id: OutboxId::new(),

@@ -5,6 +5,7 @@
 //! that stores the appeal, and an answer may come only from CNCERT or a unit it was routed to.
 
 use super::decide::{AuditRow, Engine, OutboxRow};
+use crate::decision::{OutboxChannel, OutboxKind};
 use crate::model::appeal::{AppealAnswer, AppealChannel, AppealForm, plain_text};
 use crate::model::{AppealId, ErrorCode, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Party, UnitCode, UserAppeal};
 use crate::rules::calendar::local_display;
@@ -109,7 +110,7 @@ pub async fn lodge<S: Store>(
             "title": format!("【用户申诉】{} 的处置被申诉：请于 {due} 前答复申诉人", appeal.targets_zh()),
             "lines": lines,
         });
-        outbox.push(crate::fanout::party_row("alert", &o.actor, "to", appeal.id.to_string(), &payload));
+        outbox.push(crate::fanout::party_row(OutboxKind::Alert, &o.actor, "to", appeal.id.to_string(), &payload));
     }
     if let Some(email) = &appeal.email {
         let lines = vec![
@@ -183,7 +184,7 @@ pub async fn answer<S: Store>(store: &S, id: AppealId, by: &Answerer, text: &str
             "title": format!("【用户申诉已答复】{} 的处置申诉由{}答复", appeal.targets_zh(), answerer_zh),
             "lines": [format!("申诉编号：{}", appeal.id), format!("答复内容：{text}"), told.clone()],
         });
-        outbox.push(crate::fanout::party_row("alert", &party, "to", appeal.id.to_string(), &payload));
+        outbox.push(crate::fanout::party_row(OutboxKind::Alert, &party, "to", appeal.id.to_string(), &payload));
     }
     let person = match by {
         Answerer::Cncert { person } => person.clone(),
@@ -235,8 +236,8 @@ fn particulars(appeal: &UserAppeal) -> Vec<String> {
 fn user_mail(appeal: &UserAppeal, email: &crate::model::Email, title: &str, lines: Vec<String>) -> OutboxRow {
     OutboxRow {
         id: OutboxId::new(),
-        kind: "alert",
-        channel: "email",
+        kind: OutboxKind::Alert,
+        channel: OutboxChannel::Email,
         recipient: email.as_str().to_string(),
         subject_id: appeal.id.to_string(),
         urgent: true,

@@ -1,8 +1,8 @@
 //! The intake decision: from parsed reports and what the store already knows, everything one submission causes. Pure.
 
 pub use crate::decision::{
-    AuditRow, BotnetRow, Context, Decision, Engine, Fulfilment, Fulfils, Item, Needs, OutboxRow, Parsed, Reopen, ReportRef, Reschedule,
-    reads_untouched_by,
+    AuditRow, BotnetRow, Context, Decision, Engine, Fulfilment, Fulfils, Item, Needs, OutboxChannel, OutboxKind, OutboxRow, Parsed, Reopen,
+    ReportRef, Reschedule, reads_untouched_by,
 };
 use crate::model::receipt::ObligationSummary;
 use crate::model::report::{Report, ReportBody, ReportInput};
@@ -150,8 +150,8 @@ pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> V
             {
                 d.outbox.push(OutboxRow {
                     id: OutboxId::new(),
-                    kind: "receipt",
-                    channel: "email",
+                    kind: OutboxKind::Receipt,
+                    channel: OutboxChannel::Email,
                     recipient: reply_to,
                     subject_id: d.receipt.submission_id.to_string(),
                     urgent: true,
@@ -223,8 +223,8 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
     if let Some(reply_to) = d.submission.reply_to.clone() {
         d.outbox.push(OutboxRow {
             id: OutboxId::new(),
-            kind: "receipt",
-            channel: if d.submission.channel == crate::model::Channel::Amqp { "amqp" } else { "email" },
+            kind: OutboxKind::Receipt,
+            channel: if d.submission.channel == crate::model::Channel::Amqp { OutboxChannel::Amqp } else { OutboxChannel::Email },
             recipient: reply_to,
             subject_id: d.submission.id.to_string(),
             urgent: true,
@@ -515,7 +515,7 @@ fn accept(
                             "title": format!("【期限提前】木马和僵尸网络事件调整为“{}”，处置反馈期限提前", computed.label_zh()),
                             "lines": [format!("报告编号：{}（反馈时请在 notice_ref 中填写）", r.id), format!("调整原因：{why}"), format!("新的期限：{feedback}")],
                         });
-                        d.outbox.push(crate::fanout::party_row("alert", &Party::Unit(owner), "to", r.id.to_string(), &payload));
+                        d.outbox.push(crate::fanout::party_row(OutboxKind::Alert, &Party::Unit(owner), "to", r.id.to_string(), &payload));
                     }
                 }
                 d.audit.push(AuditRow {
@@ -657,7 +657,7 @@ fn accept(
                     .chain(targets.iter().map(|t| format!("待处置：{t}")))
                     .collect::<Vec<_>>(),
             });
-            d.outbox.push(crate::fanout::party_row("notice", &Party::Unit(owner.clone()), "to", id.to_string(), &payload));
+            d.outbox.push(crate::fanout::party_row(OutboxKind::Notice, &Party::Unit(owner.clone()), "to", id.to_string(), &payload));
             d.audit.push(AuditRow {
                 actor: "hub".into(),
                 action: "botnet.notified",
@@ -838,7 +838,7 @@ fn reopen(
     });
     let recipients = std::iter::once((&o.actor, "to")).chain(o.to.iter().map(|p| (p, "copy")));
     for (party, role) in recipients.filter(|(p, _)| p.is_concrete() && *p != me) {
-        d.outbox.push(crate::fanout::party_row("notice", party, role, o.id.to_string(), &payload));
+        d.outbox.push(crate::fanout::party_row(OutboxKind::Notice, party, role, o.id.to_string(), &payload));
     }
     d.audit.push(AuditRow {
         actor: me.to_string(),
@@ -871,15 +871,15 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
         if !party.is_concrete() || *party == draft.actor {
             continue;
         }
-        let mut row = crate::fanout::shared_party_row("notice", party, role, report.to_string(), &payload);
+        let mut row = crate::fanout::shared_party_row(OutboxKind::Notice, party, role, report.to_string(), &payload);
         row.urgent = urgent;
         d.outbox.push(row);
     }
     for province in provinces {
         d.outbox.push(OutboxRow {
             id: OutboxId::new(),
-            kind: "notice",
-            channel: "amqp",
+            kind: OutboxKind::Notice,
+            channel: OutboxChannel::Amqp,
             recipient: format!("notice.{}.{severity}.{province}", content.kind()),
             subject_id: report.to_string(),
             urgent,
@@ -928,16 +928,16 @@ fn escalate_targets(
             "title": format!("【重要信息系统】木马和僵尸网络事件尚有 {} 个目标未清除，请协调监管部门处理", important.len()),
             "lines": head(&important),
         });
-        d.outbox.push(crate::fanout::party_row("alert", &Party::Csb, "to", event.id.to_string(), &payload));
-        d.outbox.push(crate::fanout::party_row("alert", &Party::Cncert, "copy", event.id.to_string(), &payload));
+        d.outbox.push(crate::fanout::party_row(OutboxKind::Alert, &Party::Csb, "to", event.id.to_string(), &payload));
+        d.outbox.push(crate::fanout::party_row(OutboxKind::Alert, &Party::Cncert, "copy", event.id.to_string(), &payload));
     }
     if !contract.is_empty() {
         let payload = serde_json::json!({
             "title": format!("【按服务协议处理】木马和僵尸网络事件尚有 {} 个目标未清除", contract.len()),
             "lines": head(&contract),
         });
-        d.outbox.push(crate::fanout::party_row("alert", &Party::Unit(from.code.clone()), "to", event.id.to_string(), &payload));
-        d.outbox.push(crate::fanout::party_row("alert", &Party::Cncert, "copy", event.id.to_string(), &payload));
+        d.outbox.push(crate::fanout::party_row(OutboxKind::Alert, &Party::Unit(from.code.clone()), "to", event.id.to_string(), &payload));
+        d.outbox.push(crate::fanout::party_row(OutboxKind::Alert, &Party::Cncert, "copy", event.id.to_string(), &payload));
     }
     d.audit.push(AuditRow {
         actor: "hub".into(),
@@ -991,9 +991,9 @@ fn perform_for_cncert(
                 let mut performing = (*payload).clone();
                 performing["performs"] = serde_json::json!({ "report": about, "duty": draft.duty });
                 primary = false;
-                d.outbox.push(crate::fanout::party_row("notice", party, role, subject.to_string(), &performing));
+                d.outbox.push(crate::fanout::party_row(OutboxKind::Notice, party, role, subject.to_string(), &performing));
             } else {
-                d.outbox.push(crate::fanout::shared_party_row("notice", party, role, subject.to_string(), &payload));
+                d.outbox.push(crate::fanout::shared_party_row(OutboxKind::Notice, party, role, subject.to_string(), &payload));
             }
         }
     }
@@ -1012,7 +1012,7 @@ fn regrade_notice(r: &ReportRef, from: Grade, to: Grade, at: DateTime<Utc>, why:
         "title": format!("【定级调整】贵单位报送的木马和僵尸网络事件由“{}”调整为“{}”", from.label_zh(), to.label_zh()),
         "lines": lines,
     });
-    crate::fanout::party_row("alert", &Party::Unit(r.unit.clone()), "to", r.id.to_string(), &payload)
+    crate::fanout::party_row(OutboxKind::Alert, &Party::Unit(r.unit.clone()), "to", r.id.to_string(), &payload)
 }
 
 /// What the store will do with a contact update (the unit's e-mail senders become exactly its

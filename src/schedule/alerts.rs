@@ -1,5 +1,6 @@
 //! The deadline scan: a reminder before an obligation falls due, an overdue alert (迟报/漏报) after, and the escalation of botnet disposal that never came.
 
+use crate::decision::OutboxKind;
 use crate::decision::{AuditRow, OutboxRow};
 use crate::fanout::party_row;
 use crate::model::{Duty, Grade, Obligation, Party};
@@ -69,7 +70,7 @@ pub fn step(c: &AlertCandidate, now: DateTime<Utc>) -> AlertStep {
             format!("【提醒】请{}", o.duty.label_zh())
         };
         let payload = payload("reminder", &title, &lines, o);
-        outbox.push(party_row("reminder", &o.actor, "to", o.id.to_string(), &payload));
+        outbox.push(party_row(OutboxKind::Reminder, &o.actor, "to", o.id.to_string(), &payload));
         audit.push(AuditRow { actor: "hub".into(), action: "obligation.reminded", subject: o.id.to_string(), detail: payload });
         return AlertStep {
             obligation: o.id,
@@ -84,9 +85,9 @@ pub fn step(c: &AlertCandidate, now: DateTime<Utc>) -> AlertStep {
     // Overdue: the actor is told, and so are the parties it owed, so they know it is missing.
     let title = format!("【逾期】{}已超过期限 {}（漏报）", o.duty.label_zh(), local_display(due));
     let payload = payload("overdue", &title, &lines, o);
-    outbox.push(party_row("overdue", &o.actor, "to", o.id.to_string(), &payload));
+    outbox.push(party_row(OutboxKind::Overdue, &o.actor, "to", o.id.to_string(), &payload));
     for p in o.to.iter().filter(|p| **p != o.actor && p.is_concrete()) {
-        outbox.push(party_row("overdue", p, "copy", o.id.to_string(), &payload));
+        outbox.push(party_row(OutboxKind::Overdue, p, "copy", o.id.to_string(), &payload));
     }
     audit.push(AuditRow { actor: "hub".into(), action: "obligation.missed", subject: o.id.to_string(), detail: payload });
     if o.duty == Duty::DisposalFeedback {
@@ -130,10 +131,10 @@ fn escalate(c: &AlertCandidate, lines: &[String], outbox: &mut Vec<OutboxRow>, a
     let mut payload = payload("escalation", &title, &lines, o);
     payload["important"] = important.into();
     for p in &to {
-        outbox.push(party_row("escalation", p, "to", o.id.to_string(), &payload));
+        outbox.push(party_row(OutboxKind::Escalation, p, "to", o.id.to_string(), &payload));
     }
     for p in &copy {
-        outbox.push(party_row("escalation", p, "copy", o.id.to_string(), &payload));
+        outbox.push(party_row(OutboxKind::Escalation, p, "copy", o.id.to_string(), &payload));
     }
     audit.push(AuditRow { actor: "hub".into(), action, subject: o.id.to_string(), detail: payload });
 }

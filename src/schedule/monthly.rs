@@ -1,6 +1,7 @@
 //! Monthly jobs: the summary reminder on the 1st working day, the list of units with no summary after the 5th, and the digest.
 
 use crate::decision::AuditRow;
+use crate::decision::OutboxKind;
 use crate::digest::{self, Digest};
 use crate::fanout::party_row;
 use crate::model::{Deadline, Obligation, ObligationId, ObligationStatus, Party, Unit, UnitType, YearMonth};
@@ -89,7 +90,7 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
             "依据：《互联网网络安全信息通报实施办法》第十三条第三款".to_string(),
         ];
         let payload = serde_json::json!({ "alert": "summary_reminder", "title": title, "lines": lines, "month": month.to_string() });
-        outbox.push(party_row("summary_reminder", &party, "to", format!("monthly_summary:{}:{month}", u.code), &payload));
+        outbox.push(party_row(OutboxKind::SummaryReminder, &party, "to", format!("monthly_summary:{}:{month}", u.code), &payload));
     }
     let n = outbox.len();
     let ran = store
@@ -135,8 +136,8 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
     });
     let subject = format!("missing_summaries:{month}");
     let outbox = vec![
-        party_row("missing_summaries", &Party::Cncert, "to", subject.clone(), &payload),
-        party_row("missing_summaries", &Party::Csb, "copy", subject, &payload),
+        party_row(OutboxKind::MissingSummaries, &Party::Cncert, "to", subject.clone(), &payload),
+        party_row(OutboxKind::MissingSummaries, &Party::Csb, "copy", subject, &payload),
     ];
     // Units that were never reminded (the hub was down all week) still owe it: record the
     // duty, for the next scan to mark missed.
@@ -244,9 +245,9 @@ pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: 
     });
     let subject = format!("digest:{month}");
     let outbox = vec![
-        party_row("digest", &Party::Csb, "to", subject.clone(), &to_csb),
-        party_row("digest", &Party::AllBureaus, "to", subject.clone(), &payload),
-        party_row("digest", &Party::Cncert, "copy", subject, &payload),
+        party_row(OutboxKind::Digest, &Party::Csb, "to", subject.clone(), &to_csb),
+        party_row(OutboxKind::Digest, &Party::AllBureaus, "to", subject.clone(), &payload),
+        party_row(OutboxKind::Digest, &Party::Cncert, "copy", subject, &payload),
     ];
     let ran = store
         .record_job(JobRun {

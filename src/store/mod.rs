@@ -111,7 +111,7 @@ pub struct ObligationFilter {
 #[derive(Debug, Clone)]
 pub struct OutboxItem {
     pub id: OutboxId,
-    pub kind: String,
+    pub kind: crate::decision::OutboxKind,
     pub recipient: String,
     pub subject_id: String,
     pub urgent: bool,

@@ -3,6 +3,7 @@
 use super::{
     AppealEffects, Backlog, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport,
 };
+use crate::decision::OutboxKind;
 use crate::decision::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
 use crate::model::submission::{Sender, dedupe_digest};
 use crate::model::{
@@ -819,8 +820,8 @@ fn push_outbox(rows: &mut Rows, texts: &mut PayloadTexts, o: OutboxRow, at: Date
     rows.push([
         o.id.to_string().into(),
         ms(at).into(),
-        o.kind.into(),
-        o.channel.into(),
+        o.kind.code().into(),
+        o.channel.code().into(),
         o.recipient.into(),
         o.subject_id.into(),
         o.urgent.into(),
@@ -915,7 +916,10 @@ fn row_to_appeal(r: &SqliteRow) -> Result<StoredAppeal, StoreError> {
 pub(super) fn row_to_outbox_item(r: &SqliteRow) -> Result<OutboxItem, StoreError> {
     Ok(OutboxItem {
         id: parse_col(r, "id")?,
-        kind: r.try_get("kind")?,
+        kind: {
+            let code: String = r.try_get("kind")?;
+            OutboxKind::parse(&code).ok_or_else(|| corrupt("outbox.kind", code))?
+        },
         recipient: r.try_get("recipient")?,
         subject_id: r.try_get("subject_id")?,
         urgent: r.try_get("urgent")?,

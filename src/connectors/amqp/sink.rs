@@ -6,6 +6,7 @@
 //! is tried again later with backoff.
 
 use super::{Backoff, header};
+use crate::decision::OutboxKind;
 use crate::store::{OutboxItem, Store};
 use chrono::{Duration as ChronoDuration, Utc};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
@@ -125,7 +126,7 @@ type Message = (String, String, Vec<u8>, BasicProperties);
 /// The exchange, routing key, body and properties for one outbox row.
 async fn message_for<S: Store>(config: &SinkConfig, store: &S, row: &OutboxItem) -> Result<Option<Message>, String> {
     let mut headers = FieldTable::default();
-    header(&mut headers, "x-tongbao-kind", row.kind.clone());
+    header(&mut headers, "x-tongbao-kind", row.kind.code());
     let base = BasicProperties::default()
         .with_message_id(row.id.to_string().into())
         .with_delivery_mode(2)
@@ -133,8 +134,8 @@ async fn message_for<S: Store>(config: &SinkConfig, store: &S, row: &OutboxItem)
         .with_content_encoding("utf-8".into())
         .with_app_id("tongbao".into())
         .with_timestamp(Utc::now().timestamp().max(0) as u64);
-    match row.kind.as_str() {
-        "notice" => {
+    match row.kind {
+        OutboxKind::Notice => {
             let Ok(report_id) = row.subject_id.parse() else { return Ok(None) };
             let Some(report) = store.report(report_id, None).await.map_err(|e| e.to_string())? else { return Ok(None) };
             header(&mut headers, "x-tongbao-report-id", row.subject_id.clone());
@@ -144,7 +145,7 @@ async fn message_for<S: Store>(config: &SinkConfig, store: &S, row: &OutboxItem)
             let body = serde_json::json!({ "notice": row.payload, "report": report });
             Ok(Some((config.exchange.clone(), row.recipient.clone(), body.to_string().into_bytes(), base.with_headers(headers))))
         }
-        "receipt" => {
+        OutboxKind::Receipt => {
             let Ok(submission_id) = row.subject_id.parse() else { return Ok(None) };
             let Some(receipt) = store.receipt(submission_id, None).await.map_err(|e| e.to_string())? else { return Ok(None) };
             let mut props = base.with_headers(headers);
@@ -156,12 +157,16 @@ async fn message_for<S: Store>(config: &SinkConfig, store: &S, row: &OutboxItem)
             Ok(Some((String::new(), row.recipient.clone(), body, props)))
         }
         // Addressed to one unit's systems (`to.<UNIT>.<kind>`): the payload is the message.
-        "alert" | "digest" | "batch" => {
+        OutboxKind::Alert | OutboxKind::Digest | OutboxKind::Batch => {
             header(&mut headers, "x-tongbao-subject", row.subject_id.clone());
             let body = serde_json::json!({ "kind": row.kind, "subject_id": row.subject_id, "message": row.payload });
             Ok(Some((config.exchange.clone(), row.recipient.clone(), body.to_string().into_bytes(), base.with_headers(headers))))
         }
         // Never a reason to stop the sink: the row is marked failed and audited.
-        _ => Ok(None),
+        OutboxKind::Reminder
+        | OutboxKind::Overdue
+        | OutboxKind::Escalation
+        | OutboxKind::SummaryReminder
+        | OutboxKind::MissingSummaries => Ok(None),
     }
 }

@@ -6,6 +6,7 @@
 //! that stalls mid-DATA cannot hold a row forever.
 
 use super::compose::{self, Rendered, Thread};
+use crate::decision::OutboxKind;
 use crate::model::OutboxId;
 use crate::store::{OutboxItem, Store};
 use chrono::{Duration as ChronoDuration, Utc};
@@ -129,7 +130,7 @@ async fn deliver<S: Store>(
     env: &minijinja::Environment<'_>,
     row: &OutboxItem,
 ) -> Result<(), Failure> {
-    let message = if row.kind == "digest" {
+    let message = if row.kind == OutboxKind::Digest {
         let d: crate::digest::Digest = serde_json::from_value(row.payload["digest"].clone())
             .map_err(|e| Failure::Permanent(format!("the digest row does not hold a digest: {e}")))?;
         let mail = compose::digest(env, &label(row), &d).map_err(Failure::Permanent)?;
@@ -154,8 +155,8 @@ fn label(row: &OutboxItem) -> String {
 /// The texts and threading of one row, from what the store holds now.
 async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &OutboxItem) -> Result<(Rendered, Thread), Failure> {
     let transient = |e: crate::store::StoreError| Failure::Transient(e.to_string());
-    match row.kind.as_str() {
-        "receipt" => {
+    match row.kind {
+        OutboxKind::Receipt => {
             let id = row.subject_id.parse().map_err(|_| Failure::Permanent(format!("bad submission id {}", row.subject_id)))?;
             let mut receipt =
                 store.receipt(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the submission no longer exists".into()))?;
@@ -175,14 +176,14 @@ async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &Out
             }
             Ok((compose::receipt(env, &receipt, &subject).map_err(Failure::Permanent)?, thread))
         }
-        "notice" => {
+        OutboxKind::Notice => {
             let id = row.subject_id.parse().map_err(|_| Failure::Permanent(format!("bad report id {}", row.subject_id)))?;
             let report =
                 store.report(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the report no longer exists".into()))?;
             Ok((compose::notice(env, &report, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default()))
         }
-        "alert" => Ok((compose::alert(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default())),
-        "batch" => Ok((compose::batch(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default())),
+        OutboxKind::Alert => Ok((compose::alert(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default())),
+        OutboxKind::Batch => Ok((compose::batch(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default())),
         other => Err(Failure::Permanent(format!("the SMTP sink does not send outbox rows of kind {other}"))),
     }
 }
