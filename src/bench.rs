@@ -358,18 +358,7 @@ async fn bench_intake(
 
     // 2. The floor: the same raw bytes, bare multi-row inserts, no parsing or rules.
     let bare = fresh_store(dir, "bare.db", sync).await?;
-    sqlx::query("CREATE TABLE bare (id TEXT PRIMARY KEY, raw BLOB NOT NULL)").execute(bare.pool()).await?;
-    let started = Instant::now();
-    for chunk in bodies.chunks(512) {
-        let mut tx = bare.pool().begin().await?;
-        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO bare (id, raw) ");
-        qb.push_values(chunk, |mut b, raw| {
-            b.push_bind(uuid::Uuid::now_v7().to_string()).push_bind(raw.clone());
-        });
-        qb.build().execute(&mut *tx).await?;
-        tx.commit().await?;
-    }
-    let bare_s = started.elapsed().as_secs_f64();
+    let bare_s = crate::store::bare_inserts(&bare, &bodies, 512).await?;
 
     // 3. The naive alternative: one transaction per submission (no group commit), on a sample.
     let naive_n = (n / 10).clamp(1, 10_000);

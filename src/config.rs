@@ -443,7 +443,7 @@ fn connector_problem(c: &ConnectorConfig) -> Option<String> {
                 "security = \"plain\" sends the password in clear to {host}: use \"tls\" or \"starttls\" (plain is for loopback only)"
             ))
         }
-        ConnectorConfig::SmtpSink { from, .. } if from.parse::<lettre::message::Mailbox>().is_err() => {
+        ConnectorConfig::SmtpSink { from, .. } if !crate::connectors::mail::compose::is_mailbox(from) => {
             Some(format!("from = {from:?} is no mail address (expected e.g. \"通报中心 <tongbao@cncert.example.cn>\")"))
         }
         ConnectorConfig::SmtpSink { concurrency: 0, .. } => Some("concurrency must be at least 1".into()),

@@ -16,7 +16,7 @@ use std::future::Future;
 
 pub use jobs::JobStore;
 pub use sqlite::SqliteStore;
-pub use synthetic::Synthetic;
+pub use synthetic::{Synthetic, bare_inserts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,4 +1,4 @@
-//! Synthetic rows and bare queries for `tongbao bench schedule`: a million reports and open obligations written by SQL, and the plain SQL the scheduler and the digest are measured against.
+//! Synthetic rows and bare queries for `tongbao bench schedule` and `bench intake`: a million reports and open obligations written by SQL, and the plain SQL the scheduler and the digest are measured against.
 //!
 //! Seeding through intake would take minutes per run and measure intake again; these rows are
 //! generated inside SQLite from a few real report bodies, so they parse like stored ones.
@@ -130,4 +130,21 @@ impl SqliteStore {
         }
         Ok(total)
     }
+}
+
+/// The floor `tongbao bench intake` compares intake with: the same raw bodies in bare multi-row
+/// inserts of `per_transaction` rows, no parsing or rules. Returns the seconds it took.
+pub async fn bare_inserts(store: &SqliteStore, bodies: &[Vec<u8>], per_transaction: usize) -> Result<f64, StoreError> {
+    sqlx::query("CREATE TABLE bare (id TEXT PRIMARY KEY, raw BLOB NOT NULL)").execute(store.pool()).await?;
+    let started = std::time::Instant::now();
+    for chunk in bodies.chunks(per_transaction.max(1)) {
+        let mut tx = store.pool().begin().await?;
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO bare (id, raw) ");
+        qb.push_values(chunk, |mut b, raw| {
+            b.push_bind(uuid::Uuid::now_v7().to_string()).push_bind(raw.clone());
+        });
+        qb.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    Ok(started.elapsed().as_secs_f64())
 }

@@ -70,3 +70,54 @@ fn the_lower_layers_import_nothing_above_them() {
     }
     assert!(upward.is_empty(), "imports from a higher layer:\n{}", upward.join("\n"));
 }
+
+/// Each foreign library and the modules allowed to name it (ARCHITECTURE.md, "Each foreign
+/// library has one home"): a path prefix under `src/`.
+const HOMES: &[(&str, &[&str])] = &[
+    ("sqlx", &["store/"]),
+    ("axum", &["connectors/http/"]),
+    ("hyper", &["connectors/http/"]),
+    ("hyper_util", &["connectors/http/"]),
+    ("tower", &["connectors/http/"]),
+    ("governor", &["connectors/http/"]),
+    ("lapin", &["connectors/amqp/"]),
+    ("lettre", &["connectors/mail/"]),
+    ("mail_parser", &["connectors/mail/"]),
+    ("async_imap", &["connectors/mail/"]),
+    ("tokio_rustls", &["connectors/mail/"]),
+    ("rustls_native_certs", &["connectors/mail/"]),
+    ("calamine", &["forms/"]),
+    ("csv", &["forms/"]),
+    ("quick_xml", &["forms/guard.rs"]),
+    ("cfb", &["forms/guard.rs"]),
+    ("zip", &["forms/", "connectors/mail/parse.rs"]),
+    ("rust_xlsxwriter", &["forms/", "digest/"]),
+    ("plotters", &["digest/chart.rs"]),
+    ("minijinja", &["templates.rs", "connectors/http/", "connectors/mail/"]),
+    // The CLI, and the bench subcommands it runs.
+    ("clap", &["main.rs", "cli.rs", "bench.rs"]),
+    ("libc", &["main.rs", "connectors/folder.rs"]),
+    ("mimalloc", &["main.rs"]),
+];
+
+#[test]
+fn each_foreign_library_is_named_only_in_its_home() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut strays = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(f).unwrap();
+        for (lib, homes) in HOMES {
+            let named = text.match_indices(&format!("{lib}::")).any(|(i, _)| {
+                // A path that starts with the library, not one that ends with its name (`forms::csv::`).
+                !text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
+            });
+            if named && !homes.iter().any(|h| rel.starts_with(h)) {
+                strays.push(format!("src/{rel} names {lib}"));
+            }
+        }
+    }
+    assert!(strays.is_empty(), "foreign libraries outside their homes:\n{}", strays.join("\n"));
+}

@@ -362,3 +362,8 @@ pub fn message(from: &Address, to: &str, outbox: OutboxId, rendered: Rendered, t
     msg.headers_mut().insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-replied".into()));
     Ok(msg)
 }
+
+/// Whether `text` is a mail address as a From header takes it (`通报中心 <tongbao@cncert.example.cn>`).
+pub fn is_mailbox(text: &str) -> bool {
+    text.parse::<lettre::message::Mailbox>().is_ok()
+}
