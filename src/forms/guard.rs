@@ -46,8 +46,26 @@ impl Refusal {
 const MAX_SHEET_ROWS: u64 = 1_048_576;
 const MAX_SHEET_COLUMNS: u64 = 16_384;
 
-/// Scans an ods file's `content.xml` as calamine will expand it. Files without that part are
-/// left to calamine, which refuses them.
+/// What the values of an ods file's cells may add up to once calamine has copied each one into
+/// every cell its repeats cover: a 100 KB string repeated over 16,384 columns is 1.6 GB.
+const MAX_ODS_TEXT_BYTES: u64 = 256 << 20;
+
+/// The attributes that give an ods cell a value (or a formula) calamine keeps, as its
+/// `get_datatype` reads them.
+const ODS_VALUE_ATTRIBUTES: [&str; 7] = [
+    "office:value-type",
+    "office:value",
+    "office:string-value",
+    "office:date-value",
+    "office:time-value",
+    "office:boolean-value",
+    "table:formula",
+];
+
+/// Scans an ods file's `content.xml` as calamine will expand it: rows and cells with their
+/// repeat counts (entities decoded, as calamine decodes them), what is nested inside a cell
+/// skipped (calamine skips it too), and the bytes of every value times the cells it is copied
+/// into. Files without that part are left to calamine, which refuses them.
 pub fn check_ods(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
     use quick_xml::events::Event;
     let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else { return Ok(()) };
@@ -56,66 +74,129 @@ pub fn check_ods(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
     let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(content));
     let mut buf = Vec::new();
     let mut total: u64 = 0;
-    let mut table = TableBound::default();
+    let mut text_bytes: u64 = 0;
+    let mut table: Option<TableBound> = None;
     let mut row: Option<RowBound> = None;
+    // Inside a cell: its depth, its column repeats, and the bytes of its value so far.
+    let mut cell: Option<(usize, u64, u64)> = None;
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(|e| Refusal::damaged(&table.name, e.to_string()))?;
-        let (start, empty) = match &event {
-            Event::Start(e) => (Some(e), false),
-            Event::Empty(e) => (Some(e), true),
-            _ => (None, false),
-        };
-        if let Some(e) = start {
-            let repeats = |attr: &str| -> u64 {
-                e.try_get_attribute(attr).ok().flatten().and_then(|a| a.value.trim().parse::<u64>().ok()).unwrap_or(1)
-            };
-            match e.name().as_ref() {
-                "table:table" => {
-                    let name = e.try_get_attribute("table:name").ok().flatten().map(|a| a.value.into_owned()).unwrap_or_default();
-                    table = TableBound { name, ..TableBound::default() };
+        let name = table.as_ref().map_or(String::new(), |t| t.name.clone());
+        let event = reader.read_event_into(&mut buf).map_err(|e| Refusal::damaged(&name, e.to_string()))?;
+        let count = |e: &quick_xml::events::BytesStart<'_>, attr: &str| -> Result<u64, Refusal> {
+            match e.try_get_attribute(attr).ok().flatten() {
+                None => Ok(1),
+                Some(a) => {
+                    let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|x| Refusal::damaged(&name, x.to_string()))?;
+                    v.trim().parse::<u64>().map_err(|_| Refusal::damaged(&name, format!("{attr}=\"{v}\" 不是重复次数")))
                 }
-                "table:table-row" => {
-                    let r = RowBound { repeats: repeats("table:number-rows-repeated"), ..RowBound::default() };
-                    if empty {
-                        table.end_row(&r);
-                    } else {
-                        row = Some(r);
+            }
+        };
+        match &event {
+            // Within a cell only the value's text counts (and `text:s`, which stands for spaces).
+            Event::Start(e) | Event::Empty(e) if cell.is_some() => {
+                if let Some((depth, _, bytes)) = cell.as_mut() {
+                    if matches!(event, Event::Start(_)) {
+                        *depth += 1;
+                    }
+                    if e.name().as_ref() == "text:s" {
+                        *bytes = bytes.saturating_add(count(e, "text:c")?);
                     }
                 }
-                "table:table-cell" | "table:covered-table-cell" => {
-                    if let Some(r) = row.as_mut() {
-                        let repeats = repeats("table:number-columns-repeated");
-                        r.columns = (r.columns + repeats).min(MAX_SHEET_COLUMNS);
-                        // A cell with a value type or any content is one calamine keeps.
-                        if !empty || e.try_get_attribute("office:value-type").ok().flatten().is_some() {
-                            r.last_value = r.columns;
+            }
+            Event::Text(t) if cell.is_some() => {
+                if let Some((_, _, bytes)) = cell.as_mut() {
+                    *bytes = bytes.saturating_add(t.len() as u64);
+                }
+            }
+            Event::End(_) if cell.is_some() => {
+                if let Some((depth, repeats, bytes)) = cell.as_mut() {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        let (repeats, bytes) = (*repeats, *bytes);
+                        cell = None;
+                        if let Some(r) = row.as_mut() {
+                            r.text_bytes = r.text_bytes.saturating_add(bytes.saturating_mul(repeats));
                         }
                     }
                 }
-                _ => {}
             }
-        }
-        match &event {
+            Event::Start(e) | Event::Empty(e) => {
+                let empty = matches!(event, Event::Empty(_));
+                match e.name().as_ref() {
+                    // calamine reads no table inside a table: a nested start is ignored.
+                    "table:table" if table.is_none() && !empty => {
+                        let name = e.try_get_attribute("table:name").ok().flatten().map(|a| a.value.into_owned()).unwrap_or_default();
+                        table = Some(TableBound { name, ..TableBound::default() });
+                    }
+                    "table:table-row" if table.is_some() && row.is_none() => {
+                        let r = RowBound { repeats: count(e, "table:number-rows-repeated")?, ..RowBound::default() };
+                        if empty {
+                            end_row(table.as_mut(), &r, &mut text_bytes);
+                        } else {
+                            row = Some(r);
+                        }
+                    }
+                    "table:table-cell" | "table:covered-table-cell" if row.is_some() => {
+                        let repeats = count(e, "table:number-columns-repeated")?;
+                        let attribute_bytes: u64 = ODS_VALUE_ATTRIBUTES
+                            .iter()
+                            .filter_map(|a| e.try_get_attribute(*a).ok().flatten())
+                            .map(|a| a.value.len() as u64)
+                            .sum();
+                        let has_value = !empty || ODS_VALUE_ATTRIBUTES.iter().any(|a| e.try_get_attribute(*a).ok().flatten().is_some());
+                        if let Some(r) = row.as_mut() {
+                            r.columns = r.columns.saturating_add(repeats).min(MAX_SHEET_COLUMNS);
+                            if has_value {
+                                r.last_value = r.columns;
+                            }
+                            if empty {
+                                r.text_bytes = r.text_bytes.saturating_add(attribute_bytes.saturating_mul(repeats));
+                            }
+                        }
+                        if !empty {
+                            cell = Some((1, repeats, attribute_bytes));
+                        }
+                    }
+                    _ => {}
+                }
+            }
             Event::End(e) if e.name().as_ref() == "table:table-row" => {
                 if let Some(r) = row.take() {
-                    table.end_row(&r);
+                    end_row(table.as_mut(), &r, &mut text_bytes);
                 }
             }
-            Event::End(e) if e.name().as_ref() == "table:table" => {
-                let cells = table.cells();
-                total = total.saturating_add(cells);
-                if table.rows > limits.max_rows as u64 || total > limits.max_cells as u64 {
-                    return Err(Refusal::too_large(
-                        &table.name,
-                        limits,
-                        format!("展开后 {} 行、约 {cells} 个单元格", table.rows_to_last_value),
-                    ));
+            Event::End(e) if e.name().as_ref() == "table:table" && row.is_none() => {
+                if let Some(t) = table.take() {
+                    let cells = t.cells();
+                    total = total.saturating_add(cells);
+                    if t.rows > limits.max_rows as u64 || total > limits.max_cells as u64 {
+                        return Err(Refusal::too_large(
+                            &t.name,
+                            limits,
+                            format!("展开后 {} 行、约 {cells} 个单元格", t.rows_to_last_value),
+                        ));
+                    }
                 }
+            }
+            // calamine reads a table until its end tag: a file that ends inside one never ends.
+            Event::Eof if table.is_some() || row.is_some() || cell.is_some() => {
+                return Err(Refusal::damaged(&name, "content.xml 在工作表中途结束（文件不完整）".into()));
             }
             Event::Eof => return Ok(()),
             _ => {}
         }
+        if text_bytes > MAX_ODS_TEXT_BYTES {
+            return Err(Refusal::too_large(&name, limits, format!("单元格内容按重复次数展开后超过 {} MB", MAX_ODS_TEXT_BYTES >> 20)));
+        }
         buf.clear();
+    }
+}
+
+/// Ends a row element: its cells and its values' bytes, times its repeats, count for its table.
+fn end_row(table: Option<&mut TableBound>, r: &RowBound, text_bytes: &mut u64) {
+    if let Some(t) = table {
+        let repeats = t.end_row(r);
+        *text_bytes = text_bytes.saturating_add(r.text_bytes.saturating_mul(repeats));
     }
 }
 
@@ -127,6 +208,8 @@ struct RowBound {
     columns: u64,
     /// Columns up to and including the last cell that holds something.
     last_value: u64,
+    /// The bytes of its values, each times its column repeats.
+    text_bytes: u64,
 }
 
 /// What calamine will hold for one ods table: each row element's cells up to its last value,
@@ -143,7 +226,8 @@ struct TableBound {
 }
 
 impl TableBound {
-    fn end_row(&mut self, r: &RowBound) {
+    /// Counts a row element; returns how many rows it stands for.
+    fn end_row(&mut self, r: &RowBound) -> u64 {
         let repeats = r.repeats.min(MAX_SHEET_ROWS.saturating_sub(self.rows));
         self.rows += repeats;
         self.read_cells = self.read_cells.saturating_add(r.last_value);
@@ -155,6 +239,7 @@ impl TableBound {
         } else if let Some(since) = self.rows_since_first_value.as_mut() {
             *since += repeats;
         }
+        repeats
     }
 
     fn cells(&self) -> u64 {
@@ -169,10 +254,20 @@ pub fn check_xls(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
     // A container the strict reader cannot open is refused here rather than left to calamine,
     // whose own reader would go on and trust what it found.
     let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(|e| Refusal::damaged("", e.to_string()))?;
-    let path = ["/Workbook", "/Book", "/WORKBOOK", "/BOOK"].into_iter().find(|p| file.is_stream(p));
-    let Some(path) = path else { return Err(Refusal::damaged("", "没有工作簿数据流（Workbook）".into())) };
+    // calamine takes the first entry named Workbook (or Book) anywhere in the container; the
+    // scan must read the same stream, so a file with more than one such entry is refused.
+    let named: Vec<std::path::PathBuf> = file
+        .walk()
+        .filter(|e| e.is_stream() && ["workbook", "book"].contains(&e.name().to_lowercase().as_str()))
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    let path = match named.as_slice() {
+        [one] => one.clone(),
+        [] => return Err(Refusal::damaged("", "没有工作簿数据流（Workbook）".into())),
+        _ => return Err(Refusal::damaged("", format!("有 {} 个工作簿数据流（Workbook）", named.len()))),
+    };
     let mut stream = Vec::new();
-    let read = file.open_stream(path).and_then(|s| s.take(limits.max_uncompressed_bytes).read_to_end(&mut stream));
+    let read = file.open_stream(&path).and_then(|s| s.take(limits.max_uncompressed_bytes).read_to_end(&mut stream));
     if let Err(e) = read {
         return Err(Refusal::damaged("", e.to_string()));
     }
@@ -184,6 +279,14 @@ pub fn check_xls(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
             0x000A => break,
             _ => {}
         }
+    }
+    if positions.len() > limits.max_sheets {
+        return Err(Refusal {
+            code: ErrorCode::TooMany,
+            sheet: String::new(),
+            expected: format!("不超过 {} 个工作表", limits.max_sheets),
+            found: positions.len().to_string(),
+        });
     }
     let mut total: u64 = 0;
     for (n, pos) in positions.into_iter().enumerate() {
@@ -228,8 +331,9 @@ pub fn check_xls(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
                         }
                     }
                 }
-                // Cells: Number, Label, RString, BoolErr, Rk, LabelSst, Formula — row and column first.
-                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 | 0x0207 => {
+                // Cells: Number, Label, RString, BoolErr, Rk, LabelSst, Formula — row and column
+                // first. (A String record, 0x0207, holds a formula's text and no position.)
+                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 => {
                     if let (Some(r), Some(c)) = (u16_at(0), u16_at(2)) {
                         span.add(r, c, c);
                     }

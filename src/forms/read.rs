@@ -250,6 +250,11 @@ fn check_zip(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(), Intak
 fn read_workbook(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<(Vec<Sheet>, Option<ReportKind>), IntakeError> {
     let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| refused(ErrorCode::NotObject, file_name, "xlsx、xlsm、xls、ods 或 csv 文件", e.to_string()))?;
+    // xlsb (binary Excel) is read by calamine into dense ranges with no limit checked first;
+    // Excel saves xlsx unless asked, so the clerk is asked for that.
+    if matches!(wb, calamine::Sheets::Xlsb(_)) {
+        return Err(refused(ErrorCode::NotObject, file_name, "xlsx、xls、ods 或 csv 文件（请将 xlsb 另存为 xlsx）", "xlsb 二进制工作簿"));
+    }
     let names = wb.sheet_names().to_vec();
     if names.is_empty() {
         return Err(refused(ErrorCode::NotObject, file_name, "含有工作表的工作簿", "工作簿中没有工作表（文件已损坏或不完整）"));
@@ -458,7 +463,7 @@ fn read_csv(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Sheet, Int
     let delimiter = if first_line.matches('\t').count() > first_line.matches(',').count() { b'\t' } else { b',' };
     // The csv reader keeps every field of a line, empty or not: a line of a million commas
     // would take a million fields before any check. Excel's own limit is counted first.
-    let widest = text.split('\n').map(|l| l.bytes().filter(|b| *b == delimiter).count()).max().unwrap_or(0);
+    let widest = text.split(['\n', '\r']).map(|l| l.bytes().filter(|b| *b == delimiter).count()).max().unwrap_or(0);
     if widest >= MAX_CSV_COLUMNS {
         return Err(refused(ErrorCode::TooLarge, file_name, format!("每行不超过 {MAX_CSV_COLUMNS} 列"), format!("{} 列", widest + 1)));
     }
@@ -471,6 +476,10 @@ fn read_csv(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Sheet, Int
         }
         let rec =
             rec.map_err(|e| refused(ErrorCode::NotJson, &format!("{file_name}!第{}行", i + 1), "格式正确的 CSV 行", e.to_string()))?;
+        // Quoted line breaks can make one record of many lines, each under the count above.
+        if rec.len() > MAX_CSV_COLUMNS {
+            return Err(refused(ErrorCode::TooLarge, file_name, format!("每行不超过 {MAX_CSV_COLUMNS} 列"), format!("{} 列", rec.len())));
+        }
         let mut row: Vec<V> = rec.iter().map(|s| if s.trim().is_empty() { V::Empty } else { V::Text(s.trim().to_string()) }).collect();
         // Rows are kept as long as their last value, and what they hold counts against the limit.
         while row.last() == Some(&V::Empty) {

@@ -66,6 +66,8 @@ case("encoding-br", {"content_encoding": "br"}, raw, refused=("not_json", "prope
 case("encoding-base64", {"content_encoding": "base64"}, raw, refused=("not_json", "properties.content_encoding"))
 case("encoding-identity", {"content_encoding": "identity"})
 case("encoding-utf8-misplaced", {"content_encoding": "utf-8"})
+# kombu (Celery) publishes bytes bodies as content_encoding "binary", type application/data.
+case("encoding-binary-from-kombu", {"content_encoding": "binary", "content_type": "application/data"})
 
 # Properties that claim things the hub does not take from a message.
 case("headers-claim-another-unit", {"headers": {"unit": "CM-GD", "x-tongbao-unit": "CM-GD", "user_id": "cm-gd"}})

@@ -236,6 +236,7 @@ case("empty-file-named-xlsx", "xlsx", b"", ("not_object", "{f}"))
 case("pdf-renamed-xlsx", "xlsx", b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n", ("not_object", "{f}"))
 case("zip-of-text-named-xlsx", "xlsx", zip_of([("readme.txt", "你好")]), ("not_object", "{f}"))
 case("xlsx-named-xls", "xls", good_xlsx, outcome="accepted")
+case("xlsb-binary-workbook", "xlsx", zip_of([("[Content_Types].xml", CONTENT_TYPES), ("xl/workbook.bin", b"\x83\x01\x00" * 100)]), ("not_object", "{f}"))
 
 
 # ---------------------------------------------------------------- ods written by hand
@@ -279,8 +280,8 @@ case("ods-ten-thousand-wide-rows", "ods", ods(ods_good + f"<table:table-row>{one
 case("ods-value-in-the-last-cell", "ods",
      ods(ods_good + '<table:table-row table:number-rows-repeated="1000000"><table:table-cell table:number-columns-repeated="16383"/>'
          '<table:table-cell office:value-type="float" office:value="1"/></table:table-row>'), ("too_large", "{f}:事件"))
-case("ods-repeat-not-a-number", "ods", ods(ods_good + '<table:table-row table:number-rows-repeated="lots">' + ods_cell("x") + "</table:table-row>"), ("not_object", "{f}"))
-case("ods-repeat-negative", "ods", ods(ods_good + '<table:table-row table:number-rows-repeated="-1">' + ods_cell("x") + "</table:table-row>"), ("not_object", "{f}"))
+case("ods-repeat-not-a-number", "ods", ods(ods_good + '<table:table-row table:number-rows-repeated="lots">' + ods_cell("x") + "</table:table-row>"), ("not_object", "{f}:事件"))
+case("ods-repeat-negative", "ods", ods(ods_good + '<table:table-row table:number-rows-repeated="-1">' + ods_cell("x") + "</table:table-row>"), ("not_object", "{f}:事件"))
 case("ods-content-missing", "ods", ods(ods_good, skip_content=True), ("not_object", "{f}"))
 case("ods-content-truncated", "ods", (lambda b: b)(zip_of([("mimetype", "application/vnd.oasis.opendocument.spreadsheet"), ("content.xml", "<office:document-content")])), ("not_object", "{f}"))
 # Entities are never expanded: the cell keeps no text, so the row lacks its time.
@@ -295,6 +296,28 @@ for name, cell in [
     case(name, "ods", ods(ods_row(HEADER) + ods_row(GOOD) + ods_row([cell] + GOOD[1:])), ("bad_time", "事件!A3"), outcome="partly")
 case("ods-grade-made-up", "ods", ods(ods_row(HEADER) + ods_row(GOOD) + ods_row([GOOD[0], "特大"] + GOOD[2:])), ("bad_grade", "事件!B3"), outcome="partly")
 case("ods-header-only", "ods", ods(ods_row(HEADER)), ("empty_batch", "{f}"))
+# What a reviewer of the guard found: values given only by an attribute, a repeat count written
+# as a character reference, a row nested inside a cell, a long value repeated across the sheet,
+# and a content.xml that ends inside its table (calamine would read it forever).
+value_only = '<table:table-cell office:value="1" table:number-columns-repeated="16384"/>'
+case("ods-value-only-in-an-attribute", "ods", ods(ods_good + f'<table:table-row table:number-rows-repeated="6000">{value_only}</table:table-row>'),
+     ("too_large", "{f}:事件"))
+case("ods-repeat-as-character-reference", "ods",
+     ods(ods_good + f'<table:table-row table:number-rows-repeated="&#49;000000">{one_value_everywhere}</table:table-row>'), ("too_large", "{f}:事件"))
+case("ods-row-nested-in-a-cell", "ods",
+     ods(ods_good + '<table:table-row table:number-rows-repeated="6000"><table:table-cell office:value-type="string" table:number-columns-repeated="16384">'
+         '<table:table-row></table:table-row><text:p>x</text:p></table:table-cell></table:table-row>'), ("too_large", "{f}:事件"))
+case("ods-long-value-repeated", "ods",
+     ods(ods_good + '<table:table-row><table:table-cell office:value-type="string" table:number-columns-repeated="16384"><text:p>'
+         + "x" * 100_000 + '</text:p></table:table-cell></table:table-row>'), ("too_large", "{f}:事件"))
+case("ods-spaces-element-two-billion", "ods",
+     ods(ods_good + '<table:table-row><table:table-cell office:value-type="string"><text:p><text:s text:c="2000000000"/></text:p></table:table-cell></table:table-row>'),
+     ("too_large", "{f}:事件"))
+case("ods-ends-inside-its-table", "ods",
+     zip_of([("mimetype", "application/vnd.oasis.opendocument.spreadsheet"), ("content.xml", (
+         '<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+         'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
+         '<office:body><office:spreadsheet><table:table table:name="事件">' + ods_good))]), ("not_object", "{f}:事件"))
 
 
 # ---------------------------------------------------------------- xls from LibreOffice, patched
@@ -346,6 +369,9 @@ case("tsv-utf16-from-excel-unicode-text", "csv", "\r\n".join("\t".join(r) for r 
 case("tsv-utf16-broken-surrogate", "csv", "\t".join(HEADER).encode("utf-16") + b"\x00\xd8\x41\x00", ("not_json", "{f}"))
 case("csv-semicolons", "csv", ";".join(HEADER).encode() + b"\n" + ";".join(GOOD).encode() + b"\n", ("unknown_kind", "{f}"))
 case("csv-header-only", "csv", csv_bytes([HEADER]), ("empty_batch", "{f}"))
+case("csv-mac-line-endings", "csv", csv_bytes([HEADER, GOOD], lineterminator="\r"), outcome="accepted")
+case("csv-wide-record-behind-quoted-line-breaks", "csv", csv_bytes([HEADER]) + b'"a\nb"' + b"," * 10_000 + b'"c\nd"' + b"," * 10_000 + b"x\n",
+     ("too_large", "{f}"))
 case("csv-binary-garbage", "csv", bytes(range(256)) * 64, ("not_json", "{f}"))
 case("csv-five-million-rows", "csv", csv_bytes([HEADER]), ("too_large", "{f}"), tail=(b"x\n" * 1000, 5000))
 

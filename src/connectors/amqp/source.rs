@@ -235,7 +235,8 @@ async fn handle(
 fn refused_by_properties(props: &lapin::BasicProperties) -> Option<IntakeError> {
     if let Some(encoding) = props.content_encoding().as_ref().map(short) {
         let e = encoding.trim().to_ascii_lowercase();
-        if !["", "identity", "utf-8", "utf8"].contains(&e.as_str()) {
+        // kombu (Celery) says "binary" of bytes bodies; some clients put the charset here.
+        if !["", "identity", "binary", "7bit", "8bit", "utf-8", "utf8", "us-ascii"].contains(&e.as_str()) {
             return Some(IntakeError::new(
                 ErrorCode::NotJson,
                 "properties.content_encoding",
@@ -248,9 +249,9 @@ fn refused_by_properties(props: &lapin::BasicProperties) -> Option<IntakeError> 
     let lower = content_type.to_ascii_lowercase();
     let mut parts = lower.split(';').map(str::trim);
     let essence = parts.next().unwrap_or_default();
-    let json = matches!(essence, "" | "application/json" | "text/json" | "text/plain" | "application/octet-stream")
+    let json = matches!(essence, "" | "application/json" | "text/json" | "text/plain" | "application/octet-stream" | "application/data")
         || (essence.starts_with("application/") && essence.ends_with("+json"));
-    let charset_ok = parts.filter_map(|p| p.strip_prefix("charset=")).all(|c| matches!(c.trim_matches('"'), "utf-8" | "utf8"));
+    let charset_ok = parts.filter_map(|p| p.strip_prefix("charset=")).all(|c| matches!(c.trim_matches('"'), "utf-8" | "utf8" | "us-ascii"));
     if json && charset_ok {
         return None;
     }
