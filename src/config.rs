@@ -200,6 +200,10 @@ pub struct MailSourceSettings {
     pub poll_seconds: u64,
     #[serde(default = "default_max_mail_mb")]
     pub max_mail_mb: usize,
+    /// Mails fetched and submitted at once: more is faster, fewer holds less memory
+    /// (`max_mail_mb` each at worst).
+    #[serde(default = "default_fetch_batch")]
+    pub fetch_batch: usize,
     /// What the mailbox receives: units' reports (the default), or users' appeals of a
     /// disposal (Art. 11 [僵尸机制]) at a public appeals address.
     #[serde(default)]
@@ -219,6 +223,9 @@ fn default_processed() -> String {
 }
 fn default_quarantine() -> String {
     "Quarantine".into()
+}
+fn default_fetch_batch() -> usize {
+    64
 }
 fn default_mail_poll() -> u64 {
     5

@@ -97,7 +97,7 @@ fn mail_source_config(name: &str, s: &crate::config::MailSourceSettings) -> (mai
     let config = mail::source::SourceConfig {
         name: name.to_string(),
         poll: Duration::from_secs(s.poll_seconds.max(1)),
-        batch: 64,
+        batch: s.fetch_batch.max(1),
         require_dkim: s.require_dkim,
         purpose: s.purpose,
         limits: mail::parse::MailLimits { max_mail_bytes: s.max_mail_mb << 20, ..Default::default() },

@@ -818,7 +818,8 @@ async fn sigkill_while_reading_the_mailbox_stores_each_mail_once() {
     hub.write("tongbao.toml", "[serve]\nlisten = \"127.0.0.1:0\"\n[schedule]\nenabled = false\n");
     hub.write(
         "connectors/mail.toml",
-        "kind = \"imap-source\"\nhost = \"127.0.0.1\"\nport = 143\nsecurity = \"plain\"\nuser_env = \"TONGBAO_DRILL_IMAP_USER\"\npassword_env = \"TONGBAO_DRILL_IMAP_PASSWORD\"\npoll_seconds = 1\n",
+        // A few mails at a time, so that the kill lands while most of them still wait.
+        "kind = \"imap-source\"\nhost = \"127.0.0.1\"\nport = 143\nsecurity = \"plain\"\nuser_env = \"TONGBAO_DRILL_IMAP_USER\"\npassword_env = \"TONGBAO_DRILL_IMAP_PASSWORD\"\npoll_seconds = 1\nfetch_batch = 4\n",
     );
     const N: usize = 300;
     let script = r#"
