@@ -1,4 +1,4 @@
-//! `tongbao serve`: opens the store, starts intake and the connectors, and shuts down gracefully.
+//! `tongbao serve` and the hub's composition root (`start`): opens the store, starts intake and the connectors, and shuts down gracefully.
 
 use crate::cli::App;
 use crate::config::Loaded;
@@ -9,7 +9,45 @@ use anyhow::Context as _;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// `tongbao serve`: starts the hub, runs until Ctrl-C or SIGTERM, then stops it gracefully.
 pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
+    let running = start(loaded).await?;
+    tracing::info!(tasks = running.tasks.len(), "tongbao is running; Ctrl-C or SIGTERM stops it");
+    wait_for_signal().await;
+    running.stop().await?;
+    Ok(0)
+}
+
+/// A started hub: its store, intake and writer, connectors, fan-out, scheduler and HTTP
+/// listener, all stopped together by `stop`.
+pub struct Running {
+    /// Where the HTTP listener is bound (the configured address, with the port the system
+    /// chose when it said 0).
+    pub address: std::net::SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    intake: Intake,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops taking work, finishes and commits what is in flight, and waits for every task.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        tracing::info!("stopping: finishing in-flight submissions");
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        drop(self.intake);
+        self.writer.await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The composition root: opens the store the configuration names and starts everything
+/// `serve` runs, returning once the HTTP listener is bound.
+pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
     let path = loaded.config.store.path.clone();
     let store = Arc::new(
         SqliteStore::open_with(&path, loaded.config.store.synchronous)
@@ -47,7 +85,8 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
     }
     let listen = &app.loaded.config.serve.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "HTTP upload listening (POST /api/v1/submissions, GET /upload)");
+    let address = listener.local_addr()?;
+    tracing::info!(address = %address, "HTTP upload listening (POST /api/v1/submissions, GET /upload)");
     let state = crate::connectors::http::HttpState::with_limits(
         app.store.clone(),
         intake.clone(),
@@ -62,18 +101,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<i32> {
             tracing::error!(error = %e, "HTTP listener failed");
         }
     }));
-    tracing::info!(connectors = tasks.len(), "tongbao is running; Ctrl-C or SIGTERM stops it");
-
-    wait_for_signal().await;
-    tracing::info!("stopping: finishing in-flight submissions");
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
-    drop(intake);
-    writer.await?;
-    tracing::info!("stopped");
-    Ok(0)
+    Ok(Running { address, stop: stop_tx, tasks, intake, writer })
 }
 
 async fn wait_for_signal() {

@@ -59,3 +59,28 @@ fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
     let (_, reports) = hub.json(&["reports", "list"]);
     assert_eq!(reports.as_array().unwrap().len(), 1);
 }
+
+/// The composition root started in-process: it returns the address it bound (port 0 picks one),
+/// answers on it, and stops when told, with no port read out of a log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_started_in_process_says_where_it_listens_and_stops_when_told() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let config = dir.path().join("tongbao.toml");
+    std::fs::write(
+        &config,
+        format!("[serve]\nlisten = \"127.0.0.1:0\"\n[store]\npath = {:?}\n[schedule]\nenabled = false\n", db.display().to_string()),
+    )
+    .unwrap();
+    let loaded = tongbao::config::load(&config).unwrap_or_else(|p| panic!("{p:?}"));
+    let running = tongbao::serve::start(loaded).await.unwrap();
+    assert_ne!(running.address.port(), 0, "the port the system chose");
+    let mut conn = tokio::net::TcpStream::connect(running.address).await.unwrap();
+    conn.write_all(b"GET /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    tokio::time::timeout(Duration::from_secs(20), running.stop()).await.expect("stops within 20 s").unwrap();
+    assert!(db.exists(), "the store the configuration names");
+}
