@@ -4,15 +4,22 @@
 //! column reference without a bound, so some crafted files make it panic (the multiplication only
 //! in a build with overflow checks, as fuzzing builds are); `forms::parse_with_notes` catches
 //! that and refuses the file. libFuzzer's panic hook would stop the run at the first such file and
-//! never reach anything deeper, so this hook lets the panics at the places listed here (found by
-//! fuzzing, listed in RELIABILITY.md) unwind to that catch, and aborts on every other panic,
-//! calamine's at a new place included: a new one is looked at before it is added.
+//! never reach anything deeper, so this hook lets the panics of calamine's xls reader and at the
+//! xlsx places listed here (found by fuzzing, listed in RELIABILITY.md) unwind to that catch, and
+//! aborts on every other panic, calamine's ods and xlsx readers at a new place included: a new
+//! one is looked at before it is added.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, Once};
 
-/// calamine 0.38's places known to panic on crafted input, as `file:line` under its `src/`.
-const KNOWN: [&str; 5] = ["utils.rs:43", "utils.rs:48", "xls.rs:838", "xlsx/mod.rs:3096", "xlsx/mod.rs:3097"];
+/// calamine 0.38's xls reader (and the byte helpers and compound-file reader under it) slices
+/// records it has not measured in many places: fuzzing finds a new one every few minutes
+/// (`utils.rs:43`, `utils.rs:48`, `xls.rs:772`, `xls.rs:838` so far), so its files are
+/// contained whole, each place reported once.
+const KNOWN_FILES: [&str; 3] = ["xls.rs", "utils.rs", "cfb.rs"];
+/// Other places of calamine 0.38 known to panic on crafted input, as `file:line` under its `src/`:
+/// the xlsx column reference overflows (only in a build with overflow checks).
+const KNOWN: [&str; 2] = ["xlsx/mod.rs:3096", "xlsx/mod.rs:3097"];
 
 pub fn contain_reader_panics() {
     static ONCE: Once = Once::new();
@@ -22,7 +29,8 @@ pub fn contain_reader_panics() {
         std::panic::set_hook(Box::new(move |info| {
             let Some(at) = info.location().filter(|l| l.file().contains("/calamine-0.38.0/")) else { return abort_hook(info) };
             let place = format!("{}:{}", at.file().rsplit("/src/").next().unwrap_or(at.file()), at.line());
-            if !KNOWN.contains(&place.as_str()) {
+            let file = place.split(':').next().unwrap_or_default();
+            if !KNOWN.contains(&place.as_str()) && !KNOWN_FILES.contains(&file) {
                 return abort_hook(info);
             }
             let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
