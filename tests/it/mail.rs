@@ -27,6 +27,16 @@ fn nonce() -> String {
     uuid::Uuid::now_v7().simple().to_string()[20..].to_string()
 }
 
+/// A fresh hub mailbox address, CT-GD's contact address, and a store where CT-GD is registered
+/// with that contact.
+async fn hub_and_unit_mailboxes() -> (String, String, Lib) {
+    let n = nonce();
+    let unit_addr = format!("soc-{n}@ct-gd.tongbao.test");
+    let lib = Lib::new().await;
+    lib.store.import_units(&unit_with_contact("CT-GD", &unit_addr), chrono::Utc::now()).await.unwrap();
+    (format!("hub-{n}@cncert.tongbao.test"), unit_addr, lib)
+}
+
 /// A fixture with its sender (and the Outlook fixture's upper-case spelling) replaced by `from`.
 fn fixture_from(name: &str, from: &str) -> Vec<u8> {
     let raw = std::fs::read(format!("{}/tests/fixtures/mail/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -252,11 +262,7 @@ async fn a_mail_processed_but_not_moved_is_not_stored_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postfix_outage_loses_and_duplicates_no_mail() {
     let _turn = MAIL.lock().await;
-    let n = nonce();
-    let hub = format!("hub-{n}@cncert.tongbao.test");
-    let unit_addr = format!("soc-{n}@ct-gd.tongbao.test");
-    let lib = Lib::new().await;
-    lib.store.import_units(&unit_with_contact("CT-GD", &unit_addr), chrono::Utc::now()).await.unwrap();
+    let (hub, unit_addr, lib) = hub_and_unit_mailboxes().await;
 
     let stopped = Command::new("postfix").arg("stop").output().unwrap();
     assert!(stopped.status.success(), "postfix stop: {}", String::from_utf8_lossy(&stopped.stderr));
@@ -869,11 +875,8 @@ for i in range(n):
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_imap_server_outage_loses_and_duplicates_no_mail() {
     let _turn = MAIL.lock().await;
-    let n = nonce();
-    let hub = format!("hub-{n}@cncert.tongbao.test");
-    let unit_addr = format!("soc-{n}@ct-gd.tongbao.test");
-    let lib = Lib::new().await;
-    lib.store.import_units(&unit_with_contact("CT-GD", &unit_addr), chrono::Utc::now()).await.unwrap();
+    let (hub, unit_addr, lib) = hub_and_unit_mailboxes().await;
+    let n = nonce(); // the drill's Message-IDs
     let (stop, rx) = watch::channel(false);
     let running = Running { stop, tasks: vec![tokio::spawn(source::run_imap(source_config(), account(&hub), lib.intake.clone(), rx))] };
     let send = async |i: u32| {
