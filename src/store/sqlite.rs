@@ -815,15 +815,15 @@ impl PayloadTexts {
 }
 
 /// One outbox row, created (and first due) at `at`.
-fn push_outbox(rows: &mut Rows, texts: &mut PayloadTexts, o: OutboxRow, at: DateTime<Utc>) {
-    let payload = texts.of(&o);
+fn push_outbox(rows: &mut Rows, texts: &mut PayloadTexts, o: &OutboxRow, at: DateTime<Utc>) {
+    let payload = texts.of(o);
     rows.push([
         o.id.to_string().into(),
         ms(at).into(),
         o.kind.code().into(),
         o.channel.code().into(),
-        o.recipient.into(),
-        o.subject_id.into(),
+        o.recipient.clone().into(),
+        o.subject_id.clone().into(),
         o.urgent.into(),
         payload,
         ms(at).into(),
@@ -867,7 +867,7 @@ async fn write_outbox(conn: &mut SqliteConnection, decisions: &[Decision]) -> Re
     let mut pending = 0;
     for d in decisions {
         for o in &d.outbox {
-            push_outbox(&mut rows, &mut texts, o.clone(), d.submission.received_at);
+            push_outbox(&mut rows, &mut texts, o, d.submission.received_at);
             pending += 1;
             if pending == ROWS_AT_ONCE {
                 std::mem::replace(&mut rows, outbox_rows()).insert(conn).await?;
@@ -883,7 +883,7 @@ pub(super) async fn insert_outbox(conn: &mut SqliteConnection, outbox: Vec<Outbo
     let mut rows = outbox_rows();
     let mut texts = PayloadTexts::default();
     for o in outbox {
-        push_outbox(&mut rows, &mut texts, o, at);
+        push_outbox(&mut rows, &mut texts, &o, at);
     }
     rows.insert(conn).await
 }
