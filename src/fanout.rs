@@ -6,7 +6,7 @@
 //! transaction, so a row is expanded exactly once. Urgent rows are expanded at once; the rest
 //! wait for the notice batch, which sends each recipient one mail listing all of its items.
 
-use crate::decision::{OutboxChannel, OutboxKind, OutboxRow};
+use crate::decision::{OutboxChannel, OutboxKind, OutboxRow, Payload};
 use crate::model::{OutboxId, Party, Unit, UnitType};
 use crate::store::{JobStore, OutboxItem, Store};
 use chrono::{DateTime, Utc};
@@ -41,17 +41,11 @@ impl Destination {
 
 /// One urgent row for a party, for the fan-out to resolve; `role` is `to` or `copy`.
 pub fn party_row(kind: OutboxKind, party: &Party, role: &'static str, subject: String, payload: &serde_json::Value) -> OutboxRow {
-    shared_party_row(kind, party, role, subject, &Arc::new(payload.clone()))
+    shared_party_row(kind, party, role, subject, &Payload::new(payload))
 }
 
 /// Like `party_row`, sharing one payload among the rows of a notice to several parties.
-pub fn shared_party_row(
-    kind: OutboxKind,
-    party: &Party,
-    role: &'static str,
-    subject: String,
-    payload: &Arc<serde_json::Value>,
-) -> OutboxRow {
+pub fn shared_party_row(kind: OutboxKind, party: &Party, role: &'static str, subject: String, payload: &Payload) -> OutboxRow {
     OutboxRow {
         id: OutboxId::new(),
         kind,
@@ -59,7 +53,7 @@ pub fn shared_party_row(
         recipient: party.to_string(),
         subject_id: subject,
         urgent: true,
-        payload: Arc::clone(payload),
+        payload: payload.clone(),
         role: Some(role),
     }
 }
@@ -163,7 +157,7 @@ pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, bat
             recipient: d.recipient(OutboxKind::Batch),
             subject_id: items[0].0.id.to_string(),
             urgent: false,
-            payload: Arc::new(serde_json::json!({ "recipient_label": label, "items": list })),
+            payload: Payload::new(&serde_json::json!({ "recipient_label": label, "items": list })),
             role: None,
         });
     }
@@ -198,7 +192,7 @@ fn child(row: &OutboxItem, d: &Destination, party: &Party) -> OutboxRow {
         recipient: d.recipient(kind),
         subject_id: row.subject_id.clone(),
         urgent: row.urgent,
-        payload: Arc::new(payload),
+        payload: Payload::new(&payload),
         role: None,
     }
 }

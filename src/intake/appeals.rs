@@ -241,7 +241,7 @@ fn user_mail(appeal: &UserAppeal, email: &crate::model::Email, title: &str, line
         recipient: email.as_str().to_string(),
         subject_id: appeal.id.to_string(),
         urgent: true,
-        payload: std::sync::Arc::new(serde_json::json!({ "recipient_label": appeal.name, "title": title, "lines": lines })),
+        payload: crate::decision::Payload::new(&serde_json::json!({ "recipient_label": appeal.name, "title": title, "lines": lines })),
         role: None,
     }
 }

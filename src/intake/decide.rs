@@ -155,7 +155,7 @@ pub fn decide_batch(batch: Vec<Parsed>, ctx: &mut Context, engine: &Engine) -> V
                     recipient: reply_to,
                     subject_id: d.receipt.submission_id.to_string(),
                     urgent: true,
-                    payload: std::sync::Arc::new(serde_json::json!({
+                    payload: crate::decision::Payload::new(&serde_json::json!({
                         "submission_id": d.receipt.submission_id,
                         "repeat": true,
                         "in_reply_to": d.submission.external_id,
@@ -228,7 +228,7 @@ fn decide(p: Parsed, ctx: &mut Context, engine: &Engine) -> Decision {
             recipient: reply_to,
             subject_id: d.submission.id.to_string(),
             urgent: true,
-            payload: std::sync::Arc::new(serde_json::json!({
+            payload: crate::decision::Payload::new(&serde_json::json!({
                 "submission_id": d.submission.id,
                 "in_reply_to": d.submission.external_id,
                 "correlation_id": d.submission.correlation_id,
@@ -866,7 +866,7 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
         content.provinces.iter().map(|p| p.code().to_string()).collect()
     };
     // And to each party the table names, by its own channels (the fan-out resolves them).
-    let payload = std::sync::Arc::new(notice_payload(report, draft, content, unit, "【通报】"));
+    let payload = crate::decision::Payload::new(&notice_payload(report, draft, content, unit, "【通报】"));
     for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
         if !party.is_concrete() || *party == draft.actor {
             continue;
@@ -883,7 +883,7 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
             recipient: format!("notice.{}.{severity}.{province}", content.kind()),
             subject_id: report.to_string(),
             urgent,
-            payload: std::sync::Arc::new(serde_json::json!({
+            payload: crate::decision::Payload::new(&serde_json::json!({
                 "report_id": report, "duty": draft.duty, "to": draft.to, "copy": draft.copy,
                 "basis": draft.basis.code, "province": province, "unit_name": unit.name,
             })),
@@ -981,14 +981,15 @@ fn perform_for_cncert(
     unit: &Unit,
     label: &str,
 ) {
-    let payload = std::sync::Arc::new(notice_payload(subject, draft, content, unit, label));
+    let value = notice_payload(subject, draft, content, unit, label);
+    let payload = crate::decision::Payload::new(&value);
     // The duty is met when it reaches the party it is owed to first (CSB); copies and the other
     // addressees get the same notice but their delivery performs nothing.
     let mut primary = true;
     for (party, role) in draft.to.iter().map(|p| (p, "to")).chain(draft.copy.iter().map(|p| (p, "copy"))) {
         if party.is_concrete() && *party != draft.actor {
             if primary && role == "to" {
-                let mut performing = (*payload).clone();
+                let mut performing = value.clone();
                 performing["performs"] = serde_json::json!({ "report": about, "duty": draft.duty });
                 primary = false;
                 d.outbox.push(crate::fanout::party_row(OutboxKind::Notice, party, role, subject.to_string(), &performing));

@@ -214,8 +214,19 @@ async fn settle<S: Store>(store: &S, engine: &Engine, parsed: Vec<Parsed>, repli
 
 /// Commits a batch, retrying a busy store with backoff. Each attempt decides afresh from the
 /// context it reads, so a retry never acts on a stale view.
+///
+/// A lone submission of more than `RETRY_COPY_MAX` reports is tried once, decided on itself
+/// rather than on a copy kept for the next attempt: for a form of 100,000 reports that copy was
+/// 150 MB. If the store is busy its submitter hears so and sends it again, as after any other
+/// transient failure.
 async fn commit_with_retry<S: Store>(store: &S, engine: &Engine, batch: Vec<Parsed>) -> Result<Vec<Decision>, StoreError> {
     const ATTEMPTS: u32 = 6;
+    const RETRY_COPY_MAX: usize = 8_192;
+    let reports = batch.iter().map(|p| p.items.as_ref().map_or(0, Vec::len)).sum::<usize>();
+    if batch.len() == 1 && reports > RETRY_COPY_MAX {
+        let needs = decide::needs(&batch, &engine.policy);
+        return store.commit_batch(needs, move |ctx| decide::decide_batch(batch, ctx, engine)).await;
+    }
     let mut delay = Duration::from_millis(20);
     for attempt in 1..=ATTEMPTS {
         let needs = decide::needs(&batch, &engine.policy);

@@ -4,7 +4,7 @@ use super::{
     AppealEffects, Backlog, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport,
 };
 use crate::decision::OutboxKind;
-use crate::decision::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
+use crate::decision::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, Payload, ReportRef};
 use crate::model::submission::{Sender, dedupe_digest};
 use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
@@ -341,6 +341,16 @@ impl Rows {
         self.cells.reserve_exact(rows.saturating_mul(self.columns));
     }
 
+    /// Inserts the rows held once they are `ROWS_AT_ONCE`, returning an `empty()` set in their
+    /// place; otherwise returns them as they are.
+    async fn insert_when_full(self, conn: &mut SqliteConnection, empty: fn() -> Rows) -> Result<Rows, StoreError> {
+        if self.cells.len() < ROWS_AT_ONCE * self.columns {
+            return Ok(self);
+        }
+        self.insert(conn).await?;
+        Ok(empty())
+    }
+
     /// Adds one row; its length must be the table's column count.
     fn push<const N: usize>(&mut self, row: [Cell; N]) {
         debug_assert_eq!(N, self.columns, "{}", self.head);
@@ -478,40 +488,39 @@ pub struct Staged {
 #[derive(Debug)]
 struct BatchRows {
     submissions: Rows,
+    /// The reports, botnets and obligations, encoded ahead of the transaction; `None` for a batch
+    /// too large to hold encoded at once, whose rows are encoded as they are written.
+    items: Option<ItemRows>,
+    audit: Rows,
+    /// When the batch was encoded: its obligations' `created_at`.
+    now: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct ItemRows {
     reports: Rows,
     botnets: Rows,
     obligations: Rows,
-    audit: Rows,
 }
+
+/// A batch with more reports, botnets and obligations than this is encoded as it is written, a
+/// few thousand rows at a time, rather than ahead of the transaction: encoded whole, a
+/// submission of 100,000 reports held hundreds of MB of cells.
+const ENCODE_AHEAD_MAX: usize = 16_384;
+
+/// Rows encoded and inserted at a time when a batch is written as it is encoded.
+const ROWS_AT_ONCE: usize = 4096;
 
 /// Encodes what the decisions insert (serialising receipts, bodies and payloads), so that this
 /// work can run while another transaction commits.
 fn encode_decisions(mut decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<Staged, StoreError> {
-    let mut rows = BatchRows {
-        submissions: Rows::new(
-            "INSERT OR FAIL INTO submissions (id, dedupe_key, dedupe_hash, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
-            "",
-            11,
-        ),
-        reports: Rows::new(
-            "INSERT OR FAIL INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body, provinces) ",
-            "",
-            13,
-        ),
-        botnets: Rows::new("INSERT OR FAIL INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6, cc) ", "", 7),
-        obligations: obligation_rows(),
-        audit: audit_rows(),
-    };
-    // Each table's cells are allocated once, at their full size: a submission of 100,000
-    // reports grows them to hundreds of MB, and growing by doubling would hold both copies.
-    let count = |rows_of: fn(&Decision) -> usize| decisions.iter().map(rows_of).sum::<usize>();
-    rows.submissions.reserve(decisions.len());
-    rows.reports.reserve(count(|d| d.reports.len()));
-    rows.botnets.reserve(count(|d| d.botnets.len()));
-    rows.obligations.reserve(count(|d| d.obligations.len()));
-    rows.audit.reserve(count(|d| d.audit.len()));
-    // Once-per-period obligations (keyed) recur in most decisions of a batch; insert each once.
-    let mut keys_seen = std::collections::HashSet::new();
+    let mut submissions = Rows::new(
+        "INSERT OR FAIL INTO submissions (id, dedupe_key, dedupe_hash, channel, sender, unit_code, external_id, received_at, outcome, raw, receipt) ",
+        "",
+        11,
+    );
+    let mut audit = audit_rows();
+    submissions.reserve(decisions.len());
     for d in decisions.iter_mut() {
         // Audit rows are needed only here: moved into their cells, not copied. A repeat writes
         // nothing but the outbox row that answers it again. Outbox rows are encoded as they are
@@ -520,12 +529,11 @@ fn encode_decisions(mut decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<
             continue;
         }
         for a in std::mem::take(&mut d.audit) {
-            push_audit(&mut rows.audit, a, d.submission.received_at);
+            push_audit(&mut audit, a, d.submission.received_at);
         }
-        let d = &*d;
         let s = &d.submission;
         let receipt = serde_json::to_string(&d.receipt).map_err(|e| corrupt("receipt", e))?;
-        rows.submissions.push([
+        submissions.push([
             s.id.to_string().into(),
             s.dedupe_key.clone().into(),
             dedupe_digest(&s.dedupe_key).to_vec().into(),
@@ -538,41 +546,115 @@ fn encode_decisions(mut decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<
             s.raw.clone().into(),
             receipt.into(),
         ]);
-        for (seq, r) in d.reports.iter().enumerate() {
-            let c = &r.content;
-            let body = serde_json::to_string(r).map_err(|e| corrupt("report", e))?;
-            rows.reports.push([
-                r.id.to_string().into(),
-                s.id.to_string().into(),
-                (seq as i64).into(),
-                r.unit.to_string().into(),
-                c.kind().code().into(),
-                c.grade.map(|g| g.code()).into(),
-                c.level.map(|l| i64::from(l.number())).into(),
-                c.category.map(|x| x.code()).into(),
-                ms(c.discovered_at).into(),
-                ms(s.received_at).into(),
-                c.follows_up.map(|f| f.to_string()).into(),
-                body.into(),
-                c.provinces.iter().map(|p| p.code()).collect::<Vec<_>>().join(" ").into(),
-            ]);
+    }
+    let stored = || decisions.iter().filter(|d| !d.duplicate);
+    let items = stored().map(|d| d.reports.len() + d.botnets.len() + d.obligations.len()).sum::<usize>();
+    let items = if items <= ENCODE_AHEAD_MAX {
+        let mut rows = ItemRows { reports: report_rows(), botnets: botnet_rows(), obligations: obligation_rows() };
+        // Each table's cells are allocated once, at their full size.
+        rows.reports.reserve(stored().map(|d| d.reports.len()).sum());
+        rows.botnets.reserve(stored().map(|d| d.botnets.len()).sum());
+        rows.obligations.reserve(stored().map(|d| d.obligations.len()).sum());
+        for (seq, r, s) in stored().flat_map(reports_of) {
+            push_report(&mut rows.reports, s, seq, r)?;
         }
-        for b in &d.botnets {
-            rows.botnets.push([
-                b.report_id.to_string().into(),
-                (b.idx as i64).into(),
-                ms(b.discovered_at).into(),
-                (b.declared_count as i64).into(),
-                pack_v4(&b.bots.v4).into(),
-                pack_v6(&b.bots.v6).into(),
-                b.cc.map(|(ip, port)| std::net::SocketAddr::new(ip, port).to_string()).into(),
-            ]);
+        for b in stored().flat_map(|d| &d.botnets) {
+            push_botnet(&mut rows.botnets, b);
         }
-        for o in d.obligations.iter().filter(|o| o.key.as_deref().is_none_or(|k| keys_seen.insert(k))) {
+        let mut once = OncePerKey::default();
+        for o in stored().flat_map(|d| &d.obligations).filter(|o| once.first(o)) {
             push_obligation(&mut rows.obligations, o, now)?;
         }
+        Some(rows)
+    } else {
+        None
+    };
+    Ok(Staged { rows: BatchRows { submissions, items, audit, now }, decisions })
+}
+
+/// A decision's reports with their place in the submission, and the submission.
+fn reports_of(d: &Decision) -> impl Iterator<Item = (usize, &crate::model::Report, &crate::model::Submission)> {
+    d.reports.iter().enumerate().map(move |(seq, r)| (seq, r, &d.submission))
+}
+
+/// Once-per-period obligations (keyed) recur in most decisions of a batch: each is inserted once.
+#[derive(Default)]
+struct OncePerKey<'a>(std::collections::HashSet<&'a str>);
+
+impl<'a> OncePerKey<'a> {
+    fn first(&mut self, o: &'a Obligation) -> bool {
+        o.key.as_deref().is_none_or(|k| self.0.insert(k))
     }
-    Ok(Staged { decisions, rows })
+}
+
+fn report_rows() -> Rows {
+    Rows::new(
+        "INSERT OR FAIL INTO reports (id, submission_id, seq, unit_code, kind, grade, level, category, discovered_at, received_at, follows_up, body, provinces) ",
+        "",
+        13,
+    )
+}
+
+fn push_report(rows: &mut Rows, s: &crate::model::Submission, seq: usize, r: &crate::model::Report) -> Result<(), StoreError> {
+    let c = &r.content;
+    let body = serde_json::to_string(r).map_err(|e| corrupt("report", e))?;
+    rows.push([
+        r.id.to_string().into(),
+        s.id.to_string().into(),
+        (seq as i64).into(),
+        r.unit.to_string().into(),
+        c.kind().code().into(),
+        c.grade.map(|g| g.code()).into(),
+        c.level.map(|l| i64::from(l.number())).into(),
+        c.category.map(|x| x.code()).into(),
+        ms(c.discovered_at).into(),
+        ms(s.received_at).into(),
+        c.follows_up.map(|f| f.to_string()).into(),
+        body.into(),
+        c.provinces.iter().map(|p| p.code()).collect::<Vec<_>>().join(" ").into(),
+    ]);
+    Ok(())
+}
+
+fn botnet_rows() -> Rows {
+    Rows::new("INSERT OR FAIL INTO botnets (report_id, idx, discovered_at, declared_count, bots_v4, bots_v6, cc) ", "", 7)
+}
+
+fn push_botnet(rows: &mut Rows, b: &BotnetRow) {
+    rows.push([
+        b.report_id.to_string().into(),
+        (b.idx as i64).into(),
+        ms(b.discovered_at).into(),
+        (b.declared_count as i64).into(),
+        pack_v4(&b.bots.v4).into(),
+        pack_v6(&b.bots.v6).into(),
+        b.cc.map(|(ip, port)| std::net::SocketAddr::new(ip, port).to_string()).into(),
+    ]);
+}
+
+/// Writes the reports, botnets and obligations of a batch too large to encode ahead, each table
+/// a few thousand rows at a time, each group encoded just before it is inserted.
+async fn write_items_as_encoded(conn: &mut SqliteConnection, decisions: &[Decision], now: DateTime<Utc>) -> Result<(), StoreError> {
+    let stored = || decisions.iter().filter(|d| !d.duplicate);
+    let mut rows = report_rows();
+    for (seq, r, s) in stored().flat_map(reports_of) {
+        push_report(&mut rows, s, seq, r)?;
+        rows = rows.insert_when_full(conn, report_rows).await?;
+    }
+    rows.insert(conn).await?;
+    let mut rows = botnet_rows();
+    for b in stored().flat_map(|d| &d.botnets) {
+        push_botnet(&mut rows, b);
+        rows = rows.insert_when_full(conn, botnet_rows).await?;
+    }
+    rows.insert(conn).await?;
+    let mut rows = obligation_rows();
+    let mut once = OncePerKey::default();
+    for o in stored().flat_map(|d| &d.obligations).filter(|o| once.first(o)) {
+        push_obligation(&mut rows, o, now)?;
+        rows = rows.insert_when_full(conn, obligation_rows).await?;
+    }
+    rows.insert(conn).await
 }
 
 /// Decides and encodes a batch on a blocking-pool thread, in parallel with the writer's SQL.
@@ -586,7 +668,7 @@ where
 /// Writes a staged batch: its multi-row inserts, then the updates its decisions make to rows
 /// stored earlier (fulfilments, reopenings, regrades, contacts).
 async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &[Decision]) -> Result<(), StoreError> {
-    let BatchRows { submissions, reports, botnets, obligations, audit } = rows;
+    let BatchRows { submissions, items, audit, now } = rows;
     // A refused submission whose bytes came again and were decided afresh keeps its row under a
     // key of its own; the new one takes the key, so the same bytes later are its duplicate.
     for d in decisions.iter().filter(|d| !d.duplicate) {
@@ -601,9 +683,14 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
         }
     }
     submissions.insert(conn).await?;
-    reports.insert(conn).await?;
-    botnets.insert(conn).await?;
-    obligations.insert(conn).await?;
+    match items {
+        Some(ItemRows { reports, botnets, obligations }) => {
+            reports.insert(conn).await?;
+            botnets.insert(conn).await?;
+            obligations.insert(conn).await?;
+        }
+        None => write_items_as_encoded(conn, decisions, now).await?,
+    }
 
     for d in decisions.iter().filter(|d| !d.duplicate) {
         for f in &d.fulfilments {
@@ -792,23 +879,23 @@ fn outbox_rows() -> Rows {
 /// several parties come together), made once for each role and bound by every such row.
 #[derive(Default)]
 struct PayloadTexts {
-    /// The payload (held, so that its address cannot be reused) and its texts by role.
-    current: Option<(Arc<serde_json::Value>, Vec<(Option<&'static str>, Arc<str>)>)>,
+    /// The payload and its texts by role.
+    current: Option<(Payload, Vec<(Option<&'static str>, Arc<str>)>)>,
 }
 
 impl PayloadTexts {
     fn of(&mut self, o: &OutboxRow) -> Cell {
-        if Arc::strong_count(&o.payload) == 1 {
-            return Cell::Text(o.payload_text()); // its own: nothing to share
+        if o.role.is_none() {
+            return Cell::Shared(o.payload_text()); // the payload's own text, shared as it is
         }
-        if !self.current.as_ref().is_some_and(|(p, _)| Arc::ptr_eq(p, &o.payload)) {
-            self.current = Some((Arc::clone(&o.payload), Vec::new()));
+        if !self.current.as_ref().is_some_and(|(p, _)| p.same(&o.payload)) {
+            self.current = Some((o.payload.clone(), Vec::new()));
         }
         let Some((_, texts)) = self.current.as_mut() else { unreachable!("set above") };
         if let Some((_, text)) = texts.iter().find(|(role, _)| *role == o.role) {
             return Cell::Shared(Arc::clone(text));
         }
-        let text: Arc<str> = Arc::from(o.payload_text());
+        let text = o.payload_text();
         texts.push((o.role, Arc::clone(&text)));
         Cell::Shared(text)
     }
@@ -861,7 +948,6 @@ pub(super) async fn insert_obligations(
 /// it is inserted: a submission of 100,000 reports makes 600,000 of them, whose encoded payloads
 /// alone were hundreds of MB when the whole batch was encoded at once.
 async fn write_outbox(conn: &mut SqliteConnection, decisions: &[Decision]) -> Result<(), StoreError> {
-    const ROWS_AT_ONCE: usize = 4096;
     let mut texts = PayloadTexts::default();
     let mut rows = outbox_rows();
     let mut pending = 0;

@@ -806,6 +806,35 @@ async fn a_receipt_of_many_reports_summarises_them() {
     assert_eq!(lib.store.counts().await.unwrap().reports, 300);
 }
 
+/// A submission too large to encode ahead of its transaction (10,000 botnet reports, the most
+/// one JSON submission may hold: more reports, botnets and obligations than the writer encodes at
+/// once, and more reports than intake keeps a retry copy of) is written table by table as it is
+/// encoded, all of it.
+#[tokio::test]
+async fn a_submission_too_large_to_encode_ahead_is_stored_whole() {
+    let lib = Lib::new().await;
+    const N: u32 = 10_000;
+    let reports: Vec<serde_json::Value> = (0..N)
+        .map(|i| {
+            json!({"kind": "botnet_event", "discovered_at": "2026-06-03 08:00", "provinces": ["GD"],
+                "content": {"botnets": [{"cc_ip": std::net::Ipv4Addr::from(0x0A00_0000 + i).to_string(), "port": 6667, "bot_count": 100}]}})
+        })
+        .collect();
+    let r = lib.submit("CT-GD", json!(reports), "2026-06-03T01:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:?}", r.errors);
+    let counts = lib.store.counts().await.unwrap();
+    assert_eq!(counts.reports, i64::from(N));
+    let botnets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM botnets").fetch_one(lib.store.pool()).await.unwrap();
+    assert_eq!(botnets, i64::from(N));
+    // Each report's duties: the unit's report to CNCERT and CNCERT's to CSB, none lost in a chunk.
+    let per_report: Vec<(i64,)> = sqlx::query_as("SELECT COUNT(*) FROM obligations WHERE report_id IS NOT NULL GROUP BY report_id")
+        .fetch_all(lib.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(per_report.len(), N as usize);
+    assert!(per_report.iter().all(|(n,)| *n == per_report[0].0 && *n >= 2), "{:?}", &per_report[..3]);
+}
+
 /// The standing hostile corpus (`tests/hostile/json-cases.json`, written by
 /// `tests/hostile/make.py`): each case is refused with the exact code at the exact place, and
 /// the hub accepts a good submission after each one.
