@@ -45,6 +45,10 @@ pub enum BenchCmd {
         /// Python with openpyxl (scripts/test's venv has one).
         #[arg(long, env = "TONGBAO_TEST_PYTHON", default_value = "python3")]
         python: String,
+        /// Keep the generated forms in this folder (to profile a phase on its own with
+        /// `tongbao bench forms-phase hub FILE`).
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
     },
     /// The deadline scan over a million open obligations (idle and with alerts due) and the
     /// monthly digest over a million reports, against bare SQL on the same database.
@@ -140,7 +144,7 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        BenchCmd::Forms { bots, rows, python } => bench_forms(bots, rows, &python, json),
+        BenchCmd::Forms { bots, rows, python, keep } => bench_forms(bots, rows, &python, keep.as_deref(), json),
         BenchCmd::Schedule { reports, obligations, due } => {
             let out = crate::schedule::bench::run(crate::schedule::bench::ScheduleBench { reports, obligations, due }).await?;
             if json {
@@ -474,7 +478,7 @@ async fn forms_phase(phase: &str, file: &std::path::Path) -> anyhow::Result<serd
     Ok(out)
 }
 
-fn bench_forms(bots: usize, rows: usize, python: &str, json: bool) -> anyhow::Result<i32> {
+fn bench_forms(bots: usize, rows: usize, python: &str, keep: Option<&std::path::Path>, json: bool) -> anyhow::Result<i32> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("botnet-large.xlsx");
     let started = Instant::now();
@@ -552,6 +556,12 @@ fn bench_forms(bots: usize, rows: usize, python: &str, json: bool) -> anyhow::Re
             r["hub"]["reports"]
         );
         println!("  hub / calamine {:.1}×", num(&r["hub_vs_calamine"]));
+    }
+    if let Some(keep) = keep {
+        std::fs::create_dir_all(keep)?;
+        for f in [&file, &rows_file] {
+            std::fs::copy(f, keep.join(f.file_name().unwrap_or_default()))?;
+        }
     }
     Ok(0)
 }
