@@ -5,8 +5,6 @@
 
 pub mod jobs;
 pub mod sqlite;
-mod sqlite_jobs;
-mod synthetic;
 
 use crate::decision::{Context, Decision, Needs};
 use crate::model::{Obligation, ObligationStatus, OutboxId, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
@@ -16,7 +14,7 @@ use std::future::Future;
 
 pub use jobs::JobStore;
 pub use sqlite::SqliteStore;
-pub use synthetic::{Synthetic, bare_inserts};
+pub use sqlite::synthetic::{Synthetic, bare_inserts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,24 +58,52 @@ impl StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        // SQLITE_FULL (13), and SQLITE_IOERR_WRITE (778) that a full disk gives under WAL.
-        let full = match &e {
-            sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("13" | "778")) || db.message().contains("disk is full"),
-            sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
-            _ => false,
+        let class = match &e {
+            sqlx::Error::Database(db) => db.code().map_or(Failure::Lasting, |code| Failure::of_code(&code)),
+            sqlx::Error::Io(io) if io.raw_os_error() == Some(28) => Failure::Full, // ENOSPC
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Failure::Passing,
+            _ => Failure::Lasting,
         };
-        if full {
-            return StoreError::Full(e);
+        match class {
+            Failure::Full => StoreError::Full(e),
+            Failure::Passing => StoreError::Transient(e),
+            Failure::Lasting => StoreError::Database(e),
         }
-        let busy = match &e {
-            sqlx::Error::Database(db) => {
-                let msg = db.message();
-                msg.contains("database is locked") || msg.contains("busy")
-            }
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
-            _ => false,
-        };
-        if busy { StoreError::Transient(e) } else { StoreError::Database(e) }
+    }
+}
+
+/// What a database's error code says of the failure. Codes, never message texts, which differ
+/// between versions and languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The disk holding the database is full.
+    Full,
+    /// Busy, locked, a serialization conflict or a lost connection: the same work may succeed.
+    Passing,
+    Lasting,
+}
+
+impl Failure {
+    /// SQLite gives its (extended) result code as a number below 10,000; PostgreSQL a SQLSTATE,
+    /// always five characters.
+    fn of_code(code: &str) -> Failure {
+        if code.len() == 5 {
+            return match code {
+                "53100" => Failure::Full, // disk_full
+                // serialization_failure, deadlock_detected, lock_not_available, admin/crash
+                // shutdown, cannot_connect_now, out_of_memory, too_many_connections.
+                "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03" | "53200" | "53300" => Failure::Passing,
+                _ if code.starts_with("08") => Failure::Passing, // connection_exception
+                _ => Failure::Lasting,
+            };
+        }
+        match code.parse::<u32>() {
+            // SQLITE_FULL, and SQLITE_IOERR_WRITE, which a full disk gives under WAL.
+            Ok(13 | 778) => Failure::Full,
+            // SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
+            Ok(c) if matches!(c & 0xff, 5 | 6) => Failure::Passing,
+            _ => Failure::Lasting,
+        }
     }
 }
 
@@ -275,4 +301,30 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Failure;
+
+    #[test]
+    fn failures_are_told_apart_by_code_on_either_backend() {
+        for (code, class) in [
+            ("5", Failure::Passing),    // SQLITE_BUSY
+            ("517", Failure::Passing),  // SQLITE_BUSY_SNAPSHOT
+            ("262", Failure::Passing),  // SQLITE_LOCKED_SHAREDCACHE
+            ("13", Failure::Full),      // SQLITE_FULL
+            ("778", Failure::Full),     // SQLITE_IOERR_WRITE
+            ("2067", Failure::Lasting), // SQLITE_CONSTRAINT_UNIQUE
+            ("40001", Failure::Passing),
+            ("40P01", Failure::Passing),
+            ("57P01", Failure::Passing),
+            ("08006", Failure::Passing),
+            ("53100", Failure::Full),
+            ("23505", Failure::Lasting), // unique_violation
+            ("42P01", Failure::Lasting), // undefined_table
+        ] {
+            assert_eq!(Failure::of_code(code), class, "{code}");
+        }
+    }
 }

@@ -3,8 +3,8 @@
 //! Seeding through intake would take minutes per run and measure intake again; these rows are
 //! generated inside SQLite from a few real report bodies, so they parse like stored ones.
 
-use super::StoreError;
-use super::sqlite::{SqliteStore, ms};
+use super::{SqliteStore, ms};
+use crate::store::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
@@ -32,7 +32,7 @@ const COUNTER: &str = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 F
 impl SqliteStore {
     /// Writes the synthetic rows of `s` in one transaction each for reports and obligations.
     pub async fn seed_synthetic(&self, s: &Synthetic) -> Result<(), StoreError> {
-        let units = serde_json::to_string(&s.units).map_err(|e| super::sqlite::corrupt("units", e))?;
+        let units = serde_json::to_string(&s.units).map_err(|e| super::corrupt("units", e))?;
         let previous = s.reports / 10;
         for (count, from, to, prefix) in [(s.reports, s.month_from, s.month_to, "7"), (previous, s.previous_from, s.month_from, "6")] {
             let step = ((ms(to) - ms(from)) / count.max(1) as i64).max(1);

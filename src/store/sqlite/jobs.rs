@@ -1,13 +1,14 @@
 //! The scheduler's queries on SQLite: alert scan, job runs, party fan-out, retention purge, digest counts.
 
-use super::jobs::{AlertCandidate, AlertStep, Arrivals, JobRun, JobStore, MonthFacts, Purged, SummaryEvents, Tally};
-use super::sqlite::{
+use super::SqliteStore;
+use super::{
     REPORT_REF_COLUMNS, from_ms, insert_audit, insert_obligations, insert_outbox, mark_fulfilled, ms, row_to_obligation,
     row_to_outbox_item, row_to_report, row_to_report_ref,
 };
-use super::{OutboxItem, SqliteStore, StoreError};
 use crate::decision::{AuditRow, Fulfils, OutboxRow};
 use crate::model::{Obligation, OutboxId};
+use crate::store::jobs::{AlertCandidate, AlertStep, Arrivals, JobRun, JobStore, MonthFacts, Purged, SummaryEvents, Tally};
+use crate::store::{OutboxItem, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Row};
 use std::collections::BTreeMap;

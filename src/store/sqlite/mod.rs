@@ -1,5 +1,8 @@
 //! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
 
+mod jobs;
+pub(super) mod synthetic;
+
 use super::{
     AppealEffects, Backlog, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport,
 };
@@ -52,14 +55,14 @@ impl<'s> MigrationSource<'s> for Embedded {
         Box::pin(async {
             let m = |version, name, sql| Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, Cow::Borrowed(sql), false);
             Ok(vec![
-                m(1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
-                m(2, "tokens", include_str!("../../migrations/sqlite/0002_tokens.sql")),
-                m(3, "schedule", include_str!("../../migrations/sqlite/0003_schedule.sql")),
-                m(4, "backfill_provinces", include_str!("../../migrations/sqlite/0004_backfill_provinces.sql")),
-                m(5, "narrow_intake_indexes", include_str!("../../migrations/sqlite/0005_narrow_intake_indexes.sql")),
-                m(6, "drop_audit_subject", include_str!("../../migrations/sqlite/0006_drop_audit_subject.sql")),
-                m(7, "botnet_cc", include_str!("../../migrations/sqlite/0007_botnet_cc.sql")),
-                m(8, "user_appeals", include_str!("../../migrations/sqlite/0008_user_appeals.sql")),
+                m(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
+                m(2, "tokens", include_str!("../../../migrations/sqlite/0002_tokens.sql")),
+                m(3, "schedule", include_str!("../../../migrations/sqlite/0003_schedule.sql")),
+                m(4, "backfill_provinces", include_str!("../../../migrations/sqlite/0004_backfill_provinces.sql")),
+                m(5, "narrow_intake_indexes", include_str!("../../../migrations/sqlite/0005_narrow_intake_indexes.sql")),
+                m(6, "drop_audit_subject", include_str!("../../../migrations/sqlite/0006_drop_audit_subject.sql")),
+                m(7, "botnet_cc", include_str!("../../../migrations/sqlite/0007_botnet_cc.sql")),
+                m(8, "user_appeals", include_str!("../../../migrations/sqlite/0008_user_appeals.sql")),
             ])
         })
     }
