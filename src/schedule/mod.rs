@@ -8,9 +8,9 @@
 //! compare-and-set, so a repeated or concurrent run writes nothing twice.
 
 mod alerts;
-pub mod bench;
 mod monthly;
 
+pub use alerts::scan as scan_deadlines;
 pub use monthly::{compute as compute_digest, send_digest};
 
 use crate::decision::Engine;

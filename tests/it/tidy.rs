@@ -111,7 +111,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("plotters", &["digest/chart.rs"]),
     ("minijinja", &["templates.rs", "connectors/http/", "connectors/mail/"]),
     // The CLI, and the bench subcommands it runs.
-    ("clap", &["main.rs", "cli.rs", "bench.rs"]),
+    ("clap", &["main.rs", "cli.rs", "bench/mod.rs"]),
     ("libc", &["main.rs", "connectors/folder.rs"]),
     ("mimalloc", &["main.rs"]),
 ];
@@ -139,4 +139,20 @@ fn each_foreign_library_is_named_only_in_its_home() {
         }
     }
     assert!(strays.is_empty(), "foreign libraries outside their homes:\n{}", strays.join("\n"));
+}
+
+/// The benchmarks are a leaf: only the CLI that runs them imports `crate::bench` (the mail and
+/// AMQP benches beside their connectors are imported by it, not the other way round).
+#[test]
+fn nothing_but_the_cli_depends_on_the_benchmarks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let users: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/"))
+        .filter(|rel| !rel.starts_with("bench/") && !rel.ends_with("/bench.rs") && rel != "cli.rs")
+        .filter(|rel| std::fs::read_to_string(root.join(rel)).unwrap().contains("bench::"))
+        .collect();
+    assert!(users.is_empty(), "modules that import the benchmarks: {users:?}");
 }

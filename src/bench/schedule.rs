@@ -56,7 +56,7 @@ fn secs(t: Instant) -> f64 {
 pub async fn run(b: ScheduleBench) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(&dir.path().join("schedule.db")).await?;
-    let units = crate::bench::bench_units();
+    let units = super::bench_units();
     store.import_units(&units, Utc::now()).await?;
     let month: YearMonth = "2026-09".parse().map_err(|e: crate::model::ParseError| anyhow::anyhow!("{}", e.expected))?;
     let (from, to) = crate::digest::span(month);
@@ -90,7 +90,7 @@ pub async fn run(b: ScheduleBench) -> anyhow::Result<serde_json::Value> {
     const IDLE_RUNS: u32 = 50;
     let t = Instant::now();
     for _ in 0..IDLE_RUNS {
-        let said = super::alerts::scan(&store, idle_at).await?;
+        let said = crate::schedule::scan_deadlines(&store, idle_at).await?;
         anyhow::ensure!(said.is_empty(), "idle scan found work: {said}");
     }
     let idle_scan_ms = secs(t) * 1000.0 / f64::from(IDLE_RUNS);
@@ -106,7 +106,7 @@ pub async fn run(b: ScheduleBench) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(bare_due == seed.due, "{bare_due} obligations due, expected {}", seed.due);
     let before = store.counts().await?;
     let t = Instant::now();
-    let said = super::alerts::scan(&store, busy_at).await?;
+    let said = crate::schedule::scan_deadlines(&store, busy_at).await?;
     let busy_scan_s = secs(t);
     let after = store.counts().await?;
     let alerts_written = (after.outbox - before.outbox) as u64;
@@ -114,7 +114,7 @@ pub async fn run(b: ScheduleBench) -> anyhow::Result<serde_json::Value> {
 
     // The digest of the month: counts, the chart, the workbook.
     let t = Instant::now();
-    let digest = super::compute_digest(&store, month).await?;
+    let digest = crate::schedule::compute_digest(&store, month).await?;
     let digest_compute_s = secs(t);
     anyhow::ensure!(digest.total == b.reports, "the digest counted {} reports, {} were stored", digest.total, b.reports);
     let t = Instant::now();

@@ -1,4 +1,10 @@
 //! `tongbao bench`: throughput of intake and botnet aggregation, each against its bare alternative in the same run.
+//!
+//! The rest of the library depends on nothing here. The mail and AMQP benches stay beside their
+//! connectors (`connectors::mail::bench`, `connectors::amqp::bench`), because each foreign
+//! library has one home and they measure lettre and lapin bare.
+
+mod schedule;
 
 use crate::intake::Intake;
 use crate::intake::decide::Engine;
@@ -146,7 +152,7 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
         }
         BenchCmd::Forms { bots, rows, python, keep } => bench_forms(bots, rows, &python, keep.as_deref(), json),
         BenchCmd::Schedule { reports, obligations, due } => {
-            let out = crate::schedule::bench::run(crate::schedule::bench::ScheduleBench { reports, obligations, due }).await?;
+            let out = schedule::run(schedule::ScheduleBench { reports, obligations, due }).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
