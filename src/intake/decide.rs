@@ -5,7 +5,7 @@ pub use crate::decision::{
     ReportRef, Reschedule, reads_untouched_by,
 };
 use crate::model::receipt::ObligationSummary;
-use crate::model::report::{Report, ReportBody, ReportInput};
+use crate::model::report::{Report, ReportBody, ReportContent, ReportInput};
 use crate::model::submission::Sender;
 use crate::model::{
     AcceptedReport, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome, Party, Receipt,
@@ -270,6 +270,76 @@ fn accept(
 ) -> Result<(), Vec<IntakeError>> {
     // This report's obligations are those pushed from here on.
     let first_new_obligation = d.obligations.len();
+    let Admitted { mut content, earlier, notice, appealed } = admit(input, ptr, unit, ctx)?;
+    let kind = content.kind();
+    let id = ReportId::new();
+    let me = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province }.party();
+    let PeriodGrade { grade_note, declared_grade, my_botnets, raised_by_hub } = grade_over_period(d, id, &mut content, mates, ctx, engine);
+    let mut drafts = duties_of(d, id, &content, unit, earlier.as_ref(), raised_by_hub, engine);
+    let mut fulfils = answers_and_updates(d, id, ptr, &content, unit, &me, earlier.as_ref(), notice.as_ref(), &mut drafts, ctx, engine);
+    notify_botnet_owners(d, id, &content, unit, earlier.as_ref(), &mut drafts, engine);
+    let mut summaries = oblige(d, id, drafts, &mut fulfils, &content, unit, engine);
+    if let (Some(o), ReportBody::Appeal(b)) = (appealed, &content.body) {
+        summaries.push(reopen(d, ctx, o, b, id, &me, engine));
+    }
+    record_fulfilments(d, ctx, fulfils, id, &me);
+
+    let cc = match &content.body {
+        ReportBody::BotnetEvent(b) => b.botnets.iter().map(|n| std::net::SocketAddr::new(n.cc_ip, n.port.get()).to_string()).collect(),
+        _ => vec![],
+    };
+    d.receipt.reports.push(AcceptedReport {
+        index,
+        source: ptr.to_string(),
+        report_id: id,
+        kind,
+        cc,
+        grade: content.grade,
+        level: content.level,
+        grade_note,
+        obligations: summaries,
+    });
+    ctx.refs.insert(
+        id,
+        ReportRef {
+            id,
+            unit: unit.code.clone(),
+            reporter_type: unit.unit_type,
+            reporter_region: unit.province,
+            kind,
+            grade: content.grade,
+            level: content.level,
+            provinces: content.provinces.clone(),
+        },
+    );
+    ctx.botnets.extend(my_botnets.iter().cloned());
+    // A notice decided earlier in the batch creates duties a later feedback may meet.
+    for o in d.obligations[first_new_obligation..].iter().filter(|o| matches!(o.duty, Duty::DisposalFeedback | Duty::Verification)) {
+        if let Some(about) = o.report_id {
+            ctx.owed.entry(about).or_default().push((o.duty, o.actor.clone()));
+        }
+    }
+    d.botnets.extend(my_botnets);
+    d.receipt.regraded = d.regrades.clone();
+    d.reports.push(Report { id, unit: unit.code.clone(), declared_grade, content });
+    Ok(())
+}
+
+/// A report's content once its references are checked.
+struct Admitted {
+    content: ReportContent,
+    /// The unit's own earlier report it follows up.
+    earlier: Option<ReportRef>,
+    /// The botnet event a feedback or verification answers.
+    notice: Option<ReportRef>,
+    /// The closed obligation an appeal reopens.
+    appealed: Option<Obligation>,
+}
+
+/// Checks what a report claims and names: it speaks for its own unit only, and each report, event,
+/// duty or contact address it refers to is one this unit may refer to; fills what the unit left
+/// to be assumed (its province, a botnet's operator).
+fn admit(input: ReportInput, ptr: &str, unit: &Unit, ctx: &Context) -> Result<Admitted, Vec<IntakeError>> {
     if let Some(claimed) = &input.unit
         && claimed != &unit.code
     {
@@ -304,8 +374,6 @@ fn accept(
         // The operator of a botnet an operator reports is, unless it says otherwise, itself.
         b.operator = Some(unit.name.clone());
     }
-    let received_at = d.submission.received_at;
-    let id = ReportId::new();
     let me = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province }.party();
 
     // References: a follow-up must name the unit's own earlier report of the same kind;
@@ -397,7 +465,30 @@ fn accept(
         _ => None,
     };
 
-    // Botnet grading over the period (Art. 7 [僵尸机制]).
+    Ok(Admitted { content, earlier, notice, appealed })
+}
+
+/// How a botnet event came out of grading over its period.
+struct PeriodGrade {
+    /// Why the grade is what it is, when the hub chose it.
+    grade_note: Option<String>,
+    declared_grade: Option<Grade>,
+    my_botnets: Vec<BotnetRow>,
+    /// Other reports of the period, not the report's own botnets, pushed its grade up.
+    raised_by_hub: bool,
+}
+
+/// Art. 7 [僵尸机制]: grades a botnet event over the period with the other reports of it, and
+/// raises the period's earlier reports to that grade, with their clocks run again and their
+/// units told. Nothing for a report of another kind.
+fn grade_over_period(
+    d: &mut Decision,
+    id: ReportId,
+    content: &mut ReportContent,
+    mates: &mut Batchmates,
+    ctx: &mut Context,
+    engine: &Engine,
+) -> PeriodGrade {
     let mut grade_note = None;
     let mut declared_grade = None;
     let mut my_botnets = Vec::new();
@@ -472,62 +563,87 @@ fn accept(
             if let Some(r) = ctx.refs.get_mut(&row.report_id)
                 && r.grade.is_some_and(|g| g < computed)
             {
-                let from = r.grade.unwrap_or(Grade::General);
-                r.grade = Some(computed);
-                d.regrades.push(Regrade { report_id: row.report_id, from, to: computed, at: received_at });
-                // The duties whose clocks depend on the grade run again under the new one, from now:
-                // disposal feedback and the operator's verification (Art. 9(二)(三) [僵尸机制]).
-                let mut new_deadlines = Vec::new();
-                let owner = r.unit.clone();
-                // Only a basic telecom operator that found the event owes a verification (Art. 9(三)).
-                let verifier = r.reporter_type.is_basic_telecom().then_some(&owner);
-                for draft in ob::after_notice(computed, received_at, &owner, verifier, &engine.calendar) {
-                    let actor = (draft.duty == Duty::Verification).then(|| draft.actor.clone());
-                    let next_alert_at =
-                        crate::rules::reminders::first_alert_at(&draft.deadline, true, &engine.policy.reminders, &engine.calendar);
-                    new_deadlines.push(format!(
-                        "{}：如尚未完成，应于 {}（北京时间）前完成",
-                        draft.duty.label_zh(),
-                        crate::rules::calendar::local_display(draft.deadline.due_at)
-                    ));
-                    d.reschedules.push(Reschedule {
-                        report: row.report_id,
-                        duty: draft.duty,
-                        actor,
-                        deadline: draft.deadline,
-                        next_alert_at,
-                    });
-                }
-                // Every unit whose report changed grade is told, never left to find out.
-                let why = botnet::explain_zh(&agg, computed, &engine.policy.botnet_thresholds);
-                d.outbox.push(regrade_notice(r, from, computed, received_at, &why, &new_deadlines));
-                // The units answerable for its C&C addresses owe the feedback whose deadline moved:
-                // they are told too.
                 let owners: std::collections::BTreeSet<UnitCode> = in_window
                     .iter()
                     .filter(|b| b.report_id == row.report_id)
                     .filter_map(|b| b.cc.and_then(|(ip, _)| engine.ownership.of_ip(ip)).cloned())
                     .filter(|o| *o != r.unit)
                     .collect();
-                if let Some(feedback) = new_deadlines.iter().find(|l| l.starts_with(Duty::DisposalFeedback.label_zh())) {
-                    for owner in owners {
-                        let payload = serde_json::json!({
-                            "title": format!("【期限提前】木马和僵尸网络事件调整为“{}”，处置反馈期限提前", computed.label_zh()),
-                            "lines": [format!("报告编号：{}（反馈时请在 notice_ref 中填写）", r.id), format!("调整原因：{why}"), format!("新的期限：{feedback}")],
-                        });
-                        d.outbox.push(crate::fanout::party_row(OutboxKind::Alert, &Party::Unit(owner), "to", r.id.to_string(), &payload));
-                    }
-                }
-                d.audit.push(AuditRow {
-                    actor: "hub".into(),
-                    action: "report.regraded",
-                    subject: row.report_id.to_string(),
-                    detail: serde_json::json!({ "from": from, "to": computed, "by_report": id, "aggregate": agg }),
-                });
+                raise_earlier_report(d, r, owners, computed, &agg, id, engine);
             }
         }
     }
 
+    PeriodGrade { grade_note, declared_grade, my_botnets, raised_by_hub }
+}
+
+/// Raises an earlier report of the period to the period's grade (Art. 7 [僵尸机制]): its duties
+/// whose clocks depend on the grade run again from now, its unit is told, and so are `owners`,
+/// the units answerable for its C&C addresses, whose feedback is due sooner.
+fn raise_earlier_report(
+    d: &mut Decision,
+    r: &mut ReportRef,
+    owners: std::collections::BTreeSet<UnitCode>,
+    computed: Grade,
+    agg: &botnet::Aggregate,
+    id: ReportId,
+    engine: &Engine,
+) {
+    let received_at = d.submission.received_at;
+    let from = r.grade.unwrap_or(Grade::General);
+    r.grade = Some(computed);
+    d.regrades.push(Regrade { report_id: r.id, from, to: computed, at: received_at });
+    // The duties whose clocks depend on the grade run again under the new one, from now:
+    // disposal feedback and the operator's verification (Art. 9(二)(三) [僵尸机制]).
+    let mut new_deadlines = Vec::new();
+    let owner = r.unit.clone();
+    // Only a basic telecom operator that found the event owes a verification (Art. 9(三)).
+    let verifier = r.reporter_type.is_basic_telecom().then_some(&owner);
+    for draft in ob::after_notice(computed, received_at, &owner, verifier, &engine.calendar) {
+        let actor = (draft.duty == Duty::Verification).then(|| draft.actor.clone());
+        let next_alert_at = crate::rules::reminders::first_alert_at(&draft.deadline, true, &engine.policy.reminders, &engine.calendar);
+        new_deadlines.push(format!(
+            "{}：如尚未完成，应于 {}（北京时间）前完成",
+            draft.duty.label_zh(),
+            crate::rules::calendar::local_display(draft.deadline.due_at)
+        ));
+        d.reschedules.push(Reschedule { report: r.id, duty: draft.duty, actor, deadline: draft.deadline, next_alert_at });
+    }
+    // Every unit whose report changed grade is told, never left to find out.
+    let why = botnet::explain_zh(agg, computed, &engine.policy.botnet_thresholds);
+    d.outbox.push(regrade_notice(r, from, computed, received_at, &why, &new_deadlines));
+    // The units answerable for its C&C addresses owe the feedback whose deadline moved:
+    // they are told too.
+    if let Some(feedback) = new_deadlines.iter().find(|l| l.starts_with(Duty::DisposalFeedback.label_zh())) {
+        for owner in owners {
+            let payload = serde_json::json!({
+                "title": format!("【期限提前】木马和僵尸网络事件调整为“{}”，处置反馈期限提前", computed.label_zh()),
+                "lines": [format!("报告编号：{}（反馈时请在 notice_ref 中填写）", r.id), format!("调整原因：{why}"), format!("新的期限：{feedback}")],
+            });
+            d.outbox.push(crate::fanout::party_row(OutboxKind::Alert, &Party::Unit(owner), "to", r.id.to_string(), &payload));
+        }
+    }
+    d.audit.push(AuditRow {
+        actor: "hub".into(),
+        action: "report.regraded",
+        subject: r.id.to_string(),
+        detail: serde_json::json!({ "from": from, "to": computed, "by_report": id, "aggregate": agg }),
+    });
+}
+
+/// The duties a report creates under the articles: its own reporting clocks (from the regrading
+/// when the hub raised it), a referral of a suspected crime, and CNCERT's report after a regrade.
+fn duties_of(
+    d: &Decision,
+    id: ReportId,
+    content: &ReportContent,
+    unit: &Unit,
+    earlier: Option<&ReportRef>,
+    raised_by_hub: bool,
+    engine: &Engine,
+) -> Vec<(ReportId, ObligationDraft)> {
+    let received_at = d.submission.received_at;
+    let kind = content.kind();
     let reporter = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province };
     let mut facts = ReportFacts {
         report_id: id,
@@ -565,14 +681,36 @@ fn accept(
         drafts.extend(ob::after_regrade(g, received_at, &content.provinces, unit.province, &engine.calendar).into_iter().map(|o| (id, o)));
     }
 
+    drafts
+}
+
+/// What a report answers or changes: the follow-up and written report it delivers, the feedback
+/// or verification it gives (with targets left undisposed escalated and CNCERT's next duties),
+/// a monthly summary's duties, and a contact update. Returns the duties it fulfils.
+#[allow(clippy::too_many_arguments)]
+fn answers_and_updates(
+    d: &mut Decision,
+    id: ReportId,
+    ptr: &str,
+    content: &ReportContent,
+    unit: &Unit,
+    me: &Party,
+    earlier: Option<&ReportRef>,
+    notice: Option<&ReportRef>,
+    drafts: &mut Vec<(ReportId, ObligationDraft)>,
+    ctx: &mut Context,
+    engine: &Engine,
+) -> Vec<Fulfils> {
+    let received_at = d.submission.received_at;
+    let reporter = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province };
     let mut fulfils = Vec::new();
-    if let Some(e) = &earlier {
+    if let Some(e) = earlier {
         fulfils.push(Fulfils::About { report: e.id, duty: Duty::FollowUp, actor: me.clone() });
         if d.submission.channel != crate::model::Channel::Phone {
             fulfils.push(Fulfils::About { report: e.id, duty: Duty::WrittenReport, actor: me.clone() });
         }
     }
-    match (&content.body, &notice) {
+    match (&content.body, notice) {
         (ReportBody::DisposalFeedback(b), Some(event)) => {
             let left: Vec<(crate::model::Target, bool, String)> =
                 b.undisposed.iter().map(|u| (u.target.clone(), u.important, format!("未处置，原因：{}", u.reason))).collect();
@@ -626,10 +764,25 @@ fn accept(
         _ => {}
     }
 
+    fulfils
+}
+
+/// CNCERT's disposal notice to whoever answers for a new botnet event's addresses and domains,
+/// with the duties it gives them. Nothing for a follow-up or another kind.
+fn notify_botnet_owners(
+    d: &mut Decision,
+    id: ReportId,
+    content: &ReportContent,
+    unit: &Unit,
+    earlier: Option<&ReportRef>,
+    drafts: &mut Vec<(ReportId, ObligationDraft)>,
+    engine: &Engine,
+) {
     // CNCERT's disposal notice to whoever answers for the botnet's addresses and domains
     // (Art. 8(三), 9 [僵尸机制]): each owner owes feedback, and an operator that found the event
     // owes its verification.
-    if let (ReportBody::BotnetEvent(b), None) = (&content.body, &earlier) {
+    let received_at = d.submission.received_at;
+    if let (ReportBody::BotnetEvent(b), None) = (&content.body, earlier) {
         let grade = content.grade.unwrap_or(Grade::General);
         let mut owners: std::collections::BTreeMap<UnitCode, Vec<String>> = std::collections::BTreeMap::new();
         for bn in &b.botnets {
@@ -667,9 +820,22 @@ fn accept(
             drafts.extend(notice.into_iter().map(|o| (id, o)));
         }
     }
+}
 
+/// Turns a report's drafted duties into obligations, met now where the report itself meets them,
+/// and sends what meeting them means: the report forwarded, CNCERT's reports performed.
+fn oblige(
+    d: &mut Decision,
+    id: ReportId,
+    drafts: Vec<(ReportId, ObligationDraft)>,
+    fulfils: &mut Vec<Fulfils>,
+    content: &ReportContent,
+    unit: &Unit,
+    engine: &Engine,
+) -> Vec<ObligationSummary> {
     // Drafts become obligations; those this report meets get their status now, except keyed
     // ones, which may already exist and are fulfilled by key in the store.
+    let received_at = d.submission.received_at;
     let mut summaries = Vec::new();
     for (about, draft) in drafts {
         let on_time = received_at <= draft.deadline.due_at;
@@ -684,7 +850,7 @@ fn accept(
             (_, false) => (ObligationStatus::Open, None),
         };
         if draft.met_by_this && matches!(draft.duty, Duty::Report | Duty::CncertReport) {
-            forward(d, id, &draft, &content, unit);
+            forward(d, id, &draft, content, unit);
         }
         // Duties the hub performs on CNCERT's behalf: its report of this botnet event to CSB
         // (Art. 8(三) [僵尸机制]) and, built from this feedback, the disposal result to CSB and the
@@ -695,7 +861,7 @@ fn accept(
             _ => None,
         };
         if let Some(label) = performed {
-            perform_for_cncert(d, id, about, &draft, &content, unit, label);
+            perform_for_cncert(d, id, about, &draft, content, unit, label);
         }
         let shown = if draft.met_by_this { met_status } else { status };
         let obligation = Obligation {
@@ -719,9 +885,13 @@ fn accept(
         summaries.push(ObligationSummary::of(&obligation, shown));
         d.obligations.push(obligation);
     }
-    if let (Some(o), ReportBody::Appeal(b)) = (appealed, &content.body) {
-        summaries.push(reopen(d, ctx, o, b, id, &me, engine));
-    }
+    summaries
+}
+
+/// Records what a report fulfils, audited, and closes it in the context for later reports of
+/// the batch.
+fn record_fulfilments(d: &mut Decision, ctx: &mut Context, fulfils: Vec<Fulfils>, id: ReportId, me: &Party) {
+    let received_at = d.submission.received_at;
     for target in fulfils {
         if let Fulfils::About { report, duty, actor } = &target {
             // A later appeal in the same batch must see this obligation closed.
@@ -740,46 +910,6 @@ fn accept(
         });
         d.fulfilments.push(Fulfilment { target, by: id, at: received_at });
     }
-
-    let cc = match &content.body {
-        ReportBody::BotnetEvent(b) => b.botnets.iter().map(|n| std::net::SocketAddr::new(n.cc_ip, n.port.get()).to_string()).collect(),
-        _ => vec![],
-    };
-    d.receipt.reports.push(AcceptedReport {
-        index,
-        source: ptr.to_string(),
-        report_id: id,
-        kind,
-        cc,
-        grade: content.grade,
-        level: content.level,
-        grade_note,
-        obligations: summaries,
-    });
-    ctx.refs.insert(
-        id,
-        ReportRef {
-            id,
-            unit: unit.code.clone(),
-            reporter_type: unit.unit_type,
-            reporter_region: unit.province,
-            kind,
-            grade: content.grade,
-            level: content.level,
-            provinces: content.provinces.clone(),
-        },
-    );
-    ctx.botnets.extend(my_botnets.iter().cloned());
-    // A notice decided earlier in the batch creates duties a later feedback may meet.
-    for o in d.obligations[first_new_obligation..].iter().filter(|o| matches!(o.duty, Duty::DisposalFeedback | Duty::Verification)) {
-        if let Some(about) = o.report_id {
-            ctx.owed.entry(about).or_default().push((o.duty, o.actor.clone()));
-        }
-    }
-    d.botnets.extend(my_botnets);
-    d.receipt.regraded = d.regrades.clone();
-    d.reports.push(Report { id, unit: unit.code.clone(), declared_grade, content });
-    Ok(())
 }
 
 /// The obligation an appeal names, if the appellant may appeal it and it is closed.
