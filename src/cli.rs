@@ -2,7 +2,6 @@
 
 use crate::config::{self, Loaded};
 use crate::intake::Intake;
-use crate::intake::decide::Engine;
 use crate::model::receipt::ObligationSummary;
 use crate::model::submission::Sender;
 use crate::model::{
@@ -11,12 +10,12 @@ use crate::model::{
 };
 use crate::rules::calendar::local_display;
 use crate::rules::obligations::{self, ReportFacts, Reporter};
-use crate::store::{ObligationFilter, ReportFilter, SqliteStore, Store};
+use crate::serve::App;
+use crate::store::{ObligationFilter, ReportFilter, Store};
 use anyhow::{Context as _, bail};
 use chrono::{NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(name = "tongbao", version, about = "Hub for network-security information reporting (通报)")]
@@ -324,36 +323,23 @@ async fn digest(app: App, args: DigestArgs, json: bool) -> anyhow::Result<i32> {
 }
 
 /// Loads the configuration, or fails listing every problem.
+/// The configuration with its connectors, checked by the configuration and by the connectors.
+fn load_checked(path: &Path) -> Result<Loaded, Vec<config::Problem>> {
+    let loaded = config::load(path)?;
+    let problems = crate::connectors::problems(&loaded.connectors);
+    if problems.is_empty() { Ok(loaded) } else { Err(problems) }
+}
+
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
-    config::load(path).map_err(|problems| {
+    load_checked(path).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
         anyhow::anyhow!("configuration has {} problem(s):\n{}", problems.len(), list.join("\n"))
     })
 }
 
-/// What commands that touch the store need.
-pub struct App {
-    pub loaded: Loaded,
-    pub store: Arc<SqliteStore>,
-}
-
-impl App {
-    pub fn engine(&self) -> Arc<Engine> {
-        Arc::new(Engine {
-            calendar: self.loaded.calendar.clone(),
-            policy: self.loaded.config.rules.clone(),
-            ownership: self.loaded.ownership.clone(),
-        })
-    }
-}
-
+/// The configuration at `config_path`, checked, and the store it names, opened.
 pub async fn open(config_path: &Path) -> anyhow::Result<App> {
-    let loaded = load(config_path)?;
-    let path = &loaded.config.store.path;
-    let store = SqliteStore::open_with(path, loaded.config.store.synchronous)
-        .await
-        .with_context(|| format!("opening the store at {}", path.display()))?;
-    Ok(App { loaded, store: Arc::new(store) })
+    App::open(load(config_path)?).await
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -362,7 +348,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 }
 
 fn check(path: &Path, json: bool) -> anyhow::Result<i32> {
-    match config::load(path) {
+    match load_checked(path) {
         Ok(loaded) => {
             let warnings = config::warnings(&loaded);
             if json {

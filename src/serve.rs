@@ -1,6 +1,5 @@
 //! `tongbao serve` and the hub's composition root (`start`): opens the store, starts intake and the connectors, and shuts down gracefully.
 
-use crate::cli::App;
 use crate::config::Loaded;
 use crate::intake::Intake;
 use crate::intake::decide::Engine;
@@ -45,17 +44,40 @@ impl Running {
     }
 }
 
+/// The loaded configuration and the store it names: what `serve` and every CLI command that
+/// touches the store start from.
+pub struct App {
+    pub loaded: Loaded,
+    pub store: Arc<SqliteStore>,
+}
+
+impl App {
+    /// Opens the store the configuration names.
+    pub async fn open(loaded: Loaded) -> anyhow::Result<App> {
+        let path = &loaded.config.store.path;
+        let store = SqliteStore::open_with(path, loaded.config.store.synchronous)
+            .await
+            .with_context(|| format!("opening the store at {}", path.display()))?;
+        Ok(App { loaded, store: Arc::new(store) })
+    }
+
+    /// The rules intake decides by, from the configuration.
+    pub fn engine(&self) -> Arc<Engine> {
+        Arc::new(Engine {
+            calendar: self.loaded.calendar.clone(),
+            policy: self.loaded.config.rules.clone(),
+            ownership: self.loaded.ownership.clone(),
+        })
+    }
+}
+
 /// The composition root: opens the store the configuration names and starts everything
 /// `serve` runs, returning once the HTTP listener is bound.
 pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
-    let path = loaded.config.store.path.clone();
-    let store = Arc::new(
-        SqliteStore::open_with(&path, loaded.config.store.synchronous)
-            .await
-            .with_context(|| format!("opening the store at {}", path.display()))?,
-    );
-    tracing::info!(store = %path.display(), retention_days = loaded.config.retention.days, "store open");
-    for w in crate::config::warnings(&loaded) {
+    let app = App::open(loaded).await?;
+    let (loaded, store) = (&app.loaded, &app.store);
+    tracing::info!(store = %loaded.config.store.path.display(), retention_days = loaded.config.retention.days, "store open");
+    for w in crate::config::warnings(loaded) {
         tracing::warn!(message = %w);
     }
     let years: Vec<i32> = loaded.calendar.years().collect();
@@ -65,12 +87,7 @@ pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
         tracing::info!(recomputed, "provisional deadlines recomputed with new calendar data");
     }
 
-    let app = App { loaded, store };
-    let engine = Arc::new(Engine {
-        calendar: app.loaded.calendar.clone(),
-        policy: app.loaded.config.rules.clone(),
-        ownership: app.loaded.ownership.clone(),
-    });
+    let engine = app.engine();
     let (intake, writer) = Intake::start(app.store.clone(), engine.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = crate::connectors::start(&app.loaded.connectors, &intake, &app.store, &stop_rx);

@@ -5,7 +5,7 @@ pub mod folder;
 pub mod http;
 pub mod mail;
 
-use crate::config::{Connector, ConnectorConfig};
+use crate::config::{Connector, ConnectorConfig, Problem};
 use crate::intake::Intake;
 use crate::intake::decide::Parsed;
 use crate::model::Submission;
@@ -23,6 +23,22 @@ fn secret(c: &Connector, var: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// What is wrong with the configured connectors that only their own libraries can tell: a From
+/// address the SMTP library would refuse. `tongbao check` and every command that loads the
+/// configuration report these beside the configuration's own problems.
+pub fn problems(connectors: &[Connector]) -> Vec<Problem> {
+    connectors
+        .iter()
+        .filter_map(|c| match &c.config {
+            ConnectorConfig::SmtpSink { from, .. } if !mail::compose::is_mailbox(from) => Some(Problem {
+                file: c.file.clone(),
+                message: format!("from = {from:?} is no mail address (expected e.g. \"通报中心 <tongbao@cncert.example.cn>\")"),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Starts every configured connector this build can run; logs the others as idle, with the reason.

@@ -12,3 +12,6 @@ pub use botnet::{BotSet, BotnetThresholds};
 pub use calendar::Calendar;
 pub use obligations::{ObligationDraft, Policy, ReportFacts, Reporter};
 pub use reminders::Leads;
+
+/// Article 10 [僵尸机制]: data are kept 60 days; the hub refuses to keep less.
+pub const MIN_RETENTION_DAYS: u32 = 60;

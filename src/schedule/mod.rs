@@ -149,7 +149,7 @@ impl<S: Store + JobStore> Scheduler<S> {
             store,
             engine,
             config,
-            retention_days: retention_days.max(crate::config::MIN_RETENTION_DAYS),
+            retention_days: retention_days.max(crate::rules::MIN_RETENTION_DAYS),
             crons,
             last_tick: None,
         })

@@ -101,6 +101,25 @@ fn check_accepts_the_shipped_defaults_and_names_every_problem() {
     let out = hub.run(&["serve"]);
     assert_eq!(out.status.code(), Some(1), "serve refuses a retention under 60 days");
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 60 days"));
+
+    // What the configuration judges (a password in clear to a remote host) and what only the
+    // mail connector can (a From address it would refuse) are both named.
+    hub.write("tongbao.toml", "");
+    std::fs::remove_file(hub.dir.path().join("connectors/mq.toml")).unwrap();
+    std::fs::remove_file(hub.dir.path().join("connectors/odd.toml")).unwrap();
+    hub.write(
+        "connectors/imap.toml",
+        "kind = \"imap-source\"\nhost = \"mail.example.cn\"\nport = 143\nsecurity = \"plain\"\nuser_env = \"U\"\npassword_env = \"P\"\n",
+    );
+    let out = hub.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback only"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(hub.dir.path().join("connectors/imap.toml")).unwrap();
+    hub.write("connectors/smtp.toml", "kind = \"smtp-sink\"\nurl_env = \"S\"\nfrom = \"通报中心\"\n");
+    let out = hub.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("smtp.toml") && err.contains("is no mail address"), "{err}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! which it does only after the submission committed; so a crash in between leaves the mail
 //! where it was, and the next pass reprocesses it into the same receipt (intake is idempotent).
 
+pub use crate::config::{ImapSecurity, is_loopback};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,18 +124,6 @@ impl Mailbox for Maildir {
     }
 }
 
-/// How the IMAP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImapSecurity {
-    /// TLS from the first byte (port 993).
-    Tls,
-    /// Plain connect, then STARTTLS before logging in (port 143).
-    Starttls,
-    /// No TLS: allowed only to a loopback address (checked by `tongbao check` and at connect).
-    Plain,
-}
-
 #[derive(Debug, Clone)]
 pub struct ImapAccount {
     pub host: String,
@@ -156,11 +145,6 @@ pub struct Imap {
     session: Option<Session>,
     can_move: bool,
     can_idle: bool,
-}
-
-/// True for 127.0.0.0/8, ::1 and `localhost`: the only places a password may travel unencrypted.
-pub fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn tls_connector() -> tokio_rustls::TlsConnector {
