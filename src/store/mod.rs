@@ -4,6 +4,7 @@
 //! knows which one runs.
 
 pub mod jobs;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::decision::{Context, Decision, Needs};

@@ -11,4 +11,5 @@ mod intake;
 mod mail;
 mod schedule;
 mod serve;
+mod store;
 mod tidy;
