@@ -322,14 +322,16 @@ async fn digest(app: App, args: DigestArgs, json: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Loads the configuration, or fails listing every problem.
-/// The configuration with its connectors, checked by the configuration and by the connectors.
+/// The configuration with its connectors, checked by the configuration and then by the
+/// connectors (a From address only the mail library can judge is reported once the
+/// configuration's own problems are fixed).
 fn load_checked(path: &Path) -> Result<Loaded, Vec<config::Problem>> {
     let loaded = config::load(path)?;
     let problems = crate::connectors::problems(&loaded.connectors);
     if problems.is_empty() { Ok(loaded) } else { Err(problems) }
 }
 
+/// Loads the configuration, or fails listing every problem.
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     load_checked(path).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();

@@ -9,6 +9,7 @@ pub mod digest;
 pub mod fanout;
 pub mod forms;
 pub mod intake;
+pub mod metrics;
 pub mod model;
 pub mod rules;
 pub mod schedule;

@@ -20,6 +20,8 @@ fn secret(c: &Connector, var: &str) -> Option<String> {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
             tracing::warn!(connector = %c.name, kind = c.config.kind(), reason = %format!("environment variable {var} is not set"), "idle");
+            // Configured but never connecting: the hub is not ready (`/readyz`) while it is so.
+            crate::metrics::get().connector(&c.name, false);
             None
         }
     }
@@ -67,6 +69,7 @@ pub fn start<S: Store>(
             }
             ConnectorConfig::FolderSource { path, poll_seconds } => {
                 tracing::info!(connector = %c.name, kind = c.config.kind(), path = %path.display(), "started");
+                crate::metrics::get().connector(&c.name, true);
                 let source = folder::FolderSource::new(path.clone(), Duration::from_secs(*poll_seconds));
                 tasks.push(tokio::spawn(source.run(intake.clone(), shutdown.clone())));
             }
@@ -92,6 +95,7 @@ pub fn start<S: Store>(
                 let Some(url) = secret(c, url_env) else { continue };
                 let Ok(from) = from.parse() else {
                     tracing::warn!(connector = %c.name, reason = "from is no mail address", "idle");
+                    crate::metrics::get().connector(&c.name, false);
                     continue;
                 };
                 let config = mail::smtp::SmtpConfig {
@@ -156,23 +160,32 @@ pub async fn submit_parsed_until_stored(
 }
 
 /// Backoff between reconnection attempts: 0.5 s doubling to 30 s.
-pub(crate) struct Backoff(Duration);
+pub(crate) struct Backoff {
+    next: Duration,
+    /// The connector whose connection this paces; its `tongbao_connector_up` follows it.
+    connector: String,
+}
 
 impl Backoff {
-    pub fn new() -> Backoff {
-        Backoff(Duration::from_millis(500))
+    /// Pacing for `connector`'s reconnections; it counts as not connected until `reset`.
+    pub fn new(connector: &str) -> Backoff {
+        crate::metrics::get().connector(connector, false);
+        Backoff { next: Duration::from_millis(500), connector: connector.to_string() }
     }
     pub fn next(&mut self) -> Duration {
-        let d = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(30));
+        let d = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(30));
         d
     }
+    /// The connection is up: the next loss waits the shortest step again.
     pub fn reset(&mut self) {
-        self.0 = Duration::from_millis(500);
+        self.next = Duration::from_millis(500);
+        crate::metrics::get().connector(&self.connector, true);
     }
 
     /// After a lost connection: logs why, then waits the next backoff step or until shutdown.
     pub async fn wait_after(&mut self, connector: &str, role: &str, error: &str, shutdown: &mut watch::Receiver<bool>) {
+        crate::metrics::get().connector(&self.connector, false);
         let wait = self.next();
         tracing::warn!(connector, error, retry_in_ms = wait.as_millis() as u64, "{role} disconnected; reconnecting");
         tokio::select! {

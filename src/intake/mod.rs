@@ -98,9 +98,17 @@ impl Intake {
 
     /// Like `submit`, for sources that parsed the bytes themselves (spreadsheets, mail).
     pub async fn submit_parsed(&self, parsed: Parsed) -> Result<Receipt, IntakeFailure> {
+        let (started, channel) = (std::time::Instant::now(), parsed.submission.channel);
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job { parsed, reply }).await.map_err(|_| IntakeFailure::ShuttingDown)?;
-        answer.await.map_err(|_| IntakeFailure::ShuttingDown)?
+        let answered = answer.await.map_err(|_| IntakeFailure::ShuttingDown)?;
+        let outcome = match &answered {
+            Ok(r) if r.duplicate => "duplicate",
+            Ok(r) => r.outcome.code(),
+            Err(_) => "not_stored",
+        };
+        crate::metrics::get().submission(channel.code(), outcome, started.elapsed().as_secs_f64());
+        answered
     }
 }
 

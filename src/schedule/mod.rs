@@ -170,7 +170,9 @@ impl<S: Store + JobStore> Scheduler<S> {
         self.last_tick = Some(now);
         let mut out = Vec::new();
         for job in due {
-            match self.run_job(job, now).await {
+            let ran = self.run_job(job, now).await;
+            crate::metrics::get().job_run(job.name(), ran.is_ok());
+            match ran {
                 Ok(o) => out.push(o),
                 Err(e) => {
                     tracing::warn!(job = job.name(), error = %e, "job failed; it runs again at its next firing");

@@ -79,7 +79,7 @@ impl From<sqlx::Error> for StoreError {
 enum Failure {
     /// The disk holding the database is full.
     Full,
-    /// Busy, locked, a serialization conflict or a lost connection: the same work may succeed.
+    /// Busy, a serialization conflict or a lost connection: the same work may succeed.
     Passing,
     Lasting,
 }
@@ -101,8 +101,9 @@ impl Failure {
         match code.parse::<u32>() {
             // SQLITE_FULL, and SQLITE_IOERR_WRITE, which a full disk gives under WAL.
             Ok(13 | 778) => Failure::Full,
-            // SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
-            Ok(c) if matches!(c & 0xff, 5 | 6) => Failure::Passing,
+            // SQLITE_BUSY with its extended codes: another connection holds the lock. Not
+            // SQLITE_LOCKED, a conflict inside one connection that trying again does not cure.
+            Ok(c) if c & 0xff == 5 => Failure::Passing,
             _ => Failure::Lasting,
         }
     }
@@ -155,6 +156,16 @@ pub struct Counts {
     pub obligations: i64,
     pub outbox: i64,
     pub audit: i64,
+}
+
+/// How many obligations are in the states operators watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ObligationStates {
+    pub open: i64,
+    /// Open and past their due time.
+    pub overdue: i64,
+    /// Binding duties whose time passed without them (漏报).
+    pub missed: i64,
 }
 
 /// How long an outbox row may wait for its sink before it is expired unsent.
@@ -260,6 +271,8 @@ pub trait Store: Send + Sync + 'static {
     /// What waits or did not go out, by channel and status, with the oldest row's age.
     fn outbox_backlog(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Backlog>, StoreError>> + Send;
     fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Obligations open, open past their due time at `now`, and missed: for `/metrics`.
+    fn obligation_states(&self, now: DateTime<Utc>) -> impl Future<Output = Result<ObligationStates, StoreError>> + Send;
     /// Marks an open (or missed) duty of CNCERT's done by a person, audited with who and when:
     /// the new status, or None when no such duty of CNCERT's is open.
     fn close_cncert_duty(
@@ -313,7 +326,8 @@ mod tests {
         for (code, class) in [
             ("5", Failure::Passing),    // SQLITE_BUSY
             ("517", Failure::Passing),  // SQLITE_BUSY_SNAPSHOT
-            ("262", Failure::Passing),  // SQLITE_LOCKED_SHAREDCACHE
+            ("6", Failure::Lasting),    // SQLITE_LOCKED
+            ("262", Failure::Lasting),  // SQLITE_LOCKED_SHAREDCACHE
             ("13", Failure::Full),      // SQLITE_FULL
             ("778", Failure::Full),     // SQLITE_IOERR_WRITE
             ("2067", Failure::Lasting), // SQLITE_CONSTRAINT_UNIQUE

@@ -43,6 +43,34 @@ fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
     let page =
         Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{address}/upload")]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&page.stdout), "200", "GET /upload on {address}");
+    // Operations: the process answers; it is not ready while a configured connector cannot
+    // connect (and says which); the metrics count what came in.
+    let get = |path: &str| {
+        let out = Command::new("curl").args(["-s", "-w", "\n%{http_code}", &format!("http://{address}{path}")]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    };
+    assert_eq!(get("/healthz").0, "200");
+    let (code, body) = get("/readyz");
+    assert_eq!(code, "503", "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let not_ready: Vec<&str> = ready["not_ready"].as_array().unwrap().iter().map(|p| p["what"].as_str().unwrap()).collect();
+    assert_eq!(not_ready, ["connector cncert-mq"], "{body}");
+    let (code, metrics) = get("/metrics");
+    assert_eq!(code, "200");
+    let value = |prefix: &str, labels: &[&str]| -> Option<f64> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix) && labels.iter().all(|x| l.contains(x)))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    assert_eq!(value("tongbao_submissions_total{", &["channel=\"upload\"", "outcome=\"accepted\""]), Some(1.0), "{metrics}");
+    assert_eq!(value("tongbao_submissions_total{", &["channel=\"upload\"", "outcome=\"rejected\""]), Some(1.0), "{metrics}");
+    assert_eq!(value("tongbao_intake_seconds_count{", &["channel=\"upload\""]), Some(2.0), "{metrics}");
+    assert_eq!(value("tongbao_connector_up{", &["connector=\"inbox\""]), Some(1.0), "{metrics}");
+    assert_eq!(value("tongbao_connector_up{", &["connector=\"cncert-mq\""]), Some(0.0), "{metrics}");
+    assert!(value("tongbao_obligations{", &["state=\"open\""]).is_some_and(|n| n >= 1.0), "a major event opens duties: {metrics}");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().unwrap();
     let log = std::fs::read_to_string(hub.path().join("serve.log")).unwrap();

@@ -30,7 +30,7 @@ pub struct SinkConfig {
 }
 
 pub async fn run<S: Store>(config: SinkConfig, store: Arc<S>, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(&config.name);
     while !*shutdown.borrow() {
         match deliver(&config, &*store, &mut shutdown, &mut backoff).await {
             Ok(()) => break,

@@ -46,7 +46,7 @@ impl SourceConfig {
 /// waits with backoff and starts again. Unacknowledged deliveries return to the queue when a
 /// connection dies, and their dedupe keys make the second delivery add nothing.
 pub async fn run(config: SourceConfig, intake: Intake, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(&config.name);
     while !*shutdown.borrow() {
         match consume(&config, &intake, &mut shutdown, &mut backoff).await {
             Ok(()) => break,

@@ -97,9 +97,53 @@ pub fn router<S: Store>(state: Arc<HttpState<S>>) -> Router {
         .route("/appeal", get(appeal_page::<S>).post(appeal_form::<S>).layer(DefaultBodyLimit::max(APPEAL_MAX_BYTES)))
         .route("/api/v1/appeals", get(unit_appeals::<S>))
         .route("/api/v1/appeals/{id}/answer", post(answer_appeal::<S>).layer(DefaultBodyLimit::max(APPEAL_MAX_BYTES)))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz::<S>))
+        .route("/metrics", get(metrics::<S>))
         // The limit covers multipart overhead too; over it the answer is 413.
         .layer(DefaultBodyLimit::max(limit + 64 * 1024))
         .with_state(state)
+}
+
+/// `/healthz`: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `/readyz`: the store answers and every configured connector is connected; otherwise 503
+/// naming what is not, so a load balancer sends nothing to a hub that cannot store or deliver.
+async fn readyz<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
+    let mut not_ready = Vec::new();
+    if let Err(e) = state.store.units().await {
+        not_ready.push(json!({ "what": "store", "problem": e.to_string() }));
+    }
+    for name in crate::metrics::get().connectors_down() {
+        not_ready.push(json!({ "what": format!("connector {name}"), "problem": "not connected" }));
+    }
+    if not_ready.is_empty() {
+        (StatusCode::OK, Json(json!({ "ready": true }))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "not_ready": not_ready }))).into_response()
+    }
+}
+
+/// `/metrics`: Prometheus (OpenMetrics) text, with the store's counts read now.
+async fn metrics<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
+    let now = Utc::now();
+    let (states, backlog) = tokio::join!(state.store.obligation_states(now), state.store.outbox_backlog(now));
+    match (states, backlog) {
+        (Ok(states), Ok(backlog)) => {
+            let facts = crate::metrics::StoreFacts {
+                obligations_open: states.open,
+                obligations_overdue: states.overdue,
+                obligations_missed: states.missed,
+                backlog,
+            };
+            let text = crate::metrics::get().render(&facts);
+            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+        }
+        (Err(e), _) | (_, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
+    }
 }
 
 /// Serves the router on a bound listener until `shutdown` resolves, then lets open requests

@@ -51,13 +51,21 @@ pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watc
             .build(),
         Err(e) => {
             tracing::warn!(connector = %config.name, error = %e, "idle: the SMTP URL is not valid");
+            crate::metrics::get().connector(&config.name, false);
             return;
         }
     };
     tracing::info!(connector = %config.name, from = %config.from, "SMTP sink sending");
     let env = crate::templates::environment();
-    let mut backoff = crate::connectors::Backoff::new();
+    let mut backoff = crate::connectors::Backoff::new(&config.name);
+    // A pooled transport holds no standing connection: the sink counts as connected once the
+    // server answers, and while its last batch went through.
+    let mut up = false;
     while !*shutdown.borrow() {
+        if !up && transport.test_connection().await.unwrap_or(false) {
+            backoff.reset();
+            up = true;
+        }
         let rows = match store.due_outbox("email", Utc::now(), (config.concurrency * 8) as u32).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -72,7 +80,9 @@ pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watc
             }
             continue;
         }
-        match send_batch(&config, &*store, &transport, &env, rows).await {
+        let sent = send_batch(&config, &*store, &transport, &env, rows).await;
+        up = matches!(sent, Ok(true));
+        match sent {
             Ok(true) => backoff.reset(),
             // Nothing went through: the server is likely down; do not spin on it.
             Ok(false) => backoff.wait_after(&config.name, "SMTP sink", "no message of the batch was accepted", &mut shutdown).await,

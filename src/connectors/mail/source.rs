@@ -50,10 +50,12 @@ pub async fn run_maildir(
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(connector = %config.name, path = %path.display(), error = %e, "idle: cannot open the Maildir");
+            crate::metrics::get().connector(&config.name, false);
             return;
         }
     };
     tracing::info!(connector = %config.name, path = %path.display(), "mail source reading Maildir");
+    crate::metrics::get().connector(&config.name, true);
     let mut shutdown = shutdown;
     while !*shutdown.borrow() {
         if let Err(e) = drain(&config, &mut mailbox, &intake, &shutdown).await {
@@ -69,7 +71,7 @@ pub async fn run_maildir(
 
 /// Reads an IMAP mailbox until shutdown, reconnecting with backoff.
 pub async fn run_imap(config: SourceConfig, account: ImapAccount, intake: Intake, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(&config.name);
     while !*shutdown.borrow() {
         let result = async {
             let mut imap = Imap::connect(account.clone()).await?;

@@ -1392,6 +1392,17 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn obligation_states(&self, now: DateTime<Utc>) -> Result<super::ObligationStates, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(status = 'open'), 0) AS open, COALESCE(SUM(status = 'open' AND due_at < ?), 0) AS overdue, \
+             COALESCE(SUM(status = 'missed'), 0) AS missed FROM obligations WHERE status IN ('open', 'missed')",
+        )
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(super::ObligationStates { open: row.get("open"), overdue: row.get("overdue"), missed: row.get("missed") })
+    }
+
     async fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> Result<(), StoreError> {
         let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
