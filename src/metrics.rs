@@ -57,6 +57,10 @@ pub struct Metrics {
     obligations: Family<StateLabels, Gauge>,
     outbox: Family<OutboxLabels, Gauge>,
     outbox_oldest: Family<OutboxLabels, Gauge>,
+    store_up: Gauge,
+    /// Held while a scrape sets the store's gauges and encodes: two scrapes at once would
+    /// otherwise see each other's half-filled families.
+    scrape: Mutex<()>,
     /// Each started connector and whether it is connected now.
     connectors: Mutex<BTreeMap<String, bool>>,
 }
@@ -118,6 +122,8 @@ impl Metrics {
         );
         let outbox_oldest = Family::<OutboxLabels, Gauge>::default();
         registry.register("tongbao_outbox_oldest_age_seconds", "Age of the oldest such outbox row, at the scrape", outbox_oldest.clone());
+        let store_up = Gauge::default();
+        registry.register("tongbao_store_up", "1 when the store answered the scrape's queries, 0 when it did not", store_up.clone());
         Metrics {
             registry,
             submissions,
@@ -127,6 +133,8 @@ impl Metrics {
             obligations,
             outbox,
             outbox_oldest,
+            store_up,
+            scrape: Mutex::new(()),
             connectors: Mutex::new(BTreeMap::new()),
         }
     }
@@ -154,21 +162,63 @@ impl Metrics {
         self.job_runs.get_or_create(&JobLabels { job: job.into(), outcome: if ok { "ok" } else { "failed" }.into() }).inc();
     }
 
-    /// The metrics in Prometheus text format, with the store's counts as of now.
-    pub fn render(&self, facts: &StoreFacts) -> String {
-        for (state, n) in [("open", facts.obligations_open), ("overdue", facts.obligations_overdue), ("missed", facts.obligations_missed)] {
-            self.obligations.get_or_create(&StateLabels { state: state.into() }).set(n);
-        }
-        // A channel and status with nothing left shows 0, not the last count it had.
+    /// The metrics in Prometheus text format, with the store's counts as of now, or without
+    /// them (`tongbao_store_up` 0) when the store did not answer: the counters and connector
+    /// states matter most exactly then.
+    pub fn render(&self, facts: Option<&StoreFacts>) -> String {
+        let _scrape = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.store_up.set(i64::from(facts.is_some()));
+        // A channel and status with nothing left has no series, rather than its last count.
+        self.obligations.clear();
         self.outbox.clear();
         self.outbox_oldest.clear();
-        for b in &facts.backlog {
-            let labels = OutboxLabels { channel: b.channel.clone(), status: b.status.clone() };
-            self.outbox.get_or_create(&labels).set(b.count);
-            self.outbox_oldest.get_or_create(&labels).set(b.oldest_age_s);
+        if let Some(facts) = facts {
+            for (state, n) in
+                [("open", facts.obligations_open), ("overdue", facts.obligations_overdue), ("missed", facts.obligations_missed)]
+            {
+                self.obligations.get_or_create(&StateLabels { state: state.into() }).set(n);
+            }
+            for b in &facts.backlog {
+                let labels = OutboxLabels { channel: b.channel.clone(), status: b.status.clone() };
+                self.outbox.get_or_create(&labels).set(b.count);
+                self.outbox_oldest.get_or_create(&labels).set(b.oldest_age_s);
+            }
         }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Metrics, StoreFacts};
+    use crate::store::Backlog;
+
+    #[test]
+    fn a_scrape_without_the_store_keeps_the_counters_and_drops_the_stores_series() {
+        let m = Metrics::new();
+        m.submission("upload", "accepted", 0.01);
+        m.connector("inbox", true);
+        let backlog = vec![Backlog { channel: "email".into(), status: "pending".into(), count: 3, oldest_age_s: 40 }];
+        let facts = StoreFacts { obligations_open: 5, obligations_overdue: 2, obligations_missed: 1, backlog };
+        let with = m.render(Some(&facts));
+        for line in [
+            "tongbao_store_up 1",
+            "tongbao_obligations{state=\"overdue\"} 2",
+            "tongbao_outbox_rows{channel=\"email\",status=\"pending\"} 3",
+            "tongbao_submissions_total{channel=\"upload\",outcome=\"accepted\"} 1",
+        ] {
+            assert!(with.lines().any(|l| l == line), "{line} missing from:\n{with}");
+        }
+        assert!(with.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+        let without = m.render(None);
+        assert!(without.lines().any(|l| l == "tongbao_store_up 0"), "{without}");
+        assert!(!without.contains("tongbao_obligations{") && !without.contains("tongbao_outbox_rows{"), "{without}");
+        assert!(without.contains("tongbao_submissions_total{channel=\"upload\",outcome=\"accepted\"} 1"), "{without}");
+        assert!(without.contains("tongbao_connector_up{connector=\"inbox\"} 1"), "{without}");
+        assert!(m.connectors_down().is_empty());
+        m.connector("inbox", false);
+        assert_eq!(m.connectors_down(), ["inbox"]);
     }
 }

@@ -16,22 +16,29 @@ use tokio::sync::watch;
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct FolderSource {
+    /// The connector's name, for its `tongbao_connector_up`.
+    name: String,
     root: PathBuf,
     poll: Duration,
 }
 
 impl FolderSource {
-    pub fn new(root: PathBuf, poll: Duration) -> FolderSource {
-        FolderSource { root, poll }
+    pub fn new(name: &str, root: PathBuf, poll: Duration) -> FolderSource {
+        FolderSource { name: name.to_string(), root, poll }
     }
 
+    /// Reads the inbox every `poll` until shutdown; counts as connected while its scans succeed.
     pub async fn run(self, intake: Intake, mut shutdown: watch::Receiver<bool>) {
+        let metrics = crate::metrics::get();
         if let Err(e) = std::fs::create_dir_all(&self.root) {
             tracing::warn!(path = %self.root.display(), error = %e, "idle: cannot create the inbox folder");
+            metrics.connector(&self.name, false);
             return;
         }
         loop {
-            if let Err(e) = self.scan(&intake, &shutdown).await {
+            let scanned = self.scan(&intake, &shutdown).await;
+            metrics.connector(&self.name, scanned.is_ok());
+            if let Err(e) = scanned {
                 tracing::warn!(path = %self.root.display(), error = %e, "inbox scan failed; retrying");
             }
             tokio::select! {

@@ -69,8 +69,8 @@ pub fn start<S: Store>(
             }
             ConnectorConfig::FolderSource { path, poll_seconds } => {
                 tracing::info!(connector = %c.name, kind = c.config.kind(), path = %path.display(), "started");
-                crate::metrics::get().connector(&c.name, true);
-                let source = folder::FolderSource::new(path.clone(), Duration::from_secs(*poll_seconds));
+                crate::metrics::get().connector(&c.name, false);
+                let source = folder::FolderSource::new(&c.name, path.clone(), Duration::from_secs(*poll_seconds));
                 tasks.push(tokio::spawn(source.run(intake.clone(), shutdown.clone())));
             }
             ConnectorConfig::MaildirSource { path, mail: settings } => {

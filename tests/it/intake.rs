@@ -743,7 +743,7 @@ async fn the_drop_folder_reads_json_in_any_case_follows_no_symlink_and_answers_o
     let big = std::fs::File::create(ct.join("huge.json")).unwrap();
     big.set_len(65 << 20).unwrap();
 
-    let source = tongbao::connectors::folder::FolderSource::new(root.path().to_path_buf(), std::time::Duration::from_secs(1));
+    let source = tongbao::connectors::folder::FolderSource::new("inbox", root.path().to_path_buf(), std::time::Duration::from_secs(1));
     let (_stop, rx) = tokio::sync::watch::channel(false);
     source.scan(&lib.intake, &rx).await.unwrap();
 

@@ -71,6 +71,7 @@ fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
     assert_eq!(value("tongbao_connector_up{", &["connector=\"inbox\""]), Some(1.0), "{metrics}");
     assert_eq!(value("tongbao_connector_up{", &["connector=\"cncert-mq\""]), Some(0.0), "{metrics}");
     assert!(value("tongbao_obligations{", &["state=\"open\""]).is_some_and(|n| n >= 1.0), "a major event opens duties: {metrics}");
+    assert_eq!(value("tongbao_store_up", &[]), Some(1.0), "{metrics}");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().unwrap();
     let log = std::fs::read_to_string(hub.path().join("serve.log")).unwrap();

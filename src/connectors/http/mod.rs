@@ -115,7 +115,9 @@ async fn healthz() -> &'static str {
 async fn readyz<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
     let mut not_ready = Vec::new();
     if let Err(e) = state.store.units().await {
-        not_ready.push(json!({ "what": "store", "problem": e.to_string() }));
+        // The database's own words stay in the log: this listener also faces the units.
+        tracing::warn!(error = %e, "not ready: the store does not answer");
+        not_ready.push(json!({ "what": "store", "problem": if e.is_full() { "disk full" } else { "not answering" } }));
     }
     for name in crate::metrics::get().connectors_down() {
         not_ready.push(json!({ "what": format!("connector {name}"), "problem": "not connected" }));
@@ -131,19 +133,20 @@ async fn readyz<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
 async fn metrics<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
     let now = Utc::now();
     let (states, backlog) = tokio::join!(state.store.obligation_states(now), state.store.outbox_backlog(now));
-    match (states, backlog) {
-        (Ok(states), Ok(backlog)) => {
-            let facts = crate::metrics::StoreFacts {
-                obligations_open: states.open,
-                obligations_overdue: states.overdue,
-                obligations_missed: states.missed,
-                backlog,
-            };
-            let text = crate::metrics::get().render(&facts);
-            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+    let facts = match (states, backlog) {
+        (Ok(states), Ok(backlog)) => Some(crate::metrics::StoreFacts {
+            obligations_open: states.open,
+            obligations_overdue: states.overdue,
+            obligations_missed: states.missed,
+            backlog,
+        }),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "metrics scraped without the store's counts");
+            None
         }
-        (Err(e), _) | (_, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
-    }
+    };
+    let text = crate::metrics::get().render(facts.as_ref());
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
 /// Serves the router on a bound listener until `shutdown` resolves, then lets open requests

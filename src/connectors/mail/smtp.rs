@@ -43,6 +43,9 @@ enum Failure {
     Permanent(String),
 }
 
+/// How often an idle sink asks its server whether it answers.
+const RECHECK_IDLE: Duration = Duration::from_secs(30);
+
 pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watch::Receiver<bool>) {
     let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.url) {
         Ok(b) => b
@@ -61,10 +64,18 @@ pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watc
     // A pooled transport holds no standing connection: the sink counts as connected once the
     // server answers, and while its last batch went through.
     let mut up = false;
+    let mut checked = std::time::Instant::now() - RECHECK_IDLE;
     while !*shutdown.borrow() {
-        if !up && transport.test_connection().await.unwrap_or(false) {
-            backoff.reset();
-            up = true;
+        // Down, or idle a while: ask the server, so readiness follows it without mail to send.
+        if !up || checked.elapsed() >= RECHECK_IDLE {
+            let answers = transport.test_connection().await.unwrap_or(false);
+            checked = std::time::Instant::now();
+            if answers && !up {
+                backoff.reset();
+            } else if !answers && up {
+                crate::metrics::get().connector(&config.name, false);
+            }
+            up = answers;
         }
         let rows = match store.due_outbox("email", Utc::now(), (config.concurrency * 8) as u32).await {
             Ok(rows) => rows,
@@ -81,11 +92,17 @@ pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watc
             continue;
         }
         let sent = send_batch(&config, &*store, &transport, &env, rows).await;
-        up = matches!(sent, Ok(true));
+        checked = std::time::Instant::now();
+        // Nothing went through: the server is down, or it refused every recipient for good (those
+        // rows are failed and will not come back); only the first is a lost connection.
+        up = match sent {
+            Ok(true) => true,
+            Ok(false) => transport.test_connection().await.unwrap_or(false),
+            Err(_) => false,
+        };
         match sent {
-            Ok(true) => backoff.reset(),
-            // Nothing went through: the server is likely down; do not spin on it.
-            Ok(false) => backoff.wait_after(&config.name, "SMTP sink", "no message of the batch was accepted", &mut shutdown).await,
+            Ok(_) if up => backoff.reset(),
+            Ok(_) => backoff.wait_after(&config.name, "SMTP sink", "no message of the batch was accepted", &mut shutdown).await,
             Err(e) => backoff.wait_after(&config.name, "SMTP sink", &e, &mut shutdown).await,
         }
     }
