@@ -603,3 +603,35 @@ async fn hostile_http_requests_get_their_status_and_the_hub_stays_up() {
         assert_eq!(code, 200, "after {name}");
     }
 }
+
+/// `schemas/openapi.json` describes exactly the routes the router serves, each with its
+/// methods, and every schema it refers to is a file in `schemas/`.
+#[test]
+fn the_openapi_file_describes_every_route_and_only_those() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("schemas/openapi.json")).unwrap()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut described = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            described.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    // The router, as written: `.route("PATH", get(…).post(…))`, one route a line.
+    let router = std::fs::read_to_string(root.join("src/connectors/http/mod.rs")).unwrap();
+    let mut served = std::collections::BTreeSet::new();
+    for line in router.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
+        let path = line.split('"').nth(1).unwrap();
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if line.contains(&format!(" {method}(")) || line.contains(&format!(".{method}(")) {
+                served.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(served.len() >= 12, "{served:?}");
+    assert_eq!(described, served, "schemas/openapi.json and the router differ");
+    let text = doc.to_string();
+    for file in text.split("\"$ref\":\"").skip(1).map(|r| r.split('"').next().unwrap()).filter(|r| !r.starts_with('#')) {
+        assert!(root.join("schemas").join(file).exists(), "{file} is referred to but not in schemas/");
+    }
+}
