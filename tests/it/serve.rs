@@ -113,3 +113,47 @@ async fn the_hub_started_in_process_says_where_it_listens_and_stops_when_told() 
     tokio::time::timeout(Duration::from_secs(20), running.stop()).await.expect("stops within 20 s").unwrap();
     assert!(db.exists(), "the store the configuration names");
 }
+
+/// The API as its OpenAPI file describes it, thrown at a running hub by schemathesis (generated
+/// bodies, paths, queries and headers, with a unit's token): no answer is a server error.
+#[test]
+fn generated_requests_from_the_openapi_file_get_no_server_error() {
+    let python = std::env::var("TONGBAO_TEST_PYTHON").expect("TONGBAO_TEST_PYTHON: run the suite with scripts/test");
+    let schemathesis = std::path::Path::new(&python).with_file_name("schemathesis");
+    assert!(schemathesis.exists(), "{} is missing: scripts/test installs it", schemathesis.display());
+    let hub = Hub::new().with_units();
+    hub.write("tongbao.toml", "[serve]\nlisten = \"127.0.0.1:0\"\n[schedule]\nenabled = false\n");
+    let issued = hub.run(&["units", "token", "issue", "CT-GD"]);
+    let token = String::from_utf8_lossy(&issued.stdout).split_whitespace().find(|w| w.starts_with("tb_")).expect("a token").to_string();
+    let log = std::fs::File::create(hub.path().join("serve.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tongbao"))
+        .arg("serve")
+        .current_dir(hub.path())
+        .env("TONGBAO_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let address = loop {
+        let log = std::fs::read_to_string(hub.path().join("serve.log")).unwrap_or_default();
+        if let Some(a) = log.lines().find(|l| l.contains("HTTP upload listening")).and_then(|l| l.split("address=").nth(1)) {
+            break a.split_whitespace().next().unwrap().trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':').to_string();
+        }
+        assert!(Instant::now() < deadline, "no listening line: {log}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/openapi.json");
+    let out = Command::new(&schemathesis)
+        .args(["run", spec, "--url", &format!("http://{address}"), "--checks", "not_a_server_error", "--max-examples", "25"])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "schemathesis found failures:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("passed"), "{report}");
+    assert!(status.success(), "the hub did not stop cleanly: {}", std::fs::read_to_string(hub.path().join("serve.log")).unwrap());
+}
