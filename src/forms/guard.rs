@@ -47,7 +47,8 @@ const MAX_SHEET_ROWS: u64 = 1_048_576;
 const MAX_SHEET_COLUMNS: u64 = 16_384;
 
 /// What the values of an ods file's cells may add up to once calamine has copied each one into
-/// every cell its repeats cover: a 100 KB string repeated over 16,384 columns is 1.6 GB.
+/// every cell its repeats cover: a 100 KB string repeated over 16,384 columns is 1.6 GB. The
+/// same bound holds for an xls file's shared strings, copied into every cell that names them.
 const MAX_ODS_TEXT_BYTES: u64 = 256 << 20;
 
 /// The attributes that give an ods cell a value (or a formula) calamine keeps, as its
@@ -271,15 +272,31 @@ pub fn check_xls(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
     if let Err(e) = read {
         return Err(Refusal::damaged("", e.to_string()));
     }
-    // The workbook globals come first and list each sheet's position in the stream.
+    // The workbook globals come first and list each sheet's position in the stream, and the
+    // shared strings (SST, continued in CONTINUE records) that cells name by index.
     let mut positions = Vec::new();
+    let mut sst: Vec<&[u8]> = Vec::new();
+    let mut in_sst = false;
     for (typ, data) in Records(&stream) {
+        in_sst = match typ {
+            0x00FC => {
+                sst = vec![data];
+                true
+            }
+            0x003C if in_sst => {
+                sst.push(data);
+                true
+            }
+            _ => false,
+        };
         match typ {
             0x0085 if data.len() >= 4 => positions.push(u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize),
             0x000A => break,
             _ => {}
         }
     }
+    let shared_chars = shared_string_lengths(&sst);
+    let mut shared_text: u64 = 0;
     if positions.len() > limits.max_sheets {
         return Err(Refusal {
             code: ErrorCode::TooMany,
@@ -337,6 +354,20 @@ pub fn check_xls(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
                     if let (Some(r), Some(c)) = (u16_at(0), u16_at(2)) {
                         span.add(r, c, c);
                     }
+                    // LabelSst: calamine copies the shared string into the cell; three UTF-8
+                    // bytes a character at most.
+                    if typ == 0x00FD
+                        && let Some(chars) = u32_at(6).and_then(|i| shared_chars.get(i as usize))
+                    {
+                        shared_text = shared_text.saturating_add(u64::from(*chars) * 3);
+                        if shared_text > MAX_ODS_TEXT_BYTES {
+                            return Err(Refusal::too_large(
+                                &sheet,
+                                limits,
+                                format!("共享字符串复制到各单元格后超过 {} MB", MAX_ODS_TEXT_BYTES >> 20),
+                            ));
+                        }
+                    }
                 }
                 // MulRk: one row, a run of columns whose last is in the record's last two bytes.
                 0x00BD if data.len() >= 6 => {
@@ -354,6 +385,84 @@ pub fn check_xls(bytes: &[u8], limits: &Limits) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// The length in characters of each string of an xls shared-string table, given as the SST
+/// record's data and its CONTINUE records' (BIFF8: a string's characters may run on into the next
+/// record, which then starts with a new flags byte). Reading stops at the first string that runs
+/// out of data: calamine will refuse the table, and the strings read so far are what it could copy.
+fn shared_string_lengths(segments: &[&[u8]]) -> Vec<u32> {
+    let mut reader = Segments { segments, at: 0, pos: 8 }; // cstTotal, cstUnique
+    let mut out = Vec::new();
+    while let (Some(chars), Some(flags)) = (reader.u16(), reader.byte()) {
+        let runs = if flags & 0x08 != 0 { reader.u16().map(usize::from) } else { Some(0) };
+        let ext = if flags & 0x04 != 0 { reader.u32().map(|n| n as usize) } else { Some(0) };
+        let (Some(runs), Some(ext)) = (runs, ext) else { break };
+        if !reader.skip_chars(usize::from(chars), flags & 0x01 != 0) || !reader.skip(runs * 4 + ext) {
+            break;
+        }
+        out.push(u32::from(chars));
+    }
+    out
+}
+
+/// A read position over record segments.
+struct Segments<'a> {
+    segments: &'a [&'a [u8]],
+    at: usize,
+    pos: usize,
+}
+
+impl Segments<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        loop {
+            let segment = self.segments.get(self.at)?;
+            if let Some(b) = segment.get(self.pos) {
+                self.pos += 1;
+                return Some(*b);
+            }
+            (self.at, self.pos) = (self.at + 1, 0);
+        }
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes([self.byte()?, self.byte()?]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes([self.byte()?, self.byte()?, self.byte()?, self.byte()?]))
+    }
+    /// Skips bytes, across segments.
+    fn skip(&mut self, mut n: usize) -> bool {
+        while n > 0 {
+            let Some(segment) = self.segments.get(self.at) else { return false };
+            let here = (segment.len() - self.pos.min(segment.len())).min(n);
+            if here == 0 {
+                (self.at, self.pos) = (self.at + 1, 0);
+                continue;
+            }
+            self.pos += here;
+            n -= here;
+        }
+        true
+    }
+    /// Skips `chars` characters of one or two bytes; where they run into the next segment, it
+    /// starts with a flags byte saying which.
+    fn skip_chars(&mut self, mut chars: usize, mut wide: bool) -> bool {
+        while chars > 0 {
+            let Some(segment) = self.segments.get(self.at) else { return false };
+            let width = if wide { 2 } else { 1 };
+            let here = ((segment.len() - self.pos.min(segment.len())) / width).min(chars);
+            self.pos += here * width;
+            chars -= here;
+            if chars > 0 {
+                (self.at, self.pos) = (self.at + 1, 0);
+                match self.byte() {
+                    Some(flags) => wide = flags & 0x01 != 0,
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
 }
 
 /// The rectangle an xls sheet's cells span.
@@ -390,5 +499,93 @@ impl<'a> Iterator for Records<'a> {
         let data = self.0.get(4..4 + len)?;
         self.0 = &self.0[4 + len..];
         Some((typ, data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Limits, check_xls, shared_string_lengths};
+    use std::io::Write;
+
+    fn record(typ: u16, data: &[u8]) -> Vec<u8> {
+        let mut r = typ.to_le_bytes().to_vec();
+        r.extend((data.len() as u16).to_le_bytes());
+        r.extend(data);
+        r
+    }
+
+    /// An SST of one compressed string of `chars` characters, split into records of at most
+    /// 8,224 bytes the way Excel writes them (each continuation starts with a flags byte).
+    fn sst_records(chars: usize) -> Vec<u8> {
+        let mut first = vec![1, 0, 0, 0, 1, 0, 0, 0];
+        first.extend((chars as u16).to_le_bytes());
+        first.push(0); // compressed
+        let mut left = chars;
+        let take = left.min(8224 - first.len());
+        first.extend(std::iter::repeat_n(b'x', take));
+        left -= take;
+        let mut out = record(0x00FC, &first);
+        while left > 0 {
+            let take = left.min(8223);
+            let mut cont = vec![0u8];
+            cont.extend(std::iter::repeat_n(b'y', take));
+            out.extend(record(0x003C, &cont));
+            left -= take;
+        }
+        out
+    }
+
+    /// A workbook whose one sheet names shared string 0 in `cells` cells.
+    fn xls(sst_chars: usize, cells: u16) -> Vec<u8> {
+        let bof = record(0x0809, &[0, 6, 5, 0, 0, 0, 0, 0]);
+        let mut globals = bof.clone();
+        globals.extend(sst_records(sst_chars));
+        let boundsheet_at = globals.len();
+        globals.extend(record(0x0085, &[0, 0, 0, 0, 0, 0, 1, 0, b's']));
+        globals.extend(record(0x000A, &[]));
+        let sheet_at = globals.len() as u32;
+        globals[boundsheet_at + 4..boundsheet_at + 8].copy_from_slice(&sheet_at.to_le_bytes());
+        globals.extend(&bof);
+        for row in 0..cells {
+            let mut cell = row.to_le_bytes().to_vec();
+            cell.extend([0, 0, 0, 0, 0, 0, 0, 0]); // column 0, xf 0, string 0
+            globals.extend(record(0x00FD, &cell));
+        }
+        globals.extend(record(0x000A, &[]));
+        let mut file = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+        file.create_stream("/Workbook").unwrap().write_all(&globals).unwrap();
+        file.flush().unwrap();
+        file.into_inner().into_inner()
+    }
+
+    #[test]
+    fn shared_strings_are_measured_across_continue_records() {
+        let stream = sst_records(30_000);
+        let mut segments = Vec::new();
+        let mut rest = &stream[..];
+        while rest.len() >= 4 {
+            let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
+            segments.push(&rest[4..4 + len]);
+            rest = &rest[4 + len..];
+        }
+        assert!(segments.len() > 3, "the string runs over CONTINUE records");
+        assert_eq!(shared_string_lengths(&segments), [30_000]);
+        // A rich string (two formatting runs) of two-byte characters, then a plain one.
+        let mut sst = vec![2, 0, 0, 0, 2, 0, 0, 0];
+        sst.extend([3, 0, 0x09, 2, 0]);
+        sst.extend([0x4E, 0x2D, 0x56, 0xFD, 0x41, 0]);
+        sst.extend([0u8; 8]);
+        sst.extend([1, 0, 0, b'z']);
+        assert_eq!(shared_string_lengths(&[&sst]), [3, 1]);
+    }
+
+    #[test]
+    fn a_shared_string_copied_into_many_cells_is_refused_before_it_is_read() {
+        let limits = Limits::default();
+        // 30,000 characters in 1,000 cells: 90 MB at most once copied, within the bound.
+        assert!(check_xls(&xls(30_000, 1_000), &limits).is_ok());
+        // In 3,000 cells: 270 MB, refused.
+        let refused = check_xls(&xls(30_000, 3_000), &limits).unwrap_err();
+        assert!(refused.found.contains("共享字符串"), "{}", refused.found);
     }
 }
