@@ -61,8 +61,8 @@ pub struct Metrics {
     /// Held while a scrape sets the store's gauges and encodes: two scrapes at once would
     /// otherwise see each other's half-filled families.
     scrape: Mutex<()>,
-    /// Each started connector and whether it is connected now.
-    connectors: Mutex<BTreeMap<String, bool>>,
+    /// Each started connector: `None` while it is connected, else why it is not.
+    connectors: Mutex<BTreeMap<String, Option<String>>>,
 }
 
 /// What the store counts at a scrape.
@@ -148,13 +148,23 @@ impl Metrics {
     /// A connector connected (`true`) or lost its connection (`false`); a started connector
     /// counts as not connected until it says otherwise.
     pub fn connector(&self, name: &str, up: bool) {
-        self.connector_up.get_or_create(&ConnectorLabels { connector: name.into() }).set(i64::from(up));
-        self.connectors.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), up);
+        self.connector_state(name, if up { None } else { Some("not connected") });
     }
 
-    /// The started connectors that are not connected now.
-    pub fn connectors_down(&self) -> Vec<String> {
-        self.connectors.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(_, up)| !**up).map(|(n, _)| n.clone()).collect()
+    /// A configured connector that will not connect at all, and why (an unset variable).
+    pub fn connector_idle(&self, name: &str, why: &str) {
+        self.connector_state(name, Some(why));
+    }
+
+    fn connector_state(&self, name: &str, down: Option<&str>) {
+        self.connector_up.get_or_create(&ConnectorLabels { connector: name.into() }).set(i64::from(down.is_none()));
+        self.connectors.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), down.map(str::to_string));
+    }
+
+    /// The started connectors that are not connected now, each with why.
+    pub fn connectors_down(&self) -> Vec<(String, String)> {
+        let connectors = self.connectors.lock().unwrap_or_else(|p| p.into_inner());
+        connectors.iter().filter_map(|(n, why)| Some((n.clone(), why.clone()?))).collect()
     }
 
     /// A scheduled job ran (`ok`) or failed.
@@ -219,6 +229,9 @@ mod tests {
         assert!(without.contains("tongbao_connector_up{connector=\"inbox\"} 1"), "{without}");
         assert!(m.connectors_down().is_empty());
         m.connector("inbox", false);
-        assert_eq!(m.connectors_down(), ["inbox"]);
+        m.connector_idle("mq", "environment variable MQ_URL is not set");
+        let down = m.connectors_down();
+        assert_eq!(down[0], ("inbox".to_string(), "not connected".to_string()));
+        assert_eq!(down[1].1, "environment variable MQ_URL is not set");
     }
 }

@@ -21,7 +21,7 @@ fn secret(c: &Connector, var: &str) -> Option<String> {
         _ => {
             tracing::warn!(connector = %c.name, kind = c.config.kind(), reason = %format!("environment variable {var} is not set"), "idle");
             // Configured but never connecting: the hub is not ready (`/readyz`) while it is so.
-            crate::metrics::get().connector(&c.name, false);
+            crate::metrics::get().connector_idle(&c.name, &format!("environment variable {var} is not set"));
             None
         }
     }

@@ -509,12 +509,19 @@ async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
     // Two clients trickle headers; with the two connections above gone, the limit of four
     // leaves room for two more, and the sixth is closed on arrival.
     let mut slow = Vec::new();
-    for _ in 0..4 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while slow.len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "the two connections above were never released");
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
         c.write_all(b"GET /upload HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-        slow.push(c);
+        // Still open after a moment: it waits for the rest of its headers. Closed: the server
+        // had not yet let go of the two above (on a busy machine), so try again.
+        let mut probe = [0u8; 1];
+        match tokio::time::timeout(std::time::Duration::from_millis(200), c.read(&mut probe)).await {
+            Err(_) => slow.push(c),
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
     let _ = extra.write_all(b"GET /upload HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let mut buf = [0u8; 64];

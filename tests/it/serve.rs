@@ -57,6 +57,7 @@ fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
     let not_ready: Vec<&str> = ready["not_ready"].as_array().unwrap().iter().map(|p| p["what"].as_str().unwrap()).collect();
     assert_eq!(not_ready, ["connector cncert-mq"], "{body}");
+    assert!(ready["not_ready"][0]["problem"].as_str().unwrap().contains("TONGBAO_TEST_UNSET_AMQP_URL"), "the reason: {body}");
     let (code, metrics) = get("/metrics");
     assert_eq!(code, "200");
     let value = |prefix: &str, labels: &[&str]| -> Option<f64> {

@@ -119,8 +119,8 @@ async fn readyz<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
         tracing::warn!(error = %e, "not ready: the store does not answer");
         not_ready.push(json!({ "what": "store", "problem": if e.is_full() { "disk full" } else { "not answering" } }));
     }
-    for name in crate::metrics::get().connectors_down() {
-        not_ready.push(json!({ "what": format!("connector {name}"), "problem": "not connected" }));
+    for (name, why) in crate::metrics::get().connectors_down() {
+        not_ready.push(json!({ "what": format!("connector {name}"), "problem": why }));
     }
     if not_ready.is_empty() {
         (StatusCode::OK, Json(json!({ "ready": true }))).into_response()
@@ -338,6 +338,13 @@ struct Problem {
     retry_after: Option<u32>,
 }
 
+/// The store did not answer: the sender is told to try again; the database's own words go to
+/// the log, not to a client of this listener.
+fn store_unavailable(e: &crate::store::StoreError) -> Problem {
+    tracing::warn!(error = %e, "store unavailable for a request");
+    problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "存储暂时不可用，请稍后重试")
+}
+
 fn problem(status: StatusCode, code: &'static str, message: &str) -> Problem {
     Problem { status, code, message: message.to_string(), retry_after: None }
 }
@@ -359,7 +366,7 @@ async fn unit_of<S: Store>(state: &HttpState<S>, token: Option<&str>) -> Result<
     match state.store.unit_for_token(&sha256_hex(token.as_bytes())).await {
         Ok(Some(unit)) => Ok(unit),
         Ok(None) => Err(problem(StatusCode::UNAUTHORIZED, "bad_token", "报送令牌无效或已吊销")),
-        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
+        Err(e) => Err(store_unavailable(&e)),
     }
 }
 
@@ -399,7 +406,10 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
         Err(crate::intake::IntakeFailure::NotStored(e)) if e.is_full() => {
             Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_full", "存储空间已满，暂时无法保存，请稍后重试"))
         }
-        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "not_stored", &format!("暂时无法保存，请稍后重试：{e}"))),
+        Err(e) => {
+            tracing::warn!(error = %e, "submission not stored; the sender is told to try again");
+            Err(problem(StatusCode::SERVICE_UNAVAILABLE, "not_stored", "暂时无法保存，请稍后重试"))
+        }
     }
 }
 
@@ -486,7 +496,7 @@ async fn receipt<S: Store>(
     match state.store.receipt(id, Some(&unit)).await {
         Ok(Some(r)) => Ok(Json(r).into_response()),
         Ok(None) => Err(not_found()),
-        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
+        Err(e) => Err(store_unavailable(&e)),
     }
 }
 
@@ -655,7 +665,7 @@ async fn unit_appeals<S: Store>(
     };
     match state.store.user_appeals(Some(&unit), !q.all, 500).await {
         Ok(list) => Ok(Json(list).into_response()),
-        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
+        Err(e) => Err(store_unavailable(&e)),
     }
 }
 
@@ -685,6 +695,6 @@ async fn answer_appeal<S: Store>(
             let code = if e.code == crate::model::ErrorCode::TooLarge { "too_large" } else { "empty_text" };
             Err(problem(StatusCode::BAD_REQUEST, code, &e.message))
         }
-        Err(e) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string())),
+        Err(e) => Err(store_unavailable(&e)),
     }
 }
