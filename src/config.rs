@@ -6,7 +6,7 @@ use crate::rules::{Calendar, Policy};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-pub use crate::rules::MIN_RETENTION_DAYS;
+use crate::rules::MIN_RETENTION_DAYS;
 
 /// `tongbao.toml`. Relative paths are taken from the directory the hub runs in.
 #[derive(Debug, Clone, Deserialize)]

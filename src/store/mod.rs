@@ -17,6 +17,23 @@ pub use jobs::JobStore;
 pub use sqlite::SqliteStore;
 pub use sqlite::synthetic::{Synthetic, bare_inserts};
 
+/// A backend's migrations, compiled into the binary so a fresh machine needs no files beside
+/// it: (version, name, SQL) each.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl<'s> sqlx::migrate::MigrationSource<'s> for Embedded {
+    fn resolve(self) -> futures_core::future::BoxFuture<'s, Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>> {
+        use sqlx::migrate::{Migration, MigrationType};
+        use std::borrow::Cow;
+        let all = self
+            .0
+            .iter()
+            .map(|&(version, name, sql)| Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, Cow::Borrowed(sql), false));
+        Box::pin(std::future::ready(Ok(all.collect())))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database is busy or unreachable; the same work may succeed if tried again.

@@ -786,18 +786,23 @@ async fn outbox_rows_nobody_sends_expire_and_the_backlog_shows_them() {
     assert_eq!(waiting(&lib.store.outbox_backlog(week_later).await.unwrap(), "expired"), 0, "the purge removes them");
 }
 
-/// A submission of more reports than a receipt lists (300 botnets, one report each) gets a
-/// receipt that counts them all by grade and lists the first 200; every report is stored.
-#[tokio::test]
-async fn a_receipt_of_many_reports_summarises_them() {
-    let lib = Lib::new().await;
-    let reports: Vec<serde_json::Value> = (0..300u32)
+/// `n` botnet events of one period in Guangdong, one C&C address each.
+fn botnet_reports(n: u32) -> serde_json::Value {
+    let reports: Vec<serde_json::Value> = (0..n)
         .map(|i| {
             json!({"kind": "botnet_event", "discovered_at": "2026-06-03 08:00", "provinces": ["GD"],
                 "content": {"botnets": [{"cc_ip": std::net::Ipv4Addr::from(0x0A00_0000 + i).to_string(), "port": 6667, "bot_count": 100}]}})
         })
         .collect();
-    let r = lib.submit("CT-GD", json!(reports), "2026-06-03T01:00:00Z").await;
+    json!(reports)
+}
+
+/// A submission of more reports than a receipt lists (300 botnets, one report each) gets a
+/// receipt that counts them all by grade and lists the first 200; every report is stored.
+#[tokio::test]
+async fn a_receipt_of_many_reports_summarises_them() {
+    let lib = Lib::new().await;
+    let r = lib.submit("CT-GD", botnet_reports(300), "2026-06-03T01:00:00Z").await;
     assert_eq!(r.outcome, Outcome::Accepted);
     assert_eq!(r.reports.len(), 200);
     let summary = r.summary.expect("summarised");
@@ -814,13 +819,7 @@ async fn a_receipt_of_many_reports_summarises_them() {
 async fn a_submission_too_large_to_encode_ahead_is_stored_whole() {
     let lib = Lib::new().await;
     const N: u32 = 10_000;
-    let reports: Vec<serde_json::Value> = (0..N)
-        .map(|i| {
-            json!({"kind": "botnet_event", "discovered_at": "2026-06-03 08:00", "provinces": ["GD"],
-                "content": {"botnets": [{"cc_ip": std::net::Ipv4Addr::from(0x0A00_0000 + i).to_string(), "port": 6667, "bot_count": 100}]}})
-        })
-        .collect();
-    let r = lib.submit("CT-GD", json!(reports), "2026-06-03T01:00:00Z").await;
+    let r = lib.submit("CT-GD", botnet_reports(N), "2026-06-03T01:00:00Z").await;
     assert_eq!(r.outcome, Outcome::Accepted, "{:?}", r.errors);
     let counts = lib.store.counts().await.unwrap();
     assert_eq!(counts.reports, i64::from(N));

@@ -4,6 +4,32 @@ use super::helpers::Hub;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `tongbao serve` in the hub's folder, logging at info into `serve.log`.
+fn spawn_serve(hub: &Hub) -> std::process::Child {
+    let log = std::fs::File::create(hub.path().join("serve.log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tongbao"))
+        .arg("serve")
+        .current_dir(hub.path())
+        .env("TONGBAO_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// The address the hub's HTTP listener says in its log that it bound (listen = 127.0.0.1:0).
+fn listening_address(hub: &Hub) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(hub.path().join("serve.log")).unwrap_or_default();
+        if let Some(a) = log.lines().find(|l| l.contains("HTTP upload listening")).and_then(|l| l.split("address=").nth(1)) {
+            return a.split_whitespace().next().unwrap().trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':').to_string();
+        }
+        assert!(Instant::now() < deadline, "no listening line: {log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
     let hub = Hub::new().with_units();
@@ -11,15 +37,7 @@ fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
     hub.write("connectors/inbox.toml", "kind = \"folder-source\"\npath = \"data/inbox\"\npoll_seconds = 1\n");
     // A broker connector whose URL is not even set: the hub must start anyway and say why it idles.
     hub.write("connectors/cncert-mq.toml", "kind = \"amqp-source\"\nurl_env = \"TONGBAO_TEST_UNSET_AMQP_URL\"\nqueue = \"reports\"\n");
-    let log = std::fs::File::create(hub.path().join("serve.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tongbao"))
-        .arg("serve")
-        .current_dir(hub.path())
-        .env("TONGBAO_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve(&hub);
 
     let report = serde_json::to_string(&super::helpers::event("major", "2026-10-01T23:30:00+08:00")).unwrap();
     hub.write("data/inbox/CT-GD/event.json.part", &report);
@@ -33,13 +51,7 @@ fn serve_runs_on_defaults_ingests_its_inbox_and_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // The HTTP listener is up on the port it picked (listen = 127.0.0.1:0), serving the page.
-    let log_now = std::fs::read_to_string(hub.path().join("serve.log")).unwrap();
-    let address = log_now
-        .lines()
-        .find(|l| l.contains("HTTP upload listening"))
-        .and_then(|l| l.split("address=").nth(1))
-        .map(|a| a.split_whitespace().next().unwrap().trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':').to_string())
-        .unwrap_or_else(|| panic!("no listening line: {log_now}"));
+    let address = listening_address(&hub);
     let page =
         Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{address}/upload")]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&page.stdout), "200", "GET /upload on {address}");
@@ -126,24 +138,8 @@ fn generated_requests_from_the_openapi_file_get_no_server_error() {
     hub.write("tongbao.toml", "[serve]\nlisten = \"127.0.0.1:0\"\n[schedule]\nenabled = false\n");
     let issued = hub.run(&["units", "token", "issue", "CT-GD"]);
     let token = String::from_utf8_lossy(&issued.stdout).split_whitespace().find(|w| w.starts_with("tb_")).expect("a token").to_string();
-    let log = std::fs::File::create(hub.path().join("serve.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tongbao"))
-        .arg("serve")
-        .current_dir(hub.path())
-        .env("TONGBAO_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let address = loop {
-        let log = std::fs::read_to_string(hub.path().join("serve.log")).unwrap_or_default();
-        if let Some(a) = log.lines().find(|l| l.contains("HTTP upload listening")).and_then(|l| l.split("address=").nth(1)) {
-            break a.split_whitespace().next().unwrap().trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':').to_string();
-        }
-        assert!(Instant::now() < deadline, "no listening line: {log}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut child = spawn_serve(&hub);
+    let address = listening_address(&hub);
     let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/openapi.json");
     let out = Command::new(&schemathesis)
         .args(["run", spec, "--url", &format!("http://{address}"), "--checks", "not_a_server_error", "--max-examples", "25"])

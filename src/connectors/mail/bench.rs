@@ -1,8 +1,9 @@
 //! `tongbao bench mail`: mails with a filled form from an IMAP server into the store, and their receipts out over SMTP, each against the bare protocol in the same run.
 
-use super::mailbox::{Folders, Imap, ImapAccount, ImapSecurity, Mailbox};
+use super::mailbox::{Folders, Imap, ImapAccount, Mailbox};
 use super::parse::MailLimits;
 use super::{smtp, source};
+use crate::config::ImapSecurity;
 use crate::intake::Intake;
 use crate::store::{SqliteStore, Store};
 use chrono::Utc;

@@ -4,7 +4,7 @@
 //! which it does only after the submission committed; so a crash in between leaves the mail
 //! where it was, and the next pass reprocesses it into the same receipt (intake is idempotent).
 
-pub use crate::config::{ImapSecurity, is_loopback};
+use crate::config::{ImapSecurity, is_loopback};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;

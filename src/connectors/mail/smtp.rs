@@ -66,17 +66,6 @@ pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watc
     let mut up = false;
     let mut checked = std::time::Instant::now() - RECHECK_IDLE;
     while !*shutdown.borrow() {
-        // Down, or idle a while: ask the server, so readiness follows it without mail to send.
-        if !up || checked.elapsed() >= RECHECK_IDLE {
-            let answers = transport.test_connection().await.unwrap_or(false);
-            checked = std::time::Instant::now();
-            if answers && !up {
-                backoff.reset();
-            } else if !answers && up {
-                crate::metrics::get().connector(&config.name, false);
-            }
-            up = answers;
-        }
         let rows = match store.due_outbox("email", Utc::now(), (config.concurrency * 8) as u32).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -85,6 +74,18 @@ pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watc
             }
         };
         if rows.is_empty() {
+            // Nothing to send to tell whether the server is there: down, or idle a while, ask it,
+            // so readiness follows the server without mail to send.
+            if !up || checked.elapsed() >= RECHECK_IDLE {
+                let answers = transport.test_connection().await.unwrap_or(false);
+                checked = std::time::Instant::now();
+                if answers && !up {
+                    backoff.reset();
+                } else if !answers && up {
+                    crate::metrics::get().connector(&config.name, false);
+                }
+                up = answers;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(config.poll) => {}
                 _ = shutdown.changed() => {}

@@ -6,29 +6,17 @@
 //! `sqlite`.
 
 use super::StoreError;
-use futures_core::future::BoxFuture;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
-use std::borrow::Cow;
 
-/// The migrations, compiled into the binary so a fresh machine needs no files beside it.
-#[derive(Debug)]
-struct Embedded;
-
-impl<'s> MigrationSource<'s> for Embedded {
-    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        Box::pin(async {
-            let m = |version, name, sql| Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, Cow::Borrowed(sql), false);
-            Ok(vec![m(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))])
-        })
-    }
-}
+/// The PostgreSQL migrations, in order.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
 
 /// Connects to the database at `url` and brings its schema up to date; running it again
 /// changes nothing.
 pub async fn migrate(url: &str) -> Result<(), StoreError> {
     let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
-    let outcome = match Migrator::new(Embedded).await {
+    let outcome = match Migrator::new(super::Embedded(MIGRATIONS)).await {
         Ok(migrator) => migrator.run(&pool).await.map_err(StoreError::from),
         Err(e) => Err(e.into()),
     };

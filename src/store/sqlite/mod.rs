@@ -15,12 +15,10 @@ use crate::model::{
 };
 use crate::rules::{BotSet, Calendar};
 use chrono::{DateTime, Utc};
-use futures_core::future::BoxFuture;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
@@ -46,27 +44,17 @@ pub struct SqliteStore {
 /// Reading connections, opened with the store and kept for its life.
 const READERS: u32 = 4;
 
-/// The migrations, compiled into the binary so a fresh machine needs no files beside it.
-#[derive(Debug)]
-struct Embedded;
-
-impl<'s> MigrationSource<'s> for Embedded {
-    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        Box::pin(async {
-            let m = |version, name, sql| Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, Cow::Borrowed(sql), false);
-            Ok(vec![
-                m(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
-                m(2, "tokens", include_str!("../../../migrations/sqlite/0002_tokens.sql")),
-                m(3, "schedule", include_str!("../../../migrations/sqlite/0003_schedule.sql")),
-                m(4, "backfill_provinces", include_str!("../../../migrations/sqlite/0004_backfill_provinces.sql")),
-                m(5, "narrow_intake_indexes", include_str!("../../../migrations/sqlite/0005_narrow_intake_indexes.sql")),
-                m(6, "drop_audit_subject", include_str!("../../../migrations/sqlite/0006_drop_audit_subject.sql")),
-                m(7, "botnet_cc", include_str!("../../../migrations/sqlite/0007_botnet_cc.sql")),
-                m(8, "user_appeals", include_str!("../../../migrations/sqlite/0008_user_appeals.sql")),
-            ])
-        })
-    }
-}
+/// The SQLite migrations, in order.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (2, "tokens", include_str!("../../../migrations/sqlite/0002_tokens.sql")),
+    (3, "schedule", include_str!("../../../migrations/sqlite/0003_schedule.sql")),
+    (4, "backfill_provinces", include_str!("../../../migrations/sqlite/0004_backfill_provinces.sql")),
+    (5, "narrow_intake_indexes", include_str!("../../../migrations/sqlite/0005_narrow_intake_indexes.sql")),
+    (6, "drop_audit_subject", include_str!("../../../migrations/sqlite/0006_drop_audit_subject.sql")),
+    (7, "botnet_cc", include_str!("../../../migrations/sqlite/0007_botnet_cc.sql")),
+    (8, "user_appeals", include_str!("../../../migrations/sqlite/0008_user_appeals.sql")),
+];
 
 /// When a commit reaches the disk (SQLite's `synchronous` under WAL).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -112,7 +100,7 @@ impl SqliteStore {
         // have nothing to do with the read (a full disk), and would fail a write's context load.
         let pool =
             SqlitePoolOptions::new().max_connections(READERS).idle_timeout(None).max_lifetime(None).connect_with(options.clone()).await?;
-        Migrator::new(Embedded).await?.run(&pool).await?;
+        Migrator::new(super::Embedded(MIGRATIONS)).await?.run(&pool).await?;
         // Open every reader now that the file is in WAL mode (opening them together before
         // would race to convert it), and keep them.
         let mut readers = Vec::new();
