@@ -6,7 +6,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, address::Envelo
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tongbao::connectors::mail::mailbox::{Folder, Folders, ImapAccount, ImapSecurity, Mailbox, Maildir, Waiting};
+use tongbao::config::ImapSecurity;
+use tongbao::connectors::mail::mailbox::{Folder, Folders, ImapAccount, Mailbox, Maildir, Waiting};
 use tongbao::connectors::mail::{parse::MailLimits, smtp, source};
 use tongbao::model::submission::Sender;
 use tongbao::model::{Channel, Submission};
