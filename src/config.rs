@@ -44,10 +44,16 @@ impl Default for Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite` (embedded, the default). PostgreSQL is planned behind the same store trait.
+    /// `sqlite` (embedded, the default: one instance) or `postgres` (several instances on one
+    /// database).
     pub backend: String,
     /// The SQLite database file; created with its folder when missing.
     pub path: PathBuf,
+    /// The environment variable holding the PostgreSQL URL (`postgres://user:password@host/db`),
+    /// so the password stays out of the file.
+    pub url_env: String,
+    /// Connections this instance may hold to PostgreSQL.
+    pub pool: u32,
     /// When a commit is on disk. `full` (the default): before intake acknowledges, so an
     /// acknowledged submission survives power loss. `normal`: faster, but the last commits
     /// before an OS crash or power cut can be lost after their senders were told they were
@@ -57,7 +63,34 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { backend: "sqlite".into(), path: PathBuf::from("data/tongbao.db"), synchronous: Default::default() }
+        StoreConfig {
+            backend: "sqlite".into(),
+            path: PathBuf::from("data/tongbao.db"),
+            url_env: "TONGBAO_DATABASE_URL".into(),
+            pool: 8,
+            synchronous: Default::default(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Where the store is, with the PostgreSQL URL read from the environment; why not, when the
+    /// backend is unknown or its URL missing.
+    pub fn location(&self) -> Result<crate::store::Location, String> {
+        match self.backend.as_str() {
+            "sqlite" => Ok(crate::store::Location::Sqlite { path: self.path.clone(), synchronous: self.synchronous }),
+            "postgres" => match std::env::var(&self.url_env) {
+                Ok(url) if !url.trim().is_empty() => {
+                    Ok(crate::store::Location::Postgres(crate::store::PgLocation { url: url.trim().to_string(), pool: self.pool.max(2) }))
+                }
+                _ => Err(format!(
+                    "[store] backend = \"postgres\" needs the database URL in the environment variable {} (url_env), e.g. \
+                     postgres://tongbao:PASSWORD@db.example:5432/tongbao; it is not set",
+                    self.url_env
+                )),
+            },
+            other => Err(format!("[store] backend = {other:?}: expected \"sqlite\" or \"postgres\"")),
+        }
     }
 }
 
@@ -341,11 +374,8 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
             ),
         });
     }
-    if config.store.backend != "sqlite" {
-        problems.push(Problem {
-            file: path.to_path_buf(),
-            message: format!("[store] backend = {:?}: this build supports \"sqlite\"", config.store.backend),
-        });
+    if let Err(message) = config.store.location() {
+        problems.push(Problem { file: path.to_path_buf(), message });
     }
     let t = &config.rules.botnet_thresholds;
     if t.large_total >= t.major_total {

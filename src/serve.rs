@@ -3,7 +3,7 @@
 use crate::config::Loaded;
 use crate::intake::Intake;
 use crate::intake::decide::Engine;
-use crate::store::{SqliteStore, Store};
+use crate::store::{AnyStore, Store};
 use anyhow::Context as _;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -48,16 +48,14 @@ impl Running {
 /// touches the store start from.
 pub struct App {
     pub loaded: Loaded,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<AnyStore>,
 }
 
 impl App {
     /// Opens the store the configuration names.
     pub async fn open(loaded: Loaded) -> anyhow::Result<App> {
-        let path = &loaded.config.store.path;
-        let store = SqliteStore::open_with(path, loaded.config.store.synchronous)
-            .await
-            .with_context(|| format!("opening the store at {}", path.display()))?;
+        let location = loaded.config.store.location().map_err(|e| anyhow::anyhow!(e))?;
+        let store = crate::store::open(&location).await.with_context(|| format!("opening the store at {location}"))?;
         Ok(App { loaded, store: Arc::new(store) })
     }
 
@@ -76,7 +74,8 @@ impl App {
 pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
     let app = App::open(loaded).await?;
     let (loaded, store) = (&app.loaded, &app.store);
-    tracing::info!(store = %loaded.config.store.path.display(), retention_days = loaded.config.retention.days, "store open");
+    let location = loaded.config.store.location().map_err(|e| anyhow::anyhow!(e))?;
+    tracing::info!(store = %location, retention_days = loaded.config.retention.days, "store open");
     for w in crate::config::warnings(loaded) {
         tracing::warn!(message = %w);
     }

@@ -49,6 +49,10 @@ macro_rules! uuid_id {
             pub fn as_uuid(&self) -> uuid::Uuid {
                 self.0
             }
+            /// The id a stored uuid names.
+            pub fn from_uuid(id: uuid::Uuid) -> Self {
+                $ty(id)
+            }
             /// The nil id: a placeholder for something not given its id yet.
             pub fn nil() -> Self {
                 $ty(uuid::Uuid::nil())

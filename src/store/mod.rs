@@ -1,10 +1,12 @@
-//! Persistence: the one place with SQL. A `Store` trait with SQLite as the embedded backend.
+//! Persistence: the one place with SQL. A `Store` trait with SQLite (embedded, the default) and PostgreSQL (several instances) behind it.
 //!
-//! A PostgreSQL backend implements the same trait (scale-out); nothing outside this module
-//! knows which one runs.
+//! `open` gives the store a `Location` names; nothing outside this module knows which backend
+//! runs.
 
+mod any;
 pub mod jobs;
 pub mod postgres;
+mod shared;
 pub mod sqlite;
 
 use crate::decision::{Context, Decision, Needs};
@@ -13,7 +15,9 @@ use crate::rules::Calendar;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
+pub use any::{AnyStaged, AnyStore, Location, open};
 pub use jobs::JobStore;
+pub use postgres::PgLocation;
 pub use sqlite::SqliteStore;
 pub use sqlite::synthetic::{Synthetic, bare_inserts};
 
@@ -77,6 +81,9 @@ impl StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         let class = match &e {
+            // Another instance stored the same submission between this batch's read and its
+            // write: deciding the batch again finds it, and answers with its receipt.
+            sqlx::Error::Database(db) if db.constraint() == Some("submissions_dedupe") => Failure::Passing,
             sqlx::Error::Database(db) => db.code().map_or(Failure::Lasting, |code| Failure::of_code(&code)),
             sqlx::Error::Io(io) if io.raw_os_error() == Some(28) => Failure::Full, // ENOSPC
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Failure::Passing,
@@ -162,6 +169,35 @@ pub struct OutboxItem {
     pub urgent: bool,
     pub payload: serde_json::Value,
     pub attempts: u32,
+}
+
+/// Which outbox rows to list; every field set narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxFilter {
+    pub kind: Option<crate::decision::OutboxKind>,
+    pub channel: Option<crate::decision::OutboxChannel>,
+    pub subject_id: Option<String>,
+    pub recipient: Option<String>,
+    /// `pending`, `sent`, `expanded`, `failed`, `expired`.
+    pub status: Option<String>,
+    pub limit: u32,
+}
+
+/// An outbox row as stored, with where its delivery stands: what a report's timeline shows of
+/// the notices it caused.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxRecord {
+    pub id: OutboxId,
+    pub created_at: DateTime<Utc>,
+    pub kind: String,
+    pub channel: String,
+    pub recipient: String,
+    pub subject_id: String,
+    pub urgent: bool,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
 }
 
 /// Row counts, for `tongbao status` and tests that check nothing was added.
@@ -285,6 +321,8 @@ pub trait Store: Send + Sync + 'static {
     /// Marks rows delivered. A row whose payload says it `performs` a duty of CNCERT's (the
     /// forwarded report reaching CSB, a disposal notice reaching a unit, a result reaching the
     /// bureaus) meets that duty at `at`, or late past its due time, in the same transaction.
+    /// Outbox rows in the order they were queued (their ids), oldest first.
+    fn outbox(&self, filter: &OutboxFilter) -> impl Future<Output = Result<Vec<OutboxRecord>, StoreError>> + Send;
     /// What waits or did not go out, by channel and status, with the oldest row's age.
     fn outbox_backlog(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Backlog>, StoreError>> + Send;
     fn outbox_sent(&self, ids: &[OutboxId], at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;

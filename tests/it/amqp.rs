@@ -227,7 +227,7 @@ async fn a_forged_user_id_is_refused_and_nothing_is_stored() {
     running.stop().await;
     assert_eq!(lib.store.counts().await.unwrap().reports, 0, "nothing stored as a unit's report");
     let codes: Vec<(String,)> = sqlx::query_as("SELECT json_extract(receipt, '$.errors[0].code') FROM submissions ORDER BY id")
-        .fetch_all(lib.store.pool())
+        .fetch_all(lib.sqlite())
         .await
         .unwrap();
     assert_eq!(codes, [("unknown_sender".to_string(),), ("foreign_unit".to_string(),)]);
@@ -358,7 +358,7 @@ async fn notices_and_receipts_reach_bound_queues_exactly_once() {
     let body: serde_json::Value = serde_json::from_slice(&n.data).unwrap();
     assert_eq!(body["report"]["id"], receipt.reports[0].report_id.to_string());
     let outbox_id: String =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE kind = 'notice' AND channel = 'amqp'").fetch_one(lib.store.pool()).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM outbox WHERE kind = 'notice' AND channel = 'amqp'").fetch_one(lib.sqlite()).await.unwrap();
     assert_eq!(n.properties.message_id().as_ref().unwrap().as_str(), outbox_id, "message_id is the outbox row id");
 
     let reply = tokio::time::timeout(Duration::from_secs(20), async {
@@ -385,7 +385,7 @@ async fn notices_and_receipts_reach_bound_queues_exactly_once() {
     assert!(tokio::time::timeout(Duration::from_secs(2), consumer.next()).await.is_err(), "exactly one");
     running.stop().await;
 
-    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status = 'sent'").fetch_one(lib.store.pool()).await.unwrap();
+    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status = 'sent'").fetch_one(lib.sqlite()).await.unwrap();
     assert_eq!(sent, 3);
     for q in [&notices, &replies] {
         ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.unwrap();
@@ -496,7 +496,7 @@ async fn the_hostile_amqp_corpus_is_answered_case_by_case_and_the_hub_stays_up()
     }
     // Every message that was not refused is CT-GD's report, whatever its headers claim.
     let stored: Vec<(String, i64)> =
-        sqlx::query_as("SELECT unit_code, COUNT(*) FROM reports GROUP BY unit_code").fetch_all(lib.store.pool()).await.unwrap();
+        sqlx::query_as("SELECT unit_code, COUNT(*) FROM reports GROUP BY unit_code").fetch_all(lib.sqlite()).await.unwrap();
     let accepted = (cases.len() - refused.len()) as i64 + cases.len() as i64;
     assert_eq!(stored, [("CT-GD".to_string(), accepted)], "{failures:#?}");
     assert!(failures.is_empty(), "{} of {} cases answered otherwise:\n{}", failures.len(), cases.len(), failures.join("\n"));

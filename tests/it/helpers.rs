@@ -1,4 +1,4 @@
-//! Shared test helpers: a fresh hub per test (its own folder, config and SQLite file).
+//! Shared test helpers: a fresh hub per test (its own folder, config and SQLite file, or a PostgreSQL database of its own), and `on_both_backends!`, which runs a store-facing test on each backend.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,7 +8,7 @@ use tongbao::intake::decide::Engine;
 use tongbao::model::submission::Sender;
 use tongbao::model::{Channel, Receipt, Submission};
 use tongbao::rules::{Calendar, Policy};
-use tongbao::store::{SqliteStore, Store};
+use tongbao::store::{AnyStore, Location, PgLocation, Store};
 
 pub const UNITS_TOML: &str = include_str!("../../examples/units.toml");
 
@@ -79,29 +79,148 @@ impl Hub {
     }
 }
 
-/// A store and intake in a temp folder, with the example units, for library-level tests.
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A database of the test's own on the PostgreSQL `TONGBAO_TEST_PG_URL` names.
+    Postgres,
+}
+
+/// Declares each named `async fn NAME(backend: Backend)` of the module as two tests,
+/// `sqlite::NAME` and `postgres::NAME`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+/// The PostgreSQL server the tests use (an administrative database on it); `scripts/test` starts
+/// it and sets this.
+pub fn pg_server_url() -> String {
+    std::env::var("TONGBAO_TEST_PG_URL").expect("TONGBAO_TEST_PG_URL is not set: run the suite with scripts/test, which starts PostgreSQL")
+}
+
+/// A PostgreSQL database of its own for one test, dropped when the test ends, passed or not.
+pub struct FreshDatabase {
+    name: String,
+    pub url: String,
+}
+
+impl FreshDatabase {
+    pub async fn new() -> FreshDatabase {
+        use sqlx::Connection;
+        let server = pg_server_url();
+        let name = format!("tongbao_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect to the test PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        admin.close().await.unwrap();
+        let (base, _) = server.rsplit_once('/').expect("a URL ending in /database");
+        FreshDatabase { url: format!("{base}/{name}"), name }
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        use sqlx::Connection;
+        let (server, name) = (pg_server_url(), self.name.clone());
+        // A runtime of its own on a thread of its own: Drop cannot await, and the test's runtime
+        // may be the one dropping it.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&server).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A store of the test's own on `backend`: a file in `dir`, or a fresh PostgreSQL database.
+pub async fn fresh_location(backend: Backend, dir: &Path) -> (Location, Option<FreshDatabase>) {
+    match backend {
+        Backend::Sqlite => (Location::Sqlite { path: dir.join("t.db"), synchronous: Default::default() }, None),
+        Backend::Postgres => {
+            let db = FreshDatabase::new().await;
+            (Location::Postgres(PgLocation { url: db.url.clone(), pool: 8 }), Some(db))
+        }
+    }
+}
+
+/// A store and intake in a temp folder (or a fresh PostgreSQL database), with the example
+/// units, for library-level tests.
 pub struct Lib {
-    pub _dir: tempfile::TempDir,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<AnyStore>,
     pub intake: Intake,
+    /// Where the store is, to open it again as a second hub would.
+    pub location: Location,
+    pub _dir: tempfile::TempDir,
+    /// Dropped after the store it holds (fields drop in order).
+    _db: Option<FreshDatabase>,
 }
 
 impl Lib {
     pub async fn new() -> Lib {
-        Lib::with_policy(Policy::default()).await
+        Lib::on(Backend::Sqlite).await
     }
 
-    pub async fn with_policy(policy: Policy) -> Lib {
-        Lib::with_engine(Arc::new(Engine { calendar: Calendar::builtin(), policy, ownership: Default::default() })).await
+    pub async fn on(backend: Backend) -> Lib {
+        Lib::with_policy_on(Policy::default(), backend).await
+    }
+
+    pub async fn with_policy_on(policy: Policy, backend: Backend) -> Lib {
+        Lib::with_engine_on(Arc::new(Engine { calendar: Calendar::builtin(), policy, ownership: Default::default() }), backend).await
     }
 
     pub async fn with_engine(engine: Arc<Engine>) -> Lib {
+        Lib::with_engine_on(engine, Backend::Sqlite).await
+    }
+
+    pub async fn with_engine_on(engine: Arc<Engine>, backend: Backend) -> Lib {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let (location, db) = fresh_location(backend, dir.path()).await;
+        let store = Arc::new(tongbao::store::open(&location).await.unwrap());
         let units = units_from_toml(UNITS_TOML);
         store.import_units(&units, chrono::Utc::now()).await.unwrap();
         let (intake, _writer) = Intake::start(store.clone(), engine);
-        Lib { _dir: dir, store, intake }
+        Lib { store, intake, location, _dir: dir, _db: db }
+    }
+
+    /// The SQLite pool, for tests of what only the SQLite backend does.
+    pub fn sqlite(&self) -> &sqlx::SqlitePool {
+        match &*self.store {
+            AnyStore::Sqlite(s) => s.pool(),
+            AnyStore::Postgres(_) => panic!("a SQLite-only test ran on PostgreSQL"),
+        }
+    }
+
+    /// The value of a query written alike for both backends (no parameters), as a number.
+    pub async fn count(&self, sql: &str) -> i64 {
+        match &*self.store {
+            AnyStore::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap(),
+            AnyStore::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p.pool()).await.unwrap(),
+        }
+    }
+
+    /// Outbox rows that `filter` selects (up to 10,000).
+    pub async fn outbox(&self, filter: tongbao::store::OutboxFilter) -> Vec<tongbao::store::OutboxRecord> {
+        self.store.outbox(&tongbao::store::OutboxFilter { limit: 10_000, ..filter }).await.unwrap()
     }
 
     pub async fn submit_as(&self, sender: Sender, channel: Channel, json: serde_json::Value, at: &str) -> Receipt {

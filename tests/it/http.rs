@@ -360,7 +360,7 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
     let told: Vec<(String, String)> =
         sqlx::query_as("SELECT channel, recipient FROM outbox WHERE subject_id = ? ORDER BY channel, recipient")
             .bind(&id)
-            .fetch_all(lib.store.pool())
+            .fetch_all(lib.sqlite())
             .await
             .unwrap();
     assert_eq!(
@@ -399,7 +399,7 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
     );
     let mailed: Vec<(String,)> = sqlx::query_as("SELECT payload FROM outbox WHERE subject_id = ? AND recipient = 'zhang.san@example.org'")
         .bind(&id)
-        .fetch_all(lib.store.pool())
+        .fetch_all(lib.sqlite())
         .await
         .unwrap();
     assert!(mailed.iter().any(|(p,)| p.contains("经核查已解除限制")), "the answer goes back to the user");
@@ -411,7 +411,7 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
     let (code, html) = curl(post(&good)).await;
     assert_eq!(code, 429, "{html}");
     assert!(html.contains("24 小时内最多申诉 3 次"));
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM user_appeals").fetch_one(lib.store.pool()).await.unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM user_appeals").fetch_one(lib.sqlite()).await.unwrap();
     assert_eq!(stored, 3);
 
     // A form far too large for an appeal is 413 naming the limit; a field given twice is named.

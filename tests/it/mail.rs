@@ -483,7 +483,7 @@ async fn forwarded_notices_carry_the_particulars_the_articles_list() {
     // The rows intake queued for CSB and the bureau carry the same lines a batched mail shows.
     let rows: Vec<(String,)> = sqlx::query_as("SELECT payload FROM outbox WHERE kind = 'notice' AND channel = 'party' AND subject_id = ?")
         .bind(ev.reports[0].report_id.to_string())
-        .fetch_all(lib.store.pool())
+        .fetch_all(lib.sqlite())
         .await
         .unwrap();
     assert!(!rows.is_empty());
@@ -576,7 +576,7 @@ async fn the_corpus_of_hand_made_forms_goes_through_postfix_and_dovecot() {
                 let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
                     "SELECT kind, status, count(*), max(last_error) FROM outbox WHERE channel = 'email' GROUP BY kind, status",
                 )
-                .fetch_all(lib.store.pool())
+                .fetch_all(lib.sqlite())
                 .await
                 .unwrap();
                 panic!("timed out waiting for one receipt per mail ({sent_by:?}); e-mail outbox: {rows:?}");
@@ -658,7 +658,7 @@ async fn an_urgent_botnet_loop_leaves_no_duty_of_cncerts_missed() {
         if Instant::now() > deadline {
             let rows: Vec<(String, String, String, String, Option<String>)> =
                 sqlx::query_as("SELECT kind, channel, recipient, status, last_error FROM outbox ORDER BY created_at")
-                    .fetch_all(lib.store.pool())
+                    .fetch_all(lib.sqlite())
                     .await
                     .unwrap();
             panic!(
@@ -679,7 +679,7 @@ async fn an_urgent_botnet_loop_leaves_no_duty_of_cncerts_missed() {
     s.tick(now + chrono::Duration::days(1)).await;
     assert!(cncerts().await.iter().all(|o| o.status == ObligationStatus::Met), "{:?}", cncerts().await);
     let alerts: Vec<(String,)> =
-        sqlx::query_as("SELECT payload FROM outbox WHERE kind = 'alert' AND recipient = 'csb'").fetch_all(lib.store.pool()).await.unwrap();
+        sqlx::query_as("SELECT payload FROM outbox WHERE kind = 'alert' AND recipient = 'csb'").fetch_all(lib.sqlite()).await.unwrap();
     assert!(alerts.iter().all(|(p,)| !p.contains("CNCERT")), "no 漏报 of CNCERT's reaches CSB: {alerts:?}");
 }
 
@@ -746,10 +746,8 @@ write("3.M3.hub", "promo@spam.example", "优惠大促销", "点击领取 http://
         "the sender's own domain in the text is no target"
     );
     assert!(appeals.iter().any(|a| a.appeal.name == "张三"), "the GBK display name is read");
-    let acks: Vec<(String,)> = sqlx::query_as("SELECT recipient FROM outbox WHERE channel = 'email' ORDER BY recipient")
-        .fetch_all(lib.store.pool())
-        .await
-        .unwrap();
+    let acks: Vec<(String,)> =
+        sqlx::query_as("SELECT recipient FROM outbox WHERE channel = 'email' ORDER BY recipient").fetch_all(lib.sqlite()).await.unwrap();
     assert_eq!(acks, [("li@example.org".to_string(),), ("zhang@example.org".to_string(),)], "no reply to the mail that is no appeal");
 }
 

@@ -1,50 +1,8 @@
 //! The store on both backends: the PostgreSQL schema against the SQLite one, each PostgreSQL test in a fresh database it creates and drops.
 
+use crate::helpers::FreshDatabase;
 use sqlx::{Connection, PgConnection, Row};
 use std::collections::BTreeSet;
-
-/// The PostgreSQL server the tests use (an administrative database on it); `scripts/test` starts
-/// it and sets this.
-fn server_url() -> String {
-    std::env::var("TONGBAO_TEST_PG_URL").expect("TONGBAO_TEST_PG_URL is not set: run the suite with scripts/test, which starts PostgreSQL")
-}
-
-/// A database of its own for one test, dropped when the test ends, passed or not.
-struct FreshDatabase {
-    name: String,
-    url: String,
-}
-
-impl FreshDatabase {
-    async fn new() -> FreshDatabase {
-        let server = server_url();
-        let name = format!("tongbao_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&server).await.expect("connect to the test PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-        admin.close().await.unwrap();
-        let (base, _) = server.rsplit_once('/').expect("a URL ending in /database");
-        FreshDatabase { url: format!("{base}/{name}"), name }
-    }
-}
-
-impl Drop for FreshDatabase {
-    fn drop(&mut self) {
-        let (server, name) = (server_url(), self.name.clone());
-        // A runtime of its own on a thread of its own: Drop cannot await, and the test's runtime
-        // may be the one dropping it.
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-                let mut admin = PgConnection::connect(&server).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await?;
-                admin.close().await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}: {dropped:?}", self.name);
-        }
-    }
-}
 
 /// (table, column, nullable) of every table the hub made.
 type Columns = BTreeSet<(String, String, bool)>;

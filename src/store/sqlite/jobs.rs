@@ -7,11 +7,11 @@ use super::{
 };
 use crate::decision::{AuditRow, Fulfils, OutboxRow};
 use crate::model::{Obligation, OutboxId};
-use crate::store::jobs::{AlertCandidate, AlertStep, Arrivals, JobRun, JobStore, MonthFacts, Purged, SummaryEvents, Tally};
+use crate::store::jobs::{AlertCandidate, AlertStep, Arrivals, JobRun, JobStore, MonthFacts, Purged, SummaryEvents};
+use crate::store::shared::{add_obligation_tallies, add_report_tallies};
 use crate::store::{OutboxItem, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Row};
-use std::collections::BTreeMap;
 
 impl JobStore for SqliteStore {
     async fn alert_candidates(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<AlertCandidate>, StoreError> {
@@ -192,6 +192,8 @@ impl JobStore for SqliteStore {
     ) -> Result<Vec<SummaryEvents>, StoreError> {
         // Monthly summaries are few (one a unit a month): found by kind, their months read from
         // the body. A unit that sent its summary again is counted by the latest one only.
+        // Grouped by position: by name, `category` and `region` would be the joined tables'
+        // own columns, not the event's category.
         let rows = sqlx::query(
             "WITH s AS (SELECT id, unit_code, received_at, json_extract(body, '$.content.month') AS month FROM reports \
              WHERE kind = 'monthly_general' AND received_at > ?3 AND received_at <= ?4), \
@@ -200,7 +202,7 @@ impl JobStore for SqliteStore {
              SELECT l.unit_code, l.month, coalesce(u.region, 'national') AS region, \
              json_extract(e.value, '$.category') AS category, count(*) AS n \
              FROM latest l JOIN reports r ON r.id = l.id LEFT JOIN units u ON u.code = l.unit_code, \
-             json_each(r.body, '$.content.events') e GROUP BY l.unit_code, l.month, region, category ORDER BY l.unit_code, l.month, category",
+             json_each(r.body, '$.content.events') e GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4",
         )
         .bind(month_from)
         .bind(month_to)
@@ -248,24 +250,7 @@ impl JobStore for SqliteStore {
         .bind(late_after)
         .fetch_all(&self.pool)
         .await?;
-        let mut by_kind_severity: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let (mut by_category, mut by_unit, mut by_provinces) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-        for r in rows {
-            let kind: String = r.try_get("kind")?;
-            let n = r.try_get::<i64, _>("n")? as u64;
-            facts.targets_disposed += r.try_get::<Option<i64>, _>("disposed")?.unwrap_or(0) as u64;
-            facts.targets_undisposed += r.try_get::<Option<i64>, _>("undisposed")?.unwrap_or(0) as u64;
-            if matches!(kind.as_str(), "event" | "warning" | "botnet_event") {
-                *by_category.entry(r.try_get::<String, _>("category")?).or_insert(0) += n;
-                *by_unit.entry(r.try_get::<String, _>("unit_code")?).or_insert(0) += n;
-                *by_provinces.entry(r.try_get::<String, _>("provinces")?).or_insert(0) += n;
-            }
-            *by_kind_severity.entry((kind, r.try_get("sev")?)).or_insert(0) += n;
-        }
-        facts.by_kind_severity = by_kind_severity.into_iter().map(|((k, s), n)| (k, s, n)).collect();
-        facts.by_category = ranked(by_category);
-        facts.by_unit = ranked(by_unit);
-        facts.by_provinces = ranked(by_provinces);
+        add_report_tallies(rows, &mut facts)?;
         if typical > 0 {
             // The order is found on the narrow columns; only the chosen few bodies are read.
             let rows = sqlx::query(
@@ -300,26 +285,7 @@ impl JobStore for SqliteStore {
         .bind(b + chrono::Duration::days(31).num_milliseconds())
         .fetch_all(&self.pool)
         .await?;
-        let mut disposal: BTreeMap<String, u64> = BTreeMap::new();
-        for r in rows {
-            let (actor, duty, status): (String, String, String) = (r.try_get("actor")?, r.try_get("duty")?, r.try_get("status")?);
-            let disposal_n = r.try_get::<i64, _>("disposal_n")? as u64;
-            if disposal_n > 0 {
-                *disposal.entry(status.clone()).or_insert(0) += disposal_n;
-            }
-            let due_n = r.try_get::<i64, _>("due_n")? as u64;
-            if due_n > 0 {
-                facts.obligations.push((actor, duty, status, due_n));
-            }
-        }
-        facts.disposal = disposal.into_iter().map(|(key, count)| Tally { key, count }).collect();
+        add_obligation_tallies(rows, &mut facts)?;
         Ok(facts)
     }
-}
-
-/// Tallies, most first, then by key.
-fn ranked(counts: BTreeMap<String, u64>) -> Vec<Tally> {
-    let mut out: Vec<Tally> = counts.into_iter().map(|(key, count)| Tally { key, count }).collect();
-    out.sort_by(|x, y| y.count.cmp(&x.count).then_with(|| x.key.cmp(&y.key)));
-    out
 }

@@ -3,6 +3,8 @@
 mod jobs;
 pub(super) mod synthetic;
 
+pub(super) use super::shared::corrupt;
+use super::shared::{OncePerKey, pack_v4, pack_v6, queued_ms, reports_of, sender_ident, unpack_v4, unpack_v6};
 use super::{
     AppealEffects, Backlog, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport,
 };
@@ -185,10 +187,6 @@ pub(super) fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }
 
-pub(super) fn corrupt(place: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { place: place.to_string(), detail: detail.to_string() }
-}
-
 pub(super) fn parse_col<T: FromStr>(row: &SqliteRow, col: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
@@ -200,30 +198,6 @@ where
 pub(super) fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T, StoreError> {
     let s: String = row.try_get(col)?;
     serde_json::from_str(&s).map_err(|e| corrupt(col, e))
-}
-
-fn pack_v4(v: &[u32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_be_bytes()).collect()
-}
-
-fn pack_v6(v: &[u128]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_be_bytes()).collect()
-}
-
-fn unpack_v4(b: &[u8]) -> Vec<u32> {
-    b.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes"))).collect()
-}
-
-fn unpack_v6(b: &[u8]) -> Vec<u128> {
-    b.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect()
-}
-
-fn sender_ident(s: &Sender) -> Option<String> {
-    match s {
-        Sender::Unit(_) => None,
-        Sender::AmqpUser(u) => Some(format!("amqp:{u}")),
-        Sender::Email(e) => Some(format!("email:{}", e.as_str().to_lowercase())),
-    }
 }
 
 /// Runs `SELECT … WHERE <col> IN (…)` in chunks, calling `each` on every row.
@@ -561,21 +535,6 @@ fn encode_decisions(mut decisions: Vec<Decision>, now: DateTime<Utc>) -> Result<
         None
     };
     Ok(Staged { rows: BatchRows { submissions, items, audit, now }, decisions })
-}
-
-/// A decision's reports with their place in the submission, and the submission.
-fn reports_of(d: &Decision) -> impl Iterator<Item = (usize, &crate::model::Report, &crate::model::Submission)> {
-    d.reports.iter().enumerate().map(move |(seq, r)| (seq, r, &d.submission))
-}
-
-/// Once-per-period obligations (keyed) recur in most decisions of a batch: each is inserted once.
-#[derive(Default)]
-struct OncePerKey<'a>(std::collections::HashSet<&'a str>);
-
-impl<'a> OncePerKey<'a> {
-    fn first(&mut self, o: &'a Obligation) -> bool {
-        o.key.as_deref().is_none_or(|k| self.0.insert(k))
-    }
 }
 
 fn report_rows() -> Rows {
@@ -974,12 +933,6 @@ pub(super) async fn insert_audit(conn: &mut SqliteConnection, audit: Vec<AuditRo
     rows.insert(conn).await
 }
 
-/// When an outbox row was queued, in ms: its id is a UUIDv7 minted by the clock at that moment.
-fn queued_ms(id: OutboxId) -> Option<i64> {
-    let (secs, nanos) = id.as_uuid().get_timestamp()?.to_unix();
-    Some(i64::try_from(secs).ok()?.saturating_mul(1000) + i64::from(nanos / 1_000_000))
-}
-
 fn row_to_appeal(r: &SqliteRow) -> Result<StoredAppeal, StoreError> {
     let body: String = r.try_get("body")?;
     let answer: Option<String> = r.try_get("answer")?;
@@ -1357,6 +1310,44 @@ impl Store for SqliteStore {
             tracing::warn!(channel, expired = stale.len(), "outbox rows too old to send; expired unsent");
         }
         Ok(due)
+    }
+
+    async fn outbox(&self, filter: &super::OutboxFilter) -> Result<Vec<super::OutboxRecord>, StoreError> {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT * FROM outbox WHERE 1 = 1");
+        if let Some(k) = filter.kind {
+            qb.push(" AND kind = ").push_bind(k.code());
+        }
+        if let Some(c) = filter.channel {
+            qb.push(" AND channel = ").push_bind(c.code());
+        }
+        if let Some(s) = &filter.subject_id {
+            qb.push(" AND subject_id = ").push_bind(s.clone());
+        }
+        if let Some(r) = &filter.recipient {
+            qb.push(" AND recipient = ").push_bind(r.clone());
+        }
+        if let Some(s) = &filter.status {
+            qb.push(" AND status = ").push_bind(s.clone());
+        }
+        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit.max(1)));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::OutboxRecord {
+                    id: parse_col(r, "id")?,
+                    created_at: from_ms(r.try_get("created_at")?),
+                    kind: r.try_get("kind")?,
+                    channel: r.try_get("channel")?,
+                    recipient: r.try_get("recipient")?,
+                    subject_id: r.try_get("subject_id")?,
+                    urgent: r.try_get("urgent")?,
+                    payload: json_col(r, "payload")?,
+                    status: r.try_get("status")?,
+                    attempts: r.try_get::<i64, _>("attempts")? as u32,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
     }
 
     async fn outbox_backlog(&self, now: DateTime<Utc>) -> Result<Vec<Backlog>, StoreError> {

@@ -1,0 +1,122 @@
+//! What both backends read and write alike: packed bot sets, sender identities, a decision's reports in order, once-per-key obligations, when an outbox row was queued.
+
+use super::StoreError;
+use crate::decision::Decision;
+use crate::model::submission::Sender;
+use crate::model::{Obligation, OutboxId};
+
+pub(super) fn corrupt(place: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { place: place.to_string(), detail: detail.to_string() }
+}
+
+pub(super) fn pack_v4(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_be_bytes()).collect()
+}
+
+pub(super) fn pack_v6(v: &[u128]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_be_bytes()).collect()
+}
+
+pub(super) fn unpack_v4(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes"))).collect()
+}
+
+pub(super) fn unpack_v6(b: &[u8]) -> Vec<u128> {
+    b.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect()
+}
+
+pub(super) fn sender_ident(s: &Sender) -> Option<String> {
+    match s {
+        Sender::Unit(_) => None,
+        Sender::AmqpUser(u) => Some(format!("amqp:{u}")),
+        Sender::Email(e) => Some(format!("email:{}", e.as_str().to_lowercase())),
+    }
+}
+
+/// A decision's reports with their place in the submission, and the submission.
+pub(super) fn reports_of(d: &Decision) -> impl Iterator<Item = (usize, &crate::model::Report, &crate::model::Submission)> {
+    d.reports.iter().enumerate().map(move |(seq, r)| (seq, r, &d.submission))
+}
+
+/// Once-per-period obligations (keyed) recur in most decisions of a batch: each is inserted once.
+#[derive(Default)]
+pub(super) struct OncePerKey<'a>(std::collections::HashSet<&'a str>);
+
+impl<'a> OncePerKey<'a> {
+    pub(super) fn first(&mut self, o: &'a Obligation) -> bool {
+        o.key.as_deref().is_none_or(|k| self.0.insert(k))
+    }
+}
+
+/// When an outbox row was queued, in ms: its id is a UUIDv7 minted by the clock at that moment.
+pub(super) fn queued_ms(id: OutboxId) -> Option<i64> {
+    let (secs, nanos) = id.as_uuid().get_timestamp()?.to_unix();
+    Some(i64::try_from(secs).ok()?.saturating_mul(1000) + i64::from(nanos / 1_000_000))
+}
+
+/// Tallies, most first, then by key.
+pub(super) fn ranked(counts: std::collections::BTreeMap<String, u64>) -> Vec<crate::store::jobs::Tally> {
+    let mut out: Vec<crate::store::jobs::Tally> = counts.into_iter().map(|(key, count)| crate::store::jobs::Tally { key, count }).collect();
+    out.sort_by(|x, y| y.count.cmp(&x.count).then_with(|| x.key.cmp(&y.key)));
+    out
+}
+
+/// A value every backend decodes from its rows: text, and 64-bit counts (maybe NULL).
+pub(super) trait Tallied<R: sqlx::Row>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database> {}
+impl<R: sqlx::Row, T> Tallied<R> for T where T: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database> {}
+
+/// Adds up the digest's pass over a month's reports (`kind, sev, category, unit_code,
+/// provinces, n, disposed, undisposed`, grouped finer than the digest needs) into `facts`.
+pub(super) fn add_report_tallies<R>(rows: Vec<R>, facts: &mut crate::store::jobs::MonthFacts) -> Result<(), StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: Tallied<R>,
+    i64: Tallied<R>,
+    Option<i64>: Tallied<R>,
+{
+    use std::collections::BTreeMap;
+    let mut by_kind_severity: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let (mut by_category, mut by_unit, mut by_provinces) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for r in rows {
+        let kind: String = r.try_get("kind")?;
+        let n = r.try_get::<i64, _>("n")? as u64;
+        facts.targets_disposed += r.try_get::<Option<i64>, _>("disposed")?.unwrap_or(0) as u64;
+        facts.targets_undisposed += r.try_get::<Option<i64>, _>("undisposed")?.unwrap_or(0) as u64;
+        if matches!(kind.as_str(), "event" | "warning" | "botnet_event") {
+            *by_category.entry(r.try_get::<String, _>("category")?).or_insert(0) += n;
+            *by_unit.entry(r.try_get::<String, _>("unit_code")?).or_insert(0) += n;
+            *by_provinces.entry(r.try_get::<String, _>("provinces")?).or_insert(0) += n;
+        }
+        *by_kind_severity.entry((kind, r.try_get::<String, _>("sev")?)).or_insert(0) += n;
+    }
+    facts.by_kind_severity = by_kind_severity.into_iter().map(|((k, s), n)| (k, s, n)).collect();
+    facts.by_category = ranked(by_category);
+    facts.by_unit = ranked(by_unit);
+    facts.by_provinces = ranked(by_provinces);
+    Ok(())
+}
+
+/// Adds up the digest's pass over obligations (`actor, duty, status, due_n, disposal_n`).
+pub(super) fn add_obligation_tallies<R>(rows: Vec<R>, facts: &mut crate::store::jobs::MonthFacts) -> Result<(), StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: Tallied<R>,
+    i64: Tallied<R>,
+{
+    let mut disposal: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in rows {
+        let (actor, duty, status): (String, String, String) = (r.try_get("actor")?, r.try_get("duty")?, r.try_get("status")?);
+        let disposal_n = r.try_get::<i64, _>("disposal_n")? as u64;
+        if disposal_n > 0 {
+            *disposal.entry(status.clone()).or_insert(0) += disposal_n;
+        }
+        let due_n = r.try_get::<i64, _>("due_n")? as u64;
+        if due_n > 0 {
+            facts.obligations.push((actor, duty, status, due_n));
+        }
+    }
+    facts.disposal = disposal.into_iter().map(|(key, count)| crate::store::jobs::Tally { key, count }).collect();
+    Ok(())
+}
