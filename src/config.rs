@@ -54,6 +54,9 @@ pub struct StoreConfig {
     pub url_env: String,
     /// Connections this instance may hold to PostgreSQL.
     pub pool: u32,
+    /// Seconds an instance on PostgreSQL holds the outbox rows it claimed for sending; when it
+    /// dies, another sends them once this has passed (under the same message id).
+    pub lease_seconds: u64,
     /// When a commit is on disk. `full` (the default): before intake acknowledges, so an
     /// acknowledged submission survives power loss. `normal`: faster, but the last commits
     /// before an OS crash or power cut can be lost after their senders were told they were
@@ -68,6 +71,7 @@ impl Default for StoreConfig {
             path: PathBuf::from("data/tongbao.db"),
             url_env: "TONGBAO_DATABASE_URL".into(),
             pool: 8,
+            lease_seconds: 120,
             synchronous: Default::default(),
         }
     }
@@ -80,9 +84,11 @@ impl StoreConfig {
         match self.backend.as_str() {
             "sqlite" => Ok(crate::store::Location::Sqlite { path: self.path.clone(), synchronous: self.synchronous }),
             "postgres" => match std::env::var(&self.url_env) {
-                Ok(url) if !url.trim().is_empty() => {
-                    Ok(crate::store::Location::Postgres(crate::store::PgLocation { url: url.trim().to_string(), pool: self.pool.max(2) }))
-                }
+                Ok(url) if !url.trim().is_empty() => Ok(crate::store::Location::Postgres(crate::store::PgLocation {
+                    url: url.trim().to_string(),
+                    pool: self.pool.max(2),
+                    lease: std::time::Duration::from_secs(self.lease_seconds.max(1)),
+                })),
                 _ => Err(format!(
                     "[store] backend = \"postgres\" needs the database URL in the environment variable {} (url_env), e.g. \
                      postgres://tongbao:PASSWORD@db.example:5432/tongbao; it is not set",

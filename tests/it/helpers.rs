@@ -158,7 +158,7 @@ pub async fn fresh_location(backend: Backend, dir: &Path) -> (Location, Option<F
         Backend::Sqlite => (Location::Sqlite { path: dir.join("t.db"), synchronous: Default::default() }, None),
         Backend::Postgres => {
             let db = FreshDatabase::new().await;
-            (Location::Postgres(PgLocation { url: db.url.clone(), pool: 8 }), Some(db))
+            (Location::Postgres(PgLocation { url: db.url.clone(), pool: 8, lease: std::time::Duration::from_secs(120) }), Some(db))
         }
     }
 }

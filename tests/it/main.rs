@@ -7,6 +7,7 @@ mod drills;
 mod forms;
 mod helpers;
 mod http;
+mod instances;
 mod intake;
 mod mail;
 mod schedule;

@@ -1,8 +1,8 @@
 //! The scheduler's queries on PostgreSQL: alert scan, job runs once per period across instances, party fan-out claimed by one instance, retention purge, digest counts.
 
 use super::{
-    OUTBOX_LEASE, PgStore, REPORT_REF_COLUMNS, insert_audit, insert_obligations, insert_outbox, mark_fulfilled, row_to_obligation,
-    row_to_outbox_item, row_to_report, row_to_report_ref,
+    PgStore, REPORT_REF_COLUMNS, insert_audit, insert_obligations, insert_outbox, mark_fulfilled, row_to_obligation, row_to_outbox_item,
+    row_to_report, row_to_report_ref,
 };
 use crate::decision::{AuditRow, Fulfils, OutboxRow};
 use crate::model::{Obligation, OutboxId};
@@ -137,7 +137,7 @@ impl JobStore for PgStore {
         .bind(all)
         .bind(now)
         .bind(i64::from(limit.max(1)))
-        .bind(now + OUTBOX_LEASE)
+        .bind(now + self.lease)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -11,7 +11,7 @@
 //!   botnets takes a transaction-scoped advisory lock (`BOTNET_PERIOD_LOCK`) before it reads
 //!   them, and holds it until its rows are committed, so the second reads what the first wrote;
 //! - an outbox row sent by two instances: `due_outbox` and `party_rows` claim rows with
-//!   `FOR UPDATE SKIP LOCKED` and push their next attempt a lease ahead (`OUTBOX_LEASE`); an
+//!   `FOR UPDATE SKIP LOCKED` and push their next attempt a lease ahead (`PgLocation::lease`); an
 //!   instance that dies holding them leaves them due again when the lease ends;
 //! - a periodic job run twice: its `(job, period)` row is inserted with what it writes, and the
 //!   second insert waits for the first and then writes nothing.
@@ -47,10 +47,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../mi
 /// graded by them (any 64-bit number no other lock of this database uses).
 const BOTNET_PERIOD_LOCK: i64 = 0x7462_626f_746e_6574; // "tbbotnet"
 
-/// How long a claimed outbox row is left to the instance that claimed it before another may
-/// send it: far longer than a delivery takes, short enough that a dead instance's rows go out
-/// within minutes.
-pub const OUTBOX_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+/// How long a claimed outbox row is left to the instance that claimed it, unless configured:
+/// far longer than a delivery takes, short enough that a dead instance's rows go out within
+/// minutes.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Rows encoded and inserted by one `UNNEST` statement.
 const ROWS_AT_ONCE: usize = 4096;
@@ -60,6 +60,8 @@ const ROWS_AT_ONCE: usize = 4096;
 pub struct PgLocation {
     pub url: String,
     pub pool: u32,
+    /// How long an instance holds the outbox rows it claimed before another may send them.
+    pub lease: std::time::Duration,
 }
 
 /// Every connection comes from one pool; PostgreSQL admits many writers, and what they could do
@@ -67,6 +69,7 @@ pub struct PgLocation {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    lease: chrono::TimeDelta,
 }
 
 impl PgStore {
@@ -83,7 +86,8 @@ impl PgStore {
             .connect_with(options)
             .await?;
         Migrator::new(super::Embedded(MIGRATIONS)).await?.run(&pool).await?;
-        Ok(PgStore { pool })
+        let lease = chrono::TimeDelta::from_std(location.lease).unwrap_or(chrono::TimeDelta::seconds(120));
+        Ok(PgStore { pool, lease })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -94,7 +98,7 @@ impl PgStore {
 /// Connects to the database at `url` and brings its schema up to date; running it again
 /// changes nothing.
 pub async fn migrate(url: &str) -> Result<(), StoreError> {
-    let store = PgStore::open(&PgLocation { url: url.to_string(), pool: 2 }).await?;
+    let store = PgStore::open(&PgLocation { url: url.to_string(), pool: 2, lease: DEFAULT_LEASE }).await?;
     store.pool.close().await;
     Ok(())
 }
@@ -1070,7 +1074,7 @@ impl Store for PgStore {
         .bind(channel)
         .bind(now)
         .bind(i64::from(limit.max(1)))
-        .bind(now + OUTBOX_LEASE)
+        .bind(now + self.lease)
         .fetch_all(&mut *tx)
         .await?;
         let mut due = Vec::with_capacity(rows.len());
