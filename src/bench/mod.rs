@@ -13,7 +13,7 @@ use crate::model::{Channel, Submission, Unit, UnitCode};
 use crate::rules::botnet::{self, BotSet, BotnetScale};
 use crate::rules::{Calendar, Policy};
 use crate::store::sqlite::Synchronous;
-use crate::store::{SqliteStore, Store};
+use crate::store::{AnyStore, Location, PgLocation, Store};
 use chrono::{Duration, TimeZone, Utc};
 use clap::Subcommand;
 use std::sync::Arc;
@@ -39,6 +39,10 @@ pub enum BenchCmd {
         /// When commits reach the disk: `full` (the default, power-safe) or `normal`.
         #[arg(long, default_value = "full")]
         synchronous: String,
+        /// Also measure intake on PostgreSQL, in a fresh database made on this server (the URL
+        /// of a database there that may create databases) and dropped afterwards.
+        #[arg(long, env = "TONGBAO_BENCH_PG_URL")]
+        postgres: Option<String>,
     },
     /// A 1,048,575-row botnet form parsed, validated and stored, against calamine's bare read
     /// and Python openpyxl (read-only) on the same file.
@@ -80,6 +84,13 @@ pub enum BenchCmd {
         /// Broker URL; its user is the login the messages are published as.
         #[arg(long, env = "TONGBAO_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
         url: String,
+        /// Store on PostgreSQL, in a fresh database made on this server, instead of SQLite.
+        #[arg(long, env = "TONGBAO_BENCH_PG_URL")]
+        postgres: Option<String>,
+        /// Hubs consuming the one queue, each with its own store connections and intake (on
+        /// PostgreSQL only: one SQLite file serves one hub).
+        #[arg(long, default_value_t = 1)]
+        hubs: usize,
     },
     /// Mails with one filled form each, from an IMAP server into the store, then their receipts
     /// out over SMTP; against a bare IMAP fetch and a bare lettre send in the same run. Runs
@@ -107,15 +118,34 @@ pub enum BenchCmd {
 
 pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
-        BenchCmd::Intake { reports, ips, concurrency, keep, synchronous } => {
+        BenchCmd::Intake { reports, ips, concurrency, keep, synchronous, postgres } => {
             let sync = match synchronous.as_str() {
                 "full" => Synchronous::Full,
                 "normal" => Synchronous::Normal,
                 other => anyhow::bail!("--synchronous {other}: full or normal"),
             };
-            let intake = bench_intake(reports, concurrency, keep.as_deref(), sync).await?;
+            let temp = tempfile::tempdir()?;
+            let dir = match &keep {
+                Some(keep) => {
+                    std::fs::create_dir_all(keep)?;
+                    for name in ["hub.db", "bare.db", "naive.db"] {
+                        anyhow::ensure!(
+                            !keep.join(name).exists(),
+                            "{} exists already; the bench needs fresh databases",
+                            keep.join(name).display()
+                        );
+                    }
+                    keep.as_path()
+                }
+                None => temp.path(),
+            };
+            let intake = bench_intake(reports, concurrency, &BenchDb::Sqlite { dir, sync }).await?;
+            let on_postgres = match &postgres {
+                Some(server) => Some(bench_intake(reports, concurrency, &BenchDb::Postgres { server }).await?),
+                None => None,
+            };
             let agg = bench_aggregate(ips);
-            let out = serde_json::json!({ "intake": intake, "aggregate": agg });
+            let out = serde_json::json!({ "intake": intake, "intake_postgres": on_postgres, "aggregate": agg });
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -143,6 +173,29 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
                     intake["naive_n"]
                 );
                 println!("  target                                             {:>10} submissions/s", 25_000);
+                if let Some(pg) = &on_postgres {
+                    println!("  on PostgreSQL (fresh database, same submissions):");
+                    println!(
+                        "  tongbao intake (parse, grade, obligations, commit) {:>10.0} submissions/s  ({:.2} s)",
+                        num(&pg["hub_per_s"]),
+                        num(&pg["hub_s"])
+                    );
+                    println!(
+                        "    CPU time of this process, all threads            {:>10.1} µs a submission",
+                        num(&pg["hub_cpu_us_per_submission"])
+                    );
+                    println!(
+                        "  bare PostgreSQL UNNEST insert of the raw bytes     {:>10.0} rows/s         ({:.2} s)",
+                        num(&pg["bare_insert_per_s"]),
+                        num(&pg["bare_insert_s"])
+                    );
+                    println!(
+                        "  one transaction per submission (no group commit)   {:>10.0} submissions/s  (on {} of them)",
+                        num(&pg["naive_per_s"]),
+                        pg["naive_n"]
+                    );
+                    println!("  target                                             {:>10} submissions/s", 10_000);
+                }
                 println!("aggregate: {} bot IPs in 10 overlapping botnets → {} distinct", ips, agg["distinct"]);
                 println!("  tongbao aggregate (radix sort + dedup)             {:>10.3} s", num(&agg["hub_s"]));
                 println!("  std HashSet<u32> of the same IPs                   {:>10.3} s", num(&agg["hashset_s"]));
@@ -189,23 +242,36 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
             println!("{out}");
             Ok(0)
         }
-        BenchCmd::Amqp { messages, prefetch, url } => {
+        BenchCmd::Amqp { messages, prefetch, url, postgres, hubs } => {
             let user = url.split("://").nth(1).and_then(|r| r.split(':').next()).unwrap_or("guest").to_string();
             let dir = tempfile::tempdir()?;
-            let store = Arc::new(SqliteStore::open(&dir.path().join("amqp.db")).await?);
+            anyhow::ensure!(hubs >= 1 && (hubs == 1 || postgres.is_some()), "--hubs {hubs}: several hubs need --postgres");
+            let db = match &postgres {
+                Some(server) => BenchDb::Postgres { server },
+                None => BenchDb::Sqlite { dir: dir.path(), sync: Synchronous::Full },
+            };
+            let (store, created) = db.fresh("amqp.db").await?;
             let mut units = bench_units();
             units[0].amqp_user = Some(user.clone());
             store.import_units(&units, Utc::now()).await?;
             let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
-            let (intake, _writer) = Intake::start(store.clone(), engine);
+            let mut intakes = vec![Intake::start(store.clone(), engine.clone()).0];
+            for _ in 1..hubs {
+                let other = Arc::new(crate::store::open(&db.location_of(created.as_deref(), "amqp.db")).await?);
+                intakes.push(Intake::start(other, engine.clone()).0);
+            }
             let bodies: Vec<Vec<u8>> = (0..messages).map(bench_report).collect();
-            let out = crate::connectors::amqp::bench::run(&url, &user, bodies, prefetch, intake, store.clone()).await?;
+            let out = crate::connectors::amqp::bench::run(&url, &user, bodies, prefetch, intakes, store.clone()).await?;
             let c = store.counts().await?;
             anyhow::ensure!(c.reports as usize == messages, "stored {} reports, expected {messages}", c.reports);
+            db.cleanup(created).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                println!("amqp: {messages} persistent single-report messages, prefetch {prefetch}");
+                println!(
+                    "amqp: {messages} persistent single-report messages, prefetch {prefetch}, {hubs} hub(s) on {}",
+                    if postgres.is_some() { "PostgreSQL" } else { "SQLite" }
+                );
                 println!(
                     "  bare lapin consume + ack each               {:>10.0} messages/s  ({:.2} s)",
                     num(&out["bare_per_s"]),
@@ -237,7 +303,7 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
 
 async fn bench_mail(b: crate::connectors::mail::bench::MailBench, json: bool) -> anyhow::Result<i32> {
     let dir = tempfile::tempdir()?;
-    let store = fresh_store(dir.path(), "mail.db", Synchronous::Full).await?;
+    let (store, _) = BenchDb::Sqlite { dir: dir.path(), sync: Synchronous::Full }.fresh("mail.db").await?;
     let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
     let (intake, _writer) = Intake::start(store.clone(), engine);
     let out = crate::connectors::mail::bench::run(&b, store, intake).await?;
@@ -311,35 +377,53 @@ fn bench_report(i: usize) -> Vec<u8> {
     serde_json::to_vec(&doc).expect("json")
 }
 
-async fn fresh_store(dir: &std::path::Path, name: &str, sync: Synchronous) -> anyhow::Result<Arc<SqliteStore>> {
-    let store = Arc::new(SqliteStore::open_with(&dir.join(name), sync).await?);
-    store.import_units(&bench_units(), Utc::now()).await?;
-    Ok(store)
+/// Where a bench's stores are made: SQLite files in a folder, or fresh PostgreSQL databases.
+enum BenchDb<'a> {
+    Sqlite { dir: &'a std::path::Path, sync: Synchronous },
+    Postgres { server: &'a str },
 }
 
-async fn bench_intake(
-    n: usize,
-    concurrency: usize,
-    keep: Option<&std::path::Path>,
-    sync: Synchronous,
-) -> anyhow::Result<serde_json::Value> {
-    let temp = tempfile::tempdir()?;
-    let dir = match keep {
-        Some(keep) => {
-            std::fs::create_dir_all(keep)?;
-            for name in ["hub.db", "bare.db", "naive.db"] {
-                anyhow::ensure!(!keep.join(name).exists(), "{} exists already; the bench needs fresh databases", keep.join(name).display());
-            }
-            keep
+impl BenchDb<'_> {
+    /// The store named `name` (a file, or for PostgreSQL the URL of the database `created`).
+    fn location_of(&self, created: Option<&str>, name: &str) -> Location {
+        match self {
+            BenchDb::Sqlite { dir, sync } => Location::Sqlite { path: dir.join(name), synchronous: *sync },
+            BenchDb::Postgres { .. } => Location::Postgres(PgLocation {
+                url: created.unwrap_or_default().to_string(),
+                pool: 8,
+                lease: crate::store::postgres::DEFAULT_LEASE,
+            }),
         }
-        None => temp.path(),
-    };
+    }
+
+    /// A fresh store with the bench's units, and the URL of the database made for it (to drop).
+    async fn fresh(&self, name: &str) -> anyhow::Result<(Arc<AnyStore>, Option<String>)> {
+        let created = match self {
+            BenchDb::Sqlite { .. } => None,
+            BenchDb::Postgres { server } => Some(crate::store::postgres::create_database(server).await?),
+        };
+        let store = Arc::new(crate::store::open(&self.location_of(created.as_deref(), name)).await?);
+        store.import_units(&bench_units(), Utc::now()).await?;
+        Ok((store, created))
+    }
+
+    /// Drops the databases the bench made (a SQLite folder goes with its temporary directory).
+    async fn cleanup(&self, created: Option<String>) {
+        if let (BenchDb::Postgres { server }, Some(url)) = (self, created)
+            && let Err(e) = crate::store::postgres::drop_database(server, &url).await
+        {
+            eprintln!("could not drop the bench database {url}: {e}");
+        }
+    }
+}
+
+async fn bench_intake(n: usize, concurrency: usize, db: &BenchDb<'_>) -> anyhow::Result<serde_json::Value> {
     let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..n).map(bench_report).collect());
     let units: Arc<Vec<UnitCode>> = Arc::new(bench_units().into_iter().map(|u| u.code).collect());
 
     // 1. The hub: concurrent submitters, one intake writer, group commit.
-    let store = fresh_store(dir, "hub.db", sync).await?;
+    let (store, hub_db) = db.fresh("hub.db").await?;
     let (intake, writer) = Intake::start(store.clone(), engine.clone());
     let started = Instant::now();
     let cpu_started = cpu_s();
@@ -367,12 +451,12 @@ async fn bench_intake(
     anyhow::ensure!(counts.submissions as usize == n && counts.reports as usize == n, "stored {counts:?}, expected {n}");
 
     // 2. The floor: the same raw bytes, bare multi-row inserts, no parsing or rules.
-    let bare = fresh_store(dir, "bare.db", sync).await?;
+    let (bare, bare_db) = db.fresh("bare.db").await?;
     let bare_s = crate::store::bare_inserts(&bare, &bodies, 512).await?;
 
     // 3. The naive alternative: one transaction per submission (no group commit), on a sample.
     let naive_n = (n / 10).clamp(1, 10_000);
-    let naive = fresh_store(dir, "naive.db", sync).await?;
+    let (naive, naive_db) = db.fresh("naive.db").await?;
     let started = Instant::now();
     for (i, body) in bodies.iter().take(naive_n).enumerate() {
         let sub = Submission::by_content(Channel::Cli, Sender::Unit(units[i % 31].clone()), body.clone(), Utc::now());
@@ -383,6 +467,10 @@ async fn bench_intake(
         naive.commit_batch(needs, move |ctx| crate::intake::decide::decide_batch(batch, ctx, &eng)).await?;
     }
     let naive_s = started.elapsed().as_secs_f64();
+    for (store, created) in [(store, hub_db), (bare, bare_db), (naive, naive_db)] {
+        drop(store);
+        db.cleanup(created).await;
+    }
 
     Ok(serde_json::json!({
         "n": n, "concurrency": concurrency,
@@ -461,7 +549,7 @@ async fn forms_phase(phase: &str, file: &std::path::Path) -> anyhow::Result<serd
         }
         "hub" => {
             let dir = tempfile::tempdir()?;
-            let store = Arc::new(SqliteStore::open(&dir.path().join("forms.db")).await?);
+            let store = Arc::new(crate::store::SqliteStore::open(&dir.path().join("forms.db")).await?);
             store.import_units(&bench_units(), Utc::now()).await?;
             let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership: Default::default() });
             let (intake, writer) = Intake::start(store.clone(), engine);

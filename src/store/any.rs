@@ -239,3 +239,11 @@ impl JobStore for AnyStore {
         each!(self, s => s.month_facts(from, to, typical, arrivals).await)
     }
 }
+
+/// The bare-insert floor of `tongbao bench intake` on either backend (see `PgStore::bare_inserts`).
+pub async fn bare_inserts(store: &AnyStore, bodies: &[Vec<u8>], per_transaction: usize) -> Result<f64, StoreError> {
+    match store {
+        AnyStore::Sqlite(s) => super::sqlite::synthetic::bare_inserts(s, bodies, per_transaction).await,
+        AnyStore::Postgres(p) => p.bare_inserts(bodies, per_transaction).await,
+    }
+}

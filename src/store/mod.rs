@@ -15,11 +15,11 @@ use crate::rules::Calendar;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
-pub use any::{AnyStaged, AnyStore, Location, open};
+pub use any::{AnyStaged, AnyStore, Location, bare_inserts, open};
 pub use jobs::JobStore;
 pub use postgres::PgLocation;
 pub use sqlite::SqliteStore;
-pub use sqlite::synthetic::{Synthetic, bare_inserts};
+pub use sqlite::synthetic::Synthetic;
 
 /// A backend's migrations, compiled into the binary so a fresh machine needs no files beside
 /// it: (version, name, SQL) each.

@@ -503,3 +503,186 @@ async fn the_hostile_amqp_corpus_is_answered_case_by_case_and_the_hub_stays_up()
     conn.close(200, "ok".into()).await.unwrap();
     delete_queues(&[queue, dlq]).await;
 }
+
+/// The drill of several hubs: three `tongbao serve` processes on one PostgreSQL and one
+/// RabbitMQ, 30,000 reports published by pika (each asking for its receipt; every 100th a
+/// major event, whose notice goes out on the topic exchange), one hub SIGKILLed mid-stream and
+/// started again. Afterwards exactly 30,000 reports are stored; every report's receipt and every
+/// notice reached its bound queue, and a message id came twice only for what the killed hub had
+/// published and not yet marked sent; the month's reminder job ran once among the three; no AMQP
+/// or urgent party row is left unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hubs_on_postgres_with_one_killed_mid_stream_store_each_report_once_and_answer_each_once() {
+    let _turn = BROKER.lock().await;
+    python();
+    let db = crate::helpers::FreshDatabase::new().await;
+    let hub = crate::helpers::Hub::new();
+    let (queue, replies, notices, cncert, exchange) = (
+        unique("tongbao.test.cluster"),
+        unique("tongbao.test.cluster-replies"),
+        unique("tongbao.test.cluster-gd"),
+        unique("tongbao.test.cluster-cncert"),
+        unique("tongbao.test.cluster-x"),
+    );
+    hub.write(
+        "tongbao.toml",
+        "[serve]\nlisten = \"127.0.0.1:0\"\n[store]\nbackend = \"postgres\"\nurl_env = \"TONGBAO_DRILL_PG_URL\"\nlease_seconds = 30\n",
+    );
+    hub.write(
+        "connectors/mq.toml",
+        &format!("kind = \"amqp-source\"\nurl_env = \"TONGBAO_DRILL_AMQP_URL\"\nqueue = \"{queue}\"\nprefetch = 64\n"),
+    );
+    hub.write("connectors/sink.toml", &format!("kind = \"amqp-sink\"\nurl_env = \"TONGBAO_DRILL_AMQP_URL\"\nexchange = \"{exchange}\"\n"));
+    // SAFETY: set before the hub processes are spawned; no other thread reads these variables.
+    unsafe {
+        std::env::set_var("TONGBAO_DRILL_AMQP_URL", url());
+        std::env::set_var("TONGBAO_DRILL_PG_URL", &db.url);
+    }
+    let hub = hub.with_units();
+    let conn = broker().await;
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        exchange.as_str().into(),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions { durable: true, ..Default::default() },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    for q in [&replies, &notices, &cncert] {
+        ch.queue_declare(q.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+            .await
+            .unwrap();
+    }
+    // The units' and CNCERT's systems: what the hub addresses to a party by its AMQP login (CNCERT's copies of notices, reminders).
+    ch.queue_bind(cncert.as_str().into(), exchange.as_str().into(), "to.#".into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    ch.queue_bind(
+        notices.as_str().into(),
+        exchange.as_str().into(),
+        "notice.*.*.GD".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+
+    let mut hubs: Vec<_> = (1..=3).map(|n| crate::drills::start_serve(&hub, n).0).collect();
+    let store = tongbao::store::open(&tongbao::store::Location::Postgres(tongbao::store::PgLocation {
+        url: db.url.clone(),
+        pool: 2,
+        lease: Duration::from_secs(5),
+    }))
+    .await
+    .unwrap();
+    wait_for("the hubs' queue", Duration::from_secs(30), async || {
+        let ch = conn.create_channel().await.unwrap();
+        ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .await
+            .is_ok()
+    })
+    .await;
+    const N: usize = 30_000;
+    let (q, r) = (queue.clone(), replies.clone());
+    let publisher = tokio::task::spawn_blocking(move || client(&["drill", "ct-gd", "ct-gd-pass", &q, &N.to_string(), &r]));
+    wait_for("the stream to be under way", Duration::from_secs(60), async || store.counts().await.unwrap().reports >= 3_000).await;
+    let mut killed = hubs.remove(1);
+    killed.kill().unwrap();
+    let _ = killed.wait();
+    let at_kill = store.counts().await.unwrap().reports;
+    hubs.push(crate::drills::start_serve(&hub, 4).0);
+    publisher.await.unwrap();
+    assert!((at_kill as usize) < N, "the kill came before the stream ended ({at_kill} stored)");
+
+    wait_for("every report stored", Duration::from_secs(600), async || store.counts().await.unwrap().reports as usize >= N).await;
+    // What must have gone out: every AMQP row, and every urgent party row fanned out (the rest
+    // wait for the daily batch; mail rows for an SMTP sink these hubs do not have).
+    let unsent = async || {
+        let pending = |channel| tongbao::store::OutboxFilter {
+            channel: Some(channel),
+            status: Some("pending".into()),
+            limit: 100_000,
+            ..Default::default()
+        };
+        let amqp = store.outbox(&pending(tongbao::decision::OutboxChannel::Amqp)).await.unwrap().len();
+        let party = store.outbox(&pending(tongbao::decision::OutboxChannel::Party)).await.unwrap().into_iter().filter(|r| r.urgent).count();
+        (amqp, party)
+    };
+    let mut left = (usize::MAX, usize::MAX);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while left != (0, 0) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        left = unsent().await;
+    }
+    let stuck: Vec<_> = store
+        .outbox(&tongbao::store::OutboxFilter { status: Some("pending".into()), limit: 20, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.channel == "amqp")
+        .map(|r| (r.recipient, r.last_error))
+        .collect();
+    assert_eq!(left, (0, 0), "AMQP rows and urgent party rows still unsent: {stuck:?}");
+
+    // What reached the bound queues, by message id.
+    let mut seen = std::collections::HashMap::<String, (String, usize)>::new();
+    for q in [&replies, &notices, &cncert] {
+        let ch = conn.create_channel().await.unwrap();
+        ch.basic_qos(1000, Default::default()).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(
+                q.as_str().into(),
+                "drill".into(),
+                BasicConsumeOptions { no_ack: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(3), consumer.next()).await {
+            let id = d.properties.message_id().as_ref().map(|m| m.to_string()).unwrap_or_default();
+            let what = d.properties.correlation_id().as_ref().map(|c| c.to_string()).unwrap_or_else(|| d.routing_key.to_string());
+            seen.entry(id).or_insert((what, 0)).1 += 1;
+        }
+    }
+    for h in hubs {
+        crate::drills::stop_serve(h);
+    }
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.reports as usize, N, "each of {N} reports stored once");
+    // At least once, each under its own message id: what the killed hub had published but not
+    // yet marked sent (one batch of its AMQP sink, 256 rows at most) goes out again from another
+    // hub once its claim lapses, under the same message id, which receivers drop as a repeat.
+    // Any other repeat (a claim lapsing while its hub is alive) fails the drill.
+    let resent: Vec<_> = seen.iter().filter(|(_, (_, n))| *n > 1).collect();
+    assert!(resent.len() <= 256 && resent.iter().all(|(_, (_, n))| *n == 2), "{} message ids delivered more than once", resent.len());
+    let answered: std::collections::HashSet<&str> = seen.values().filter(|(w, _)| w.starts_with("c-")).map(|(w, _)| w.as_str()).collect();
+    assert_eq!(answered.len(), N, "every report's receipt on the reply queue");
+    let notices_seen = seen.values().filter(|(w, _)| w.starts_with("notice.")).count();
+    assert_eq!(notices_seen, N / 100, "one notice for each major event");
+    let to_cncert = seen.values().filter(|(w, _)| w.starts_with("to.CNCERT.notice")).count();
+    assert_eq!(to_cncert, N / 100, "CNCERT's copy of each major event's notice");
+    // Jobs: each period's reminder went to each unit once, whichever hub ran it.
+    let reminders = store
+        .outbox(&tongbao::store::OutboxFilter {
+            kind: Some(tongbao::decision::OutboxKind::SummaryReminder),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut keys: Vec<_> = reminders.iter().map(|r| (r.recipient.clone(), r.subject_id.clone())).collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "a reminder sent twice");
+    let receipts_sent = answered.len();
+    delete_queues(&[queue.clone(), format!("{queue}.dead"), replies.clone(), notices.clone(), cncert.clone()]).await;
+    eprintln!(
+        "drill three hubs: {N} published, {at_kill} stored when one hub was killed, {} stored, {receipts_sent} receipts and \
+         {notices_seen} notices and {to_cncert} copies to CNCERT each under its own message id ({} of them sent again by \
+         another hub under the same id), {all} monthly reminders once each",
+        counts.reports,
+        resent.len()
+    );
+}

@@ -4,6 +4,8 @@ Usage (prints one JSON line with what happened):
   amqp_client.py publish  USER PASSWORD QUEUE COUNT [USER_ID]   persistent reports, confirms, message_id r-<i>
   amqp_client.py poison   USER PASSWORD QUEUE                   one good report and four that can never be accepted
   amqp_client.py forge    USER PASSWORD QUEUE FORGED_USER_ID [UNIT]    a report with another user_id (and claiming UNIT)
+  amqp_client.py drill    USER PASSWORD QUEUE COUNT REPLY_QUEUE   like publish, each asking for its receipt on REPLY_QUEUE
+                                                                (correlation_id c-<i>); every 100th a major event
   amqp_client.py corpus   USER PASSWORD QUEUE CASES_JSON        each case of tests/hostile/amqp-cases.json, tagged with an
                                                                 x-case header, then a good report (message_id good-<i>)
 """
@@ -46,6 +48,24 @@ def publish(user, password, queue, count, user_id):
     for i in range(count):
         body = json.dumps(report(i), ensure_ascii=False).encode()
         ch.basic_publish("", queue, body, props(user_id, "r-%d" % i))
+    conn.close()
+    print(json.dumps({"published": count}))
+
+
+def drill(user, password, queue, count, reply_queue):
+    conn = connect(user, password)
+    ch = conn.channel()
+    for i in range(count):
+        if i == count - 1:
+            # Confirms for the last one only: waiting for each would take minutes for 30,000,
+            # and the broker confirms a channel's messages in the order they came.
+            ch.confirm_delivery()
+        r = report(i)
+        if i % 100 == 0:
+            r["grade"] = "major"
+        p = pika.BasicProperties(delivery_mode=2, user_id=user, message_id="r-%d" % i, content_type="application/json",
+                                 reply_to=reply_queue, correlation_id="c-%d" % i)
+        ch.basic_publish("", queue, json.dumps(r, ensure_ascii=False).encode(), p)
     conn.close()
     print(json.dumps({"published": count}))
 
@@ -109,6 +129,8 @@ if __name__ == "__main__":
     cmd, user, password, queue = sys.argv[1:5]
     if cmd == "publish":
         publish(user, password, queue, int(sys.argv[5]), sys.argv[6] if len(sys.argv) > 6 else user)
+    elif cmd == "drill":
+        drill(user, password, queue, int(sys.argv[5]), sys.argv[6])
     elif cmd == "poison":
         poison(user, password, queue)
     elif cmd == "corpus":

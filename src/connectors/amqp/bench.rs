@@ -61,7 +61,7 @@ pub async fn run<S: Store>(
     user: &str,
     bodies: Vec<Vec<u8>>,
     prefetch: u16,
-    intake: Intake,
+    intakes: Vec<Intake>,
     store: Arc<S>,
 ) -> anyhow::Result<serde_json::Value> {
     let n = bodies.len();
@@ -94,7 +94,8 @@ pub async fn run<S: Store>(
     let (stop, rx) = watch::channel(false);
     let cfg = SourceConfig { name: "bench".into(), url: url.into(), queue: hub_q.clone(), prefetch };
     let started = Instant::now();
-    let task = tokio::spawn(source::run(cfg, intake, rx));
+    // One source a hub, competing for the queue's messages as instances on other machines would.
+    let tasks: Vec<_> = intakes.into_iter().map(|intake| tokio::spawn(source::run(cfg.clone(), intake, rx.clone()))).collect();
     loop {
         let stored = store.counts().await?.submissions - before;
         if stored as usize >= n {
@@ -105,7 +106,9 @@ pub async fn run<S: Store>(
     }
     let hub_s = started.elapsed().as_secs_f64();
     let _ = stop.send(true);
-    task.await?;
+    for task in tasks {
+        task.await?;
+    }
 
     for q in [&bare_q, &batched_q, &hub_q] {
         let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;

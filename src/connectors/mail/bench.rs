@@ -5,7 +5,7 @@ use super::parse::MailLimits;
 use super::{smtp, source};
 use crate::config::ImapSecurity;
 use crate::intake::Intake;
-use crate::store::{SqliteStore, Store};
+use crate::store::{AnyStore, Store};
 use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -50,7 +50,7 @@ async fn plain_session(host: &str, port: u16, user: &str, password: &str) -> any
     client.login(user, password).await.map_err(|(e, _)| anyhow::anyhow!("IMAP login as {user}: {e}"))
 }
 
-pub async fn run(b: &MailBench, store: Arc<SqliteStore>, intake: Intake) -> anyhow::Result<serde_json::Value> {
+pub async fn run(b: &MailBench, store: Arc<AnyStore>, intake: Intake) -> anyhow::Result<serde_json::Value> {
     let nonce = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
     let hub = format!("hub-bench-{nonce}@cncert.{}", b.domain);
     let unit = format!("soc-bench-{nonce}@ct-gd.{}", b.domain);

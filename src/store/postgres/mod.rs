@@ -103,6 +103,49 @@ pub async fn migrate(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates an empty database on the server `server_url` names (through its database there) and
+/// returns its URL: a fresh store for a benchmark run.
+pub async fn create_database(server_url: &str) -> Result<String, StoreError> {
+    use sqlx::Connection;
+    let name = format!("tongbao_bench_{}", Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(server_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+    admin.close().await?;
+    let (base, _) = server_url.rsplit_once('/').ok_or_else(|| corrupt("database URL", "no /database at its end"))?;
+    Ok(format!("{base}/{name}"))
+}
+
+/// Drops a database `create_database` made.
+pub async fn drop_database(server_url: &str, url: &str) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let name = url.rsplit('/').next().unwrap_or_default();
+    let mut admin = PgConnection::connect(server_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await?;
+    admin.close().await?;
+    Ok(())
+}
+
+impl PgStore {
+    /// The floor `tongbao bench intake` compares intake with: the raw bytes of `bodies` inserted
+    /// `per_transaction` rows a statement and a transaction into a bare table, nothing parsed
+    /// or decided; the seconds it took.
+    pub async fn bare_inserts(&self, bodies: &[Vec<u8>], per_transaction: usize) -> Result<f64, StoreError> {
+        sqlx::query("CREATE TABLE bare (id uuid PRIMARY KEY, raw bytea NOT NULL)").execute(&self.pool).await?;
+        let started = std::time::Instant::now();
+        for chunk in bodies.chunks(per_transaction.max(1)) {
+            let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("INSERT INTO bare (id, raw) SELECT * FROM UNNEST($1::uuid[], $2::bytea[])")
+                .bind(&ids)
+                .bind(chunk)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+}
+
 fn uuid_col<T: From<Uuid>>(row: &PgRow, col: &str) -> Result<T, StoreError> {
     Ok(T::from(row.try_get::<Uuid, _>(col)?))
 }
