@@ -568,7 +568,7 @@ async fn three_hubs_on_postgres_with_one_killed_mid_stream_store_each_report_onc
     .await
     .unwrap();
 
-    let mut hubs: Vec<_> = (1..=3).map(|n| crate::drills::start_serve(&hub, n).0).collect();
+    let mut hubs = Hubs((1..=3).map(|n| crate::drills::start_serve(&hub, n).0).collect());
     let store = tongbao::store::open(&tongbao::store::Location::Postgres(tongbao::store::PgLocation {
         url: db.url.clone(),
         pool: 2,
@@ -587,11 +587,11 @@ async fn three_hubs_on_postgres_with_one_killed_mid_stream_store_each_report_onc
     let (q, r) = (queue.clone(), replies.clone());
     let publisher = tokio::task::spawn_blocking(move || client(&["drill", "ct-gd", "ct-gd-pass", &q, &N.to_string(), &r]));
     wait_for("the stream to be under way", Duration::from_secs(60), async || store.counts().await.unwrap().reports >= 3_000).await;
-    let mut killed = hubs.remove(1);
+    let mut killed = hubs.0.remove(1);
     killed.kill().unwrap();
     let _ = killed.wait();
     let at_kill = store.counts().await.unwrap().reports;
-    hubs.push(crate::drills::start_serve(&hub, 4).0);
+    hubs.0.push(crate::drills::start_serve(&hub, 4).0);
     publisher.await.unwrap();
     assert!((at_kill as usize) < N, "the kill came before the stream ended ({at_kill} stored)");
 
@@ -645,7 +645,7 @@ async fn three_hubs_on_postgres_with_one_killed_mid_stream_store_each_report_onc
             seen.entry(id).or_insert((what, 0)).1 += 1;
         }
     }
-    for h in hubs {
+    for h in std::mem::take(&mut hubs.0) {
         crate::drills::stop_serve(h);
     }
     let counts = store.counts().await.unwrap();
@@ -685,4 +685,16 @@ async fn three_hubs_on_postgres_with_one_killed_mid_stream_store_each_report_onc
         counts.reports,
         resent.len()
     );
+}
+
+/// Hub processes, killed when the test ends early, so that a failed drill leaves none running.
+struct Hubs(Vec<std::process::Child>);
+
+impl Drop for Hubs {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
