@@ -184,6 +184,9 @@ impl Store for AnyStore {
     ) -> Result<bool, StoreError> {
         each!(self, s => s.answer_user_appeal(id, answer, effects).await)
     }
+    async fn outbox_release(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.outbox_release(ids, now).await)
+    }
     async fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
         each!(self, s => s.outbox_retry(id, error, next_attempt_at).await)
     }

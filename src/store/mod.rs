@@ -363,6 +363,9 @@ pub trait Store: Send + Sync + 'static {
         answer: &crate::model::appeal::AppealAnswer,
         effects: AppealEffects,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives claimed rows that were not delivered back at once (their sink lost its connection),
+    /// instead of leaving them to wait out their claim; rows no longer pending are left alone.
+    fn outbox_release(&self, ids: &[OutboxId], now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a failed attempt: retried at `next_attempt_at`, or failed for good when `None`.
     fn outbox_retry(
         &self,

@@ -89,8 +89,23 @@ pub enum Backend {
 
 /// Declares each named `async fn NAME(backend: Backend)` of the module as two tests,
 /// `sqlite::NAME` and `postgres::NAME`.
+/// `on_both_backends!(multi_thread: …)` runs them on a two-thread runtime.
 #[macro_export]
 macro_rules! on_both_backends {
+    (multi_thread: $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            })*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test]

@@ -1,6 +1,6 @@
-//! HTTP upload against a real listener on loopback, with curl as the client.
+//! HTTP upload against a real listener on loopback, with curl as the client; each test on SQLite and on PostgreSQL.
 
-use super::helpers::{Lib, event};
+use super::helpers::{Backend, Lib, event};
 use std::path::Path;
 use std::process::Command;
 use tongbao::connectors::http::{HttpState, new_token, serve};
@@ -14,8 +14,8 @@ struct Server {
     _lib: Lib,
 }
 
-async fn server(max_upload_bytes: usize) -> Server {
-    server_with(Lib::new().await, max_upload_bytes).await
+async fn server(backend: Backend, max_upload_bytes: usize) -> Server {
+    server_with(Lib::on(backend).await, max_upload_bytes).await
 }
 
 async fn server_with(lib: Lib, max_upload_bytes: usize) -> Server {
@@ -52,9 +52,8 @@ fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/forms").join(name).display().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_are_authenticated_by_token_and_receipts_stay_with_their_unit() {
-    let srv = server(64 << 20).await;
+async fn uploads_are_authenticated_by_token_and_receipts_stay_with_their_unit(backend: Backend) {
+    let srv = server(backend, 64 << 20).await;
     let dir = tempfile::tempdir().unwrap();
     let body = dir.path().join("r.json");
     std::fs::write(&body, event("major", "2026-10-01T23:30:00+08:00").to_string()).unwrap();
@@ -112,9 +111,8 @@ async fn uploads_are_authenticated_by_token_and_receipts_stay_with_their_unit() 
     assert_eq!(curl(get(&srv.idc_bj)).await.0, 404, "another unit's token still works");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spreadsheet_upload_answers_with_cell_errors_and_oversize_gets_413() {
-    let srv = server(64 << 20).await;
+async fn a_spreadsheet_upload_answers_with_cell_errors_and_oversize_gets_413(backend: Backend) {
+    let srv = server(backend, 64 << 20).await;
     let url = format!("{}/api/v1/submissions", srv.base);
     let (code, text) =
         curl(s(&["-H", &format!("Authorization: Bearer {}", srv.ct_gd), "-F", &format!("file=@{}", fixture("event-filled.xlsx")), &url]))
@@ -128,7 +126,7 @@ async fn a_spreadsheet_upload_answers_with_cell_errors_and_oversize_gets_413() {
         curl(s(&["-H", &format!("Authorization: Bearer {}", srv.ct_gd), "-F", "file=@/dev/null;filename=empty.csv", &url])).await;
     assert_eq!(code, 400, "{text}");
 
-    let small = server(8 * 1024).await;
+    let small = server(backend, 8 * 1024).await;
     let big = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(big.path(), vec![b'x'; 200 * 1024]).unwrap();
     let url = format!("{}/api/v1/submissions", small.base);
@@ -193,9 +191,8 @@ async fn a_spreadsheet_upload_answers_with_cell_errors_and_oversize_gets_413() {
     assert_eq!(code, 413, "declared over the limit: refused by its length");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_upload_page_works_without_javascript_and_escapes_what_it_shows() {
-    let srv = server(64 << 20).await;
+async fn the_upload_page_works_without_javascript_and_escapes_what_it_shows(backend: Backend) {
+    let srv = server(backend, 64 << 20).await;
     let (code, page) = curl(s(&[&format!("{}/upload", srv.base)])).await;
     assert_eq!(code, 200);
     assert!(page.contains("上传网络安全信息报送表") && page.contains("enctype=\"multipart/form-data\""));
@@ -227,11 +224,10 @@ async fn the_upload_page_works_without_javascript_and_escapes_what_it_shows() {
     assert!(html.contains("报送令牌无效"), "{html}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_upload_page_renders_in_a_real_browser() {
+async fn the_upload_page_renders_in_a_real_browser(backend: Backend) {
     let chromium = std::env::var("TONGBAO_TEST_CHROMIUM")
         .expect("TONGBAO_TEST_CHROMIUM is not set: run the tests through ./scripts/test, which installs Chromium");
-    let srv = server(64 << 20).await;
+    let srv = server(backend, 64 << 20).await;
     let profile = tempfile::tempdir().unwrap();
     let url = format!("{}/upload", srv.base);
     let args: Vec<String> = [
@@ -258,9 +254,8 @@ async fn the_upload_page_renders_in_a_real_browser() {
     assert!(dom.contains("上传网络安全信息报送表"), "Chinese text survives the round trip through the browser");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blank_forms_are_downloadable_where_refusals_point_and_read_back_as_their_kind() {
-    let srv = server(8 << 20).await;
+async fn blank_forms_are_downloadable_where_refusals_point_and_read_back_as_their_kind(backend: Backend) {
+    let srv = server(backend, 8 << 20).await;
     let (code, page) = curl(s(&[&format!("{}/forms", srv.base)])).await;
     assert_eq!(code, 200);
     assert!(page.contains("/forms/botnet_event.xlsx") && page.contains("木马和僵尸网络事件报送表"), "{page}");
@@ -300,8 +295,7 @@ async fn blank_forms_are_downloadable_where_refusals_point_and_read_back_as_thei
 /// network holds the address and CNCERT each owe an answer; the unit answers through the API
 /// with its token, the user is mailed the answer, and both duties close. Another unit can
 /// neither see nor answer it, and one contact cannot flood the desk.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_answers() {
+async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_answers(backend: Backend) {
     use tongbao::store::ObligationFilter;
     let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n").unwrap();
     let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
@@ -309,7 +303,7 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
         policy: Default::default(),
         ownership,
     });
-    let srv = server_with(Lib::with_engine(engine).await, 1 << 20).await;
+    let srv = server_with(Lib::with_engine_on(engine, backend).await, 1 << 20).await;
     let page = format!("{}/appeal", srv.base);
     let (code, html) = curl(s(&[&page])).await;
     assert_eq!(code, 200);
@@ -357,12 +351,13 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
     actors.sort();
     assert_eq!(actors, ["cncert", "unit:CT-GD"], "the unit whose network holds the address, and CNCERT");
     assert!(duties.iter().all(|o| o.basis.code == "botnet-11" && o.deadline.rule == tongbao::model::DeadlineRule::WorkdaysAfter(5)));
-    let told: Vec<(String, String)> =
-        sqlx::query_as("SELECT channel, recipient FROM outbox WHERE subject_id = ? ORDER BY channel, recipient")
-            .bind(&id)
-            .fetch_all(lib.sqlite())
-            .await
-            .unwrap();
+    let mut told: Vec<(String, String)> = lib
+        .outbox(tongbao::store::OutboxFilter { subject_id: Some(id.to_string()), ..Default::default() })
+        .await
+        .into_iter()
+        .map(|r| (r.channel, r.recipient))
+        .collect();
+    told.sort();
     assert_eq!(
         told,
         [("email".into(), "zhang.san@example.org".into()), ("party".into(), "cncert".into()), ("party".into(), "unit:CT-GD".into())],
@@ -397,11 +392,16 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
             .all(|o| o.status == tongbao::model::ObligationStatus::Met),
         "one answer meets both duties"
     );
-    let mailed: Vec<(String,)> = sqlx::query_as("SELECT payload FROM outbox WHERE subject_id = ? AND recipient = 'zhang.san@example.org'")
-        .bind(&id)
-        .fetch_all(lib.sqlite())
+    let mailed: Vec<(String,)> = lib
+        .outbox(tongbao::store::OutboxFilter {
+            subject_id: Some(id.to_string()),
+            recipient: Some("zhang.san@example.org".into()),
+            ..Default::default()
+        })
         .await
-        .unwrap();
+        .into_iter()
+        .map(|r| (r.payload.to_string(),))
+        .collect();
     assert!(mailed.iter().any(|(p,)| p.contains("经核查已解除限制")), "the answer goes back to the user");
 
     // The same contact may lodge three a day; the fourth is refused, and nothing is stored.
@@ -411,7 +411,7 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
     let (code, html) = curl(post(&good)).await;
     assert_eq!(code, 429, "{html}");
     assert!(html.contains("24 小时内最多申诉 3 次"));
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM user_appeals").fetch_one(lib.sqlite()).await.unwrap();
+    let stored = lib.count("SELECT count(*) FROM user_appeals").await;
     assert_eq!(stored, 3);
 
     // A form far too large for an appeal is 413 naming the limit; a field given twice is named.
@@ -426,9 +426,8 @@ async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_ans
 
 /// A CSV form uploaded under a wrong name (`a.json`) is refused as not JSON; the same bytes
 /// under their right name are read as the form they are, not answered with the stale refusal.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_bytes_under_their_right_name_are_read_again() {
-    let srv = server(64 << 20).await;
+async fn the_same_bytes_under_their_right_name_are_read_again(backend: Backend) {
+    let srv = server(backend, 64 << 20).await;
     let url = format!("{}/api/v1/submissions", srv.base);
     let csv = fixture("event-gbk.csv");
     let upload =
@@ -446,10 +445,9 @@ async fn the_same_bytes_under_their_right_name_are_read_again() {
 /// timeout (slow-loris), connections beyond the limit are closed on arrival, and an upload
 /// beyond the memory held for uploads is answered 503 with Retry-After before its body is read;
 /// the hub answers others all along.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
+async fn slow_clients_and_too_many_uploads_get_limits_not_growth(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let lib = Lib::new().await;
+    let lib = Lib::on(backend).await;
     let token = new_token();
     lib.store.issue_token(&"CT-GD".parse().unwrap(), &sha256_hex(token.as_bytes()), chrono::Utc::now()).await.unwrap();
     let limits = tongbao::connectors::http::HttpLimits {
@@ -565,10 +563,9 @@ async fn slow_clients_and_too_many_uploads_get_limits_not_growth() {
 /// Hostile HTTP requests, written byte by byte as attackers and broken clients send them: each
 /// gets the status it must (never a hang, never a 500), and the hub serves a good request after
 /// every one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_http_requests_get_their_status_and_the_hub_stays_up() {
+async fn hostile_http_requests_get_their_status_and_the_hub_stays_up(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let srv = server(1 << 20).await;
+    let srv = server(backend, 1 << 20).await;
     let addr = srv.base.trim_start_matches("http://").to_string();
     let token = srv.ct_gd.clone();
     let long_header = format!("GET /upload HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(200_000));
@@ -642,3 +639,16 @@ fn the_openapi_file_describes_every_route_and_only_those() {
         assert!(root.join("schemas").join(file).exists(), "{file} is referred to but not in schemas/");
     }
 }
+
+crate::on_both_backends!(
+    multi_thread:
+    uploads_are_authenticated_by_token_and_receipts_stay_with_their_unit,
+    a_spreadsheet_upload_answers_with_cell_errors_and_oversize_gets_413,
+    the_upload_page_works_without_javascript_and_escapes_what_it_shows,
+    the_upload_page_renders_in_a_real_browser,
+    blank_forms_are_downloadable_where_refusals_point_and_read_back_as_their_kind,
+    a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_answers,
+    the_same_bytes_under_their_right_name_are_read_again,
+    slow_clients_and_too_many_uploads_get_limits_not_growth,
+    hostile_http_requests_get_their_status_and_the_hub_stays_up,
+);

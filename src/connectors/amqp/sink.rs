@@ -73,7 +73,15 @@ async fn deliver<S: Store>(
             }
             continue;
         }
-        publish_batch(config, store, &channel, rows).await?;
+        let claimed: Vec<_> = rows.iter().map(|r| r.id).collect();
+        if let Err(e) = publish_batch(config, store, &channel, rows).await {
+            // What this connection could not deliver is due again for the next one at once,
+            // not after the claim's lease (another instance may take it meanwhile).
+            if let Err(release) = store.outbox_release(&claimed, Utc::now()).await {
+                tracing::warn!(connector = %config.name, error = %release, "could not give undelivered rows back");
+            }
+            return Err(e);
+        }
     }
 }
 

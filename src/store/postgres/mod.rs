@@ -146,6 +146,35 @@ impl PgStore {
     }
 }
 
+/// Text as PostgreSQL stores it: `text` cannot hold U+0000, which a hostile message id or
+/// sender may carry; it becomes U+FFFD (SQLite keeps it as it came).
+fn pg_text(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
+/// JSON text as `jsonb` takes it: `jsonb` refuses the escape `\u0000`, so such a character
+/// inside a string becomes U+FFFD. An escaped backslash before `u0000` is left alone.
+fn pg_json(text: String) -> String {
+    if !text.contains("\\u0000") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut backslashes = 0usize;
+    let mut rest = text.as_str();
+    while let Some(c) = rest.chars().next() {
+        if c == '\\' && backslashes % 2 == 0 && rest.starts_with("\\u0000") {
+            out.push_str("\\ufffd");
+            rest = &rest[6..];
+            backslashes = 0;
+            continue;
+        }
+        backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 fn uuid_col<T: From<Uuid>>(row: &PgRow, col: &str) -> Result<T, StoreError> {
     Ok(T::from(row.try_get::<Uuid, _>(col)?))
 }
@@ -257,16 +286,16 @@ impl SubmissionRows {
         let s = &d.submission;
         self.rows += 1;
         self.id.push(s.id.as_uuid());
-        self.dedupe_key.push(s.dedupe_key.clone());
+        self.dedupe_key.push(pg_text(&s.dedupe_key));
         self.dedupe_hash.push(dedupe_digest(&s.dedupe_key).to_vec());
         self.channel.push(s.channel.code().to_string());
-        self.sender.push(s.sender.to_string());
+        self.sender.push(pg_text(&s.sender.to_string()));
         self.unit_code.push(d.unit.as_ref().map(|u| u.to_string()));
-        self.external_id.push(s.external_id.clone());
+        self.external_id.push(s.external_id.as_deref().map(pg_text));
         self.received_at.push(s.received_at);
         self.outcome.push(d.receipt.outcome.code().to_string());
         self.raw.push(s.raw.to_vec());
-        self.receipt.push(serde_json::to_string(&d.receipt).map_err(|e| corrupt("receipt", e))?);
+        self.receipt.push(pg_json(serde_json::to_string(&d.receipt).map_err(|e| corrupt("receipt", e))?));
         Ok(())
     }
 }
@@ -286,7 +315,7 @@ impl ReportRows {
         self.discovered_at.push(c.discovered_at);
         self.received_at.push(s.received_at);
         self.follows_up.push(c.follows_up.map(|f| f.as_uuid()));
-        self.body.push(serde_json::to_string(r).map_err(|e| corrupt("report", e))?);
+        self.body.push(pg_json(serde_json::to_string(r).map_err(|e| corrupt("report", e))?));
         self.provinces.push(c.provinces.iter().map(|p| p.code()).collect::<Vec<_>>().join(" "));
         Ok(())
     }
@@ -338,10 +367,10 @@ impl OutboxRows {
         self.created_at.push(at);
         self.kind.push(o.kind.code().to_string());
         self.channel.push(o.channel.code().to_string());
-        self.recipient.push(o.recipient.clone());
-        self.subject_id.push(o.subject_id.clone());
+        self.recipient.push(pg_text(&o.recipient));
+        self.subject_id.push(pg_text(&o.subject_id));
         self.urgent.push(o.urgent);
-        self.payload.push(payload.to_string());
+        self.payload.push(pg_json(payload.to_string()));
     }
 }
 
@@ -351,8 +380,8 @@ impl AuditRows {
         self.at.push(at);
         self.actor.push(a.actor);
         self.action.push(a.action.to_string());
-        self.subject.push(a.subject);
-        self.detail.push(serde_json::to_string(&a.detail).expect("a serde_json::Value always serialises"));
+        self.subject.push(pg_text(&a.subject));
+        self.detail.push(pg_json(serde_json::to_string(&a.detail).expect("a serde_json::Value always serialises")));
     }
 }
 
@@ -504,10 +533,14 @@ async fn load_context(conn: &mut PgConnection, needs: &Needs) -> Result<Context,
             .bind(&digests)
             .fetch_all(&mut *conn)
             .await?;
+        // Keys are stored as `pg_text` makes them: each found row answers the keys asked for
+        // that it stands for, under the key as asked.
         for row in rows {
-            let key: String = row.try_get("dedupe_key")?;
-            ctx.external_ids.insert(key.clone(), row.try_get("external_id")?);
-            ctx.receipts.insert(key, json_col(&row, "receipt")?);
+            let stored: String = row.try_get("dedupe_key")?;
+            for key in needs.dedupe_keys.iter().filter(|k| pg_text(k) == stored) {
+                ctx.external_ids.insert(key.clone(), row.try_get("external_id")?);
+                ctx.receipts.insert(key.clone(), json_col(&row, "receipt")?);
+            }
         }
     }
     let mut by_code: Vec<String> = needs
@@ -635,7 +668,7 @@ async fn write_decisions(conn: &mut PgConnection, decisions: &[Decision], now: D
         if let Some(old) = d.supersedes {
             let key = format!("{}#superseded-by-{}", d.submission.dedupe_key, d.submission.id);
             sqlx::query("UPDATE submissions SET dedupe_key = $1, dedupe_hash = $2 WHERE id = $3")
-                .bind(&key)
+                .bind(pg_text(&key))
                 .bind(dedupe_digest(&key).to_vec())
                 .bind(old.as_uuid())
                 .execute(&mut *conn)
@@ -711,7 +744,7 @@ async fn write_decisions(conn: &mut PgConnection, decisions: &[Decision], now: D
                 .await?;
         }
         if let Some((unit, contacts)) = &d.contacts {
-            let json = serde_json::to_string(contacts).map_err(|e| corrupt("contacts", e))?;
+            let json = pg_json(serde_json::to_string(contacts).map_err(|e| corrupt("contacts", e))?);
             sqlx::query("UPDATE units SET body = jsonb_set(body, '{contacts}', $1::jsonb), updated_at = $2 WHERE code = $3")
                 .bind(json)
                 .bind(d.submission.received_at)
@@ -895,7 +928,7 @@ impl Store for PgStore {
     async fn import_units(&self, units: &[Unit], at: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         for u in units {
-            let body = serde_json::to_string(u).map_err(|e| corrupt("unit", e))?;
+            let body = pg_json(serde_json::to_string(u).map_err(|e| corrupt("unit", e))?);
             sqlx::query(
                 "INSERT INTO units (code, name, unit_type, region, important, body, updated_at) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) \
                  ON CONFLICT (code) DO UPDATE SET name = excluded.name, unit_type = excluded.unit_type, region = excluded.region, \
@@ -1260,7 +1293,7 @@ impl Store for PgStore {
         effects: AppealEffects,
         per_day: u32,
     ) -> Result<bool, StoreError> {
-        let body = serde_json::to_string(appeal).map_err(|e| corrupt("user appeal", e))?;
+        let body = pg_json(serde_json::to_string(appeal).map_err(|e| corrupt("user appeal", e))?);
         let contact = appeal.contact_key();
         let mut tx = self.pool.begin().await?;
         // One contact's appeals are counted one at a time, across instances.
@@ -1319,7 +1352,7 @@ impl Store for PgStore {
         answer: &crate::model::appeal::AppealAnswer,
         effects: AppealEffects,
     ) -> Result<bool, StoreError> {
-        let text = serde_json::to_string(answer).map_err(|e| corrupt("appeal answer", e))?;
+        let text = pg_json(serde_json::to_string(answer).map_err(|e| corrupt("appeal answer", e))?);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE user_appeals SET answer = $1::jsonb, answered_at = $2 WHERE id = $3 AND answered_at IS NULL")
             .bind(text)
@@ -1347,6 +1380,16 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    async fn outbox_release(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(|i| i.as_uuid()).collect();
+        sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = ANY($2) AND status = 'pending' AND next_attempt_at > $1")
+            .bind(now)
+            .bind(&ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let status = if next_attempt_at.is_some() { "pending" } else { "failed" };
@@ -1370,5 +1413,21 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pg_json, pg_text};
+
+    #[test]
+    fn what_postgresql_cannot_store_becomes_a_replacement_character() {
+        assert_eq!(pg_text("ct-gd\0"), "ct-gd\u{FFFD}");
+        let json = serde_json::to_string(&serde_json::json!({"a": "x\0y", "b": "\\u0000"})).unwrap();
+        let stored = pg_json(json);
+        let back: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back["a"], "x\u{FFFD}y");
+        assert_eq!(back["b"], "\\u0000", "an escaped backslash before u0000 is text, left alone");
+        assert_eq!(pg_json("{\"c\":1}".into()), "{\"c\":1}");
     }
 }

@@ -1525,6 +1525,11 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn outbox_release(&self, _ids: &[OutboxId], _now: DateTime<Utc>) -> Result<(), StoreError> {
+        // `due_outbox` claims nothing on SQLite: an undelivered row is due as it was.
+        Ok(())
+    }
+
     async fn outbox_retry(&self, id: OutboxId, error: &str, next_attempt_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
         let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
