@@ -444,11 +444,7 @@ async fn sigkill_while_consuming_from_rabbitmq_loses_nothing_and_stores_nothing_
 /// `user_id`: each refused case is dead-lettered with its exact code and place, each other one
 /// is stored as CT-GD's report whatever its headers claim, and the good report published after
 /// every case goes through.
-// On SQLite only for now: on PostgreSQL one of the corpus's messages is never stored or
-// dead-lettered (not yet found which; see issue 17's notes).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_hostile_amqp_corpus_is_answered_case_by_case_and_the_hub_stays_up() {
-    let backend = Backend::Sqlite;
+async fn the_hostile_amqp_corpus_is_answered_case_by_case_and_the_hub_stays_up(backend: Backend) {
     let _turn = BROKER.lock().await;
     python(); // fail now, not after a timeout, when pika is missing
     let lib = Lib::on(backend).await;
@@ -699,6 +695,7 @@ crate::on_both_backends!(
     the_source_recovers_when_the_broker_cancels_its_consumer,
     the_source_survives_a_broker_restart,
     notices_and_receipts_reach_bound_queues_exactly_once,
+    the_hostile_amqp_corpus_is_answered_case_by_case_and_the_hub_stays_up,
 );
 
 /// Hub processes, killed when the test ends early, so that a failed drill leaves none running.

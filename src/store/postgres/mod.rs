@@ -378,7 +378,7 @@ impl AuditRows {
     fn push(&mut self, a: AuditRow, at: DateTime<Utc>) {
         self.rows += 1;
         self.at.push(at);
-        self.actor.push(a.actor);
+        self.actor.push(pg_text(&a.actor));
         self.action.push(a.action.to_string());
         self.subject.push(pg_text(&a.subject));
         self.detail.push(pg_json(serde_json::to_string(&a.detail).expect("a serde_json::Value always serialises")));
@@ -556,8 +556,10 @@ async fn load_context(conn: &mut PgConnection, needs: &Needs) -> Result<Context,
             ctx.units.insert(crate::model::submission::Sender::Unit(unit.code.clone()), Arc::new(unit));
         }
     }
+    // A parameter cannot carry U+0000 either: such an ident is looked up as `pg_text` makes it,
+    // and, as no stored ident holds U+FFFD, it is an unknown sender.
     let mut idents: HashMap<String, crate::model::submission::Sender> =
-        needs.senders.iter().filter_map(|s| sender_ident(s).map(|i| (i, s.clone()))).collect();
+        needs.senders.iter().filter_map(|s| sender_ident(s).map(|i| (pg_text(&i), s.clone()))).collect();
     if !idents.is_empty() {
         let keys: Vec<String> = idents.keys().cloned().collect();
         let rows = sqlx::query("SELECT s.ident, u.body FROM unit_senders s JOIN units u ON u.code = s.unit_code WHERE s.ident = ANY($1)")
