@@ -81,11 +81,10 @@ impl FolderSource {
         let dir = file.parent().expect("a file in a unit folder");
         let Some(raw) = read_no_follow(file, MAX_FILE_BYTES)? else {
             tracing::warn!(file = %file.display(), limit = MAX_FILE_BYTES, "file too large; moved to rejected/ with a receipt");
-            let moved = move_into(file, &dir.join("rejected"))?;
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let error = IntakeError::new(ErrorCode::TooLarge, name, format!("不超过 {} MB 的文件", MAX_FILE_BYTES >> 20), None);
             let note = serde_json::json!({ "outcome": Outcome::Rejected, "stored": false, "errors": [error] });
-            std::fs::write(moved.with_extension("receipt.json"), serde_json::to_vec_pretty(&note).unwrap_or_default())?;
+            file_with_receipt(file, &dir.join("rejected"), &serde_json::to_vec_pretty(&note).unwrap_or_default())?;
             return Ok(true);
         };
         let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit.clone()), raw, Utc::now());
@@ -93,9 +92,7 @@ impl FolderSource {
         sub.external_id = file.file_name().map(|n| n.to_string_lossy().into_owned());
         let Some(receipt) = super::submit_until_stored(intake, sub, shutdown).await else { return Ok(false) };
         let target = if receipt.outcome == Outcome::Rejected { "rejected" } else { "processed" };
-        let moved = move_into(file, &dir.join(target))?;
-        let receipt_path = moved.with_extension("receipt.json");
-        std::fs::write(&receipt_path, serde_json::to_vec_pretty(&receipt).unwrap_or_default())?;
+        file_with_receipt(file, &dir.join(target), &serde_json::to_vec_pretty(&receipt).unwrap_or_default())?;
         tracing::info!(file = %file.display(), unit = %unit, outcome = receipt.outcome.code(), submission = %receipt.submission_id, "ingested");
         Ok(true)
     }
@@ -112,9 +109,13 @@ fn read_no_follow(file: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
     Ok((raw.len() as u64 <= max).then_some(raw))
 }
 
-fn move_into(file: &Path, dir: &Path) -> std::io::Result<PathBuf> {
+/// Files `file` into `dir` with its receipt beside it. The receipt is written first: killed
+/// between the two steps, the file is still in the inbox, read again as a repeat and filed with
+/// its receipt then; moved first, a kill would leave it filed without one, never looked at again.
+fn file_with_receipt(file: &Path, dir: &Path, receipt: &[u8]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let target = dir.join(file.file_name().expect("a file name"));
+    std::fs::write(target.with_extension("receipt.json"), receipt)?;
     std::fs::rename(file, &target)?;
     Ok(target)
 }
