@@ -120,3 +120,27 @@ where
     facts.disposal = disposal.into_iter().map(|(key, count)| crate::store::jobs::Tally { key, count }).collect();
     Ok(())
 }
+
+/// The stored text of the payload the last outbox rows share, made once for each role.
+#[derive(Default)]
+pub(super) struct PayloadTexts {
+    current: Option<(crate::decision::Payload, Vec<(Option<&'static str>, std::sync::Arc<str>)>)>,
+}
+
+impl PayloadTexts {
+    pub(super) fn of(&mut self, o: &crate::decision::OutboxRow) -> std::sync::Arc<str> {
+        if o.role.is_none() {
+            return o.payload_text();
+        }
+        if !self.current.as_ref().is_some_and(|(p, _)| p.same(&o.payload)) {
+            self.current = Some((o.payload.clone(), Vec::new()));
+        }
+        let Some((_, texts)) = self.current.as_mut() else { unreachable!("set above") };
+        if let Some((_, text)) = texts.iter().find(|(role, _)| *role == o.role) {
+            return std::sync::Arc::clone(text);
+        }
+        let text = o.payload_text();
+        texts.push((o.role, std::sync::Arc::clone(&text)));
+        text
+    }
+}

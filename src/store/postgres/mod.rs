@@ -18,12 +18,12 @@
 
 mod jobs;
 
-use super::shared::{OncePerKey, corrupt, pack_v4, pack_v6, queued_ms, reports_of, sender_ident, unpack_v4, unpack_v6};
+use super::shared::{OncePerKey, PayloadTexts, corrupt, pack_v4, pack_v6, queued_ms, reports_of, sender_ident, unpack_v4, unpack_v6};
 use super::{
     AppealEffects, Backlog, Counts, ObligationFilter, ObligationStates, OutboxItem, Pipelined, ReportFilter, Store, StoreError,
     StoredAppeal, StoredReport,
 };
-use crate::decision::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxKind, OutboxRow, Payload, ReportRef};
+use crate::decision::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxKind, OutboxRow, ReportRef};
 use crate::model::submission::dedupe_digest;
 use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
@@ -382,30 +382,6 @@ impl AuditRows {
         self.action.push(a.action.to_string());
         self.subject.push(pg_text(&a.subject));
         self.detail.push(pg_json(serde_json::to_string(&a.detail).expect("a serde_json::Value always serialises")));
-    }
-}
-
-/// The stored text of the payload the last outbox rows share, made once for each role.
-#[derive(Default)]
-struct PayloadTexts {
-    current: Option<(Payload, Vec<(Option<&'static str>, Arc<str>)>)>,
-}
-
-impl PayloadTexts {
-    fn of(&mut self, o: &OutboxRow) -> Arc<str> {
-        if o.role.is_none() {
-            return o.payload_text();
-        }
-        if !self.current.as_ref().is_some_and(|(p, _)| p.same(&o.payload)) {
-            self.current = Some((o.payload.clone(), Vec::new()));
-        }
-        let Some((_, texts)) = self.current.as_mut() else { unreachable!("set above") };
-        if let Some((_, text)) = texts.iter().find(|(role, _)| *role == o.role) {
-            return Arc::clone(text);
-        }
-        let text = o.payload_text();
-        texts.push((o.role, Arc::clone(&text)));
-        text
     }
 }
 

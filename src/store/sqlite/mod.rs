@@ -4,12 +4,12 @@ mod jobs;
 pub(super) mod synthetic;
 
 pub(super) use super::shared::corrupt;
-use super::shared::{OncePerKey, pack_v4, pack_v6, queued_ms, reports_of, sender_ident, unpack_v4, unpack_v6};
+use super::shared::{OncePerKey, PayloadTexts, pack_v4, pack_v6, queued_ms, reports_of, sender_ident, unpack_v4, unpack_v6};
 use super::{
     AppealEffects, Backlog, Counts, ObligationFilter, OutboxItem, Pipelined, ReportFilter, Store, StoreError, StoredAppeal, StoredReport,
 };
 use crate::decision::OutboxKind;
-use crate::decision::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, Payload, ReportRef};
+use crate::decision::{self, AuditRow, BotnetRow, Context, Decision, Fulfils, Needs, OutboxRow, ReportRef};
 use crate::model::submission::{Sender, dedupe_digest};
 use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
@@ -825,35 +825,9 @@ fn outbox_rows() -> Rows {
     Rows::new("INSERT OR FAIL INTO outbox (id, created_at, kind, channel, recipient, subject_id, urgent, payload, next_attempt_at) ", "", 9)
 }
 
-/// The stored text of the payload that the last outbox rows share (the rows of one notice to
-/// several parties come together), made once for each role and bound by every such row.
-#[derive(Default)]
-struct PayloadTexts {
-    /// The payload and its texts by role.
-    current: Option<(Payload, Vec<(Option<&'static str>, Arc<str>)>)>,
-}
-
-impl PayloadTexts {
-    fn of(&mut self, o: &OutboxRow) -> Cell {
-        if o.role.is_none() {
-            return Cell::Shared(o.payload_text()); // the payload's own text, shared as it is
-        }
-        if !self.current.as_ref().is_some_and(|(p, _)| p.same(&o.payload)) {
-            self.current = Some((o.payload.clone(), Vec::new()));
-        }
-        let Some((_, texts)) = self.current.as_mut() else { unreachable!("set above") };
-        if let Some((_, text)) = texts.iter().find(|(role, _)| *role == o.role) {
-            return Cell::Shared(Arc::clone(text));
-        }
-        let text = o.payload_text();
-        texts.push((o.role, Arc::clone(&text)));
-        Cell::Shared(text)
-    }
-}
-
 /// One outbox row, created (and first due) at `at`.
 fn push_outbox(rows: &mut Rows, texts: &mut PayloadTexts, o: &OutboxRow, at: DateTime<Utc>) {
-    let payload = texts.of(o);
+    let payload = Cell::Shared(texts.of(o));
     rows.push([
         o.id.to_string().into(),
         ms(at).into(),
