@@ -73,6 +73,28 @@ pub enum Command {
     /// Users' appeals of a disposal (Art. 11 [僵尸机制]): list them, or answer one as CNCERT.
     #[command(subcommand)]
     Appeals(AppealsCmd),
+    /// People who log in to the web console, and their roles.
+    #[command(subcommand)]
+    Users(UsersCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCmd {
+    /// Adds a console user; the password is read from standard input (one line).
+    Add {
+        name: String,
+        /// cncert, csb, bureau:GD (a province's bureau) or unit:CT-GD (a registered unit).
+        #[arg(long)]
+        role: String,
+        /// Replace the user of that name (new role and password; their sessions end).
+        #[arg(long)]
+        replace: bool,
+    },
+    List,
+    /// Removes a user; their sessions end at once.
+    Remove {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +290,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Obligations(args) => list_obligations(open(&cli.config).await?, args, cli.json).await,
         Command::Digest(args) => digest(open(&cli.config).await?, args, cli.json).await,
         Command::Appeals(cmd) => appeals(open(&cli.config).await?, cmd, cli.json).await,
+        Command::Users(cmd) => users(open(&cli.config).await?, cmd, cli.json).await,
         Command::Outbox => {
             let app = open(&cli.config).await?;
             let backlog = app.store.outbox_backlog(Utc::now()).await?;
@@ -283,6 +306,66 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+async fn users(app: App, cmd: UsersCmd, json: bool) -> anyhow::Result<i32> {
+    use crate::connectors::http::auth;
+    use crate::model::{Role, User, UserName};
+    use crate::store::UserStore;
+    match cmd {
+        UsersCmd::Add { name, role, replace } => {
+            let name: UserName = name.parse().map_err(|e: String| anyhow::anyhow!("NAME: {e}"))?;
+            let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+            if let Role::Unit(code) = &role
+                && !app.store.units().await?.iter().any(|u| &u.code == code)
+            {
+                bail!("--role: no registered unit {code} (import it with `tongbao units import`)");
+            }
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if let Err(e) = auth::check_password(password) {
+                eprintln!("password: {e}");
+                return Ok(2);
+            }
+            let password_hash = tokio::task::spawn_blocking({
+                let password = password.to_string();
+                move || auth::hash_password(&password)
+            })
+            .await?;
+            let user = User { name: name.clone(), role: role.clone(), password_hash };
+            if !app.store.put_user(&user, replace, Utc::now()).await? {
+                eprintln!("user {name} exists; add --replace to give it a new role and password");
+                return Ok(1);
+            }
+            if json {
+                print_json(&serde_json::json!({ "user": name.as_str(), "role": role.to_string() }))?;
+            } else {
+                println!("user {name} ({role}) can log in to the console");
+            }
+        }
+        UsersCmd::List => {
+            let users = app.store.users().await?;
+            if json {
+                let list: Vec<_> =
+                    users.iter().map(|u| serde_json::json!({ "user": u.name.as_str(), "role": u.role.to_string() })).collect();
+                print_json(&list)?;
+            } else {
+                for u in &users {
+                    println!("{:<24} {}", u.name, u.role);
+                }
+            }
+        }
+        UsersCmd::Remove { name } => {
+            let name: UserName = name.parse().map_err(|e: String| anyhow::anyhow!("NAME: {e}"))?;
+            if !app.store.remove_user(&name, Utc::now()).await? {
+                eprintln!("no user {name}");
+                return Ok(1);
+            }
+            println!("user {name} removed; their sessions have ended");
+        }
+    }
+    Ok(0)
 }
 
 async fn digest(app: App, args: DigestArgs, json: bool) -> anyhow::Result<i32> {

@@ -54,8 +54,9 @@ pub struct StoreConfig {
     pub url_env: String,
     /// Connections this instance may hold to PostgreSQL.
     pub pool: u32,
-    /// Seconds an instance on PostgreSQL holds the outbox rows it claimed for sending; when it
-    /// dies, another sends them once this has passed (under the same message id).
+    /// Seconds an instance on PostgreSQL holds the outbox rows it claimed for sending, and any
+    /// instance the IMAP mailbox it reads; when it dies, another sends those rows (under the
+    /// same message id) and reads that mailbox once this has passed.
     pub lease_seconds: u64,
     /// When a commit is on disk. `full` (the default): before intake acknowledges, so an
     /// acknowledged submission survives power loss. `normal`: faster, but the last commits

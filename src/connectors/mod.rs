@@ -3,6 +3,7 @@
 pub mod amqp;
 pub mod folder;
 pub mod http;
+pub mod lease;
 pub mod mail;
 
 use crate::config::{Connector, ConnectorConfig, Problem};
@@ -44,10 +45,12 @@ pub fn problems(connectors: &[Connector]) -> Vec<Problem> {
 }
 
 /// Starts every configured connector this build can run; logs the others as idle, with the reason.
-pub fn start<S: Store>(
+/// `lease` is how long an instance holds what one instance at a time may do (an IMAP mailbox).
+pub fn start<S: Store + Send + Sync + 'static>(
     connectors: &[Connector],
     intake: &Intake,
     store: &Arc<S>,
+    lease: Duration,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
@@ -89,7 +92,8 @@ pub fn start<S: Store>(
                     mailbox: mailbox.clone(),
                     folders,
                 };
-                tasks.push(tokio::spawn(mail::source::run_imap(config, account, intake.clone(), shutdown.clone())));
+                let lease = lease::Lease::new(store.clone(), &imap_lease_name(&account), lease);
+                tasks.push(tokio::spawn(mail::source::run_imap(config, account, intake.clone(), lease, shutdown.clone())));
             }
             ConnectorConfig::SmtpSink { url_env, from, concurrency, timeout_seconds } => {
                 let Some(url) = secret(c, url_env) else { continue };
@@ -111,6 +115,11 @@ pub fn start<S: Store>(
         }
     }
     tasks
+}
+
+/// The lease of one mailbox on one server: connectors of any instance configured with it share it.
+pub fn imap_lease_name(account: &mail::mailbox::ImapAccount) -> String {
+    format!("imap:{}@{}:{}/{}", account.user, account.host, account.port, account.mailbox)
 }
 
 fn mail_source_config(name: &str, s: &crate::config::MailSourceSettings) -> (mail::source::SourceConfig, mail::mailbox::Folders) {

@@ -15,6 +15,7 @@ pub mod report;
 pub mod submission;
 pub mod time;
 pub mod unit;
+pub mod user;
 
 pub use appeal::UserAppeal;
 pub use category::Category;
@@ -27,6 +28,7 @@ pub use region::{Province, Region};
 pub use report::{Botnet, Report, ReportBody, ReportKind};
 pub use submission::{Channel, Submission};
 pub use unit::{Contact, ContactRole, Unit, UnitType};
+pub use user::{Role, User, UserName};
 
 /// A value that failed to parse into one of the canonical newtypes.
 ///

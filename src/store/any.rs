@@ -184,6 +184,12 @@ impl Store for AnyStore {
     ) -> Result<bool, StoreError> {
         each!(self, s => s.answer_user_appeal(id, answer, effects).await)
     }
+    async fn hold_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        each!(self, s => s.hold_lease(name, holder, now, until).await)
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        each!(self, s => s.release_lease(name, holder).await)
+    }
     async fn outbox_release(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.outbox_release(ids, now).await)
     }
@@ -248,5 +254,35 @@ pub async fn bare_inserts(store: &AnyStore, bodies: &[Vec<u8>], per_transaction:
     match store {
         AnyStore::Sqlite(s) => super::sqlite::synthetic::bare_inserts(s, bodies, per_transaction).await,
         AnyStore::Postgres(p) => p.bare_inserts(bodies, per_transaction).await,
+    }
+}
+
+impl super::UserStore for AnyStore {
+    async fn put_user(&self, user: &crate::model::User, replace: bool, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        each!(self, s => s.put_user(user, replace, at).await)
+    }
+    async fn user(&self, name: &crate::model::UserName) -> Result<Option<crate::model::User>, StoreError> {
+        each!(self, s => s.user(name).await)
+    }
+    async fn users(&self) -> Result<Vec<crate::model::User>, StoreError> {
+        each!(self, s => s.users().await)
+    }
+    async fn remove_user(&self, name: &crate::model::UserName, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        each!(self, s => s.remove_user(name, at).await)
+    }
+    async fn open_session(
+        &self,
+        id_hash: &str,
+        user: &crate::model::UserName,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.open_session(id_hash, user, at, expires_at).await)
+    }
+    async fn session_user(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<crate::model::User>, StoreError> {
+        each!(self, s => s.session_user(id_hash, now).await)
+    }
+    async fn close_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.close_session(id_hash, now).await)
     }
 }

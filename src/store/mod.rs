@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod postgres;
 mod shared;
 pub mod sqlite;
+pub mod users;
 
 use crate::decision::{Context, Decision, Needs};
 use crate::model::{Obligation, ObligationStatus, OutboxId, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
@@ -20,6 +21,7 @@ pub use jobs::JobStore;
 pub use postgres::PgLocation;
 pub use sqlite::SqliteStore;
 pub use sqlite::synthetic::Synthetic;
+pub use users::UserStore;
 
 /// A backend's migrations, compiled into the binary so a fresh machine needs no files beside
 /// it: (version, name, SQL) each.
@@ -363,6 +365,19 @@ pub trait Store: Send + Sync + 'static {
         answer: &crate::model::appeal::AppealAnswer,
         effects: AppealEffects,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Takes or renews the lease `name` for `holder` until `until`: `true` when `holder` holds
+    /// it now (it was free, lapsed by `now`, or already `holder`'s), `false` while another
+    /// instance's lease runs. What one instance at a time may do (read one IMAP mailbox) waits
+    /// for it.
+    fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives the lease up, if `holder` still holds it, so another instance takes over at once.
+    fn release_lease(&self, name: &str, holder: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Gives claimed rows that were not delivered back at once (their sink lost its connection),
     /// instead of leaving them to wait out their claim; rows no longer pending are left alone.
     fn outbox_release(&self, ids: &[OutboxId], now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -314,3 +314,38 @@ fn check_warns_about_commits_that_are_not_durable() {
     hub.write("tongbao.toml", "[store]\nsynchronous = \"off\"\n");
     assert_ne!(hub.json(&["check"]).0, 0, "an unknown mode is refused");
 }
+
+/// `tongbao users`: a console login is made with the password on standard input, and only
+/// with a role that names something real and a password long enough.
+#[test]
+fn users_are_added_with_a_password_from_standard_input_and_a_real_role() {
+    let hub = Hub::new().with_units();
+    let add = |name: &str, role: &str, password: &str| hub.run_with_input(&["users", "add", name, "--role", role], password);
+    let out = add("Zhang.San", "bureau:GD", "correct horse battery\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("zhang.san (bureau:GD)"));
+    assert!(add("li", "unit:CT-GD", "correct horse battery\r\n").status.success(), "a Windows line end is no part of the password");
+
+    let refused = [
+        (add("zhang.san", "csb", "another long password\n"), 1, "exists"),
+        (add("wang", "unit:NOPE", "correct horse battery\n"), 1, "no registered unit NOPE"),
+        (add("wang", "admin", "correct horse battery\n"), 1, "角色应为"),
+        (add("wang", "csb", "short\n"), 2, "密码至少"),
+        (add("张三", "csb", "correct horse battery\n"), 1, "用户名应为"),
+    ];
+    for (out, code, says) in refused {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(says), "{says} in {stderr}");
+    }
+    let (code, list) = hub.json(&["users", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(list, serde_json::json!([{"user": "li", "role": "unit:CT-GD"}, {"user": "zhang.san", "role": "bureau:GD"}]));
+
+    let replaced = hub.run_with_input(&["users", "add", "zhang.san", "--role", "csb", "--replace"], "another long password\n");
+    assert!(replaced.status.success());
+    assert!(hub.run(&["users", "remove", "li"]).status.success());
+    assert_eq!(hub.run(&["users", "remove", "li"]).status.code(), Some(1));
+    let (_, list) = hub.json(&["users", "list"]);
+    assert_eq!(list, serde_json::json!([{"user": "zhang.san", "role": "csb"}]));
+}

@@ -1,6 +1,6 @@
 //! Units' own hand-made forms (tests/fixtures/forms/corpus, made by make.py the way clerks make them) through `tongbao ingest` and through the mail path, each against the reports it must yield.
 
-use super::helpers::{Hub, Lib, UNITS_TOML, units_from_toml};
+use super::helpers::{Backend, Hub, Lib, UNITS_TOML, units_from_toml};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -213,10 +213,9 @@ fn renamed(case: &Case, name: &str) -> Case {
 
 /// Every corpus mail (made by make_mail.py with Python's email package) read by the mail
 /// source's own path from raw bytes to receipt, as the IMAP and Maildir sources do.
-#[tokio::test]
-async fn every_hand_made_form_yields_its_reports_when_mailed() {
+async fn every_hand_made_form_yields_its_reports_when_mailed(backend: Backend) {
     let cases = cases();
-    let lib = Lib::new().await;
+    let lib = Lib::on(backend).await;
     // Each unit speaks from the address the mails come from.
     let mut units = units_from_toml(UNITS_TOML);
     for u in &mut units {
@@ -253,3 +252,5 @@ async fn every_hand_made_form_yields_its_reports_when_mailed() {
         problems.iter().filter(|(_, p)| !p.is_empty()).map(|(f, p)| format!("{f}:\n  {}", p.join("\n  "))).collect();
     assert_eq!(failed, 0, "{}", failures.join("\n"));
 }
+
+crate::on_both_backends!(every_hand_made_form_yields_its_reports_when_mailed);

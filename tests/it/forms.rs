@@ -1,6 +1,6 @@
 //! Spreadsheet forms: generated blanks filled by openpyxl, LibreOffice-made xls/ods, hand-made sheets, GBK CSV, hostile files.
 
-use super::helpers::Lib;
+use super::helpers::{Backend, Lib};
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -42,9 +42,8 @@ fn filled_by_openpyxl(kind: ReportKind, rows: serde_json::Value) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
-#[tokio::test]
-async fn a_generated_event_form_filled_by_openpyxl_round_trips_every_field() {
-    let lib = Lib::new().await;
+async fn a_generated_event_form_filled_by_openpyxl_round_trips_every_field(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let rows = json!([[
         {"datetime": "2026-09-23T10:00:00"}, "特别重大", "路由劫持", "广东、广西", "是", null,
         "省网骨干路由器", {"datetime": "2026-09-23T09:15:00"}, "某前缀被多个无关自治系统宣告", "部分用户访问异常", "已联系上游撤销宣告", "持续监测中"
@@ -66,9 +65,8 @@ async fn a_generated_event_form_filled_by_openpyxl_round_trips_every_field() {
     assert_eq!(e.other.as_deref(), Some("持续监测中"));
 }
 
-#[tokio::test]
-async fn grouped_forms_round_trip_contacts_monthly_summaries_and_feedback() {
-    let lib = Lib::new().await;
+async fn grouped_forms_round_trip_contacts_monthly_summaries_and_feedback(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let rows = json!([
         [{"datetime": "2026-09-30T15:00:00"}, "主管领导", "王领导", "020-1234567", "leader2@gd.example.cn"],
         [null, "联络人", "李联络", 13800000000i64, "soc2@gd.example.cn"]
@@ -106,9 +104,8 @@ async fn grouped_forms_round_trip_contacts_monthly_summaries_and_feedback() {
     assert!(r.errors[0].message.contains("未处置原因"), "{}", r.errors[0].message);
 }
 
-#[tokio::test]
-async fn libreoffice_xls_and_ods_read_like_the_xlsx_with_errors_at_their_cells() {
-    let lib = Lib::new().await;
+async fn libreoffice_xls_and_ods_read_like_the_xlsx_with_errors_at_their_cells(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let mut seen = Vec::new();
     for name in ["event-filled.xlsx", "event-filled.xls", "event-filled.ods", "event-filled.xlsm"] {
         let r = ingest(&lib, fixture(name), name).await;
@@ -132,9 +129,8 @@ async fn libreoffice_xls_and_ods_read_like_the_xlsx_with_errors_at_their_cells()
     assert_eq!(seen[0][1]["content"]["occurred_at"], "2026-09-24T00:00:00Z", "2026年9月24日8时");
 }
 
-#[tokio::test]
-async fn a_hand_made_sheet_is_recognised_by_its_headers() {
-    let lib = Lib::new().await;
+async fn a_hand_made_sheet_is_recognised_by_its_headers(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let r = ingest(&lib, fixture("warning-handmade.xlsx"), "warning-handmade.xlsx").await;
     assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
     assert_eq!(r.reports.iter().map(|a| a.level).collect::<Vec<_>>(), vec![Some(WarningLevel::Blue), Some(WarningLevel::Orange)]);
@@ -142,9 +138,8 @@ async fn a_hand_made_sheet_is_recognised_by_its_headers() {
     assert_eq!(c.provinces, vec![Province::Guangdong], "full-width ＧＤ with spaces");
 }
 
-#[tokio::test]
-async fn bot_ips_come_from_the_ip_sheet_or_one_cell_and_count_once() {
-    let lib = Lib::new().await;
+async fn bot_ips_come_from_the_ip_sheet_or_one_cell_and_count_once(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let r = ingest(&lib, fixture("botnet-with-ips.xlsx"), "botnet-with-ips.xlsx").await;
     assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
     assert_eq!(r.reports.len(), 2, "each C&C row that states its event is an event of its own");
@@ -160,9 +155,8 @@ async fn bot_ips_come_from_the_ip_sheet_or_one_cell_and_count_once() {
     assert_eq!((second.bot_count, second.bot_ips.len()), (3, 3), "three IPs in one cell");
 }
 
-#[tokio::test]
-async fn a_gbk_csv_from_excel_is_read() {
-    let lib = Lib::new().await;
+async fn a_gbk_csv_from_excel_is_read(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let r = ingest(&lib, fixture("event-gbk.csv"), "event-gbk.csv").await;
     assert_eq!(r.outcome, Outcome::Accepted, "{:#?}", r.errors);
     let c = lib.store.report(r.reports[0].report_id, None).await.unwrap().unwrap().report.content;
@@ -172,9 +166,8 @@ async fn a_gbk_csv_from_excel_is_read() {
     );
 }
 
-#[tokio::test]
-async fn hostile_and_unrecognised_files_are_refused_with_the_limit_named() {
-    let lib = Lib::new().await;
+async fn hostile_and_unrecognised_files_are_refused_with_the_limit_named(backend: Backend) {
+    let lib = Lib::on(backend).await;
     // A zip bomb: 200 MB of zeros that compress to a few hundred KB, posing as a worksheet.
     let dir = tempfile::tempdir().unwrap();
     let bomb = dir.path().join("bomb.xlsx");
@@ -193,9 +186,8 @@ async fn hostile_and_unrecognised_files_are_refused_with_the_limit_named() {
     assert!(lib.store.counts().await.unwrap().submissions >= 2, "refused files are stored too");
 }
 
-#[tokio::test]
-async fn formulas_are_read_as_their_cached_values_never_evaluated() {
-    let lib = Lib::new().await;
+async fn formulas_are_read_as_their_cached_values_never_evaluated(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let r = ingest(&lib, fixture("event-formulas.xlsx"), "event-formulas.xlsx").await;
     assert_eq!(r.outcome, Outcome::PartlyAccepted, "{:#?}", r.errors);
     assert_eq!(r.errors[0].place, "事件表!J5", "a formula whose cached value is an error is refused at its cell");
@@ -224,9 +216,8 @@ async fn ingest_as(lib: &Lib, unit: &str, bytes: Vec<u8>, name: &str) -> Receipt
 }
 
 /// What an outside tester's own forms showed: each case as a clerk writes it.
-#[tokio::test]
-async fn forms_as_outside_clerks_wrote_them() {
-    let lib = Lib::new().await;
+async fn forms_as_outside_clerks_wrote_them(backend: Backend) {
+    let lib = Lib::on(backend).await;
     // One botnet row with a bad port: its neighbours are still accepted, each its own event.
     let r = ingest_as(
         &lib,
@@ -321,9 +312,8 @@ async fn formulas_far_apart_cost_nothing_and_the_near_one_is_refused() {
 
 /// Bots listed without a C&C column belong to the workbook's only C&C; with two C&Cs they
 /// belong to none that can be told, and the rows that relied on them are refused, not inflated.
-#[tokio::test]
-async fn a_bot_list_without_a_cc_column_goes_to_the_only_cc_or_to_none() {
-    let lib = Lib::new().await;
+async fn a_bot_list_without_a_cc_column_goes_to_the_only_cc_or_to_none(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let bots = json!({"name": "受控主机", "rows": [["序号", "受控IP"], [1, "198.51.100.11"], [2, "198.51.100.12"]]});
     let one = ingest_as(
         &lib,
@@ -393,9 +383,8 @@ fn a_dense_range_bomb_is_read_cell_by_cell_within_bounded_memory() {
 /// The standing hostile corpus of spreadsheets (`tests/hostile/sheets/`, written by
 /// `tests/hostile/make_sheets.py`): each file is answered with its outcome and with the exact
 /// code at the exact place, within the limits, and the hub takes a good form after each one.
-#[tokio::test]
-async fn the_hostile_spreadsheet_corpus_is_answered_case_by_case_and_the_hub_stays_up() {
-    let lib = Lib::new().await;
+async fn the_hostile_spreadsheet_corpus_is_answered_case_by_case_and_the_hub_stays_up(backend: Backend) {
+    let lib = Lib::on(backend).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
     let corpus: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("sheet-cases.json")).unwrap()).unwrap();
     let cases = corpus["cases"].as_array().unwrap();
@@ -438,3 +427,17 @@ async fn the_hostile_spreadsheet_corpus_is_answered_case_by_case_and_the_hub_sta
     }
     assert!(failures.is_empty(), "{} of {} cases answered otherwise:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
+
+crate::on_both_backends!(
+    a_generated_event_form_filled_by_openpyxl_round_trips_every_field,
+    grouped_forms_round_trip_contacts_monthly_summaries_and_feedback,
+    libreoffice_xls_and_ods_read_like_the_xlsx_with_errors_at_their_cells,
+    a_hand_made_sheet_is_recognised_by_its_headers,
+    bot_ips_come_from_the_ip_sheet_or_one_cell_and_count_once,
+    a_gbk_csv_from_excel_is_read,
+    hostile_and_unrecognised_files_are_refused_with_the_limit_named,
+    formulas_are_read_as_their_cached_values_never_evaluated,
+    forms_as_outside_clerks_wrote_them,
+    a_bot_list_without_a_cc_column_goes_to_the_only_cc_or_to_none,
+    the_hostile_spreadsheet_corpus_is_answered_case_by_case_and_the_hub_stays_up,
+);

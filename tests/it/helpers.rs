@@ -46,6 +46,22 @@ impl Hub {
             .expect("run tongbao")
     }
 
+    /// Runs with `input` on standard input.
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tongbao"))
+            .args(args)
+            .current_dir(self.path())
+            .env("TONGBAO_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tongbao");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().expect("tongbao ends")
+    }
+
     /// Runs and parses stdout as JSON (adds `--json`).
     pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
         let mut all = args.to_vec();
@@ -191,20 +207,12 @@ pub struct Lib {
 }
 
 impl Lib {
-    pub async fn new() -> Lib {
-        Lib::on(Backend::Sqlite).await
-    }
-
     pub async fn on(backend: Backend) -> Lib {
         Lib::with_policy_on(Policy::default(), backend).await
     }
 
     pub async fn with_policy_on(policy: Policy, backend: Backend) -> Lib {
         Lib::with_engine_on(Arc::new(Engine { calendar: Calendar::builtin(), policy, ownership: Default::default() }), backend).await
-    }
-
-    pub async fn with_engine(engine: Arc<Engine>) -> Lib {
-        Lib::with_engine_on(engine, Backend::Sqlite).await
     }
 
     pub async fn with_engine_on(engine: Arc<Engine>, backend: Backend) -> Lib {
@@ -217,19 +225,20 @@ impl Lib {
         Lib { store, intake, location, _dir: dir, _db: db }
     }
 
-    /// The SQLite pool, for tests of what only the SQLite backend does.
-    pub fn sqlite(&self) -> &sqlx::SqlitePool {
-        match &*self.store {
-            AnyStore::Sqlite(s) => s.pool(),
-            AnyStore::Postgres(_) => panic!("a SQLite-only test ran on PostgreSQL"),
-        }
-    }
-
     /// The value of a query written alike for both backends (no parameters), as a number.
     pub async fn count(&self, sql: &str) -> i64 {
         match &*self.store {
             AnyStore::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap(),
             AnyStore::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p.pool()).await.unwrap(),
+        }
+    }
+
+    /// The text column of a query written alike for both backends (no parameters; JSON read
+    /// with `->` and `->>`, which both understand).
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        match &*self.store {
+            AnyStore::Sqlite(s) => sqlx::query_scalar(sql).fetch_all(s.pool()).await.unwrap(),
+            AnyStore::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p.pool()).await.unwrap(),
         }
     }
 

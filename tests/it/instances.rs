@@ -106,7 +106,41 @@ async fn a_job_run_by_two_hubs_at_the_same_moment_runs_once(backend: Backend) {
     assert!(lib.store.job_ran("monthly_reminder", "2026-09").await.unwrap().is_some());
 }
 
+/// One mailbox, one reader: a lease is held by one hub until it lapses or is given up; the
+/// holder renews it; two hubs asking at the same moment get it once between them.
+async fn a_lease_is_held_by_one_hub_until_it_lapses_or_is_given_up(backend: Backend) {
+    let lib = Lib::on(backend).await;
+    let (other, _) = second_hub(&lib.location).await;
+    let t0: chrono::DateTime<chrono::Utc> = "2026-06-03T02:00:00Z".parse().unwrap();
+    let at = move |s: i64| t0 + chrono::Duration::seconds(s);
+    let name = "imap:hub@cncert.example:143/INBOX";
+    assert!(lib.store.hold_lease(name, "a", at(0), at(30)).await.unwrap(), "free: taken");
+    assert!(!other.hold_lease(name, "b", at(10), at(40)).await.unwrap(), "a's runs until 30");
+    assert!(lib.store.hold_lease(name, "a", at(20), at(50)).await.unwrap(), "renewed by its holder");
+    assert!(!other.hold_lease(name, "b", at(40), at(70)).await.unwrap(), "the renewal runs until 50");
+    assert!(other.hold_lease(name, "b", at(50), at(80)).await.unwrap(), "lapsed: taken over");
+    assert!(!lib.store.hold_lease(name, "a", at(51), at(81)).await.unwrap(), "the old holder has lost it");
+    lib.store.release_lease(name, "a").await.unwrap();
+    assert!(!lib.store.hold_lease(name, "a", at(52), at(82)).await.unwrap(), "a cannot give up what b holds");
+    other.release_lease(name, "b").await.unwrap();
+    assert!(lib.store.hold_lease(name, "a", at(53), at(83)).await.unwrap(), "given up: taken at once");
+    assert!(lib.store.hold_lease("imap:other", "b", at(53), at(83)).await.unwrap(), "leases are per name");
+
+    // Ten hubs' worth of holders asking for a fresh lease at once: one gets it.
+    let mut asks = Vec::new();
+    for i in 0..10 {
+        let store = if i % 2 == 0 { lib.store.clone() } else { other.clone() };
+        asks.push(tokio::spawn(async move { store.hold_lease("race", &format!("h{i}"), at(0), at(30)).await.unwrap() }));
+    }
+    let mut winners = 0;
+    for a in asks {
+        winners += a.await.unwrap() as usize;
+    }
+    assert_eq!(winners, 1);
+}
+
 crate::on_both_backends!(
+    a_lease_is_held_by_one_hub_until_it_lapses_or_is_given_up,
     botnet_reports_of_one_period_raced_between_two_hubs_are_graded_on_their_sum,
     outbox_rows_are_claimed_by_one_hub_and_a_dead_hubs_claim_lapses,
     a_job_run_by_two_hubs_at_the_same_moment_runs_once,

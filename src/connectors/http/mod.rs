@@ -1,5 +1,7 @@
 //! HTTP upload: `POST /api/v1/submissions` (multipart file or JSON) with a per-unit bearer token, receipts by id, and a plain upload page. Only this folder knows axum.
 
+pub mod auth;
+
 use crate::forms;
 use crate::intake::Intake;
 use crate::intake::appeals::{self, Answered, Answerer, Lodged};

@@ -69,32 +69,61 @@ pub async fn run_maildir(
     tracing::info!(connector = %config.name, "mail source stopped");
 }
 
-/// Reads an IMAP mailbox until shutdown, reconnecting with backoff.
-pub async fn run_imap(config: SourceConfig, account: ImapAccount, intake: Intake, mut shutdown: watch::Receiver<bool>) {
+/// Reads an IMAP mailbox until shutdown, reconnecting with backoff, while this instance holds
+/// the mailbox's lease: of several instances configured with one mailbox, one reads it and the
+/// others stand by, taking over when its holder stops or its lease lapses. A holder that loses
+/// the lease mid-pass finishes that pass; a mail read by two instances is still stored once
+/// (the second is a repeat of the first, answered by nobody).
+pub async fn run_imap<S: crate::store::Store + Send + Sync + 'static>(
+    config: SourceConfig,
+    account: ImapAccount,
+    intake: Intake,
+    lease: crate::connectors::lease::Lease<S>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut backoff = Backoff::new(&config.name);
+    let kept = lease.keep();
+    let mut held = kept.held.clone();
     while !*shutdown.borrow() {
+        if !*held.borrow() {
+            // Standing by is a healthy state: this instance is ready, another one reads.
+            crate::metrics::get().connector(&config.name, true);
+            tracing::info!(connector = %config.name, mailbox = %account.mailbox, "another instance reads this mailbox; standing by");
+            tokio::select! {
+                _ = async {
+                    // The keeper gone (it never is while this runs): look again after a poll.
+                    if held.wait_for(|h| *h).await.is_err() {
+                        tokio::time::sleep(config.poll).await;
+                    }
+                } => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
         let result = async {
             let mut imap = Imap::connect(account.clone()).await?;
             tracing::info!(connector = %config.name, host = %account.host, mailbox = %account.mailbox, "mail source reading IMAP");
             backoff.reset();
             loop {
                 drain(&config, &mut imap, &intake, &shutdown).await?;
-                if *shutdown.borrow() {
+                if *shutdown.borrow() || !*held.borrow() {
                     imap.logout().await;
                     return Ok::<(), String>(());
                 }
                 tokio::select! {
                     r = imap.wait(config.poll) => r?,
                     _ = shutdown.changed() => {}
+                    // Only a loss wakes it: a renewal must not cut an IDLE short.
+                    _ = held.wait_for(|h| !*h) => {}
                 }
             }
         }
         .await;
-        match result {
-            Ok(()) => break,
-            Err(e) => backoff.wait_after(&config.name, "IMAP source", &e, &mut shutdown).await,
+        if let Err(e) = result {
+            backoff.wait_after(&config.name, "IMAP source", &e, &mut shutdown).await;
         }
     }
+    kept.give_up().await;
     tracing::info!(connector = %config.name, "mail source stopped");
 }
 

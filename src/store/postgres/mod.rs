@@ -17,6 +17,7 @@
 //!   second insert waits for the first and then writes nothing.
 
 mod jobs;
+mod users;
 
 use super::shared::{OncePerKey, PayloadTexts, corrupt, pack_v4, pack_v6, queued_ms, reports_of, sender_ident, unpack_v4, unpack_v6};
 use super::{
@@ -41,7 +42,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The PostgreSQL migrations, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
+    (2, "leases", include_str!("../../../migrations/postgres/0002_leases.sql")),
+    (3, "users", include_str!("../../../migrations/postgres/0003_users.sql")),
+];
 
 /// The advisory lock a batch holds from reading a period's botnets until it commits what it
 /// graded by them (any 64-bit number no other lock of this database uses).
@@ -1356,6 +1361,34 @@ impl Store for PgStore {
         insert_audit(&mut tx, effects.audit, answer.at).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn hold_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        // One statement: the row's lock orders two instances asking at once, and the loser's
+        // update finds the winner's unexpired lease and changes nothing.
+        let held = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE \
+             SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= $4",
+        )
+        .bind(pg_text(name))
+        .bind(pg_text(holder))
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(held)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(pg_text(name))
+            .bind(pg_text(holder))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn outbox_release(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<(), StoreError> {

@@ -2,6 +2,7 @@
 
 mod jobs;
 pub(super) mod synthetic;
+mod users;
 
 pub(super) use super::shared::corrupt;
 use super::shared::{OncePerKey, PayloadTexts, pack_v4, pack_v6, queued_ms, reports_of, sender_ident, unpack_v4, unpack_v6};
@@ -56,6 +57,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "drop_audit_subject", include_str!("../../../migrations/sqlite/0006_drop_audit_subject.sql")),
     (7, "botnet_cc", include_str!("../../../migrations/sqlite/0007_botnet_cc.sql")),
     (8, "user_appeals", include_str!("../../../migrations/sqlite/0008_user_appeals.sql")),
+    (9, "leases", include_str!("../../../migrations/sqlite/0009_leases.sql")),
+    (10, "users", include_str!("../../../migrations/sqlite/0010_users.sql")),
 ];
 
 /// When a commit reaches the disk (SQLite's `synchronous` under WAL).
@@ -1497,6 +1500,30 @@ impl Store for SqliteStore {
         insert_audit(&mut tx, effects.audit, answer.at).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn hold_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await?;
+        let held = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE \
+             SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ms(until))
+        .bind(ms(now))
+        .execute(&mut *writer)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(held)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let mut writer = self.writer().await?;
+        sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?").bind(name).bind(holder).execute(&mut *writer).await?;
+        Ok(())
     }
 
     async fn outbox_release(&self, _ids: &[OutboxId], _now: DateTime<Utc>) -> Result<(), StoreError> {

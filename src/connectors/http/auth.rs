@@ -1,0 +1,206 @@
+//! Console logins: argon2 password hashes, session cookies signed with the hub's key, CSRF tokens bound to the session, and login rate limits. Only this file names argon2 and hmac.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+/// The shortest password `tongbao users add` takes.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// The longest: hashing cost grows with it, and nobody types more.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// How long a session lasts from login.
+pub const SESSION_HOURS: i64 = 12;
+/// The session cookie's name.
+pub const COOKIE: &str = "tongbao_session";
+
+/// Why a password is refused, in Chinese.
+pub fn check_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!("密码至少 {MIN_PASSWORD_CHARS} 个字符"));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("密码至多 {MAX_PASSWORD_BYTES} 字节"));
+    }
+    Ok(())
+}
+
+/// The argon2id hash of `password` (PHC string with its salt and parameters).
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("16 bytes make a salt");
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 with default parameters hashes").to_string()
+}
+
+/// Whether `password` matches `hash`; a hash that is no PHC string matches nothing.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the user does not exist, so that a wrong name takes as long
+/// as a wrong password and the answer tells nobody which names exist.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("no user has this password"))
+}
+
+/// The key that signs session cookies and CSRF tokens: from `TONGBAO_SESSION_KEY` (at least
+/// 32 bytes), the same on every instance; otherwise a random one for this process, so sessions
+/// end when it stops and work only on the instance that opened them.
+#[derive(Clone)]
+pub struct SessionKey(Vec<u8>);
+
+impl SessionKey {
+    pub const ENV: &'static str = "TONGBAO_SESSION_KEY";
+
+    pub fn from_env() -> SessionKey {
+        match std::env::var(Self::ENV) {
+            Ok(k) if k.len() >= 32 => SessionKey(k.into_bytes()),
+            Ok(_) => {
+                tracing::warn!(variable = Self::ENV, "session key shorter than 32 bytes; using a random key for this process");
+                SessionKey::random()
+            }
+            Err(_) => {
+                tracing::info!(variable = Self::ENV, "no session key set; console sessions last while this process runs");
+                SessionKey::random()
+            }
+        }
+    }
+
+    pub fn random() -> SessionKey {
+        let mut key = Vec::with_capacity(64);
+        for _ in 0..4 {
+            key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        }
+        SessionKey(key)
+    }
+
+    fn mac(&self, purpose: &str, value: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// A new session: the cookie value (id and signature) and the hash of the id the store keeps.
+    pub fn new_session(&self) -> (String, String) {
+        let id = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let cookie = format!("{id}.{}", self.mac("session", &id));
+        (cookie, session_hash(&id))
+    }
+
+    /// The stored hash of the session a cookie value names, when its signature is this key's.
+    pub fn open(&self, cookie: &str) -> Option<String> {
+        let (id, sig) = cookie.split_once('.')?;
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        constant_time_eq(self.mac("session", id).as_bytes(), sig.as_bytes()).then(|| session_hash(id))
+    }
+
+    /// The CSRF token of a session (by its stored hash): every form of the session carries it.
+    pub fn csrf(&self, session_hash: &str) -> String {
+        self.mac("csrf", session_hash)
+    }
+
+    /// Whether `token` is the CSRF token of the session.
+    pub fn csrf_ok(&self, session_hash: &str, token: &str) -> bool {
+        constant_time_eq(self.csrf(session_hash).as_bytes(), token.as_bytes())
+    }
+}
+
+fn session_hash(id: &str) -> String {
+    crate::model::submission::sha256_hex(id.as_bytes())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Login attempts allowed: per account, and per client address, each a burst then a steady rate.
+pub struct LoginLimits {
+    per_account: governor::DefaultKeyedRateLimiter<String>,
+    per_address: governor::DefaultKeyedRateLimiter<IpAddr>,
+}
+
+/// Attempts at one account: 5 at once, then one every 12 s (5 a minute).
+const ACCOUNT_PER_MINUTE: u32 = 5;
+/// Attempts from one address over all accounts: 20 at once, then 20 a minute.
+const ADDRESS_PER_MINUTE: u32 = 20;
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        let quota = |n: u32| governor::Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
+        LoginLimits {
+            per_account: governor::RateLimiter::keyed(quota(ACCOUNT_PER_MINUTE)),
+            per_address: governor::RateLimiter::keyed(quota(ADDRESS_PER_MINUTE)),
+        }
+    }
+}
+
+impl LoginLimits {
+    /// Counts an attempt; `false` when the account or the address has used up its attempts.
+    pub fn allow(&self, account: &str, address: IpAddr) -> bool {
+        // Both are counted, so guessing many accounts from one address and one account from
+        // many addresses are each slowed.
+        let by_address = self.per_address.check_key(&address).is_ok();
+        let by_account = self.per_account.check_key(&account.to_ascii_lowercase()).is_ok();
+        by_address && by_account
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_own_hash_only() {
+        let h = hash_password("correct horse battery");
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterY", &h));
+        assert!(!verify_password("anything", "not a hash"));
+        assert_ne!(hash_password("correct horse battery"), h, "salted");
+    }
+
+    #[test]
+    fn a_cookie_opens_only_with_its_own_signature_and_key() {
+        let key = SessionKey::random();
+        let (cookie, hash) = key.new_session();
+        assert_eq!(key.open(&cookie).as_deref(), Some(hash.as_str()));
+        let (id, sig) = cookie.split_once('.').unwrap();
+        let mut forged = sig.to_string();
+        forged.replace_range(0..1, if &sig[0..1] == "0" { "1" } else { "0" });
+        assert_eq!(key.open(&format!("{id}.{forged}")), None);
+        assert_eq!(SessionKey::random().open(&cookie), None, "another key");
+        assert_eq!(key.open(id), None);
+        assert_eq!(key.open(""), None);
+        assert!(key.csrf_ok(&hash, &key.csrf(&hash)));
+        assert!(!key.csrf_ok(&hash, &key.csrf("other")));
+        assert!(!key.csrf_ok(&hash, ""));
+    }
+
+    #[test]
+    fn logins_are_limited_per_account_and_per_address() {
+        let limits = LoginLimits::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let allowed = (0..10).filter(|_| limits.allow("zhang", a)).count();
+        assert_eq!(allowed, ACCOUNT_PER_MINUTE as usize);
+        assert!(!limits.allow("ZHANG", b), "the account is limited from any address");
+        assert!(limits.allow("li", b));
+        let more = (0..40).filter(|i| limits.allow(&format!("u{i}"), a)).count();
+        assert!(more < ADDRESS_PER_MINUTE as usize, "the address is limited over all accounts: {more}");
+    }
+
+    #[test]
+    fn passwords_too_short_or_long_are_refused() {
+        assert!(check_password("short").is_err());
+        assert!(check_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+        assert!(check_password("ten chars!").is_ok());
+    }
+}
