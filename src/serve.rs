@@ -104,6 +104,8 @@ pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let address = listener.local_addr()?;
     tracing::info!(address = %address, "HTTP upload listening (POST /api/v1/submissions, GET /upload)");
+    // People look for where to log in: the console's address, plainly, on standard error.
+    eprintln!("tongbao console: http://{address}/console (accounts: tongbao users add NAME --role …)");
     let state = crate::connectors::http::HttpState::with_limits(
         app.store.clone(),
         intake.clone(),

@@ -12,6 +12,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("upload.html", include_str!("../templates/upload.html")),
     ("upload_receipt.html", include_str!("../templates/upload_receipt.html")),
     ("appeal.html", include_str!("../templates/appeal.html")),
+    ("console/base.html", include_str!("../templates/console/base.html")),
+    ("console/nav.html", include_str!("../templates/console/nav.html")),
+    ("console/login.html", include_str!("../templates/console/login.html")),
+    ("console/dashboard.html", include_str!("../templates/console/dashboard.html")),
     ("mail/receipt.subject.txt", include_str!("../templates/mail/receipt.subject.txt")),
     ("mail/receipt.txt", include_str!("../templates/mail/receipt.txt")),
     ("mail/receipt.html", include_str!("../templates/mail/receipt.html")),
@@ -71,6 +75,13 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
             "disposal": {"notified": 2, "on_time": 1, "late": 0, "missed": 1, "open": 0, "targets_disposed": 3, "targets_undisposed": 1},
             "lateness": [{"label": "CT-GD", "late": 1, "missed": 0}], "late_summaries": ["CT-GD 2026-08 月度汇总，一般事件 3 起"]},
     });
+    let obligation = json!({"id": "0194", "report_id": "0193", "duty": "事件报告", "rule": "2小时内", "actor": "unit:CT-GD", "actor_zh": "广东电信",
+        "due_at": "2026-09-23T04:00:00Z", "due_local": "2026-09-23 12:00", "provisional": true, "basis": "《通报办法》第十二条", "status": "open", "status_zh": "已逾期"});
+    let console = json!({"csrf": "abc", "d": {"as_of_local": "2026-09-23 10:00",
+        "viewer": {"name": "zhang", "role": "bureau:GD", "role_zh": "广东通信管理局"},
+        "today": {"total": 3, "by_kind_and_grade": [{"kind_zh": "事件信息", "grade_zh": "重大", "count": 3}]},
+        "due_soon": {"total": 2, "items": [obligation.clone()]}, "overdue": {"total": 1, "items": [obligation]},
+        "outbox_backlog": [{"channel": "email", "status": "pending", "count": 3, "oldest_age_s": 7200}]}});
     let mut out = vec![
         ("upload.html", json!({"max_mb": 64})),
         (
@@ -87,6 +98,10 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
                 "errors": [{"field": "申诉理由", "message": "x"}],
                 "form": {"target": "", "disposal": "", "reason": "", "name": "", "email": "", "phone": ""}}),
         ),
+        ("console/base.html", json!({})),
+        ("console/login.html", json!({"error": "用户名或密码不正确", "name": "zhang"})),
+        ("console/nav.html", console.clone()),
+        ("console/dashboard.html", console),
         ("mail/receipt.subject.txt", receipt.clone()),
         ("mail/receipt.txt", receipt.clone()),
         ("mail/receipt.html", receipt),

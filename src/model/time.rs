@@ -11,6 +11,13 @@ pub fn local_zh(at: DateTime<Utc>) -> String {
     at.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M").to_string()
 }
 
+/// Midnight in Beijing that began the day `at` falls on: where "today" starts for people.
+pub fn start_of_day(at: DateTime<Utc>) -> DateTime<Utc> {
+    let day = at.with_timezone(&Shanghai).date_naive();
+    // China keeps no daylight saving time: midnight exists once every day.
+    day.and_hms_opt(0, 0, 0).and_then(|m| m.and_local_timezone(Shanghai).single()).map_or(at, |t| t.with_timezone(&Utc))
+}
+
 /// Parses an instant. Text without an offset is Asia/Shanghai local time.
 pub fn parse_instant(input: &str) -> Result<DateTime<Utc>, ParseError> {
     let s = fold_width(input);

@@ -286,3 +286,17 @@ impl super::UserStore for AnyStore {
         each!(self, s => s.close_session(id_hash, now).await)
     }
 }
+
+impl super::ConsoleStore for AnyStore {
+    async fn report_tally(&self, scope: &super::console::Scope, since: DateTime<Utc>) -> Result<Vec<super::console::Tally>, StoreError> {
+        each!(self, s => s.report_tally(scope, since).await)
+    }
+    async fn due_obligations(
+        &self,
+        scope: &super::console::Scope,
+        due: super::console::Due,
+        limit: u32,
+    ) -> Result<super::console::ObligationPage, StoreError> {
+        each!(self, s => s.due_obligations(scope, due, limit).await)
+    }
+}

@@ -4,6 +4,7 @@
 //! runs.
 
 mod any;
+pub mod console;
 pub mod jobs;
 pub mod postgres;
 mod shared;
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use std::future::Future;
 
 pub use any::{AnyStaged, AnyStore, Location, bare_inserts, open};
+pub use console::ConsoleStore;
 pub use jobs::JobStore;
 pub use postgres::PgLocation;
 pub use sqlite::SqliteStore;

@@ -2,6 +2,7 @@
 
 mod amqp;
 mod cli;
+mod console;
 mod corpus;
 mod drills;
 mod forms;

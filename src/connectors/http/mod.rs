@@ -1,6 +1,7 @@
 //! HTTP upload: `POST /api/v1/submissions` (multipart file or JSON) with a per-unit bearer token, receipts by id, and a plain upload page. Only this folder knows axum.
 
 pub mod auth;
+mod console;
 
 use crate::forms;
 use crate::intake::Intake;
@@ -9,7 +10,7 @@ use crate::intake::decide::Parsed;
 use crate::model::appeal::{AppealChannel, AppealForm};
 use crate::model::submission::{Sender, sha256_hex};
 use crate::model::{Channel, Outcome, Receipt, Submission, SubmissionId, UnitCode};
-use crate::store::Store;
+use crate::store::{ConsoleStore, Store, UserStore};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -61,6 +62,10 @@ pub struct HttpState<S> {
     templates: minijinja::Environment<'static>,
     /// Appeal-page posts per client address: the page needs no account, so this is what stops a flood.
     appeal_posts: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// Signs console session cookies and CSRF tokens.
+    session_key: auth::SessionKey,
+    /// Console login attempts per account and per address.
+    logins: auth::LoginLimits,
 }
 
 /// Appeal-page posts one client address may make per hour.
@@ -84,13 +89,16 @@ impl<S> HttpState<S> {
             parsers: Arc::new(tokio::sync::Semaphore::new(limits.parsers.max(1))),
             templates: crate::templates::environment(),
             appeal_posts: governor::RateLimiter::keyed(quota),
+            session_key: auth::SessionKey::from_env(),
+            logins: auth::LoginLimits::default(),
         })
     }
 }
 
-pub fn router<S: Store>(state: Arc<HttpState<S>>) -> Router {
+pub fn router<S: Store + UserStore + ConsoleStore>(state: Arc<HttpState<S>>) -> Router {
     let limit = state.limits.max_upload_bytes;
     Router::new()
+        .merge(console::routes::<S>())
         .route("/api/v1/submissions", post(submit::<S>))
         .route("/api/v1/submissions/{id}", get(receipt::<S>))
         .route("/upload", get(upload_page::<S>).post(upload_form::<S>))
@@ -155,7 +163,7 @@ async fn metrics<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
 /// finish. At most `max_connections` at once (more are closed on arrival); a client that does
 /// not send its headers within `header_timeout` is cut off (slow-loris); each request knows its
 /// client address (the appeal page limits posts by it).
-pub async fn serve<S: Store>(
+pub async fn serve<S: Store + UserStore + ConsoleStore>(
     listener: tokio::net::TcpListener,
     state: Arc<HttpState<S>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,

@@ -16,6 +16,7 @@
 //! - a periodic job run twice: its `(job, period)` row is inserted with what it writes, and the
 //!   second insert waits for the first and then writes nothing.
 
+mod console;
 mod jobs;
 mod users;
 

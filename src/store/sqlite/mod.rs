@@ -1,5 +1,6 @@
 //! SQLite backend (WAL): the embedded default. Batches are written with multi-row inserts.
 
+mod console;
 mod jobs;
 pub(super) mod synthetic;
 mod users;

@@ -1,0 +1,143 @@
+//! What the web console reads, scoped to what a role may see: today's reports by grade, and open obligations due soon or overdue, with the SQL both backends share.
+
+use crate::model::{Obligation, Province, Role, UnitCode};
+use crate::store::StoreError;
+use chrono::{DateTime, Utc};
+
+/// What a viewer may see: everything (CNCERT, CSB), a province (its bureau), or one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Province(Province),
+    Unit(UnitCode),
+}
+
+impl From<&Role> for Scope {
+    fn from(role: &Role) -> Scope {
+        match role {
+            Role::Cncert | Role::Csb => Scope::All,
+            Role::Bureau(p) => Scope::Province(*p),
+            Role::Unit(u) => Scope::Unit(u.clone()),
+        }
+    }
+}
+
+/// Reports of one kind and grade (or level), counted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    pub kind: String,
+    /// The grade of an event, `level-N` of a warning, none for the rest.
+    pub grade: Option<String>,
+    pub count: i64,
+}
+
+/// Which open obligations to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Open and due in `(from, to]`.
+    Between(DateTime<Utc>, DateTime<Utc>),
+    /// Past due at this instant and not done: open, or marked missed (漏报).
+    Overdue(DateTime<Utc>),
+}
+
+/// A page of obligations and how many match in all.
+#[derive(Debug, Clone)]
+pub struct ObligationPage {
+    pub items: Vec<Obligation>,
+    pub total: i64,
+}
+
+pub trait ConsoleStore {
+    /// The reports received since `since` that `scope` may see, by kind and grade.
+    fn report_tally(&self, scope: &Scope, since: DateTime<Utc>) -> impl Future<Output = Result<Vec<Tally>, StoreError>> + Send;
+    /// The obligations `due` selects that `scope` may see, soonest due first.
+    fn due_obligations(&self, scope: &Scope, due: Due, limit: u32) -> impl Future<Output = Result<ObligationPage, StoreError>> + Send;
+}
+
+/// A text parameter of a scoped query.
+pub(crate) type Binds = Vec<String>;
+
+/// The condition on `reports r` for `scope`, its parameters numbered from `first` (`$N`; the
+/// SQLite backend turns them into `?N`).
+pub(crate) fn report_scope(scope: &Scope, first: usize) -> (String, Binds) {
+    match scope {
+        Scope::All => ("1 = 1".into(), vec![]),
+        Scope::Province(p) => (format!("(' ' || r.provinces || ' ') LIKE ${first}"), vec![format!("% {} %", p.code())]),
+        Scope::Unit(u) => (format!("r.unit_code = ${first}"), vec![u.to_string()]),
+    }
+}
+
+/// The condition on `obligations o` (joined to `reports r`) for `scope`: a unit sees its own
+/// duties; a bureau its own, those addressed or copied to it, and those of its province's reports.
+pub(crate) fn obligation_scope(scope: &Scope, first: usize) -> (String, Binds) {
+    match scope {
+        Scope::All => ("1 = 1".into(), vec![]),
+        Scope::Province(p) => {
+            let party = format!("bureau:{}", p.code());
+            (
+                format!(
+                    "(o.actor = ${a} OR CAST(o.recipients AS TEXT) LIKE ${b} OR CAST(o.copies AS TEXT) LIKE ${b} \
+                     OR (' ' || r.provinces || ' ') LIKE ${c})",
+                    a = first,
+                    b = first + 1,
+                    c = first + 2
+                ),
+                vec![party.clone(), format!("%\"{party}\"%"), format!("% {} %", p.code())],
+            )
+        }
+        Scope::Unit(u) => (format!("o.actor = ${first}"), vec![format!("unit:{u}")]),
+    }
+}
+
+/// The condition for `due` and the instants it binds, as `$1` (and `$2`).
+pub(crate) fn due_condition(due: Due) -> (&'static str, Vec<DateTime<Utc>>) {
+    match due {
+        Due::Between(from, to) => ("o.status = 'open' AND o.due_at > $1 AND o.due_at <= $2", vec![from, to]),
+        Due::Overdue(now) => ("((o.status = 'open' AND o.due_at <= $1) OR o.status = 'missed')", vec![now]),
+    }
+}
+
+/// The query of `report_tally`, on `$1` (since) and the scope's parameters.
+pub(crate) fn tally_query(scope: &Scope) -> (String, Binds) {
+    let (cond, binds) = report_scope(scope, 2);
+    let sql = format!(
+        "SELECT r.kind, coalesce(r.grade, CASE WHEN r.level IS NOT NULL THEN 'level-' || r.level END) AS grade, count(*) AS n \
+         FROM reports r WHERE r.received_at >= $1 AND {cond} GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    (sql, binds)
+}
+
+/// The page and count queries of `due_obligations`: the instants to bind first, then the scope's texts.
+pub(crate) struct DueQuery {
+    pub list: String,
+    pub count: String,
+    pub instants: Vec<DateTime<Utc>>,
+    pub binds: Binds,
+}
+
+pub(crate) fn due_query(scope: &Scope, due: Due, limit: u32) -> DueQuery {
+    let (due_sql, instants) = due_condition(due);
+    let (cond, binds) = obligation_scope(scope, instants.len() + 1);
+    let from = "FROM obligations o LEFT JOIN reports r ON r.id = o.report_id";
+    DueQuery {
+        list: format!("SELECT o.* {from} WHERE {due_sql} AND {cond} ORDER BY o.due_at, o.id LIMIT {}", limit.max(1)),
+        count: format!("SELECT count(*) {from} WHERE {due_sql} AND {cond}"),
+        instants,
+        binds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_role_is_scoped_to_what_it_may_see() {
+        assert_eq!(Scope::from(&Role::Csb), Scope::All);
+        let (sql, binds) = obligation_scope(&Scope::Province(Province::Guangdong), 3);
+        assert!(sql.contains("$3") && sql.contains("$5") && !sql.contains("$6"), "{sql}");
+        assert_eq!(binds, ["bureau:GD", "%\"bureau:GD\"%", "% GD %"]);
+        let (sql, binds) = report_scope(&Scope::Unit("CT-GD".parse().unwrap()), 2);
+        assert_eq!((sql.as_str(), binds), ("r.unit_code = $2", vec!["CT-GD".to_string()]));
+    }
+}

@@ -1,0 +1,220 @@
+//! The web console over real HTTP on loopback with curl and its cookie jar: logins, sessions, CSRF, login limits, and every console route walked with every role, on SQLite and on PostgreSQL.
+
+use super::helpers::{Backend, Lib, event};
+use serde_json::Value;
+use std::process::Command;
+use tongbao::connectors::http::auth::hash_password;
+use tongbao::connectors::http::{HttpState, new_token, serve};
+use tongbao::model::submission::sha256_hex;
+use tongbao::model::{Role, User};
+use tongbao::store::{Store, UserStore};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Every role the console knows, as a user named after it.
+const ROLES: [(&str, &str); 6] =
+    [("cert", "cncert"), ("csb", "csb"), ("gd", "bureau:GD"), ("bj", "bureau:BJ"), ("ctgd", "unit:CT-GD"), ("idcbj", "unit:IDC-BJ")];
+
+struct Console {
+    base: String,
+    jars: tempfile::TempDir,
+    /// CT-GD's upload token.
+    token: String,
+    lib: Lib,
+}
+
+impl Console {
+    fn jar(&self, user: &str) -> String {
+        self.jars.path().join(user).display().to_string()
+    }
+
+    /// curl with `user`'s cookie jar (read and written); the status and the body.
+    async fn curl(&self, user: &str, args: &[&str]) -> (u16, String) {
+        let jar = self.jar(user);
+        let mut all: Vec<String> =
+            vec!["-s".into(), "-o".into(), "-".into(), "-w".into(), "\n%{http_code}".into(), "-b".into(), jar.clone(), "-c".into(), jar];
+        all.extend(args.iter().map(|a| a.to_string()));
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new("curl").args(&all).output().expect("curl");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+            (code.trim().parse().unwrap_or(0), body.to_string())
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn login(&self, user: &str, password: &str) -> u16 {
+        let url = format!("{}/login", self.base);
+        self.curl(user, &["--data-urlencode", &format!("name={user}"), "--data-urlencode", &format!("password={password}"), &url]).await.0
+    }
+
+    async fn get(&self, user: &str, path: &str) -> (u16, String) {
+        self.curl(user, &[&format!("{}{path}", self.base)]).await
+    }
+
+    async fn dashboard(&self, user: &str) -> Value {
+        let (code, text) = self.get(user, "/api/v1/dashboard").await;
+        assert_eq!(code, 200, "{user}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+async fn console(backend: Backend) -> Console {
+    let lib = Lib::on(backend).await;
+    let now = chrono::Utc::now();
+    for (name, role) in ROLES {
+        let user = User { name: name.parse().unwrap(), role: role.parse::<Role>().unwrap(), password_hash: hash_password(PASSWORD) };
+        assert!(lib.store.put_user(&user, false, now).await.unwrap());
+    }
+    let token = new_token();
+    lib.store.issue_token(&"CT-GD".parse().unwrap(), &sha256_hex(token.as_bytes()), now).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = HttpState::new(lib.store.clone(), lib.intake.clone(), 8 << 20);
+    tokio::spawn(async move { serve(listener, state, std::future::pending()).await.unwrap() });
+    Console { base, jars: tempfile::tempdir().unwrap(), token, lib }
+}
+
+/// Reports of two provinces, received now, so that the dashboard has today's reports and
+/// obligations due soon and overdue on both sides.
+async fn seed(c: &Console) {
+    let now = chrono::Utc::now();
+    let ago = |h: i64| (now - chrono::Duration::hours(h)).to_rfc3339();
+    for (unit, grade, province) in
+        [("CT-GD", "major", "GD"), ("CT-GD", "large", "GD"), ("IDC-BJ", "major", "BJ"), ("IDC-BJ", "general", "BJ")]
+    {
+        let mut report = event(grade, &ago(30));
+        report["provinces"] = serde_json::json!([province]);
+        let r = c.lib.submit(unit, report, &ago(1)).await;
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+    }
+}
+
+fn actors(d: &Value, section: &str) -> Vec<String> {
+    d[section]["items"].as_array().unwrap().iter().map(|o| o["actor"].as_str().unwrap().to_string()).collect()
+}
+
+async fn a_user_logs_in_sees_the_dashboard_and_logs_out(backend: Backend) {
+    let c = console(backend).await;
+    seed(&c).await;
+    // Without a session, pages send the browser to the login page and the API answers 401.
+    let (code, _) = c.get("ctgd", "/console").await;
+    assert_eq!(code, 303);
+    assert_eq!(c.get("ctgd", "/api/v1/dashboard").await.0, 401);
+    assert_eq!(c.login("ctgd", "wrong password!").await, 401);
+    assert_eq!(c.get("ctgd", "/console").await.0, 303, "a failed login opens no session");
+
+    assert_eq!(c.login("ctgd", PASSWORD).await, 303);
+    let cookies = std::fs::read_to_string(c.jar("ctgd")).unwrap();
+    assert!(cookies.contains("#HttpOnly_") && cookies.contains("tongbao_session"), "HttpOnly session cookie: {cookies}");
+    let (code, page) = c.get("ctgd", "/console").await;
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("总览") && page.contains("单位 CT-GD"), "{page}");
+    let d = c.dashboard("ctgd").await;
+    assert_eq!(d["today"]["total"], 2, "CT-GD's two reports of today: {d}");
+
+    // Logout needs the session's CSRF token.
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF field").to_string();
+    let logout = format!("{}/logout", c.base);
+    assert_eq!(c.curl("ctgd", &["-X", "POST", &logout]).await.0, 403, "no token");
+    assert_eq!(c.curl("ctgd", &["--data", "csrf=0000", &logout]).await.0, 403, "a wrong token");
+    assert_eq!(c.get("ctgd", "/console").await.0, 200, "still logged in");
+    assert_eq!(c.curl("ctgd", &["--data", &format!("csrf={csrf}"), &logout]).await.0, 303);
+    assert_eq!(c.get("ctgd", "/console").await.0, 303, "logged out");
+
+    // A cookie whose signature was tampered with opens nothing.
+    assert_eq!(c.login("csb", PASSWORD).await, 303);
+    let jar = std::fs::read_to_string(c.jar("csb")).unwrap();
+    let value = jar.lines().find(|l| l.contains("tongbao_session")).unwrap().split('\t').next_back().unwrap().to_string();
+    let (id, sig) = value.split_once('.').unwrap();
+    let forged = format!("tongbao_session={id}.{}", sig.chars().rev().collect::<String>());
+    let (code, _) = c.curl("nobody", &["-H", &format!("Cookie: {forged}"), &format!("{}/api/v1/dashboard", c.base)]).await;
+    assert_eq!(code, 401);
+    // Removing a user ends their sessions at once.
+    c.lib.store.remove_user(&"csb".parse().unwrap(), chrono::Utc::now()).await.unwrap();
+    assert_eq!(c.get("csb", "/api/v1/dashboard").await.0, 401);
+}
+
+async fn logins_are_rate_limited_per_account(backend: Backend) {
+    let c = console(backend).await;
+    let mut codes = Vec::new();
+    for _ in 0..7 {
+        codes.push(c.login("gd", "not the password").await);
+    }
+    assert_eq!(codes[..5], [401; 5], "{codes:?}");
+    assert_eq!(codes[5..], [429; 2], "{codes:?}");
+    assert_eq!(c.login("gd", PASSWORD).await, 429, "even the right password waits once the account is limited");
+    assert_eq!(c.login("bj", PASSWORD).await, 303, "another account is not limited");
+    assert_eq!(c.login("nosuchuser", "whatever password").await, 401, "an unknown name gets the wrong-password answer");
+}
+
+/// Every console route with every role (and none): no 5xx, no page without a login, and
+/// each role's dashboard holds only what it may see.
+async fn every_console_route_answers_every_role_within_its_scope(backend: Backend) {
+    let c = console(backend).await;
+    seed(&c).await;
+    for (user, _) in ROLES {
+        assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
+    }
+    let routes = ["/console", "/api/v1/dashboard", "/login"];
+    for route in routes {
+        for (user, _) in ROLES.iter().chain(&[("anonymous", "")]) {
+            let (code, body) = c.get(user, route).await;
+            let expected: &[u16] = match (*user, route) {
+                ("anonymous", "/console") => &[303],
+                ("anonymous", "/api/v1/dashboard") => &[401],
+                ("anonymous", "/login") => &[200],
+                (_, "/login") => &[303],
+                _ => &[200],
+            };
+            assert!(expected.contains(&code), "{user} GET {route}: {code} {body}");
+        }
+    }
+
+    let all = c.dashboard("cert").await;
+    assert_eq!(all["today"]["total"], 4, "{all}");
+    assert_eq!(c.dashboard("csb").await["today"]["total"], 4);
+    assert!(all["outbox_backlog"].is_array());
+    let seen = [actors(&all, "due_soon"), actors(&all, "overdue")].concat();
+    assert!(seen.iter().any(|a| a == "unit:CT-GD") && seen.iter().any(|a| a == "unit:IDC-BJ"), "both units have duties: {seen:?}");
+
+    for (user, own) in [("ctgd", "unit:CT-GD"), ("idcbj", "unit:IDC-BJ")] {
+        let d = c.dashboard(user).await;
+        assert_eq!(d["today"]["total"], 2, "{user}: {d}");
+        let seen = [actors(&d, "due_soon"), actors(&d, "overdue")].concat();
+        assert!(!seen.is_empty() && seen.iter().all(|a| a == own), "{user} sees only its own duties: {seen:?}");
+        assert_eq!(d["outbox_backlog"], serde_json::json!([]), "a unit sees no operations figures");
+    }
+    for (user, province) in [("gd", "GD"), ("bj", "BJ")] {
+        let d = c.dashboard(user).await;
+        assert_eq!(d["today"]["total"], 2, "{user}: {d}");
+        for section in ["due_soon", "overdue"] {
+            for o in d[section]["items"].as_array().unwrap() {
+                let report = o["report_id"].as_str().map(|r| r.parse().unwrap());
+                let of_province = match report {
+                    Some(r) => {
+                        c.lib.store.report(r, None).await.unwrap().unwrap().report.content.provinces.iter().any(|p| p.code() == province)
+                    }
+                    None => false,
+                };
+                let to_it = o["actor"] == format!("bureau:{province}");
+                assert!(of_province || to_it, "{user} sees {o} of another province");
+            }
+        }
+    }
+    // A unit's upload token reads its own dashboard through the API, and no page.
+    let bearer = format!("Authorization: Bearer {}", c.token);
+    let (code, text) = c.curl("token", &["-H", &bearer, &format!("{}/api/v1/dashboard", c.base)]).await;
+    assert_eq!(code, 200, "{text}");
+    let d: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((d["viewer"]["role"].as_str(), d["today"]["total"].as_i64()), (Some("unit:CT-GD"), Some(2)));
+    assert_eq!(c.curl("token", &["-H", &bearer, &format!("{}/console", c.base)]).await.0, 303, "a token opens no page");
+}
+
+crate::on_both_backends!(
+    multi_thread:
+    a_user_logs_in_sees_the_dashboard_and_logs_out,
+    logins_are_rate_limited_per_account,
+    every_console_route_answers_every_role_within_its_scope,
+);
