@@ -16,6 +16,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("console/nav.html", include_str!("../templates/console/nav.html")),
     ("console/login.html", include_str!("../templates/console/login.html")),
     ("console/dashboard.html", include_str!("../templates/console/dashboard.html")),
+    ("console/reports.html", include_str!("../templates/console/reports.html")),
+    ("console/report.html", include_str!("../templates/console/report.html")),
+    ("console/not_found.html", include_str!("../templates/console/not_found.html")),
     ("mail/receipt.subject.txt", include_str!("../templates/mail/receipt.subject.txt")),
     ("mail/receipt.txt", include_str!("../templates/mail/receipt.txt")),
     ("mail/receipt.html", include_str!("../templates/mail/receipt.html")),
@@ -77,6 +80,9 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
     });
     let obligation = json!({"id": "0194", "report_id": "0193", "duty": "事件报告", "rule": "2小时内", "actor": "unit:CT-GD", "actor_zh": "广东电信",
         "due_at": "2026-09-23T04:00:00Z", "due_local": "2026-09-23 12:00", "provisional": true, "basis": "《通报办法》第十二条", "status": "open", "status_zh": "已逾期"});
+    let obligation_row = obligation.clone();
+    let report_row = json!({"id": "0193", "submission_id": "0192", "received_local": "2026-09-23 10:05", "discovered_local": "2026-09-23 10:00",
+        "unit": "CT-GD", "kind": "event", "kind_zh": "事件信息", "grade_zh": "重大", "provinces": "广东", "title": "攻击", "follows_up": "0190"});
     let console = json!({"csrf": "abc", "d": {"as_of_local": "2026-09-23 10:00",
         "viewer": {"name": "zhang", "role": "bureau:GD", "role_zh": "广东通信管理局"},
         "today": {"total": 3, "by_kind_and_grade": [{"kind_zh": "事件信息", "grade_zh": "重大", "count": 3}]},
@@ -101,7 +107,26 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/base.html", json!({})),
         ("console/login.html", json!({"error": "用户名或密码不正确", "name": "zhang"})),
         ("console/nav.html", console.clone()),
-        ("console/dashboard.html", console),
+        ("console/dashboard.html", console.clone()),
+        ("console/not_found.html", console.clone()),
+        ("console/reports.html", {
+            let mut c = console.clone();
+            c["list"] = json!({"items": [report_row.clone()], "next_before": "0193"});
+            c["filters"] = json!({"kind": "event", "grade": "", "unit": "", "province": "GD", "from": "", "to": ""});
+            c["error"] = json!("from：应为日期");
+            c["next_query"] = json!("kind=event&before=0193");
+            c["kinds"] = json!([{"code": "event", "label": "事件信息"}]);
+            c
+        }),
+        ("console/report.html", {
+            let mut c = console;
+            c["t"] = json!({"report": report_row.clone(), "declared_grade_zh": "较大", "may_download": true,
+                "particulars": [{"label": "事件发生时间", "value": "2026-09-23 10:00"}], "obligations": [obligation_row],
+                "follow_ups": [report_row], "notices": [{"created_local": "2026-09-23 10:05", "kind": "notice", "channel": "email",
+                    "recipient": "bureau:GD", "status": "sent", "attempts": 1, "last_error": null, "urgent": true}],
+                "audit": [{"at_local": "2026-09-23 10:05", "actor": "CT-GD", "action": "report.regraded", "subject": "0193", "detail": "{}"}]});
+            c
+        }),
         ("mail/receipt.subject.txt", receipt.clone()),
         ("mail/receipt.txt", receipt.clone()),
         ("mail/receipt.html", receipt),

@@ -299,4 +299,14 @@ impl super::ConsoleStore for AnyStore {
     ) -> Result<super::console::ObligationPage, StoreError> {
         each!(self, s => s.due_obligations(scope, due, limit).await)
     }
+    async fn report_page(
+        &self,
+        scope: &super::console::Scope,
+        query: &super::console::ReportQuery,
+    ) -> Result<Vec<StoredReport>, StoreError> {
+        each!(self, s => s.report_page(scope, query).await)
+    }
+    async fn audit_of(&self, subjects: &[String], limit: u32) -> Result<Vec<super::console::AuditEntry>, StoreError> {
+        each!(self, s => s.audit_of(subjects, limit).await)
+    }
 }

@@ -47,7 +47,49 @@ pub struct ObligationPage {
     pub total: i64,
 }
 
+/// Which reports to list, newest first; every field set narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct ReportQuery {
+    pub kind: Option<crate::model::ReportKind>,
+    /// An event's grade code (`major`), or `level-N` for a warning.
+    pub grade: Option<String>,
+    pub unit: Option<UnitCode>,
+    pub province: Option<Province>,
+    /// Received at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Received before.
+    pub to: Option<DateTime<Utc>>,
+    /// Reports that follow up this one.
+    pub follows_up: Option<crate::model::ReportId>,
+    /// The page after this report (ids are UUIDv7: id order is arrival order).
+    pub before: Option<crate::model::ReportId>,
+    pub limit: u32,
+}
+
+/// An audit entry as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: serde_json::Value,
+}
+
+/// A parameter of a console query, bound by each backend in its own types.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    At(DateTime<Utc>),
+    Id(uuid::Uuid),
+}
+
 pub trait ConsoleStore {
+    /// The reports `query` selects that `scope` may see.
+    fn report_page(&self, scope: &Scope, query: &ReportQuery) -> impl Future<Output = Result<Vec<super::StoredReport>, StoreError>> + Send;
+    /// The audit entries about these subjects (reports, obligations, appeals), oldest first;
+    /// intake's per-submission entries are not among them.
+    fn audit_of(&self, subjects: &[String], limit: u32) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
     /// The reports received since `since` that `scope` may see, by kind and grade.
     fn report_tally(&self, scope: &Scope, since: DateTime<Utc>) -> impl Future<Output = Result<Vec<Tally>, StoreError>> + Send;
     /// The obligations `due` selects that `scope` may see, soonest due first.
@@ -95,6 +137,60 @@ pub(crate) fn due_condition(due: Due) -> (&'static str, Vec<DateTime<Utc>>) {
         Due::Between(from, to) => ("o.status = 'open' AND o.due_at > $1 AND o.due_at <= $2", vec![from, to]),
         Due::Overdue(now) => ("((o.status = 'open' AND o.due_at <= $1) OR o.status = 'missed')", vec![now]),
     }
+}
+
+/// The query of `report_page` and its parameters in order (`$1`…).
+pub(crate) fn report_page_query(scope: &Scope, q: &ReportQuery) -> (String, Vec<Param>) {
+    let mut params = Vec::new();
+    let mut conds = Vec::new();
+    let (cond, binds) = report_scope(scope, 1);
+    conds.push(cond);
+    params.extend(binds.into_iter().map(Param::Text));
+    let mut add = |sql: &str, p: Param, params: &mut Vec<Param>| {
+        params.push(p);
+        conds.push(sql.replace('#', &format!("${}", params.len())));
+    };
+    if let Some(k) = q.kind {
+        add("r.kind = #", Param::Text(k.code().to_string()), &mut params);
+    }
+    if let Some(g) = &q.grade {
+        add("coalesce(r.grade, 'level-' || r.level) = #", Param::Text(g.clone()), &mut params);
+    }
+    if let Some(u) = &q.unit {
+        add("r.unit_code = #", Param::Text(u.to_string()), &mut params);
+    }
+    if let Some(p) = q.province {
+        add("(' ' || r.provinces || ' ') LIKE #", Param::Text(format!("% {} %", p.code())), &mut params);
+    }
+    if let Some(t) = q.from {
+        add("r.received_at >= #", Param::At(t), &mut params);
+    }
+    if let Some(t) = q.to {
+        add("r.received_at < #", Param::At(t), &mut params);
+    }
+    if let Some(r) = q.follows_up {
+        add("r.follows_up = #", Param::Id(r.as_uuid()), &mut params);
+    }
+    if let Some(r) = q.before {
+        add("r.id < #", Param::Id(r.as_uuid()), &mut params);
+    }
+    let sql = format!(
+        "SELECT r.submission_id, r.received_at, r.body FROM reports r WHERE {} ORDER BY r.id DESC LIMIT {}",
+        conds.join(" AND "),
+        q.limit.clamp(1, 1000)
+    );
+    (sql, params)
+}
+
+/// The audit query for `n` subjects (`$1`…`$n`): intake's per-submission entries are left out,
+/// which is also what the partial index `audit_subject` covers.
+pub(crate) fn audit_query(n: usize, limit: u32) -> String {
+    let list: Vec<String> = (1..=n.max(1)).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT at, actor, action, subject, detail FROM audit WHERE subject IN ({}) AND action NOT LIKE 'submission.%' ORDER BY at, id LIMIT {}",
+        list.join(", "),
+        limit.clamp(1, 10_000)
+    )
 }
 
 /// The query of `report_tally`, on `$1` (since) and the scope's parameters.

@@ -1,13 +1,13 @@
 //! The web console over real HTTP on loopback with curl and its cookie jar: logins, sessions, CSRF, login limits, and every console route walked with every role, on SQLite and on PostgreSQL.
 
-use super::helpers::{Backend, Lib, event};
+use super::helpers::{Backend, Lib, botnet, event};
 use serde_json::Value;
 use std::process::Command;
 use tongbao::connectors::http::auth::hash_password;
 use tongbao::connectors::http::{HttpState, new_token, serve};
 use tongbao::model::submission::sha256_hex;
 use tongbao::model::{Role, User};
-use tongbao::store::{Store, UserStore};
+use tongbao::store::{ReportFilter, Store, UserStore};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -157,13 +157,13 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
     for (user, _) in ROLES {
         assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
     }
-    let routes = ["/console", "/api/v1/dashboard", "/login"];
+    let routes = ["/console", "/api/v1/dashboard", "/login", "/console/reports", "/api/v1/reports"];
     for route in routes {
         for (user, _) in ROLES.iter().chain(&[("anonymous", "")]) {
             let (code, body) = c.get(user, route).await;
             let expected: &[u16] = match (*user, route) {
-                ("anonymous", "/console") => &[303],
-                ("anonymous", "/api/v1/dashboard") => &[401],
+                ("anonymous", "/console" | "/console/reports") => &[303],
+                ("anonymous", "/api/v1/dashboard" | "/api/v1/reports") => &[401],
                 ("anonymous", "/login") => &[200],
                 (_, "/login") => &[303],
                 _ => &[200],
@@ -212,9 +212,127 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
     assert_eq!(c.curl("token", &["-H", &bearer, &format!("{}/console", c.base)]).await.0, 303, "a token opens no page");
 }
 
+/// The id of `unit`'s report of `grade`, from the store.
+async fn report_of(c: &Console, unit: &str, grade: &str) -> String {
+    let reports = c.lib.store.reports(&ReportFilter { unit: Some(unit.parse().unwrap()), limit: 100, ..Default::default() }).await.unwrap();
+    let r = reports.iter().find(|r| r.report.content.grade.is_some_and(|g| g.code() == grade)).unwrap_or_else(|| panic!("{unit} {grade}"));
+    r.report.id.to_string()
+}
+
+/// The report list and a report's timeline, each seen by whom it may be: a unit its own, a
+/// bureau its province's (without the file, which may hold other provinces' reports), CNCERT
+/// and CSB everything; the rest is 404, the same as a report that does not exist.
+async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
+    let c = console(backend).await;
+    seed(&c).await;
+    for (user, _) in ROLES {
+        assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
+    }
+    let ct = report_of(&c, "CT-GD", "major").await;
+    let bj = report_of(&c, "IDC-BJ", "major").await;
+    // A follow-up of CT-GD's report, and two botnets of one period, the first regraded by the second.
+    let follow = event("major", &chrono::Utc::now().to_rfc3339());
+    let mut follow = follow;
+    follow["follows_up"] = serde_json::json!(ct);
+    let now = chrono::Utc::now();
+    assert!(c.lib.submit("CT-GD", follow, &now.to_rfc3339()).await.errors.is_empty());
+    let found = (now - chrono::Duration::hours(1)).to_rfc3339();
+    let botnet_at = |cc: &str| {
+        let mut b = botnet(60_000, &[], &found);
+        b["content"]["botnets"][0]["cc_ip"] = serde_json::json!(cc);
+        b
+    };
+    let first = c.lib.submit("CT-GD", botnet_at("198.51.100.1"), &now.to_rfc3339()).await.reports[0].report_id.to_string();
+    assert!(c.lib.submit("CT-GD", botnet_at("198.51.100.2"), &now.to_rfc3339()).await.errors.is_empty());
+
+    let api = |id: &str| format!("/api/v1/reports/{id}");
+    let raw = |id: &str| format!("/console/reports/{id}/raw");
+    let timeline = async |user: &str, id: &str| -> (u16, Value) {
+        let (code, text) = c.get(user, &api(id)).await;
+        (code, serde_json::from_str(&text).unwrap_or(Value::Null))
+    };
+
+    let (code, t) = timeline("ctgd", &ct).await;
+    assert_eq!(code, 200, "{t}");
+    assert_eq!(t["report"]["unit"], "CT-GD");
+    assert_eq!(t["may_download"], true);
+    assert_eq!(t["follow_ups"].as_array().unwrap().len(), 1, "{t}");
+    assert!(t["particulars"].to_string().contains("事件发生单位概况"), "Art. 14's items: {t}");
+    let obligation_actors: Vec<&str> = t["obligations"].as_array().unwrap().iter().map(|o| o["actor"].as_str().unwrap()).collect();
+    assert!(
+        !obligation_actors.is_empty() && obligation_actors.iter().all(|a| !a.starts_with("unit:") || *a == "unit:CT-GD"),
+        "{obligation_actors:?}"
+    );
+    let (code, bytes) = c.get("ctgd", &raw(&ct)).await;
+    assert_eq!(code, 200);
+    assert!(bytes.contains("\"major\""), "the file as sent: {bytes}");
+
+    let (code, t) = timeline("ctgd", &first).await;
+    assert_eq!(code, 200);
+    let actions: Vec<&str> = t["audit"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"report.regraded"), "the regrade is in the audit trail: {actions:?}");
+    assert_eq!(t["report"]["grade_zh"], "较大", "{t}");
+
+    for (user, id, want) in [
+        ("idcbj", &ct, 404),
+        ("ctgd", &bj, 404),
+        ("gd", &ct, 200),
+        ("gd", &bj, 404),
+        ("bj", &bj, 200),
+        ("cert", &ct, 200),
+        ("csb", &bj, 200),
+        ("cert", &"0192b3c4-0000-7000-8000-000000000000".to_string(), 404),
+        ("cert", &"not-an-id".to_string(), 404),
+    ] {
+        assert_eq!(timeline(user, id).await.0, want, "{user} → {id}");
+        let page = c.get(user, &format!("/console/reports/{id}")).await.0;
+        assert_eq!(page, want, "{user} → page of {id}");
+    }
+    assert_eq!(timeline("gd", &ct).await.1["may_download"], false, "a bureau gets no file");
+    for (user, want) in [("gd", 404), ("idcbj", 404), ("cert", 200), ("csb", 200)] {
+        assert_eq!(c.get(user, &raw(&ct)).await.0, want, "{user} downloads CT-GD's file");
+    }
+
+    // The list, scoped and filtered and paged.
+    let list = async |user: &str, query: &str| -> Value {
+        let (code, text) = c.get(user, &format!("/api/v1/reports{query}")).await;
+        assert_eq!(code, 200, "{user} {query}: {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let units = |v: &Value| v["items"].as_array().unwrap().iter().map(|r| r["unit"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let own = list("ctgd", "").await;
+    assert!(units(&own).iter().all(|u| u == "CT-GD") && units(&own).len() == 5, "{own}");
+    assert!(units(&list("ctgd", "?unit=IDC-BJ").await).is_empty(), "a unit filter cannot widen the scope");
+    assert_eq!(units(&list("gd", "").await).len(), 5, "Guangdong's reports");
+    assert_eq!(units(&list("cert", "").await).len(), 7);
+    assert_eq!(units(&list("cert", "?province=BJ").await), ["IDC-BJ", "IDC-BJ"]);
+    assert_eq!(units(&list("cert", "?kind=event&grade=major").await).len(), 3);
+    assert_eq!(units(&list("cert", "?kind=botnet_event").await).len(), 2);
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d").to_string();
+    assert_eq!(units(&list("cert", &format!("?from={today}&to={today}")).await).len(), 7);
+    assert_eq!(units(&list("cert", "?to=2020-01-01").await).len(), 0);
+    let first_page = list("cert", "?limit=4").await;
+    let next = first_page["next_before"].as_str().expect("a next page").to_string();
+    let second_page = list("cert", &format!("?limit=4&before={next}")).await;
+    let ids = |v: &Value| v["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let mut all = ids(&first_page);
+    all.extend(ids(&second_page));
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 7, "two pages, every report once");
+    assert!(second_page["next_before"].is_null());
+    let (code, text) = c.get("cert", "/api/v1/reports?from=yesterday").await;
+    assert_eq!(code, 400);
+    assert!(text.contains("from") && text.contains("应为日期"), "{text}");
+    let (code, page) = c.get("cert", "/console/reports?kind=event").await;
+    assert_eq!(code, 200);
+    assert!(page.contains("IDC-BJ") && page.contains("CT-GD"), "{page}");
+}
+
 crate::on_both_backends!(
     multi_thread:
     a_user_logs_in_sees_the_dashboard_and_logs_out,
     logins_are_rate_limited_per_account,
     every_console_route_answers_every_role_within_its_scope,
+    a_reports_timeline_is_shown_only_to_who_may_see_it,
 );

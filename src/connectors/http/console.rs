@@ -8,9 +8,10 @@ use super::auth::{self, COOKIE, SESSION_HOURS};
 use super::{HttpState, render};
 use crate::model::time::{local_zh, start_of_day};
 use crate::model::{Obligation, ObligationStatus, Role, UserName};
-use crate::store::console::{Due, Scope};
+use crate::store::console::{Due, ReportQuery, Scope};
 use crate::store::{ConsoleStore, Store, UserStore};
-use axum::extract::{ConnectInfo, Form, State};
+use crate::store::{ObligationFilter, OutboxFilter, StoredReport};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -28,6 +29,11 @@ pub(super) fn routes<S: Store + UserStore + ConsoleStore>() -> Router<Arc<HttpSt
         .route("/logout", post(logout::<S>))
         .route("/console", get(dashboard_page::<S>))
         .route("/api/v1/dashboard", get(dashboard_json::<S>))
+        .route("/console/reports", get(reports_page::<S>))
+        .route("/api/v1/reports", get(reports_json::<S>))
+        .route("/console/reports/{id}", get(timeline_page::<S>))
+        .route("/api/v1/reports/{id}", get(timeline_json::<S>))
+        .route("/console/reports/{id}/raw", get(raw_file::<S>))
 }
 
 /// Who is asking: a console user by session, or a unit by its upload token (API only).
@@ -281,6 +287,294 @@ async fn dashboard_json<S: Store + UserStore + ConsoleStore>(State(state): State
     };
     match dashboard(&state, &viewer).await {
         Ok(d) => Json(d).into_response(),
+        Err(e) => super::store_unavailable(&e).into_response(),
+    }
+}
+
+/// Reports listed a page.
+const REPORTS_PER_PAGE: u32 = 100;
+
+/// The report list's filters as the query string gives them; what cannot be read is named.
+fn report_query(params: &std::collections::HashMap<String, String>) -> Result<ReportQuery, String> {
+    let get = |k: &str| params.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let day = |k: &str| -> Result<Option<DateTime<Utc>>, String> {
+        match get(k) {
+            None => Ok(None),
+            Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map(|d| Some(start_of_day(crate::model::time::parse_instant(&format!("{d} 12:00")).unwrap_or_else(|_| Utc::now()))))
+                .map_err(|_| format!("{k}：应为日期，如 2026-09-23")),
+        }
+    };
+    Ok(ReportQuery {
+        kind: match get("kind") {
+            None => None,
+            Some(k) => Some(crate::model::ReportKind::parse(k).ok_or_else(|| format!("kind：未知的报告类别 {k:?}"))?),
+        },
+        grade: get("grade").map(str::to_string),
+        unit: get("unit").map(|u| u.parse().map_err(|_| format!("unit：单位代码不正确 {u:?}"))).transpose()?,
+        province: get("province").map(|p| p.parse().map_err(|_| format!("province：省份代码不正确 {p:?}"))).transpose()?,
+        from: day("from")?,
+        // The last day named is included.
+        to: day("to")?.map(|t| t + chrono::Duration::days(1)),
+        follows_up: None,
+        before: get("before").map(|b| b.parse().map_err(|_| format!("before：报告编号不正确 {b:?}"))).transpose()?,
+        limit: get("limit").and_then(|l| l.parse().ok()).unwrap_or(REPORTS_PER_PAGE).clamp(1, 1000),
+    })
+}
+
+/// One report as the console lists it.
+fn report_view(r: &StoredReport) -> serde_json::Value {
+    let c = &r.report.content;
+    json!({
+        "id": r.report.id.to_string(),
+        "submission_id": r.submission_id.to_string(),
+        "received_at": r.received_at,
+        "received_local": local_zh(r.received_at),
+        "discovered_local": local_zh(c.discovered_at),
+        "unit": r.report.unit.to_string(),
+        "kind": c.kind().code(),
+        "kind_zh": c.kind().label_zh(),
+        "grade_zh": c.grade.map(|g| g.label_zh().to_string()).or_else(|| c.level.map(|l| l.label_zh().to_string())).unwrap_or_else(|| "—".into()),
+        "provinces": c.provinces.iter().map(|p| p.short_zh()).collect::<Vec<_>>().join("、"),
+        "title": c.headline(60),
+        "follows_up": c.follows_up.map(|f| f.to_string()),
+    })
+}
+
+async fn report_list<S: Store + ConsoleStore>(
+    state: &HttpState<S>,
+    viewer: &Viewer,
+    params: &std::collections::HashMap<String, String>,
+) -> Result<serde_json::Value, Response> {
+    let query = report_query(params).map_err(|e| super::problem(StatusCode::BAD_REQUEST, "bad_query", &e).into_response())?;
+    let reports = state.store.report_page(&viewer.scope(), &query).await.map_err(|e| super::store_unavailable(&e).into_response())?;
+    let next = (reports.len() as u32 == query.limit).then(|| reports.last().map(|r| r.report.id.to_string())).flatten();
+    Ok(json!({ "items": reports.iter().map(report_view).collect::<Vec<_>>(), "next_before": next }))
+}
+
+async fn reports_json<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    headers: HeaderMap,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let viewer = match api_viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match report_list(&state, &viewer, &params).await {
+        Ok(list) => Json(list).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn reports_page<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    headers: HeaderMap,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let viewer = match page_viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (list, error) = match report_list(&state, &viewer, &params).await {
+        Ok(list) => (list, None),
+        Err(r) if r.status() == StatusCode::BAD_REQUEST => (json!({ "items": [], "next_before": null }), report_query(&params).err()),
+        Err(r) => return r,
+    };
+    // The filters, echoed into the form and carried to the next page.
+    let keep: Vec<(String, String)> = ["kind", "grade", "unit", "province", "from", "to"]
+        .iter()
+        .filter_map(|k| params.get(*k).map(|v| (k.to_string(), v.chars().take(40).collect())))
+        .collect();
+    let mut filters: serde_json::Map<String, serde_json::Value> =
+        ["kind", "grade", "unit", "province", "from", "to"].iter().map(|k| (k.to_string(), json!(""))).collect();
+    filters.extend(keep.iter().map(|(k, v)| (k.clone(), json!(v))));
+    let next_query = list["next_before"].as_str().map(|b| {
+        let mut q: Vec<String> = keep.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect();
+        q.push(format!("before={b}"));
+        q.join("&")
+    });
+    let kinds: Vec<_> = crate::model::ReportKind::ALL.iter().map(|k| json!({ "code": k.code(), "label": k.label_zh() })).collect();
+    render(
+        &state,
+        "console/reports.html",
+        json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "list": list, "filters": filters, "error": error,
+                "next_query": next_query, "kinds": kinds }),
+    )
+}
+
+/// Percent-encodes a query value (what a form would send).
+fn form_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn viewer_view(viewer: &Viewer) -> serde_json::Value {
+    json!({ "name": viewer.name, "role": viewer.role.to_string(), "role_zh": viewer.role.label_zh() })
+}
+
+/// Whether a viewer of `scope` may see `report`.
+fn in_scope(scope: &Scope, report: &StoredReport) -> bool {
+    match scope {
+        Scope::All => true,
+        Scope::Province(p) => report.report.content.provinces.contains(p),
+        Scope::Unit(u) => &report.report.unit == u,
+    }
+}
+
+/// Whether the viewer may download the file a report came in: the unit that sent it, CNCERT
+/// and CSB. A bureau sees its province's reports, but a file may hold other provinces' too.
+fn may_download(scope: &Scope, report: &StoredReport) -> bool {
+    match scope {
+        Scope::All => true,
+        Scope::Unit(u) => &report.report.unit == u,
+        Scope::Province(_) => false,
+    }
+}
+
+/// Parties a unit's viewer may see named in a report's obligations and notices: itself and the
+/// authorities, never another unit (a botnet report names the units told to dispose of it).
+fn visible_party(scope: &Scope, party: &str) -> bool {
+    match scope {
+        Scope::Unit(u) => !party.starts_with("unit:") || party == format!("unit:{u}"),
+        _ => true,
+    }
+}
+
+/// A report's whole story for a viewer who may see it: the report, its submission, grading and
+/// regrading, every obligation with its article and state, follow-ups, notices, the audit trail.
+async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer, id: &str) -> Result<serde_json::Value, Response> {
+    let not_found = || super::problem(StatusCode::NOT_FOUND, "not_found", "没有这份报告，或无权查看").into_response();
+    let id: crate::model::ReportId = id.parse().map_err(|_| not_found())?;
+    let unavailable = |e: crate::store::StoreError| super::store_unavailable(&e).into_response();
+    let scope = viewer.scope();
+    let report = state.store.report(id, None).await.map_err(unavailable)?.filter(|r| in_scope(&scope, r)).ok_or_else(not_found)?;
+    let now = Utc::now();
+    let obligations =
+        state.store.obligations(&ObligationFilter { report: Some(id), limit: 500, ..Default::default() }).await.map_err(unavailable)?;
+    let obligations: Vec<_> = obligations.iter().filter(|o| visible_party(&scope, &o.actor.to_string())).collect();
+    let follow_ups = state
+        .store
+        .report_page(&scope, &ReportQuery { follows_up: Some(id), limit: 100, ..Default::default() })
+        .await
+        .map_err(unavailable)?;
+    let notices = state
+        .store
+        .outbox(&OutboxFilter { subject_id: Some(id.to_string()), limit: 500, ..Default::default() })
+        .await
+        .map_err(unavailable)?;
+    let own_addresses: Vec<String> = match &scope {
+        Scope::Unit(u) => state
+            .store
+            .units()
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .filter(|x| &x.code == u)
+            .flat_map(|x| x.emails().map(|e| e.as_str().to_string()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let notices: Vec<_> = notices
+        .iter()
+        .filter(|n| match &scope {
+            Scope::Unit(_) => visible_party(&scope, &n.recipient) && (!n.recipient.contains('@') || own_addresses.contains(&n.recipient)),
+            _ => true,
+        })
+        .map(|n| {
+            json!({ "created_local": local_zh(n.created_at), "kind": n.kind, "channel": n.channel, "recipient": n.recipient,
+                    "status": n.status, "attempts": n.attempts, "last_error": n.last_error, "urgent": n.urgent })
+        })
+        .collect();
+    let mut subjects = vec![id.to_string()];
+    subjects.extend(obligations.iter().map(|o| o.id.to_string()));
+    let audit = state.store.audit_of(&subjects, 500).await.map_err(unavailable)?;
+    let audit: Vec<_> = audit
+        .iter()
+        .map(|a| json!({ "at_local": local_zh(a.at), "actor": a.actor, "action": a.action, "subject": a.subject, "detail": a.detail.to_string() }))
+        .collect();
+    let c = &report.report.content;
+    Ok(json!({
+        "report": report_view(&report),
+        "declared_grade_zh": report.report.declared_grade.map(|g| g.label_zh()),
+        "particulars": c.particulars_zh().into_iter().map(|(label, value)| json!({ "label": label, "value": value })).collect::<Vec<_>>(),
+        "may_download": may_download(&scope, &report),
+        "obligations": obligations.iter().map(|o| obligation_view(o, now)).collect::<Vec<_>>(),
+        "follow_ups": follow_ups.iter().map(report_view).collect::<Vec<_>>(),
+        "notices": notices,
+        "audit": audit,
+    }))
+}
+
+async fn timeline_json<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer = match api_viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match timeline(&state, &viewer, &id).await {
+        Ok(t) => Json(t).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn timeline_page<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer = match page_viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match timeline(&state, &viewer, &id).await {
+        Ok(t) => render(&state, "console/report.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "t": t })),
+        Err(r) if r.status() == StatusCode::NOT_FOUND => {
+            let mut page =
+                render(&state, "console/not_found.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf }));
+            *page.status_mut() = StatusCode::NOT_FOUND;
+            page
+        }
+        Err(r) => r,
+    }
+}
+
+/// The file a report came in, as it arrived, for the unit that sent it, CNCERT and CSB.
+async fn raw_file<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer = match page_viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let not_found = || (StatusCode::NOT_FOUND, "没有这份报告，或无权下载").into_response();
+    let Ok(id) = id.parse::<crate::model::ReportId>() else { return not_found() };
+    let report = match state.store.report(id, None).await {
+        Ok(Some(r)) if may_download(&viewer.scope(), &r) => r,
+        Ok(_) => return not_found(),
+        Err(e) => return super::store_unavailable(&e).into_response(),
+    };
+    match state.store.submission_raw(report.submission_id).await {
+        Ok(Some(bytes)) => {
+            let name = format!("submission-{}.bin", report.submission_id);
+            let mut r = bytes.into_response();
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            // A download, never rendered: the bytes are whatever the sender sent.
+            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).expect("ASCII"));
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            r
+        }
+        Ok(None) => not_found(),
         Err(e) => super::store_unavailable(&e).into_response(),
     }
 }

@@ -1,8 +1,11 @@
 //! The console's scoped reads on PostgreSQL (the SQL is `store::console`'s).
 
-use super::{PgStore, row_to_obligation};
+use super::{PgStore, pg_text, row_to_obligation, row_to_report};
 use crate::store::StoreError;
-use crate::store::console::{ConsoleStore, Due, ObligationPage, Scope, Tally, due_query, tally_query};
+use crate::store::StoredReport;
+use crate::store::console::{
+    AuditEntry, ConsoleStore, Due, ObligationPage, Param, ReportQuery, Scope, Tally, audit_query, due_query, report_page_query, tally_query,
+};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -33,5 +36,41 @@ impl ConsoleStore for PgStore {
         }
         let rows = q.fetch_all(&self.pool).await?;
         Ok(ObligationPage { items: rows.iter().map(row_to_obligation).collect::<Result<_, _>>()?, total: c.fetch_one(&self.pool).await? })
+    }
+
+    async fn report_page(&self, scope: &Scope, query: &ReportQuery) -> Result<Vec<StoredReport>, StoreError> {
+        let (sql, params) = report_page_query(scope, query);
+        let mut q = sqlx::query(&sql);
+        for p in params {
+            q = match p {
+                Param::Text(t) => q.bind(pg_text(&t)),
+                Param::At(t) => q.bind(t),
+                Param::Id(u) => q.bind(u),
+            };
+        }
+        q.fetch_all(&self.pool).await?.iter().map(row_to_report).collect()
+    }
+
+    async fn audit_of(&self, subjects: &[String], limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = audit_query(subjects.len(), limit);
+        let mut q = sqlx::query(&sql);
+        for s in subjects {
+            q = q.bind(pg_text(s));
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    subject: r.try_get("subject")?,
+                    detail: r.try_get::<sqlx::types::Json<serde_json::Value>, _>("detail")?.0,
+                })
+            })
+            .collect()
     }
 }

@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, "leases", include_str!("../../../migrations/postgres/0002_leases.sql")),
     (3, "users", include_str!("../../../migrations/postgres/0003_users.sql")),
+    (4, "audit_subject", include_str!("../../../migrations/postgres/0004_audit_subject.sql")),
 ];
 
 /// The advisory lock a batch holds from reading a period's botnets until it commits what it

@@ -60,6 +60,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "user_appeals", include_str!("../../../migrations/sqlite/0008_user_appeals.sql")),
     (9, "leases", include_str!("../../../migrations/sqlite/0009_leases.sql")),
     (10, "users", include_str!("../../../migrations/sqlite/0010_users.sql")),
+    (11, "audit_subject", include_str!("../../../migrations/sqlite/0011_audit_subject.sql")),
 ];
 
 /// When a commit reaches the disk (SQLite's `synchronous` under WAL).
