@@ -11,7 +11,8 @@ use crate::model::{Obligation, ObligationStatus, Role, UserName};
 use crate::store::console::{Due, ReportQuery, Scope};
 use crate::store::{ConsoleStore, Store, UserStore};
 use crate::store::{ObligationFilter, OutboxFilter, StoredReport};
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -90,6 +91,26 @@ pub(super) async fn viewer<S: Store + UserStore>(state: &HttpState<S>, headers: 
         };
     }
     Err(NoViewer::Anonymous)
+}
+
+/// The viewer of a page: a console session, or the browser is sent to the login page.
+pub(super) struct PageViewer(Viewer);
+
+/// The viewer of an API call: a console session or a unit's bearer token, or 401.
+pub(super) struct ApiViewer(Viewer);
+
+impl<S: Store + UserStore + Send + Sync + 'static> FromRequestParts<Arc<HttpState<S>>> for PageViewer {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<HttpState<S>>) -> Result<Self, Response> {
+        page_viewer(state, &parts.headers).await.map(PageViewer)
+    }
+}
+
+impl<S: Store + UserStore + Send + Sync + 'static> FromRequestParts<Arc<HttpState<S>>> for ApiViewer {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<HttpState<S>>) -> Result<Self, Response> {
+        api_viewer(state, &parts.headers).await.map(ApiViewer)
+    }
 }
 
 /// A page's viewer, or where the browser goes instead.
@@ -266,11 +287,10 @@ async fn dashboard<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewe
     }))
 }
 
-async fn dashboard_page<S: Store + UserStore + ConsoleStore>(State(state): State<Arc<HttpState<S>>>, headers: HeaderMap) -> Response {
-    let viewer = match page_viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn dashboard_page<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+) -> Response {
     match dashboard(&state, &viewer).await {
         Ok(d) => render(&state, "console/dashboard.html", json!({ "d": d, "csrf": viewer.csrf })),
         Err(e) => {
@@ -280,11 +300,10 @@ async fn dashboard_page<S: Store + UserStore + ConsoleStore>(State(state): State
     }
 }
 
-async fn dashboard_json<S: Store + UserStore + ConsoleStore>(State(state): State<Arc<HttpState<S>>>, headers: HeaderMap) -> Response {
-    let viewer = match api_viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn dashboard_json<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    ApiViewer(viewer): ApiViewer,
+) -> Response {
     match dashboard(&state, &viewer).await {
         Ok(d) => Json(d).into_response(),
         Err(e) => super::store_unavailable(&e).into_response(),
@@ -354,13 +373,9 @@ async fn report_list<S: Store + ConsoleStore>(
 
 async fn reports_json<S: Store + UserStore + ConsoleStore>(
     State(state): State<Arc<HttpState<S>>>,
-    headers: HeaderMap,
+    ApiViewer(viewer): ApiViewer,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let viewer = match api_viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match report_list(&state, &viewer, &params).await {
         Ok(list) => Json(list).into_response(),
         Err(r) => r,
@@ -369,13 +384,9 @@ async fn reports_json<S: Store + UserStore + ConsoleStore>(
 
 async fn reports_page<S: Store + UserStore + ConsoleStore>(
     State(state): State<Arc<HttpState<S>>>,
-    headers: HeaderMap,
+    PageViewer(viewer): PageViewer,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let viewer = match page_viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let (list, error) = match report_list(&state, &viewer, &params).await {
         Ok(list) => (list, None),
         Err(r) if r.status() == StatusCode::BAD_REQUEST => (json!({ "items": [], "next_before": null }), report_query(&params).err()),
@@ -512,13 +523,9 @@ async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer
 
 async fn timeline_json<S: Store + UserStore + ConsoleStore>(
     State(state): State<Arc<HttpState<S>>>,
-    headers: HeaderMap,
+    ApiViewer(viewer): ApiViewer,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match api_viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match timeline(&state, &viewer, &id).await {
         Ok(t) => Json(t).into_response(),
         Err(r) => r,
@@ -527,13 +534,9 @@ async fn timeline_json<S: Store + UserStore + ConsoleStore>(
 
 async fn timeline_page<S: Store + UserStore + ConsoleStore>(
     State(state): State<Arc<HttpState<S>>>,
-    headers: HeaderMap,
+    PageViewer(viewer): PageViewer,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match page_viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match timeline(&state, &viewer, &id).await {
         Ok(t) => render(&state, "console/report.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "t": t })),
         Err(r) if r.status() == StatusCode::NOT_FOUND => {
@@ -549,13 +552,9 @@ async fn timeline_page<S: Store + UserStore + ConsoleStore>(
 /// The file a report came in, as it arrived, for the unit that sent it, CNCERT and CSB.
 async fn raw_file<S: Store + UserStore + ConsoleStore>(
     State(state): State<Arc<HttpState<S>>>,
-    headers: HeaderMap,
+    PageViewer(viewer): PageViewer,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match page_viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let not_found = || (StatusCode::NOT_FOUND, "没有这份报告，或无权下载").into_response();
     let Ok(id) = id.parse::<crate::model::ReportId>() else { return not_found() };
     let report = match state.store.report(id, None).await {
