@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("console/reports.html", include_str!("../templates/console/reports.html")),
     ("console/report.html", include_str!("../templates/console/report.html")),
     ("console/not_found.html", include_str!("../templates/console/not_found.html")),
+    ("console/obligations.html", include_str!("../templates/console/obligations.html")),
     ("mail/receipt.subject.txt", include_str!("../templates/mail/receipt.subject.txt")),
     ("mail/receipt.txt", include_str!("../templates/mail/receipt.txt")),
     ("mail/receipt.html", include_str!("../templates/mail/receipt.html")),
@@ -109,6 +110,13 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/nav.html", console.clone()),
         ("console/dashboard.html", console.clone()),
         ("console/not_found.html", console.clone()),
+        ("console/obligations.html", {
+            let mut c = console.clone();
+            c["late_days"] = json!(30);
+            c["b"] = json!({"state": "overdue", "total": 1, "items": [obligation_row.clone()],
+                "parties": [{"actor": "unit:CT-GD", "actor_zh": "广东电信", "unit": "CT-GD", "due_soon": 1, "overdue": 2, "missed": 0, "met_late": 1}]});
+            c
+        }),
         ("console/reports.html", {
             let mut c = console.clone();
             c["list"] = json!({"items": [report_row.clone()], "next_before": "0193"});

@@ -294,10 +294,20 @@ impl super::ConsoleStore for AnyStore {
     async fn due_obligations(
         &self,
         scope: &super::console::Scope,
+        narrow: &super::console::Scope,
         due: super::console::Due,
         limit: u32,
     ) -> Result<super::console::ObligationPage, StoreError> {
-        each!(self, s => s.due_obligations(scope, due, limit).await)
+        each!(self, s => s.due_obligations(scope, narrow, due, limit).await)
+    }
+    async fn party_tallies(
+        &self,
+        scope: &super::console::Scope,
+        now: DateTime<Utc>,
+        soon: DateTime<Utc>,
+        late_since: DateTime<Utc>,
+    ) -> Result<Vec<super::console::PartyTally>, StoreError> {
+        each!(self, s => s.party_tallies(scope, now, soon, late_since).await)
     }
     async fn report_page(
         &self,

@@ -38,6 +38,18 @@ pub enum Due {
     Between(DateTime<Utc>, DateTime<Utc>),
     /// Past due at this instant and not done: open, or marked missed (漏报).
     Overdue(DateTime<Utc>),
+    /// Done after their due time (迟报), since this instant.
+    MetLate(DateTime<Utc>),
+}
+
+/// One party's obligations by state: what the board shows a row for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartyTally {
+    pub actor: String,
+    pub due_soon: i64,
+    pub overdue: i64,
+    pub missed: i64,
+    pub met_late: i64,
 }
 
 /// A page of obligations and how many match in all.
@@ -92,8 +104,24 @@ pub trait ConsoleStore {
     fn audit_of(&self, subjects: &[String], limit: u32) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
     /// The reports received since `since` that `scope` may see, by kind and grade.
     fn report_tally(&self, scope: &Scope, since: DateTime<Utc>) -> impl Future<Output = Result<Vec<Tally>, StoreError>> + Send;
-    /// The obligations `due` selects that `scope` may see, soonest due first.
-    fn due_obligations(&self, scope: &Scope, due: Due, limit: u32) -> impl Future<Output = Result<ObligationPage, StoreError>> + Send;
+    /// The obligations `due` selects that `scope` may see, within `narrow` (the viewer's own
+    /// filter; `Scope::All` for none), soonest due first.
+    fn due_obligations(
+        &self,
+        scope: &Scope,
+        narrow: &Scope,
+        due: Due,
+        limit: u32,
+    ) -> impl Future<Output = Result<ObligationPage, StoreError>> + Send;
+    /// Each party's obligations that `scope` may see: due by `soon`, overdue or missed at
+    /// `now`, done late since `late_since`; the parties with the most overdue first.
+    fn party_tallies(
+        &self,
+        scope: &Scope,
+        now: DateTime<Utc>,
+        soon: DateTime<Utc>,
+        late_since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<PartyTally>, StoreError>> + Send;
 }
 
 /// A text parameter of a scoped query.
@@ -136,6 +164,7 @@ pub(crate) fn due_condition(due: Due) -> (&'static str, Vec<DateTime<Utc>>) {
     match due {
         Due::Between(from, to) => ("o.status = 'open' AND o.due_at > $1 AND o.due_at <= $2", vec![from, to]),
         Due::Overdue(now) => ("((o.status = 'open' AND o.due_at <= $1) OR o.status = 'missed')", vec![now]),
+        Due::MetLate(since) => ("o.status = 'late' AND o.met_at >= $1", vec![since]),
     }
 }
 
@@ -193,6 +222,22 @@ pub(crate) fn audit_query(n: usize, limit: u32) -> String {
     )
 }
 
+/// The query of `party_tallies`: `$1` now, `$2` soon, `$3` late since, then the scope's texts.
+pub(crate) fn party_tally_query(scope: &Scope) -> (String, Binds) {
+    let (cond, binds) = obligation_scope(scope, 4);
+    let sql = format!(
+        "SELECT o.actor, \
+         sum(CASE WHEN o.status = 'open' AND o.due_at > $1 AND o.due_at <= $2 THEN 1 ELSE 0 END) AS due_soon, \
+         sum(CASE WHEN o.status = 'open' AND o.due_at <= $1 THEN 1 ELSE 0 END) AS overdue, \
+         sum(CASE WHEN o.status = 'missed' THEN 1 ELSE 0 END) AS missed, \
+         sum(CASE WHEN o.status = 'late' AND o.met_at >= $3 THEN 1 ELSE 0 END) AS met_late \
+         FROM obligations o LEFT JOIN reports r ON r.id = o.report_id \
+         WHERE (o.status IN ('open', 'missed') OR (o.status = 'late' AND o.met_at >= $3)) AND {cond} \
+         GROUP BY o.actor ORDER BY 3 DESC, 4 DESC, 2 DESC, 1 LIMIT 1000"
+    );
+    (sql, binds)
+}
+
 /// The query of `report_tally`, on `$1` (since) and the scope's parameters.
 pub(crate) fn tally_query(scope: &Scope) -> (String, Binds) {
     let (cond, binds) = report_scope(scope, 2);
@@ -211,9 +256,12 @@ pub(crate) struct DueQuery {
     pub binds: Binds,
 }
 
-pub(crate) fn due_query(scope: &Scope, due: Due, limit: u32) -> DueQuery {
+pub(crate) fn due_query(scope: &Scope, narrow: &Scope, due: Due, limit: u32) -> DueQuery {
     let (due_sql, instants) = due_condition(due);
-    let (cond, binds) = obligation_scope(scope, instants.len() + 1);
+    let (viewer, mut binds) = obligation_scope(scope, instants.len() + 1);
+    let (filter, more) = obligation_scope(narrow, instants.len() + 1 + binds.len());
+    binds.extend(more);
+    let cond = format!("{viewer} AND {filter}");
     let from = "FROM obligations o LEFT JOIN reports r ON r.id = o.report_id";
     DueQuery {
         list: format!("SELECT o.* {from} WHERE {due_sql} AND {cond} ORDER BY o.due_at, o.id LIMIT {}", limit.max(1)),

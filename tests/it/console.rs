@@ -157,13 +157,14 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
     for (user, _) in ROLES {
         assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
     }
-    let routes = ["/console", "/api/v1/dashboard", "/login", "/console/reports", "/api/v1/reports"];
+    let routes =
+        ["/console", "/api/v1/dashboard", "/login", "/console/reports", "/api/v1/reports", "/console/obligations", "/api/v1/obligations"];
     for route in routes {
         for (user, _) in ROLES.iter().chain(&[("anonymous", "")]) {
             let (code, body) = c.get(user, route).await;
             let expected: &[u16] = match (*user, route) {
-                ("anonymous", "/console" | "/console/reports") => &[303],
-                ("anonymous", "/api/v1/dashboard" | "/api/v1/reports") => &[401],
+                ("anonymous", "/console" | "/console/reports" | "/console/obligations") => &[303],
+                ("anonymous", "/api/v1/dashboard" | "/api/v1/reports" | "/api/v1/obligations") => &[401],
                 ("anonymous", "/login") => &[200],
                 (_, "/login") => &[303],
                 _ => &[200],
@@ -329,10 +330,56 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     assert!(page.contains("IDC-BJ") && page.contains("CT-GD"), "{page}");
 }
 
+/// The obligations board: each party's duties by state, each list narrowed to a unit or a
+/// province but never wider than the viewer's scope; its counts add up to its lists.
+async fn the_obligations_board_counts_each_partys_duties_within_scope(backend: Backend) {
+    let c = console(backend).await;
+    seed(&c).await;
+    for (user, _) in ROLES {
+        assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
+    }
+    let board = async |user: &str, query: &str| -> Value {
+        let (code, text) = c.get(user, &format!("/api/v1/obligations{query}")).await;
+        assert_eq!(code, 200, "{user} {query}: {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let parties = |b: &Value| b["parties"].as_array().unwrap().iter().map(|p| p["actor"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let sum = |b: &Value, field: &str| b["parties"].as_array().unwrap().iter().map(|p| p[field].as_i64().unwrap()).sum::<i64>();
+
+    let all = board("cert", "").await;
+    assert!(parties(&all).contains(&"unit:CT-GD".to_string()) && parties(&all).contains(&"unit:IDC-BJ".to_string()), "{all}");
+    for state in ["overdue", "due_soon", "met_late"] {
+        let b = board("cert", &format!("?state={state}")).await;
+        let counted = match state {
+            "overdue" => sum(&b, "overdue") + sum(&b, "missed"),
+            "due_soon" => sum(&b, "due_soon"),
+            _ => sum(&b, "met_late"),
+        };
+        assert_eq!(b["total"].as_i64().unwrap(), counted, "{state}: the list and the counts agree: {b}");
+    }
+    let ct_only = board("cert", "?state=overdue&unit=CT-GD").await;
+    assert!(ct_only["items"].as_array().unwrap().iter().all(|o| o["actor"] == "unit:CT-GD"), "{ct_only}");
+
+    let own = board("ctgd", "").await;
+    assert_eq!(parties(&own), ["unit:CT-GD"], "a unit sees its own row only: {own}");
+    for query in ["?unit=IDC-BJ", "?state=due_soon&unit=IDC-BJ", "?province=BJ"] {
+        assert_eq!(board("ctgd", query).await["total"], 0, "a filter cannot widen a unit's scope: {query}");
+    }
+    assert_eq!(board("gd", "?state=overdue&province=BJ").await["total"], 0, "nor a bureau's");
+    assert!(!parties(&board("gd", "").await).contains(&"unit:IDC-BJ".to_string()));
+    let (code, text) = c.get("cert", "/api/v1/obligations?state=soonish").await;
+    assert_eq!(code, 400);
+    assert!(text.contains("state"), "{text}");
+    let (code, page) = c.get("gd", "/console/obligations?state=due_soon").await;
+    assert_eq!(code, 200);
+    assert!(page.contains("义务看板") && !page.contains("IDC-BJ"), "{page}");
+}
+
 crate::on_both_backends!(
     multi_thread:
     a_user_logs_in_sees_the_dashboard_and_logs_out,
     logins_are_rate_limited_per_account,
     every_console_route_answers_every_role_within_its_scope,
     a_reports_timeline_is_shown_only_to_who_may_see_it,
+    the_obligations_board_counts_each_partys_duties_within_scope,
 );

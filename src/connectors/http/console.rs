@@ -35,6 +35,8 @@ pub(super) fn routes<S: Store + UserStore + ConsoleStore>() -> Router<Arc<HttpSt
         .route("/console/reports/{id}", get(timeline_page::<S>))
         .route("/api/v1/reports/{id}", get(timeline_json::<S>))
         .route("/console/reports/{id}/raw", get(raw_file::<S>))
+        .route("/console/obligations", get(board_page::<S>))
+        .route("/api/v1/obligations", get(board_json::<S>))
 }
 
 /// Who is asking: a console user by session, or a unit by its upload token (API only).
@@ -259,8 +261,8 @@ async fn dashboard<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewe
     let now = Utc::now();
     let scope = viewer.scope();
     let today = state.store.report_tally(&scope, start_of_day(now)).await?;
-    let soon = state.store.due_obligations(&scope, Due::Between(now, now + chrono::Duration::hours(24)), LISTED).await?;
-    let overdue = state.store.due_obligations(&scope, Due::Overdue(now), LISTED).await?;
+    let soon = state.store.due_obligations(&scope, &Scope::All, Due::Between(now, now + chrono::Duration::hours(24)), LISTED).await?;
+    let overdue = state.store.due_obligations(&scope, &Scope::All, Due::Overdue(now), LISTED).await?;
     let backlog = if viewer.role.sees_all() { state.store.outbox_backlog(now).await? } else { Vec::new() };
     let tally: Vec<_> = today
         .iter()
@@ -575,5 +577,72 @@ async fn raw_file<S: Store + UserStore + ConsoleStore>(
         }
         Ok(None) => not_found(),
         Err(e) => super::store_unavailable(&e).into_response(),
+    }
+}
+
+/// How far back the board counts duties done late.
+const LATE_WINDOW_DAYS: i64 = 30;
+
+/// The obligations board: every party's duties due in 24 hours, overdue, missed and done late
+/// (the last 30 days), and the list of one of those states, narrowed to a unit or a province.
+async fn board<S: Store + ConsoleStore>(
+    state: &HttpState<S>,
+    viewer: &Viewer,
+    params: &std::collections::HashMap<String, String>,
+) -> Result<serde_json::Value, Response> {
+    let bad = |e: String| super::problem(StatusCode::BAD_REQUEST, "bad_query", &e).into_response();
+    let get = |k: &str| params.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let now = Utc::now();
+    let soon = now + chrono::Duration::hours(24);
+    let late_since = now - chrono::Duration::days(LATE_WINDOW_DAYS);
+    let (state_code, due) = match get("state").unwrap_or("overdue") {
+        "due_soon" => ("due_soon", Due::Between(now, soon)),
+        "overdue" => ("overdue", Due::Overdue(now)),
+        "met_late" => ("met_late", Due::MetLate(late_since)),
+        other => return Err(bad(format!("state：应为 due_soon、overdue 或 met_late，而不是 {other:?}"))),
+    };
+    let narrow = match (get("unit"), get("province")) {
+        (Some(u), _) => Scope::Unit(u.parse().map_err(|_| bad(format!("unit：单位代码不正确 {u:?}")))?),
+        (None, Some(p)) => Scope::Province(p.parse().map_err(|_| bad(format!("province：省份代码不正确 {p:?}")))?),
+        (None, None) => Scope::All,
+    };
+    let unavailable = |e: crate::store::StoreError| super::store_unavailable(&e).into_response();
+    let scope = viewer.scope();
+    let tallies = state.store.party_tallies(&scope, now, soon, late_since).await.map_err(unavailable)?;
+    let page = state.store.due_obligations(&scope, &narrow, due, REPORTS_PER_PAGE).await.map_err(unavailable)?;
+    let label = |actor: &str| actor.parse::<crate::model::Party>().map_or_else(|_| actor.to_string(), |p| p.label_zh());
+    Ok(json!({
+        "as_of": now,
+        "state": state_code,
+        "parties": tallies.iter().map(|t| json!({ "actor": t.actor, "actor_zh": label(&t.actor), "unit": t.actor.strip_prefix("unit:"), "due_soon": t.due_soon, "overdue": t.overdue,
+                                                   "missed": t.missed, "met_late": t.met_late })).collect::<Vec<_>>(),
+        "total": page.total,
+        "items": page.items.iter().map(|o| obligation_view(o, now)).collect::<Vec<_>>(),
+    }))
+}
+
+async fn board_json<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    ApiViewer(viewer): ApiViewer,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    match board(&state, &viewer, &params).await {
+        Ok(b) => Json(b).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn board_page<S: Store + UserStore + ConsoleStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    match board(&state, &viewer, &params).await {
+        Ok(b) => render(
+            &state,
+            "console/obligations.html",
+            json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "b": b, "late_days": LATE_WINDOW_DAYS }),
+        ),
+        Err(r) => r,
     }
 }

@@ -4,7 +4,8 @@ use super::{SqliteStore, from_ms, ms, row_to_obligation, row_to_report};
 use crate::store::StoreError;
 use crate::store::StoredReport;
 use crate::store::console::{
-    AuditEntry, ConsoleStore, Due, ObligationPage, Param, ReportQuery, Scope, Tally, audit_query, due_query, report_page_query, tally_query,
+    AuditEntry, ConsoleStore, Due, ObligationPage, Param, PartyTally, ReportQuery, Scope, Tally, audit_query, due_query, party_tally_query,
+    report_page_query, tally_query,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -26,8 +27,8 @@ impl ConsoleStore for SqliteStore {
         rows.iter().map(|r| Ok(Tally { kind: r.try_get("kind")?, grade: r.try_get("grade")?, count: r.try_get("n")? })).collect()
     }
 
-    async fn due_obligations(&self, scope: &Scope, due: Due, limit: u32) -> Result<ObligationPage, StoreError> {
-        let query = due_query(scope, due, limit);
+    async fn due_obligations(&self, scope: &Scope, narrow: &Scope, due: Due, limit: u32) -> Result<ObligationPage, StoreError> {
+        let query = due_query(scope, narrow, due, limit);
         let (list, count) = (numbered(&query.list), numbered(&query.count));
         let mut q = sqlx::query(&list);
         let mut c = sqlx::query_scalar::<_, i64>(&count);
@@ -76,6 +77,33 @@ impl ConsoleStore for SqliteStore {
                     action: r.try_get("action")?,
                     subject: r.try_get("subject")?,
                     detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                })
+            })
+            .collect()
+    }
+
+    async fn party_tallies(
+        &self,
+        scope: &Scope,
+        now: DateTime<Utc>,
+        soon: DateTime<Utc>,
+        late_since: DateTime<Utc>,
+    ) -> Result<Vec<PartyTally>, StoreError> {
+        let (sql, binds) = party_tally_query(scope);
+        let sql = numbered(&sql);
+        let mut q = sqlx::query(&sql).bind(ms(now)).bind(ms(soon)).bind(ms(late_since));
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PartyTally {
+                    actor: r.try_get("actor")?,
+                    due_soon: r.try_get("due_soon")?,
+                    overdue: r.try_get("overdue")?,
+                    missed: r.try_get("missed")?,
+                    met_late: r.try_get("met_late")?,
                 })
             })
             .collect()
