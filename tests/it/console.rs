@@ -375,6 +375,56 @@ async fn the_obligations_board_counts_each_partys_duties_within_scope(backend: B
     assert!(page.contains("义务看板") && !page.contains("IDC-BJ"), "{page}");
 }
 
+/// The console in headless Chromium, driven by playwright-core (`tests/browser/console.cjs`):
+/// a unit's clerk logs in (after a wrong password), reads the dashboard, the report list and a
+/// timeline, and logs out; a bureau's officer sees only Guangdong. Screenshots are kept in the
+/// build's temporary folder (`console-screens/`).
+async fn the_console_works_in_a_real_browser(backend: Backend) {
+    let chromium = std::env::var("TONGBAO_TEST_CHROMIUM").expect("TONGBAO_TEST_CHROMIUM is not set: run the tests through ./scripts/test");
+    let modules =
+        std::env::var("TONGBAO_TEST_NODE_MODULES").expect("TONGBAO_TEST_NODE_MODULES is not set: scripts/test installs playwright-core");
+    let c = console(backend).await;
+    seed(&c).await;
+    let other = report_of(&c, "IDC-BJ", "major").await;
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screens").join(format!("{backend:?}").to_lowercase());
+    std::fs::create_dir_all(&shots).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.cjs");
+    let (base, shots_arg) = (c.base.clone(), shots.display().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .args([&base, &shots_arg, PASSWORD])
+            .env("NODE_PATH", &modules)
+            .env("TONGBAO_TEST_CHROMIUM", chromium)
+            .env("TONGBAO_TEST_OTHER_REPORT", other)
+            .output()
+            .expect("run node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(seen["wrong_password"], "用户名或密码不正确", "{seen}");
+    assert!(seen["clerk_header"].as_str().unwrap().contains("单位 CT-GD · ctgd"), "{seen}");
+    assert_eq!(seen["clerk_today"], 2);
+    let clerk_units: Vec<&str> = seen["clerk_units"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    assert_eq!(clerk_units, ["CT-GD", "CT-GD"], "{seen}");
+    assert!(seen["timeline_heading"].as_str().unwrap().contains("CT-GD"), "{seen}");
+    assert!(seen["timeline_obligations"].as_u64().unwrap() >= 2, "a header row and at least one duty: {seen}");
+    assert_eq!(seen["timeline_download"], 1, "the unit may download its own file");
+    assert_eq!(seen["after_logout"], "/login");
+    assert_eq!(seen["officer_today"], 2);
+    let officer_units: Vec<&str> = seen["officer_units"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    assert!(!officer_units.is_empty() && officer_units.iter().all(|u| *u == "CT-GD"), "Guangdong's reports only: {seen}");
+    assert!(!seen["officer_board"].to_string().contains("IDC"), "{seen}");
+    assert_eq!(seen["other_province_status"], 404);
+    for shot in ["dashboard-unit", "reports-unit", "timeline-unit", "reports-bureau", "obligations-bureau"] {
+        let png = std::fs::read(shots.join(format!("{shot}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{shot}.png");
+    }
+}
+
 crate::on_both_backends!(
     multi_thread:
     a_user_logs_in_sees_the_dashboard_and_logs_out,
@@ -382,4 +432,5 @@ crate::on_both_backends!(
     every_console_route_answers_every_role_within_its_scope,
     a_reports_timeline_is_shown_only_to_who_may_see_it,
     the_obligations_board_counts_each_partys_duties_within_scope,
+    the_console_works_in_a_real_browser,
 );

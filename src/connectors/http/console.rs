@@ -499,8 +499,9 @@ async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer
             _ => true,
         })
         .map(|n| {
-            json!({ "created_local": local_zh(n.created_at), "kind": n.kind, "channel": n.channel, "recipient": n.recipient,
-                    "status": n.status, "attempts": n.attempts, "last_error": n.last_error, "urgent": n.urgent })
+            json!({ "created_local": local_zh(n.created_at), "kind": outbox_label(&n.kind), "channel": outbox_label(&n.channel),
+                    "recipient": n.recipient, "status": outbox_label(&n.status), "attempts": n.attempts, "last_error": n.last_error,
+                    "urgent": n.urgent })
         })
         .collect();
     let mut subjects = vec![id.to_string()];
@@ -645,4 +646,30 @@ async fn board_page<S: Store + UserStore + ConsoleStore>(
         ),
         Err(r) => r,
     }
+}
+
+/// How people read an outbox row's kind, channel and status.
+fn outbox_label(code: &str) -> String {
+    match code {
+        "receipt" => "回执",
+        "notice" => "通报",
+        "alert" => "提醒",
+        "reminder" => "到期提醒",
+        "overdue" => "逾期告警",
+        "escalation" => "升级处理",
+        "summary_reminder" => "月度汇总提醒",
+        "missing_summaries" => "未报月度汇总",
+        "digest" => "月度通报",
+        "batch" => "汇总邮件",
+        "email" => "邮件",
+        "amqp" => "消息队列",
+        "party" => "按单位分发",
+        "pending" => "待发送",
+        "sent" => "已发送",
+        "expanded" => "已分发",
+        "failed" => "发送失败",
+        "expired" => "已过期未发",
+        other => other,
+    }
+    .to_string()
 }
