@@ -20,6 +20,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("console/report.html", include_str!("../templates/console/report.html")),
     ("console/not_found.html", include_str!("../templates/console/not_found.html")),
     ("console/obligations.html", include_str!("../templates/console/obligations.html")),
+    ("console/forbidden.html", include_str!("../templates/console/forbidden.html")),
+    ("console/digest.html", include_str!("../templates/console/digest.html")),
     ("mail/receipt.subject.txt", include_str!("../templates/mail/receipt.subject.txt")),
     ("mail/receipt.txt", include_str!("../templates/mail/receipt.txt")),
     ("mail/receipt.html", include_str!("../templates/mail/receipt.html")),
@@ -110,6 +112,16 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/nav.html", console.clone()),
         ("console/dashboard.html", console.clone()),
         ("console/not_found.html", console.clone()),
+        ("console/forbidden.html", console.clone()),
+        ("console/digest.html", {
+            let mut c = console.clone();
+            c["error"] = json!(null);
+            c["current_colour"] = json!("#c0392b");
+            c["previous_colour"] = json!("#95a5a6");
+            c["g"] = json!({"month": "2026-09", "digest": digest["d"].clone(), "rates": digest["rates"].clone(),
+                "sent": [{"created_local": "2026-10-01 09:00", "channel": "按单位分发", "recipient": "csb", "status": "已分发", "last_error": null}]});
+            c
+        }),
         ("console/obligations.html", {
             let mut c = console.clone();
             c["late_days"] = json!(30);

@@ -147,12 +147,14 @@ pub(crate) fn obligation_scope(scope: &Scope, first: usize) -> (String, Binds) {
             (
                 format!(
                     "(o.actor = ${a} OR CAST(o.recipients AS TEXT) LIKE ${b} OR CAST(o.copies AS TEXT) LIKE ${b} \
+                     OR CAST(o.recipients AS TEXT) LIKE ${d} OR CAST(o.copies AS TEXT) LIKE ${d} \
                      OR (' ' || r.provinces || ' ') LIKE ${c})",
                     a = first,
                     b = first + 1,
-                    c = first + 2
+                    c = first + 2,
+                    d = first + 3
                 ),
-                vec![party.clone(), format!("%\"{party}\"%"), format!("% {} %", p.code())],
+                vec![party.clone(), format!("%\"{party}\"%"), format!("% {} %", p.code()), "%\"bureaus:all\"%".to_string()],
             )
         }
         Scope::Unit(u) => (format!("o.actor = ${first}"), vec![format!("unit:{u}")]),
@@ -206,7 +208,7 @@ pub(crate) fn report_page_query(scope: &Scope, q: &ReportQuery) -> (String, Vec<
     let sql = format!(
         "SELECT r.submission_id, r.received_at, r.body FROM reports r WHERE {} ORDER BY r.id DESC LIMIT {}",
         conds.join(" AND "),
-        q.limit.clamp(1, 1000)
+        q.limit.clamp(1, 1001)
     );
     (sql, params)
 }
@@ -279,8 +281,8 @@ mod tests {
     fn each_role_is_scoped_to_what_it_may_see() {
         assert_eq!(Scope::from(&Role::Csb), Scope::All);
         let (sql, binds) = obligation_scope(&Scope::Province(Province::Guangdong), 3);
-        assert!(sql.contains("$3") && sql.contains("$5") && !sql.contains("$6"), "{sql}");
-        assert_eq!(binds, ["bureau:GD", "%\"bureau:GD\"%", "% GD %"]);
+        assert!(sql.contains("$3") && sql.contains("$6") && !sql.contains("$7"), "{sql}");
+        assert_eq!(binds, ["bureau:GD", "%\"bureau:GD\"%", "% GD %", "%\"bureaus:all\"%"]);
         let (sql, binds) = report_scope(&Scope::Unit("CT-GD".parse().unwrap()), 2);
         assert_eq!((sql.as_str(), binds), ("r.unit_code = $2", vec!["CT-GD".to_string()]));
     }

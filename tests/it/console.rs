@@ -61,7 +61,10 @@ impl Console {
 }
 
 async fn console(backend: Backend) -> Console {
-    let lib = Lib::on(backend).await;
+    console_with(Lib::on(backend).await).await
+}
+
+async fn console_with(lib: Lib) -> Console {
     let now = chrono::Utc::now();
     for (name, role) in ROLES {
         let user = User { name: name.parse().unwrap(), role: role.parse::<Role>().unwrap(), password_hash: hash_password(PASSWORD) };
@@ -123,6 +126,27 @@ async fn a_user_logs_in_sees_the_dashboard_and_logs_out(backend: Backend) {
     assert_eq!(c.curl("ctgd", &["--data", &format!("csrf={csrf}"), &logout]).await.0, 303);
     assert_eq!(c.get("ctgd", "/console").await.0, 303, "logged out");
 
+    // A login posted from another site's page is refused; behind a proxy (not loopback) the
+    // cookie is Secure.
+    let login_url = format!("{}/login", c.base);
+    let form = ["--data-urlencode", "name=ctgd", "--data-urlencode", &format!("password={PASSWORD}")];
+    for header in ["Origin: https://evil.example", "Sec-Fetch-Site: cross-site", "Origin: null"] {
+        let mut args = vec!["-H", header];
+        args.extend(form);
+        args.push(&login_url);
+        assert_eq!(c.curl("crosssite", &args).await.0, 403, "{header}");
+    }
+    let (code, headers) =
+        c.curl("proxied", &["-D", "-", "-H", "Host: tongbao.cncert.example", form[0], form[1], form[2], form[3], &login_url]).await;
+    assert_eq!(code, 303, "{headers}");
+    assert!(headers.to_ascii_lowercase().contains("; secure"), "{headers}");
+    let (code, headers) = c.curl("loopback", &["-D", "-", form[0], form[1], form[2], form[3], &login_url]).await;
+    assert_eq!(code, 303, "{headers}");
+    assert!(
+        headers.contains("tongbao_session=") && !headers.to_ascii_lowercase().contains("; secure"),
+        "plain HTTP on loopback: {headers}"
+    );
+
     // A cookie whose signature was tampered with opens nothing.
     assert_eq!(c.login("csb", PASSWORD).await, 303);
     let jar = std::fs::read_to_string(c.jar("csb")).unwrap();
@@ -163,8 +187,9 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
         for (user, _) in ROLES.iter().chain(&[("anonymous", "")]) {
             let (code, body) = c.get(user, route).await;
             let expected: &[u16] = match (*user, route) {
-                ("anonymous", "/console" | "/console/reports" | "/console/obligations") => &[303],
-                ("anonymous", "/api/v1/dashboard" | "/api/v1/reports" | "/api/v1/obligations") => &[401],
+                ("anonymous", "/console" | "/console/reports" | "/console/obligations" | "/console/digest") => &[303],
+                ("anonymous", "/api/v1/dashboard" | "/api/v1/reports" | "/api/v1/obligations" | "/api/v1/digest") => &[401],
+                ("ctgd" | "idcbj", "/console/digest" | "/api/v1/digest") => &[403],
                 ("anonymous", "/login") => &[200],
                 (_, "/login") => &[303],
                 _ => &[200],
@@ -224,7 +249,14 @@ async fn report_of(c: &Console, unit: &str, grade: &str) -> String {
 /// bureau its province's (without the file, which may hold other provinces' reports), CNCERT
 /// and CSB everything; the rest is 404, the same as a report that does not exist.
 async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
-    let c = console(backend).await;
+    // IDC-BJ answers for 203.0.113.0/24: a botnet CT-GD reports there is IDC-BJ's to dispose of.
+    let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"IDC-BJ\"\n").unwrap();
+    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+        calendar: tongbao::rules::Calendar::builtin(),
+        policy: Default::default(),
+        ownership,
+    });
+    let c = console_with(Lib::with_engine_on(engine, backend).await).await;
     seed(&c).await;
     for (user, _) in ROLES {
         assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
@@ -245,6 +277,8 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     };
     let first = c.lib.submit("CT-GD", botnet_at("198.51.100.1"), &now.to_rfc3339()).await.reports[0].report_id.to_string();
     assert!(c.lib.submit("CT-GD", botnet_at("198.51.100.2"), &now.to_rfc3339()).await.errors.is_empty());
+
+    let notified = c.lib.submit("CT-GD", botnet(1_000, &[], &found), &now.to_rfc3339()).await.reports[0].report_id.to_string();
 
     let api = |id: &str| format!("/api/v1/reports/{id}");
     let raw = |id: &str| format!("/console/reports/{id}/raw");
@@ -274,6 +308,15 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     assert!(actions.contains(&"report.regraded"), "the regrade is in the audit trail: {actions:?}");
     assert_eq!(t["report"]["grade_zh"], "较大", "{t}");
 
+    // The botnet IDC-BJ was told to dispose of: CT-GD reads its own report's story, and nothing
+    // in it names IDC-BJ (its duty, the notices to it, the audit of the notification); CNCERT
+    // sees all of that.
+    let (code, t) = timeline("ctgd", &notified).await;
+    assert_eq!(code, 200);
+    assert!(!t.to_string().contains("IDC-BJ") && !t.to_string().contains("IDC_BJ"), "another unit named to CT-GD: {t:#}");
+    let (_, all) = timeline("cert", &notified).await;
+    assert!(all.to_string().contains("unit:IDC-BJ"), "CNCERT sees who was notified: {all:#}");
+
     for (user, id, want) in [
         ("idcbj", &ct, 404),
         ("ctgd", &bj, 404),
@@ -302,15 +345,15 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     };
     let units = |v: &Value| v["items"].as_array().unwrap().iter().map(|r| r["unit"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     let own = list("ctgd", "").await;
-    assert!(units(&own).iter().all(|u| u == "CT-GD") && units(&own).len() == 5, "{own}");
+    assert!(units(&own).iter().all(|u| u == "CT-GD") && units(&own).len() == 6, "{own}");
     assert!(units(&list("ctgd", "?unit=IDC-BJ").await).is_empty(), "a unit filter cannot widen the scope");
-    assert_eq!(units(&list("gd", "").await).len(), 5, "Guangdong's reports");
-    assert_eq!(units(&list("cert", "").await).len(), 7);
+    assert_eq!(units(&list("gd", "").await).len(), 6, "Guangdong's reports");
+    assert_eq!(units(&list("cert", "").await).len(), 8);
     assert_eq!(units(&list("cert", "?province=BJ").await), ["IDC-BJ", "IDC-BJ"]);
     assert_eq!(units(&list("cert", "?kind=event&grade=major").await).len(), 3);
-    assert_eq!(units(&list("cert", "?kind=botnet_event").await).len(), 2);
+    assert_eq!(units(&list("cert", "?kind=botnet_event").await).len(), 3);
     let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d").to_string();
-    assert_eq!(units(&list("cert", &format!("?from={today}&to={today}")).await).len(), 7);
+    assert_eq!(units(&list("cert", &format!("?from={today}&to={today}")).await).len(), 8);
     assert_eq!(units(&list("cert", "?to=2020-01-01").await).len(), 0);
     let first_page = list("cert", "?limit=4").await;
     let next = first_page["next_before"].as_str().expect("a next page").to_string();
@@ -320,11 +363,13 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     all.extend(ids(&second_page));
     all.sort();
     all.dedup();
-    assert_eq!(all.len(), 7, "two pages, every report once");
+    assert_eq!(all.len(), 8, "two pages, every report once");
     assert!(second_page["next_before"].is_null());
+    let (code, _) = c.get("cert", "/api/v1/reports?from=-5000-01-01").await;
+    assert_eq!(code, 400, "a year no database holds is refused, not a store error");
     let (code, text) = c.get("cert", "/api/v1/reports?from=yesterday").await;
     assert_eq!(code, 400);
-    assert!(text.contains("from") && text.contains("应为日期"), "{text}");
+    assert!(text.contains("from") && text.contains("的日期"), "{text}");
     let (code, page) = c.get("cert", "/console/reports?kind=event").await;
     assert_eq!(code, 200);
     assert!(page.contains("IDC-BJ") && page.contains("CT-GD"), "{page}");
@@ -373,6 +418,61 @@ async fn the_obligations_board_counts_each_partys_duties_within_scope(backend: B
     let (code, page) = c.get("gd", "/console/obligations?state=due_soon").await;
     assert_eq!(code, 200);
     assert!(page.contains("义务看板") && !page.contains("IDC-BJ"), "{page}");
+}
+
+/// Art. 19–20 [通报办法]: the month's digest as CSB, the bureaus and CNCERT read it, with its
+/// chart, its workbook and to whom it went; units are not its readers.
+async fn the_monthly_digest_page_shows_the_month_and_where_it_went(backend: Backend) {
+    let c = console(backend).await;
+    for (json, at) in [
+        (event("general", "2026-09-03T10:00:00+08:00"), "2026-09-03T03:00:00Z"),
+        (event("large", "2026-09-10T10:00:00+08:00"), "2026-09-10T03:00:00Z"),
+        (event("major", "2026-08-10T10:00:00+08:00"), "2026-08-10T03:00:00Z"),
+    ] {
+        assert!(c.lib.submit("CT-GD", json, at).await.errors.is_empty());
+    }
+    for (user, _) in ROLES {
+        assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
+    }
+    let (code, text) = c.get("cert", "/api/v1/digest?month=2026-09").await;
+    assert_eq!(code, 200, "{text}");
+    let g: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((g["digest"]["total"].as_u64(), g["digest"]["previous_total"].as_u64()), (Some(2), Some(1)), "{g}");
+    assert_eq!(g["sent"], serde_json::json!([]), "not sent yet");
+    let (page_code, page) = c.get("gd", "/console/digest?month=2026-09").await;
+    assert_eq!(page_code, 200);
+    assert!(
+        page.contains("月度通报 · 2026-09") && page.contains("/console/digest/2026-09/chart.png") && page.contains("id=\"not-sent\""),
+        "{page}"
+    );
+
+    let (sent, _) = tongbao::schedule::send_digest(&*c.lib.store, "2026-09".parse().unwrap(), chrono::Utc::now()).await.unwrap();
+    assert!(sent);
+    let g: Value = serde_json::from_str(&c.get("csb", "/api/v1/digest?month=2026-09").await.1).unwrap();
+    let mut recipients: Vec<&str> = g["sent"].as_array().unwrap().iter().map(|n| n["recipient"].as_str().unwrap()).collect();
+    recipients.sort();
+    assert_eq!(recipients, ["bureaus:all", "cncert", "csb"], "{g}");
+
+    let bytes = |user: &'static str, path: &'static str| {
+        let (jar, url) = (c.jar(user), format!("{}{path}", c.base));
+        tokio::task::spawn_blocking(move || Command::new("curl").args(["-s", "-b", &jar, &url]).output().unwrap().stdout)
+    };
+    assert!(bytes("bj", "/console/digest/2026-09/chart.png").await.unwrap().starts_with(b"\x89PNG"));
+    assert!(bytes("cert", "/console/digest/2026-09/workbook.xlsx").await.unwrap().starts_with(b"PK"));
+    for path in [
+        "/api/v1/digest?month=2026-09",
+        "/console/digest?month=2026-09",
+        "/console/digest/2026-09/chart.png",
+        "/console/digest/2026-09/workbook.xlsx",
+    ] {
+        assert_eq!(c.get("ctgd", path).await.0, 403, "a unit: {path}");
+    }
+    let (code, text) = c.get("cert", "/api/v1/digest?month=2026-13").await;
+    assert_eq!(code, 400);
+    assert!(text.contains("month"), "{text}");
+    let (code, page) = c.get("cert", "/console/digest?month=soon").await;
+    assert_eq!(code, 200);
+    assert!(page.contains("应为年月"), "the bad month is named and last month shown: {page}");
 }
 
 /// The console in headless Chromium, driven by playwright-core (`tests/browser/console.cjs`):
@@ -433,4 +533,5 @@ crate::on_both_backends!(
     a_reports_timeline_is_shown_only_to_who_may_see_it,
     the_obligations_board_counts_each_partys_duties_within_scope,
     the_console_works_in_a_real_browser,
+    the_monthly_digest_page_shows_the_month_and_where_it_went,
 );

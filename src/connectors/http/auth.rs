@@ -125,6 +125,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct LoginLimits {
     per_account: governor::DefaultKeyedRateLimiter<String>,
     per_address: governor::DefaultKeyedRateLimiter<IpAddr>,
+    attempts: std::sync::atomic::AtomicU64,
 }
 
 /// Attempts at one account: 5 at once, then one every 12 s (5 a minute).
@@ -138,18 +139,39 @@ impl Default for LoginLimits {
         LoginLimits {
             per_account: governor::RateLimiter::keyed(quota(ACCOUNT_PER_MINUTE)),
             per_address: governor::RateLimiter::keyed(quota(ADDRESS_PER_MINUTE)),
+            attempts: Default::default(),
         }
     }
 }
 
+/// Attempts between two sweeps of the limiters' idle keys, so that keys never grow without bound.
+const SWEEP_EVERY: u64 = 1024;
+
 impl LoginLimits {
-    /// Counts an attempt; `false` when the account or the address has used up its attempts.
+    /// Counts an attempt; `false` when the address or the account has used up its attempts.
+    /// The address is asked first, and an address over its limit counts nothing against the
+    /// account, so that nobody can lock an account out from one address. An account is keyed
+    /// by its name only when it is a valid user name (otherwise all such attempts share one
+    /// key), and an IPv6 address by its /64, which one host can hold whole.
     pub fn allow(&self, account: &str, address: IpAddr) -> bool {
-        // Both are counted, so guessing many accounts from one address and one account from
-        // many addresses are each slowed.
-        let by_address = self.per_address.check_key(&address).is_ok();
-        let by_account = self.per_account.check_key(&account.to_ascii_lowercase()).is_ok();
-        by_address && by_account
+        if self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.per_account.retain_recent();
+            self.per_address.retain_recent();
+        }
+        let address = match address {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(segments))
+            }
+            IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+            v4 => v4,
+        };
+        if self.per_address.check_key(&address).is_err() {
+            return false;
+        }
+        let key = account.parse::<crate::model::UserName>().map_or_else(|_| String::from("\0not a user name"), |n| n.as_str().to_string());
+        self.per_account.check_key(&key).is_ok()
     }
 }
 
@@ -195,6 +217,16 @@ mod tests {
         assert!(limits.allow("li", b));
         let more = (0..40).filter(|i| limits.allow(&format!("u{i}"), a)).count();
         assert!(more < ADDRESS_PER_MINUTE as usize, "the address is limited over all accounts: {more}");
+        assert!(limits.allow("wang", b), "an address over its limit counted nothing against other accounts");
+
+        // One IPv6 host holds a whole /64: its addresses count as one.
+        let limits = LoginLimits::default();
+        let spread = (0..30).filter(|i| limits.allow(&format!("v{i}"), format!("2001:db8::{i:x}").parse().unwrap())).count();
+        assert_eq!(spread, ADDRESS_PER_MINUTE as usize);
+        assert!(limits.allow("v99", "2001:db8:0:1::1".parse().unwrap()), "another /64");
+        // Names that are no user names share one key, so they cannot fill the limiter.
+        let junk = (0..10).filter(|i| limits.allow(&format!("{}{i}", "x".repeat(100)), "192.0.2.9".parse().unwrap())).count();
+        assert_eq!(junk, ACCOUNT_PER_MINUTE as usize);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::{HttpState, render};
 use crate::model::time::{local_zh, start_of_day};
 use crate::model::{Obligation, ObligationStatus, Role, UserName};
 use crate::store::console::{Due, ReportQuery, Scope};
-use crate::store::{ConsoleStore, Store, UserStore};
+use crate::store::{ConsoleStore, JobStore, Store, UserStore};
 use crate::store::{ObligationFilter, OutboxFilter, StoredReport};
 use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -21,12 +21,15 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::sync::Arc;
 
+/// A login form's largest body: a name and a password, with room to spare.
+const LOGIN_MAX_BYTES: usize = 8 * 1024;
+
 /// Obligations listed per section of the dashboard; the counts cover all.
 const LISTED: u32 = 50;
 
-pub(super) fn routes<S: Store + UserStore + ConsoleStore>() -> Router<Arc<HttpState<S>>> {
+pub(super) fn routes<S: Store + UserStore + ConsoleStore + JobStore>() -> Router<Arc<HttpState<S>>> {
     Router::new()
-        .route("/login", get(login_page::<S>).post(login::<S>))
+        .route("/login", get(login_page::<S>).post(login::<S>).layer(axum::extract::DefaultBodyLimit::max(LOGIN_MAX_BYTES)))
         .route("/logout", post(logout::<S>))
         .route("/console", get(dashboard_page::<S>))
         .route("/api/v1/dashboard", get(dashboard_json::<S>))
@@ -37,6 +40,10 @@ pub(super) fn routes<S: Store + UserStore + ConsoleStore>() -> Router<Arc<HttpSt
         .route("/console/reports/{id}/raw", get(raw_file::<S>))
         .route("/console/obligations", get(board_page::<S>))
         .route("/api/v1/obligations", get(board_json::<S>))
+        .route("/console/digest", get(digest_page::<S>))
+        .route("/api/v1/digest", get(digest_json::<S>))
+        .route("/console/digest/{month}/chart.png", get(digest_chart::<S>))
+        .route("/console/digest/{month}/workbook.xlsx", get(digest_workbook::<S>))
 }
 
 /// Who is asking: a console user by session, or a unit by its upload token (API only).
@@ -163,8 +170,15 @@ struct LoginForm {
 async fn login<S: Store + UserStore>(
     State(state): State<Arc<HttpState<S>>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    // The login form carries no session to bind a CSRF token to: a post another site's page
+    // made (which would log the victim in as the attacker) is told apart by what the browser
+    // says of it.
+    if cross_site(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site login refused").into_response();
+    }
     let refuse = |status: StatusCode, error: &str| {
         let mut page =
             render(&state, "console/login.html", json!({ "error": error, "name": form.name.chars().take(64).collect::<String>() }));
@@ -188,6 +202,10 @@ async fn login<S: Store + UserStore>(
     };
     let hash = user.as_ref().map_or_else(|| auth::decoy_hash().to_string(), |u| u.password_hash.clone());
     let password = form.password.clone();
+    // A few hashes at a time: each takes 19 MiB and tens of milliseconds of a core.
+    let Ok(_slot) = state.login_hashes.acquire().await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "服务正在停止");
+    };
     let matches = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);
     let Some(user) = user.filter(|_| matches) else {
         tracing::info!(user = %form.name.chars().take(64).collect::<String>(), address = %peer.ip(), "console login refused");
@@ -201,9 +219,32 @@ async fn login<S: Store + UserStore>(
     }
     tracing::info!(user = %user.name, role = %user.role, address = %peer.ip(), "console login");
     let mut r = Redirect::to("/console").into_response();
-    let set = format!("{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
+    let set = format!("{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}", SESSION_HOURS * 3600, secure(&headers));
     r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&set).expect("the cookie is ASCII"));
     r
+}
+
+/// Whether the browser says the request came from another site (`Sec-Fetch-Site`), or its
+/// `Origin` names another host than the one it was sent to.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if text("sec-fetch-site") == Some("cross-site") {
+        return true;
+    }
+    match (text("origin"), text("host")) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+        _ => false,
+    }
+}
+
+/// `; Secure` unless the console is reached on a loopback address (where the hub itself speaks
+/// plain HTTP): behind the TLS proxy the cookie never travels in the clear.
+fn secure(headers: &HeaderMap) -> &'static str {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name = host.rsplit_once(':').filter(|(h, port)| !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let loopback = name == "localhost" || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback { "" } else { "; Secure" }
 }
 
 #[derive(serde::Deserialize)]
@@ -231,7 +272,7 @@ async fn logout<S: Store + UserStore>(
         return unavailable_page(&state);
     }
     let mut r = Redirect::to("/login").into_response();
-    let clear = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let clear = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}", secure(&headers));
     r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&clear).expect("ASCII"));
     r
 }
@@ -322,8 +363,11 @@ fn report_query(params: &std::collections::HashMap<String, String>) -> Result<Re
         match get(k) {
             None => Ok(None),
             Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .map(|d| Some(start_of_day(crate::model::time::parse_instant(&format!("{d} 12:00")).unwrap_or_else(|_| Utc::now()))))
-                .map_err(|_| format!("{k}：应为日期，如 2026-09-23")),
+                .ok()
+                .filter(|d| (2000..=9999).contains(&chrono::Datelike::year(d)))
+                .and_then(|d| crate::model::time::parse_instant(&format!("{d} 12:00")).ok())
+                .map(|noon| Some(start_of_day(noon)))
+                .ok_or_else(|| format!("{k}：应为 2000–9999 年间的日期，如 2026-09-23")),
         }
     };
     Ok(ReportQuery {
@@ -368,8 +412,12 @@ async fn report_list<S: Store + ConsoleStore>(
     params: &std::collections::HashMap<String, String>,
 ) -> Result<serde_json::Value, Response> {
     let query = report_query(params).map_err(|e| super::problem(StatusCode::BAD_REQUEST, "bad_query", &e).into_response())?;
-    let reports = state.store.report_page(&viewer.scope(), &query).await.map_err(|e| super::store_unavailable(&e).into_response())?;
-    let next = (reports.len() as u32 == query.limit).then(|| reports.last().map(|r| r.report.id.to_string())).flatten();
+    // One more than the page, to know whether another page follows.
+    let asked = ReportQuery { limit: query.limit + 1, ..query.clone() };
+    let mut reports = state.store.report_page(&viewer.scope(), &asked).await.map_err(|e| super::store_unavailable(&e).into_response())?;
+    let more = reports.len() > query.limit as usize;
+    reports.truncate(query.limit as usize);
+    let next = more.then(|| reports.last().map(|r| r.report.id.to_string())).flatten();
     Ok(json!({ "items": reports.iter().map(report_view).collect::<Vec<_>>(), "next_before": next }))
 }
 
@@ -458,6 +506,16 @@ fn visible_party(scope: &Scope, party: &str) -> bool {
     }
 }
 
+/// Whether a unit may see a notice addressed to `recipient`: to the authorities, to the topics
+/// the authorities read, or to itself (its party, its addresses, its own AMQP routing keys).
+fn unit_may_see_recipient(unit: &crate::model::UnitCode, recipient: &str, own_addresses: &[String]) -> bool {
+    const AUTHORITIES: [&str; 5] = ["csb", "cncert", "bureau:", "bureaus:", "notice."];
+    AUTHORITIES.iter().any(|a| recipient.starts_with(a))
+        || recipient == format!("unit:{unit}")
+        || own_addresses.iter().any(|a| a == recipient)
+        || recipient.starts_with(&format!("to.{}.", unit.as_str().replace('.', "_")))
+}
+
 /// A report's whole story for a viewer who may see it: the report, its submission, grading and
 /// regrading, every obligation with its article and state, follow-ups, notices, the audit trail.
 async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer, id: &str) -> Result<serde_json::Value, Response> {
@@ -495,7 +553,7 @@ async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer
     let notices: Vec<_> = notices
         .iter()
         .filter(|n| match &scope {
-            Scope::Unit(_) => visible_party(&scope, &n.recipient) && (!n.recipient.contains('@') || own_addresses.contains(&n.recipient)),
+            Scope::Unit(u) => unit_may_see_recipient(u, &n.recipient, &own_addresses),
             _ => true,
         })
         .map(|n| {
@@ -509,7 +567,21 @@ async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer
     let audit = state.store.audit_of(&subjects, 500).await.map_err(unavailable)?;
     let audit: Vec<_> = audit
         .iter()
-        .map(|a| json!({ "at_local": local_zh(a.at), "actor": a.actor, "action": a.action, "subject": a.subject, "detail": a.detail.to_string() }))
+        .filter_map(|a| match &scope {
+            // A unit reads what happened to its own report and duties, not what other units
+            // were told or did (a botnet report's disposal notices name them).
+            Scope::Unit(u) => {
+                let own_actor = !a.actor.starts_with("unit:") || a.actor == format!("unit:{u}") || a.actor == u.as_str();
+                let detail = match a.action.as_str() {
+                    "report.regraded" => json!({ "from": a.detail["from"], "to": a.detail["to"] }),
+                    "obligation.reminded" | "obligation.missed" | "obligation.done" | "obligation.recomputed" | "obligation.reopened" => json!({}),
+                    _ => return None,
+                };
+                own_actor.then(|| (a, detail))
+            }
+            _ => Some((a, a.detail.clone())),
+        })
+        .map(|(a, detail)| json!({ "at_local": local_zh(a.at), "actor": a.actor, "action": a.action, "subject": a.subject, "detail": detail.to_string() }))
         .collect();
     let c = &report.report.content;
     Ok(json!({
@@ -672,4 +744,146 @@ fn outbox_label(code: &str) -> String {
         other => other,
     }
     .to_string()
+}
+
+/// The month a digest request names (`YYYY-MM`), by default the last whole month in Beijing.
+fn digest_month(asked: Option<&str>) -> Result<crate::model::YearMonth, String> {
+    match asked.map(str::trim).filter(|m| !m.is_empty()) {
+        Some(m) => m.parse().map_err(|_| format!("month：应为年月，如 2026-09，而不是 {:?}", m.chars().take(20).collect::<String>())),
+        None => Ok(crate::digest::previous(crate::model::YearMonth::of(Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()))),
+    }
+}
+
+/// The digest goes to CSB, every bureau and CNCERT (Art. 19–20 [通报办法]); units are not among
+/// its readers.
+fn may_read_digest(viewer: &Viewer) -> bool {
+    !matches!(viewer.role, Role::Unit(_))
+}
+
+/// A month's digest as computed now, and to whom and when it was sent.
+async fn digest_view<S: Store + JobStore>(
+    state: &HttpState<S>,
+    month: crate::model::YearMonth,
+) -> Result<serde_json::Value, crate::store::StoreError> {
+    let d = crate::schedule::compute_digest(&*state.store, month).await?;
+    let sent = state.store.outbox(&OutboxFilter { subject_id: Some(format!("digest:{month}")), limit: 200, ..Default::default() }).await?;
+    let rate = |r: Option<f64>| r.map(|v| format!("{v}%")).unwrap_or_else(|| "—".into());
+    Ok(json!({
+        "month": month.to_string(),
+        "digest": d,
+        "rates": { "feedback": rate(d.disposal.feedback_rate), "disposal": rate(d.disposal.disposal_rate) },
+        "sent": sent.iter().map(|n| json!({ "created_local": local_zh(n.created_at), "channel": outbox_label(&n.channel),
+            "recipient": n.recipient, "status": outbox_label(&n.status), "last_error": n.last_error })).collect::<Vec<_>>(),
+    }))
+}
+
+fn forbidden_json() -> Response {
+    super::problem(StatusCode::FORBIDDEN, "forbidden", "月度通报发送给通信保障局、各通信管理局和国家互联网应急中心，单位账号无权查看")
+        .into_response()
+}
+
+async fn digest_json<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    ApiViewer(viewer): ApiViewer,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if !may_read_digest(&viewer) {
+        return forbidden_json();
+    }
+    let month = match digest_month(params.get("month").map(String::as_str)) {
+        Ok(m) => m,
+        Err(e) => return super::problem(StatusCode::BAD_REQUEST, "bad_query", &e).into_response(),
+    };
+    match digest_view(&state, month).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => super::store_unavailable(&e).into_response(),
+    }
+}
+
+async fn digest_page<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let base = json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf });
+    if !may_read_digest(&viewer) {
+        let mut page = render(&state, "console/forbidden.html", base);
+        *page.status_mut() = StatusCode::FORBIDDEN;
+        return page;
+    }
+    let (month, error) = match digest_month(params.get("month").map(String::as_str)) {
+        Ok(m) => (m, None),
+        Err(e) => (digest_month(None).expect("the default month parses"), Some(e)),
+    };
+    match digest_view(&state, month).await {
+        Ok(v) => {
+            let mut ctx = base;
+            ctx["g"] = v;
+            ctx["error"] = json!(error);
+            ctx["current_colour"] = json!(crate::digest::chart::CURRENT_HEX);
+            ctx["previous_colour"] = json!(crate::digest::chart::PREVIOUS_HEX);
+            render(&state, "console/digest.html", ctx)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store unavailable for the digest");
+            unavailable_page(&state)
+        }
+    }
+}
+
+/// The chart or the workbook of a month's digest, computed now, for those who may read it.
+async fn digest_file<S: Store + JobStore>(state: &HttpState<S>, viewer: &Viewer, month: &str, chart: bool) -> Response {
+    if !may_read_digest(viewer) {
+        return (StatusCode::FORBIDDEN, "无权查看").into_response();
+    }
+    let Ok(month) = month.parse::<crate::model::YearMonth>() else {
+        return (StatusCode::NOT_FOUND, "没有这个月份").into_response();
+    };
+    let d = match crate::schedule::compute_digest(&*state.store, month).await {
+        Ok(d) => d,
+        Err(e) => return super::store_unavailable(&e).into_response(),
+    };
+    let (bytes, content_type, disposition) = if chart {
+        (crate::digest::chart::png(&d.by_grade), "image/png", None)
+    } else {
+        (
+            crate::digest::workbook::xlsx(&d),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            // RFC 6266: the Chinese name for browsers that read filename*, an ASCII one for the rest.
+            Some(format!(
+                "attachment; filename=\"digest-{month}.xlsx\"; filename*=UTF-8''{}",
+                form_encode(&format!("网络安全信息月度通报-{month}.xlsx"))
+            )),
+        )
+    };
+    match bytes {
+        Ok(bytes) => {
+            let mut r = bytes.into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if let Some(d) = disposition {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&d).expect("ASCII"));
+            }
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "digest file failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "生成失败").into_response()
+        }
+    }
+}
+
+async fn digest_chart<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Path(month): Path<String>,
+) -> Response {
+    digest_file(&state, &viewer, &month, true).await
+}
+
+async fn digest_workbook<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Path(month): Path<String>,
+) -> Response {
+    digest_file(&state, &viewer, &month, false).await
 }

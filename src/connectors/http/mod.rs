@@ -10,7 +10,7 @@ use crate::intake::decide::Parsed;
 use crate::model::appeal::{AppealChannel, AppealForm};
 use crate::model::submission::{Sender, sha256_hex};
 use crate::model::{Channel, Outcome, Receipt, Submission, SubmissionId, UnitCode};
-use crate::store::{ConsoleStore, Store, UserStore};
+use crate::store::{ConsoleStore, JobStore, Store, UserStore};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -66,6 +66,8 @@ pub struct HttpState<S> {
     session_key: auth::SessionKey,
     /// Console login attempts per account and per address.
     logins: auth::LoginLimits,
+    /// Password checks at once (argon2: 19 MiB and tens of milliseconds each).
+    login_hashes: tokio::sync::Semaphore,
 }
 
 /// Appeal-page posts one client address may make per hour.
@@ -91,11 +93,12 @@ impl<S> HttpState<S> {
             appeal_posts: governor::RateLimiter::keyed(quota),
             session_key: auth::SessionKey::from_env(),
             logins: auth::LoginLimits::default(),
+            login_hashes: tokio::sync::Semaphore::new(limits.parsers.max(1)),
         })
     }
 }
 
-pub fn router<S: Store + UserStore + ConsoleStore>(state: Arc<HttpState<S>>) -> Router {
+pub fn router<S: Store + UserStore + ConsoleStore + JobStore>(state: Arc<HttpState<S>>) -> Router {
     let limit = state.limits.max_upload_bytes;
     Router::new()
         .merge(console::routes::<S>())
@@ -163,7 +166,7 @@ async fn metrics<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
 /// finish. At most `max_connections` at once (more are closed on arrival); a client that does
 /// not send its headers within `header_timeout` is cut off (slow-loris); each request knows its
 /// client address (the appeal page limits posts by it).
-pub async fn serve<S: Store + UserStore + ConsoleStore>(
+pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
     listener: tokio::net::TcpListener,
     state: Arc<HttpState<S>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
