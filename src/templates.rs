@@ -22,6 +22,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("console/obligations.html", include_str!("../templates/console/obligations.html")),
     ("console/forbidden.html", include_str!("../templates/console/forbidden.html")),
     ("console/digest.html", include_str!("../templates/console/digest.html")),
+    ("console/upload.html", include_str!("../templates/console/upload.html")),
+    ("console/upload_preview.html", include_str!("../templates/console/upload_preview.html")),
+    ("console/upload_receipt.html", include_str!("../templates/console/upload_receipt.html")),
     ("mail/receipt.subject.txt", include_str!("../templates/mail/receipt.subject.txt")),
     ("mail/receipt.txt", include_str!("../templates/mail/receipt.txt")),
     ("mail/receipt.html", include_str!("../templates/mail/receipt.html")),
@@ -113,6 +116,34 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/dashboard.html", console.clone()),
         ("console/not_found.html", console.clone()),
         ("console/forbidden.html", console.clone()),
+        ("console/upload.html", {
+            let mut c = console.clone();
+            c["max_mb"] = json!(64);
+            c["error"] = json!("请选择文件");
+            c
+        }),
+        ("console/upload_preview.html", {
+            let mut c = console.clone();
+            c["draft"] = json!("ab12");
+            c["file"] = json!("事件表.xlsx");
+            c["accepted"] = json!(2);
+            c["draft_hours"] = json!(1);
+            c["errors"] = json!([{"place": "事件表!D7", "code": "bad_grade", "message": "应为事件分级"}]);
+            c["notes"] = json!([{"place": "事件表!J3", "message": "未识别的列"}]);
+            c["sheets"] = json!([{"name": "事件表", "columns": ["A", "B"], "truncated": true, "rows": [{"number": 7, "cells": [
+                {"text": "x", "place": "事件表!A7", "errors": null}, {"text": "很大", "place": "事件表!B7", "errors": "应为事件分级"}]}]}]);
+            c
+        }),
+        ("console/upload_receipt.html", {
+            let mut c = console.clone();
+            c["file"] = json!("a.xlsx");
+            c["outcome"] = json!("部分受理");
+            c["receipt"] = json!({"submission_id": "0192", "duplicate": false,
+                "reports": [{"index": 0, "source": "事件表!第4行", "report_id": "0193", "kind": "事件信息", "grade": "重大", "grade_note": null,
+                    "obligations": [{"duty": "报送", "due_at": "2026-09-23 12:00", "status": "待办"}]}],
+                "errors": [{"place": "事件表!B7", "code": "bad_grade", "message": "x"}]});
+            c
+        }),
         ("console/digest.html", {
             let mut c = console.clone();
             c["error"] = json!(null);

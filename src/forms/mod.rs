@@ -5,7 +5,7 @@ pub mod read;
 pub mod spec;
 pub mod write;
 
-pub use read::{BLANK_FORM_HINT, Limits, parse, parse_with_notes};
+pub use read::{BLANK_FORM_HINT, Limits, PreviewSheet, parse, parse_with_notes, preview};
 
 /// True when the bytes look like a spreadsheet or CSV rather than canonical JSON.
 pub fn is_spreadsheet(bytes: &[u8], file_name: &str) -> bool {

@@ -98,37 +98,76 @@ pub fn parse_with_notes(
     }
 }
 
-fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limits, notes: &mut Notes) -> Result<Vec<Item>, IntakeError> {
-    // A place names the file as its sender knows it, never a path on the hub.
-    let file_name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
-    if bytes.len() > limits.max_file_bytes {
-        return Err(refused(
-            ErrorCode::TooLarge,
-            file_name,
-            format!("不超过 {} MB 的文件", limits.max_file_bytes >> 20),
-            format!("{} 字节", bytes.len()),
-        ));
-    }
-    let (sheets, marker) = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-        if bytes.starts_with(b"PK") {
-            check_zip(bytes, file_name, limits)?;
-            guard::check_ods(bytes, limits).map_err(|r| r.into_error(file_name))?;
-        } else {
-            guard::check_xls(bytes, limits).map_err(|r| r.into_error(file_name))?;
-        }
-        read_workbook(bytes, file_name, limits)?
-    } else if [".xlsx", ".xlsm", ".xls", ".ods"].iter().any(|x| file_name.to_lowercase().ends_with(x)) {
-        // Named a workbook but neither a zip (xlsx, ods) nor an OLE file (xls): damaged, or
-        // something else renamed. Read as text it would only be refused for the wrong reason.
-        return Err(refused(
-            ErrorCode::NotObject,
-            file_name,
-            "完整的电子表格文件（文件已损坏，或不是 xlsx、xls、ods）",
-            "无法识别的内容".to_string(),
-        ));
-    } else {
-        (vec![read_csv(bytes, file_name, limits)?], None)
+/// One sheet of a file as a person sees it: its cells as text, with the addresses a refusal names.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PreviewSheet {
+    pub name: String,
+    /// Column letters of the columns shown (`A`, `B`, …).
+    pub columns: Vec<String>,
+    pub rows: Vec<PreviewRow>,
+    /// Rows or columns left out of the preview.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PreviewRow {
+    /// The row's number in the spreadsheet (1-based).
+    pub number: usize,
+    /// Each shown cell: its place as refusals name it (`事件表!D7`) and its text.
+    pub cells: Vec<(String, String)>,
+}
+
+/// The sheets of a file as a preview shows them (hidden `_` sheets left out), at most `max_rows`
+/// rows and `max_cols` columns each, read under the same limits and guards as `parse`.
+pub fn preview(bytes: &[u8], file_name: &str, limits: &Limits, max_rows: usize, max_cols: usize) -> Result<Vec<PreviewSheet>, IntakeError> {
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_sheets(bytes, file_name, limits)));
+    let name = std::path::Path::new(file_name).file_name().and_then(|n| n.to_str()).unwrap_or(file_name);
+    let (sheets, _) = match read {
+        Ok(r) => r?,
+        Err(_) => return Err(refused(ErrorCode::NotObject, name, "完整的电子表格文件（文件已损坏）", "文件结构无法读取")),
     };
+    Ok(sheets
+        .iter()
+        .filter(|s| !s.name.starts_with('_'))
+        .map(|sheet| {
+            let width = sheet.rows.iter().map(Vec::len).max().unwrap_or(0);
+            let shown = width.min(max_cols);
+            let rows = sheet
+                .rows
+                .iter()
+                .enumerate()
+                .take(max_rows)
+                .map(|(r, row)| PreviewRow {
+                    number: sheet.origin.0 as usize + r + 1,
+                    cells: (0..shown).map(|c| (sheet.cell_place(r, c), row.get(c).map(cell_text).unwrap_or_default())).collect(),
+                })
+                .collect();
+            PreviewSheet {
+                name: sheet.name.clone(),
+                columns: (0..shown).map(|c| column_letter((sheet.origin.1 as usize + c) as u16)).collect(),
+                rows,
+                truncated: sheet.rows.len() > max_rows || width > max_cols,
+            }
+        })
+        .collect())
+}
+
+/// A cell's value as text, the way the sheet shows it.
+fn cell_text(v: &V) -> String {
+    match v {
+        V::Empty => String::new(),
+        V::Text(t) => t.clone(),
+        V::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{n:.0}"),
+        V::Num(n) => n.to_string(),
+        V::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        V::Time(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        V::Error(e) => e.clone(),
+    }
+}
+
+fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limits, notes: &mut Notes) -> Result<Vec<Item>, IntakeError> {
+    let file_name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
+    let (sheets, marker) = read_sheets(bytes, path, limits)?;
     let mut items = Vec::new();
     let mut recognised = false;
     let bot_ips = bot_ip_sheet(&sheets);
@@ -179,6 +218,41 @@ fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limi
         return Err(refused(ErrorCode::EmptyBatch, file_name, "至少一行数据", "表中没有数据行"));
     }
     Ok(items)
+}
+
+/// Reads a file's sheets (a CSV file is one sheet) under the limits and guards, and the kind
+/// its marker sheet names, if any.
+fn read_sheets(bytes: &[u8], path: &str, limits: &Limits) -> Result<(Vec<Sheet>, Option<ReportKind>), IntakeError> {
+    // A place names the file as its sender knows it, never a path on the hub.
+    let file_name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
+    if bytes.len() > limits.max_file_bytes {
+        return Err(refused(
+            ErrorCode::TooLarge,
+            file_name,
+            format!("不超过 {} MB 的文件", limits.max_file_bytes >> 20),
+            format!("{} 字节", bytes.len()),
+        ));
+    }
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        if bytes.starts_with(b"PK") {
+            check_zip(bytes, file_name, limits)?;
+            guard::check_ods(bytes, limits).map_err(|r| r.into_error(file_name))?;
+        } else {
+            guard::check_xls(bytes, limits).map_err(|r| r.into_error(file_name))?;
+        }
+        read_workbook(bytes, file_name, limits)
+    } else if [".xlsx", ".xlsm", ".xls", ".ods"].iter().any(|x| file_name.to_lowercase().ends_with(x)) {
+        // Named a workbook but neither a zip (xlsx, ods) nor an OLE file (xls): damaged, or
+        // something else renamed. Read as text it would only be refused for the wrong reason.
+        return Err(refused(
+            ErrorCode::NotObject,
+            file_name,
+            "完整的电子表格文件（文件已损坏，或不是 xlsx、xls、ods）",
+            "无法识别的内容".to_string(),
+        ));
+    } else {
+        Ok((vec![read_csv(bytes, file_name, limits)?], None))
+    }
 }
 
 /// Lists the header's columns that no field takes, so that nothing is dropped unsaid.

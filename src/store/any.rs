@@ -285,6 +285,22 @@ impl super::UserStore for AnyStore {
     async fn close_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.close_session(id_hash, now).await)
     }
+    async fn put_draft(
+        &self,
+        id: &str,
+        user: &crate::model::UserName,
+        file_name: &str,
+        bytes: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.put_draft(id, user, file_name, bytes, at).await)
+    }
+    async fn draft(&self, id: &str, user: &crate::model::UserName, now: DateTime<Utc>) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        each!(self, s => s.draft(id, user, now).await)
+    }
+    async fn drop_draft(&self, id: &str) -> Result<(), StoreError> {
+        each!(self, s => s.drop_draft(id).await)
+    }
 }
 
 impl super::ConsoleStore for AnyStore {

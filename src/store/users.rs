@@ -27,7 +27,28 @@ pub trait UserStore {
     fn session_user(&self, id_hash: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     /// Ends a session (logout); expired sessions are dropped along the way.
     fn close_session(&self, id_hash: &str, now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Keeps a file `user` uploaded for a preview until `DRAFT_HOURS` after `at`; drafts older
+    /// than that are dropped along the way.
+    fn put_draft(
+        &self,
+        id: &str,
+        user: &UserName,
+        file_name: &str,
+        bytes: &[u8],
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// `user`'s unexpired draft: its file name and bytes.
+    fn draft(
+        &self,
+        id: &str,
+        user: &UserName,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<(String, Vec<u8>)>, StoreError>> + Send;
+    fn drop_draft(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// How long an uploaded file waits for its confirmation.
+pub const DRAFT_HOURS: i64 = 1;
 
 /// A user from its stored columns.
 pub(crate) fn user_from(name: &str, role: &str, password_hash: String) -> Result<User, StoreError> {

@@ -30,6 +30,18 @@ const expect = (ok, what) => { if (!ok) throw new Error(`expected: ${what}`); };
     seen.clerk_header = (await clerk.locator('header .who').textContent()).replace(/\s+/g, ' ').trim();
     seen.clerk_today = Number(await clerk.locator('#today-total').textContent());
     await clerk.screenshot({ path: `${shots}/dashboard-unit.png`, fullPage: true });
+    // Upload with a preview: the bad cell is marked, then confirmed into a receipt.
+    await clerk.click('header >> text=上传报送表');
+    await clerk.setInputFiles('#file', process.env.TONGBAO_TEST_FORM);
+    await Promise.all([clerk.waitForURL(`${base}/console/upload`), clerk.click('main button.primary')]);
+    seen.preview_bad_cells = await clerk.locator('td.bad').count();
+    seen.preview_bad_place = await clerk.locator('td.bad').first().getAttribute('data-place');
+    seen.preview_accepted = Number(await clerk.locator('#accepted').textContent());
+    await clerk.screenshot({ path: `${shots}/upload-preview-unit.png`, fullPage: true });
+    await Promise.all([clerk.waitForURL(/\/confirm$/), clerk.click('#confirm')]);
+    seen.receipt_outcome = (await clerk.locator('#outcome').textContent()).trim();
+    seen.receipt_deadlines = (await clerk.locator('#receipt-reports .deadlines').first().textContent()).trim();
+    await clerk.screenshot({ path: `${shots}/upload-receipt-unit.png`, fullPage: true });
     await clerk.click('header >> text=报告');
     await clerk.waitForURL(/\/console\/reports/);
     seen.clerk_units = await clerk.locator('#reports tr td:nth-child(2)').allTextContents();

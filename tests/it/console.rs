@@ -475,9 +475,71 @@ async fn the_monthly_digest_page_shows_the_month_and_where_it_went(backend: Back
     assert!(page.contains("应为年月"), "the bad month is named and last month shown: {page}");
 }
 
+/// A generated event form as a clerk fills it with openpyxl: a good row discovered an hour ago,
+/// and one whose grade is no grade (很大).
+fn form_with_one_bad_cell() -> Vec<u8> {
+    let at =
+        (chrono::Utc::now() - chrono::Duration::hours(1)).with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%dT%H:%M:00").to_string();
+    let row = |grade: &str, summary: &str| serde_json::json!([{"datetime": at}, grade, "拒绝服务攻击", "广东", "否", null, "某IDC机房", {"datetime": at}, summary, "部分用户访问缓慢", "已清洗流量", null]);
+    crate::forms::filled_by_openpyxl(
+        tongbao::model::ReportKind::Event,
+        serde_json::json!([row("重大", "流量攻击"), row("很大", "另一起攻击")]),
+    )
+}
+
+/// Upload with a preview: the file is read and shown with its bad cell marked, nothing is stored
+/// until the unit confirms, and then the receipt lists every deadline. Only a unit uploads, only
+/// its own draft can be confirmed, and every post carries the session's CSRF token.
+async fn an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_confirmed(backend: Backend) {
+    let c = console(backend).await;
+    for user in ["ctgd", "idcbj", "gd"] {
+        assert_eq!(c.login(user, PASSWORD).await, 303);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("事件信息报送表.xlsx");
+    std::fs::write(&file, form_with_one_bad_cell()).unwrap();
+    let (code, page) = c.get("ctgd", "/console/upload").await;
+    assert_eq!(code, 200);
+    let csrf_of =
+        |page: &str| page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF field").to_string();
+    let csrf = csrf_of(&page);
+    let url = format!("{}/console/upload", c.base);
+    let upload = async |user: &str, csrf: &str| {
+        let file_field = format!("file=@{}", file.display());
+        c.curl(user, &["-F", &format!("csrf={csrf}"), "-F", &file_field, &url]).await
+    };
+    assert_eq!(upload("ctgd", "wrong").await.0, 403, "no CSRF token, no preview");
+    let (code, preview) = upload("ctgd", &csrf).await;
+    assert_eq!(code, 200, "{preview}");
+    assert!(preview.contains("id=\"accepted\">1<") && preview.contains("id=\"error-count\" class=\"late\">1<"), "{preview}");
+    let bad = preview.split("class=\"bad\" data-place=\"").nth(1).and_then(|s| s.split('"').next()).expect("a marked cell").to_string();
+    assert!(bad.starts_with("事件表!B"), "the grade cell is marked: {bad}");
+    assert!(preview.contains(&format!("<td>{bad}</td>")), "and listed among the errors at the same place");
+    assert_eq!(c.lib.store.counts().await.unwrap().submissions, 0, "nothing stored before the confirmation");
+    let draft = preview.split("/console/upload/").nth(1).and_then(|s| s.split('/').next()).expect("a draft").to_string();
+    let confirm = format!("{}/console/upload/{draft}/confirm", c.base);
+
+    // Another unit cannot confirm it, even with its own session and token.
+    let (_, other_page) = c.get("idcbj", "/console/upload").await;
+    assert_eq!(c.curl("idcbj", &["--data", &format!("csrf={}", csrf_of(&other_page)), &confirm]).await.0, 404);
+    assert_eq!(c.curl("ctgd", &["--data", "csrf=nope", &confirm]).await.0, 403);
+    let (code, receipt) = c.curl("ctgd", &["--data", &format!("csrf={csrf}"), &confirm]).await;
+    assert_eq!(code, 201, "{receipt}");
+    assert!(receipt.contains("部分受理") && receipt.contains("前（"), "the receipt with its deadlines: {receipt}");
+    assert_eq!(c.lib.store.counts().await.unwrap().submissions, 1);
+    assert_eq!(c.lib.store.counts().await.unwrap().reports, 1);
+    assert_eq!(c.curl("ctgd", &["--data", &format!("csrf={csrf}"), &confirm]).await.0, 404, "a draft is confirmed once");
+
+    // Only units upload.
+    assert_eq!(c.get("gd", "/console/upload").await.0, 403);
+    let (_, gd_page) = c.get("gd", "/console").await;
+    assert_eq!(upload("gd", &csrf_of(&gd_page)).await.0, 403);
+}
+
 /// The console in headless Chromium, driven by playwright-core (`tests/browser/console.cjs`):
-/// a unit's clerk logs in (after a wrong password), reads the dashboard, the report list and a
-/// timeline, and logs out; a bureau's officer sees only Guangdong. Screenshots are kept in the
+/// a unit's clerk logs in (after a wrong password), reads the dashboard, uploads a form with one
+/// bad cell, sees it marked, confirms and reads the receipt's deadlines, reads the report list
+/// and a timeline, and logs out; a bureau's officer sees only Guangdong. Screenshots are kept in the
 /// build's temporary folder (`console-screens/`).
 async fn the_console_works_in_a_real_browser(backend: Backend) {
     let chromium = std::env::var("TONGBAO_TEST_CHROMIUM").expect("TONGBAO_TEST_CHROMIUM is not set: run the tests through ./scripts/test");
@@ -489,6 +551,9 @@ async fn the_console_works_in_a_real_browser(backend: Backend) {
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screens").join(format!("{backend:?}").to_lowercase());
     std::fs::create_dir_all(&shots).unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.cjs");
+    let form = tempfile::NamedTempFile::with_suffix(".xlsx").unwrap();
+    std::fs::write(form.path(), form_with_one_bad_cell()).unwrap();
+    let form_path = form.path().display().to_string();
     let (base, shots_arg) = (c.base.clone(), shots.display().to_string());
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -497,6 +562,7 @@ async fn the_console_works_in_a_real_browser(backend: Backend) {
             .env("NODE_PATH", &modules)
             .env("TONGBAO_TEST_CHROMIUM", chromium)
             .env("TONGBAO_TEST_OTHER_REPORT", other)
+            .env("TONGBAO_TEST_FORM", form_path)
             .output()
             .expect("run node")
     })
@@ -508,18 +574,30 @@ async fn the_console_works_in_a_real_browser(backend: Backend) {
     assert_eq!(seen["wrong_password"], "用户名或密码不正确", "{seen}");
     assert!(seen["clerk_header"].as_str().unwrap().contains("单位 CT-GD · ctgd"), "{seen}");
     assert_eq!(seen["clerk_today"], 2);
+    assert_eq!((seen["preview_bad_cells"].as_u64(), seen["preview_accepted"].as_u64()), (Some(1), Some(1)), "{seen}");
+    assert!(seen["preview_bad_place"].as_str().unwrap().starts_with("事件表!B"), "{seen}");
+    assert_eq!(seen["receipt_outcome"], "回执：部分受理", "{seen}");
+    assert!(seen["receipt_deadlines"].as_str().unwrap().contains("前（"), "{seen}");
     let clerk_units: Vec<&str> = seen["clerk_units"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
-    assert_eq!(clerk_units, ["CT-GD", "CT-GD"], "{seen}");
+    assert_eq!(clerk_units, ["CT-GD", "CT-GD", "CT-GD"], "the two seeded and the one uploaded: {seen}");
     assert!(seen["timeline_heading"].as_str().unwrap().contains("CT-GD"), "{seen}");
     assert!(seen["timeline_obligations"].as_u64().unwrap() >= 2, "a header row and at least one duty: {seen}");
     assert_eq!(seen["timeline_download"], 1, "the unit may download its own file");
     assert_eq!(seen["after_logout"], "/login");
-    assert_eq!(seen["officer_today"], 2);
+    assert_eq!(seen["officer_today"], 3, "the two seeded and the uploaded one, all of Guangdong");
     let officer_units: Vec<&str> = seen["officer_units"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
     assert!(!officer_units.is_empty() && officer_units.iter().all(|u| *u == "CT-GD"), "Guangdong's reports only: {seen}");
     assert!(!seen["officer_board"].to_string().contains("IDC"), "{seen}");
     assert_eq!(seen["other_province_status"], 404);
-    for shot in ["dashboard-unit", "reports-unit", "timeline-unit", "reports-bureau", "obligations-bureau"] {
+    for shot in [
+        "dashboard-unit",
+        "upload-preview-unit",
+        "upload-receipt-unit",
+        "reports-unit",
+        "timeline-unit",
+        "reports-bureau",
+        "obligations-bureau",
+    ] {
         let png = std::fs::read(shots.join(format!("{shot}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{shot}.png");
     }
@@ -534,4 +612,5 @@ crate::on_both_backends!(
     the_obligations_board_counts_each_partys_duties_within_scope,
     the_console_works_in_a_real_browser,
     the_monthly_digest_page_shows_the_month_and_where_it_went,
+    an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_confirmed,
 );

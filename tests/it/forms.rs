@@ -28,7 +28,7 @@ async fn ingest(lib: &Lib, bytes: Vec<u8>, name: &str) -> Receipt {
 }
 
 /// Fills the generated blank form of `kind` with `rows` through openpyxl and returns the xlsx bytes.
-fn filled_by_openpyxl(kind: ReportKind, rows: serde_json::Value) -> Vec<u8> {
+pub(crate) fn filled_by_openpyxl(kind: ReportKind, rows: serde_json::Value) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let form = spec::for_kind(kind);
     let blank = dir.path().join("blank.xlsx");

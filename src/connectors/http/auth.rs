@@ -117,6 +117,11 @@ fn session_hash(id: &str) -> String {
     crate::model::submission::sha256_hex(id.as_bytes())
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    constant_time_eq(a, b)
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -40,6 +40,8 @@ pub(super) fn routes<S: Store + UserStore + ConsoleStore + JobStore>() -> Router
         .route("/console/reports/{id}/raw", get(raw_file::<S>))
         .route("/console/obligations", get(board_page::<S>))
         .route("/api/v1/obligations", get(board_json::<S>))
+        .route("/console/upload", get(upload_page::<S>).post(upload_preview::<S>))
+        .route("/console/upload/{draft}/confirm", post(upload_confirm::<S>))
         .route("/console/digest", get(digest_page::<S>))
         .route("/api/v1/digest", get(digest_json::<S>))
         .route("/console/digest/{month}/chart.png", get(digest_chart::<S>))
@@ -886,4 +888,179 @@ async fn digest_workbook<S: Store + UserStore + ConsoleStore + JobStore>(
     Path(month): Path<String>,
 ) -> Response {
     digest_file(&state, &viewer, &month, false).await
+}
+
+/// Rows and columns of each sheet a preview shows.
+const PREVIEW_ROWS: usize = 200;
+const PREVIEW_COLUMNS: usize = 30;
+
+/// Only a unit submits, and only as itself (Art. 21 [通报办法]: the unit is the reporter).
+fn uploader(viewer: &Viewer) -> Option<crate::model::UnitCode> {
+    viewer.role.unit().cloned()
+}
+
+fn forbidden_page<S>(state: &HttpState<S>, viewer: &Viewer) -> Response {
+    let mut page = render(state, "console/forbidden.html", json!({ "d": { "viewer": viewer_view(viewer) }, "csrf": viewer.csrf }));
+    *page.status_mut() = StatusCode::FORBIDDEN;
+    page
+}
+
+async fn upload_page<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+) -> Response {
+    if uploader(&viewer).is_none() {
+        return forbidden_page(&state, &viewer);
+    }
+    render(
+        &state,
+        "console/upload.html",
+        json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "max_mb": state.limits.max_upload_bytes >> 20, "error": null }),
+    )
+}
+
+/// Whether a posted CSRF token is the viewer's session's (compared in constant time).
+fn csrf_matches(viewer: &Viewer, posted: Option<&str>) -> bool {
+    match (&viewer.csrf, posted) {
+        (Some(own), Some(posted)) => auth::same(own.as_bytes(), posted.trim().as_bytes()),
+        _ => false,
+    }
+}
+
+/// Reads the uploaded file and shows it as the hub reads it, each refused cell marked with its
+/// error, and keeps it as a draft; nothing is stored as a submission until it is confirmed.
+async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    req: axum::extract::Request,
+) -> Response {
+    let Some(unit) = uploader(&viewer) else { return forbidden_page(&state, &viewer) };
+    let page_error = |status: StatusCode, message: &str| {
+        let mut page = render(
+            &state,
+            "console/upload.html",
+            json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "max_mb": state.limits.max_upload_bytes >> 20, "error": message }),
+        );
+        *page.status_mut() = status;
+        page
+    };
+    let _memory = match super::hold_upload_memory(&state, req.headers()) {
+        Ok(m) => m,
+        Err(p) => return page_error(p.status, &p.message),
+    };
+    let upload = match super::read_upload(&state, req, false).await {
+        Ok(u) => u,
+        Err(p) => return page_error(p.status, &p.message),
+    };
+    if !csrf_matches(&viewer, upload.csrf.as_deref()) {
+        return (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
+    }
+    let limits = crate::forms::Limits { max_file_bytes: state.limits.max_upload_bytes, ..Default::default() };
+    let (bytes, name) = (Arc::new(upload.bytes), upload.name);
+    let read = {
+        let (bytes, name) = (bytes.clone(), name.clone());
+        super::parse_aside(&state, move || {
+            let now = Utc::now();
+            if crate::forms::is_spreadsheet(&bytes, &name) {
+                let sheets = crate::forms::preview(&bytes, &name, &limits, PREVIEW_ROWS, PREVIEW_COLUMNS);
+                let (items, notes) = crate::forms::parse_with_notes(&bytes, &name, now, &limits);
+                (sheets.ok(), items, notes)
+            } else {
+                (None, crate::intake::json::parse_submission(&bytes, now), Vec::new())
+            }
+        })
+        .await
+    };
+    let (sheets, items, notes) = match read {
+        Ok(r) => r,
+        Err(p) => return page_error(p.status, &p.message),
+    };
+    let (accepted, mut errors) = match &items {
+        Ok(items) => (
+            items.iter().filter(|(_, r)| r.is_ok()).count(),
+            items.iter().filter_map(|(_, r)| r.as_ref().err()).flatten().cloned().collect(),
+        ),
+        Err(e) => (0, vec![e.clone()]),
+    };
+    errors.truncate(500);
+    // Each refused cell carries its errors beside it.
+    let mut by_place: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    for e in &errors {
+        by_place.entry(e.place.as_str()).or_default().push(e.message.as_str());
+    }
+    let sheets: Vec<serde_json::Value> = sheets
+        .unwrap_or_default()
+        .iter()
+        .map(|sheet| {
+            json!({
+                "name": sheet.name, "columns": sheet.columns, "truncated": sheet.truncated,
+                "rows": sheet.rows.iter().map(|row| json!({
+                    "number": row.number,
+                    "cells": row.cells.iter().map(|(place, text)| json!({
+                        "text": text, "place": place, "errors": by_place.get(place.as_str()).map(|m| m.join("；")),
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let draft = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let user: UserName = match viewer.name.parse() {
+        Ok(u) => u,
+        Err(_) => return forbidden_page(&state, &viewer),
+    };
+    if let Err(e) = state.store.put_draft(&draft, &user, &name, &bytes, Utc::now()).await {
+        tracing::warn!(error = %e, "store unavailable for an upload draft");
+        return page_error(StatusCode::SERVICE_UNAVAILABLE, "存储暂时不可用，请稍后重试");
+    }
+    tracing::info!(unit = %unit, file = %name, accepted, errors = errors.len(), "upload previewed");
+    render(
+        &state,
+        "console/upload_preview.html",
+        json!({
+            "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "draft": draft, "file": name,
+            "accepted": accepted, "errors": errors, "notes": notes, "sheets": sheets, "draft_hours": crate::store::users::DRAFT_HOURS,
+        }),
+    )
+}
+
+/// Stores the previewed file as the unit's submission and shows its receipt with every deadline.
+async fn upload_confirm<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Path(draft): Path<String>,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(unit) = uploader(&viewer) else { return forbidden_page(&state, &viewer) };
+    let token = form.map(|Form(f)| f.csrf).ok();
+    if !csrf_matches(&viewer, token.as_deref()) {
+        return (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
+    }
+    let Ok(user) = viewer.name.parse::<UserName>() else { return forbidden_page(&state, &viewer) };
+    let (name, bytes) = match state.store.draft(&draft, &user, Utc::now()).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            let mut page =
+                render(&state, "console/not_found.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf }));
+            *page.status_mut() = StatusCode::NOT_FOUND;
+            return page;
+        }
+        Err(e) => return super::store_unavailable(&e).into_response(),
+    };
+    let (status, receipt) = match super::ingest(&state, unit, bytes, &name).await {
+        Ok(r) => r,
+        Err(p) => return (p.status, p.message).into_response(),
+    };
+    if let Err(e) = state.store.drop_draft(&draft).await {
+        // The submission is stored; a draft left behind lapses within the hour, and confirming
+        // it again is answered as a repeat.
+        tracing::warn!(error = %e, "upload draft not dropped");
+    }
+    let mut page = render(
+        &state,
+        "console/upload_receipt.html",
+        json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "receipt": super::receipt_view(&receipt), "file": name,
+                "outcome": receipt.outcome.label_zh() }),
+    );
+    *page.status_mut() = status;
+    page
 }

@@ -438,20 +438,27 @@ fn body_problem<S>(state: &HttpState<S>, status: StatusCode, detail: &str) -> Pr
 /// Reads the upload: a multipart `file` field (plus optional `unit`), or a JSON body. With
 /// `token_first` (the upload page), a `token` field sent before the file is checked before the
 /// file is read, so a wrong token costs no upload.
-async fn read_upload<S: Store>(
-    state: &HttpState<S>,
-    req: Request,
-    token_first: bool,
-) -> Result<(Vec<u8>, String, Option<String>, Option<String>), Problem> {
+/// An upload as it arrived: the file and the form fields beside it.
+struct Upload {
+    bytes: Vec<u8>,
+    name: String,
+    /// The unit the form claims (`unit`), checked against the token's.
+    unit: Option<String>,
+    token: Option<String>,
+    /// The console's CSRF token (`csrf`).
+    csrf: Option<String>,
+}
+
+async fn read_upload<S: Store>(state: &HttpState<S>, req: Request, token_first: bool) -> Result<Upload, Problem> {
     let is_multipart =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
     // How long the body may take is bounded for every request by `serve` (the body timeout).
     if !is_multipart {
         let bytes = Bytes::from_request(req, &()).await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
-        return Ok((bytes.to_vec(), "body.json".into(), None, None));
+        return Ok(Upload { bytes: bytes.to_vec(), name: "body.json".into(), unit: None, token: None, csrf: None });
     }
     let mut mp = Multipart::from_request(req, &()).await.map_err(|e| body_problem(state, e.status(), &e.body_text()))?;
-    let (mut file, mut name, mut unit, mut token) = (None, String::from("upload"), None, None);
+    let (mut file, mut name, mut unit, mut token, mut csrf) = (None, String::from("upload"), None, None, None);
     loop {
         let field = match mp.next_field().await {
             Ok(Some(f)) => f,
@@ -469,6 +476,7 @@ async fn read_upload<S: Store>(
                 file = Some(data.to_vec());
             }
             Some("unit") => unit = field.text().await.ok(),
+            Some("csrf") => csrf = field.text().await.ok(),
             Some("token") => {
                 token = field.text().await.ok();
                 if token_first && file.is_none() {
@@ -479,7 +487,7 @@ async fn read_upload<S: Store>(
         }
     }
     let file = file.ok_or_else(|| problem(StatusCode::BAD_REQUEST, "missing_file", "缺少 file 字段（报送文件）"))?;
-    Ok((file, name, unit, token))
+    Ok(Upload { bytes: file, name, unit, token, csrf })
 }
 
 async fn submit<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) -> Result<Response, Problem> {
@@ -487,7 +495,7 @@ async fn submit<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Request) 
     let claimed_header = req.headers().get("x-tongbao-unit").and_then(|v| v.to_str().ok()).map(str::to_string);
     let unit = unit_of(&state, token.as_deref()).await?;
     let _memory = hold_upload_memory(&state, req.headers())?;
-    let (bytes, name, claimed_field, _) = read_upload(&state, req, false).await?;
+    let Upload { bytes, name, unit: claimed_field, .. } = read_upload(&state, req, false).await?;
     if let Some(claimed) = claimed_header.or(claimed_field)
         && claimed.parse::<UnitCode>().ok().as_ref() != Some(&unit)
     {
@@ -542,10 +550,22 @@ async fn upload_form<S: Store>(State(state): State<Arc<HttpState<S>>>, req: Requ
 
 async fn upload_receipt_page<S: Store>(state: &HttpState<S>, req: Request) -> Result<Response, Problem> {
     let _memory = hold_upload_memory(state, req.headers())?;
-    let (bytes, name, _, token) = read_upload(state, req, true).await?;
+    let Upload { bytes, name, token, .. } = read_upload(state, req, true).await?;
     let unit = unit_of(state, token.as_deref()).await?;
     let (status, receipt) = ingest(state, unit, bytes, &name).await?;
-    let mut view = serde_json::to_value(&receipt).unwrap_or_default();
+    let mut page = render(
+        state,
+        "upload_receipt.html",
+        json!({ "receipt": receipt_view(&receipt), "file": name, "outcome": receipt.outcome.label_zh(), "problem": null }),
+    );
+    *page.status_mut() = status;
+    Ok(page)
+}
+
+/// A receipt as the upload pages show it: kinds, grades, duties and states in Chinese, deadlines
+/// in Beijing time.
+fn receipt_view(receipt: &Receipt) -> serde_json::Value {
+    let mut view = serde_json::to_value(receipt).unwrap_or_default();
     // People read deadlines in Beijing time, as "2026-10-08 24:00".
     for (r, report) in receipt.reports.iter().zip(view["reports"].as_array_mut().into_iter().flatten()) {
         for (o, shown) in r.obligations.iter().zip(report["obligations"].as_array_mut().into_iter().flatten()) {
@@ -558,13 +578,7 @@ async fn upload_receipt_page<S: Store>(state: &HttpState<S>, req: Request) -> Re
         report["grade_note"] = json!(r.grade_note);
         report["grade"] = json!(r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())));
     }
-    let mut page = render(
-        state,
-        "upload_receipt.html",
-        json!({ "receipt": view, "file": name, "outcome": receipt.outcome.label_zh(), "problem": null }),
-    );
-    *page.status_mut() = status;
-    Ok(page)
+    view
 }
 
 /// An appeal form is a few lines of text; anything bigger is not one.

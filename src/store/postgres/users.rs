@@ -3,7 +3,7 @@
 use super::{PgStore, pg_text};
 use crate::model::{User, UserName};
 use crate::store::StoreError;
-use crate::store::users::{UserStore, user_from};
+use crate::store::users::{DRAFT_HOURS, UserStore, user_from};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -103,6 +103,42 @@ impl UserStore for PgStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn put_draft(&self, id: &str, user: &UserName, file_name: &str, bytes: &[u8], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM upload_drafts WHERE created_at < $1")
+            .bind(at - chrono::Duration::hours(DRAFT_HOURS))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO upload_drafts (id, user_name, file_name, bytes, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(pg_text(id))
+            .bind(user.as_str())
+            .bind(pg_text(file_name))
+            .bind(bytes)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn draft(&self, id: &str, user: &UserName, now: DateTime<Utc>) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT file_name, bytes FROM upload_drafts WHERE id = $1 AND user_name = $2 AND created_at >= $3")
+            .bind(pg_text(id))
+            .bind(user.as_str())
+            .bind(now - chrono::Duration::hours(DRAFT_HOURS))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("file_name")?, r.try_get("bytes")?)),
+            None => None,
+        })
+    }
+
+    async fn drop_draft(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM upload_drafts WHERE id = $1").bind(pg_text(id)).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -61,6 +61,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "leases", include_str!("../../../migrations/sqlite/0009_leases.sql")),
     (10, "users", include_str!("../../../migrations/sqlite/0010_users.sql")),
     (11, "audit_subject", include_str!("../../../migrations/sqlite/0011_audit_subject.sql")),
+    (12, "upload_drafts", include_str!("../../../migrations/sqlite/0012_upload_drafts.sql")),
 ];
 
 /// When a commit reaches the disk (SQLite's `synchronous` under WAL).

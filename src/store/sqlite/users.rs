@@ -3,7 +3,7 @@
 use super::{SqliteStore, ms};
 use crate::model::{User, UserName};
 use crate::store::StoreError;
-use crate::store::users::{UserStore, user_from};
+use crate::store::users::{DRAFT_HOURS, UserStore, user_from};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, Row};
@@ -98,6 +98,44 @@ impl UserStore for SqliteStore {
     async fn close_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut writer = self.writer().await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = ? OR expires_at <= ?").bind(id_hash).bind(ms(now)).execute(&mut *writer).await?;
+        Ok(())
+    }
+
+    async fn put_draft(&self, id: &str, user: &UserName, file_name: &str, bytes: &[u8], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut writer = self.writer().await?;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM upload_drafts WHERE created_at < ?")
+            .bind(ms(at - chrono::Duration::hours(DRAFT_HOURS)))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO upload_drafts (id, user_name, file_name, bytes, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(user.as_str())
+            .bind(file_name)
+            .bind(bytes)
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn draft(&self, id: &str, user: &UserName, now: DateTime<Utc>) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT file_name, bytes FROM upload_drafts WHERE id = ? AND user_name = ? AND created_at >= ?")
+            .bind(id)
+            .bind(user.as_str())
+            .bind(ms(now - chrono::Duration::hours(DRAFT_HOURS)))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("file_name")?, r.try_get("bytes")?)),
+            None => None,
+        })
+    }
+
+    async fn drop_draft(&self, id: &str) -> Result<(), StoreError> {
+        let mut writer = self.writer().await?;
+        sqlx::query("DELETE FROM upload_drafts WHERE id = ?").bind(id).execute(&mut *writer).await?;
         Ok(())
     }
 }
