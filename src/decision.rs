@@ -159,10 +159,13 @@ pub enum OutboxKind {
     Digest,
     /// Several non-urgent rows for one address, sent as one message.
     Batch,
+    /// A public notice (通告) drafted for CSB's review (Art. 19 [通报办法]): CSB is told it waits;
+    /// the notice goes to the units concerned only once a CSB user approves it.
+    NoticeDraft,
 }
 
 impl OutboxKind {
-    pub const ALL: [OutboxKind; 10] = [
+    pub const ALL: [OutboxKind; 11] = [
         OutboxKind::Receipt,
         OutboxKind::Notice,
         OutboxKind::Alert,
@@ -173,6 +176,7 @@ impl OutboxKind {
         OutboxKind::MissingSummaries,
         OutboxKind::Digest,
         OutboxKind::Batch,
+        OutboxKind::NoticeDraft,
     ];
 
     pub fn code(self) -> &'static str {
@@ -187,6 +191,7 @@ impl OutboxKind {
             OutboxKind::MissingSummaries => "missing_summaries",
             OutboxKind::Digest => "digest",
             OutboxKind::Batch => "batch",
+            OutboxKind::NoticeDraft => "notice_draft",
         }
     }
 

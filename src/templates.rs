@@ -23,6 +23,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("console/forbidden.html", include_str!("../templates/console/forbidden.html")),
     ("console/digest.html", include_str!("../templates/console/digest.html")),
     ("console/upload.html", include_str!("../templates/console/upload.html")),
+    ("console/review_list.html", include_str!("../templates/console/review_list.html")),
+    ("console/review.html", include_str!("../templates/console/review.html")),
     ("console/upload_preview.html", include_str!("../templates/console/upload_preview.html")),
     ("console/upload_receipt.html", include_str!("../templates/console/upload_receipt.html")),
     ("mail/receipt.subject.txt", include_str!("../templates/mail/receipt.subject.txt")),
@@ -93,7 +95,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         "viewer": {"name": "zhang", "role": "bureau:GD", "role_zh": "广东通信管理局"},
         "today": {"total": 3, "by_kind_and_grade": [{"kind_zh": "事件信息", "grade_zh": "重大", "count": 3}]},
         "due_soon": {"total": 2, "items": [obligation.clone()]}, "overdue": {"total": 1, "items": [obligation]},
-        "outbox_backlog": [{"channel": "email", "status": "pending", "count": 3, "oldest_age_s": 7200}]}});
+        "outbox_backlog": [{"channel": "email", "status": "pending", "count": 3, "oldest_age_s": 7200}], "awaiting_review": 2}});
     let mut out = vec![
         ("upload.html", json!({"max_mb": 64})),
         (
@@ -116,6 +118,25 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/dashboard.html", console.clone()),
         ("console/not_found.html", console.clone()),
         ("console/forbidden.html", console.clone()),
+        ("console/review_list.html", {
+            let mut c = console.clone();
+            let draft = json!({"report_id": "0193", "created_local": "2026-09-23 10:05", "title": "【通告】事件信息重大：攻击", "lines": ["事件统计情况：x"],
+                "review": {"decision": "approved", "decision_zh": "已批准", "decided_by": "li", "decided_local": "2026-09-23 11:00", "title": "t",
+                    "lines": ["x"], "recipients": ["unit:CT-GD"], "note": null}});
+            c["r"] = json!({"waiting": [draft.clone()], "approved": [draft]});
+            c
+        }),
+        ("console/review.html", {
+            let mut c = console.clone();
+            c["draft"] = json!({"report_id": "0193", "created_local": "2026-09-23 10:05", "title": "【通告】事件信息重大：攻击", "lines": ["事件统计情况：x"],
+                "review": {"decision": "returned", "decision_zh": "已退回", "decided_by": "li", "decided_local": "2026-09-23 11:00", "title": "t",
+                    "lines": ["x"], "recipients": [], "note": "请补充态势分析"}});
+            c["report"] = report_row.clone();
+            c["recipients"] = json!("CT-GD, IDC-GZ");
+            c["may_decide"] = json!(true);
+            c["error"] = json!("请选择批准或退回");
+            c
+        }),
         ("console/upload.html", {
             let mut c = console.clone();
             c["max_mb"] = json!(64);

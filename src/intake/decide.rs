@@ -851,6 +851,9 @@ fn oblige(
         };
         if draft.met_by_this && matches!(draft.duty, Duty::Report | Duty::CncertReport) {
             forward(d, id, &draft, content, unit);
+            if draft.duty == Duty::Report && needs_csb_review(content) {
+                draft_public_notice(d, id, content, unit);
+            }
         }
         // Duties the hub performs on CNCERT's behalf: its report of this botnet event to CSB
         // (Art. 8(三) [僵尸机制]) and, built from this feedback, the disposal result to CSB and the
@@ -1020,6 +1023,56 @@ fn forward(d: &mut Decision, report: ReportId, draft: &ObligationDraft, content:
             role: None,
         });
     }
+}
+
+/// Art. 19 ¶1 [通报办法]: especially major, major and large events and level 1–3 warnings are
+/// announced (通告) to the units concerned, copied to all bureaus, after CSB's review.
+fn needs_csb_review(content: &crate::model::report::ReportContent) -> bool {
+    use crate::model::{Grade, ReportKind};
+    match content.kind() {
+        ReportKind::Event => matches!(content.grade, Some(Grade::EspeciallyMajor | Grade::Major | Grade::Large)),
+        ReportKind::Warning => content.level.is_some_and(|l| l.number() <= 3),
+        _ => false,
+    }
+}
+
+/// The draft of a report's public notice with the contents Art. 20 lists, queued to CSB for
+/// its review; nothing goes to the units until a CSB user approves it in the console.
+fn draft_public_notice(d: &mut Decision, report: ReportId, content: &crate::model::report::ReportContent, unit: &Unit) {
+    use crate::model::report::ReportBody;
+    let provinces = content.provinces.iter().map(|p| p.short_zh()).collect::<Vec<_>>().join("、");
+    let lines: Vec<String> = match &content.body {
+        ReportBody::Event(e) => vec![
+            format!(
+                "事件统计情况：{}发生{}{}1 起（{}报送，发现于 {}）",
+                if provinces.is_empty() { "全国".to_string() } else { provinces.clone() },
+                severity_zh(content),
+                content.kind().label_zh(),
+                unit.name,
+                crate::rules::calendar::local_display(content.discovered_at)
+            ),
+            format!("造成的危害：{}", e.summary),
+            format!("影响程度：{}", e.impact),
+            "态势分析：（待通信保障局审核时填写）".to_string(),
+            format!("典型案例：{}；已采取的措施：{}", e.summary, e.measures),
+        ],
+        ReportBody::Warning(w) => vec![
+            format!("受影响的系统：{}", w.description),
+            format!("可能产生的危害和危害程度：{}", w.potential_harm),
+            format!("可能影响的用户及范围：{}", w.affected_scope),
+            format!("建议应采取的应对措施及建议：{}", w.recommendations),
+        ],
+        _ => return,
+    };
+    let payload = serde_json::json!({
+        "report_id": report,
+        "title": format!("【待审核】通告草稿：{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40)),
+        "notice_title": format!("【通告】{}{}：{}", content.kind().label_zh(), severity_zh(content), content.headline(40)),
+        "lines": lines,
+        "basis": "《互联网网络安全信息通报实施办法》第十九条、第二十条",
+        "provinces": content.provinces,
+    });
+    d.outbox.push(crate::fanout::party_row(OutboxKind::NoticeDraft, &Party::Csb, "review", report.to_string(), &payload));
 }
 
 /// Art. 9(四) [僵尸机制]: targets left undisposed in a feedback, or still malicious at

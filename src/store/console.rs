@@ -96,7 +96,46 @@ pub(crate) enum Param {
     Id(uuid::Uuid),
 }
 
+/// A public notice drafted for CSB's review (an outbox row of kind `notice_draft`), with CSB's
+/// decision once made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NoticeDraft {
+    pub report_id: String,
+    pub created_at: DateTime<Utc>,
+    /// The draft as intake wrote it: `notice_title`, `lines` (Art. 20's items), `provinces`.
+    pub draft: serde_json::Value,
+    pub review: Option<NoticeReview>,
+}
+
+/// CSB's decision on a draft.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NoticeReview {
+    /// `approved` or `returned`.
+    pub decision: String,
+    pub decided_by: String,
+    pub decided_at: DateTime<Utc>,
+    pub title: String,
+    pub lines: Vec<String>,
+    /// Parties the approved notice went to (`unit:…`), copied to all bureaus.
+    pub recipients: Vec<String>,
+    pub note: Option<String>,
+}
+
+/// What CSB decides, and for an approval the rows that send the notice.
+#[derive(Debug)]
+pub struct Decided {
+    pub review: NoticeReview,
+    pub outbox: Vec<crate::decision::OutboxRow>,
+}
+
 pub trait ConsoleStore {
+    /// Drafts of public notices, newest first: those no CSB user has approved yet when
+    /// `waiting`, else all.
+    fn notice_drafts(&self, waiting: bool, limit: u32) -> impl Future<Output = Result<Vec<NoticeDraft>, StoreError>> + Send;
+    /// Records CSB's decision on the draft of `report_id` and, for an approval, queues its rows,
+    /// in one transaction; `false` (nothing written) when there is no such draft or it was
+    /// approved already (by another user a moment before). A returned draft may be approved later.
+    fn review_notice(&self, report_id: &str, decided: Decided) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The reports `query` selects that `scope` may see.
     fn report_page(&self, scope: &Scope, query: &ReportQuery) -> impl Future<Output = Result<Vec<super::StoredReport>, StoreError>> + Send;
     /// The audit entries about these subjects (reports, obligations, appeals), oldest first;

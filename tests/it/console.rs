@@ -187,8 +187,9 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
         for (user, _) in ROLES.iter().chain(&[("anonymous", "")]) {
             let (code, body) = c.get(user, route).await;
             let expected: &[u16] = match (*user, route) {
-                ("anonymous", "/console" | "/console/reports" | "/console/obligations" | "/console/digest") => &[303],
-                ("anonymous", "/api/v1/dashboard" | "/api/v1/reports" | "/api/v1/obligations" | "/api/v1/digest") => &[401],
+                ("anonymous", "/console" | "/console/reports" | "/console/obligations" | "/console/digest" | "/console/review") => &[303],
+                ("anonymous", "/api/v1/dashboard" | "/api/v1/reports" | "/api/v1/obligations" | "/api/v1/digest" | "/api/v1/reviews") => &[401],
+                ("gd" | "bj" | "ctgd" | "idcbj", "/console/review" | "/api/v1/reviews") => &[403],
                 ("ctgd" | "idcbj", "/console/digest" | "/api/v1/digest") => &[403],
                 ("anonymous", "/login") => &[200],
                 (_, "/login") => &[303],
@@ -536,6 +537,118 @@ async fn an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_co
     assert_eq!(upload("gd", &csrf_of(&gd_page)).await.0, 403);
 }
 
+/// Art. 19 [通报办法]: a major event's public notice waits for CSB as a draft (CSB is told it
+/// waits); a CSB user edits and approves it in the console; it then reaches the unit's mailbox
+/// and the bureau's copy through the real Postfix and Dovecot. Nothing reached the unit before
+/// the approval, a second approval is refused, and only CSB may decide.
+async fn a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox(backend: Backend) {
+    use crate::mail::{MAIL, authorities, imap_folder, nonce, smtp_config, wait_for};
+    let _turn = MAIL.lock().await;
+    let n = nonce();
+    let (csb_box, bureau_box, cert_box, unit_box) = (
+        format!("duty-{n}@csb.tongbao.test"),
+        format!("wa-{n}@gdca.tongbao.test"),
+        format!("duty-{n}@cert.tongbao.test"),
+        format!("soc-{n}@ct-gd.tongbao.test"),
+    );
+    let c = console(backend).await;
+    let more = format!(
+        "[[units]]\ncode = \"CT-GD\"\nname = \"中国电信股份有限公司广东分公司\"\ntype = \"basic_telecom_provincial\"\nprovince = \"GD\"\n\
+         contacts = [{{ role = \"contact\", name = \"李四\", email = \"{unit_box}\" }}]\n"
+    );
+    c.lib.store.import_units(&authorities(&csb_box, &bureau_box, &cert_box, &more), chrono::Utc::now()).await.unwrap();
+    let now = chrono::Utc::now();
+    let r = c.lib.submit("CT-GD", event("major", &(now - chrono::Duration::minutes(30)).to_rfc3339()), &now.to_rfc3339()).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let report = r.reports[0].report_id.to_string();
+
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let sink =
+        tokio::spawn(tongbao::connectors::mail::smtp::run(smtp_config(&format!("hub-{n}@cncert.tongbao.test")), c.lib.store.clone(), rx));
+    tongbao::fanout::expand_once(&*c.lib.store, chrono::Utc::now(), true).await.unwrap();
+    let subjects = async |mailbox: &str| -> Vec<String> {
+        imap_folder(mailbox, "INBOX")
+            .await
+            .iter()
+            .filter_map(|m| mail_parser::MessageParser::default().parse(m)?.subject().map(str::to_string))
+            .collect()
+    };
+    wait_for("CSB told a draft waits", std::time::Duration::from_secs(60), async || {
+        subjects(&csb_box).await.iter().any(|s| s.contains("【待审核】"))
+    })
+    .await;
+    assert!(!subjects(&unit_box).await.iter().any(|s| s.contains("【通告】")), "nothing to the unit before the approval");
+
+    for user in ["csb", "cert", "gd"] {
+        assert_eq!(c.login(user, PASSWORD).await, 303);
+    }
+    let (code, list) = c.get("csb", "/api/v1/reviews").await;
+    assert_eq!(code, 200, "{list}");
+    assert!(list.contains(&report), "the draft waits: {list}");
+    assert_eq!(c.get("gd", "/console/review").await.0, 403, "a bureau does not review");
+    let (code, form) = c.get("csb", &format!("/console/review/{report}")).await;
+    assert_eq!(code, 200);
+    assert!(
+        form.contains("事件统计情况") && form.contains("态势分析") && form.contains("CT-GD"),
+        "Art. 20's items and the default units: {form}"
+    );
+    let csrf_of =
+        |page: &str| page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF field").to_string();
+    let url = format!("{}/console/review/{report}", c.base);
+    let decide = async |user: &str, csrf: &str, action: &str| {
+        c.curl(
+            user,
+            &[
+                "--data-urlencode",
+                &format!("csrf={csrf}"),
+                "--data-urlencode",
+                &format!("action={action}"),
+                "--data-urlencode",
+                "title=【通告】广东某IDC遭受重大拒绝服务攻击",
+                "--data-urlencode",
+                "lines=事件统计情况：广东发生重大拒绝服务攻击 1 起\n态势分析：攻击流量呈上升趋势，请各单位加强防护",
+                "--data-urlencode",
+                "recipients=CT-GD",
+                "--data-urlencode",
+                "note=",
+                &url,
+            ],
+        )
+        .await
+    };
+    let (_, cert_page) = c.get("cert", "/console").await;
+    assert_eq!(decide("cert", &csrf_of(&cert_page), "approve").await.0, 403, "CNCERT reads along but does not decide");
+    assert_eq!(decide("csb", "wrong", "approve").await.0, 403);
+    let (code, body) = decide("csb", &csrf_of(&form), "approve").await;
+    assert_eq!(code, 303, "{body}");
+    let (code, body) = decide("csb", &csrf_of(&form), "approve").await;
+    assert_eq!(code, 400, "approved once: {body}");
+    assert!(body.contains("已由他人批准"));
+
+    tongbao::fanout::expand_once(&*c.lib.store, chrono::Utc::now(), true).await.unwrap();
+    wait_for("the notice at the unit", std::time::Duration::from_secs(60), async || {
+        subjects(&unit_box).await.iter().any(|s| s.contains("【通告】"))
+    })
+    .await;
+    wait_for("the copy at the bureau", std::time::Duration::from_secs(60), async || {
+        subjects(&bureau_box).await.iter().any(|s| s.contains("【通告】"))
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), sink).await;
+    let mail = imap_folder(&unit_box, "INBOX").await.into_iter().find(|m| String::from_utf8_lossy(m).contains("tongbao")).unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&mail).unwrap();
+    let notice = imap_folder(&unit_box, "INBOX")
+        .await
+        .iter()
+        .filter_map(|m| mail_parser::MessageParser::default().parse(m).and_then(|p| p.body_text(0).map(|t| t.into_owned())))
+        .find(|t| t.contains("态势分析"))
+        .unwrap_or_else(|| panic!("the approved text in the unit's mail: {:?}", parsed.subject()));
+    assert!(notice.contains("攻击流量呈上升趋势"), "CSB's edit went out: {notice}");
+    let (_, t) = c.get("cert", &format!("/api/v1/reports/{report}")).await;
+    assert!(t.contains("notice.approved") && t.contains("user:csb"), "the decision is audited with who: {t}");
+}
+
 /// The console in headless Chromium, driven by playwright-core (`tests/browser/console.cjs`):
 /// a unit's clerk logs in (after a wrong password), reads the dashboard, uploads a form with one
 /// bad cell, sees it marked, confirms and reads the receipt's deadlines, reads the report list
@@ -613,4 +726,5 @@ crate::on_both_backends!(
     the_console_works_in_a_real_browser,
     the_monthly_digest_page_shows_the_month_and_where_it_went,
     an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_confirmed,
+    a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox,
 );

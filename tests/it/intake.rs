@@ -106,6 +106,8 @@ async fn urgent_reports_are_queued_for_their_recipients_with_the_receipt_when_a_
             ("notice".into(), "party".into(), "csb".into(), true),
             // …and once on the topic exchange for the province.
             ("notice".into(), "amqp".into(), "notice.event.major.GD".into(), true),
+            // The public notice (通告) drafted for CSB's review (Art. 19): CSB is told it waits.
+            ("notice_draft".into(), "party".into(), "csb".into(), true),
             ("receipt".into(), "amqp".into(), "amq.rabbitmq.reply-to".into(), true),
         ]
     );

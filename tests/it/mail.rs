@@ -19,14 +19,14 @@ const PASSWORD: &str = "tongbao-test-pass";
 const FIXTURE_SENDER: &str = "soc@ct-gd.tongbao.test";
 
 /// The mail tests take turns: one stops Postfix, which would fail the others' deliveries.
-static MAIL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static MAIL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn smtp_url() -> String {
     std::env::var("TONGBAO_TEST_SMTP_URL")
         .expect("TONGBAO_TEST_SMTP_URL is not set: run the tests through ./scripts/test, which starts Postfix and Dovecot")
 }
 
-fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     uuid::Uuid::now_v7().simple().to_string()[20..].to_string()
 }
 
@@ -87,7 +87,7 @@ fn lease(lib: &Lib, user: &str) -> Lease<tongbao::store::AnyStore> {
     Lease::new(lib.store.clone(), &tongbao::connectors::imap_lease_name(&account(user)), Duration::from_secs(30))
 }
 
-async fn imap_folder(user: &str, folder: &str) -> Vec<Vec<u8>> {
+pub(crate) async fn imap_folder(user: &str, folder: &str) -> Vec<Vec<u8>> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", 143)).await.expect("Dovecot on 127.0.0.1:143");
     let mut client = async_imap::Client::new(tcp);
     client.read_response().await.unwrap();
@@ -101,7 +101,7 @@ async fn imap_folder(user: &str, folder: &str) -> Vec<Vec<u8>> {
     out
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -109,7 +109,7 @@ async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> 
     }
 }
 
-fn unit_with_contact(code: &str, email: &str) -> Vec<tongbao::model::Unit> {
+pub(crate) fn unit_with_contact(code: &str, email: &str) -> Vec<tongbao::model::Unit> {
     units_from_toml(&format!(
         "[[units]]\ncode = \"{code}\"\nname = \"中国电信股份有限公司广东分公司\"\ntype = \"basic_telecom_provincial\"\nprovince = \"GD\"\n\
          contacts = [{{ role = \"contact\", name = \"李四\", email = \"{email}\" }}]\n"
@@ -117,7 +117,7 @@ fn unit_with_contact(code: &str, email: &str) -> Vec<tongbao::model::Unit> {
 }
 
 /// CSB, the Guangdong bureau and CNCERT, each reachable at one mailbox, and any `more` units (TOML).
-fn authorities(csb: &str, bureau: &str, cert: &str, more: &str) -> Vec<tongbao::model::Unit> {
+pub(crate) fn authorities(csb: &str, bureau: &str, cert: &str, more: &str) -> Vec<tongbao::model::Unit> {
     units_from_toml(&format!(
         "[[units]]\ncode = \"CSB\"\nname = \"网络安全管理局\"\ntype = \"csb\"\nprovince = \"national\"\n\
          contacts = [{{ role = \"contact\", name = \"值班\", email = \"{csb}\" }}]\n\
@@ -153,7 +153,7 @@ fn source_config() -> source::SourceConfig {
     }
 }
 
-fn smtp_config(from: &str) -> smtp::SmtpConfig {
+pub(crate) fn smtp_config(from: &str) -> smtp::SmtpConfig {
     smtp::SmtpConfig {
         name: "test-smtp".into(),
         url: smtp_url(),

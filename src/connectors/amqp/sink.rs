@@ -175,6 +175,8 @@ async fn message_for<S: Store>(config: &SinkConfig, store: &S, row: &OutboxItem)
         | OutboxKind::Overdue
         | OutboxKind::Escalation
         | OutboxKind::SummaryReminder
-        | OutboxKind::MissingSummaries => Ok(None),
+        | OutboxKind::MissingSummaries
+        // A draft is a party row: the fan-out tells CSB of it as an alert, it is never sent itself.
+        | OutboxKind::NoticeDraft => Ok(None),
     }
 }

@@ -42,6 +42,9 @@ pub(super) fn routes<S: Store + UserStore + ConsoleStore + JobStore>() -> Router
         .route("/api/v1/obligations", get(board_json::<S>))
         .route("/console/upload", get(upload_page::<S>).post(upload_preview::<S>))
         .route("/console/upload/{draft}/confirm", post(upload_confirm::<S>))
+        .route("/console/review", get(review_list_page::<S>))
+        .route("/api/v1/reviews", get(review_list_json::<S>))
+        .route("/console/review/{report}", get(review_page::<S>).post(review_decide::<S>))
         .route("/console/digest", get(digest_page::<S>))
         .route("/api/v1/digest", get(digest_json::<S>))
         .route("/console/digest/{month}/chart.png", get(digest_chart::<S>))
@@ -307,6 +310,7 @@ async fn dashboard<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewe
     let soon = state.store.due_obligations(&scope, &Scope::All, Due::Between(now, now + chrono::Duration::hours(24)), LISTED).await?;
     let overdue = state.store.due_obligations(&scope, &Scope::All, Due::Overdue(now), LISTED).await?;
     let backlog = if viewer.role.sees_all() { state.store.outbox_backlog(now).await? } else { Vec::new() };
+    let awaiting_review = if viewer.role.sees_all() { Some(state.store.notice_drafts(true, 1000).await?.len()) } else { None };
     let tally: Vec<_> = today
         .iter()
         .map(|t| {
@@ -329,6 +333,7 @@ async fn dashboard<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewe
         "due_soon": { "total": soon.total, "items": soon.items.iter().map(|o| obligation_view(o, now)).collect::<Vec<_>>() },
         "overdue": { "total": overdue.total, "items": overdue.items.iter().map(|o| obligation_view(o, now)).collect::<Vec<_>>() },
         "outbox_backlog": backlog,
+        "awaiting_review": awaiting_review,
     }))
 }
 
@@ -1063,4 +1068,247 @@ async fn upload_confirm<S: Store + UserStore + ConsoleStore + JobStore>(
     );
     *page.status_mut() = status;
     page
+}
+
+/// CSB reviews (Art. 19 [通报办法]); CNCERT, which drafts and sends for CSB, reads along.
+fn may_read_reviews(viewer: &Viewer) -> bool {
+    matches!(viewer.role, Role::Csb | Role::Cncert)
+}
+
+/// The units a notice about a report goes to unless CSB chooses otherwise: the reporting unit
+/// and the operators of the provinces it affects (authorities are copied as bureaus or not at all).
+fn default_recipients(units: &[crate::model::Unit], report: &StoredReport) -> Vec<String> {
+    use crate::model::{Region, UnitType};
+    let provinces = &report.report.content.provinces;
+    let mut out: Vec<String> = units
+        .iter()
+        .filter(|u| !matches!(u.unit_type, UnitType::Csb | UnitType::Cncert | UnitType::Bureau))
+        .filter(|u| u.code == report.report.unit || matches!(u.province, Region::Province(p) if provinces.contains(&p)))
+        .map(|u| u.code.to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+fn draft_view(d: &crate::store::console::NoticeDraft) -> serde_json::Value {
+    json!({
+        "report_id": d.report_id,
+        "created_local": local_zh(d.created_at),
+        "title": d.draft["notice_title"],
+        "lines": d.draft["lines"],
+        "review": d.review.as_ref().map(|r| json!({
+            "decision": r.decision, "decision_zh": if r.decision == "approved" { "已批准" } else { "已退回" },
+            "decided_by": r.decided_by, "decided_local": local_zh(r.decided_at), "title": r.title, "lines": r.lines,
+            "recipients": r.recipients, "note": r.note,
+        })),
+    })
+}
+
+async fn review_list<S: Store + ConsoleStore>(state: &HttpState<S>) -> Result<serde_json::Value, crate::store::StoreError> {
+    let waiting = state.store.notice_drafts(true, 200).await?;
+    let all = state.store.notice_drafts(false, 100).await?;
+    let decided: Vec<_> = all.iter().filter(|d| d.review.as_ref().is_some_and(|r| r.decision == "approved")).map(draft_view).collect();
+    Ok(json!({ "waiting": waiting.iter().map(draft_view).collect::<Vec<_>>(), "approved": decided }))
+}
+
+async fn review_list_json<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    ApiViewer(viewer): ApiViewer,
+) -> Response {
+    if !may_read_reviews(&viewer) {
+        return super::problem(StatusCode::FORBIDDEN, "forbidden", "通告审核仅对通信保障局和国家互联网应急中心开放").into_response();
+    }
+    match review_list(&state).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => super::store_unavailable(&e).into_response(),
+    }
+}
+
+async fn review_list_page<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+) -> Response {
+    if !may_read_reviews(&viewer) {
+        return forbidden_page(&state, &viewer);
+    }
+    match review_list(&state).await {
+        Ok(v) => {
+            render(&state, "console/review_list.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "r": v }))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store unavailable for the review list");
+            unavailable_page(&state)
+        }
+    }
+}
+
+/// One draft with its report, for the review form.
+async fn review_of<S: Store + ConsoleStore>(
+    state: &HttpState<S>,
+    report: &str,
+) -> Result<Option<(crate::store::console::NoticeDraft, StoredReport, Vec<String>)>, crate::store::StoreError> {
+    let Ok(id) = report.parse::<crate::model::ReportId>() else { return Ok(None) };
+    let Some(stored) = state.store.report(id, None).await? else { return Ok(None) };
+    // Drafts are few (one for each major event or warning): the review queue holds them all.
+    let drafts = state.store.notice_drafts(false, 1000).await?;
+    let Some(draft) = drafts.into_iter().find(|d| d.report_id == id.to_string()) else { return Ok(None) };
+    let recipients = default_recipients(&state.store.units().await?, &stored);
+    Ok(Some((draft, stored, recipients)))
+}
+
+async fn review_page<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Path(report): Path<String>,
+) -> Response {
+    if !may_read_reviews(&viewer) {
+        return forbidden_page(&state, &viewer);
+    }
+    match review_of(&state, &report).await {
+        Ok(Some((draft, stored, recipients))) => render(
+            &state,
+            "console/review.html",
+            json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "draft": draft_view(&draft), "report": report_view(&stored),
+                    "recipients": recipients.join(", "), "may_decide": viewer.role == Role::Csb, "error": null }),
+        ),
+        Ok(None) => {
+            let mut page =
+                render(&state, "console/not_found.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf }));
+            *page.status_mut() = StatusCode::NOT_FOUND;
+            page
+        }
+        Err(e) => super::store_unavailable(&e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ReviewForm {
+    #[serde(default)]
+    csrf: String,
+    /// `approve` or `return`.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    title: String,
+    /// The notice's lines, one a line.
+    #[serde(default)]
+    lines: String,
+    /// Unit codes, separated by commas, spaces or lines.
+    #[serde(default)]
+    recipients: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// A CSB user approves (with the text and the units it goes to, copied to all bureaus) or
+/// returns a draft; each decision is audited with who and when.
+async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Path(report): Path<String>,
+    form: Result<Form<ReviewForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return (StatusCode::BAD_REQUEST, "not a form").into_response() };
+    if !csrf_matches(&viewer, Some(&form.csrf)) {
+        return (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
+    }
+    if viewer.role != Role::Csb {
+        return forbidden_page(&state, &viewer);
+    }
+    let (draft, stored, _) = match review_of(&state, &report).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return (StatusCode::NOT_FOUND, "没有这份通告草稿").into_response(),
+        Err(e) => return super::store_unavailable(&e).into_response(),
+    };
+    let units = match state.store.units().await {
+        Ok(u) => u,
+        Err(e) => return super::store_unavailable(&e).into_response(),
+    };
+    let refuse = |message: String| {
+        let mut page = render(
+            &state,
+            "console/review.html",
+            json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "draft": draft_view(&draft), "report": report_view(&stored),
+                    "recipients": form.recipients, "may_decide": true, "error": message }),
+        );
+        *page.status_mut() = StatusCode::BAD_REQUEST;
+        page
+    };
+    let title = form.title.trim().chars().take(200).collect::<String>();
+    let lines: Vec<String> =
+        form.lines.lines().map(|l| l.trim().chars().take(2000).collect::<String>()).filter(|l| !l.is_empty()).take(100).collect();
+    let now = Utc::now();
+    let (review, outbox) = match form.action.as_str() {
+        "approve" => {
+            let mut codes = Vec::new();
+            for code in form.recipients.split(|c: char| c == ',' || c == '，' || c.is_whitespace()).filter(|c| !c.is_empty()) {
+                match code.parse::<crate::model::UnitCode>() {
+                    Ok(c) if units.iter().any(|u| u.code == c) => codes.push(c),
+                    _ => return refuse(format!("通告单位：{code:?} 不是已登记的单位代码")),
+                }
+            }
+            codes.sort();
+            codes.dedup();
+            if codes.is_empty() || title.is_empty() || lines.is_empty() {
+                return refuse("批准前请填写通告标题、内容和至少一个通告单位".to_string());
+            }
+            let payload = json!({ "report_id": draft.report_id, "title": title, "lines": lines,
+                                  "basis": "《互联网网络安全信息通报实施办法》第十九条、第二十条", "approved_by": viewer.name });
+            let shared = crate::decision::Payload::new(&payload);
+            let mut rows: Vec<_> = codes
+                .iter()
+                .map(|c| {
+                    crate::fanout::shared_party_row(
+                        crate::decision::OutboxKind::Alert,
+                        &crate::model::Party::Unit(c.clone()),
+                        "to",
+                        draft.report_id.clone(),
+                        &shared,
+                    )
+                })
+                .collect();
+            rows.push(crate::fanout::shared_party_row(
+                crate::decision::OutboxKind::Alert,
+                &crate::model::Party::AllBureaus,
+                "copy",
+                draft.report_id.clone(),
+                &shared,
+            ));
+            let review = crate::store::console::NoticeReview {
+                decision: "approved".into(),
+                decided_by: viewer.name.clone(),
+                decided_at: now,
+                title,
+                lines,
+                recipients: codes.iter().map(|c| format!("unit:{c}")).collect(),
+                note: None,
+            };
+            (review, rows)
+        }
+        "return" => {
+            let note = form.note.trim().chars().take(2000).collect::<String>();
+            if note.is_empty() {
+                return refuse("退回时请写明原因".to_string());
+            }
+            let review = crate::store::console::NoticeReview {
+                decision: "returned".into(),
+                decided_by: viewer.name.clone(),
+                decided_at: now,
+                title,
+                lines,
+                recipients: vec![],
+                note: Some(note),
+            };
+            (review, Vec::new())
+        }
+        _ => return refuse("请选择批准或退回".to_string()),
+    };
+    match state.store.review_notice(&draft.report_id, crate::store::console::Decided { review, outbox }).await {
+        Ok(true) => {
+            tracing::info!(report = %draft.report_id, by = %viewer.name, action = %form.action, "notice reviewed");
+            Redirect::to("/console/review").into_response()
+        }
+        Ok(false) => refuse("此通告已由他人批准".to_string()),
+        Err(e) => super::store_unavailable(&e).into_response(),
+    }
 }

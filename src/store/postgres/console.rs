@@ -1,14 +1,16 @@
 //! The console's scoped reads on PostgreSQL (the SQL is `store::console`'s).
 
-use super::{PgStore, pg_text, row_to_obligation, row_to_report};
+use super::{PgStore, insert_audit, insert_outbox, pg_text, row_to_obligation, row_to_report};
+use crate::decision::AuditRow;
 use crate::store::StoreError;
 use crate::store::StoredReport;
 use crate::store::console::{
-    AuditEntry, ConsoleStore, Due, ObligationPage, Param, PartyTally, ReportQuery, Scope, Tally, audit_query, due_query, party_tally_query,
-    report_page_query, tally_query,
+    AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally, ReportQuery, Scope, Tally,
+    audit_query, due_query, party_tally_query, report_page_query, tally_query,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use sqlx::types::Json;
 
 impl ConsoleStore for PgStore {
     async fn report_tally(&self, scope: &Scope, since: DateTime<Utc>) -> Result<Vec<Tally>, StoreError> {
@@ -100,5 +102,86 @@ impl ConsoleStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn notice_drafts(&self, waiting: bool, limit: u32) -> Result<Vec<NoticeDraft>, StoreError> {
+        let sql = format!(
+            "SELECT o.subject_id, o.created_at, o.payload, n.decision, n.decided_by, n.decided_at, n.title, n.lines, n.recipients, n.note \
+             FROM outbox o LEFT JOIN notice_reviews n ON n.report_id = o.subject_id \
+             WHERE o.kind = 'notice_draft' {} ORDER BY o.id DESC LIMIT {}",
+            if waiting { "AND (n.decision IS NULL OR n.decision <> 'approved')" } else { "" },
+            limit.clamp(1, 1000)
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let decision: Option<String> = r.try_get("decision")?;
+                let review = match decision {
+                    Some(decision) => Some(NoticeReview {
+                        decision,
+                        decided_by: r.try_get("decided_by")?,
+                        decided_at: r.try_get("decided_at")?,
+                        title: r.try_get("title")?,
+                        lines: r.try_get::<Json<Vec<String>>, _>("lines")?.0,
+                        recipients: r.try_get::<Json<Vec<String>>, _>("recipients")?.0,
+                        note: r.try_get("note")?,
+                    }),
+                    None => None,
+                };
+                Ok(NoticeDraft {
+                    report_id: r.try_get("subject_id")?,
+                    created_at: r.try_get("created_at")?,
+                    draft: r.try_get::<Json<serde_json::Value>, _>("payload")?.0,
+                    review,
+                })
+            })
+            .collect()
+    }
+
+    async fn review_notice(&self, report_id: &str, decided: Decided) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let report_id = pg_text(report_id);
+        let drafted = sqlx::query("SELECT 1 FROM outbox WHERE kind = 'notice_draft' AND subject_id = $1 LIMIT 1")
+            .bind(&report_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !drafted {
+            return Ok(false);
+        }
+        let r = &decided.review;
+        // One statement: of two CSB users approving at once, the second finds the first's row
+        // approved and writes nothing.
+        let written = sqlx::query(
+            "INSERT INTO notice_reviews (report_id, decision, decided_by, decided_at, title, lines, recipients, note) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (report_id) DO UPDATE SET decision = excluded.decision, \
+             decided_by = excluded.decided_by, decided_at = excluded.decided_at, title = excluded.title, lines = excluded.lines, \
+             recipients = excluded.recipients, note = excluded.note WHERE notice_reviews.decision <> 'approved'",
+        )
+        .bind(&report_id)
+        .bind(&r.decision)
+        .bind(pg_text(&r.decided_by))
+        .bind(r.decided_at)
+        .bind(pg_text(&r.title))
+        .bind(Json(r.lines.iter().map(|l| pg_text(l)).collect::<Vec<_>>()))
+        .bind(Json(&r.recipients))
+        .bind(r.note.as_deref().map(pg_text))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !written {
+            return Ok(false);
+        }
+        let audit = AuditRow {
+            actor: format!("user:{}", r.decided_by),
+            action: if r.decision == "approved" { "notice.approved" } else { "notice.returned" },
+            subject: report_id.clone(),
+            detail: serde_json::json!({ "recipients": r.recipients, "note": r.note }),
+        };
+        insert_outbox(&mut tx, decided.outbox, r.decided_at).await?;
+        insert_audit(&mut tx, vec![audit], r.decided_at).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

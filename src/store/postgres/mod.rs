@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "users", include_str!("../../../migrations/postgres/0003_users.sql")),
     (4, "audit_subject", include_str!("../../../migrations/postgres/0004_audit_subject.sql")),
     (5, "upload_drafts", include_str!("../../../migrations/postgres/0005_upload_drafts.sql")),
+    (6, "notice_reviews", include_str!("../../../migrations/postgres/0006_notice_reviews.sql")),
 ];
 
 /// The advisory lock a batch holds from reading a period's botnets until it commits what it

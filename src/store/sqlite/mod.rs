@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "users", include_str!("../../../migrations/sqlite/0010_users.sql")),
     (11, "audit_subject", include_str!("../../../migrations/sqlite/0011_audit_subject.sql")),
     (12, "upload_drafts", include_str!("../../../migrations/sqlite/0012_upload_drafts.sql")),
+    (13, "notice_reviews", include_str!("../../../migrations/sqlite/0013_notice_reviews.sql")),
 ];
 
 /// When a commit reaches the disk (SQLite's `synchronous` under WAL).
