@@ -24,6 +24,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("console/digest.html", include_str!("../templates/console/digest.html")),
     ("console/upload.html", include_str!("../templates/console/upload.html")),
     ("console/review_list.html", include_str!("../templates/console/review_list.html")),
+    ("console/botnets.html", include_str!("../templates/console/botnets.html")),
     ("console/review.html", include_str!("../templates/console/review.html")),
     ("console/upload_preview.html", include_str!("../templates/console/upload_preview.html")),
     ("console/upload_receipt.html", include_str!("../templates/console/upload_receipt.html")),
@@ -118,6 +119,11 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/dashboard.html", console.clone()),
         ("console/not_found.html", console.clone()),
         ("console/forbidden.html", console.clone()),
+        ("console/botnets.html", {
+            let mut c = console.clone();
+            c["b"] = json!({"events": [{"report": report_row.clone(), "open": 2, "late_or_missed": 1, "steps": [obligation_row.clone()]}]});
+            c
+        }),
         ("console/review_list.html", {
             let mut c = console.clone();
             let draft = json!({"report_id": "0193", "created_local": "2026-09-23 10:05", "title": "【通告】事件信息重大：攻击", "lines": ["事件统计情况：x"],

@@ -187,8 +187,19 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
         for (user, _) in ROLES.iter().chain(&[("anonymous", "")]) {
             let (code, body) = c.get(user, route).await;
             let expected: &[u16] = match (*user, route) {
-                ("anonymous", "/console" | "/console/reports" | "/console/obligations" | "/console/digest" | "/console/review") => &[303],
-                ("anonymous", "/api/v1/dashboard" | "/api/v1/reports" | "/api/v1/obligations" | "/api/v1/digest" | "/api/v1/reviews") => &[401],
+                (
+                    "anonymous",
+                    "/console" | "/console/reports" | "/console/obligations" | "/console/digest" | "/console/review" | "/console/botnets",
+                ) => &[303],
+                (
+                    "anonymous",
+                    "/api/v1/dashboard"
+                    | "/api/v1/reports"
+                    | "/api/v1/obligations"
+                    | "/api/v1/digest"
+                    | "/api/v1/reviews"
+                    | "/api/v1/botnets",
+                ) => &[401],
                 ("gd" | "bj" | "ctgd" | "idcbj", "/console/review" | "/api/v1/reviews") => &[403],
                 ("ctgd" | "idcbj", "/console/digest" | "/api/v1/digest") => &[403],
                 ("anonymous", "/login") => &[200],
@@ -317,6 +328,17 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     assert!(!t.to_string().contains("IDC-BJ") && !t.to_string().contains("IDC_BJ"), "another unit named to CT-GD: {t:#}");
     let (_, all) = timeline("cert", &notified).await;
     assert!(all.to_string().contains("unit:IDC-BJ"), "CNCERT sees who was notified: {all:#}");
+    // The botnet disposal board: CNCERT sees IDC-BJ's feedback owed on CT-GD's botnet event;
+    // CT-GD sees its events without another unit's duty.
+    let board = async |user: &str| -> Value { serde_json::from_str(&c.get(user, "/api/v1/botnets").await.1).unwrap() };
+    let cert_board = board("cert").await;
+    let step =
+        |b: &Value| b["events"].as_array().unwrap().iter().find(|e| e["report"]["id"] == notified.as_str()).cloned().unwrap_or(Value::Null);
+    let feedback = step(&cert_board)["steps"].as_array().cloned().unwrap_or_default();
+    assert!(feedback.iter().any(|o| o["actor"] == "unit:IDC-BJ" && o["duty"] == "反馈处置情况"), "{cert_board:#}");
+    let own_board = board("ctgd").await;
+    assert!(!step(&own_board).is_null() && !own_board.to_string().contains("IDC-BJ"), "{own_board:#}");
+    assert!(board("bj").await["events"].as_array().unwrap().iter().all(|e| e["report"]["provinces"].as_str().unwrap().contains("北京")));
 
     for (user, id, want) in [
         ("idcbj", &ct, 404),
