@@ -25,6 +25,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("console/upload.html", include_str!("../templates/console/upload.html")),
     ("console/review_list.html", include_str!("../templates/console/review_list.html")),
     ("console/botnets.html", include_str!("../templates/console/botnets.html")),
+    ("console/units.html", include_str!("../templates/console/units.html")),
+    ("console/unit.html", include_str!("../templates/console/unit.html")),
     ("console/review.html", include_str!("../templates/console/review.html")),
     ("console/upload_preview.html", include_str!("../templates/console/upload_preview.html")),
     ("console/upload_receipt.html", include_str!("../templates/console/upload_receipt.html")),
@@ -90,6 +92,8 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
     let obligation = json!({"id": "0194", "report_id": "0193", "duty": "事件报告", "rule": "2小时内", "actor": "unit:CT-GD", "actor_zh": "广东电信",
         "due_at": "2026-09-23T04:00:00Z", "due_local": "2026-09-23 12:00", "provisional": true, "basis": "《通报办法》第十二条", "status": "open", "status_zh": "已逾期"});
     let obligation_row = obligation.clone();
+    let unit_row = json!({"code": "CT-GD", "name": "中国电信广东分公司", "type_zh": "基础电信业务经营者省级公司", "province": "广东省", "important": false,
+        "contacts": [{"role": "leader", "role_zh": "主管领导", "name": "王五", "phone": null, "email": "w@gd.example.cn"}]});
     let report_row = json!({"id": "0193", "submission_id": "0192", "received_local": "2026-09-23 10:05", "discovered_local": "2026-09-23 10:00",
         "unit": "CT-GD", "kind": "event", "kind_zh": "事件信息", "grade_zh": "重大", "provinces": "广东", "title": "攻击", "follows_up": "0190"});
     let console = json!({"csrf": "abc", "d": {"as_of_local": "2026-09-23 10:00",
@@ -119,6 +123,20 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/dashboard.html", console.clone()),
         ("console/not_found.html", console.clone()),
         ("console/forbidden.html", console.clone()),
+        ("console/units.html", {
+            let mut c = console.clone();
+            c["units"] = json!([unit_row.clone()]);
+            c
+        }),
+        ("console/unit.html", {
+            let mut c = console.clone();
+            c["unit"] = unit_row;
+            c["rows"] = json!([{"role": "leader", "role_zh": "主管领导", "name": "王五", "phone": "", "email": "w@gd.example.cn"}]);
+            c["may_edit"] = json!(true);
+            c["as_report"] = json!(false);
+            c["error"] = json!(null);
+            c
+        }),
         ("console/botnets.html", {
             let mut c = console.clone();
             c["b"] = json!({"events": [{"report": report_row.clone(), "open": 2, "late_or_missed": 1, "steps": [obligation_row.clone()]}]});

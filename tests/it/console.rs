@@ -671,6 +671,76 @@ async fn a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox(backend: 
     assert!(t.contains("notice.approved") && t.contains("user:csb"), "the decision is audited with who: {t}");
 }
 
+/// Art. 21 [通报办法]: units and their contacts. A unit sees and changes only its own, and its
+/// change is stored as its contact_update report (through intake, with its duty met); CNCERT
+/// edits any unit directly; a bureau reads its province's.
+async fn units_and_contacts_are_changed_by_cncert_and_reported_by_the_unit_itself(backend: Backend) {
+    let c = console(backend).await;
+    for user in ["ctgd", "idcbj", "gd", "cert"] {
+        assert_eq!(c.login(user, PASSWORD).await, 303);
+    }
+    let codes = async |user: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(&c.get(user, "/api/v1/units").await.1).unwrap();
+        v.as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(codes("ctgd").await, ["CT-GD"]);
+    assert!(codes("gd").await.contains(&"CT-GD".to_string()) && !codes("gd").await.contains(&"IDC-BJ".to_string()));
+    assert!(codes("cert").await.len() > 3);
+    assert_eq!(c.get("ctgd", "/console/units/IDC-BJ").await.0, 404);
+    let csrf_of =
+        |page: &str| page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF field").to_string();
+    let (code, form) = c.get("ctgd", "/console/units/CT-GD").await;
+    assert_eq!(code, 200);
+    let save = async |user: &str, csrf: &str, unit: &str, fields: &[&str]| {
+        let mut args = vec!["--data-urlencode".to_string(), format!("csrf={csrf}")];
+        for f in fields {
+            args.push("--data-urlencode".into());
+            args.push(f.to_string());
+        }
+        args.push(format!("{}/console/units/{unit}", c.base));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        c.curl(user, &args).await
+    };
+    let leader = ["leader_name=新领导", "leader_email=new-leader@gd.example.cn", "leader_phone=020-12345678"];
+    assert_eq!(save("ctgd", "nope", "CT-GD", &leader).await.0, 403);
+    let (code, body) = save("ctgd", &csrf_of(&form), "CT-GD", &leader).await;
+    assert_eq!(code, 303, "{body}");
+    let updates = c
+        .lib
+        .store
+        .reports(&ReportFilter { kind: Some(tongbao::model::ReportKind::ContactUpdate), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(updates.len(), 1, "the change is CT-GD's contact_update report");
+    assert_eq!(updates[0].report.unit.as_str(), "CT-GD");
+    let units = c.lib.store.units().await.unwrap();
+    let ct = units.iter().find(|u| u.code.as_str() == "CT-GD").unwrap();
+    assert!(ct.emails().any(|e| e.as_str() == "new-leader@gd.example.cn"), "{:?}", ct.contacts);
+
+    let (_, other) = c.get("idcbj", "/console/units/IDC-BJ").await;
+    assert_eq!(save("idcbj", &csrf_of(&other), "CT-GD", &leader).await.0, 403, "another unit cannot");
+    let (_, gd_page) = c.get("gd", "/console").await;
+    assert_eq!(save("gd", &csrf_of(&gd_page), "CT-GD", &leader).await.0, 403, "a bureau reads only");
+
+    let (_, cert_form) = c.get("cert", "/console/units/IDC-BJ").await;
+    let (code, body) = save("cert", &csrf_of(&cert_form), "IDC-BJ", &["contact_name=赵六", "contact_email=duty@idc-bj.example.cn"]).await;
+    assert_eq!(code, 303, "{body}");
+    let units = c.lib.store.units().await.unwrap();
+    let idc = units.iter().find(|u| u.code.as_str() == "IDC-BJ").unwrap();
+    assert!(idc.contacts.iter().any(|x| x.name == "赵六"), "{:?}", idc.contacts);
+    assert_eq!(
+        c.lib
+            .store
+            .reports(&ReportFilter { kind: Some(tongbao::model::ReportKind::ContactUpdate), limit: 10, ..Default::default() })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (code, _) = save("cert", &csrf_of(&cert_form), "IDC-BJ", &["contact_email=not an address"]).await;
+    assert_eq!(code, 400, "a contact that cannot be read is refused, not stored");
+}
+
 /// The console in headless Chromium, driven by playwright-core (`tests/browser/console.cjs`):
 /// a unit's clerk logs in (after a wrong password), reads the dashboard, uploads a form with one
 /// bad cell, sees it marked, confirms and reads the receipt's deadlines, reads the report list
@@ -749,4 +819,5 @@ crate::on_both_backends!(
     the_monthly_digest_page_shows_the_month_and_where_it_went,
     an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_confirmed,
     a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox,
+    units_and_contacts_are_changed_by_cncert_and_reported_by_the_unit_itself,
 );

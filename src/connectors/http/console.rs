@@ -42,6 +42,9 @@ pub(super) fn routes<S: Store + UserStore + ConsoleStore + JobStore>() -> Router
         .route("/api/v1/obligations", get(board_json::<S>))
         .route("/console/upload", get(upload_page::<S>).post(upload_preview::<S>))
         .route("/console/upload/{draft}/confirm", post(upload_confirm::<S>))
+        .route("/console/units", get(units_page::<S>))
+        .route("/api/v1/units", get(units_json::<S>))
+        .route("/console/units/{code}", get(unit_page::<S>).post(unit_save::<S>))
         .route("/console/botnets", get(botnets_page::<S>))
         .route("/api/v1/botnets", get(botnets_json::<S>))
         .route("/console/review", get(review_list_page::<S>))
@@ -1372,5 +1375,181 @@ async fn botnets_page<S: Store + UserStore + ConsoleStore + JobStore>(
             tracing::warn!(error = %e, "store unavailable for the botnet board");
             unavailable_page(&state)
         }
+    }
+}
+
+/// The units a viewer may see: all for CNCERT and CSB, a province's for its bureau, its own for a unit.
+fn units_in_scope(scope: &Scope, units: Vec<crate::model::Unit>) -> Vec<crate::model::Unit> {
+    units
+        .into_iter()
+        .filter(|u| match scope {
+            Scope::All => true,
+            Scope::Province(p) => u.province == crate::model::Region::Province(*p),
+            Scope::Unit(code) => &u.code == code,
+        })
+        .collect()
+}
+
+fn unit_view(u: &crate::model::Unit) -> serde_json::Value {
+    json!({
+        "code": u.code.to_string(), "name": u.name, "type_zh": u.unit_type.label_zh(),
+        "province": match u.province { crate::model::Region::Province(p) => p.name_zh().to_string(), crate::model::Region::National => "全国".to_string() },
+        "important": u.important,
+        "contacts": u.contacts.iter().map(|c| json!({ "role": c.role, "role_zh": c.role.label_zh(), "name": c.name,
+            "phone": c.phone, "email": c.email.as_ref().map(|e| e.as_str().to_string()) })).collect::<Vec<_>>(),
+    })
+}
+
+async fn units_json<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    ApiViewer(viewer): ApiViewer,
+) -> Response {
+    match state.store.units().await {
+        Ok(units) => Json(units_in_scope(&viewer.scope(), units).iter().map(unit_view).collect::<Vec<_>>()).into_response(),
+        Err(e) => super::store_unavailable(&e).into_response(),
+    }
+}
+
+async fn units_page<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+) -> Response {
+    match state.store.units().await {
+        Ok(units) => {
+            let list: Vec<_> = units_in_scope(&viewer.scope(), units).iter().map(unit_view).collect();
+            render(&state, "console/units.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "units": list }))
+        }
+        Err(e) => super::store_unavailable(&e).into_response(),
+    }
+}
+
+/// Who may change a unit's contacts: CNCERT and CSB any unit's; a unit its own (Art. 21 [通报办法]).
+fn may_edit_unit(viewer: &Viewer, code: &crate::model::UnitCode) -> bool {
+    match &viewer.role {
+        Role::Cncert | Role::Csb => true,
+        Role::Unit(own) => own == code,
+        Role::Bureau(_) => false,
+    }
+}
+
+async fn unit_page<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Path(code): Path<String>,
+) -> Response {
+    unit_form(&state, &viewer, &code, None, StatusCode::OK).await
+}
+
+async fn unit_form<S: Store + UserStore + ConsoleStore + JobStore>(
+    state: &HttpState<S>,
+    viewer: &Viewer,
+    code: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let units = match state.store.units().await {
+        Ok(u) => u,
+        Err(e) => return super::store_unavailable(&e).into_response(),
+    };
+    let Some(unit) =
+        code.parse::<crate::model::UnitCode>().ok().and_then(|c| units_in_scope(&viewer.scope(), units).into_iter().find(|u| u.code == c))
+    else {
+        let mut page = render(state, "console/not_found.html", json!({ "d": { "viewer": viewer_view(viewer) }, "csrf": viewer.csrf }));
+        *page.status_mut() = StatusCode::NOT_FOUND;
+        return page;
+    };
+    let roles = [crate::model::ContactRole::Leader, crate::model::ContactRole::DepartmentHead, crate::model::ContactRole::Contact];
+    let rows: Vec<_> = roles
+        .iter()
+        .map(|r| {
+            let c = unit.contacts.iter().find(|c| c.role == *r);
+            json!({ "role": r, "role_zh": r.label_zh(), "name": c.map(|c| c.name.clone()).unwrap_or_default(),
+                    "phone": c.and_then(|c| c.phone.clone()).unwrap_or_default(),
+                    "email": c.and_then(|c| c.email.as_ref().map(|e| e.as_str().to_string())).unwrap_or_default() })
+        })
+        .collect();
+    let mut page = render(
+        state,
+        "console/unit.html",
+        json!({ "d": { "viewer": viewer_view(viewer) }, "csrf": viewer.csrf, "unit": unit_view(&unit), "rows": rows,
+                "may_edit": may_edit_unit(viewer, &unit.code), "as_report": matches!(viewer.role, Role::Unit(_)), "error": error }),
+    );
+    *page.status_mut() = status;
+    page
+}
+
+/// Saves a unit's contacts: a unit's own change is submitted as its contact_update report
+/// (Art. 21: it has 3 working days to report a change, and the report is its record); CNCERT's
+/// or CSB's edit updates the registry directly, audited as an import.
+async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Path(code): Path<String>,
+    form: Result<Form<std::collections::HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return (StatusCode::BAD_REQUEST, "not a form").into_response() };
+    if !csrf_matches(&viewer, form.get("csrf").map(String::as_str)) {
+        return (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
+    }
+    let Ok(code) = code.parse::<crate::model::UnitCode>() else { return (StatusCode::NOT_FOUND, "没有这个单位").into_response() };
+    if !may_edit_unit(&viewer, &code) {
+        return forbidden_page(&state, &viewer);
+    }
+    let mut contacts = Vec::new();
+    for (role, key) in [("leader", "leader"), ("department_head", "department_head"), ("contact", "contact")] {
+        let field =
+            |f: &str| form.get(&format!("{key}_{f}")).map(|v| v.trim().chars().take(200).collect::<String>()).filter(|v| !v.is_empty());
+        let (name, phone, email) = (field("name"), field("phone"), field("email"));
+        if name.is_none() && phone.is_none() && email.is_none() {
+            continue;
+        }
+        contacts.push(json!({ "role": role, "name": name.unwrap_or_default(), "phone": phone, "email": email }));
+    }
+    if contacts.is_empty() {
+        return unit_form(&state, &viewer, code.as_str(), Some("请至少填写一位联系人".into()), StatusCode::BAD_REQUEST).await;
+    }
+    let now = Utc::now();
+    if let Role::Unit(own) = &viewer.role {
+        // The unit's own report of the change, through intake like any other report.
+        let report = json!({ "kind": "contact_update", "discovered_at": now.to_rfc3339(), "content": { "contacts": contacts } });
+        let sub = crate::model::Submission::by_content(
+            crate::model::Channel::Upload,
+            crate::model::submission::Sender::Unit(own.clone()),
+            serde_json::to_vec(&report).unwrap_or_default(),
+            now,
+        );
+        return match state.intake.submit(sub).await {
+            Ok(r) if r.errors.is_empty() => Redirect::to(&format!("/console/units/{own}")).into_response(),
+            Ok(r) => {
+                let why = r.errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("；");
+                unit_form(&state, &viewer, own.as_str(), Some(why), StatusCode::BAD_REQUEST).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "contact update not stored");
+                (StatusCode::SERVICE_UNAVAILABLE, "暂时无法保存，请稍后重试").into_response()
+            }
+        };
+    }
+    let units = match state.store.units().await {
+        Ok(u) => u,
+        Err(e) => return super::store_unavailable(&e).into_response(),
+    };
+    let Some(mut unit) = units.into_iter().find(|u| u.code == code) else {
+        return (StatusCode::NOT_FOUND, "没有这个单位").into_response();
+    };
+    let parsed: Result<Vec<crate::model::Contact>, _> = serde_json::from_value(serde_json::Value::Array(contacts));
+    match parsed {
+        Ok(contacts) => unit.contacts = contacts,
+        Err(e) => return unit_form(&state, &viewer, code.as_str(), Some(format!("联系人信息不正确：{e}")), StatusCode::BAD_REQUEST).await,
+    }
+    if let Some(name) = form.get("name").map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        unit.name = name.chars().take(200).collect();
+    }
+    match state.store.import_units(std::slice::from_ref(&unit), now).await {
+        Ok(_) => {
+            tracing::info!(unit = %code, by = %viewer.name, "unit edited in the console");
+            Redirect::to(&format!("/console/units/{code}")).into_response()
+        }
+        Err(e) => super::store_unavailable(&e).into_response(),
     }
 }
