@@ -5,6 +5,7 @@
 //! library has one home and they measure lettre and lapin bare.
 
 mod schedule;
+mod web;
 
 use crate::intake::Intake;
 use crate::intake::decide::Engine;
@@ -70,6 +71,19 @@ pub enum BenchCmd {
         /// Obligations due for a reminder or an overdue alert at the busy scan.
         #[arg(long, default_value_t = 10_000)]
         due: u64,
+    },
+    /// The console's dashboard and obligations board at a steady request rate, on a store
+    /// seeded with REPORTS reports and OBLIGATIONS open obligations, against `/healthz`.
+    Web {
+        #[arg(long, default_value_t = 1_000_000)]
+        reports: u64,
+        #[arg(long, default_value_t = 100_000)]
+        obligations: u64,
+        /// Requests a second to each page, sent open-loop.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
     },
     /// One measured phase of `bench forms`, in a process of its own so its peak RSS is its own.
     #[command(hide = true)]
@@ -204,6 +218,40 @@ pub async fn run(cmd: BenchCmd, json: bool) -> anyhow::Result<i32> {
             Ok(0)
         }
         BenchCmd::Forms { bots, rows, python, keep } => bench_forms(bots, rows, &python, keep.as_deref(), json),
+        BenchCmd::Web { reports, obligations, rate, seconds } => {
+            let out = web::run(web::WebBench { reports, obligations, rate, seconds }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!(
+                    "web: {} reports, {} open obligations (seeded in {:.1} s); {} requests/s for {} s each, open-loop, one connection a request",
+                    out["reports"],
+                    out["open_obligations"],
+                    num(&out["seed_s"]),
+                    rate,
+                    seconds
+                );
+                println!(
+                    "  {:<10} {:<38} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6}",
+                    "role", "path", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "fail"
+                );
+                for r in out["runs"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {:<10} {:<38} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>6}",
+                        r["role"].as_str().unwrap_or(""),
+                        r["path"].as_str().unwrap_or(""),
+                        num(&r["achieved_per_s"]),
+                        num(&r["p50_ms"]),
+                        num(&r["p90_ms"]),
+                        num(&r["p99_ms"]),
+                        num(&r["max_ms"]),
+                        r["failures"]
+                    );
+                }
+                println!("  target: p99 under {} ms at {} requests/s", out["target_p99_ms"], rate);
+            }
+            Ok(0)
+        }
         BenchCmd::Schedule { reports, obligations, due } => {
             let out = schedule::run(schedule::ScheduleBench { reports, obligations, due }).await?;
             if json {

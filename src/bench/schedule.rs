@@ -26,7 +26,7 @@ fn body(doc: serde_json::Value, unit: &UnitCode) -> anyhow::Result<String> {
     Ok(serde_json::to_string(&report)?)
 }
 
-fn bodies(unit: &UnitCode) -> anyhow::Result<[String; 3]> {
+pub(super) fn bodies(unit: &UnitCode) -> anyhow::Result<[String; 3]> {
     let at = "2026-09-10T10:00:00+08:00";
     Ok([
         body(
