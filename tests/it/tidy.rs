@@ -111,6 +111,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("hyper_util", &["connectors/http/"]),
     ("tower", &["connectors/http/"]),
     ("governor", &["connectors/http/"]),
+    ("moka", &["connectors/http/"]),
     ("argon2", &["connectors/http/auth.rs"]),
     ("hmac", &["connectors/http/auth.rs"]),
     ("prometheus_client", &["metrics.rs"]),

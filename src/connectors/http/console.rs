@@ -309,13 +309,31 @@ fn obligation_view(o: &Obligation, now: DateTime<Utc>) -> serde_json::Value {
 /// The dashboard's facts for a viewer: today's reports, what is due in 24 hours, what is
 /// overdue, and (for CNCERT and CSB) the outbox backlog.
 async fn dashboard<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer) -> Result<serde_json::Value, crate::store::StoreError> {
-    let now = Utc::now();
     let scope = viewer.scope();
+    let key = format!("dashboard:{scope:?}:{}", viewer.role.sees_all());
+    let shared = state
+        .console_cache
+        .try_get_with(key, async { dashboard_figures(state, &scope, viewer.role.sees_all()).await.map(Arc::new) })
+        .await
+        .map_err(crate::store::StoreError::Shared)?;
+    let mut d = (*shared).clone();
+    d["viewer"] = viewer_view(viewer);
+    Ok(d)
+}
+
+/// The dashboard's figures for one scope, the same for every viewer of it.
+async fn dashboard_figures<S: Store + ConsoleStore>(
+    state: &HttpState<S>,
+    scope: &Scope,
+    sees_all: bool,
+) -> Result<serde_json::Value, crate::store::StoreError> {
+    let now = Utc::now();
+    let scope = scope.clone();
     let today = state.store.report_tally(&scope, start_of_day(now)).await?;
     let soon = state.store.due_obligations(&scope, &Scope::All, Due::Between(now, now + chrono::Duration::hours(24)), LISTED).await?;
     let overdue = state.store.due_obligations(&scope, &Scope::All, Due::Overdue(now), LISTED).await?;
-    let backlog = if viewer.role.sees_all() { state.store.outbox_backlog(now).await? } else { Vec::new() };
-    let awaiting_review = if viewer.role.sees_all() { Some(state.store.notice_drafts(true, 1000).await?.len()) } else { None };
+    let backlog = if sees_all { state.store.outbox_backlog(now).await? } else { Vec::new() };
+    let awaiting_review = if sees_all { Some(state.store.notice_drafts(true, 1000).await?.len()) } else { None };
     let tally: Vec<_> = today
         .iter()
         .map(|t| {
@@ -333,7 +351,6 @@ async fn dashboard<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewe
     Ok(json!({
         "as_of": now,
         "as_of_local": local_zh(now),
-        "viewer": { "name": viewer.name, "role": viewer.role.to_string(), "role_zh": viewer.role.label_zh() },
         "today": { "since": start_of_day(now), "total": today.iter().map(|t| t.count).sum::<i64>(), "by_kind_and_grade": tally },
         "due_soon": { "total": soon.total, "items": soon.items.iter().map(|o| obligation_view(o, now)).collect::<Vec<_>>() },
         "overdue": { "total": overdue.total, "items": overdue.items.iter().map(|o| obligation_view(o, now)).collect::<Vec<_>>() },
@@ -691,19 +708,36 @@ async fn board<S: Store + ConsoleStore>(
         (None, Some(p)) => Scope::Province(p.parse().map_err(|_| bad(format!("province：省份代码不正确 {p:?}")))?),
         (None, None) => Scope::All,
     };
-    let unavailable = |e: crate::store::StoreError| super::store_unavailable(&e).into_response();
     let scope = viewer.scope();
-    let tallies = state.store.party_tallies(&scope, now, soon, late_since).await.map_err(unavailable)?;
-    let page = state.store.due_obligations(&scope, &narrow, due, REPORTS_PER_PAGE).await.map_err(unavailable)?;
+    let key = format!("board:{scope:?}:{state_code}:{narrow:?}");
+    let figures = state
+        .console_cache
+        .try_get_with(key, async {
+            let tallies = state.store.party_tallies(&scope, now, soon, late_since).await?;
+            let page = state.store.due_obligations(&scope, &narrow, due, REPORTS_PER_PAGE).await?;
+            Ok::<_, crate::store::StoreError>(Arc::new(board_figures(now, state_code, &tallies, &page)))
+        })
+        .await
+        .map_err(|e| super::store_unavailable(&crate::store::StoreError::Shared(e)).into_response())?;
+    Ok((*figures).clone())
+}
+
+/// The board's figures for one scope, state and filter.
+fn board_figures(
+    now: DateTime<Utc>,
+    state_code: &str,
+    tallies: &[crate::store::console::PartyTally],
+    page: &crate::store::console::ObligationPage,
+) -> serde_json::Value {
     let label = |actor: &str| actor.parse::<crate::model::Party>().map_or_else(|_| actor.to_string(), |p| p.label_zh());
-    Ok(json!({
+    json!({
         "as_of": now,
         "state": state_code,
         "parties": tallies.iter().map(|t| json!({ "actor": t.actor, "actor_zh": label(&t.actor), "unit": t.actor.strip_prefix("unit:"), "due_soon": t.due_soon, "overdue": t.overdue,
                                                    "missed": t.missed, "met_late": t.met_late })).collect::<Vec<_>>(),
         "total": page.total,
         "items": page.items.iter().map(|o| obligation_view(o, now)).collect::<Vec<_>>(),
-    }))
+    })
 }
 
 async fn board_json<S: Store + UserStore + ConsoleStore>(

@@ -68,7 +68,14 @@ pub struct HttpState<S> {
     logins: auth::LoginLimits,
     /// Password checks at once (argon2: 19 MiB and tens of milliseconds each).
     login_hashes: tokio::sync::Semaphore,
+    /// The dashboard's and the obligations board's figures per scope and filter, a few seconds
+    /// old at most: every viewer of one scope sees the same, so a busy console costs a query
+    /// every few seconds, not one a request (one computation at a time per key).
+    console_cache: moka::future::Cache<String, Arc<serde_json::Value>>,
 }
+
+/// How long the console's shared figures are reused.
+const CONSOLE_CACHE_SECONDS: u64 = 5;
 
 /// Appeal-page posts one client address may make per hour.
 const APPEAL_POSTS_PER_HOUR: u32 = 20;
@@ -94,6 +101,10 @@ impl<S> HttpState<S> {
             session_key: auth::SessionKey::from_env(),
             logins: auth::LoginLimits::default(),
             login_hashes: tokio::sync::Semaphore::new(limits.parsers.max(1)),
+            console_cache: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(CONSOLE_CACHE_SECONDS))
+                .build(),
         })
     }
 }
