@@ -335,8 +335,8 @@ impl super::ConsoleStore for AnyStore {
     async fn audit_of(&self, subjects: &[String], limit: u32) -> Result<Vec<super::console::AuditEntry>, StoreError> {
         each!(self, s => s.audit_of(subjects, limit).await)
     }
-    async fn notice_drafts(&self, waiting: bool, limit: u32) -> Result<Vec<super::console::NoticeDraft>, StoreError> {
-        each!(self, s => s.notice_drafts(waiting, limit).await)
+    async fn notice_drafts(&self, waiting: bool, report: Option<&str>, limit: u32) -> Result<Vec<super::console::NoticeDraft>, StoreError> {
+        each!(self, s => s.notice_drafts(waiting, report, limit).await)
     }
     async fn review_notice(&self, report_id: &str, decided: super::console::Decided) -> Result<bool, StoreError> {
         each!(self, s => s.review_notice(report_id, decided).await)

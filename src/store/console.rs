@@ -131,7 +131,13 @@ pub struct Decided {
 pub trait ConsoleStore {
     /// Drafts of public notices, newest first: those no CSB user has approved yet when
     /// `waiting`, else all.
-    fn notice_drafts(&self, waiting: bool, limit: u32) -> impl Future<Output = Result<Vec<NoticeDraft>, StoreError>> + Send;
+    /// `report` narrows the list to that report's draft.
+    fn notice_drafts(
+        &self,
+        waiting: bool,
+        report: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<NoticeDraft>, StoreError>> + Send;
     /// Records CSB's decision on the draft of `report_id` and, for an approval, queues its rows,
     /// in one transaction; `false` (nothing written) when there is no such draft or it was
     /// approved already (by another user a moment before). A returned draft may be approved later.
@@ -261,6 +267,35 @@ pub(crate) fn audit_query(n: usize, limit: u32) -> String {
         list.join(", "),
         limit.clamp(1, 10_000)
     )
+}
+
+/// The query of `notice_drafts`: the report, when given, is `$1`.
+pub(crate) fn notice_drafts_query(waiting: bool, report: bool, limit: u32) -> String {
+    format!(
+        "SELECT o.subject_id, o.created_at, o.payload, n.decision, n.decided_by, n.decided_at, n.title, n.lines, n.recipients, n.note \
+         FROM outbox o LEFT JOIN notice_reviews n ON n.report_id = o.subject_id \
+         WHERE o.kind = 'notice_draft' {} {} ORDER BY o.id DESC LIMIT {}",
+        if waiting { "AND (n.decision IS NULL OR n.decision <> 'approved')" } else { "" },
+        if report { "AND o.subject_id = $1" } else { "" },
+        limit.clamp(1, 1000)
+    )
+}
+
+/// Records a decision unless the draft was approved already (`$1`…`$8`: report, decision, by,
+/// at, title, lines, recipients, note); one statement, so of two approvals at once one writes.
+pub(crate) const REVIEW_UPSERT: &str = "INSERT INTO notice_reviews (report_id, decision, decided_by, decided_at, title, lines, recipients, note) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (report_id) DO UPDATE SET decision = excluded.decision, \
+     decided_by = excluded.decided_by, decided_at = excluded.decided_at, title = excluded.title, lines = excluded.lines, \
+     recipients = excluded.recipients, note = excluded.note WHERE notice_reviews.decision <> 'approved'";
+
+/// The audit entry of a decision: who decided, and to whom the notice went or why it came back.
+pub(crate) fn review_audit(report_id: &str, r: &NoticeReview) -> crate::decision::AuditRow {
+    crate::decision::AuditRow {
+        actor: format!("user:{}", r.decided_by),
+        action: if r.decision == "approved" { "notice.approved" } else { "notice.returned" },
+        subject: report_id.to_string(),
+        detail: serde_json::json!({ "recipients": r.recipients, "note": r.note }),
+    }
 }
 
 /// The query of `party_tallies`: `$1` now, `$2` soon, `$3` late since, then the scope's texts.

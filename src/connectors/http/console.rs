@@ -333,7 +333,7 @@ async fn dashboard_figures<S: Store + ConsoleStore>(
     let soon = state.store.due_obligations(&scope, &Scope::All, Due::Between(now, now + chrono::Duration::hours(24)), LISTED).await?;
     let overdue = state.store.due_obligations(&scope, &Scope::All, Due::Overdue(now), LISTED).await?;
     let backlog = if sees_all { state.store.outbox_backlog(now).await? } else { Vec::new() };
-    let awaiting_review = if sees_all { Some(state.store.notice_drafts(true, 1000).await?.len()) } else { None };
+    let awaiting_review = if sees_all { Some(state.store.notice_drafts(true, None, 1000).await?.len()) } else { None };
     let tally: Vec<_> = today
         .iter()
         .map(|t| {
@@ -1144,8 +1144,8 @@ fn draft_view(d: &crate::store::console::NoticeDraft) -> serde_json::Value {
 }
 
 async fn review_list<S: Store + ConsoleStore>(state: &HttpState<S>) -> Result<serde_json::Value, crate::store::StoreError> {
-    let waiting = state.store.notice_drafts(true, 200).await?;
-    let all = state.store.notice_drafts(false, 100).await?;
+    let waiting = state.store.notice_drafts(true, None, 200).await?;
+    let all = state.store.notice_drafts(false, None, 100).await?;
     let decided: Vec<_> = all.iter().filter(|d| d.review.as_ref().is_some_and(|r| r.decision == "approved")).map(draft_view).collect();
     Ok(json!({ "waiting": waiting.iter().map(draft_view).collect::<Vec<_>>(), "approved": decided }))
 }
@@ -1188,9 +1188,7 @@ async fn review_of<S: Store + ConsoleStore>(
 ) -> Result<Option<(crate::store::console::NoticeDraft, StoredReport, Vec<String>)>, crate::store::StoreError> {
     let Ok(id) = report.parse::<crate::model::ReportId>() else { return Ok(None) };
     let Some(stored) = state.store.report(id, None).await? else { return Ok(None) };
-    // Drafts are few (one for each major event or warning): the review queue holds them all.
-    let drafts = state.store.notice_drafts(false, 1000).await?;
-    let Some(draft) = drafts.into_iter().find(|d| d.report_id == id.to_string()) else { return Ok(None) };
+    let Some(draft) = state.store.notice_drafts(false, Some(&id.to_string()), 1).await?.into_iter().next() else { return Ok(None) };
     let recipients = default_recipients(&state.store.units().await?, &stored);
     Ok(Some((draft, stored, recipients)))
 }

@@ -1,12 +1,11 @@
 //! The console's scoped reads on PostgreSQL (the SQL is `store::console`'s).
 
 use super::{PgStore, insert_audit, insert_outbox, pg_text, row_to_obligation, row_to_report};
-use crate::decision::AuditRow;
 use crate::store::StoreError;
 use crate::store::StoredReport;
 use crate::store::console::{
-    AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally, ReportQuery, Scope, Tally,
-    audit_query, due_query, party_tally_query, report_page_query, tally_query,
+    AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally, REVIEW_UPSERT, ReportQuery,
+    Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query, report_page_query, review_audit, tally_query,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -104,15 +103,13 @@ impl ConsoleStore for PgStore {
             .collect()
     }
 
-    async fn notice_drafts(&self, waiting: bool, limit: u32) -> Result<Vec<NoticeDraft>, StoreError> {
-        let sql = format!(
-            "SELECT o.subject_id, o.created_at, o.payload, n.decision, n.decided_by, n.decided_at, n.title, n.lines, n.recipients, n.note \
-             FROM outbox o LEFT JOIN notice_reviews n ON n.report_id = o.subject_id \
-             WHERE o.kind = 'notice_draft' {} ORDER BY o.id DESC LIMIT {}",
-            if waiting { "AND (n.decision IS NULL OR n.decision <> 'approved')" } else { "" },
-            limit.clamp(1, 1000)
-        );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+    async fn notice_drafts(&self, waiting: bool, report: Option<&str>, limit: u32) -> Result<Vec<NoticeDraft>, StoreError> {
+        let sql = notice_drafts_query(waiting, report.is_some(), limit);
+        let mut q = sqlx::query(&sql);
+        if let Some(r) = report {
+            q = q.bind(pg_text(r));
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let decision: Option<String> = r.try_get("decision")?;
@@ -152,33 +149,23 @@ impl ConsoleStore for PgStore {
         let r = &decided.review;
         // One statement: of two CSB users approving at once, the second finds the first's row
         // approved and writes nothing.
-        let written = sqlx::query(
-            "INSERT INTO notice_reviews (report_id, decision, decided_by, decided_at, title, lines, recipients, note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (report_id) DO UPDATE SET decision = excluded.decision, \
-             decided_by = excluded.decided_by, decided_at = excluded.decided_at, title = excluded.title, lines = excluded.lines, \
-             recipients = excluded.recipients, note = excluded.note WHERE notice_reviews.decision <> 'approved'",
-        )
-        .bind(&report_id)
-        .bind(&r.decision)
-        .bind(pg_text(&r.decided_by))
-        .bind(r.decided_at)
-        .bind(pg_text(&r.title))
-        .bind(Json(r.lines.iter().map(|l| pg_text(l)).collect::<Vec<_>>()))
-        .bind(Json(&r.recipients))
-        .bind(r.note.as_deref().map(pg_text))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let written = sqlx::query(REVIEW_UPSERT)
+            .bind(&report_id)
+            .bind(&r.decision)
+            .bind(pg_text(&r.decided_by))
+            .bind(r.decided_at)
+            .bind(pg_text(&r.title))
+            .bind(Json(r.lines.iter().map(|l| pg_text(l)).collect::<Vec<_>>()))
+            .bind(Json(&r.recipients))
+            .bind(r.note.as_deref().map(pg_text))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1;
         if !written {
             return Ok(false);
         }
-        let audit = AuditRow {
-            actor: format!("user:{}", r.decided_by),
-            action: if r.decision == "approved" { "notice.approved" } else { "notice.returned" },
-            subject: report_id.clone(),
-            detail: serde_json::json!({ "recipients": r.recipients, "note": r.note }),
-        };
+        let audit = review_audit(&report_id, r);
         insert_outbox(&mut tx, decided.outbox, r.decided_at).await?;
         insert_audit(&mut tx, vec![audit], r.decided_at).await?;
         tx.commit().await?;

@@ -1,12 +1,11 @@
 //! The console's scoped reads on SQLite (the SQL is `store::console`'s, with `?N` for `$N`).
 
 use super::{SqliteStore, from_ms, insert_audit, insert_outbox, ms, row_to_obligation, row_to_report};
-use crate::decision::AuditRow;
 use crate::store::StoreError;
 use crate::store::StoredReport;
 use crate::store::console::{
-    AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally, ReportQuery, Scope, Tally,
-    audit_query, due_query, party_tally_query, report_page_query, tally_query,
+    AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally, REVIEW_UPSERT, ReportQuery,
+    Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query, report_page_query, review_audit, tally_query,
 };
 use crate::store::shared::corrupt;
 use chrono::{DateTime, Utc};
@@ -111,15 +110,13 @@ impl ConsoleStore for SqliteStore {
             .collect()
     }
 
-    async fn notice_drafts(&self, waiting: bool, limit: u32) -> Result<Vec<NoticeDraft>, StoreError> {
-        let sql = format!(
-            "SELECT o.subject_id, o.created_at, o.payload, n.decision, n.decided_by, n.decided_at, n.title, n.lines, n.recipients, n.note \
-             FROM outbox o LEFT JOIN notice_reviews n ON n.report_id = o.subject_id \
-             WHERE o.kind = 'notice_draft' {} ORDER BY o.id DESC LIMIT {}",
-            if waiting { "AND (n.decision IS NULL OR n.decision <> 'approved')" } else { "" },
-            limit.clamp(1, 1000)
-        );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+    async fn notice_drafts(&self, waiting: bool, report: Option<&str>, limit: u32) -> Result<Vec<NoticeDraft>, StoreError> {
+        let sql = numbered(&notice_drafts_query(waiting, report.is_some(), limit));
+        let mut q = sqlx::query(&sql);
+        if let Some(r) = report {
+            q = q.bind(r.to_string());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let payload: String = r.try_get("payload")?;
@@ -162,33 +159,23 @@ impl ConsoleStore for SqliteStore {
             return Ok(false);
         }
         let r = &decided.review;
-        let written = sqlx::query(
-            "INSERT INTO notice_reviews (report_id, decision, decided_by, decided_at, title, lines, recipients, note) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (report_id) DO UPDATE SET decision = excluded.decision, \
-             decided_by = excluded.decided_by, decided_at = excluded.decided_at, title = excluded.title, lines = excluded.lines, \
-             recipients = excluded.recipients, note = excluded.note WHERE notice_reviews.decision <> 'approved'",
-        )
-        .bind(report_id)
-        .bind(&r.decision)
-        .bind(&r.decided_by)
-        .bind(ms(r.decided_at))
-        .bind(&r.title)
-        .bind(serde_json::to_string(&r.lines).unwrap_or_default())
-        .bind(serde_json::to_string(&r.recipients).unwrap_or_default())
-        .bind(&r.note)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let written = sqlx::query(&numbered(REVIEW_UPSERT))
+            .bind(report_id)
+            .bind(&r.decision)
+            .bind(&r.decided_by)
+            .bind(ms(r.decided_at))
+            .bind(&r.title)
+            .bind(serde_json::to_string(&r.lines).unwrap_or_default())
+            .bind(serde_json::to_string(&r.recipients).unwrap_or_default())
+            .bind(&r.note)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1;
         if !written {
             return Ok(false);
         }
-        let audit = AuditRow {
-            actor: format!("user:{}", r.decided_by),
-            action: if r.decision == "approved" { "notice.approved" } else { "notice.returned" },
-            subject: report_id.to_string(),
-            detail: serde_json::json!({ "recipients": r.recipients, "note": r.note }),
-        };
+        let audit = review_audit(report_id, r);
         insert_outbox(&mut tx, decided.outbox, r.decided_at).await?;
         insert_audit(&mut tx, vec![audit], r.decided_at).await?;
         tx.commit().await?;
