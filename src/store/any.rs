@@ -338,6 +338,9 @@ impl super::ConsoleStore for AnyStore {
     async fn notice_drafts(&self, waiting: bool, report: Option<&str>, limit: u32) -> Result<Vec<super::console::NoticeDraft>, StoreError> {
         each!(self, s => s.notice_drafts(waiting, report, limit).await)
     }
+    async fn awaiting_notices(&self) -> Result<i64, StoreError> {
+        each!(self, s => s.awaiting_notices().await)
+    }
     async fn review_notice(&self, report_id: &str, decided: super::console::Decided) -> Result<bool, StoreError> {
         each!(self, s => s.review_notice(report_id, decided).await)
     }

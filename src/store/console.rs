@@ -138,6 +138,8 @@ pub trait ConsoleStore {
         report: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<NoticeDraft>, StoreError>> + Send;
+    /// How many notice drafts wait for a CSB approval (never approved; returned ones count).
+    fn awaiting_notices(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Records CSB's decision on the draft of `report_id` and, for an approval, queues its rows,
     /// in one transaction; `false` (nothing written) when there is no such draft or it was
     /// approved already (by another user a moment before). A returned draft may be approved later.
@@ -280,6 +282,10 @@ pub(crate) fn notice_drafts_query(waiting: bool, report: bool, limit: u32) -> St
         limit.clamp(1, 1000)
     )
 }
+
+/// The query of `awaiting_notices`.
+pub(crate) const AWAITING_NOTICES_QUERY: &str = "SELECT COUNT(*) AS n FROM outbox o LEFT JOIN notice_reviews n ON n.report_id = o.subject_id \
+     WHERE o.kind = 'notice_draft' AND (n.decision IS NULL OR n.decision <> 'approved')";
 
 /// Records a decision unless the draft was approved already (`$1`…`$8`: report, decision, by,
 /// at, title, lines, recipients, note); one statement, so of two approvals at once one writes.

@@ -308,15 +308,17 @@ fn obligation_view(o: &Obligation, now: DateTime<Utc>) -> serde_json::Value {
 
 /// The dashboard's facts for a viewer: today's reports, what is due in 24 hours, what is
 /// overdue, and (for CNCERT and CSB) the outbox backlog.
-async fn dashboard<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer) -> Result<serde_json::Value, crate::store::StoreError> {
+async fn dashboard<S: Store + ConsoleStore>(
+    state: &Arc<HttpState<S>>,
+    viewer: &Viewer,
+) -> Result<serde_json::Value, crate::store::StoreError> {
     let scope = viewer.scope();
-    let key = format!("dashboard:{scope:?}:{}", viewer.role.sees_all());
-    let shared = state
-        .console_cache
-        .try_get_with(key, async { dashboard_figures(state, &scope, viewer.role.sees_all()).await.map(Arc::new) })
-        .await
-        .map_err(crate::store::StoreError::Shared)?;
-    let mut d = (*shared).clone();
+    let sees_all = viewer.role.sees_all();
+    let key = format!("dashboard:{scope:?}:{sees_all}");
+    let shared = state.clone();
+    let compute = move || async move { dashboard_figures(&shared, &scope, sees_all).await };
+    let figures = state.console_figures.get(key, compute).await.map_err(crate::store::StoreError::Shared)?;
+    let mut d = (*figures).clone();
     d["viewer"] = viewer_view(viewer);
     Ok(d)
 }
@@ -333,7 +335,7 @@ async fn dashboard_figures<S: Store + ConsoleStore>(
     let soon = state.store.due_obligations(&scope, &Scope::All, Due::Between(now, now + chrono::Duration::hours(24)), LISTED).await?;
     let overdue = state.store.due_obligations(&scope, &Scope::All, Due::Overdue(now), LISTED).await?;
     let backlog = if sees_all { state.store.outbox_backlog(now).await? } else { Vec::new() };
-    let awaiting_review = if sees_all { Some(state.store.notice_drafts(true, None, 1000).await?.len()) } else { None };
+    let awaiting_review = if sees_all { Some(state.store.awaiting_notices().await?) } else { None };
     let tally: Vec<_> = today
         .iter()
         .map(|t| {
@@ -485,10 +487,12 @@ async fn reports_page<S: Store + UserStore + ConsoleStore>(
         q.join("&")
     });
     let kinds: Vec<_> = crate::model::ReportKind::ALL.iter().map(|k| json!({ "code": k.code(), "label": k.label_zh() })).collect();
-    render(
+    viewer_page(
         &state,
+        &viewer,
+        StatusCode::OK,
         "console/reports.html",
-        json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "list": list, "filters": filters, "error": error,
+        json!({ "list": list, "filters": filters, "error": error,
                 "next_query": next_query, "kinds": kinds }),
     )
 }
@@ -642,13 +646,8 @@ async fn timeline_page<S: Store + UserStore + ConsoleStore>(
     Path(id): Path<String>,
 ) -> Response {
     match timeline(&state, &viewer, &id).await {
-        Ok(t) => render(&state, "console/report.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "t": t })),
-        Err(r) if r.status() == StatusCode::NOT_FOUND => {
-            let mut page =
-                render(&state, "console/not_found.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf }));
-            *page.status_mut() = StatusCode::NOT_FOUND;
-            page
-        }
+        Ok(t) => viewer_page(&state, &viewer, StatusCode::OK, "console/report.html", json!({ "t": t })),
+        Err(r) if r.status() == StatusCode::NOT_FOUND => not_found_page(&state, &viewer),
         Err(r) => r,
     }
 }
@@ -688,19 +687,16 @@ const LATE_WINDOW_DAYS: i64 = 30;
 /// The obligations board: every party's duties due in 24 hours, overdue, missed and done late
 /// (the last 30 days), and the list of one of those states, narrowed to a unit or a province.
 async fn board<S: Store + ConsoleStore>(
-    state: &HttpState<S>,
+    state: &Arc<HttpState<S>>,
     viewer: &Viewer,
     params: &std::collections::HashMap<String, String>,
 ) -> Result<serde_json::Value, Response> {
     let bad = |e: String| super::problem(StatusCode::BAD_REQUEST, "bad_query", &e).into_response();
     let get = |k: &str| params.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let now = Utc::now();
-    let soon = now + chrono::Duration::hours(24);
-    let late_since = now - chrono::Duration::days(LATE_WINDOW_DAYS);
-    let (state_code, due) = match get("state").unwrap_or("overdue") {
-        "due_soon" => ("due_soon", Due::Between(now, soon)),
-        "overdue" => ("overdue", Due::Overdue(now)),
-        "met_late" => ("met_late", Due::MetLate(late_since)),
+    let state_code = match get("state").unwrap_or("overdue") {
+        "due_soon" => "due_soon",
+        "overdue" => "overdue",
+        "met_late" => "met_late",
         other => return Err(bad(format!("state：应为 due_soon、overdue 或 met_late，而不是 {other:?}"))),
     };
     let narrow = match (get("unit"), get("province")) {
@@ -710,13 +706,23 @@ async fn board<S: Store + ConsoleStore>(
     };
     let scope = viewer.scope();
     let key = format!("board:{scope:?}:{state_code}:{narrow:?}");
+    let shared = state.clone();
+    let compute = move || async move {
+        // Computed as of its own moment, which for a background refresh is not the request's.
+        let now = Utc::now();
+        let (soon, late_since) = (now + chrono::Duration::hours(24), now - chrono::Duration::days(LATE_WINDOW_DAYS));
+        let due = match state_code {
+            "due_soon" => Due::Between(now, soon),
+            "met_late" => Due::MetLate(late_since),
+            _ => Due::Overdue(now),
+        };
+        let tallies = shared.store.party_tallies(&scope, now, soon, late_since).await?;
+        let page = shared.store.due_obligations(&scope, &narrow, due, REPORTS_PER_PAGE).await?;
+        Ok(board_figures(now, state_code, &tallies, &page))
+    };
     let figures = state
-        .console_cache
-        .try_get_with(key, async {
-            let tallies = state.store.party_tallies(&scope, now, soon, late_since).await?;
-            let page = state.store.due_obligations(&scope, &narrow, due, REPORTS_PER_PAGE).await?;
-            Ok::<_, crate::store::StoreError>(Arc::new(board_figures(now, state_code, &tallies, &page)))
-        })
+        .console_figures
+        .get(key, compute)
         .await
         .map_err(|e| super::store_unavailable(&crate::store::StoreError::Shared(e)).into_response())?;
     Ok((*figures).clone())
@@ -757,11 +763,7 @@ async fn board_page<S: Store + UserStore + ConsoleStore>(
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     match board(&state, &viewer, &params).await {
-        Ok(b) => render(
-            &state,
-            "console/obligations.html",
-            json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "b": b, "late_days": LATE_WINDOW_DAYS }),
-        ),
+        Ok(b) => viewer_page(&state, &viewer, StatusCode::OK, "console/obligations.html", json!({ "b": b, "late_days": LATE_WINDOW_DAYS })),
         Err(r) => r,
     }
 }
@@ -851,25 +853,22 @@ async fn digest_page<S: Store + UserStore + ConsoleStore + JobStore>(
     PageViewer(viewer): PageViewer,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let base = json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf });
     if !may_read_digest(&viewer) {
-        let mut page = render(&state, "console/forbidden.html", base);
-        *page.status_mut() = StatusCode::FORBIDDEN;
-        return page;
+        return forbidden_page(&state, &viewer);
     }
     let (month, error) = match digest_month(params.get("month").map(String::as_str)) {
         Ok(m) => (m, None),
         Err(e) => (digest_month(None).expect("the default month parses"), Some(e)),
     };
     match digest_view(&state, month).await {
-        Ok(v) => {
-            let mut ctx = base;
-            ctx["g"] = v;
-            ctx["error"] = json!(error);
-            ctx["current_colour"] = json!(crate::digest::chart::CURRENT_HEX);
-            ctx["previous_colour"] = json!(crate::digest::chart::PREVIOUS_HEX);
-            render(&state, "console/digest.html", ctx)
-        }
+        Ok(v) => viewer_page(
+            &state,
+            &viewer,
+            StatusCode::OK,
+            "console/digest.html",
+            json!({ "g": v, "error": error, "current_colour": crate::digest::chart::CURRENT_HEX,
+                    "previous_colour": crate::digest::chart::PREVIOUS_HEX }),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "store unavailable for the digest");
             unavailable_page(&state)
@@ -944,8 +943,24 @@ fn uploader(viewer: &Viewer) -> Option<crate::model::UnitCode> {
 }
 
 fn forbidden_page<S>(state: &HttpState<S>, viewer: &Viewer) -> Response {
-    let mut page = render(state, "console/forbidden.html", json!({ "d": { "viewer": viewer_view(viewer) }, "csrf": viewer.csrf }));
-    *page.status_mut() = StatusCode::FORBIDDEN;
+    viewer_page(state, viewer, StatusCode::FORBIDDEN, "console/forbidden.html", json!({}))
+}
+
+fn not_found_page<S>(state: &HttpState<S>, viewer: &Viewer) -> Response {
+    viewer_page(state, viewer, StatusCode::NOT_FOUND, "console/not_found.html", json!({}))
+}
+
+/// A console page for `viewer`: `template` given `fields`, the viewer (as `d.viewer`, which the
+/// navigation reads) and its CSRF token, answered with `status`.
+fn viewer_page<S>(state: &HttpState<S>, viewer: &Viewer, status: StatusCode, template: &str, fields: serde_json::Value) -> Response {
+    let mut context = json!({ "d": { "viewer": viewer_view(viewer) }, "csrf": viewer.csrf });
+    if let serde_json::Value::Object(fields) = fields {
+        for (name, value) in fields {
+            context[name] = value;
+        }
+    }
+    let mut page = render(state, template, context);
+    *page.status_mut() = status;
     page
 }
 
@@ -956,10 +971,12 @@ async fn upload_page<S: Store + UserStore + ConsoleStore + JobStore>(
     if uploader(&viewer).is_none() {
         return forbidden_page(&state, &viewer);
     }
-    render(
+    viewer_page(
         &state,
+        &viewer,
+        StatusCode::OK,
         "console/upload.html",
-        json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "max_mb": state.limits.max_upload_bytes >> 20, "error": null }),
+        json!({ "max_mb": state.limits.max_upload_bytes >> 20, "error": null }),
     )
 }
 
@@ -980,13 +997,13 @@ async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
 ) -> Response {
     let Some(unit) = uploader(&viewer) else { return forbidden_page(&state, &viewer) };
     let page_error = |status: StatusCode, message: &str| {
-        let mut page = render(
+        viewer_page(
             &state,
+            &viewer,
+            status,
             "console/upload.html",
-            json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "max_mb": state.limits.max_upload_bytes >> 20, "error": message }),
-        );
-        *page.status_mut() = status;
-        page
+            json!({ "max_mb": state.limits.max_upload_bytes >> 20, "error": message }),
+        )
     };
     let _memory = match super::hold_upload_memory(&state, req.headers()) {
         Ok(m) => m,
@@ -1057,11 +1074,12 @@ async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
         return page_error(StatusCode::SERVICE_UNAVAILABLE, "存储暂时不可用，请稍后重试");
     }
     tracing::info!(unit = %unit, file = %name, accepted, errors = errors.len(), "upload previewed");
-    render(
+    viewer_page(
         &state,
+        &viewer,
+        StatusCode::OK,
         "console/upload_preview.html",
-        json!({
-            "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "draft": draft, "file": name,
+        json!({ "draft": draft, "file": name,
             "accepted": accepted, "errors": errors, "notes": notes, "sheets": sheets, "draft_hours": crate::store::users::DRAFT_HOURS,
         }),
     )
@@ -1083,10 +1101,7 @@ async fn upload_confirm<S: Store + UserStore + ConsoleStore + JobStore>(
     let (name, bytes) = match state.store.draft(&draft, &user, Utc::now()).await {
         Ok(Some(d)) => d,
         Ok(None) => {
-            let mut page =
-                render(&state, "console/not_found.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf }));
-            *page.status_mut() = StatusCode::NOT_FOUND;
-            return page;
+            return not_found_page(&state, &viewer);
         }
         Err(e) => return super::store_unavailable(&e).into_response(),
     };
@@ -1099,14 +1114,14 @@ async fn upload_confirm<S: Store + UserStore + ConsoleStore + JobStore>(
         // it again is answered as a repeat.
         tracing::warn!(error = %e, "upload draft not dropped");
     }
-    let mut page = render(
+    viewer_page(
         &state,
+        &viewer,
+        status,
         "console/upload_receipt.html",
-        json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "receipt": super::receipt_view(&receipt), "file": name,
+        json!({ "receipt": super::receipt_view(&receipt), "file": name,
                 "outcome": receipt.outcome.label_zh() }),
-    );
-    *page.status_mut() = status;
-    page
+    )
 }
 
 /// CSB reviews (Art. 19 [通报办法]); CNCERT, which drafts and sends for CSB, reads along.
@@ -1171,9 +1186,7 @@ async fn review_list_page<S: Store + UserStore + ConsoleStore + JobStore>(
         return forbidden_page(&state, &viewer);
     }
     match review_list(&state).await {
-        Ok(v) => {
-            render(&state, "console/review_list.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "r": v }))
-        }
+        Ok(v) => viewer_page(&state, &viewer, StatusCode::OK, "console/review_list.html", json!({ "r": v })),
         Err(e) => {
             tracing::warn!(error = %e, "store unavailable for the review list");
             unavailable_page(&state)
@@ -1202,18 +1215,15 @@ async fn review_page<S: Store + UserStore + ConsoleStore + JobStore>(
         return forbidden_page(&state, &viewer);
     }
     match review_of(&state, &report).await {
-        Ok(Some((draft, stored, recipients))) => render(
+        Ok(Some((draft, stored, recipients))) => viewer_page(
             &state,
+            &viewer,
+            StatusCode::OK,
             "console/review.html",
-            json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "draft": draft_view(&draft), "report": report_view(&stored),
+            json!({ "draft": draft_view(&draft), "report": report_view(&stored),
                     "recipients": recipients.join(", "), "may_decide": viewer.role == Role::Csb, "error": null }),
         ),
-        Ok(None) => {
-            let mut page =
-                render(&state, "console/not_found.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf }));
-            *page.status_mut() = StatusCode::NOT_FOUND;
-            page
-        }
+        Ok(None) => not_found_page(&state, &viewer),
         Err(e) => super::store_unavailable(&e).into_response(),
     }
 }
@@ -1262,14 +1272,14 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
         Err(e) => return super::store_unavailable(&e).into_response(),
     };
     let refuse = |message: String| {
-        let mut page = render(
+        viewer_page(
             &state,
+            &viewer,
+            StatusCode::BAD_REQUEST,
             "console/review.html",
-            json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "draft": draft_view(&draft), "report": report_view(&stored),
+            json!({ "draft": draft_view(&draft), "report": report_view(&stored),
                     "recipients": form.recipients, "may_decide": true, "error": message }),
-        );
-        *page.status_mut() = StatusCode::BAD_REQUEST;
-        page
+        )
     };
     let title = form.title.trim().chars().take(200).collect::<String>();
     let lines: Vec<String> =
@@ -1402,7 +1412,7 @@ async fn botnets_page<S: Store + UserStore + ConsoleStore + JobStore>(
     PageViewer(viewer): PageViewer,
 ) -> Response {
     match botnet_board(&state, &viewer).await {
-        Ok(b) => render(&state, "console/botnets.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "b": b })),
+        Ok(b) => viewer_page(&state, &viewer, StatusCode::OK, "console/botnets.html", json!({ "b": b })),
         Err(e) => {
             tracing::warn!(error = %e, "store unavailable for the botnet board");
             unavailable_page(&state)
@@ -1449,7 +1459,7 @@ async fn units_page<S: Store + UserStore + ConsoleStore + JobStore>(
     match state.store.units().await {
         Ok(units) => {
             let list: Vec<_> = units_in_scope(&viewer.scope(), units).iter().map(unit_view).collect();
-            render(&state, "console/units.html", json!({ "d": { "viewer": viewer_view(&viewer) }, "csrf": viewer.csrf, "units": list }))
+            viewer_page(&state, &viewer, StatusCode::OK, "console/units.html", json!({ "units": list }))
         }
         Err(e) => super::store_unavailable(&e).into_response(),
     }
@@ -1486,9 +1496,7 @@ async fn unit_form<S: Store + UserStore + ConsoleStore + JobStore>(
     let Some(unit) =
         code.parse::<crate::model::UnitCode>().ok().and_then(|c| units_in_scope(&viewer.scope(), units).into_iter().find(|u| u.code == c))
     else {
-        let mut page = render(state, "console/not_found.html", json!({ "d": { "viewer": viewer_view(viewer) }, "csrf": viewer.csrf }));
-        *page.status_mut() = StatusCode::NOT_FOUND;
-        return page;
+        return not_found_page(state, viewer);
     };
     let roles = [crate::model::ContactRole::Leader, crate::model::ContactRole::DepartmentHead, crate::model::ContactRole::Contact];
     let rows: Vec<_> = roles
@@ -1500,14 +1508,14 @@ async fn unit_form<S: Store + UserStore + ConsoleStore + JobStore>(
                     "email": c.and_then(|c| c.email.as_ref().map(|e| e.as_str().to_string())).unwrap_or_default() })
         })
         .collect();
-    let mut page = render(
+    viewer_page(
         state,
+        viewer,
+        status,
         "console/unit.html",
-        json!({ "d": { "viewer": viewer_view(viewer) }, "csrf": viewer.csrf, "unit": unit_view(&unit), "rows": rows,
+        json!({ "unit": unit_view(&unit), "rows": rows,
                 "may_edit": may_edit_unit(viewer, &unit.code), "as_report": matches!(viewer.role, Role::Unit(_)), "error": error }),
-    );
-    *page.status_mut() = status;
-    page
+    )
 }
 
 /// Saves a unit's contacts: a unit's own change is submitted as its contact_update report

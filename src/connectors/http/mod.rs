@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod console;
+mod figures;
 
 use crate::forms;
 use crate::intake::Intake;
@@ -69,13 +70,15 @@ pub struct HttpState<S> {
     /// Password checks at once (argon2: 19 MiB and tens of milliseconds each).
     login_hashes: tokio::sync::Semaphore,
     /// The dashboard's and the obligations board's figures per scope and filter, a few seconds
-    /// old at most: every viewer of one scope sees the same, so a busy console costs a query
-    /// every few seconds, not one a request (one computation at a time per key).
-    console_cache: moka::future::Cache<String, Arc<serde_json::Value>>,
+    /// old: every viewer of one scope sees the same, so a busy console costs a query every few
+    /// seconds, not one a request, and no request waits for it while older figures exist.
+    console_figures: figures::SharedFigures,
 }
 
-/// How long the console's shared figures are reused.
-const CONSOLE_CACHE_SECONDS: u64 = 5;
+/// How long the console's shared figures are shown without a refresh.
+const CONSOLE_FIGURES_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long they may be shown while a refresh is under way or failing.
+const CONSOLE_FIGURES_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Appeal-page posts one client address may make per hour.
 const APPEAL_POSTS_PER_HOUR: u32 = 20;
@@ -101,10 +104,7 @@ impl<S> HttpState<S> {
             session_key: auth::SessionKey::from_env(),
             logins: auth::LoginLimits::default(),
             login_hashes: tokio::sync::Semaphore::new(limits.parsers.max(1)),
-            console_cache: moka::future::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(std::time::Duration::from_secs(CONSOLE_CACHE_SECONDS))
-                .build(),
+            console_figures: figures::SharedFigures::new(CONSOLE_FIGURES_FRESH, CONSOLE_FIGURES_KEPT),
         })
     }
 }
@@ -225,8 +225,9 @@ pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
             req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             let app = app.clone();
             async move {
-                // A declared body over the upload limit is refused before any of it is read.
-                if declared_length(req.headers()).is_some_and(|n| n > limits.max_upload_bytes + (64 << 10)) {
+                // A declared body over the upload limit is refused without being kept.
+                if let Some(declared) = declared_length(req.headers()).filter(|&n| n > limits.max_upload_bytes + (64 << 10)) {
+                    refuse_unread_body(req, declared, limits.body_timeout).await;
                     return Ok::<_, std::convert::Infallible>(too_large(limits.max_upload_bytes).into_response());
                 }
                 // Every request, body included, is done within the body timeout: a client that
@@ -272,6 +273,31 @@ fn release_address(open: &std::sync::Mutex<std::collections::HashMap<std::net::I
             open.remove(&ip);
         }
     }
+}
+
+/// The most of a refused body read (and dropped) so that its sender sees the answer.
+const DRAINED_AT_MOST: usize = 64 << 20;
+
+/// Reads and drops the body of a request about to be refused, unless its client waits for a
+/// go-ahead (`Expect: 100-continue`) or declares more than `DRAINED_AT_MOST`. A client still
+/// sending when the connection closes with its bytes unread gets a TCP reset, and a browser
+/// then shows "connection reset" instead of the 413 page that says what the limit is.
+async fn refuse_unread_body(req: hyper::Request<hyper::body::Incoming>, declared: usize, within: std::time::Duration) {
+    let waits = req.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if waits || declared > DRAINED_AT_MOST {
+        return;
+    }
+    let mut body = axum::body::Body::new(req.into_body()).into_data_stream();
+    let _ = tokio::time::timeout(within, async {
+        let mut read = 0;
+        while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
+            read += chunk.len();
+            if read > DRAINED_AT_MOST {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// The body length a request declares (`Content-Length`), if it declares one it can mean.

@@ -4,8 +4,9 @@ use super::{PgStore, insert_audit, insert_outbox, pg_text, row_to_obligation, ro
 use crate::store::StoreError;
 use crate::store::StoredReport;
 use crate::store::console::{
-    AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally, REVIEW_UPSERT, ReportQuery,
-    Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query, report_page_query, review_audit, tally_query,
+    AWAITING_NOTICES_QUERY, AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally,
+    REVIEW_UPSERT, ReportQuery, Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query, report_page_query,
+    review_audit, tally_query,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -101,6 +102,10 @@ impl ConsoleStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn awaiting_notices(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query(AWAITING_NOTICES_QUERY).fetch_one(&self.pool).await?.try_get("n")?)
     }
 
     async fn notice_drafts(&self, waiting: bool, report: Option<&str>, limit: u32) -> Result<Vec<NoticeDraft>, StoreError> {

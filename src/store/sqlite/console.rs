@@ -4,8 +4,9 @@ use super::{SqliteStore, from_ms, insert_audit, insert_outbox, ms, row_to_obliga
 use crate::store::StoreError;
 use crate::store::StoredReport;
 use crate::store::console::{
-    AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally, REVIEW_UPSERT, ReportQuery,
-    Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query, report_page_query, review_audit, tally_query,
+    AWAITING_NOTICES_QUERY, AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally,
+    REVIEW_UPSERT, ReportQuery, Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query, report_page_query,
+    review_audit, tally_query,
 };
 use crate::store::shared::corrupt;
 use chrono::{DateTime, Utc};
@@ -108,6 +109,10 @@ impl ConsoleStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn awaiting_notices(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query(AWAITING_NOTICES_QUERY).fetch_one(&self.pool).await?.try_get("n")?)
     }
 
     async fn notice_drafts(&self, waiting: bool, report: Option<&str>, limit: u32) -> Result<Vec<NoticeDraft>, StoreError> {
