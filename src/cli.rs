@@ -80,7 +80,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCmd {
-    /// Adds a console user; the password is read from standard input (one line).
+    /// Adds a console user; the password is read from standard input (one line), or asked for
+    /// twice without echo when standard input is a terminal.
     Add {
         name: String,
         /// cncert, csb, bureau:GD (a province's bureau) or unit:CT-GD (a registered unit).
@@ -321,8 +322,20 @@ async fn users(app: App, cmd: UsersCmd, json: bool) -> anyhow::Result<i32> {
             {
                 bail!("--role: no registered unit {code} (import it with `tongbao units import`)");
             }
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+            let line = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                // Typed by a person: not echoed, asked twice.
+                let first = rpassword::prompt_password("password: ").context("reading the password from the terminal")?;
+                let again = rpassword::prompt_password("password again: ").context("reading the password from the terminal")?;
+                if first != again {
+                    eprintln!("password: the two entries differ");
+                    return Ok(2);
+                }
+                first
+            } else {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+                line
+            };
             let password = line.trim_end_matches(['\r', '\n']);
             if let Err(e) = auth::check_password(password) {
                 eprintln!("password: {e}");

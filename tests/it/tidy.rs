@@ -131,6 +131,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("minijinja", &["templates.rs", "connectors/http/", "connectors/mail/"]),
     // The CLI, and the bench subcommands it runs.
     ("clap", &["main.rs", "cli.rs", "bench/mod.rs"]),
+    ("rpassword", &["cli.rs"]),
     ("libc", &["main.rs", "connectors/folder.rs"]),
     ("mimalloc", &["main.rs"]),
 ];
