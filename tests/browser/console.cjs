@@ -1,10 +1,10 @@
 // The console as people use it, in headless Chromium driven by playwright-core: a unit's clerk
 // logs in, reads the dashboard, the report list and a report's timeline, and logs out; a
 // bureau's officer logs in and sees only its province. Screenshots go into the folder given.
-// Usage: node console.cjs BASE_URL SCREENSHOT_DIR PASSWORD; prints what it saw as JSON.
+// Usage: node console.cjs BASE_URL SCREENSHOT_DIR PASSWORD OTHER_PROVINCES_REPORT FORM; prints what it saw as JSON.
 const { chromium } = require('playwright-core');
 
-const [base, shots, password] = process.argv.slice(2);
+const [base, shots, password, otherReport, form] = process.argv.slice(2);
 const expect = (ok, what) => { if (!ok) throw new Error(`expected: ${what}`); };
 
 (async () => {
@@ -32,7 +32,7 @@ const expect = (ok, what) => { if (!ok) throw new Error(`expected: ${what}`); };
     await clerk.screenshot({ path: `${shots}/dashboard-unit.png`, fullPage: true });
     // Upload with a preview: the bad cell is marked, then confirmed into a receipt.
     await clerk.click('header >> text=上传报送表');
-    await clerk.setInputFiles('#file', process.env.TONGBAO_TEST_FORM);
+    await clerk.setInputFiles('#file', form);
     await Promise.all([clerk.waitForURL(`${base}/console/upload`), clerk.click('main button.primary')]);
     seen.preview_bad_cells = await clerk.locator('td.bad').count();
     seen.preview_bad_place = await clerk.locator('td.bad').first().getAttribute('data-place');
@@ -67,7 +67,7 @@ const expect = (ok, what) => { if (!ok) throw new Error(`expected: ${what}`); };
     seen.officer_board = await officer.locator('#parties tr td:first-child').allTextContents();
     await officer.screenshot({ path: `${shots}/obligations-bureau.png`, fullPage: true });
     // Another province's report, asked for by its address: not found.
-    const other = await officer.goto(`${base}/console/reports/${process.env.TONGBAO_TEST_OTHER_REPORT}`);
+    const other = await officer.goto(`${base}/console/reports/${otherReport}`);
     seen.other_province_status = other.status();
   } finally {
     await browser.close();

@@ -94,6 +94,36 @@ async fn seed(c: &Console) {
     }
 }
 
+/// Runs a playwright-core script of `tests/browser/` with `args` in headless Chromium; what it
+/// printed last, as JSON.
+pub(crate) async fn browser(script: &str, args: Vec<String>) -> Value {
+    let chromium = std::env::var("TONGBAO_TEST_CHROMIUM").expect("TONGBAO_TEST_CHROMIUM is not set: run the tests through ./scripts/test");
+    let modules =
+        std::env::var("TONGBAO_TEST_NODE_MODULES").expect("TONGBAO_TEST_NODE_MODULES is not set: scripts/test installs playwright-core");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .args(args)
+            .env("NODE_PATH", &modules)
+            .env("TONGBAO_TEST_CHROMIUM", chromium)
+            .output()
+            .expect("run node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// A folder for a browser test's screenshots, kept in the build's temporary folder.
+pub(crate) fn screenshots(test: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screens").join(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn actors(d: &Value, section: &str) -> Vec<String> {
     d[section]["items"].as_array().unwrap().iter().map(|o| o["actor"].as_str().unwrap().to_string()).collect()
 }
@@ -173,43 +203,17 @@ async fn logins_are_rate_limited_per_account(backend: Backend) {
     assert_eq!(c.login("nosuchuser", "whatever password").await, 401, "an unknown name gets the wrong-password answer");
 }
 
-/// Every console route with every role (and none): no 5xx, no page without a login, and
-/// each role's dashboard holds only what it may see.
+/// Every console route of the OpenAPI file (which `http::the_openapi_file_describes_every_route_and_only_those`
+/// keeps in step with the router), each method, with every role and none: each answers what the
+/// role may have (403 or 404 otherwise, never a 5xx), a POST with the role's own CSRF token is
+/// refused where the role may not act, no answer holds a report the role may not see, and each
+/// role's dashboard holds only what it may see.
 async fn every_console_route_answers_every_role_within_its_scope(backend: Backend) {
     let c = console(backend).await;
     seed(&c).await;
     for (user, _) in ROLES {
         assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
     }
-    let routes =
-        ["/console", "/api/v1/dashboard", "/login", "/console/reports", "/api/v1/reports", "/console/obligations", "/api/v1/obligations"];
-    for route in routes {
-        for (user, _) in ROLES.iter().chain(&[("anonymous", "")]) {
-            let (code, body) = c.get(user, route).await;
-            let expected: &[u16] = match (*user, route) {
-                (
-                    "anonymous",
-                    "/console" | "/console/reports" | "/console/obligations" | "/console/digest" | "/console/review" | "/console/botnets",
-                ) => &[303],
-                (
-                    "anonymous",
-                    "/api/v1/dashboard"
-                    | "/api/v1/reports"
-                    | "/api/v1/obligations"
-                    | "/api/v1/digest"
-                    | "/api/v1/reviews"
-                    | "/api/v1/botnets",
-                ) => &[401],
-                ("gd" | "bj" | "ctgd" | "idcbj", "/console/review" | "/api/v1/reviews") => &[403],
-                ("ctgd" | "idcbj", "/console/digest" | "/api/v1/digest") => &[403],
-                ("anonymous", "/login") => &[200],
-                (_, "/login") => &[303],
-                _ => &[200],
-            };
-            assert!(expected.contains(&code), "{user} GET {route}: {code} {body}");
-        }
-    }
-
     let all = c.dashboard("cert").await;
     assert_eq!(all["today"]["total"], 4, "{all}");
     assert_eq!(c.dashboard("csb").await["today"]["total"], 4);
@@ -248,6 +252,105 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
     let d: Value = serde_json::from_str(&text).unwrap();
     assert_eq!((d["viewer"]["role"].as_str(), d["today"]["total"].as_i64()), (Some("unit:CT-GD"), Some(2)));
     assert_eq!(c.curl("token", &["-H", &bearer, &format!("{}/console", c.base)]).await.0, 303, "a token opens no page");
+
+    // The walk, after the figures above: an upload it confirms adds a report of today's.
+    let csrf_of =
+        |page: &str| page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF field").to_string();
+    let mut csrf = std::collections::HashMap::new();
+    for (user, _) in ROLES {
+        csrf.insert(user, csrf_of(&c.get(user, "/console").await.1));
+    }
+    csrf.insert("anonymous", "none".to_string());
+    // The subjects: Guangdong's reports (CT-GD's), Beijing's (IDC-BJ's), a draft of CT-GD's upload.
+    let (gd_major, gd_large) = (report_of(&c, "CT-GD", "major").await, report_of(&c, "CT-GD", "large").await);
+    let (bj_major, bj_general) = (report_of(&c, "IDC-BJ", "major").await, report_of(&c, "IDC-BJ", "general").await);
+    let form = tempfile::NamedTempFile::with_suffix(".xlsx").unwrap();
+    std::fs::write(form.path(), form_with_one_bad_cell()).unwrap();
+    let url = format!("{}/console/upload", c.base);
+    let (_, preview) =
+        c.curl("ctgd", &["-F", &format!("csrf={}", csrf["ctgd"]), "-F", &format!("file=@{}", form.path().display()), &url]).await;
+    let draft = preview.split("/console/upload/").nth(1).and_then(|s| s.split('/').next()).expect("a draft").to_string();
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    // What each role may not see: the other province's reports.
+    let hidden = |user: &str| -> Vec<&String> {
+        match user {
+            "bj" | "idcbj" => vec![&gd_major, &gd_large],
+            "gd" | "ctgd" => vec![&bj_major, &bj_general],
+            _ => vec![],
+        }
+    };
+
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/openapi.json")).unwrap()).unwrap();
+    // Routes answered with a unit's token rather than a console session; `http` tests them.
+    let token_routes = ["/api/v1/submissions", "/api/v1/appeals", "/upload", "/forms", "/appeal", "/healthz", "/readyz", "/metrics"];
+    let mut walked = 0;
+    for (template, methods) in spec["paths"].as_object().unwrap() {
+        if token_routes.iter().any(|t| template == t || template.starts_with(&format!("{t}/"))) || template == "/logout" {
+            continue;
+        }
+        let path = template
+            .replace("{id}", &gd_major)
+            .replace("{report}", &gd_major)
+            .replace("{code}", "CT-GD")
+            .replace("{month}", &month)
+            .replace("{draft}", &draft);
+        assert!(!path.contains('{'), "a parameter this walk does not fill: {template}");
+        for method in methods.as_object().unwrap().keys() {
+            for (user, _) in ROLES.iter().chain(&[("anonymous", "")]) {
+                let user = *user;
+                let (code, body) = match method.as_str() {
+                    "get" => c.get(user, &path).await,
+                    "post" if template == "/console/upload" => {
+                        c.curl(user, &["-F", &format!("csrf={}", csrf[user]), "-F", "note=no file", &format!("{}{path}", c.base)]).await
+                    }
+                    // The role's own token and nothing else: an empty decision, an empty contact list.
+                    "post" => c.curl(user, &["--data", &format!("csrf={}", csrf[user]), &format!("{}{path}", c.base)]).await,
+                    other => panic!("a method this walk does not make: {other} {template}"),
+                };
+                let expected: &[u16] = match (user, method.as_str(), template.as_str()) {
+                    ("anonymous", "get", "/login") => &[200],
+                    // Logins have their own tests; these empty ones also meet the address's limit.
+                    ("anonymous", "post", "/login") => &[400, 401, 429],
+                    (_, "get", "/login") => &[303],
+                    (_, "post", "/login") => &[400, 401, 429],
+                    ("anonymous", _, t) if t.starts_with("/api/") => &[401],
+                    ("anonymous", _, _) => &[303],
+                    ("cert" | "csb", "get", "/console/review" | "/api/v1/reviews" | "/console/review/{report}") => &[200],
+                    (_, "get", "/console/review" | "/api/v1/reviews" | "/console/review/{report}") => &[403],
+                    ("csb", "post", "/console/review/{report}") => &[400],
+                    (_, "post", "/console/review/{report}") => &[403],
+                    ("ctgd" | "idcbj", _, t) if t.starts_with("/console/digest") || t == "/api/v1/digest" => &[403],
+                    (_, "get", t) if t.starts_with("/console/digest") || t == "/api/v1/digest" => &[200],
+                    ("ctgd" | "idcbj", "get", "/console/upload") => &[200],
+                    ("ctgd" | "idcbj", "post", "/console/upload") => &[400],
+                    (_, _, "/console/upload") => &[403],
+                    ("ctgd", "post", "/console/upload/{draft}/confirm") => &[201],
+                    ("idcbj", "post", "/console/upload/{draft}/confirm") => &[404],
+                    (_, "post", "/console/upload/{draft}/confirm") => &[403],
+                    ("bj" | "idcbj", "post", "/console/units/{code}") => &[403],
+                    ("bj" | "idcbj", _, "/console/reports/{id}" | "/api/v1/reports/{id}" | "/console/units/{code}") => &[404],
+                    ("cert" | "csb" | "ctgd", "get", "/console/reports/{id}/raw") => &[200],
+                    (_, "get", "/console/reports/{id}/raw") => &[403, 404],
+                    ("cert" | "csb" | "ctgd", "post", "/console/units/{code}") => &[400],
+                    (_, "post", "/console/units/{code}") => &[403],
+                    (_, "get", _) => &[200],
+                    (user, method, template) => panic!("no expectation for {user} {method} {template}"),
+                };
+                assert!(expected.contains(&code), "{user} {method} {path}: {code}, expected {expected:?}: {body}");
+                for report in hidden(user) {
+                    assert!(!body.contains(report.as_str()), "{user} {method} {path} shows report {report}: {body}");
+                }
+                walked += 1;
+            }
+        }
+    }
+    assert!(walked >= 25 * 7, "the console routes of the OpenAPI file (28 with their methods), with every role: {walked}");
+    // Logging out ends the session: the next page asks for a login.
+    for (user, _) in ROLES {
+        assert_eq!(c.curl(user, &["--data", &format!("csrf={}", csrf[user]), &format!("{}/logout", c.base)]).await.0, 303, "{user}");
+        assert_eq!(c.get(user, "/console").await.0, 303, "{user}");
+    }
 }
 
 /// The id of `unit`'s report of `grade`, from the store.
@@ -560,7 +663,7 @@ async fn an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_co
 }
 
 /// Art. 19 [通报办法]: a major event's public notice waits for CSB as a draft (CSB is told it
-/// waits); a CSB user edits and approves it in the console; it then reaches the unit's mailbox
+/// waits); a CSB user edits and approves it in the console, in Chromium; it then reaches the unit's mailbox
 /// and the bureau's copy through the real Postfix and Dovecot. Nothing reached the unit before
 /// the approval, a second approval is refused, and only CSB may decide.
 async fn a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox(backend: Backend) {
@@ -641,8 +744,20 @@ async fn a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox(backend: 
     let (_, cert_page) = c.get("cert", "/console").await;
     assert_eq!(decide("cert", &csrf_of(&cert_page), "approve").await.0, 403, "CNCERT reads along but does not decide");
     assert_eq!(decide("csb", "wrong", "approve").await.0, 403);
-    let (code, body) = decide("csb", &csrf_of(&form), "approve").await;
-    assert_eq!(code, 303, "{body}");
+    // The approval itself, as a CSB user makes it: in the browser, rewriting the analysis.
+    let shots = screenshots(&format!("review-{backend:?}").to_lowercase());
+    let analysis = "攻击流量呈上升趋势，请各单位加强防护";
+    let seen = browser(
+        "review.cjs",
+        vec![c.base.clone(), shots.display().to_string(), "csb".into(), PASSWORD.into(), report.clone(), analysis.into()],
+    )
+    .await;
+    assert!(seen["awaiting_on_dashboard"].as_u64().unwrap() >= 1, "the dashboard says a draft waits: {seen}");
+    assert!(seen["drafted_lines"].to_string().contains("态势分析"), "Art. 20's items drafted: {seen}");
+    assert_eq!(seen["recipients"], "CT-GD", "{seen}");
+    assert_eq!(seen["approved_listed"], 1, "{seen}");
+    assert!(seen["decision"].as_str().unwrap().starts_with("已批准：csb"), "{seen}");
+    assert_eq!(seen["may_still_approve"], 0, "{seen}");
     let (code, body) = decide("csb", &csrf_of(&form), "approve").await;
     assert_eq!(code, 400, "approved once: {body}");
     assert!(body.contains("已由他人批准"));
@@ -666,7 +781,7 @@ async fn a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox(backend: 
         .filter_map(|m| mail_parser::MessageParser::default().parse(m).and_then(|p| p.body_text(0).map(|t| t.into_owned())))
         .find(|t| t.contains("态势分析"))
         .unwrap_or_else(|| panic!("the approved text in the unit's mail: {:?}", parsed.subject()));
-    assert!(notice.contains("攻击流量呈上升趋势"), "CSB's edit went out: {notice}");
+    assert!(notice.contains(analysis), "CSB's edit went out: {notice}");
     let (_, t) = c.get("cert", &format!("/api/v1/reports/{report}")).await;
     assert!(t.contains("notice.approved") && t.contains("user:csb"), "the decision is audited with who: {t}");
 }
@@ -747,35 +862,17 @@ async fn units_and_contacts_are_changed_by_cncert_and_reported_by_the_unit_itsel
 /// and a timeline, and logs out; a bureau's officer sees only Guangdong. Screenshots are kept in the
 /// build's temporary folder (`console-screens/`).
 async fn the_console_works_in_a_real_browser(backend: Backend) {
-    let chromium = std::env::var("TONGBAO_TEST_CHROMIUM").expect("TONGBAO_TEST_CHROMIUM is not set: run the tests through ./scripts/test");
-    let modules =
-        std::env::var("TONGBAO_TEST_NODE_MODULES").expect("TONGBAO_TEST_NODE_MODULES is not set: scripts/test installs playwright-core");
     let c = console(backend).await;
     seed(&c).await;
     let other = report_of(&c, "IDC-BJ", "major").await;
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screens").join(format!("{backend:?}").to_lowercase());
-    std::fs::create_dir_all(&shots).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.cjs");
+    let shots = screenshots(&format!("{backend:?}").to_lowercase());
     let form = tempfile::NamedTempFile::with_suffix(".xlsx").unwrap();
     std::fs::write(form.path(), form_with_one_bad_cell()).unwrap();
-    let form_path = form.path().display().to_string();
-    let (base, shots_arg) = (c.base.clone(), shots.display().to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .args([&base, &shots_arg, PASSWORD])
-            .env("NODE_PATH", &modules)
-            .env("TONGBAO_TEST_CHROMIUM", chromium)
-            .env("TONGBAO_TEST_OTHER_REPORT", other)
-            .env("TONGBAO_TEST_FORM", form_path)
-            .output()
-            .expect("run node")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "the browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let seen = browser(
+        "console.cjs",
+        vec![c.base.clone(), shots.display().to_string(), PASSWORD.into(), other, form.path().display().to_string()],
+    )
+    .await;
     assert_eq!(seen["wrong_password"], "用户名或密码不正确", "{seen}");
     assert!(seen["clerk_header"].as_str().unwrap().contains("单位 CT-GD · ctgd"), "{seen}");
     assert_eq!(seen["clerk_today"], 2);
