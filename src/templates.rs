@@ -108,7 +108,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
             json!({"problem": null, "file": "a.xlsx", "outcome": "部分受理", "receipt": {
                 "submission_id": "0192", "duplicate": false,
                 "reports": [{"index": 0, "kind": "事件信息", "grade": "重大", "grade_note": null, "report_id": "0193",
-                    "obligations": [{"duty": "报送", "due_at": "2026-09-23 12:00", "status": "待履行"}]}],
+                    "obligations": [{"duty": "报送", "due_at": "2026-09-23 12:00", "status": "待履行", "provisional": true}]}],
                 "errors": [{"code": "bad_grade", "place": "事件表!B7", "message": "x"}]}}),
         ),
         (
@@ -185,7 +185,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
             c["outcome"] = json!("部分受理");
             c["receipt"] = json!({"submission_id": "0192", "duplicate": false,
                 "reports": [{"index": 0, "source": "事件表!第4行", "report_id": "0193", "kind": "事件信息", "grade": "重大", "grade_note": null,
-                    "obligations": [{"duty": "报送", "due_at": "2026-09-23 12:00", "status": "待办"}]}],
+                    "obligations": [{"duty": "报送", "due_at": "2026-09-23 12:00", "status": "待办", "provisional": false}]}],
                 "errors": [{"place": "事件表!B7", "code": "bad_grade", "message": "x"}]});
             c
         }),
@@ -201,7 +201,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/obligations.html", {
             let mut c = console.clone();
             c["late_days"] = json!(30);
-            c["b"] = json!({"state": "overdue", "total": 1, "items": [obligation_row.clone()],
+            c["b"] = json!({"state": "overdue", "as_of_local": "2026-09-23 10:00", "total": 1, "items": [obligation_row.clone()],
                 "parties": [{"actor": "unit:CT-GD", "actor_zh": "广东电信", "unit": "CT-GD", "due_soon": 1, "overdue": 2, "missed": 0, "met_late": 1}]});
             c
         }),

@@ -60,7 +60,7 @@ pub async fn run(b: ScheduleBench) -> anyhow::Result<serde_json::Value> {
     store.import_units(&units, Utc::now()).await?;
     let month: YearMonth = "2026-09".parse().map_err(|e: crate::model::ParseError| anyhow::anyhow!("{}", e.expected))?;
     let (from, to) = crate::digest::span(month);
-    let (previous_from, _) = crate::digest::span(crate::digest::previous(month));
+    let (previous_from, _) = crate::digest::span(month.previous());
     // The busy scan runs at 10:00 on 2026-10-15; the idle one 31 days earlier, before any alert
     // time (they are spread over the 30 days up to `due` past the busy instant).
     let busy_at = start_of_day(NaiveDate::from_ymd_opt(2026, 10, 15).expect("valid date")) + Duration::hours(10);

@@ -194,7 +194,7 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
 
     Digest {
         month: month.to_string(),
-        previous_month: previous(month).to_string(),
+        previous_month: month.previous().to_string(),
         total,
         previous_total,
         change,
@@ -247,10 +247,6 @@ fn case(r: &crate::store::StoredReport, unit_label: &impl Fn(&str) -> String) ->
         },
         discovered_at: local_display(c.discovered_at),
     }
-}
-
-pub fn previous(m: YearMonth) -> YearMonth {
-    if m.month() == 1 { YearMonth::new(m.year() - 1, 12) } else { YearMonth::new(m.year(), m.month() - 1) }.expect("valid month")
 }
 
 /// `[start, end)` of a month in Beijing time, as UTC instants.

@@ -256,6 +256,10 @@ impl YearMonth {
     pub fn next(self) -> YearMonth {
         if self.month == 12 { YearMonth { year: self.year + 1, month: 1 } } else { YearMonth { year: self.year, month: self.month + 1 } }
     }
+    /// The month before; like `next`, defined for every month (1900-01 has 1899-12 before it).
+    pub fn previous(self) -> YearMonth {
+        if self.month == 1 { YearMonth { year: self.year - 1, month: 12 } } else { YearMonth { year: self.year, month: self.month - 1 } }
+    }
     pub fn first_day(self) -> chrono::NaiveDate {
         chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("validated month")
     }

@@ -67,7 +67,7 @@ fn sent(s: Option<&ObligationStatus>) -> bool {
 /// has not yet sent last month's summary is reminded, and the duty is recorded for each.
 pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &Policy, now: DateTime<Utc>) -> Result<String, StoreError> {
     let this = local_month(now);
-    let month = digest::previous(this);
+    let month = this.previous();
     let first = start_of_day(cal.nth_workday(this, 1).value);
     let due = end_of_day(cal.nth_workday(this, 5).value);
     if now < first || now >= due || store.job_ran("monthly_reminder", &month.to_string()).await?.is_some() {
@@ -111,7 +111,7 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
 /// After the 5th working day: the units with no summary for last month, to CNCERT (copy CSB).
 pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTime<Utc>) -> Result<String, StoreError> {
     let this = local_month(now);
-    let month = digest::previous(this);
+    let month = this.previous();
     let due = end_of_day(cal.nth_workday(this, 5).value);
     if now < due || store.job_ran("missing_summaries", &month.to_string()).await?.is_some() {
         return Ok(String::new());
@@ -161,20 +161,20 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
 /// Counts `month` and the month before and builds its digest.
 pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth) -> Result<Digest, StoreError> {
     let (a, b) = digest::span(month);
-    let (pa, pb) = digest::span(digest::previous(month));
+    let (pa, pb) = digest::span(month.previous());
     // Each report counts in the first digest not yet sent when it arrived: one discovered in a
     // month but received after that month's digest went out is the next month's late arrival.
-    let previous = digest::previous(month);
+    let previous = month.previous();
     let arrivals = |m: YearMonth| async move {
         Ok::<_, StoreError>(Arrivals {
-            late_after: store.job_ran("digest", &digest::previous(m).to_string()).await?,
+            late_after: store.job_ran("digest", &m.previous().to_string()).await?,
             until: store.job_ran("digest", &m.to_string()).await?,
         })
     };
     let mut cur = store.month_facts(a, b, 5, arrivals(month).await?).await?;
     let mut prev = store.month_facts(pa, pb, 0, arrivals(previous).await?).await?;
     add_summarised_events(store, month, &mut cur).await?;
-    add_summarised_events(store, digest::previous(month), &mut prev).await?;
+    add_summarised_events(store, month.previous(), &mut prev).await?;
     let units = store.units().await?;
     Ok(digest::build(month, &cur, &prev, &units))
 }
@@ -185,7 +185,7 @@ pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth) -> Result
 /// summaries of earlier months that came after their own digest, marked late.
 async fn add_summarised_events<S: JobStore>(store: &S, month: YearMonth, facts: &mut MonthFacts) -> Result<(), StoreError> {
     let m = month.to_string();
-    let previous = digest::previous(month).to_string();
+    let previous = month.previous().to_string();
     let far_past = DateTime::<Utc>::MIN_UTC;
     // A digest that went out already counted what had come by then; computing it again counts the same.
     let until = store.job_ran("digest", &m).await?.unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -277,7 +277,7 @@ pub async fn scheduled_digest<S: Store + JobStore>(
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
     let this = local_month(now);
-    let month = digest::previous(this);
+    let month = this.previous();
     if now < start_of_day(cal.nth_workday(this, workday).value) || store.job_ran("digest", &month.to_string()).await?.is_some() {
         return Ok(String::new());
     }

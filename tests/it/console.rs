@@ -560,6 +560,13 @@ async fn the_monthly_digest_page_shows_the_month_and_where_it_went(backend: Back
     for (user, _) in ROLES {
         assert_eq!(c.login(user, PASSWORD).await, 303, "{user}");
     }
+    // The first months there are, and the last: a digest (empty), never a dropped connection.
+    for month in ["1900-01", "1900-02", "9999-12"] {
+        for path in ["/api/v1/digest?month=", "/console/digest?month="] {
+            assert_eq!(c.get("gd", &format!("{path}{month}")).await.0, 200, "{path}{month}");
+        }
+        assert_eq!(c.get("gd", &format!("/console/digest/{month}/workbook.xlsx")).await.0, 200, "{month}");
+    }
     let (code, text) = c.get("cert", "/api/v1/digest?month=2026-09").await;
     assert_eq!(code, 200, "{text}");
     let g: Value = serde_json::from_str(&text).unwrap();

@@ -738,6 +738,7 @@ fn board_figures(
     let label = |actor: &str| actor.parse::<crate::model::Party>().map_or_else(|_| actor.to_string(), |p| p.label_zh());
     json!({
         "as_of": now,
+        "as_of_local": local_zh(now),
         "state": state_code,
         "parties": tallies.iter().map(|t| json!({ "actor": t.actor, "actor_zh": label(&t.actor), "unit": t.actor.strip_prefix("unit:"), "due_soon": t.due_soon, "overdue": t.overdue,
                                                    "missed": t.missed, "met_late": t.met_late })).collect::<Vec<_>>(),
@@ -798,7 +799,7 @@ fn outbox_label(code: &str) -> String {
 fn digest_month(asked: Option<&str>) -> Result<crate::model::YearMonth, String> {
     match asked.map(str::trim).filter(|m| !m.is_empty()) {
         Some(m) => m.parse().map_err(|_| format!("month：应为年月，如 2026-09，而不是 {:?}", m.chars().take(20).collect::<String>())),
-        None => Ok(crate::digest::previous(crate::model::YearMonth::of(Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()))),
+        None => Ok(crate::model::YearMonth::of(Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()).previous()),
     }
 }
 

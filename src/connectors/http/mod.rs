@@ -77,8 +77,9 @@ pub struct HttpState<S> {
 
 /// How long the console's shared figures are shown without a refresh.
 const CONSOLE_FIGURES_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
-/// How long they may be shown while a refresh is under way or failing.
-const CONSOLE_FIGURES_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long they may be shown while a refresh is under way or failing: a busy console's
+/// figures are refreshed long before; after a quiet spell the first viewer waits for new ones.
+const CONSOLE_FIGURES_KEPT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Appeal-page posts one client address may make per hour.
 const APPEAL_POSTS_PER_HOUR: u32 = 20;
@@ -231,9 +232,15 @@ pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
                     return Ok::<_, std::convert::Infallible>(too_large(limits.max_upload_bytes).into_response());
                 }
                 // Every request, body included, is done within the body timeout: a client that
-                // sends its headers and then stalls gives its connection back.
-                match tokio::time::timeout(limits.body_timeout, app.oneshot(req.map(axum::body::Body::new))).await {
-                    Ok(response) => response,
+                // sends its headers and then stalls gives its connection back. A handler that
+                // panics answers 500 and leaves the connection, and the hub, as they were.
+                let handled = std::panic::AssertUnwindSafe(app.oneshot(req.map(axum::body::Body::new)));
+                match tokio::time::timeout(limits.body_timeout, futures_util::FutureExt::catch_unwind(handled)).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(_)) => {
+                        tracing::error!(%peer, "a request's handler panicked (the panic is logged above); answered 500");
+                        Ok(problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，已记录，请稍后重试").into_response())
+                    }
                     Err(_) => Ok(problem(
                         StatusCode::REQUEST_TIMEOUT,
                         "too_slow",
@@ -252,17 +259,30 @@ pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
             .max_headers(100)
             .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
-        let per_address = per_address.clone();
+        let slot = AddressSlot { open: per_address.clone(), ip: peer.ip(), _permit: permit };
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(permit);
-            release_address(&per_address, peer.ip());
+            drop(slot);
         });
     }
     drop(listener);
     // Open requests get a while to finish; idle keep-alive connections close at once.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
     Ok(())
+}
+
+/// A connection's place among those open, its address's included: given back when dropped,
+/// however the connection ends.
+struct AddressSlot {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        release_address(&self.open, self.ip);
+    }
 }
 
 fn release_address(open: &std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>, ip: std::net::IpAddr) {
