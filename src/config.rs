@@ -147,6 +147,23 @@ pub struct ServeConfig {
     /// Seconds a client has to send a request's headers (slow-loris), and its body.
     pub header_timeout_seconds: u64,
     pub body_timeout_seconds: u64,
+    /// The reverse proxies in front of the hub (addresses or networks, `10.0.0.0/8`): a request
+    /// from one of them is counted against the client its `X-Forwarded-For` names.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl ServeConfig {
+    /// `trusted_proxies` read, or what is wrong with one of them.
+    pub fn proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("[serve] trusted_proxies: {p:?} is neither an address nor a network such as 10.0.0.0/8"))
+            })
+            .collect()
+    }
 }
 
 impl Default for ServeConfig {
@@ -159,6 +176,7 @@ impl Default for ServeConfig {
             max_connections_per_address: 64,
             header_timeout_seconds: 10,
             body_timeout_seconds: 300,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -382,6 +400,9 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
         });
     }
     if let Err(message) = config.store.location() {
+        problems.push(Problem { file: path.to_path_buf(), message });
+    }
+    if let Err(message) = config.serve.proxies() {
         problems.push(Problem { file: path.to_path_buf(), message });
     }
     let t = &config.rules.botnet_thresholds;

@@ -111,12 +111,14 @@ pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
         intake.clone(),
         crate::connectors::http::HttpLimits::from_config(&app.loaded.config.serve),
     );
+    // Checked when the configuration was loaded.
+    let proxies = app.loaded.config.serve.proxies().map_err(|e| anyhow::anyhow!(e))?;
     let mut http_stop = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
         let stopped = async move {
             let _ = http_stop.changed().await;
         };
-        if let Err(e) = crate::connectors::http::serve(listener, state, stopped).await {
+        if let Err(e) = crate::connectors::http::serve_behind(listener, state, proxies, stopped).await {
             tracing::error!(error = %e, "HTTP listener failed");
         }
     }));

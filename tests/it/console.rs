@@ -4,7 +4,7 @@ use super::helpers::{Backend, Lib, botnet, event};
 use serde_json::Value;
 use std::process::Command;
 use tongbao::connectors::http::auth::hash_password;
-use tongbao::connectors::http::{HttpState, new_token, serve};
+use tongbao::connectors::http::{HttpState, new_token, serve_behind};
 use tongbao::model::submission::sha256_hex;
 use tongbao::model::{Role, User};
 use tongbao::store::{ReportFilter, Store, UserStore};
@@ -65,6 +65,11 @@ async fn console(backend: Backend) -> Console {
 }
 
 async fn console_with(lib: Lib) -> Console {
+    console_behind(lib, Vec::new()).await
+}
+
+/// The console served behind these trusted reverse proxies.
+async fn console_behind(lib: Lib, proxies: Vec<ipnet::IpNet>) -> Console {
     let now = chrono::Utc::now();
     for (name, role) in ROLES {
         let user = User { name: name.parse().unwrap(), role: role.parse::<Role>().unwrap(), password_hash: hash_password(PASSWORD) };
@@ -75,7 +80,7 @@ async fn console_with(lib: Lib) -> Console {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = HttpState::new(lib.store.clone(), lib.intake.clone(), 8 << 20);
-    tokio::spawn(async move { serve(listener, state, std::future::pending()).await.unwrap() });
+    tokio::spawn(async move { serve_behind(listener, state, proxies, std::future::pending()).await.unwrap() });
     Console { base, jars: tempfile::tempdir().unwrap(), token, lib }
 }
 
@@ -201,6 +206,29 @@ async fn logins_are_rate_limited_per_account(backend: Backend) {
     assert_eq!(c.login("gd", PASSWORD).await, 429, "even the right password waits once the account is limited");
     assert_eq!(c.login("bj", PASSWORD).await, 303, "another account is not limited");
     assert_eq!(c.login("nosuchuser", "whatever password").await, 401, "an unknown name gets the wrong-password answer");
+}
+
+/// Behind a trusted reverse proxy each client's logins are limited by its own address (from
+/// `X-Forwarded-For`), so one client's wrong passwords do not lock out the others; an address a
+/// client writes into the header itself does not help it.
+async fn behind_a_trusted_proxy_logins_are_limited_per_client(backend: Backend) {
+    let c = console_behind(Lib::on(backend).await, vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let url = format!("{}/login", c.base);
+    let login = async |client: &str, user: &str, password: &str| {
+        let forwarded = format!("X-Forwarded-For: {client}");
+        let (name, password) = (format!("name={user}"), format!("password={password}"));
+        c.curl("proxy", &["-H", &forwarded, "--data-urlencode", &name, "--data-urlencode", &password, &url]).await.0
+    };
+    // 20 wrong passwords a minute from one client, spread over accounts so no account's own
+    // limit (5) is reached first.
+    let mut codes = Vec::new();
+    for i in 0..21 {
+        codes.push(login("198.51.100.7", &format!("guess{}", i % 5), "not the password").await);
+    }
+    assert_eq!(codes[..20], [401; 20], "{codes:?}");
+    assert_eq!(codes[20], 429, "the client's own limit: {codes:?}");
+    assert_eq!(login("203.0.113.9", "gd", PASSWORD).await, 303, "another client behind the same proxy logs in");
+    assert_eq!(login("203.0.113.10, 198.51.100.7", "bj", PASSWORD).await, 429, "the limited client, whatever it writes before its address");
 }
 
 /// Every console route of the OpenAPI file (which `http::the_openapi_file_describes_every_route_and_only_those`
@@ -916,6 +944,7 @@ crate::on_both_backends!(
     multi_thread:
     a_user_logs_in_sees_the_dashboard_and_logs_out,
     logins_are_rate_limited_per_account,
+    behind_a_trusted_proxy_logins_are_limited_per_client,
     every_console_route_answers_every_role_within_its_scope,
     a_reports_timeline_is_shown_only_to_who_may_see_it,
     the_obligations_board_counts_each_partys_duties_within_scope,

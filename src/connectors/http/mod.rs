@@ -183,7 +183,20 @@ pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
     state: Arc<HttpState<S>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_behind(listener, state, Vec::new(), shutdown).await
+}
+
+/// `serve`, behind these reverse proxies: a request from one of them is from the client its
+/// `X-Forwarded-For` names (login and appeal limits count that client), and a proxy's
+/// connections are not held to the limit per address, since it carries everyone's.
+pub async fn serve_behind<S: Store + UserStore + ConsoleStore + JobStore>(
+    listener: tokio::net::TcpListener,
+    state: Arc<HttpState<S>>,
+    trusted_proxies: Vec<ipnet::IpNet>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use tower::ServiceExt as _;
+    let trusted_proxies: Arc<[ipnet::IpNet]> = trusted_proxies.into();
     let limits = state.limits;
     let app = router(state);
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -204,14 +217,15 @@ pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
             },
             _ = &mut shutdown => break,
         };
-        let address_slot = {
+        let from_proxy = is_trusted(peer.ip(), &trusted_proxies);
+        let address_slot = from_proxy || {
             let mut open = per_address.lock().unwrap_or_else(|p| p.into_inner());
             let n = open.entry(peer.ip()).or_insert(0);
-            (*n < limits.max_connections_per_address).then(|| *n += 1)
+            (*n < limits.max_connections_per_address).then(|| *n += 1).is_some()
         };
         let permit = connections.clone().try_acquire_owned().ok();
-        let (Some(permit), Some(())) = (permit, address_slot) else {
-            if address_slot.is_some() {
+        let (Some(permit), true) = (permit, address_slot) else {
+            if address_slot && !from_proxy {
                 release_address(&per_address, peer.ip());
             }
             // One line every ten seconds at most: a flood of refusals must not flood the log.
@@ -222,8 +236,10 @@ pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
             continue;
         };
         let app = app.clone();
+        let trusted = trusted_proxies.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            let client = if from_proxy { client_address(peer, req.headers(), &trusted) } else { peer };
+            req.extensions_mut().insert(axum::extract::ConnectInfo(client));
             let app = app.clone();
             async move {
                 // A declared body over the upload limit is refused without being kept.
@@ -259,7 +275,7 @@ pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
             .max_headers(100)
             .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
-        let slot = AddressSlot { open: per_address.clone(), ip: peer.ip(), _permit: permit };
+        let slot = AddressSlot { open: per_address.clone(), ip: (!from_proxy).then_some(peer.ip()), _permit: permit };
         tokio::spawn(async move {
             let _ = connection.await;
             drop(slot);
@@ -275,14 +291,44 @@ pub async fn serve<S: Store + UserStore + ConsoleStore + JobStore>(
 /// however the connection ends.
 struct AddressSlot {
     open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-    ip: std::net::IpAddr,
+    /// None for a trusted proxy, whose connections are not counted per address.
+    ip: Option<std::net::IpAddr>,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
-        release_address(&self.open, self.ip);
+        if let Some(ip) = self.ip {
+            release_address(&self.open, ip);
+        }
     }
+}
+
+fn is_trusted(ip: std::net::IpAddr, trusted: &[ipnet::IpNet]) -> bool {
+    // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
+/// The client behind a trusted proxy: the nearest address of `X-Forwarded-For` (read from the
+/// right, as each proxy appends the address it saw) that is not a trusted proxy itself. What
+/// a client writes into the header itself sits further left and is never reached unless every
+/// hop after it is trusted. Without a usable header, the proxy's own address.
+fn client_address(peer: std::net::SocketAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> std::net::SocketAddr {
+    let hops: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
+    let mut client = peer.ip();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<std::net::IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(ip, trusted) {
+            break;
+        }
+    }
+    std::net::SocketAddr::new(client, 0)
 }
 
 fn release_address(open: &std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>, ip: std::net::IpAddr) {
@@ -780,5 +826,34 @@ async fn answer_appeal<S: Store>(
             Err(problem(StatusCode::BAD_REQUEST, code, &e.message))
         }
         Err(e) => Err(store_unavailable(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_nearest_untrusted_hop() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+        let proxy: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let ip = |h: &[&str]| client_address(proxy, &forwarded(h), &trusted).ip().to_string();
+        assert_eq!(ip(&["203.0.113.9"]), "203.0.113.9");
+        assert_eq!(ip(&["203.0.113.9, 10.1.2.3"]), "203.0.113.9", "through two proxies of ours");
+        // A client that writes its own header gets its own address counted, not the one it wrote.
+        assert_eq!(ip(&["198.51.100.1, 203.0.113.9"]), "203.0.113.9");
+        assert_eq!(ip(&["198.51.100.1", "203.0.113.9"]), "203.0.113.9", "several header lines read as one list");
+        assert_eq!(ip(&[]), "127.0.0.1", "no header: the proxy itself");
+        assert_eq!(ip(&["not an address"]), "127.0.0.1");
+        assert!(is_trusted("::ffff:10.0.0.7".parse().unwrap(), &trusted), "an IPv4 peer on a dual-stack socket");
+        assert!(!is_trusted("203.0.113.9".parse().unwrap(), &trusted));
     }
 }
