@@ -157,6 +157,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
                     "lines": ["x"], "recipients": [], "note": "请补充态势分析"}});
             c["report"] = report_row.clone();
             c["recipients"] = json!("CT-GD, IDC-GZ");
+            c["form"] = json!({"title": "t", "lines": "x"});
             c["may_decide"] = json!(true);
             c["error"] = json!("请选择批准或退回");
             c

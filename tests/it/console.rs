@@ -779,6 +779,51 @@ async fn a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox(backend: 
     let (_, cert_page) = c.get("cert", "/console").await;
     assert_eq!(decide("cert", &csrf_of(&cert_page), "approve").await.0, 403, "CNCERT reads along but does not decide");
     assert_eq!(decide("csb", "wrong", "approve").await.0, 403);
+    // A refused approval shows the form as the user wrote it; a title too long is refused, not cut.
+    let refused = async |title: &str, recipients: &str| {
+        let (title, recipients) = (format!("title={title}"), format!("recipients={recipients}"));
+        let csrf = format!("csrf={}", csrf_of(&form));
+        let args = ["--data-urlencode", &csrf, "--data-urlencode", "action=approve", "--data-urlencode", &title];
+        c.curl("csb", &[&args[..], &["--data-urlencode", "lines=事件统计情况：改过的统计", "--data-urlencode", &recipients, &url]].concat())
+            .await
+    };
+    let (code, body) = refused("我编辑过的标题", "NOPE").await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("不是已登记的单位代码") && body.contains("我编辑过的标题") && body.contains("改过的统计"), "{body}");
+    let (code, body) = refused(&"长".repeat(201), "CT-GD").await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("最多 200 个字"), "{body}");
+
+    // Returned with a reason: nothing goes out, and the form then holds the returned version.
+    let csrf = format!("csrf={}", csrf_of(&form));
+    let (code, body) = c
+        .curl(
+            "csb",
+            &[
+                "--data-urlencode",
+                &csrf,
+                "--data-urlencode",
+                "action=return",
+                "--data-urlencode",
+                "title=【通告】退回后的标题",
+                "--data-urlencode",
+                "lines=事件统计情况：退回前的统计\n态势分析：待补充",
+                "--data-urlencode",
+                "recipients=CT-GD",
+                "--data-urlencode",
+                "note=请补充态势分析",
+                &url,
+            ],
+        )
+        .await;
+    assert_eq!(code, 303, "{body}");
+    let (_, page) = c.get("csb", &format!("/console/review/{report}")).await;
+    assert!(page.contains("已退回：csb") && page.contains("请补充态势分析"), "{page}");
+    assert!(
+        page.contains("value=\"【通告】退回后的标题\"") && page.contains("态势分析：待补充"),
+        "the returned version to edit on: {page}"
+    );
+
     // The approval itself, as a CSB user makes it: in the browser, rewriting the analysis.
     let shots = screenshots(&format!("review-{backend:?}").to_lowercase());
     let analysis = "攻击流量呈上升趋势，请各单位加强防护";

@@ -1145,6 +1145,16 @@ fn default_recipients(units: &[crate::model::Unit], report: &StoredReport) -> Ve
     out
 }
 
+/// The most a notice's title, line count and line may hold: a notice is read in a mail.
+const NOTICE_TITLE_CHARS: usize = 200;
+const NOTICE_LINES: usize = 100;
+const NOTICE_LINE_CHARS: usize = 2000;
+
+/// The drafted lines of a notice, as text.
+fn draft_lines(d: &crate::store::console::NoticeDraft) -> Vec<String> {
+    d.draft["lines"].as_array().into_iter().flatten().filter_map(|l| l.as_str().map(str::to_string)).collect()
+}
+
 fn draft_view(d: &crate::store::console::NoticeDraft) -> serde_json::Value {
     json!({
         "report_id": d.report_id,
@@ -1216,14 +1226,19 @@ async fn review_page<S: Store + UserStore + ConsoleStore + JobStore>(
         return forbidden_page(&state, &viewer);
     }
     match review_of(&state, &report).await {
-        Ok(Some((draft, stored, recipients))) => viewer_page(
-            &state,
-            &viewer,
-            StatusCode::OK,
-            "console/review.html",
-            json!({ "draft": draft_view(&draft), "report": report_view(&stored),
-                    "recipients": recipients.join(", "), "may_decide": viewer.role == Role::Csb, "error": null }),
-        ),
+        Ok(Some((draft, stored, recipients))) => viewer_page(&state, &viewer, StatusCode::OK, "console/review.html", {
+            // A returned draft is edited on from its returned version.
+            let (title, lines) = match &draft.review {
+                Some(r) => (json!(r.title), json!(r.lines.join("\n"))),
+                None => (draft.draft["notice_title"].clone(), json!(draft_lines(&draft).join("\n"))),
+            };
+            let recipients = match &draft.review {
+                Some(r) if !r.recipients.is_empty() => r.recipients.join(", "),
+                _ => recipients.join(", "),
+            };
+            json!({ "draft": draft_view(&draft), "report": report_view(&stored), "form": { "title": title, "lines": lines },
+                        "recipients": recipients, "may_decide": viewer.role == Role::Csb, "error": null })
+        }),
         Ok(None) => not_found_page(&state, &viewer),
         Err(e) => super::store_unavailable(&e).into_response(),
     }
@@ -1278,13 +1293,22 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
             &viewer,
             StatusCode::BAD_REQUEST,
             "console/review.html",
-            json!({ "draft": draft_view(&draft), "report": report_view(&stored),
+            // What the user wrote stays in the form, to be corrected rather than written again.
+            json!({ "draft": draft_view(&draft), "report": report_view(&stored), "form": { "title": form.title, "lines": form.lines },
                     "recipients": form.recipients, "may_decide": true, "error": message }),
         )
     };
-    let title = form.title.trim().chars().take(200).collect::<String>();
-    let lines: Vec<String> =
-        form.lines.lines().map(|l| l.trim().chars().take(2000).collect::<String>()).filter(|l| !l.is_empty()).take(100).collect();
+    let title = form.title.trim().to_string();
+    let lines: Vec<String> = form.lines.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    if title.chars().count() > NOTICE_TITLE_CHARS {
+        return refuse(format!("通告标题：最多 {NOTICE_TITLE_CHARS} 个字，现有 {} 个字", title.chars().count()));
+    }
+    if lines.len() > NOTICE_LINES {
+        return refuse(format!("通告内容：最多 {NOTICE_LINES} 行，现有 {} 行", lines.len()));
+    }
+    if let Some((n, l)) = lines.iter().enumerate().find(|(_, l)| l.chars().count() > NOTICE_LINE_CHARS) {
+        return refuse(format!("通告内容第 {} 行：最多 {NOTICE_LINE_CHARS} 个字，现有 {} 个字", n + 1, l.chars().count()));
+    }
     let now = Utc::now();
     let (review, outbox) = match form.action.as_str() {
         "approve" => {
@@ -1334,9 +1358,12 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
             (review, rows)
         }
         "return" => {
-            let note = form.note.trim().chars().take(2000).collect::<String>();
+            let note = form.note.trim().to_string();
             if note.is_empty() {
                 return refuse("退回时请写明原因".to_string());
+            }
+            if note.chars().count() > NOTICE_LINE_CHARS {
+                return refuse(format!("退回原因：最多 {NOTICE_LINE_CHARS} 个字"));
             }
             let review = crate::store::console::NoticeReview {
                 decision: "returned".into(),
