@@ -159,13 +159,16 @@ pub enum OutboxKind {
     Digest,
     /// Several non-urgent rows for one address, sent as one message.
     Batch,
+    /// A public notice (通告) as CSB approved it (Art. 19–20 [通报办法]), to the units concerned
+    /// and copied to every bureau.
+    PublicNotice,
     /// A public notice (通告) drafted for CSB's review (Art. 19 [通报办法]): CSB is told it waits;
     /// the notice goes to the units concerned only once a CSB user approves it.
     NoticeDraft,
 }
 
 impl OutboxKind {
-    pub const ALL: [OutboxKind; 11] = [
+    pub const ALL: [OutboxKind; 12] = [
         OutboxKind::Receipt,
         OutboxKind::Notice,
         OutboxKind::Alert,
@@ -176,6 +179,7 @@ impl OutboxKind {
         OutboxKind::MissingSummaries,
         OutboxKind::Digest,
         OutboxKind::Batch,
+        OutboxKind::PublicNotice,
         OutboxKind::NoticeDraft,
     ];
 
@@ -191,6 +195,7 @@ impl OutboxKind {
             OutboxKind::MissingSummaries => "missing_summaries",
             OutboxKind::Digest => "digest",
             OutboxKind::Batch => "batch",
+            OutboxKind::PublicNotice => "public_notice",
             OutboxKind::NoticeDraft => "notice_draft",
         }
     }

@@ -183,6 +183,7 @@ fn child(row: &OutboxItem, d: &Destination, party: &Party) -> OutboxRow {
     let kind = match row.kind {
         OutboxKind::Notice => OutboxKind::Notice,
         OutboxKind::Digest => OutboxKind::Digest,
+        OutboxKind::PublicNotice => OutboxKind::PublicNotice,
         _ => OutboxKind::Alert,
     };
     OutboxRow {

@@ -864,6 +864,9 @@ async fn a_csb_user_approves_a_notice_and_it_reaches_the_units_mailbox(backend: 
     assert!(notice.contains(analysis), "CSB's edit went out: {notice}");
     let (_, t) = c.get("cert", &format!("/api/v1/reports/{report}")).await;
     assert!(t.contains("notice.approved") && t.contains("user:csb"), "the decision is audited with who: {t}");
+    let t: Value = serde_json::from_str(&t).unwrap();
+    let kinds: Vec<&str> = t["notices"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"通告") && kinds.contains(&"通告草稿（待审核）"), "the notice is shown as one, not as an alert: {kinds:?}");
 }
 
 /// Art. 21 [通报办法]: units and their contacts. A unit sees and changes only its own, and its

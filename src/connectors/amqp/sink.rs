@@ -165,7 +165,7 @@ async fn message_for<S: Store>(config: &SinkConfig, store: &S, row: &OutboxItem)
             Ok(Some((String::new(), row.recipient.clone(), body, props)))
         }
         // Addressed to one unit's systems (`to.<UNIT>.<kind>`): the payload is the message.
-        OutboxKind::Alert | OutboxKind::Digest | OutboxKind::Batch => {
+        OutboxKind::Alert | OutboxKind::PublicNotice | OutboxKind::Digest | OutboxKind::Batch => {
             header(&mut headers, "x-tongbao-subject", row.subject_id.clone());
             let body = serde_json::json!({ "kind": row.kind, "subject_id": row.subject_id, "message": row.payload });
             Ok(Some((config.exchange.clone(), row.recipient.clone(), body.to_string().into_bytes(), base.with_headers(headers))))

@@ -775,6 +775,8 @@ fn outbox_label(code: &str) -> String {
         "receipt" => "回执",
         "notice" => "通报",
         "alert" => "提醒",
+        "public_notice" => "通告",
+        "notice_draft" => "通告草稿（待审核）",
         "reminder" => "到期提醒",
         "overdue" => "逾期告警",
         "escalation" => "升级处理",
@@ -1331,7 +1333,7 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
                 .iter()
                 .map(|c| {
                     crate::fanout::shared_party_row(
-                        crate::decision::OutboxKind::Alert,
+                        crate::decision::OutboxKind::PublicNotice,
                         &crate::model::Party::Unit(c.clone()),
                         "to",
                         draft.report_id.clone(),
@@ -1340,7 +1342,7 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
                 })
                 .collect();
             rows.push(crate::fanout::shared_party_row(
-                crate::decision::OutboxKind::Alert,
+                crate::decision::OutboxKind::PublicNotice,
                 &crate::model::Party::AllBureaus,
                 "copy",
                 draft.report_id.clone(),

@@ -210,7 +210,10 @@ async fn render<S: Store>(store: &S, env: &minijinja::Environment<'_>, row: &Out
                 store.report(id, None).await.map_err(transient)?.ok_or(Failure::Permanent("the report no longer exists".into()))?;
             Ok((compose::notice(env, &report, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default()))
         }
-        OutboxKind::Alert => Ok((compose::alert(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default())),
+        // A public notice reads as an alert does: its title, then its lines.
+        OutboxKind::Alert | OutboxKind::PublicNotice => {
+            Ok((compose::alert(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default()))
+        }
         OutboxKind::Batch => Ok((compose::batch(env, &label(row), &row.payload).map_err(Failure::Permanent)?, Thread::default())),
         other => Err(Failure::Permanent(format!("the SMTP sink does not send outbox rows of kind {other}"))),
     }
