@@ -202,7 +202,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("console/obligations.html", {
             let mut c = console.clone();
             c["late_days"] = json!(30);
-            c["b"] = json!({"state": "overdue", "as_of_local": "2026-09-23 10:00", "total": 1, "items": [obligation_row.clone()],
+            c["b"] = json!({"state": "overdue", "as_of_local": "2026-09-23 10:00", "unit": null, "province": "GD", "total": 1, "items": [obligation_row.clone()],
                 "parties": [{"actor": "unit:CT-GD", "actor_zh": "广东电信", "unit": "CT-GD", "due_soon": 1, "overdue": 2, "missed": 0, "met_late": 1}]});
             c
         }),
@@ -213,6 +213,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
             c["error"] = json!("from：应为日期");
             c["next_query"] = json!("kind=event&before=0193");
             c["kinds"] = json!([{"code": "event", "label": "事件信息"}]);
+            c["grades"] = json!([{"code": "major", "label": "重大"}]);
             c
         }),
         ("console/report.html", {

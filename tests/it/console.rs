@@ -129,6 +129,11 @@ pub(crate) fn screenshots(test: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A query value as a form sends it.
+fn form_encode(v: &str) -> String {
+    v.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
 fn actors(d: &Value, section: &str) -> Vec<String> {
     d[section]["items"].as_array().unwrap().iter().map(|o| o["actor"].as_str().unwrap().to_string()).collect()
 }
@@ -505,6 +510,11 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     assert_eq!(units(&list("cert", "").await).len(), 8);
     assert_eq!(units(&list("cert", "?province=BJ").await), ["IDC-BJ", "IDC-BJ"]);
     assert_eq!(units(&list("cert", "?kind=event&grade=major").await).len(), 3);
+    let by_name = list("cert", &format!("?kind=event&grade={}", form_encode("重大"))).await;
+    assert_eq!(units(&by_name).len(), 3, "a grade by its Chinese name: {by_name}");
+    let (code, text) = c.get("cert", "/api/v1/reports?grade=huge").await;
+    assert_eq!(code, 400, "an unknown grade is an error, not an empty list: {text}");
+    assert!(text.contains("grade："), "{text}");
     assert_eq!(units(&list("cert", "?kind=botnet_event").await).len(), 3);
     let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d").to_string();
     assert_eq!(units(&list("cert", &format!("?from={today}&to={today}")).await).len(), 8);

@@ -406,7 +406,7 @@ fn report_query(params: &std::collections::HashMap<String, String>) -> Result<Re
             None => None,
             Some(k) => Some(crate::model::ReportKind::parse(k).ok_or_else(|| format!("kind：未知的报告类别 {k:?}"))?),
         },
-        grade: get("grade").map(str::to_string),
+        grade: get("grade").map(grade_filter).transpose()?,
         unit: get("unit").map(|u| u.parse().map_err(|_| format!("unit：单位代码不正确 {u:?}"))).transpose()?,
         province: get("province").map(|p| p.parse().map_err(|_| format!("province：省份代码不正确 {p:?}"))).transpose()?,
         from: day("from")?,
@@ -416,6 +416,30 @@ fn report_query(params: &std::collections::HashMap<String, String>) -> Result<Re
         before: get("before").map(|b| b.parse().map_err(|_| format!("before：报告编号不正确 {b:?}"))).transpose()?,
         limit: get("limit").and_then(|l| l.parse().ok()).unwrap_or(REPORTS_PER_PAGE).clamp(1, 1000),
     })
+}
+
+/// The grades and warning levels the report list filters by: the stored code and its label.
+fn grade_choices() -> Vec<(String, String)> {
+    let grades = crate::model::Grade::ALL.iter().map(|g| (g.code().to_string(), g.label_zh().to_string()));
+    let levels = crate::model::WarningLevel::ALL.iter().map(|l| (format!("level-{}", l.number()), format!("预警 {}", l.label_zh())));
+    grades.chain(levels).collect()
+}
+
+/// A grade filter as stored (`major`, `level-1`), from its code or its name (重大, 一级预警).
+fn grade_filter(asked: &str) -> Result<String, String> {
+    if let Some((code, _)) = grade_choices().into_iter().find(|(code, label)| asked == code || asked == label) {
+        return Ok(code);
+    }
+    // "一级预警", "红色预警": a warning's level; "重大", "Ⅱ级": an event's grade.
+    let level = asked.contains("预警").then(|| crate::model::WarningLevel::parse(&asked.replace("预警", "")).ok()).flatten();
+    match (level, asked.parse::<crate::model::Grade>()) {
+        (Some(l), _) => Ok(format!("level-{}", l.number())),
+        (None, Ok(g)) => Ok(g.code().to_string()),
+        (None, Err(_)) => Err(format!(
+            "grade：应为 especially_major、major、large、general 或 level-1…level-4（也可写 重大、一级预警 等），而不是 {:?}",
+            asked.chars().take(20).collect::<String>()
+        )),
+    }
 }
 
 /// One report as the console lists it.
@@ -492,8 +516,8 @@ async fn reports_page<S: Store + UserStore + ConsoleStore>(
         &viewer,
         StatusCode::OK,
         "console/reports.html",
-        json!({ "list": list, "filters": filters, "error": error,
-                "next_query": next_query, "kinds": kinds }),
+        json!({ "list": list, "filters": filters, "error": error, "next_query": next_query, "kinds": kinds,
+                "grades": grade_choices().into_iter().map(|(code, label)| json!({ "code": code, "label": label })).collect::<Vec<_>>() }),
     )
 }
 
@@ -725,7 +749,11 @@ async fn board<S: Store + ConsoleStore>(
         .get(key, compute)
         .await
         .map_err(|e| super::store_unavailable(&crate::store::StoreError::Shared(e)).into_response())?;
-    Ok((*figures).clone())
+    let mut board = (*figures).clone();
+    // The filters as asked, for the page's form.
+    board["unit"] = json!(get("unit"));
+    board["province"] = json!(get("province"));
+    Ok(board)
 }
 
 /// The board's figures for one scope, state and filter.
