@@ -15,6 +15,29 @@ pub fn is_spreadsheet(bytes: &[u8], file_name: &str) -> bool {
         || [".csv", ".xlsx", ".xlsm", ".xls", ".ods"].iter().any(|x| lower.ends_with(x))
 }
 
+/// The file name extension that fits these bytes, for a download of a file kept without its
+/// name: a workbook's kind by its container, JSON and other text by their first characters.
+pub fn extension_of(bytes: &[u8]) -> &'static str {
+    let within = |needle: &[u8]| bytes.windows(needle.len()).take(64 << 10).any(|w| w == needle);
+    if bytes.starts_with(b"PK\x03\x04") {
+        if within(b"application/vnd.oasis.opendocument.spreadsheet") {
+            "ods"
+        } else if within(b"xl/") {
+            "xlsx"
+        } else {
+            "zip"
+        }
+    } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        "xls"
+    } else if std::str::from_utf8(bytes).is_ok_and(|t| t.trim_start_matches('\u{feff}').trim_start().starts_with(['{', '['])) {
+        "json"
+    } else if std::str::from_utf8(bytes).is_ok() {
+        "txt"
+    } else {
+        "bin"
+    }
+}
+
 /// The blank forms a refused submission's sender needs: the form whose required columns were
 /// missing, or every form when no sheet was recognised. Each as (file name, xlsx bytes).
 pub fn blank_forms_for(errors: &[crate::model::IntakeError]) -> Vec<(String, Vec<u8>)> {

@@ -38,7 +38,7 @@ const expect = (ok, what) => { if (!ok) throw new Error(`expected: ${what}`); };
     seen.preview_bad_place = await clerk.locator('td.bad').first().getAttribute('data-place');
     seen.preview_accepted = Number(await clerk.locator('#accepted').textContent());
     await clerk.screenshot({ path: `${shots}/upload-preview-unit.png`, fullPage: true });
-    await Promise.all([clerk.waitForURL(/\/confirm$/), clerk.click('#confirm')]);
+    await Promise.all([clerk.waitForURL(/\/console\/upload\/receipts\/[0-9a-f-]+$/), clerk.click('#confirm')]);
     seen.receipt_outcome = (await clerk.locator('#outcome').textContent()).trim();
     seen.receipt_deadlines = (await clerk.locator('#receipt-reports .deadlines').first().textContent()).trim();
     await clerk.screenshot({ path: `${shots}/upload-receipt-unit.png`, fullPage: true });

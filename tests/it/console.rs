@@ -358,7 +358,9 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
                     ("ctgd" | "idcbj", "get", "/console/upload") => &[200],
                     ("ctgd" | "idcbj", "post", "/console/upload") => &[400],
                     (_, _, "/console/upload") => &[403],
-                    ("ctgd", "post", "/console/upload/{draft}/confirm") => &[201],
+                    ("ctgd", "post", "/console/upload/{draft}/confirm") => &[303],
+                    ("ctgd" | "idcbj", "get", "/console/upload/receipts/{id}") => &[404],
+                    (_, "get", "/console/upload/receipts/{id}") => &[403],
                     ("idcbj", "post", "/console/upload/{draft}/confirm") => &[404],
                     (_, "post", "/console/upload/{draft}/confirm") => &[403],
                     ("bj" | "idcbj", "post", "/console/units/{code}") => &[403],
@@ -379,6 +381,16 @@ async fn every_console_route_answers_every_role_within_its_scope(backend: Backen
         }
     }
     assert!(walked >= 25 * 7, "the console routes of the OpenAPI file (28 with their methods), with every role: {walked}");
+    // A path nothing serves: the console's own 404 page, the API's JSON, or the login page.
+    let (code, page) = c.get("gd", "/console/no-such-page").await;
+    assert!(code == 404 && page.contains("<h1>"), "{code} {page}");
+    let (code, body) = c.get("gd", "/api/v1/no-such-thing").await;
+    assert!(code == 404 && body.contains("\"not_found\""), "{code} {body}");
+    assert_eq!(c.get("anonymous", "/console/no-such-page").await.0, 303);
+    // The file as sent, named for what it is.
+    let headers = c.curl("ctgd", &["-D", "-", "-o", "/dev/null", &format!("{}/console/reports/{gd_major}/raw", c.base)]).await.1;
+    assert!(headers.contains("submission-") && headers.contains(".json\""), "{headers}");
+
     // Logging out ends the session: the next page asks for a login.
     for (user, _) in ROLES {
         assert_eq!(c.curl(user, &["--data", &format!("csrf={}", csrf[user]), &format!("{}/logout", c.base)]).await.0, 303, "{user}");
@@ -694,9 +706,17 @@ async fn an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_co
     let (_, other_page) = c.get("idcbj", "/console/upload").await;
     assert_eq!(c.curl("idcbj", &["--data", &format!("csrf={}", csrf_of(&other_page)), &confirm]).await.0, 404);
     assert_eq!(c.curl("ctgd", &["--data", "csrf=nope", &confirm]).await.0, 403);
-    let (code, receipt) = c.curl("ctgd", &["--data", &format!("csrf={csrf}"), &confirm]).await;
-    assert_eq!(code, 201, "{receipt}");
+    // Confirmed: sent on to the receipt's own address, which shows it again on a reload.
+    let (code, _) = c.curl("ctgd", &["--data", &format!("csrf={csrf}"), "-D", "-", &confirm]).await;
+    assert_eq!(code, 303);
+    let stored = c.lib.store.reports(&ReportFilter { unit: Some("CT-GD".parse().unwrap()), limit: 1, ..Default::default() }).await.unwrap();
+    let submission = stored[0].submission_id;
+    let at = format!("/console/upload/receipts/{submission}");
+    let (code, receipt) = c.get("ctgd", &at).await;
+    assert_eq!(code, 200, "{receipt}");
     assert!(receipt.contains("部分受理") && receipt.contains("前（"), "the receipt with its deadlines: {receipt}");
+    assert_eq!(c.get("ctgd", &at).await, (200, receipt), "a reload shows the same receipt");
+    assert_eq!(c.get("idcbj", &at).await.0, 404, "another unit's receipt is not found");
     assert_eq!(c.lib.store.counts().await.unwrap().submissions, 1);
     assert_eq!(c.lib.store.counts().await.unwrap().reports, 1);
     assert_eq!(c.curl("ctgd", &["--data", &format!("csrf={csrf}"), &confirm]).await.0, 404, "a draft is confirmed once");

@@ -42,6 +42,7 @@ pub(super) fn routes<S: Store + UserStore + ConsoleStore + JobStore>() -> Router
         .route("/api/v1/obligations", get(board_json::<S>))
         .route("/console/upload", get(upload_page::<S>).post(upload_preview::<S>))
         .route("/console/upload/{draft}/confirm", post(upload_confirm::<S>))
+        .route("/console/upload/receipts/{id}", get(upload_receipt::<S>))
         .route("/console/units", get(units_page::<S>))
         .route("/api/v1/units", get(units_json::<S>))
         .route("/console/units/{code}", get(unit_page::<S>).post(unit_save::<S>))
@@ -187,7 +188,7 @@ async fn login<S: Store + UserStore>(
     // made (which would log the victim in as the attacker) is told apart by what the browser
     // says of it.
     if cross_site(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-site login refused").into_response();
+        return (StatusCode::FORBIDDEN, "拒绝来自其他网站的登录请求：请直接打开本系统的登录页登录").into_response();
     }
     let refuse = |status: StatusCode, error: &str| {
         let mut page =
@@ -691,7 +692,7 @@ async fn raw_file<S: Store + UserStore + ConsoleStore>(
     };
     match state.store.submission_raw(report.submission_id).await {
         Ok(Some(bytes)) => {
-            let name = format!("submission-{}.bin", report.submission_id);
+            let name = format!("submission-{}.{}", report.submission_id, crate::forms::extension_of(&bytes));
             let mut r = bytes.into_response();
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
@@ -973,6 +974,22 @@ fn uploader(viewer: &Viewer) -> Option<crate::model::UnitCode> {
     viewer.role.unit().cloned()
 }
 
+/// A path nothing serves: under `/console`, the console's own not-found page for a signed-in
+/// viewer (the login page for anyone else); elsewhere, the API's JSON answer.
+pub(super) async fn unknown_path<S: Store + UserStore + Send + Sync + 'static>(
+    State(state): State<Arc<HttpState<S>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if uri.path() == "/console" || uri.path().starts_with("/console/") {
+        return match page_viewer(&state, &headers).await {
+            Ok(viewer) => not_found_page(&state, &viewer),
+            Err(to_login) => to_login,
+        };
+    }
+    super::problem(StatusCode::NOT_FOUND, "not_found", "没有这个地址").into_response()
+}
+
 fn forbidden_page<S>(state: &HttpState<S>, viewer: &Viewer) -> Response {
     viewer_page(state, viewer, StatusCode::FORBIDDEN, "console/forbidden.html", json!({}))
 }
@@ -1136,23 +1153,48 @@ async fn upload_confirm<S: Store + UserStore + ConsoleStore + JobStore>(
         }
         Err(e) => return super::store_unavailable(&e).into_response(),
     };
-    let (status, receipt) = match super::ingest(&state, unit, bytes, &name).await {
-        Ok(r) => r,
-        Err(p) => return (p.status, p.message).into_response(),
+    let receipt = match super::ingest(&state, unit, bytes, &name).await {
+        Ok((_, receipt)) => receipt,
+        Err(p) => {
+            return viewer_page(
+                &state,
+                &viewer,
+                p.status,
+                "console/upload.html",
+                json!({ "max_mb": state.limits.max_upload_bytes >> 20, "error": p.message }),
+            );
+        }
     };
     if let Err(e) = state.store.drop_draft(&draft).await {
         // The submission is stored; a draft left behind lapses within the hour, and confirming
         // it again is answered as a repeat.
         tracing::warn!(error = %e, "upload draft not dropped");
     }
-    viewer_page(
-        &state,
-        &viewer,
-        status,
-        "console/upload_receipt.html",
-        json!({ "receipt": super::receipt_view(&receipt), "file": name,
-                "outcome": receipt.outcome.label_zh() }),
-    )
+    // The receipt has an address of its own, so reloading it shows it again rather than
+    // posting the confirmation a second time.
+    Redirect::to(&format!("/console/upload/receipts/{}", receipt.submission_id)).into_response()
+}
+
+/// A unit's receipt for one of its own submissions; another unit's is not found.
+async fn upload_receipt<S: Store + UserStore + ConsoleStore + JobStore>(
+    State(state): State<Arc<HttpState<S>>>,
+    PageViewer(viewer): PageViewer,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(unit) = uploader(&viewer) else { return forbidden_page(&state, &viewer) };
+    let Ok(id) = id.parse::<crate::model::SubmissionId>() else { return not_found_page(&state, &viewer) };
+    match state.store.receipt(id, Some(&unit)).await {
+        Ok(Some(receipt)) => viewer_page(
+            &state,
+            &viewer,
+            StatusCode::OK,
+            "console/upload_receipt.html",
+            json!({ "receipt": super::receipt_view(&receipt), "file": "",
+                    "outcome": receipt.outcome.label_zh() }),
+        ),
+        Ok(None) => not_found_page(&state, &viewer),
+        Err(e) => super::store_unavailable(&e).into_response(),
+    }
 }
 
 /// CSB reviews (Art. 19 [通报办法]); CNCERT, which drafts and sends for CSB, reads along.

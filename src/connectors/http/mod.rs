@@ -125,6 +125,7 @@ pub fn router<S: Store + UserStore + ConsoleStore + JobStore>(state: Arc<HttpSta
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<S>))
         .route("/metrics", get(metrics::<S>))
+        .fallback(console::unknown_path::<S>)
         // The limit covers multipart overhead too; over it the answer is 413.
         .layer(DefaultBodyLimit::max(limit + 64 * 1024))
         .with_state(state)
@@ -244,8 +245,18 @@ pub async fn serve_behind<S: Store + UserStore + ConsoleStore + JobStore>(
             async move {
                 // A declared body over the upload limit is refused without being kept.
                 if let Some(declared) = declared_length(req.headers()).filter(|&n| n > limits.max_upload_bytes + (64 << 10)) {
+                    let from_console = req.uri().path().starts_with("/console/");
                     refuse_unread_body(req, declared, limits.body_timeout).await;
-                    return Ok::<_, std::convert::Infallible>(too_large(limits.max_upload_bytes).into_response());
+                    let refusal = too_large(limits.max_upload_bytes);
+                    if from_console {
+                        // A person at the console's upload page reads a page, not JSON.
+                        let page = format!(
+                            "<!doctype html><meta charset=\"utf-8\"><title>文件过大</title><p>{}。</p><p><a href=\"/console/upload\">返回上传页</a></p>",
+                            refusal.message
+                        );
+                        return Ok((refusal.status, axum::response::Html(page)).into_response());
+                    }
+                    return Ok::<_, std::convert::Infallible>(refusal.into_response());
                 }
                 // Every request, body included, is done within the body timeout: a client that
                 // sends its headers and then stalls gives its connection back. A handler that
