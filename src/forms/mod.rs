@@ -58,3 +58,16 @@ pub fn blank_forms_for(errors: &[crate::model::IntakeError]) -> Vec<(String, Vec
     }
     wanted.into_iter().filter_map(|f| write::blank(f).ok().map(|bytes| (format!("{}.xlsx", f.title), bytes))).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_kept_file_is_named_for_what_its_bytes_are() {
+        let blank = super::write::blank(&super::spec::all()[0]).unwrap();
+        assert_eq!(super::extension_of(&blank), "xlsx", "a workbook rust_xlsxwriter wrote");
+        assert_eq!(super::extension_of(&[0xD0, 0xCF, 0x11, 0xE0, 0, 0]), "xls");
+        assert_eq!(super::extension_of("\u{feff} {\"kind\": \"event\"}".as_bytes()), "json");
+        assert_eq!(super::extension_of("类别,级别\n事件,重大\n".as_bytes()), "txt");
+        assert_eq!(super::extension_of(&[0xff, 0xfe, 0x00, 0x80]), "bin");
+    }
+}

@@ -167,6 +167,8 @@ async fn the_first_steps_lead_to_a_console_where_every_page_works_in_chromium() 
     let hub = Hub::new().with_units();
     hub.write("tongbao.toml", "[serve]\nlisten = \"127.0.0.1:0\"\n");
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let out = hub.run(&["units", "import", &examples.join("authorities.toml").display().to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for (file, unit) in
         [("event-major.json", "CT-GD"), ("batch-mixed.json", "CT-GD"), ("botnet.json", "CT-GD"), ("event-major.json", "IDC-BJ")]
     {

@@ -343,7 +343,8 @@ async fn dashboard_figures<S: Store + ConsoleStore>(
             let kind = crate::model::ReportKind::parse(&t.kind).map_or("其他", |k| k.label_zh());
             let grade = match t.grade.as_deref() {
                 Some(g) if g.starts_with("level-") => {
-                    g.trim_start_matches("level-").parse::<u8>().map_or(g.to_string(), |l| format!("{l}级"))
+                    let level = g.trim_start_matches("level-").parse().ok().and_then(crate::model::WarningLevel::from_number);
+                    level.map_or(g.to_string(), |l| l.label_zh().to_string())
                 }
                 Some(g) => g.parse::<crate::model::Grade>().map_or(g.to_string(), |g| g.label_zh().to_string()),
                 None => "—".to_string(),
