@@ -967,6 +967,28 @@ async fn units_and_contacts_are_changed_by_cncert_and_reported_by_the_unit_itsel
     );
     let (code, _) = save("cert", &csrf_of(&cert_form), "IDC-BJ", &["contact_email=not an address"]).await;
     assert_eq!(code, 400, "a contact that cannot be read is refused, not stored");
+
+    // The unit's own mistakes, named as its form names the fields; too long or not UTF-8 is
+    // refused, not cut or mangled.
+    let (code, body) = save("ctgd", &csrf_of(&form), "CT-GD", &["leader_name=新领导", "leader_email=not an address"]).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("主管领导电子邮件：应为") && !body.contains("/content/contacts"), "{body}");
+    let long = format!("leader_name={}", "长".repeat(201));
+    let (code, body) = save("ctgd", &csrf_of(&form), "CT-GD", &[&long]).await;
+    assert!(code == 400 && body.contains("主管领导姓名：最多 200 个字"), "{code} {body}");
+    let url = format!("{}/console/units/CT-GD", c.base);
+    let (code, body) = c.curl("ctgd", &["--data", &format!("csrf={}&leader_name=%C0%AF", csrf_of(&form)), &url]).await;
+    assert!(code == 400 && body.contains("无法识别的字符"), "{code} {body}");
+    assert_eq!(
+        c.lib
+            .store
+            .reports(&ReportFilter { kind: Some(tongbao::model::ReportKind::ContactUpdate), limit: 10, ..Default::default() })
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "none of these stored"
+    );
 }
 
 /// The console in headless Chromium, driven by playwright-core (`tests/browser/console.cjs`):

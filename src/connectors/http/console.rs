@@ -975,6 +975,9 @@ fn uploader(viewer: &Viewer) -> Option<crate::model::UnitCode> {
     viewer.role.unit().cloned()
 }
 
+/// The most a contact's name, phone or address may hold.
+const CONTACT_FIELD_CHARS: usize = 200;
+
 /// A path nothing serves: under `/console`, the console's own not-found page for a signed-in
 /// viewer (the login page for anyone else); elsewhere, the API's JSON answer.
 pub(super) async fn unknown_path<S: Store + UserStore + Send + Sync + 'static>(
@@ -1373,6 +1376,9 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
     };
     let title = form.title.trim().to_string();
     let lines: Vec<String> = form.lines.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    if [&form.title, &form.lines, &form.note, &form.recipients].iter().any(|v| v.contains('\u{FFFD}')) {
+        return refuse("通告含有无法识别的字符（请以 UTF-8 提交）".to_string());
+    }
     if title.chars().count() > NOTICE_TITLE_CHARS {
         return refuse(format!("通告标题：最多 {NOTICE_TITLE_CHARS} 个字，现有 {} 个字", title.chars().count()));
     }
@@ -1636,15 +1642,35 @@ async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
     if !may_edit_unit(&viewer, &code) {
         return forbidden_page(&state, &viewer);
     }
+    // What each field holds, checked before anything is stored: a browser sends UTF-8, and a
+    // name or address of more than CONTACT_FIELD_CHARS is a mistake, not a contact.
     let mut contacts = Vec::new();
-    for (role, key) in [("leader", "leader"), ("department_head", "department_head"), ("contact", "contact")] {
-        let field =
-            |f: &str| form.get(&format!("{key}_{f}")).map(|v| v.trim().chars().take(200).collect::<String>()).filter(|v| !v.is_empty());
-        let (name, phone, email) = (field("name"), field("phone"), field("email"));
+    let mut labels = Vec::new();
+    for (role, label) in [("leader", "主管领导"), ("department_head", "责任部门负责人"), ("contact", "联系人")] {
+        let mut values = Vec::new();
+        for (f, what) in [("name", "姓名"), ("phone", "电话"), ("email", "电子邮件")] {
+            let value = form.get(&format!("{role}_{f}")).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+            if let Some(v) = &value {
+                let problem = if v.contains('\u{FFFD}') {
+                    Some("含有无法识别的字符（请以 UTF-8 提交）".to_string())
+                } else if v.chars().count() > CONTACT_FIELD_CHARS {
+                    Some(format!("最多 {CONTACT_FIELD_CHARS} 个字，现有 {} 个字", v.chars().count()))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return unit_form(&state, &viewer, code.as_str(), Some(format!("{label}{what}：{problem}")), StatusCode::BAD_REQUEST)
+                        .await;
+                }
+            }
+            values.push(value);
+        }
+        let [name, phone, email] = <[Option<String>; 3]>::try_from(values).expect("three fields");
         if name.is_none() && phone.is_none() && email.is_none() {
             continue;
         }
         contacts.push(json!({ "role": role, "name": name.unwrap_or_default(), "phone": phone, "email": email }));
+        labels.push(label);
     }
     if contacts.is_empty() {
         return unit_form(&state, &viewer, code.as_str(), Some("请至少填写一位联系人".into()), StatusCode::BAD_REQUEST).await;
@@ -1662,7 +1688,27 @@ async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
         return match state.intake.submit(sub).await {
             Ok(r) if r.errors.is_empty() => Redirect::to(&format!("/console/units/{own}")).into_response(),
             Ok(r) => {
-                let why = r.errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("；");
+                // `/content/contacts/1/email` means the second contact given: named as the form names it.
+                let place = |p: &str| -> String {
+                    let mut parts = p.trim_start_matches("/content/contacts/").splitn(2, '/');
+                    let who = parts.next().and_then(|i| i.parse::<usize>().ok()).and_then(|i| labels.get(i));
+                    let what = match parts.next() {
+                        Some("name") => "姓名",
+                        Some("phone") => "电话",
+                        Some("email") => "电子邮件",
+                        _ => "",
+                    };
+                    who.map_or_else(String::new, |w| format!("{w}{what}"))
+                };
+                let why = r
+                    .errors
+                    .iter()
+                    .map(|e| match (place(&e.place), e.message.strip_prefix(e.place.as_str())) {
+                        (named, Some(rest)) if !named.is_empty() => format!("{named}{rest}"),
+                        _ => e.message.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("；");
                 unit_form(&state, &viewer, own.as_str(), Some(why), StatusCode::BAD_REQUEST).await
             }
             Err(e) => {
