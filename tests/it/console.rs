@@ -524,6 +524,7 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     assert_eq!(units(&list("cert", "?kind=event&grade=major").await).len(), 3);
     let by_name = list("cert", &format!("?kind=event&grade={}", form_encode("重大"))).await;
     assert_eq!(units(&by_name).len(), 3, "a grade by its Chinese name: {by_name}");
+    assert!(by_name["items"].as_array().unwrap().iter().all(|r| r["grade"] == "major"), "each item's grade code: {by_name}");
     let (code, text) = c.get("cert", "/api/v1/reports?grade=huge").await;
     assert_eq!(code, 400, "an unknown grade is an error, not an empty list: {text}");
     assert!(text.contains("grade："), "{text}");

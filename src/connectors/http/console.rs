@@ -456,6 +456,8 @@ fn report_view(r: &StoredReport) -> serde_json::Value {
         "unit": r.report.unit.to_string(),
         "kind": c.kind().code(),
         "kind_zh": c.kind().label_zh(),
+        // The code the list filters by (`major`, `level-4`), and how people read it.
+        "grade": c.grade.map(|g| g.code().to_string()).or_else(|| c.level.map(|l| format!("level-{}", l.number()))),
         "grade_zh": c.grade.map(|g| g.label_zh().to_string()).or_else(|| c.level.map(|l| l.label_zh().to_string())).unwrap_or_else(|| "—".into()),
         "provinces": c.provinces.iter().map(|p| p.short_zh()).collect::<Vec<_>>().join("、"),
         "title": c.headline(60),
