@@ -14,6 +14,9 @@ pub const CURRENT_HEX: &str = "#c0392b";
 pub const PREVIOUS: RGBColor = RGBColor(0x95, 0xa5, 0xa6);
 pub const PREVIOUS_HEX: &str = "#95a5a6";
 
+/// The least height of a bar for a count above zero.
+const MIN_BAR_PX: i32 = 4;
+
 /// A grouped bar chart of `lines` (at most 12 groups), as PNG bytes.
 pub fn png(lines: &[Line]) -> Result<Vec<u8>, String> {
     let lines = &lines[..lines.len().min(12)];
@@ -35,7 +38,8 @@ pub fn png(lines: &[Line]) -> Result<Vec<u8>, String> {
         for (i, l) in lines.iter().enumerate() {
             let x0 = left + slot * i as i32 + slot / 6;
             for (j, (value, colour)) in [(l.count, CURRENT), (l.previous, PREVIOUS)].into_iter().enumerate() {
-                let h = (plot_h * value as f64 / max) as i32;
+                // A month's one major event beside 140 general ones is still a bar one can see.
+                let h = if value == 0 { 0 } else { ((plot_h * value as f64 / max) as i32).max(MIN_BAR_PX) };
                 let x = x0 + j as i32 * bar;
                 root.draw(&Rectangle::new([(x, bottom - h), (x + bar - 2, bottom)], colour.filled())).map_err(|e| e.to_string())?;
             }
@@ -52,4 +56,33 @@ pub fn png(lines: &[Line]) -> Result<Vec<u8>, String> {
         w.write_image_data(&rgb).map_err(|e| e.to_string())?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pixel at (x, y) of the decoded chart.
+    fn pixel(png_bytes: &[u8], x: u32, y: u32) -> [u8; 3] {
+        let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        reader.next_frame(&mut buf).unwrap();
+        let i = ((y * WIDTH + x) * 3) as usize;
+        [buf[i], buf[i + 1], buf[i + 2]]
+    }
+
+    #[test]
+    fn one_beside_many_is_still_a_visible_bar() {
+        let line = |label: &str, count| Line { label: label.into(), count, previous: 0 };
+        let chart = png(&[line("一般", 140), line("重大", 1), line("较大", 0)]).unwrap();
+        let slot = (WIDTH as i32 - 32) / 3;
+        let bottom = HEIGHT as i32 - 24;
+        // Two pixels above the axis, in the middle of each group's first bar.
+        let at = |group: i32| pixel(&chart, (16 + slot * group + slot / 6 + 3) as u32, (bottom - 2) as u32);
+        let red = [CURRENT.0, CURRENT.1, CURRENT.2];
+        assert_eq!(at(0), red);
+        assert_eq!(at(1), red, "the single major event shows");
+        assert_ne!(at(2), red, "nothing is drawn for none");
+    }
 }
