@@ -12,6 +12,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("upload.html", include_str!("../templates/upload.html")),
     ("upload_receipt.html", include_str!("../templates/upload_receipt.html")),
     ("appeal.html", include_str!("../templates/appeal.html")),
+    ("provisional.html", include_str!("../templates/provisional.html")),
     ("console/base.html", include_str!("../templates/console/base.html")),
     ("console/nav.html", include_str!("../templates/console/nav.html")),
     ("console/login.html", include_str!("../templates/console/login.html")),
@@ -103,6 +104,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         "outbox_backlog": [{"channel": "email", "status": "pending", "count": 3, "oldest_age_s": 7200}], "awaiting_review": 2}});
     let mut out = vec![
         ("upload.html", json!({"max_mb": 64})),
+        ("provisional.html", json!({"o": {"provisional": true}})),
         (
             "upload_receipt.html",
             json!({"problem": null, "file": "a.xlsx", "outcome": "部分受理", "receipt": {

@@ -283,6 +283,9 @@ pub(crate) fn notice_drafts_query(waiting: bool, report: bool, limit: u32) -> St
     )
 }
 
+/// Whether the report `$1` has a notice draft.
+pub(crate) const DRAFT_EXISTS: &str = "SELECT 1 FROM outbox WHERE kind = 'notice_draft' AND subject_id = $1 LIMIT 1";
+
 /// The query of `awaiting_notices`.
 pub(crate) const AWAITING_NOTICES_QUERY: &str = "SELECT COUNT(*) AS n FROM outbox o LEFT JOIN notice_reviews n ON n.report_id = o.subject_id \
      WHERE o.kind = 'notice_draft' AND (n.decision IS NULL OR n.decision <> 'approved')";

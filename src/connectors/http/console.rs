@@ -980,6 +980,20 @@ fn uploader(viewer: &Viewer) -> Option<crate::model::UnitCode> {
 /// The most a contact's name, phone or address may hold.
 const CONTACT_FIELD_CHARS: usize = 200;
 
+/// What is wrong with a typed field, if anything: characters the browser could not send as
+/// UTF-8 (the form decoder turns them into U+FFFD), or more than `max` characters. Refused,
+/// never cut or stored mangled.
+fn field_problem(value: &str, max: usize) -> Option<String> {
+    let n = value.chars().count();
+    if value.contains('\u{FFFD}') {
+        Some("含有无法识别的字符（请以 UTF-8 提交）".to_string())
+    } else if n > max {
+        Some(format!("最多 {max} 个字，现有 {n} 个字"))
+    } else {
+        None
+    }
+}
+
 /// A path nothing serves: under `/console`, the console's own not-found page for a signed-in
 /// viewer (the login page for anyone else); elsewhere, the API's JSON answer.
 pub(super) async fn unknown_path<S: Store + UserStore + Send + Sync + 'static>(
@@ -1378,17 +1392,17 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
     };
     let title = form.title.trim().to_string();
     let lines: Vec<String> = form.lines.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
-    if [&form.title, &form.lines, &form.note, &form.recipients].iter().any(|v| v.contains('\u{FFFD}')) {
-        return refuse("通告含有无法识别的字符（请以 UTF-8 提交）".to_string());
+    if let Some(problem) = field_problem(&form.recipients, usize::MAX) {
+        return refuse(format!("通告单位：{problem}"));
     }
-    if title.chars().count() > NOTICE_TITLE_CHARS {
-        return refuse(format!("通告标题：最多 {NOTICE_TITLE_CHARS} 个字，现有 {} 个字", title.chars().count()));
+    if let Some(problem) = field_problem(&title, NOTICE_TITLE_CHARS) {
+        return refuse(format!("通告标题：{problem}"));
     }
     if lines.len() > NOTICE_LINES {
         return refuse(format!("通告内容：最多 {NOTICE_LINES} 行，现有 {} 行", lines.len()));
     }
-    if let Some((n, l)) = lines.iter().enumerate().find(|(_, l)| l.chars().count() > NOTICE_LINE_CHARS) {
-        return refuse(format!("通告内容第 {} 行：最多 {NOTICE_LINE_CHARS} 个字，现有 {} 个字", n + 1, l.chars().count()));
+    if let Some((n, problem)) = lines.iter().enumerate().find_map(|(n, l)| Some((n, field_problem(l, NOTICE_LINE_CHARS)?))) {
+        return refuse(format!("通告内容第 {} 行：{problem}", n + 1));
     }
     let now = Utc::now();
     let (review, outbox) = match form.action.as_str() {
@@ -1443,8 +1457,8 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
             if note.is_empty() {
                 return refuse("退回时请写明原因".to_string());
             }
-            if note.chars().count() > NOTICE_LINE_CHARS {
-                return refuse(format!("退回原因：最多 {NOTICE_LINE_CHARS} 个字"));
+            if let Some(problem) = field_problem(&note, NOTICE_LINE_CHARS) {
+                return refuse(format!("退回原因：{problem}"));
             }
             let review = crate::store::console::NoticeReview {
                 decision: "returned".into(),
@@ -1649,25 +1663,19 @@ async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
     let mut contacts = Vec::new();
     let mut labels = Vec::new();
     for (role, label) in [("leader", "主管领导"), ("department_head", "责任部门负责人"), ("contact", "联系人")] {
-        let mut values = Vec::new();
-        for (f, what) in [("name", "姓名"), ("phone", "电话"), ("email", "电子邮件")] {
+        let field = |f: &str, what: &str| -> Result<Option<String>, String> {
             let value = form.get(&format!("{role}_{f}")).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-            if let Some(v) = &value {
-                let problem = if v.contains('\u{FFFD}') {
-                    Some("含有无法识别的字符（请以 UTF-8 提交）".to_string())
-                } else if v.chars().count() > CONTACT_FIELD_CHARS {
-                    Some(format!("最多 {CONTACT_FIELD_CHARS} 个字，现有 {} 个字", v.chars().count()))
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    return unit_form(&state, &viewer, code.as_str(), Some(format!("{label}{what}：{problem}")), StatusCode::BAD_REQUEST)
-                        .await;
-                }
+            match value.as_deref().and_then(|v| field_problem(v, CONTACT_FIELD_CHARS)) {
+                Some(problem) => Err(format!("{label}{what}：{problem}")),
+                None => Ok(value),
             }
-            values.push(value);
-        }
-        let [name, phone, email] = <[Option<String>; 3]>::try_from(values).expect("three fields");
+        };
+        let (name, phone, email) = match (field("name", "姓名"), field("phone", "电话"), field("email", "电子邮件")) {
+            (Ok(n), Ok(p), Ok(e)) => (n, p, e),
+            (Err(why), ..) | (_, Err(why), _) | (.., Err(why)) => {
+                return unit_form(&state, &viewer, code.as_str(), Some(why), StatusCode::BAD_REQUEST).await;
+            }
+        };
         if name.is_none() && phone.is_none() && email.is_none() {
             continue;
         }

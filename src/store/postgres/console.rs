@@ -4,9 +4,9 @@ use super::{PgStore, insert_audit, insert_outbox, pg_text, row_to_obligation, ro
 use crate::store::StoreError;
 use crate::store::StoredReport;
 use crate::store::console::{
-    AWAITING_NOTICES_QUERY, AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally,
-    REVIEW_UPSERT, ReportQuery, Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query, report_page_query,
-    review_audit, tally_query,
+    AWAITING_NOTICES_QUERY, AuditEntry, ConsoleStore, DRAFT_EXISTS, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param,
+    PartyTally, REVIEW_UPSERT, ReportQuery, Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query,
+    report_page_query, review_audit, tally_query,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -143,11 +143,7 @@ impl ConsoleStore for PgStore {
     async fn review_notice(&self, report_id: &str, decided: Decided) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let report_id = pg_text(report_id);
-        let drafted = sqlx::query("SELECT 1 FROM outbox WHERE kind = 'notice_draft' AND subject_id = $1 LIMIT 1")
-            .bind(&report_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let drafted = sqlx::query(DRAFT_EXISTS).bind(&report_id).fetch_optional(&mut *tx).await?.is_some();
         if !drafted {
             return Ok(false);
         }

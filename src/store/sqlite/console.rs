@@ -4,9 +4,9 @@ use super::{SqliteStore, from_ms, insert_audit, insert_outbox, ms, row_to_obliga
 use crate::store::StoreError;
 use crate::store::StoredReport;
 use crate::store::console::{
-    AWAITING_NOTICES_QUERY, AuditEntry, ConsoleStore, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param, PartyTally,
-    REVIEW_UPSERT, ReportQuery, Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query, report_page_query,
-    review_audit, tally_query,
+    AWAITING_NOTICES_QUERY, AuditEntry, ConsoleStore, DRAFT_EXISTS, Decided, Due, NoticeDraft, NoticeReview, ObligationPage, Param,
+    PartyTally, REVIEW_UPSERT, ReportQuery, Scope, Tally, audit_query, due_query, notice_drafts_query, party_tally_query,
+    report_page_query, review_audit, tally_query,
 };
 use crate::store::shared::corrupt;
 use chrono::{DateTime, Utc};
@@ -155,11 +155,7 @@ impl ConsoleStore for SqliteStore {
     async fn review_notice(&self, report_id: &str, decided: Decided) -> Result<bool, StoreError> {
         let mut writer = self.writer().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
-        let drafted = sqlx::query("SELECT 1 FROM outbox WHERE kind = 'notice_draft' AND subject_id = ? LIMIT 1")
-            .bind(report_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let drafted = sqlx::query(&numbered(DRAFT_EXISTS)).bind(report_id).fetch_optional(&mut *tx).await?.is_some();
         if !drafted {
             return Ok(false);
         }
