@@ -102,13 +102,55 @@ pub struct Expanded {
     pub unresolved: usize,
 }
 
-/// Expands due party rows: urgent ones one by one; with `batch`, also the others, grouped so
-/// each destination gets one `batch` row listing its items.
+/// Party rows read and expanded in one transaction.
+const PAGE: u32 = 2048;
+
+/// Expands every due party row: urgent ones one by one; with `batch`, also the others, grouped
+/// so each destination gets one `batch` row listing its items. The urgent loop, the notice
+/// batch and other hubs may read the same rows at once; the store lets one of them expand
+/// each (`JobStore::expand_party_rows`), and the others read again and find them gone.
 pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, batch: bool) -> Result<Expanded, crate::store::StoreError> {
-    let rows = store.party_rows(now, batch, 2048).await?;
-    if rows.is_empty() {
-        return Ok(Expanded::default());
+    let mut total = Expanded::default();
+    let mut lost_races = 0;
+    loop {
+        match expand_page(store, now, batch).await? {
+            Page::Empty => return Ok(total),
+            Page::Expanded(e, full) => {
+                total.parties += e.parties;
+                total.rows += e.rows;
+                total.unresolved += e.unresolved;
+                if !full {
+                    return Ok(total);
+                }
+            }
+            Page::TakenElsewhere => {
+                lost_races += 1;
+                tracing::debug!(lost_races, "party rows expanded by another expander meanwhile; reading again");
+                // Each lost race means another expander made progress, so this ends; the bound
+                // only keeps one pass short when others keep winning.
+                if lost_races >= 8 {
+                    return Ok(total);
+                }
+            }
+        }
     }
+}
+
+/// What one page of party rows came to.
+enum Page {
+    Empty,
+    /// Expanded; `true` when the page was full, so more may wait.
+    Expanded(Expanded, bool),
+    /// Another expander claimed some of these rows first; nothing was written.
+    TakenElsewhere,
+}
+
+async fn expand_page<S: Store + JobStore>(store: &S, now: DateTime<Utc>, batch: bool) -> Result<Page, crate::store::StoreError> {
+    let rows = store.party_rows(now, batch, PAGE).await?;
+    if rows.is_empty() {
+        return Ok(Page::Empty);
+    }
+    let full = rows.len() >= PAGE as usize;
     let units = store.units().await?;
     let mut done = Vec::new();
     let mut unresolved = Vec::new();
@@ -162,11 +204,14 @@ pub async fn expand_once<S: Store + JobStore>(store: &S, now: DateTime<Utc>, bat
         });
     }
     let out = Expanded { parties: done.len(), rows: children.len(), unresolved: unresolved.len() };
-    for (id, why) in &unresolved {
+    let failed: Vec<(OutboxId, String)> = unresolved.clone();
+    if !store.expand_party_rows(done, unresolved, children, now).await? {
+        return Ok(Page::TakenElsewhere);
+    }
+    for (id, why) in &failed {
         tracing::error!(outbox = %id, problem = %why, "notice has nobody to go to; marked failed");
     }
-    store.expand_party_rows(done, unresolved, children, now).await?;
-    Ok(out)
+    Ok(Page::Expanded(out, full))
 }
 
 fn child(row: &OutboxItem, d: &Destination, party: &Party) -> OutboxRow {

@@ -223,7 +223,7 @@ impl JobStore for AnyStore {
         unresolved: Vec<(OutboxId, String)>,
         children: Vec<OutboxRow>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         each!(self, s => s.expand_party_rows(expanded, unresolved, children, now).await)
     }
     async fn purge(&self, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {

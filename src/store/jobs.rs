@@ -125,14 +125,16 @@ pub trait JobStore: Send + Sync + 'static {
     fn keyed_obligations(&self, pattern: &str) -> impl Future<Output = Result<Vec<Obligation>, StoreError>> + Send;
     /// Pending party rows due by `now`; only urgent ones unless `all`.
     fn party_rows(&self, now: DateTime<Utc>, all: bool, limit: u32) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
-    /// Replaces party rows by the rows for their recipients' channels, in one transaction.
+    /// Replaces party rows by the rows for their recipients' channels, in one transaction,
+    /// claiming each party row as it goes: `false`, and nothing written, when any of them was
+    /// no longer pending (another expander, in this process or another hub, took it first).
     fn expand_party_rows(
         &self,
         expanded: Vec<OutboxId>,
         unresolved: Vec<(OutboxId, String)>,
         children: Vec<OutboxRow>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Deletes what is older than `cutoff` (open obligations and undelivered rows stay).
     fn purge(&self, cutoff: DateTime<Utc>) -> impl Future<Output = Result<Purged, StoreError>> + Send;
     /// General events listed in the latest monthly summary of each unit and month, for months

@@ -4,6 +4,7 @@ mod amqp;
 mod cli;
 mod console;
 mod corpus;
+mod delivery;
 mod drills;
 mod forms;
 mod helpers;

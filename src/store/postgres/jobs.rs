@@ -152,7 +152,7 @@ impl JobStore for PgStore {
         unresolved: Vec<(OutboxId, String)>,
         children: Vec<OutboxRow>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let ids: Vec<Uuid> = expanded.iter().map(|i| i.as_uuid()).collect();
         let done = sqlx::query("UPDATE outbox SET status = 'expanded', attempts = attempts + 1 WHERE id = ANY($1) AND status = 'pending'")
@@ -165,17 +165,21 @@ impl JobStore for PgStore {
             // these children would send those notices twice. Nothing is written; the rows
             // still pending are claimed again on the next pass.
             tracing::warn!(claimed = ids.len(), still_pending = done, "party rows expanded elsewhere meanwhile; expansion dropped");
-            return Ok(());
+            return Ok(false);
         }
         let mut audit = Vec::new();
         for (id, why) in &unresolved {
-            sqlx::query(
+            let claimed = sqlx::query(
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2 AND status = 'pending'",
             )
             .bind(why)
             .bind(id.as_uuid())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                return Ok(false);
+            }
             audit.push(AuditRow {
                 actor: "hub".into(),
                 action: "outbox.failed",
@@ -186,7 +190,7 @@ impl JobStore for PgStore {
         insert_outbox(&mut tx, children, now).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn purge(&self, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {

@@ -129,33 +129,40 @@ impl JobStore for SqliteStore {
         unresolved: Vec<(OutboxId, String)>,
         children: Vec<OutboxRow>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        // The rows were read outside this transaction, so the urgent loop and the notice batch
+        // may both hold them: the one writer decides who expands each, by which of them still
+        // finds it pending. The loser writes nothing (the transaction is dropped) and reads again.
         let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        for id in &expanded {
-            sqlx::query("UPDATE outbox SET status = 'expanded', attempts = attempts + 1 WHERE id = ? AND status = 'pending'")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
+        let outcomes = expanded.iter().map(|id| (id, "expanded", None)).chain(unresolved.iter().map(|(id, why)| (id, "failed", Some(why))));
+        for (id, status, why) in outcomes {
+            let claimed = sqlx::query(
+                "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = coalesce(?, last_error) WHERE id = ? AND status = 'pending'",
+            )
+            .bind(status)
+            .bind(why)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                return Ok(false);
+            }
         }
-        let mut audit = Vec::new();
-        for (id, why) in &unresolved {
-            sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'pending'")
-                .bind(why)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            audit.push(AuditRow {
+        let audit = unresolved
+            .iter()
+            .map(|(id, why)| AuditRow {
                 actor: "hub".into(),
                 action: "outbox.failed",
                 subject: id.to_string(),
                 detail: serde_json::json!({ "error": why }),
-            });
-        }
+            })
+            .collect();
         insert_outbox(&mut tx, children, now).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn purge(&self, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {
