@@ -1,10 +1,12 @@
 //! The Chinese working-day calendar (holidays and make-up working days) and deadline arithmetic in Asia/Shanghai.
 
+use super::holidays;
 use crate::model::{Deadline, DeadlineRule, YearMonth};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Asia::Shanghai;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::LazyLock;
 
 /// The calendar shipped in the binary (`calendars/china.toml`), used when the configuration names none.
 pub const BUILTIN: &str = include_str!("../../calendars/china.toml");
@@ -27,17 +29,39 @@ struct YearSchedule {
     workdays: HashSet<NaiveDate>,
 }
 
-/// Working-day facts for the years it has data for; other years fall back to Monday–Friday.
+/// Working-day facts: the State Council's schedule for the years it has one; for other years,
+/// Monday–Friday less the statutory holidays the law fixes (`holidays::statutory`), marked
+/// provisional, since the make-up working days and the weekdays joined to a festival are not
+/// known until the year's notice is out.
 #[derive(Debug, Default, Clone)]
 pub struct Calendar {
     years: BTreeMap<i32, YearSchedule>,
+    reading: Reading,
 }
+
+/// How a year without a schedule is read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The statutory days off, every other weekday worked: what people are shown (暂定).
+    #[default]
+    Likely,
+    /// Each festival's widest span off and no make-up working day: no schedule can make a
+    /// deadline later, so a duty is overdue under any schedule once this deadline has passed.
+    Latest,
+}
+
+/// The statutory days and the widest spans of every year the lunar tables cover, computed once.
+static STATUTORY: LazyLock<HashMap<i32, HashSet<NaiveDate>>> =
+    LazyLock::new(|| (1901..=2099).filter_map(|y| Some((y, holidays::statutory(y)?.into_iter().map(|(d, _)| d).collect()))).collect());
+static WIDEST: LazyLock<HashMap<i32, HashSet<NaiveDate>>> =
+    LazyLock::new(|| (1901..=2099).filter_map(|y| Some((y, holidays::widest_spans(y)?.into_iter().collect()))).collect());
 
 /// A yes/no answer about a day, and whether it rests on real holiday data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayAnswer<T> {
     pub value: T,
-    /// True when some year involved has no data and Monday–Friday was assumed.
+    /// True when some year involved has no State Council schedule, so the statutory days
+    /// alone were taken as its holidays.
     pub provisional: bool,
 }
 
@@ -76,7 +100,7 @@ impl Calendar {
             }
             years.insert(year, YearSchedule { holidays, workdays });
         }
-        Ok(Calendar { years })
+        Ok(Calendar { years, reading: Reading::Likely })
     }
 
     /// The years with holiday data.
@@ -93,8 +117,37 @@ impl Calendar {
             Some(y) => {
                 DayAnswer { value: y.workdays.contains(&date) || (!is_weekend(date) && !y.holidays.contains(&date)), provisional: false }
             }
-            None => DayAnswer { value: !is_weekend(date), provisional: true },
+            None => {
+                let off = match self.reading {
+                    Reading::Likely => &*STATUTORY,
+                    Reading::Latest => &*WIDEST,
+                };
+                let holiday = off.get(&date.year()).is_some_and(|days| days.contains(&date));
+                DayAnswer { value: !is_weekend(date) && !holiday, provisional: true }
+            }
         }
+    }
+
+    /// This calendar read at its latest: for years without a schedule, every day of each
+    /// festival's widest span is off and no weekend is worked. A provisional deadline that has
+    /// passed under this reading has passed under any schedule the State Council can publish.
+    pub fn latest(&self) -> Calendar {
+        Calendar { years: self.years.clone(), reading: Reading::Latest }
+    }
+
+    /// When a deadline has passed whatever the missing schedules will say: its due time when it
+    /// rests on published schedules only, else its due time under the latest reading.
+    pub fn due_under_any_schedule(&self, d: &Deadline) -> DateTime<Utc> {
+        if !d.provisional {
+            return d.due_at;
+        }
+        self.latest().deadline(d.rule, d.trigger_at).due_at.max(d.due_at)
+    }
+
+    /// The next year, when `today` is in November or December and that year has no schedule
+    /// yet (the State Council usually publishes it in November).
+    pub fn next_year_missing(&self, today: NaiveDate) -> Option<i32> {
+        (today.month() >= 11 && !self.has_year(today.year() + 1)).then_some(today.year() + 1)
     }
 
     /// The N-th working day strictly after `date` (N ≥ 1).
@@ -237,15 +290,47 @@ mod tests {
         assert_eq!(cal.nth_workday("2026-05".parse().unwrap(), 10).value, d("2026-05-18"));
     }
 
+    /// 《全国年节及纪念日放假办法》 Art. 2: in a year the State Council has not scheduled, the
+    /// statutory days are still off; only they are, and the answer says it is provisional.
     #[test]
-    fn a_year_without_data_falls_back_to_monday_to_friday_and_says_so() {
+    fn a_year_without_a_schedule_keeps_its_statutory_days_off_and_says_so() {
         let cal = Calendar::builtin();
-        let a = cal.add_workdays(d("2027-01-01"), 1);
-        assert_eq!(a.value, d("2027-01-04"), "Fri Jan 1 2027 counts as a weekday in the fallback");
+        let a = cal.add_workdays(d("2026-12-31"), 1);
+        assert_eq!(a.value, d("2027-01-04"), "元旦 (Fri 2027-01-01) is off");
         assert!(a.provisional);
+        for day in ["2027-01-01", "2027-02-05", "2027-02-08", "2027-04-05", "2027-05-01", "2027-06-09", "2027-09-15", "2027-10-01"] {
+            let w = cal.is_workday(d(day));
+            assert!(!w.value && w.provisional, "{day} is a statutory holiday");
+        }
+        assert!(cal.is_workday(d("2027-02-09")).value, "初四 is no statutory day");
+        // December's summaries are due on the 5th working day of January: 01-04 to 01-08.
+        assert_eq!(cal.nth_workday("2027-01".parse().unwrap(), 5).value, d("2027-01-08"));
         // Crossing from a year with data into one without is provisional too.
         assert!(cal.add_workdays(d("2026-12-30"), 3).provisional);
         assert!(!cal.add_workdays(d("2026-12-28"), 2).provisional);
+    }
+
+    /// The latest reading never gives a deadline before the published one: tried on every day
+    /// of 2024–2026 as if those years had no schedule.
+    #[test]
+    fn the_latest_reading_is_never_earlier_than_the_published_schedule() {
+        let published = Calendar::builtin();
+        let unscheduled = Calendar::default().latest();
+        let mut day = d("2024-01-01");
+        while day < d("2026-12-20") {
+            let at = start_of_day(day) + Duration::hours(10);
+            for rule in [DeadlineRule::WorkdaysAfter(5), DeadlineRule::WorkdaysAfter(10), DeadlineRule::NthWorkdayOfNextMonth(5)] {
+                let real = published.deadline(rule, at);
+                let latest = unscheduled.deadline(rule, at);
+                assert!(latest.due_at >= real.due_at, "{day} {rule:?}: latest {} before published {}", latest.due_at, real.due_at);
+            }
+            day = day.succ_opt().unwrap();
+        }
+        let provisional = published.deadline(DeadlineRule::NthWorkdayOfNextMonth(5), start_of_day(d("2027-01-15")));
+        assert!(provisional.provisional);
+        assert!(published.due_under_any_schedule(&provisional) >= provisional.due_at);
+        assert_eq!(published.next_year_missing(d("2026-11-01")), Some(2027));
+        assert_eq!(published.next_year_missing(d("2026-10-31")), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 pub mod botnet;
 pub mod calendar;
+pub mod holiday_notice;
+pub mod holidays;
 pub mod obligations;
 pub mod ownership;
 pub mod reminders;
