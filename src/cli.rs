@@ -8,12 +8,13 @@ use crate::model::{
     Channel, Grade, Obligation, ObligationStatus, Outcome, Party, Province, Receipt, Region, ReportId, ReportKind, Submission, Unit,
     UnitCode, UnitType, WarningLevel, YearMonth,
 };
+use crate::rules::Calendar;
 use crate::rules::calendar::local_display;
 use crate::rules::obligations::{self, ReportFacts, Reporter};
 use crate::serve::App;
 use crate::store::{ObligationFilter, ReportFilter, Store};
 use anyhow::{Context as _, bail};
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -262,6 +263,19 @@ pub enum CalendarCmd {
     NthWorkday { month: String, n: u32 },
     /// Recompute provisional deadlines now that the calendar may have the year's data.
     Recompute,
+    /// Read the State Council's holiday notice (国务院办公厅关于YYYY年部分节假日安排的通知, its
+    /// text as published, UTF-8 or GBK), show what changes, write the year into the calendar
+    /// file, and recompute the provisional deadlines it settles.
+    Import {
+        /// The notice's text.
+        file: PathBuf,
+        /// The year, when the text has no title naming it.
+        #[arg(long)]
+        year: Option<i32>,
+        /// Show what would change, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -482,6 +496,9 @@ fn check(path: &Path, json: bool) -> anyhow::Result<i32> {
 }
 
 async fn calendar(config_path: &Path, cmd: CalendarCmd, json: bool) -> anyhow::Result<i32> {
+    if let CalendarCmd::Import { file, year, dry_run } = &cmd {
+        return import_calendar(config_path, file, *year, *dry_run, json).await;
+    }
     let cal = load(config_path)?.calendar;
     let show = |date: NaiveDate, provisional: bool| -> anyhow::Result<()> {
         if json {
@@ -517,11 +534,93 @@ async fn calendar(config_path: &Path, cmd: CalendarCmd, json: bool) -> anyhow::R
         }
         CalendarCmd::Recompute => {
             let app = open(config_path).await?;
-            let n = app.store.recompute_provisional(&app.loaded.calendar).await?;
-            println!("recomputed {n} provisional deadline(s)");
+            let r = app.recompute_provisional(chrono::Utc::now()).await?;
+            println!("recomputed {} provisional deadline(s); {} alert(s) corrected", r.settled, r.corrected);
             Ok(0)
         }
+        CalendarCmd::Import { .. } => unreachable!("handled above"),
     }
+}
+
+/// `calendar import`: the notice read, the change shown, the year written, deadlines settled.
+async fn import_calendar(config_path: &Path, notice: &Path, year: Option<i32>, dry_run: bool, json: bool) -> anyhow::Result<i32> {
+    use crate::rules::holiday_notice;
+    let loaded = load(config_path)?;
+    let bytes = std::fs::read(notice).with_context(|| format!("reading {}", notice.display()))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => encoding_rs::GB18030.decode(e.as_bytes()).0.into_owned(),
+    };
+    let read = holiday_notice::parse(&text, year).map_err(|e| anyhow::anyhow!("{}: {e}", notice.display()))?;
+    let target = loaded.config.calendar.file_to_write();
+    let before = match std::fs::read_to_string(&target) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::rules::calendar::BUILTIN.to_string(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", target.display())),
+    };
+    let table = holiday_notice::toml_table(&read);
+    let after = holiday_notice::replace_year(&before, read.year, &table);
+    Calendar::from_toml(&after).map_err(|e| anyhow::anyhow!("the calendar with {} would not load: {e}", read.year))?;
+    // What the law fixes whatever the notice says: a statutory day not off in it is a misread.
+    let not_off: Vec<String> = crate::rules::holidays::statutory(read.year)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(d, _)| !read.holidays.contains(d))
+        .map(|(d, f)| format!("{d} ({})", f.label_zh()))
+        .collect();
+    let old = &loaded.calendar;
+    let changed: Vec<String> = {
+        let mut out = Vec::new();
+        let mut day = chrono::NaiveDate::from_ymd_opt(read.year, 1, 1).expect("a year's first day");
+        while day.year() == read.year {
+            let was = old.is_workday(day);
+            let now = !read.holidays.contains(&day)
+                && (read.workdays.contains(&day) || !matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun));
+            if was.value != now {
+                out.push(format!(
+                    "{day}: {} → {}",
+                    if was.value { "working day" } else { "day off" },
+                    if now { "working day" } else { "day off" }
+                ));
+            }
+            day = day.succ_opt().expect("in range");
+        }
+        out
+    };
+    if json {
+        print_json(&serde_json::json!({ "year": read.year, "file": target.display().to_string(), "table": table,
+            "changed_days": changed, "statutory_days_not_off": not_off, "written": !dry_run && not_off.is_empty() }))?;
+    } else {
+        println!("{}: the State Council's schedule for {}", notice.display(), read.year);
+        print!("{table}");
+        println!("{} day(s) change against the calendar in use:", changed.len());
+        for c in &changed {
+            println!("  {c}");
+        }
+    }
+    if !not_off.is_empty() {
+        eprintln!("refused: the notice as read leaves statutory holidays as working days: {}", not_off.join(", "));
+        eprintln!("check the text (each item such as 二、春节：2月5日至11日放假调休，共7天。), or give --year");
+        return Ok(1);
+    }
+    if dry_run {
+        return Ok(0);
+    }
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = target.with_extension("toml.new");
+    std::fs::write(&tmp, &after).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &target).with_context(|| format!("replacing {}", target.display()))?;
+    if !json {
+        println!("wrote {} into {}", read.year, target.display());
+    }
+    let app = open(config_path).await?;
+    let r = app.recompute_provisional(chrono::Utc::now()).await?;
+    if !json {
+        println!("recomputed {} provisional deadline(s); {} alert(s) corrected", r.settled, r.corrected);
+    }
+    Ok(0)
 }
 
 fn generate_forms(kind: &str, out: &Path) -> anyhow::Result<i32> {

@@ -117,8 +117,19 @@ impl Default for Retention {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CalendarConfig {
-    /// Working-day data file; when unset, the copy of `calendars/china.toml` built into the binary.
+    /// Working-day data file; when unset, `calendars/china.toml` in the hub's folder if there is
+    /// one, and the years built into the binary in any case (the file's win).
     pub file: Option<PathBuf>,
+}
+
+/// Where `tongbao calendar import` writes, and the loader looks, when `[calendar] file` is unset.
+pub const DEFAULT_CALENDAR_FILE: &str = "calendars/china.toml";
+
+impl CalendarConfig {
+    /// The file `calendar import` writes the State Council's new year into.
+    pub fn file_to_write(&self) -> PathBuf {
+        self.file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CALENDAR_FILE))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -421,12 +432,16 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
     if config.rules.botnet_window_hours == 0 {
         problems.push(Problem { file: path.to_path_buf(), message: "[rules] botnet_window_hours must be at least 1".into() });
     }
-    let calendar = match &config.calendar.file {
+    // The built-in years, overlaid by those of the calendar file (the configured one, or
+    // calendars/china.toml in the hub's folder when there is one): a binary that ships a newer
+    // year is not held back by an older file, and a year imported into the file wins.
+    let calendar_file = config.calendar.file.clone().or_else(|| Some(PathBuf::from(DEFAULT_CALENDAR_FILE)).filter(|p| p.exists()));
+    let calendar = match &calendar_file {
         None => Calendar::builtin(),
         Some(file) => {
             match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| Calendar::from_toml(&t).map_err(|e| e.to_string()))
             {
-                Ok(c) => c,
+                Ok(c) => Calendar::builtin().overlaid_by(&c),
                 Err(e) => {
                     problems.push(Problem { file: file.clone(), message: e });
                     Calendar::builtin()

@@ -3,7 +3,7 @@
 use crate::config::Loaded;
 use crate::intake::Intake;
 use crate::intake::decide::Engine;
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 use anyhow::Context as _;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -59,6 +59,16 @@ impl App {
         Ok(App { loaded, store: Arc::new(store) })
     }
 
+    /// Settles the provisional deadlines the calendar now has the year for (see
+    /// `schedule::recompute`).
+    pub async fn recompute_provisional(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<crate::schedule::recompute::Recomputed> {
+        let rules = &self.loaded.config.rules;
+        Ok(crate::schedule::recompute::recompute(&*self.store, &self.loaded.calendar, &rules.reminders, now).await?)
+    }
+
     /// The rules intake decides by, from the configuration.
     pub fn engine(&self) -> Arc<Engine> {
         Arc::new(Engine {
@@ -73,7 +83,7 @@ impl App {
 /// `serve` runs, returning once the HTTP listener is bound.
 pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
     let app = App::open(loaded).await?;
-    let (loaded, store) = (&app.loaded, &app.store);
+    let loaded = &app.loaded;
     let location = loaded.config.store.location().map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!(store = %location, retention_days = loaded.config.retention.days, "store open");
     for w in crate::config::warnings(loaded) {
@@ -81,9 +91,19 @@ pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
     }
     let years: Vec<i32> = loaded.calendar.years().collect();
     tracing::info!(?years, "calendar loaded");
-    let recomputed = store.recompute_provisional(&loaded.calendar).await?;
-    if recomputed > 0 {
-        tracing::info!(recomputed, "provisional deadlines recomputed with new calendar data");
+    let recomputed = app.recompute_provisional(chrono::Utc::now()).await?;
+    if recomputed.settled > 0 {
+        tracing::info!(
+            settled = recomputed.settled,
+            corrected = recomputed.corrected,
+            "provisional deadlines recomputed with new calendar data"
+        );
+    }
+    if let Some(year) = loaded.calendar.next_year_missing(chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()) {
+        tracing::warn!(
+            year,
+            "the calendar has no State Council holiday schedule for {year}: deadlines in it are provisional (statutory holidays only) until `tongbao calendar import` reads the notice"
+        );
     }
 
     let engine = app.engine();

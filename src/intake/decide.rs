@@ -838,7 +838,8 @@ fn oblige(
     let received_at = d.submission.received_at;
     let mut summaries = Vec::new();
     for (about, draft) in drafts {
-        let on_time = received_at <= draft.deadline.due_at;
+        // A provisional deadline makes nothing late: the year's schedule decides, when it comes.
+        let on_time = received_at <= draft.deadline.due_at || draft.deadline.provisional;
         let met_status = if on_time { ObligationStatus::Met } else { ObligationStatus::Late };
         let id_for = draft.key.as_deref().map(ObligationId::from_key).unwrap_or_default();
         let (status, met_by) = match (&draft.key, draft.met_by_this) {
@@ -899,7 +900,8 @@ fn record_fulfilments(d: &mut Decision, ctx: &mut Context, fulfils: Vec<Fulfils>
         if let Fulfils::About { report, duty, actor } = &target {
             // A later appeal in the same batch must see this obligation closed.
             for o in ctx.obligations.values_mut().filter(|o| o.report_id == Some(*report) && o.duty == *duty && o.actor == *actor) {
-                o.status = if received_at <= o.deadline.due_at { ObligationStatus::Met } else { ObligationStatus::Late };
+                let on_time = received_at <= o.deadline.due_at || o.deadline.provisional;
+                o.status = if on_time { ObligationStatus::Met } else { ObligationStatus::Late };
             }
         }
         d.audit.push(AuditRow {

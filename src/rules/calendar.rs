@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, 
 use chrono_tz::Asia::Shanghai;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// The calendar shipped in the binary (`calendars/china.toml`), used when the configuration names none.
 pub const BUILTIN: &str = include_str!("../../calendars/china.toml");
@@ -35,7 +35,8 @@ struct YearSchedule {
 /// known until the year's notice is out.
 #[derive(Debug, Default, Clone)]
 pub struct Calendar {
-    years: BTreeMap<i32, YearSchedule>,
+    /// Shared, so the latest reading of a calendar costs no copy.
+    years: Arc<BTreeMap<i32, YearSchedule>>,
     reading: Reading,
 }
 
@@ -100,7 +101,15 @@ impl Calendar {
             }
             years.insert(year, YearSchedule { holidays, workdays });
         }
-        Ok(Calendar { years, reading: Reading::Likely })
+        Ok(Calendar { years: Arc::new(years), reading: Reading::Likely })
+    }
+
+    /// This calendar with the years of `other` added, `other`'s schedule winning for a year
+    /// both have.
+    pub fn overlaid_by(&self, other: &Calendar) -> Calendar {
+        let mut years = (*self.years).clone();
+        years.extend(other.years.iter().map(|(y, s)| (*y, s.clone())));
+        Calendar { years: Arc::new(years), reading: self.reading }
     }
 
     /// The years with holiday data.
@@ -132,7 +141,7 @@ impl Calendar {
     /// festival's widest span is off and no weekend is worked. A provisional deadline that has
     /// passed under this reading has passed under any schedule the State Council can publish.
     pub fn latest(&self) -> Calendar {
-        Calendar { years: self.years.clone(), reading: Reading::Latest }
+        Calendar { years: Arc::clone(&self.years), reading: Reading::Latest }
     }
 
     /// When a deadline has passed whatever the missing schedules will say: its due time when it

@@ -4,6 +4,7 @@ use crate::decision::OutboxKind;
 use crate::decision::{AuditRow, OutboxRow};
 use crate::fanout::party_row;
 use crate::model::{Duty, Grade, Obligation, Party};
+use crate::rules::Calendar;
 use crate::rules::calendar::local_display;
 use crate::store::jobs::{AlertCandidate, AlertStep};
 use crate::store::{JobStore, Store, StoreError};
@@ -15,17 +16,17 @@ const BATCH: u32 = 5000;
 pub const REMINDED: u8 = 1;
 pub const OVERDUE: u8 = 2;
 
-pub async fn scan<S: Store + JobStore>(store: &S, now: DateTime<Utc>) -> Result<String, StoreError> {
-    let (mut reminders, mut overdue) = (0usize, 0usize);
+pub async fn scan<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let (mut reminders, mut overdue, mut held) = (0usize, 0usize, 0usize);
     loop {
         let candidates = store.alert_candidates(now, BATCH).await?;
         let n = candidates.len();
-        let steps: Vec<AlertStep> = candidates.iter().map(|c| step(c, now)).collect();
+        let steps: Vec<AlertStep> = candidates.iter().map(|c| step(c, cal.due_under_any_schedule(&c.obligation.deadline), now)).collect();
         for s in &steps {
-            if s.to_stage == OVERDUE {
-                overdue += 1;
-            } else {
-                reminders += 1;
+            match (s.to_stage, s.outbox.is_empty()) {
+                (_, true) => held += 1,
+                (OVERDUE, false) => overdue += 1,
+                _ => reminders += 1,
             }
         }
         store.apply_alerts(steps, now).await?;
@@ -33,25 +34,51 @@ pub async fn scan<S: Store + JobStore>(store: &S, now: DateTime<Utc>) -> Result<
             break;
         }
     }
-    Ok(if reminders + overdue == 0 { String::new() } else { format!("{reminders} reminders, {overdue} overdue alerts") })
+    let mut said = Vec::new();
+    if reminders + overdue > 0 {
+        said.push(format!("{reminders} reminders, {overdue} overdue alerts"));
+    }
+    if held > 0 {
+        said.push(format!("{held} provisional deadlines passed but not under every possible schedule: no alert yet"));
+    }
+    Ok(said.join("; "))
 }
 
 fn parties(ps: &[Party]) -> String {
     ps.iter().map(Party::label_zh).collect::<Vec<_>>().join("、")
 }
 
-/// The next step for one obligation whose alert time has come (pure).
-pub fn step(c: &AlertCandidate, now: DateTime<Utc>) -> AlertStep {
+/// The next step for one obligation whose alert time has come (pure). `overdue_at` is when
+/// its deadline has passed under any holiday schedule (`Calendar::due_under_any_schedule`):
+/// its due time, unless the deadline is provisional. A provisional deadline that has passed
+/// only under the likely reading raises no alert (漏报 must be true whatever the State Council
+/// publishes); the duty is looked at again at `overdue_at`.
+pub fn step(c: &AlertCandidate, overdue_at: DateTime<Utc>, now: DateTime<Utc>) -> AlertStep {
     let o = &c.obligation;
     let due = o.deadline.due_at;
     let overdue = o.binding && now >= due;
+    if overdue && now < overdue_at {
+        return AlertStep {
+            obligation: o.id,
+            from_stage: c.stage,
+            to_stage: c.stage,
+            missed: false,
+            next_alert_at: Some(overdue_at),
+            outbox: vec![],
+            audit: vec![],
+        };
+    }
+    let provisional = if o.deadline.provisional { "（暂定：当年放假安排尚未发布）" } else { "" };
     let mut lines = vec![
         format!("事项：{}（{}）", o.duty.label_zh(), o.actor.label_zh()),
         format!("报送对象：{}", parties(&o.to)),
-        format!("期限：{}（{}）", local_display(due), o.deadline.rule.describe_zh()),
+        format!("期限：{}{provisional}（{}）", local_display(due), o.deadline.rule.describe_zh()),
         format!("依据：{}", o.basis.citation_zh),
         format!("义务编号：{}", o.id),
     ];
+    if overdue && o.deadline.provisional {
+        lines.push(format!("按任何可能的放假安排，期限最晚为 {}，现已逾期", local_display(overdue_at)));
+    }
     if let Some(r) = &c.about {
         let severity = r.grade.map(|g| g.label_zh().to_string()).or(r.level.map(|l| l.label_zh().to_string())).unwrap_or_default();
         lines.push(format!(
@@ -65,7 +92,8 @@ pub fn step(c: &AlertCandidate, now: DateTime<Utc>) -> AlertStep {
     let mut audit = Vec::new();
     if !overdue {
         let title = if o.binding {
-            format!("【提醒】{}将于 {} 到期", o.duty.label_zh(), local_display(due))
+            let mark = if o.deadline.provisional { "（暂定）" } else { "" };
+            format!("【提醒】{}将于 {}{mark} 到期", o.duty.label_zh(), local_display(due))
         } else {
             format!("【提醒】请{}", o.duty.label_zh())
         };

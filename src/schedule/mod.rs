@@ -9,6 +9,7 @@
 
 mod alerts;
 mod monthly;
+pub mod recompute;
 
 pub use alerts::scan as scan_deadlines;
 pub use monthly::{compute as compute_digest, send_digest};
@@ -188,14 +189,24 @@ impl<S: Store + JobStore> Scheduler<S> {
         let store = &*self.store;
         let cal = &self.engine.calendar;
         let summary = match job {
-            Job::DeadlineScan => alerts::scan(store, now).await?,
+            Job::DeadlineScan => alerts::scan(store, cal, now).await?,
             Job::NoticeBatch => {
                 let e = crate::fanout::expand_once(store, now, true).await?;
                 format!("{} notices to {} destinations ({} without anyone to receive them)", e.parties, e.rows, e.unresolved)
             }
             Job::MonthlyReminder => monthly::reminder(store, cal, &self.engine.policy, now).await?,
             Job::MissingSummaries => monthly::missing(store, cal, now).await?,
-            Job::Digest => monthly::scheduled_digest(store, cal, self.config.digest_workday, now).await?,
+            Job::Digest => {
+                // On its working day the digest waits for its configured hour, even when a start
+                // at 01:00 catches up on every job.
+                let cron = self.crons.iter().find(|(j, _)| *j == Job::Digest).map(|(_, c)| c);
+                let first_firing = |day: chrono::NaiveDate| {
+                    let start = crate::rules::calendar::start_of_day(day);
+                    cron.and_then(|c| c.after(&(start - chrono::Duration::seconds(1)).with_timezone(&Shanghai)).next())
+                        .map_or(start, |t| t.with_timezone(&Utc))
+                };
+                monthly::scheduled_digest(store, cal, self.config.digest_workday, first_firing, now).await?
+            }
             Job::Retention => {
                 let cutoff = now - chrono::Duration::days(i64::from(self.retention_days));
                 let purged = store.purge(cutoff).await?;

@@ -69,7 +69,9 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
     let this = local_month(now);
     let month = this.previous();
     let first = start_of_day(cal.nth_workday(this, 1).value);
-    let due = end_of_day(cal.nth_workday(this, 5).value);
+    let fifth = cal.nth_workday(this, 5);
+    let due = end_of_day(fifth.value);
+    let mark = if fifth.provisional { "（暂定）" } else { "" };
     if now < first || now >= due || store.job_ran("monthly_reminder", &month.to_string()).await?.is_some() {
         return Ok(String::new());
     }
@@ -81,12 +83,12 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
         if sent(status.get(&party)) {
             continue;
         }
-        let title = format!("【提醒】请于 {} 前报送 {month} 一般事件月度汇总", local_display(due));
+        let title = format!("【提醒】请于 {}{mark} 前报送 {month} 一般事件月度汇总", local_display(due));
         let lines = vec![
             format!("单位：{}（{}）", u.name, u.code),
             format!("事项：报送 {month} 一般网络安全事件月度汇总（无事件也请报送“无”）"),
             "报送对象：CNCERT（抄送本省通信管理局）".to_string(),
-            format!("期限：{}（次月第5个工作日）", local_display(due)),
+            format!("期限：{}{mark}（次月第5个工作日）", local_display(due)),
             "依据：《互联网网络安全信息通报实施办法》第十三条第三款".to_string(),
         ];
         let payload = serde_json::json!({ "alert": "summary_reminder", "title": title, "lines": lines, "month": month.to_string() });
@@ -108,12 +110,21 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
     Ok(if ran { format!("{month}: {n} units reminded of their summary") } else { String::new() })
 }
 
+/// The `n`-th working day of `month`, read at its latest when the month has no holiday
+/// schedule yet: the day it is under any schedule the State Council can publish.
+fn latest_nth_workday(cal: &Calendar, month: YearMonth, n: u32) -> chrono::NaiveDate {
+    let day = cal.nth_workday(month, n);
+    if day.provisional { cal.latest().nth_workday(month, n).value.max(day.value) } else { day.value }
+}
+
 /// After the 5th working day: the units with no summary for last month, to CNCERT (copy CSB).
+/// While the month has no holiday schedule, only once the 5th working day has passed under
+/// every schedule: a unit on time under the real one is never listed.
 pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTime<Utc>) -> Result<String, StoreError> {
     let this = local_month(now);
     let month = this.previous();
     let due = end_of_day(cal.nth_workday(this, 5).value);
-    if now < due || store.job_ran("missing_summaries", &month.to_string()).await?.is_some() {
+    if now < end_of_day(latest_nth_workday(cal, this, 5)) || store.job_ran("missing_summaries", &month.to_string()).await?.is_some() {
         return Ok(String::new());
     }
     let status = summary_status(store, month).await?;
@@ -269,16 +280,20 @@ pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: 
     Ok((ran, d))
 }
 
-/// From the `workday`-th working day of a month, the digest of the month before goes out.
+/// From the `workday`-th working day of a month, at `first_firing` of that day (the digest
+/// job's first firing on it), the digest of the month before goes out. In a month without a
+/// holiday schedule the day is read at its latest, so the digest never goes out before the
+/// summaries it counts are due under any schedule (Art. 13¶3, 19 [通报办法]).
 pub async fn scheduled_digest<S: Store + JobStore>(
     store: &S,
     cal: &Calendar,
     workday: u32,
+    first_firing: impl Fn(chrono::NaiveDate) -> DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
     let this = local_month(now);
     let month = this.previous();
-    if now < start_of_day(cal.nth_workday(this, workday).value) || store.job_ran("digest", &month.to_string()).await?.is_some() {
+    if now < first_firing(latest_nth_workday(cal, this, workday)) || store.job_ran("digest", &month.to_string()).await?.is_some() {
         return Ok(String::new());
     }
     let (ran, d) = send_digest(store, month, now).await?;

@@ -7,7 +7,6 @@ use super::{AppealEffects, Backlog, Counts, ObligationFilter, ObligationStates, 
 use super::{OutboxFilter, OutboxRecord, StoredAppeal, StoredReport};
 use crate::decision::{Context, Decision, Needs, OutboxRow};
 use crate::model::{Obligation, ObligationId, ObligationStatus, OutboxId, Receipt, ReportId, SubmissionId, Unit, UnitCode};
-use crate::rules::Calendar;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 
@@ -123,9 +122,6 @@ impl Store for AnyStore {
     async fn submission_raw(&self, id: SubmissionId) -> Result<Option<Vec<u8>>, StoreError> {
         each!(self, s => s.submission_raw(id).await)
     }
-    async fn recompute_provisional(&self, calendar: &Calendar) -> Result<usize, StoreError> {
-        each!(self, s => s.recompute_provisional(calendar).await)
-    }
     async fn counts(&self) -> Result<Counts, StoreError> {
         each!(self, s => s.counts().await)
     }
@@ -213,6 +209,12 @@ impl JobStore for AnyStore {
     }
     async fn keyed_obligations(&self, pattern: &str) -> Result<Vec<Obligation>, StoreError> {
         each!(self, s => s.keyed_obligations(pattern).await)
+    }
+    async fn provisional_obligations(&self) -> Result<Vec<(Obligation, u8)>, StoreError> {
+        each!(self, s => s.provisional_obligations().await)
+    }
+    async fn apply_recomputed(&self, changes: Vec<super::jobs::Recomputation>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        each!(self, s => s.apply_recomputed(changes, now).await)
     }
     async fn party_rows(&self, now: DateTime<Utc>, all: bool, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
         each!(self, s => s.party_rows(now, all, limit).await)

@@ -2,7 +2,7 @@
 
 use super::{OutboxItem, StoreError, StoredReport};
 use crate::decision::{AuditRow, OutboxRow, ReportRef};
-use crate::model::{Obligation, ObligationId, OutboxId};
+use crate::model::{Obligation, ObligationId, ObligationStatus, OutboxId};
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
@@ -26,6 +26,20 @@ pub struct AlertStep {
     pub to_stage: u8,
     /// Mark it missed (漏报): a binding duty whose time has passed.
     pub missed: bool,
+    pub next_alert_at: Option<DateTime<Utc>>,
+    pub outbox: Vec<OutboxRow>,
+    pub audit: Vec<AuditRow>,
+}
+
+/// A provisional deadline decided again under a calendar that now has its year: applied only
+/// if the obligation is still provisional with `from_status` (a fulfilment meanwhile wins).
+#[derive(Debug, Clone)]
+pub struct Recomputation {
+    pub obligation: ObligationId,
+    pub from_status: ObligationStatus,
+    pub due_at: DateTime<Utc>,
+    pub status: ObligationStatus,
+    pub stage: u8,
     pub next_alert_at: Option<DateTime<Utc>>,
     pub outbox: Vec<OutboxRow>,
     pub audit: Vec<AuditRow>,
@@ -123,6 +137,10 @@ pub trait JobStore: Send + Sync + 'static {
     fn record_job(&self, run: JobRun) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Obligations whose key matches a SQL LIKE pattern (`monthly_summary:%:2026-09`).
     fn keyed_obligations(&self, pattern: &str) -> impl Future<Output = Result<Vec<Obligation>, StoreError>> + Send;
+    /// Every obligation whose deadline is provisional, whatever its status, with its alert stage.
+    fn provisional_obligations(&self) -> impl Future<Output = Result<Vec<(Obligation, u8)>, StoreError>> + Send;
+    /// Applies recomputed deadlines in one transaction; returns how many took effect.
+    fn apply_recomputed(&self, changes: Vec<Recomputation>, now: DateTime<Utc>) -> impl Future<Output = Result<usize, StoreError>> + Send;
     /// Pending party rows due by `now`; only urgent ones unless `all`.
     fn party_rows(&self, now: DateTime<Utc>, all: bool, limit: u32) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
     /// Replaces party rows by the rows for their recipients' channels, in one transaction,

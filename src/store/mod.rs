@@ -13,7 +13,6 @@ pub mod users;
 
 use crate::decision::{Context, Decision, Needs};
 use crate::model::{Obligation, ObligationStatus, OutboxId, Receipt, Report, ReportId, ReportKind, SubmissionId, Unit, UnitCode};
-use crate::rules::Calendar;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
@@ -301,8 +300,6 @@ pub trait Store: Send + Sync + 'static {
     fn receipt(&self, id: SubmissionId, unit: Option<&UnitCode>) -> impl Future<Output = Result<Option<Receipt>, StoreError>> + Send;
     /// The bytes of a submission as they arrived (a mail, a file, a message body).
     fn submission_raw(&self, id: SubmissionId) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
-    /// Recomputes provisional deadlines with a calendar that may now have the year's data.
-    fn recompute_provisional(&self, calendar: &Calendar) -> impl Future<Output = Result<usize, StoreError>> + Send;
     fn counts(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
 
     /// Records an upload token (its SHA-256 only) for a unit.

@@ -342,7 +342,7 @@ async fn provisional_deadlines_are_recomputed_when_the_year_arrives(backend: Bac
     let r = lib.submit("CT-GD", warning, "2027-01-29T02:00:00Z").await;
     let o = &r.reports[0].obligations[0];
     assert!(o.provisional);
-    assert_eq!(o.due_at.to_rfc3339(), "2027-02-05T16:00:00+00:00", "Mon–Fri fallback: Fri 2027-02-05");
+    assert_eq!(o.due_at.to_rfc3339(), "2027-02-09T16:00:00+00:00", "statutory days off: 除夕 02-05 and 初一–初三 02-06..02-08");
 
     // Suppose the State Council gives 2027-02-01..02-03 off.
     let cal = tongbao::rules::Calendar::from_toml(&format!(
@@ -350,7 +350,9 @@ async fn provisional_deadlines_are_recomputed_when_the_year_arrives(backend: Bac
         tongbao::rules::calendar::BUILTIN
     ))
     .unwrap();
-    assert_eq!(lib.store.recompute_provisional(&cal).await.unwrap(), 1);
+    let leads = tongbao::rules::Leads::default();
+    let done = tongbao::schedule::recompute::recompute(&*lib.store, &cal, &leads, chrono::Utc::now()).await.unwrap();
+    assert_eq!(done.settled, 1);
     let stored = obligations_of(&lib, r.reports[0].report_id).await;
     assert!(!stored[0].deadline.provisional);
     assert_eq!(stored[0].deadline.due_at.to_rfc3339(), "2027-02-10T16:00:00+00:00");

@@ -543,6 +543,105 @@ async fn feedback_and_verification_come_only_from_those_who_owe_them(backend: Ba
     assert!(lib.submit("CT-GD", verification, "2026-06-01T03:00:00Z").await.errors.is_empty(), "the operator that found it verifies");
 }
 
+/// January 2027 before the State Council's schedule is out (《全国年节及纪念日放假办法》 Art. 2;
+/// 《通报办法》 Art. 13¶3, 19): 元旦 is a holiday by law, so December's summaries are due at the
+/// end of the 5th working day, Fri 01-08, not Thu 01-07; the reminder says the deadline is
+/// provisional; a summary sent on the 8th is on time; nobody is listed or alerted 漏报 before
+/// the 8th is over, and the digest waits for the 6th working day at its hour.
+async fn january_2027_without_a_schedule_raises_no_false_alarm(backend: Backend) {
+    let (lib, engine) = lib_with_ownership(backend).await;
+    let store = lib.store.clone();
+    let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
+    let count = async |kind: &str| lib.count(&format!("SELECT count(*) FROM outbox WHERE kind = '{kind}'")).await;
+    let december_digest = async || lib.count("SELECT count(*) FROM outbox WHERE kind = 'digest' AND subject_id = 'digest:2026-12'").await;
+    s.tick(t("2026-12-31T09:00:00+08:00")).await;
+    s.tick(t("2027-01-01T09:00:00+08:00")).await;
+    assert_eq!(count("summary_reminder").await, 0, "元旦 is no working day");
+    s.tick(t("2027-01-04T09:00:00+08:00")).await;
+    let reminders = of_kind(&lib, OutboxKind::SummaryReminder).await;
+    assert!(!reminders.is_empty());
+    assert!(reminders[0].1.contains("2027-01-08 24:00（暂定）"), "due Fri 01-08, marked provisional: {}", reminders[0].1);
+
+    // On the morning of the 8th nothing is overdue yet; CT-GD sends that evening.
+    s.tick(t("2027-01-08T09:00:00+08:00")).await;
+    let summary = serde_json::json!({"kind": "monthly_general", "content": {"month": "2026-12", "events": []}});
+    assert!(lib.submit("CT-GD", summary, "2027-01-08T20:00:00+08:00").await.errors.is_empty());
+    s.tick(t("2027-01-08T23:59:00+08:00")).await;
+    assert_eq!(count("overdue").await, 0, "no 漏报 on 01-08");
+    assert_eq!(count("missing_summaries").await, 0, "no missing list before the 5th working day is over");
+    assert_eq!(december_digest().await, 0, "the digest waits for the summaries");
+    let ct_gd = store.keyed_obligations("monthly_summary:CT-GD:2026-12").await.unwrap();
+    assert_eq!(ct_gd[0].status, ObligationStatus::Met, "a summary on the 8th is on time, not 迟报");
+    assert!(ct_gd[0].deadline.provisional);
+
+    // The 9th: the 5th working day has passed under any schedule; the others are missing.
+    s.tick(t("2027-01-09T09:00:00+08:00")).await;
+    let missing = lib.outbox(OutboxFilter { kind: Some(OutboxKind::MissingSummaries), ..Default::default() }).await;
+    assert!(!missing.is_empty());
+    assert!(!missing[0].payload["units"].to_string().contains("CT-GD"), "{}", missing[0].payload);
+
+    // The digest of December on the 6th working day, Mon 01-11, at its hour (10:00), not at
+    // a restart in the small hours.
+    let mut restarted = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
+    restarted.tick(t("2027-01-11T01:12:00+08:00")).await;
+    assert_eq!(december_digest().await, 0, "not at 01:12");
+    restarted.tick(t("2027-01-11T10:00:00+08:00")).await;
+    assert!(december_digest().await > 0, "at 10:00");
+}
+
+/// 《木马和僵尸网络监测与处置机制》 and 《通报办法》 deadlines that run into an unscheduled year are
+/// provisional: when the schedule comes (here a made-up one that gives 02-09..02-12 off too)
+/// they are recomputed, statuses are decided again, and the due times move.
+async fn an_imported_schedule_settles_provisional_deadlines_and_their_statuses(backend: Backend) {
+    let (lib, engine) = lib_with_ownership(backend).await;
+    let store = lib.store.clone();
+    // A blue warning on Fri 01-29, met by its own report: due 5 working days later.
+    let warning = serde_json::json!({"kind": "warning", "discovered_at": "2027-01-29T10:00:00+08:00", "category": "vulnerability", "level": 4,
+        "provinces": ["GD"], "content": {"description": "d", "potential_harm": "h", "affected_scope": "s", "aware_parties": "a", "recommendations": "r"}});
+    let r = lib.submit("CT-GD", warning, "2027-01-29T10:30:00+08:00").await;
+    let report = r.reports[0].report_id;
+    let all = store.obligations(&ObligationFilter { report: Some(report), limit: 50, ..Default::default() }).await.unwrap();
+    let met = all.iter().find(|o| o.deadline.provisional).expect("a provisional duty");
+    assert_eq!(met.deadline.due_at, t("2027-02-10T00:00:00+08:00"), "除夕 to 初三 (02-05..02-08) are statutory: due 02-09 24:00");
+    // January's summaries, asked on the 1st working day of February, due on its 5th: 02-09 too.
+    let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
+    s.tick(t("2027-02-01T09:00:00+08:00")).await;
+    let owed = store.keyed_obligations("monthly_summary:CT-GD:2027-01").await.unwrap().remove(0);
+    assert_eq!(owed.deadline.due_at, t("2027-02-10T00:00:00+08:00"));
+    // Past that, but within the widest Spring Festival span: no 漏报, no missing list yet.
+    s.tick(t("2027-02-10T09:00:00+08:00")).await;
+    let overdue = lib.count("SELECT count(*) FROM outbox WHERE kind IN ('overdue', 'missing_summaries')").await;
+    assert_eq!(overdue, 0, "nothing is called missed while the deadline is provisional");
+    assert_eq!(store.keyed_obligations("monthly_summary:CT-GD:2027-01").await.unwrap()[0].status, ObligationStatus::Open);
+
+    // The State Council's schedule (made up here) gives 02-05..02-12 off and 02-20 worked.
+    let cal = Calendar::from_toml(&format!(
+        "{}\n[years.2027]\nholidays = [\"01-01..01-03\", \"02-05..02-12\"]\nworkdays = [\"02-20\"]\n",
+        tongbao::rules::calendar::BUILTIN
+    ))
+    .unwrap();
+    let done =
+        tongbao::schedule::recompute::recompute(&*store, &cal, &Policy::default().reminders, t("2027-02-10T10:00:00+08:00")).await.unwrap();
+    assert!(done.settled >= 2, "{done:?}");
+    let after = store.obligations(&ObligationFilter { report: Some(report), limit: 50, ..Default::default() }).await.unwrap();
+    let settled = after.iter().find(|x| x.id == met.id).unwrap();
+    assert!(!settled.deadline.provisional);
+    assert_eq!(settled.deadline.due_at, t("2027-02-16T00:00:00+08:00"), "02-01..02-04, then Mon 02-15");
+    assert_eq!(settled.status, ObligationStatus::Met);
+    let owed = store.keyed_obligations("monthly_summary:CT-GD:2027-01").await.unwrap().remove(0);
+    assert!(!owed.deadline.provisional);
+    assert_eq!(owed.deadline.due_at, t("2027-02-16T00:00:00+08:00"));
+    assert_eq!(owed.status, ObligationStatus::Open);
+    assert!(owed.next_alert_at.is_some_and(|at| at <= owed.deadline.due_at), "looked at again by its new deadline");
+    // Under the real schedule it is missed once 02-15 is over, and only then.
+    let mut s =
+        Scheduler::new(store.clone(), Arc::new(Engine { calendar: cal, ..(*engine).clone() }), ScheduleConfig::default(), 180).unwrap();
+    s.tick(t("2027-02-15T23:00:00+08:00")).await;
+    assert_eq!(store.keyed_obligations("monthly_summary:CT-GD:2027-01").await.unwrap()[0].status, ObligationStatus::Open);
+    s.tick(t("2027-02-16T09:00:00+08:00")).await;
+    assert_eq!(store.keyed_obligations("monthly_summary:CT-GD:2027-01").await.unwrap()[0].status, ObligationStatus::Missed);
+}
+
 crate::on_both_backends!(
     a_major_botnet_event_whose_feedback_never_comes_is_reminded_alerted_and_escalated_at_the_right_instants,
     monthly_reminders_go_once_on_the_first_working_day_and_the_missing_list_after_the_fifth,
@@ -553,4 +652,6 @@ crate::on_both_backends!(
     a_regrade_brings_the_disposal_clocks_forward_and_says_so,
     undisposed_and_still_malicious_targets_escalate_by_the_users_system,
     feedback_and_verification_come_only_from_those_who_owe_them,
+    january_2027_without_a_schedule_raises_no_false_alarm,
+    an_imported_schedule_settles_provisional_deadlines_and_their_statuses,
 );

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::decision::{AuditRow, Fulfils, OutboxRow};
 use crate::model::{Obligation, OutboxId};
-use crate::store::jobs::{AlertCandidate, AlertStep, Arrivals, JobRun, JobStore, MonthFacts, Purged, SummaryEvents};
+use crate::store::jobs::{AlertCandidate, AlertStep, Arrivals, JobRun, JobStore, MonthFacts, Purged, Recomputation, SummaryEvents};
 use crate::store::shared::{add_obligation_tallies, add_report_tallies};
 use crate::store::{OutboxItem, StoreError};
 use chrono::{DateTime, Utc};
@@ -122,6 +122,39 @@ impl JobStore for PgStore {
     async fn keyed_obligations(&self, pattern: &str) -> Result<Vec<Obligation>, StoreError> {
         let rows = sqlx::query("SELECT * FROM obligations WHERE okey LIKE $1 ORDER BY okey").bind(pattern).fetch_all(&self.pool).await?;
         rows.iter().map(row_to_obligation).collect()
+    }
+
+    async fn provisional_obligations(&self) -> Result<Vec<(Obligation, u8)>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM obligations WHERE provisional").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row_to_obligation(row)?, row.try_get::<i16, _>("alert_stage")? as u8))).collect()
+    }
+
+    async fn apply_recomputed(&self, changes: Vec<Recomputation>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (mut applied, mut outbox, mut audit) = (0, Vec::new(), Vec::new());
+        for c in changes {
+            let done = sqlx::query(
+                "UPDATE obligations SET due_at = $1, provisional = false, status = $2, alert_stage = $3, next_alert_at = $4 \
+                 WHERE id = $5 AND provisional AND status = $6",
+            )
+            .bind(c.due_at)
+            .bind(c.status.code())
+            .bind(i16::from(c.stage))
+            .bind(c.next_alert_at)
+            .bind(c.obligation.as_uuid())
+            .bind(c.from_status.code())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                applied += 1;
+                outbox.extend(c.outbox);
+                audit.extend(c.audit);
+            }
+        }
+        insert_outbox(&mut tx, outbox, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(applied)
     }
 
     async fn party_rows(&self, now: DateTime<Utc>, all: bool, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {

@@ -31,7 +31,7 @@ use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
     ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
 };
-use crate::rules::{BotSet, Calendar};
+use crate::rules::BotSet;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
@@ -782,8 +782,7 @@ pub(super) async fn mark_fulfilled(
     by: Option<ReportId>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let set =
-        "UPDATE obligations SET status = CASE WHEN due_at >= $1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_by = $2, met_at = $1";
+    let set = "UPDATE obligations SET status = CASE WHEN due_at >= $1 OR (provisional AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_by = $2, met_at = $1";
     let by = by.map(|r| r.as_uuid());
     match target {
         Fulfils::About { report, duty, actor } => {
@@ -823,7 +822,7 @@ async fn perform_duties(conn: &mut PgConnection, ids: &[Uuid], at: DateTime<Utc>
             performs.extend(item.pointer("/payload/performs").cloned());
         }
     }
-    let set = "UPDATE obligations SET status = CASE WHEN due_at >= $1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = $1 \
+    let set = "UPDATE obligations SET status = CASE WHEN due_at >= $1 OR (provisional AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = $1 \
                WHERE actor = 'cncert' AND status IN ('open', 'missed') AND duty = $2";
     for p in performs {
         let Some(duty) = p.get("duty").and_then(|d| d.as_str()) else { continue };
@@ -1018,39 +1017,6 @@ impl Store for PgStore {
             Some(row) => Some(row.try_get("raw")?),
             None => None,
         })
-    }
-
-    async fn recompute_provisional(&self, calendar: &Calendar) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let rows =
-            sqlx::query("SELECT id, rule, trigger_at, due_at FROM obligations WHERE provisional FOR UPDATE").fetch_all(&mut *tx).await?;
-        let mut changed = 0;
-        let mut audit = Vec::new();
-        for row in rows {
-            let id: Uuid = row.try_get("id")?;
-            let rule: String = row.try_get("rule")?;
-            let rule = DeadlineRule::parse(&rule).ok_or_else(|| corrupt("obligations.rule", &rule))?;
-            let d = calendar.deadline(rule, row.try_get("trigger_at")?);
-            if d.provisional {
-                continue;
-            }
-            let old_due: DateTime<Utc> = row.try_get("due_at")?;
-            sqlx::query("UPDATE obligations SET due_at = $1, provisional = false WHERE id = $2")
-                .bind(d.due_at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            audit.push(AuditRow {
-                actor: "hub".into(),
-                action: "obligation.recomputed",
-                subject: id.to_string(),
-                detail: serde_json::json!({ "from": old_due, "to": d.due_at }),
-            });
-            changed += 1;
-        }
-        insert_audit(&mut tx, audit, Utc::now()).await?;
-        tx.commit().await?;
-        Ok(changed)
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
@@ -1253,7 +1219,7 @@ impl Store for PgStore {
     ) -> Result<Option<ObligationStatus>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE obligations SET status = CASE WHEN due_at >= $1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = $1 \
+            "UPDATE obligations SET status = CASE WHEN due_at >= $1 OR (provisional AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = $1 \
              WHERE id = $2 AND actor = 'cncert' AND status IN ('open', 'missed') RETURNING status",
         )
         .bind(at)
@@ -1352,7 +1318,7 @@ impl Store for PgStore {
         }
         // Every party's duty to answer is met by the one answer the user receives.
         sqlx::query(
-            "UPDATE obligations SET status = CASE WHEN due_at >= $1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = $1 \
+            "UPDATE obligations SET status = CASE WHEN due_at >= $1 OR (provisional AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = $1 \
              WHERE okey >= $2 AND okey < $3 AND status IN ('open', 'missed')",
         )
         .bind(answer.at)

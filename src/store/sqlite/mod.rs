@@ -17,7 +17,7 @@ use crate::model::{
     Basis, Deadline, DeadlineRule, Duty, Grade, Obligation, ObligationId, ObligationStatus, OutboxId, Party, Province, Receipt, Region,
     ReportId, ReportKind, SubmissionId, Unit, UnitCode, WarningLevel,
 };
-use crate::rules::{BotSet, Calendar};
+use crate::rules::BotSet;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -722,7 +722,8 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
 }
 
 /// Closes the open (or missed) obligation that `target` names: met when done by its due time,
-/// late after it (even once marked missed).
+/// late after it (even once marked missed); met while its deadline is provisional, until the
+/// year's schedule comes and `recompute_provisional` decides.
 pub(super) async fn mark_fulfilled(
     conn: &mut SqliteConnection,
     target: &Fulfils,
@@ -730,7 +731,7 @@ pub(super) async fn mark_fulfilled(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("UPDATE obligations SET status = CASE WHEN due_at >= ");
-    qb.push_bind(ms(at)).push(" THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_by = ");
+    qb.push_bind(ms(at)).push(" OR (provisional = 1 AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_by = ");
     qb.push_bind(by.map(|r| r.to_string())).push(", met_at = ").push_bind(ms(at));
     match target {
         Fulfils::About { report, duty, actor } => {
@@ -768,7 +769,7 @@ async fn perform_duties(conn: &mut SqliteConnection, ids: &[OutboxId], at: DateT
             }
         }
     }
-    let set = "UPDATE obligations SET status = CASE WHEN due_at >= ?1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
+    let set = "UPDATE obligations SET status = CASE WHEN due_at >= ?1 OR (provisional = 1 AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
                WHERE actor = 'cncert' AND status IN ('open', 'missed') AND duty = ?2";
     for p in performs {
         let Some(duty) = p.get("duty").and_then(|d| d.as_str()) else { continue };
@@ -1203,37 +1204,6 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn recompute_provisional(&self, calendar: &Calendar) -> Result<usize, StoreError> {
-        let mut writer = self.writer().await?;
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let rows = sqlx::query("SELECT id, rule, trigger_at, due_at FROM obligations WHERE provisional = 1").fetch_all(&mut *tx).await?;
-        let mut changed = 0;
-        for row in rows {
-            let id: String = row.try_get("id")?;
-            let rule: String = row.try_get("rule")?;
-            let rule = DeadlineRule::parse(&rule).ok_or_else(|| corrupt("obligations.rule", &rule))?;
-            let d = calendar.deadline(rule, from_ms(row.try_get("trigger_at")?));
-            if d.provisional {
-                continue;
-            }
-            let old_due: i64 = row.try_get("due_at")?;
-            sqlx::query("UPDATE obligations SET due_at = ?, provisional = 0 WHERE id = ?")
-                .bind(ms(d.due_at))
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'hub', 'obligation.recomputed', ?, ?)")
-                .bind(ms(Utc::now()))
-                .bind(&id)
-                .bind(serde_json::json!({ "from": from_ms(old_due), "to": d.due_at }).to_string())
-                .execute(&mut *tx)
-                .await?;
-            changed += 1;
-        }
-        tx.commit().await?;
-        Ok(changed)
-    }
-
     async fn counts(&self) -> Result<Counts, StoreError> {
         let row = sqlx::query(
             "SELECT (SELECT count(*) FROM units) AS units, (SELECT count(*) FROM submissions) AS submissions, \
@@ -1392,7 +1362,7 @@ impl Store for SqliteStore {
         let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
-            "UPDATE obligations SET status = CASE WHEN due_at >= ?1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
+            "UPDATE obligations SET status = CASE WHEN due_at >= ?1 OR (provisional = 1 AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
              WHERE id = ?2 AND actor = 'cncert' AND status IN ('open', 'missed') RETURNING status",
         )
         .bind(ms(at))
@@ -1491,7 +1461,7 @@ impl Store for SqliteStore {
         }
         // Every party's duty to answer is met by the one answer the user receives.
         sqlx::query(
-            "UPDATE obligations SET status = CASE WHEN due_at >= ?1 THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
+            "UPDATE obligations SET status = CASE WHEN due_at >= ?1 OR (provisional = 1 AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
              WHERE okey >= ?2 AND okey < ?3 AND status IN ('open', 'missed')",
         )
         .bind(ms(answer.at))
