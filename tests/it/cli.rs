@@ -68,14 +68,80 @@ fn calendar_commands_answer_with_dates_and_exit_codes() {
 }
 
 #[test]
-fn a_calendar_file_named_in_the_config_replaces_the_built_in_one() {
+fn a_calendar_file_named_in_the_config_adds_its_years_to_the_built_in_ones() {
     let hub = Hub::new();
-    hub.write("cal.toml", "[years.2027]\nholidays = [\"01-01\"]\nworkdays = []\n");
+    hub.write("cal.toml", "[years.2027]\nholidays = [\"01-01\"]\nworkdays = [\"01-02\"]\n");
     hub.write("tongbao.toml", "[calendar]\nfile = \"cal.toml\"\n");
-    let (code, v) = hub.json(&["calendar", "is-workday", "2027-01-01"]);
-    assert_eq!((code, v["workday"].as_bool(), v["provisional"].as_bool()), (1, Some(false), Some(false)));
-    let (_, v) = hub.json(&["calendar", "is-workday", "2026-10-10"]);
-    assert_eq!(v["provisional"], true, "2026 is not in this file");
+    let (code, v) = hub.json(&["calendar", "is-workday", "2027-01-02"]);
+    assert_eq!((code, v["workday"].as_bool(), v["provisional"].as_bool()), (0, Some(true), Some(false)), "the file's 2027");
+    let (code, v) = hub.json(&["calendar", "is-workday", "2026-10-10"]);
+    assert_eq!((code, v["provisional"].as_bool()), (0, Some(false)), "2026 still comes built in");
+}
+
+/// A schedule the State Council might publish for 2027 (made up: the real one is not out),
+/// in the published notice's words.
+const NOTICE_2027: &str = "国务院办公厅关于2027年部分节假日安排的通知
+各省、自治区、直辖市人民政府，国务院各部委、各直属机构：
+　　经国务院批准，现将2027年元旦、春节、清明节、劳动节、端午节、中秋节和国庆节放假调休日期的具体安排通知如下。
+　　一、元旦：1月1日（周五）至3日（周日）放假，共3天。
+　　二、春节：2月5日（农历除夕、周五）至13日（农历正月初八、周六）放假调休，共9天。2月20日（周六）上班。
+　　三、清明节：4月3日（周六）至5日（周一）放假，共3天。
+　　四、劳动节：5月1日（周六）至5日（周三）放假调休，共5天。4月25日（周日）、5月8日（周六）上班。
+　　五、端午节：6月9日（周三）放假，共1天。
+　　六、中秋节：9月15日（周三）放假，共1天。
+　　七、国庆节：10月1日（周五）至7日（周四）放假调休，共7天。9月26日（周日）、10月9日（周六）上班。
+国务院办公厅
+";
+
+/// `calendar import`: the notice shown, the year written into calendars/china.toml, and the
+/// provisional deadlines it settles recomputed; a text that would leave a statutory day
+/// (《全国年节及纪念日放假办法》 Art. 2) as a working day is refused, naming it.
+#[test]
+fn calendar_import_reads_the_state_councils_notice_and_settles_provisional_deadlines() {
+    let hub = Hub::new().with_units();
+    // A general event of December goes into its monthly summary, due on January's 5th working day.
+    let file = hub.write("e.json", &crate::helpers::event("general", "2026-12-05T10:00:00+08:00").to_string());
+    let out = hub.run(&["ingest", file.to_str().unwrap(), "--unit", "CT-GD"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let provisional = |hub: &Hub| {
+        let (_, v) = hub.json(&["obligations"]);
+        v.as_array().unwrap().iter().filter(|o| o["deadline"]["provisional"] == true).count()
+    };
+    let before = provisional(&hub);
+    assert!(before >= 1, "due 2027-01-08 under the statutory days alone");
+    assert_eq!(hub.json(&["calendar", "is-workday", "2027-02-12"]).1["provisional"], true);
+
+    let notice = hub.write("notice.txt", NOTICE_2027);
+    let out = hub.run(&["calendar", "import", notice.to_str().unwrap(), "--dry-run"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains("[years.2027]") && said.contains("\"02-05..02-13\"") && said.contains("2027-02-09: working day → day off"),
+        "{said}"
+    );
+    assert!(!hub.path().join("calendars/china.toml").exists(), "a dry run writes nothing");
+
+    let out = hub.run(&["calendar", "import", notice.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(&format!("recomputed {before} provisional deadline(s)")), "{said}");
+    let written = std::fs::read_to_string(hub.path().join("calendars/china.toml")).unwrap();
+    assert!(
+        written.contains("[years.2026]") && written.contains("workdays = [\"02-20\", \"04-25\", \"05-08\", \"09-26\", \"10-09\"]"),
+        "{written}"
+    );
+    assert_eq!(provisional(&hub), 0);
+    let (code, v) = hub.json(&["calendar", "is-workday", "2027-02-12"]);
+    assert_eq!((code, v["provisional"].as_bool()), (1, Some(false)), "off under the imported schedule");
+    assert_eq!(hub.json(&["calendar", "is-workday", "2027-02-20"]).0, 0, "a make-up Saturday");
+
+    let broken = hub.write(
+        "broken.txt",
+        &NOTICE_2027.replace("二、春节：2月5日（农历除夕、周五）至13日", "二、春节：2月6日（农历正月初一、周六）至13日"),
+    );
+    let out = hub.run(&["calendar", "import", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2027-02-05 (春节)"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
