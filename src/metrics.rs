@@ -58,6 +58,7 @@ pub struct Metrics {
     outbox: Family<OutboxLabels, Gauge>,
     outbox_oldest: Family<OutboxLabels, Gauge>,
     store_up: Gauge,
+    calendar_schedule_missing: Gauge,
     /// Held while a scrape sets the store's gauges and encodes: two scrapes at once would
     /// otherwise see each other's half-filled families.
     scrape: Mutex<()>,
@@ -124,8 +125,15 @@ impl Metrics {
         registry.register("tongbao_outbox_oldest_age_seconds", "Age of the oldest such outbox row, at the scrape", outbox_oldest.clone());
         let store_up = Gauge::default();
         registry.register("tongbao_store_up", "1 when the store answered the scrape's queries, 0 when it did not", store_up.clone());
+        let calendar_schedule_missing = Gauge::default();
+        registry.register(
+            "tongbao_calendar_schedule_missing",
+            "1 while the calendar lacks this year's holiday schedule, or from November next year's (their deadlines are provisional)",
+            calendar_schedule_missing.clone(),
+        );
         Metrics {
             registry,
+            calendar_schedule_missing,
             submissions,
             intake_seconds,
             connector_up,
@@ -165,6 +173,11 @@ impl Metrics {
     pub fn connectors_down(&self) -> Vec<(String, String)> {
         let connectors = self.connectors.lock().unwrap_or_else(|p| p.into_inner());
         connectors.iter().filter_map(|(n, why)| Some((n.clone(), why.clone()?))).collect()
+    }
+
+    /// Whether next year's holiday schedule is missing from the calendar, as of the last look.
+    pub fn calendar_schedule_missing(&self, missing: bool) {
+        self.calendar_schedule_missing.set(i64::from(missing));
     }
 
     /// A scheduled job ran (`ok`) or failed.

@@ -99,7 +99,7 @@ pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
             "provisional deadlines recomputed with new calendar data"
         );
     }
-    if let Some(year) = loaded.calendar.next_year_missing(chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()) {
+    if let Some(year) = loaded.calendar.schedule_missing(chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()) {
         tracing::warn!(
             year,
             "the calendar has no State Council holiday schedule for {year}: deadlines in it are provisional (statutory holidays only) until `tongbao calendar import` reads the notice"

@@ -153,9 +153,12 @@ impl Calendar {
         self.latest().deadline(d.rule, d.trigger_at).due_at.max(d.due_at)
     }
 
-    /// The next year, when `today` is in November or December and that year has no schedule
-    /// yet (the State Council usually publishes it in November).
-    pub fn next_year_missing(&self, today: NaiveDate) -> Option<i32> {
+    /// A year whose schedule the hub should have by `today` and has not: this year, or from
+    /// November the next (the State Council usually publishes it in November).
+    pub fn schedule_missing(&self, today: NaiveDate) -> Option<i32> {
+        if !self.has_year(today.year()) {
+            return Some(today.year());
+        }
         (today.month() >= 11 && !self.has_year(today.year() + 1)).then_some(today.year() + 1)
     }
 
@@ -338,8 +341,9 @@ mod tests {
         let provisional = published.deadline(DeadlineRule::NthWorkdayOfNextMonth(5), start_of_day(d("2027-01-15")));
         assert!(provisional.provisional);
         assert!(published.due_under_any_schedule(&provisional) >= provisional.due_at);
-        assert_eq!(published.next_year_missing(d("2026-11-01")), Some(2027));
-        assert_eq!(published.next_year_missing(d("2026-10-31")), None);
+        assert_eq!(published.schedule_missing(d("2026-11-01")), Some(2027));
+        assert_eq!(published.schedule_missing(d("2026-10-31")), None);
+        assert_eq!(published.schedule_missing(d("2027-03-01")), Some(2027), "the current year too");
     }
 
     #[test]

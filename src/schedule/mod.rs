@@ -8,6 +8,7 @@
 //! compare-and-set, so a repeated or concurrent run writes nothing twice.
 
 mod alerts;
+mod calendar_watch;
 mod monthly;
 pub mod recompute;
 
@@ -189,7 +190,11 @@ impl<S: Store + JobStore> Scheduler<S> {
         let store = &*self.store;
         let cal = &self.engine.calendar;
         let summary = match job {
-            Job::DeadlineScan => alerts::scan(store, cal, now).await?,
+            Job::DeadlineScan => {
+                let scanned = alerts::scan(store, cal, now).await?;
+                let watched = calendar_watch::watch(store, cal, now).await?;
+                [scanned, watched].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
+            }
             Job::NoticeBatch => {
                 let e = crate::fanout::expand_once(store, now, true).await?;
                 format!("{} notices to {} destinations ({} without anyone to receive them)", e.parties, e.rows, e.unresolved)

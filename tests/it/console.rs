@@ -156,6 +156,14 @@ async fn a_user_logs_in_sees_the_dashboard_and_logs_out(backend: Backend) {
     assert!(page.contains("总览") && page.contains("单位 CT-GD"), "{page}");
     let d = c.dashboard("ctgd").await;
     assert_eq!(d["today"]["total"], 2, "CT-GD's two reports of today: {d}");
+    // CNCERT, which keeps the calendar, is told on every page while a year's holiday schedule
+    // it should have is missing (this year's, or from November next year's); a unit is not.
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let missing = tongbao::rules::Calendar::builtin().schedule_missing(today);
+    assert_eq!(c.login("cert", PASSWORD).await, 303);
+    let (_, cert_page) = c.get("cert", "/console").await;
+    assert_eq!(cert_page.contains("节假日安排尚未导入"), missing.is_some(), "{missing:?}: {cert_page}");
+    assert!(!page.contains("节假日安排尚未导入"), "units are not asked to import calendars");
 
     // Logout needs the session's CSRF token.
     let csrf = page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF field").to_string();

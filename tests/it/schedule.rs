@@ -555,7 +555,10 @@ async fn january_2027_without_a_schedule_raises_no_false_alarm(backend: Backend)
     let count = async |kind: &str| lib.count(&format!("SELECT count(*) FROM outbox WHERE kind = '{kind}'")).await;
     let december_digest = async || lib.count("SELECT count(*) FROM outbox WHERE kind = 'digest' AND subject_id = 'digest:2026-12'").await;
     s.tick(t("2026-12-31T09:00:00+08:00")).await;
+    let told = async || lib.count("SELECT count(*) FROM outbox WHERE subject_id = 'calendar:2027' AND recipient = 'cncert'").await;
+    assert_eq!(told().await, 1, "CNCERT is told the 2027 schedule is missing");
     s.tick(t("2027-01-01T09:00:00+08:00")).await;
+    assert_eq!(told().await, 1, "once a week");
     assert_eq!(count("summary_reminder").await, 0, "元旦 is no working day");
     s.tick(t("2027-01-04T09:00:00+08:00")).await;
     let reminders = of_kind(&lib, OutboxKind::SummaryReminder).await;

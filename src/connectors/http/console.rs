@@ -368,7 +368,7 @@ async fn dashboard_page<S: Store + UserStore + ConsoleStore>(
     PageViewer(viewer): PageViewer,
 ) -> Response {
     match dashboard(&state, &viewer).await {
-        Ok(d) => render(&state, "console/dashboard.html", json!({ "d": d, "csrf": viewer.csrf })),
+        Ok(d) => viewer_page(&state, &viewer, StatusCode::OK, "console/dashboard.html", json!({ "d": d })),
         Err(e) => {
             tracing::warn!(error = %e, "store unavailable for the dashboard");
             unavailable_page(&state)
@@ -1022,6 +1022,12 @@ fn not_found_page<S>(state: &HttpState<S>, viewer: &Viewer) -> Response {
 /// navigation reads) and its CSRF token, answered with `status`.
 fn viewer_page<S>(state: &HttpState<S>, viewer: &Viewer, status: StatusCode, template: &str, fields: serde_json::Value) -> Response {
     let mut context = json!({ "d": { "viewer": viewer_view(viewer) }, "csrf": viewer.csrf });
+    // CNCERT keeps the calendar: from November it is told on every page while next year's
+    // holiday schedule has not been imported.
+    if viewer.role == Role::Cncert {
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+        context["calendar_missing"] = json!(state.intake.engine().calendar.schedule_missing(today));
+    }
     if let serde_json::Value::Object(fields) = fields {
         for (name, value) in fields {
             context[name] = value;
