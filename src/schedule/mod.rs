@@ -213,7 +213,9 @@ impl<S: Store + JobStore> Scheduler<S> {
                 monthly::scheduled_digest(store, cal, self.config.digest_workday, first_firing, now).await?
             }
             Job::Retention => {
-                let cutoff = now - chrono::Duration::days(i64::from(self.retention_days));
+                // Never what a digest not yet sent counts, nor the month its comparison reads.
+                let cutoff =
+                    (now - chrono::Duration::days(i64::from(self.retention_days))).min(monthly::digest_reads_from(store, now).await?);
                 let purged = store.purge(cutoff).await?;
                 let period = now.with_timezone(&Shanghai).date_naive().to_string();
                 store

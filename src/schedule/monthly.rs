@@ -169,6 +169,15 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
     Ok(if ran { format!("{month}: {} units without a summary", missing.len()) } else { String::new() })
 }
 
+/// The start of the earliest month a digest still to be sent reads: the month before the first
+/// month whose digest has not gone out (it is compared with that one). Retention keeps
+/// everything from there on.
+pub async fn digest_reads_from<S: JobStore>(store: &S, now: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+    let this = local_month(now);
+    let unsent = if store.job_ran("digest", &this.previous().to_string()).await?.is_none() { this.previous() } else { this };
+    Ok(start_of_day(unsent.previous().first_day()))
+}
+
 /// Counts `month` and the month before and builds its digest.
 pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth) -> Result<Digest, StoreError> {
     let (a, b) = digest::span(month);

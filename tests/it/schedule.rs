@@ -645,6 +645,45 @@ async fn an_imported_schedule_settles_provisional_deadlines_and_their_statuses(b
     assert_eq!(store.keyed_obligations("monthly_summary:CT-GD:2027-01").await.unwrap()[0].status, ObligationStatus::Missed);
 }
 
+/// Retention (《僵尸机制》 Art. 10 keeps data 60 days; the purge keeps more, never less): a
+/// report with a duty still open stays, whatever its age, so the written report it is owed can
+/// still name it (《通报办法》 Art. 18); so does what the digest not yet sent counts and the
+/// month it is compared with (Art. 19). The rest older than the period goes.
+async fn retention_keeps_what_is_still_owed_and_what_the_next_digest_reads(backend: Backend) {
+    use tongbao::model::Channel;
+    use tongbao::model::submission::Sender;
+    use tongbao::schedule::Job;
+    let (lib, engine) = lib_with_ownership(backend).await;
+    let store = lib.store.clone();
+    // Early April: one report phoned in (its written form never comes) and one written.
+    let phoned = lib
+        .submit_as(
+            Sender::Unit("CT-GD".parse().unwrap()),
+            Channel::Phone,
+            event("large", "2026-04-02T09:00:00+08:00"),
+            "2026-04-02T10:00:00+08:00",
+        )
+        .await;
+    let warning = serde_json::json!({"kind": "warning", "discovered_at": "2026-04-03T09:00:00+08:00", "category": "vulnerability", "level": 4,
+        "provinces": ["GD"], "content": {"description": "d", "potential_harm": "h", "affected_scope": "s", "aware_parties": "a", "recommendations": "r"}});
+    let written = lib.submit("CT-GD", warning, "2026-04-03T10:00:00+08:00").await;
+    let owed =
+        store.obligations(&ObligationFilter { report: Some(written.reports[0].report_id), limit: 50, ..Default::default() }).await.unwrap();
+    assert!(owed.iter().all(|o| o.status != ObligationStatus::Open), "{owed:?}");
+    // Early June, discovered in June: June's digest (sent in July) counts it, and July's compares with it.
+    let june = lib.submit("CT-GD", event("general", "2026-06-01T09:00:00+08:00"), "2026-06-01T10:00:00+08:00").await;
+    let s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 60).unwrap();
+    // 2 August: 60 days back is 3 June; July's digest has not gone out yet.
+    s.run_job(Job::Retention, t("2026-08-02T03:00:00+08:00")).await.unwrap();
+    let kept = |id: tongbao::model::ReportId| {
+        let store = store.clone();
+        async move { store.report(id, None).await.unwrap().is_some() }
+    };
+    assert!(kept(phoned.reports[0].report_id).await, "the phoned report still owes its written form");
+    assert!(!kept(written.reports[0].report_id).await, "a report that owes nothing goes after the period");
+    assert!(kept(june.reports[0].report_id).await, "June is what July's digest compares with");
+}
+
 crate::on_both_backends!(
     a_major_botnet_event_whose_feedback_never_comes_is_reminded_alerted_and_escalated_at_the_right_instants,
     monthly_reminders_go_once_on_the_first_working_day_and_the_missing_list_after_the_fifth,
@@ -657,4 +696,5 @@ crate::on_both_backends!(
     feedback_and_verification_come_only_from_those_who_owe_them,
     january_2027_without_a_schedule_raises_no_false_alarm,
     an_imported_schedule_settles_provisional_deadlines_and_their_statuses,
+    retention_keeps_what_is_still_owed_and_what_the_next_digest_reads,
 );

@@ -231,8 +231,17 @@ impl JobStore for PgStore {
         let mut run =
             async |sql: &str| -> Result<u64, StoreError> { Ok(sqlx::query(sql).bind(cutoff).execute(&mut *tx).await?.rows_affected()) };
         let purged = Purged {
-            submissions: run("DELETE FROM submissions WHERE received_at < $1").await?,
-            reports: run("DELETE FROM reports WHERE received_at < $1").await?,
+            // A report with a duty still open stays, whatever its age: the unit must still be
+            // able to send the written report or the feedback it owes, naming it. Its
+            // submission stays with it (the bytes it came as).
+            reports: run("DELETE FROM reports WHERE received_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM obligations o WHERE o.report_id = reports.id AND o.status = 'open')")
+            .await?,
+            submissions: run(
+                // The old reports left are the few kept for a duty: read by the received_at index.
+                "DELETE FROM submissions WHERE received_at < $1 AND id NOT IN (SELECT submission_id FROM reports WHERE received_at < $1)",
+            )
+            .await?,
             botnets: run(
                 "DELETE FROM botnets b WHERE discovered_at < $1 AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = b.report_id)",
             )
