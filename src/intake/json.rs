@@ -72,7 +72,7 @@ fn parse_report_as(v: &Value, ptr: &str, received_at: DateTime<Utc>, from_form: 
     let Some(map) = v.as_object() else {
         return Err(vec![IntakeError::new(ErrorCode::NotObject, ptr, "报告对象 {…}", Some(type_name(v).into()))]);
     };
-    let mut o = Obj { map, ptr: ptr.to_string(), errors: &mut errors };
+    let mut o = Obj { map, ptr: ptr.to_string(), errors: &mut errors, not_after: None };
     o.only(&[
         "unit",
         "kind",
@@ -135,7 +135,8 @@ fn parse_report_as(v: &Value, ptr: &str, received_at: DateTime<Utc>, from_form: 
 
     let body = kind.and_then(|k| {
         let content = o.req_obj("content")?;
-        let mut c = Obj { map: content, ptr: format!("{ptr}/content"), errors: o.errors };
+        let mut c =
+            Obj { map: content, ptr: format!("{ptr}/content"), errors: o.errors, not_after: Some(received_at + chrono::Duration::days(1)) };
         parse_body(k, &mut c, discovered_at)
     });
 
@@ -375,6 +376,10 @@ struct Obj<'v, 'e> {
     map: &'v Map<String, Value>,
     ptr: String,
     errors: &'e mut Vec<IntakeError>,
+    /// The latest time a content field may name: a day after the hub received the report (the
+    /// same allowance as `discovered_at`'s, for clocks and zones set wrong), since nothing a
+    /// report tells of (an occurrence, a feedback, a botnet's discovery) can come after it.
+    not_after: Option<DateTime<Utc>>,
 }
 
 impl<'v> Obj<'v, '_> {
@@ -454,11 +459,23 @@ impl<'v> Obj<'v, '_> {
     }
 
     fn req_time(&mut self, key: &str) -> Option<DateTime<Utc>> {
-        self.req(key, EXPECTED_TIME, parse_instant)
+        let t = self.req(key, EXPECTED_TIME, parse_instant);
+        self.not_after_receipt(key, t)
     }
 
     fn opt_time(&mut self, key: &str) -> Option<DateTime<Utc>> {
-        self.opt(key, parse_instant)
+        let t = self.opt(key, parse_instant);
+        self.not_after_receipt(key, t)
+    }
+
+    fn not_after_receipt(&mut self, key: &str, t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match (t, self.not_after) {
+            (Some(t), Some(latest)) if t > latest => {
+                self.push(ErrorCode::BadTime, key, "不晚于收到时间一天的时间（北京时间）", Some(crate::model::time::local_zh(t)));
+                None
+            }
+            _ => t,
+        }
     }
 
     fn req_level(&mut self, key: &str) -> Option<WarningLevel> {
@@ -643,7 +660,7 @@ impl<'v> Obj<'v, '_> {
         for (i, v) in items.iter().enumerate() {
             let ptr = format!("{}/{i}", self.at(key));
             match v.as_object() {
-                Some(map) => match f(&mut Obj { map, ptr, errors: self.errors }) {
+                Some(map) => match f(&mut Obj { map, ptr, errors: self.errors, not_after: self.not_after }) {
                     Some(x) => out.push(x),
                     None => ok = false,
                 },
@@ -733,6 +750,24 @@ mod tests {
         }
         let grade_err = errs.iter().find(|e| e.place == "/grade").unwrap();
         assert!(grade_err.message.contains("huge") && grade_err.message.contains("特别重大"), "{}", grade_err.message);
+    }
+
+    /// 《通报办法》 Art. 14, 《僵尸机制》 Art. 8: what a report tells of happened before it was
+    /// sent; a time in its content after the hub received it (beyond a day's allowance for
+    /// clocks set wrong, as for discovered_at) is refused at its place.
+    #[test]
+    fn a_content_time_after_receipt_is_refused_at_its_place() {
+        let summary = json!({"kind": "monthly_general", "content": {"month": "2026-08", "events": [
+            {"occurred_at": "2026-08-03 10:00", "category": "ddos", "summary": "s"},
+            {"occurred_at": "2026-12-25 10:00", "category": "ddos", "summary": "s"}]}});
+        let errors = parse_report(&summary, "", now()).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].code, errors[0].place.as_str()), (ErrorCode::BadTime, "/content/events/1/occurred_at"));
+        assert!(errors[0].message.contains("不晚于收到时间"), "{}", errors[0].message);
+        let botnet = json!({"kind": "botnet_event", "discovered_at": "2026-09-23 09:00", "grade": "general", "content": {"botnets": [
+            {"cc_ip": "203.0.113.9", "port": 8080, "discovered_at": "2027-01-01 00:00", "bot_count": 10}]}});
+        let errors = parse_report(&botnet, "", now()).unwrap_err();
+        assert_eq!(errors[0].place, "/content/botnets/0/discovered_at");
     }
 
     #[test]
