@@ -8,8 +8,8 @@ use crate::model::receipt::ObligationSummary;
 use crate::model::report::{Report, ReportBody, ReportContent, ReportInput};
 use crate::model::submission::Sender;
 use crate::model::{
-    AcceptedReport, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome, Party, Receipt,
-    Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType,
+    AcceptedReport, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome, Party, Province,
+    Receipt, Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType,
 };
 use crate::rules::botnet;
 use crate::rules::obligations::{self as ob, ObligationDraft, ReportFacts, Reporter, Urgency};
@@ -275,7 +275,11 @@ fn accept(
     let id = ReportId::new();
     let me = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province }.party();
     let PeriodGrade { grade_note, declared_grade, my_botnets, raised_by_hub } = grade_over_period(d, id, &mut content, mates, ctx, engine);
-    let mut drafts = duties_of(d, id, &content, unit, earlier.as_ref(), raised_by_hub, engine);
+    // Art. 8(三) [僵尸机制]: after a regrade CNCERT's report copies the bureau of every province
+    // the period's reports touch, not only this one's.
+    let regraded_provinces: Vec<Province> =
+        d.regrades.iter().filter_map(|g| ctx.refs.get(&g.report_id)).flat_map(|r| r.provinces.iter().copied()).collect();
+    let mut drafts = duties_of(d, id, &content, unit, earlier.as_ref(), raised_by_hub, &regraded_provinces, engine);
     let mut fulfils = answers_and_updates(d, id, ptr, &content, unit, &me, earlier.as_ref(), notice.as_ref(), &mut drafts, ctx, engine);
     notify_botnet_owners(d, id, &content, unit, earlier.as_ref(), &mut drafts, engine);
     let mut summaries = oblige(d, id, drafts, &mut fulfils, &content, unit, engine);
@@ -640,6 +644,7 @@ fn duties_of(
     unit: &Unit,
     earlier: Option<&ReportRef>,
     raised_by_hub: bool,
+    regraded_provinces: &[Province],
     engine: &Engine,
 ) -> Vec<(ReportId, ObligationDraft)> {
     let received_at = d.submission.received_at;
@@ -676,9 +681,22 @@ fn duties_of(
         referral.key = Some(format!("crime_referral:{event}"));
         drafts.push((event, referral));
     }
+    let mut provinces = content.provinces.clone();
+    provinces.extend_from_slice(regraded_provinces);
+    provinces.sort();
+    provinces.dedup();
     if !d.regrades.is_empty() && !drafts.iter().any(|(_, o)| o.duty == Duty::CncertReport) {
         let g = content.grade.unwrap_or(Grade::General);
-        drafts.extend(ob::after_regrade(g, received_at, &content.provinces, unit.province, &engine.calendar).into_iter().map(|o| (id, o)));
+        drafts.extend(ob::after_regrade(g, received_at, &provinces, unit.province, &engine.calendar).into_iter().map(|o| (id, o)));
+    } else if !regraded_provinces.is_empty() {
+        // This report's own CNCERT report (its grade is the period's) copies them all too.
+        for (_, o) in drafts.iter_mut().filter(|(_, o)| o.duty == Duty::CncertReport) {
+            for b in ob::bureaus(&provinces, unit.province) {
+                if !o.copy.contains(&b) && !o.to.contains(&b) {
+                    o.copy.push(b);
+                }
+            }
+        }
     }
 
     drafts

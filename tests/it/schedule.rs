@@ -439,6 +439,13 @@ async fn a_regrade_brings_the_disposal_clocks_forward_and_says_so(backend: Backe
         "content": {"botnets": [{"cc_ip": "198.51.100.9", "port": 443, "bot_count": 60_000}]}});
     let r = lib.submit("IDC-BJ", other, "2026-06-03T02:00:00Z").await;
     assert_eq!(r.regraded.len(), 1);
+    // Art. 8(三) [僵尸机制]: CNCERT's report to CSB copies the bureaus of both reports' provinces.
+    let report =
+        lib.store.obligations(&ObligationFilter { report: Some(r.reports[0].report_id), limit: 100, ..Default::default() }).await.unwrap();
+    let cncert = report.iter().find(|o| o.duty == Duty::CncertReport).expect("CNCERT reports the regraded period");
+    let mut copied: Vec<String> = cncert.copy.iter().map(|p| p.to_string()).collect();
+    copied.sort();
+    assert_eq!(copied, vec!["bureau:BJ", "bureau:GD"], "{cncert:?}");
     let after = lib.store.obligations(&ObligationFilter { report: Some(id), limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(feedback(&after), t("2026-06-03T06:00:00Z"), "4 hours from the regrading");
     let verification = after.iter().find(|o| o.duty == Duty::Verification).unwrap();
