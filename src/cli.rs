@@ -675,6 +675,7 @@ fn deadline(config_path: &Path, a: DeadlineArgs, json: bool) -> anyhow::Result<i
         provinces: &provinces,
         cross_province: a.cross_province,
         channel: Channel::Cli,
+        final_report: false,
     };
     let drafts = obligations::for_report(&facts, None, &loaded.calendar, &loaded.config.rules);
     if json {

@@ -661,6 +661,7 @@ fn duties_of(
         provinces: &content.provinces,
         cross_province: content.cross_province,
         channel: d.submission.channel,
+        final_report: content.final_report,
     };
     if raised_by_hub {
         // The reporter could not know the period's grade: its deadlines run from the regrading.

@@ -83,6 +83,7 @@ fn parse_report_as(v: &Value, ptr: &str, received_at: DateTime<Utc>, from_form: 
         "provinces",
         "cross_province",
         "follows_up",
+        "final",
         "suspected_crime",
         "content",
     ]);
@@ -132,6 +133,7 @@ fn parse_report_as(v: &Value, ptr: &str, received_at: DateTime<Utc>, from_form: 
     let cross_flag = o.opt_bool("cross_province").unwrap_or(false);
     let follows_up = o.opt("follows_up", |s| s.parse::<ReportId>());
     let suspected_crime = o.opt_bool("suspected_crime").unwrap_or(false);
+    let final_report = o.opt_bool("final").unwrap_or(false);
 
     let body = kind.and_then(|k| {
         let content = o.req_obj("content")?;
@@ -154,6 +156,7 @@ fn parse_report_as(v: &Value, ptr: &str, received_at: DateTime<Utc>, from_form: 
                     provinces,
                     cross_province,
                     follows_up,
+                    final_report,
                     suspected_crime,
                     body,
                 },

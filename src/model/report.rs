@@ -127,6 +127,10 @@ pub struct ReportContent {
     /// The earlier report this one supplements (补报, Art. 16 [通报办法]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows_up: Option<ReportId>,
+    /// 终报: the event or warning is over; no further follow-up (补报) is owed after this
+    /// report (Art. 16 [通报办法]).
+    #[serde(default, rename = "final", skip_serializing_if = "std::ops::Not::not")]
+    pub final_report: bool,
     /// 涉嫌犯罪: flagged for referral to the police (Art. 17 [僵尸机制]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspected_crime: bool,

@@ -84,6 +84,8 @@ pub struct ReportFacts<'a> {
     pub provinces: &'a [Province],
     pub cross_province: bool,
     pub channel: Channel,
+    /// 终报: the report says the matter is over, so no further follow-up is owed.
+    pub final_report: bool,
 }
 
 /// An obligation before it has an id and a status.
@@ -313,16 +315,19 @@ pub fn for_report(f: &ReportFacts<'_>, earlier: Option<Urgency>, cal: &Calendar,
                     Some(format!("monthly_summary:{}:{month}", f.reporter.code));
                 monthly_digest(&mut b, month, f.discovered_at);
             } else if !is_follow_up || raised {
-                // The report meets its own reporting duty; a raised follow-up runs from now.
-                let trigger = if raised { f.received_at } else { f.discovered_at };
+                // The report meets its own reporting duty. A follow-up that raises the grade
+                // starts the new grade's clock when the unit learned of it: its own discovery
+                // time (Art. 16¶1 [通报办法]), so a raise reported late is late.
                 let duty = if is_cncert { Duty::CncertReport } else { Duty::Report };
-                b.add(duty, me.clone(), to.clone(), copy.clone(), rule, trigger, basis).met_by_this = true;
+                b.add(duty, me.clone(), to.clone(), copy.clone(), rule, f.discovered_at, basis).met_by_this = true;
             }
 
             if f.kind == ReportKind::BotnetEvent && (!is_follow_up || raised) {
                 cncert_botnet_duties(&mut b, f, urgency, is_cncert);
             }
-            if urgency.is_urgent() && f.kind != ReportKind::BotnetEvent {
+            // Each report of an urgent matter asks for the next follow-up, until one says the
+            // matter is over (终报).
+            if urgency.is_urgent() && f.kind != ReportKind::BotnetEvent && !f.final_report {
                 let o = b.add(
                     Duty::FollowUp,
                     me.clone(),
@@ -618,6 +623,7 @@ mod tests {
                 provinces: &[Province::Guangdong],
                 cross_province: self.cross,
                 channel: self.channel,
+                final_report: false,
             };
             for_report(&f, None, &Calendar::builtin(), &Policy::default())
         }
@@ -810,13 +816,20 @@ mod tests {
             provinces: &[Province::Guangdong],
             cross_province: false,
             channel: Channel::Email,
+            final_report: false,
         };
         let (cal, p) = (Calendar::builtin(), Policy::default());
         let same = for_report(&mk(Grade::Large), Some(Urgency::FourHours), &cal, &p);
         assert!(same.iter().all(|o| o.duty != Duty::Report));
+        // Art. 16¶1 [通报办法]: the raised grade's clock runs from when the unit learned of it,
+        // the follow-up's discovery, so a raise reported a day later is late.
         let raised = for_report(&mk(Grade::Major), Some(Urgency::FourHours), &cal, &p);
         let r = find(&raised, Duty::Report);
-        assert_eq!(local_display(r.deadline.due_at), "2026-03-03 11:00", "runs from the moment of regrading");
+        assert_eq!(local_display(r.deadline.due_at), "2026-03-02 11:00", "2 hours from the follow-up's discovery");
+        assert!(raised.iter().any(|o| o.duty == Duty::FollowUp), "a follow-up of an urgent event asks for the next");
+        // 终报: the unit says the event is over; no further follow-up is asked.
+        let last = ReportFacts { final_report: true, ..mk(Grade::Major) };
+        assert!(for_report(&last, Some(Urgency::TwoHours), &cal, &p).iter().all(|o| o.duty != Duty::FollowUp));
     }
 
     #[test]

@@ -225,8 +225,10 @@ async fn a_written_follow_up_closes_a_phoned_report_and_may_raise_the_grade(back
     written["follows_up"] = json!(first.to_string());
     let w = lib.submit("CT-GD", written, "2026-03-02T06:00:00Z").await;
     assert_eq!(w.outcome, Outcome::Accepted, "{:?}", w.errors);
-    let raised = w.reports[0].obligations.iter().find(|o| o.duty == Duty::Report).expect("raised to major: a 2-hour duty from now");
-    assert_eq!((raised.due_at.to_rfc3339(), raised.status), ("2026-03-02T08:00:00+00:00".into(), ObligationStatus::Met));
+    // Art. 16¶1 [通报办法]: the major grade's 2 hours run from when the unit learned of it (the
+    // follow-up's discovery, 09:00), so the written report at 14:00 is late.
+    let raised = w.reports[0].obligations.iter().find(|o| o.duty == Duty::Report).expect("raised to major: a 2-hour duty");
+    assert_eq!((raised.due_at.to_rfc3339(), raised.status), ("2026-03-02T03:00:00+00:00".into(), ObligationStatus::Late));
     let os = obligations_of(&lib, first).await;
     for duty in [Duty::WrittenReport, Duty::FollowUp] {
         assert_eq!(os.iter().find(|o| o.duty == duty).unwrap().status, ObligationStatus::Met, "{duty}");
@@ -857,7 +859,33 @@ async fn the_hostile_json_corpus_is_refused_case_by_case_and_the_hub_stays_up(ba
     assert!(failures.is_empty(), "{} of {} cases answered otherwise:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
+/// Art. 16 [通报办法]: each report of an urgent event asks for the next follow-up (补报) within
+/// 24 hours; a follow-up marked final (终报, `"final": true`) meets the one owed and asks for no
+/// more, so the chain ends.
+async fn a_final_follow_up_ends_the_chain_of_follow_ups(backend: Backend) {
+    let lib = Lib::on(backend).await;
+    let first = lib.submit("CT-GD", event("major", "2026-03-02T09:00:00+08:00"), "2026-03-02T01:30:00Z").await;
+    let first_id = first.reports[0].report_id;
+    assert!(duties(&first, 0).contains(&(Duty::FollowUp, ObligationStatus::Open)));
+    let mut more = event("major", "2026-03-02T09:00:00+08:00");
+    more["follows_up"] = json!(first_id.to_string());
+    let second = lib.submit("CT-GD", more.clone(), "2026-03-02T10:00:00Z").await;
+    assert!(duties(&second, 0).contains(&(Duty::FollowUp, ObligationStatus::Open)), "a 补报 asks for the next");
+    more["follows_up"] = json!(second.reports[0].report_id.to_string());
+    more["final"] = json!(true);
+    let last = lib.submit("CT-GD", more, "2026-03-03T08:00:00Z").await;
+    assert_eq!(last.outcome, Outcome::Accepted, "{:?}", last.errors);
+    assert!(duties(&last, 0).iter().all(|(d, _)| *d != Duty::FollowUp), "终报 asks for nothing more: {:?}", duties(&last, 0));
+    let owed = obligations_of(&lib, second.reports[0].report_id).await;
+    assert_eq!(
+        owed.iter().find(|o| o.duty == Duty::FollowUp).unwrap().status,
+        ObligationStatus::Met,
+        "the final report is the follow-up owed"
+    );
+}
+
 crate::on_both_backends!(
+    a_final_follow_up_ends_the_chain_of_follow_ups,
     the_same_submission_sent_concurrently_is_stored_once,
     a_report_meets_its_own_duty_on_time_or_late,
     a_unit_can_submit_only_as_itself_and_unknown_senders_get_no_reply,
