@@ -455,6 +455,15 @@ pub fn for_monthly_summary(unit: &Reporter<'_>, month: YearMonth, cal: &Calendar
     b.out
 }
 
+/// Whether a registered unit owes monthly summaries (Art. 4, 13¶3 [通报办法]): every reporting
+/// unit Art. 4 names, bureaus included, but not CNCERT (which receives them), CSB, the
+/// non-commercial networks (partners, not reporting units: NOTES.md 1) or the police liaison
+/// named as `public_security_unit` (a recipient of referrals, not a reporter).
+pub fn owes_monthly_summary(unit: &crate::model::Unit, policy: &Policy) -> bool {
+    let liaison = policy.public_security_unit.as_deref().is_some_and(|c| c == unit.code.as_str());
+    !liaison && !matches!(unit.unit_type, UnitType::Csb | UnitType::Cncert | UnitType::NonCommercialInterconnect)
+}
+
 /// A unit's once-a-month duty to send `month`'s general-event summary (Art. 13 ¶3 [通报办法]):
 /// to CNCERT, copying its bureau, by the end of the 5th working day of the next month. Every
 /// reporting unit owes it, events or not ("no events" is a valid summary).

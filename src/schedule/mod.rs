@@ -200,7 +200,7 @@ impl<S: Store + JobStore> Scheduler<S> {
                 format!("{} notices to {} destinations ({} without anyone to receive them)", e.parties, e.rows, e.unresolved)
             }
             Job::MonthlyReminder => monthly::reminder(store, cal, &self.engine.policy, now).await?,
-            Job::MissingSummaries => monthly::missing(store, cal, now).await?,
+            Job::MissingSummaries => monthly::missing(store, cal, &self.engine.policy, now).await?,
             Job::Digest => {
                 // On its working day the digest waits for its configured hour, even when a start
                 // at 01:00 catches up on every job.

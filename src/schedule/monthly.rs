@@ -4,7 +4,7 @@ use crate::decision::AuditRow;
 use crate::decision::OutboxKind;
 use crate::digest::{self, Digest};
 use crate::fanout::party_row;
-use crate::model::{Deadline, Obligation, ObligationId, ObligationStatus, Party, Unit, UnitType, YearMonth};
+use crate::model::{Deadline, Obligation, ObligationId, ObligationStatus, Party, Unit, YearMonth};
 use crate::rules::calendar::{end_of_day, local_display, start_of_day};
 use crate::rules::obligations::{Reporter, monthly_summary_duty};
 use crate::rules::{Calendar, Policy};
@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
 use std::collections::{BTreeMap, HashMap};
 
-/// Units that owe a monthly summary: everyone but CSB and CNCERT, which receive them.
-fn reporting(units: &[Unit]) -> impl Iterator<Item = &Unit> {
-    units.iter().filter(|u| !matches!(u.unit_type, UnitType::Csb | UnitType::Cncert))
+/// Units that owe a monthly summary (`obligations::owes_monthly_summary`).
+fn reporting<'u>(units: &'u [Unit], policy: &Policy) -> impl Iterator<Item = &'u Unit> {
+    units.iter().filter(move |u| crate::rules::obligations::owes_monthly_summary(u, policy))
 }
 
 fn local_month(now: DateTime<Utc>) -> YearMonth {
@@ -29,8 +29,14 @@ fn reporter(u: &Unit) -> Reporter<'_> {
 
 /// The summary duty of every reporting unit for `month`, open, first looked at by the deadline
 /// scan at `alert_at(deadline)`.
-fn summary_duties(units: &[Unit], month: YearMonth, cal: &Calendar, alert_at: impl Fn(&Deadline) -> DateTime<Utc>) -> Vec<Obligation> {
-    reporting(units)
+fn summary_duties(
+    units: &[Unit],
+    policy: &Policy,
+    month: YearMonth,
+    cal: &Calendar,
+    alert_at: impl Fn(&Deadline) -> DateTime<Utc>,
+) -> Vec<Obligation> {
+    reporting(units, policy)
         .map(|u| {
             let d = monthly_summary_duty(&reporter(u), month, cal);
             let key = d.key.clone().expect("the summary duty is keyed");
@@ -78,7 +84,7 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
     let units = store.units().await?;
     let status = summary_status(store, month).await?;
     let mut outbox = Vec::new();
-    for u in reporting(&units) {
+    for u in reporting(&units, policy) {
         let party = reporter(u).party();
         if sent(status.get(&party)) {
             continue;
@@ -101,7 +107,9 @@ pub async fn reminder<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &P
             period: month.to_string(),
             at: now,
             detail: serde_json::json!({ "reminded": n }),
-            obligations: summary_duties(&units, month, cal, |d| crate::rules::reminders::first_alert_at(d, true, &policy.reminders, cal)),
+            obligations: summary_duties(&units, policy, month, cal, |d| {
+                crate::rules::reminders::first_alert_at(d, true, &policy.reminders, cal)
+            }),
             fulfils: vec![],
             outbox,
             audit: vec![],
@@ -120,7 +128,7 @@ fn latest_nth_workday(cal: &Calendar, month: YearMonth, n: u32) -> chrono::Naive
 /// After the 5th working day: the units with no summary for last month, to CNCERT (copy CSB).
 /// While the month has no holiday schedule, only once the 5th working day has passed under
 /// every schedule: a unit on time under the real one is never listed.
-pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTime<Utc>) -> Result<String, StoreError> {
+pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, policy: &Policy, now: DateTime<Utc>) -> Result<String, StoreError> {
     let this = local_month(now);
     let month = this.previous();
     let due = end_of_day(cal.nth_workday(this, 5).value);
@@ -134,7 +142,7 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
         return Ok(String::new());
     }
     let units = store.units().await?;
-    let missing: Vec<&Unit> = reporting(&units).filter(|u| !sent(status.get(&reporter(u).party()))).collect();
+    let missing: Vec<&Unit> = reporting(&units, policy).filter(|u| !sent(status.get(&reporter(u).party()))).collect();
     let title = format!("【汇总】{month} 一般事件月度汇总未报送单位（{} 家）", missing.len());
     let mut lines = vec![format!("截止时间：{}（次月第5个工作日）", local_display(due))];
     if missing.is_empty() {
@@ -152,7 +160,7 @@ pub async fn missing<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTi
     ];
     // Units that were never reminded (the hub was down all week) still owe it: record the
     // duty, for the next scan to mark missed.
-    let obligations = summary_duties(&units, month, cal, |_| now);
+    let obligations = summary_duties(&units, policy, month, cal, |_| now);
     let audit = vec![AuditRow { actor: "hub".into(), action: "monthly_summary.missing", subject: month.to_string(), detail: payload }];
     let ran = store
         .record_job(JobRun {

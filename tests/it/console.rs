@@ -734,7 +734,31 @@ async fn an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_co
     // Only units upload.
     assert_eq!(c.get("gd", "/console/upload").await.0, 403);
     let (_, gd_page) = c.get("gd", "/console").await;
-    assert_eq!(upload("gd", &csrf_of(&gd_page)).await.0, 403);
+    assert_eq!(upload("gd", &csrf_of(&gd_page)).await.0, 403, "no bureau is registered for Guangdong yet");
+
+    // Art. 4, 13¶3 [通报办法]: a bureau is a reporting unit and sends its monthly summary; its
+    // users submit as the bureau registered for their province, and as nothing else.
+    let bureau = "[[units]]\ncode = \"GD-BUREAU\"\nname = \"广东省通信管理局\"\ntype = \"bureau\"\nprovince = \"GD\"\n\
+                  contacts = [{ role = \"contact\", name = \"网安处\", email = \"wa@gdca.example.cn\" }]\n";
+    c.lib.store.import_units(&crate::helpers::units_from_toml(bureau), chrono::Utc::now()).await.unwrap();
+    let summary = dir.path().join("summary.json");
+    let month = (chrono::Utc::now() - chrono::Duration::days(40)).format("%Y-%m").to_string();
+    std::fs::write(&summary, serde_json::json!({"kind": "monthly_general", "content": {"month": month, "events": []}}).to_string())
+        .unwrap();
+    let (code, gd_upload) = c.get("gd", "/console/upload").await;
+    assert_eq!(code, 200, "{gd_upload}");
+    let gd_csrf = csrf_of(&gd_upload);
+    let file_field = format!("file=@{}", summary.display());
+    let (code, preview) = c.curl("gd", &["-F", &format!("csrf={gd_csrf}"), "-F", &file_field, &url]).await;
+    assert_eq!(code, 200, "{preview}");
+    let draft = preview.split("/console/upload/").nth(1).and_then(|s| s.split('/').next()).expect("a draft").to_string();
+    let confirm = format!("{}/console/upload/{draft}/confirm", c.base);
+    assert_eq!(c.curl("gd", &["--data", &format!("csrf={gd_csrf}"), &confirm]).await.0, 303);
+    let theirs =
+        c.lib.store.reports(&ReportFilter { unit: Some("GD-BUREAU".parse().unwrap()), limit: 5, ..Default::default() }).await.unwrap();
+    assert_eq!(theirs.len(), 1, "stored as the bureau's own summary");
+    assert_eq!(c.login("bj", PASSWORD).await, 303);
+    assert_eq!(c.get("bj", "/console/upload").await.0, 403, "Beijing has no bureau registered here");
 }
 
 /// Art. 19 [通报办法]: a major event's public notice waits for CSB as a draft (CSB is told it

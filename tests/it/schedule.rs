@@ -691,6 +691,43 @@ async fn retention_keeps_what_is_still_owed_and_what_the_next_digest_reads(backe
     assert!(kept(june.reports[0].report_id).await, "June is what July's digest compares with");
 }
 
+/// Art. 4, 13¶3 [通报办法]: monthly summaries are asked of the reporting units only, not of a
+/// non-commercial network (a partner, NOTES.md 1) nor of the police liaison that receives
+/// referrals; bureaus are reporting units and are asked.
+async fn monthly_summaries_are_asked_only_of_units_that_owe_them(backend: Backend) {
+    let policy = Policy { public_security_unit: Some("GA-LIAISON".into()), ..Policy::default() };
+    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy, ownership: Ownership::default() });
+    let lib = Lib::with_engine_on(engine.clone(), backend).await;
+    let others = r#"
+[[units]]
+code = "CERNET"
+name = "中国教育和科研计算机网"
+type = "non_commercial_interconnect"
+province = "national"
+contacts = [{ role = "contact", name = "值班", email = "noc@cernet.example.cn" }]
+
+[[units]]
+code = "GA-LIAISON"
+name = "公安机关联络人"
+type = "cross_province_vas"
+province = "national"
+contacts = [{ role = "contact", name = "联络员", email = "liaison@mps.example.cn" }]
+"#;
+    lib.store.import_units(&units_from_toml(&format!("{MORE_UNITS}{others}")), Utc::now()).await.unwrap();
+    let mut s = Scheduler::new(lib.store.clone(), engine, ScheduleConfig::default(), 180).unwrap();
+    s.tick(t("2026-10-08T09:00:00+08:00")).await;
+    let asked: Vec<String> = lib
+        .outbox(OutboxFilter { kind: Some(OutboxKind::SummaryReminder), ..Default::default() })
+        .await
+        .into_iter()
+        .map(|r| r.recipient)
+        .collect();
+    assert!(asked.contains(&"bureau:GD".to_string()) && asked.contains(&"unit:CT-GD".to_string()), "{asked:?}");
+    assert!(!asked.iter().any(|r| r.contains("CERNET") || r.contains("GA-LIAISON")), "{asked:?}");
+    let duties = lib.store.keyed_obligations("monthly_summary:%:2026-09").await.unwrap();
+    assert!(duties.iter().all(|o| !o.actor.to_string().contains("CERNET") && !o.actor.to_string().contains("GA-LIAISON")));
+}
+
 crate::on_both_backends!(
     a_major_botnet_event_whose_feedback_never_comes_is_reminded_alerted_and_escalated_at_the_right_instants,
     monthly_reminders_go_once_on_the_first_working_day_and_the_missing_list_after_the_fifth,
@@ -704,4 +741,5 @@ crate::on_both_backends!(
     january_2027_without_a_schedule_raises_no_false_alarm,
     an_imported_schedule_settles_provisional_deadlines_and_their_statuses,
     retention_keeps_what_is_still_owed_and_what_the_next_digest_reads,
+    monthly_summaries_are_asked_only_of_units_that_owe_them,
 );

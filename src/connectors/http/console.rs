@@ -973,8 +973,20 @@ const PREVIEW_ROWS: usize = 200;
 const PREVIEW_COLUMNS: usize = 30;
 
 /// Only a unit submits, and only as itself (Art. 21 [通报办法]: the unit is the reporter).
-fn uploader(viewer: &Viewer) -> Option<crate::model::UnitCode> {
-    viewer.role.unit().cloned()
+/// The unit a viewer submits as: a unit's login, its own; a bureau's, the bureau registered for
+/// its province, since bureaus are reporting units too (Art. 4 [通报办法]) and owe their monthly
+/// summaries (Art. 13¶3). None for CNCERT and CSB, or a province with no bureau, or two.
+async fn uploader<S: Store>(state: &HttpState<S>, viewer: &Viewer) -> Option<crate::model::UnitCode> {
+    if let Some(unit) = viewer.role.unit() {
+        return Some(unit.clone());
+    }
+    let province = viewer.role.province()?;
+    let units = state.store.units().await.ok()?;
+    let mut bureaus = units.iter().filter(|u| u.unit_type == crate::model::UnitType::Bureau && u.province.province() == Some(province));
+    match (bureaus.next(), bureaus.next()) {
+        (Some(one), None) => Some(one.code.clone()),
+        _ => None,
+    }
 }
 
 /// The most a contact's name, phone or address may hold.
@@ -1042,7 +1054,7 @@ async fn upload_page<S: Store + UserStore + ConsoleStore + JobStore>(
     State(state): State<Arc<HttpState<S>>>,
     PageViewer(viewer): PageViewer,
 ) -> Response {
-    if uploader(&viewer).is_none() {
+    if uploader(&state, &viewer).await.is_none() {
         return forbidden_page(&state, &viewer);
     }
     viewer_page(
@@ -1069,7 +1081,7 @@ async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
     PageViewer(viewer): PageViewer,
     req: axum::extract::Request,
 ) -> Response {
-    let Some(unit) = uploader(&viewer) else { return forbidden_page(&state, &viewer) };
+    let Some(unit) = uploader(&state, &viewer).await else { return forbidden_page(&state, &viewer) };
     let page_error = |status: StatusCode, message: &str| {
         viewer_page(
             &state,
@@ -1166,7 +1178,7 @@ async fn upload_confirm<S: Store + UserStore + ConsoleStore + JobStore>(
     Path(draft): Path<String>,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Some(unit) = uploader(&viewer) else { return forbidden_page(&state, &viewer) };
+    let Some(unit) = uploader(&state, &viewer).await else { return forbidden_page(&state, &viewer) };
     let token = form.map(|Form(f)| f.csrf).ok();
     if !csrf_matches(&viewer, token.as_deref()) {
         return (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
@@ -1207,7 +1219,7 @@ async fn upload_receipt<S: Store + UserStore + ConsoleStore + JobStore>(
     PageViewer(viewer): PageViewer,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(unit) = uploader(&viewer) else { return forbidden_page(&state, &viewer) };
+    let Some(unit) = uploader(&state, &viewer).await else { return forbidden_page(&state, &viewer) };
     let Ok(id) = id.parse::<crate::model::SubmissionId>() else { return not_found_page(&state, &viewer) };
     match state.store.receipt(id, Some(&unit)).await {
         Ok(Some(receipt)) => viewer_page(
