@@ -90,7 +90,7 @@ pub async fn run(b: ScheduleBench) -> anyhow::Result<serde_json::Value> {
     const IDLE_RUNS: u32 = 50;
     let t = Instant::now();
     for _ in 0..IDLE_RUNS {
-        let said = crate::schedule::scan_deadlines(&store, &crate::rules::Calendar::builtin(), idle_at).await?;
+        let said = crate::schedule::scan_deadlines(&store, &crate::rules::Calendar::builtin(), &Default::default(), idle_at).await?;
         anyhow::ensure!(said.is_empty(), "idle scan found work: {said}");
     }
     let idle_scan_ms = secs(t) * 1000.0 / f64::from(IDLE_RUNS);
@@ -106,7 +106,7 @@ pub async fn run(b: ScheduleBench) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(bare_due == seed.due, "{bare_due} obligations due, expected {}", seed.due);
     let before = store.counts().await?;
     let t = Instant::now();
-    let said = crate::schedule::scan_deadlines(&store, &crate::rules::Calendar::builtin(), busy_at).await?;
+    let said = crate::schedule::scan_deadlines(&store, &crate::rules::Calendar::builtin(), &Default::default(), busy_at).await?;
     let busy_scan_s = secs(t);
     let after = store.counts().await?;
     let alerts_written = (after.outbox - before.outbox) as u64;

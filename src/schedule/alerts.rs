@@ -3,9 +3,11 @@
 use crate::decision::OutboxKind;
 use crate::decision::{AuditRow, OutboxRow};
 use crate::fanout::party_row;
-use crate::model::{Duty, Grade, Obligation, Party};
+use crate::model::report::ReportBody;
+use crate::model::{Duty, Grade, Obligation, Party, Target};
 use crate::rules::Calendar;
 use crate::rules::calendar::local_display;
+use crate::rules::ownership::Ownership;
 use crate::store::jobs::{AlertCandidate, AlertStep};
 use crate::store::{JobStore, Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -16,10 +18,13 @@ const BATCH: u32 = 5000;
 pub const REMINDED: u8 = 1;
 pub const OVERDUE: u8 = 2;
 
-pub async fn scan<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTime<Utc>) -> Result<String, StoreError> {
+pub async fn scan<S: Store + JobStore>(store: &S, cal: &Calendar, ownership: &Ownership, now: DateTime<Utc>) -> Result<String, StoreError> {
     let (mut reminders, mut overdue, mut held) = (0usize, 0usize, 0usize);
     loop {
-        let candidates = store.alert_candidates(now, BATCH).await?;
+        let mut candidates = store.alert_candidates(now, BATCH).await?;
+        for c in candidates.iter_mut().filter(|c| escalates_now(c, now)) {
+            c.actor_important |= serves_important_user(store, ownership, c).await?;
+        }
         let n = candidates.len();
         let steps: Vec<AlertStep> = candidates.iter().map(|c| step(c, cal.due_under_any_schedule(&c.obligation.deadline), now)).collect();
         for s in &steps {
@@ -42,6 +47,23 @@ pub async fn scan<S: Store + JobStore>(store: &S, cal: &Calendar, now: DateTime<
         said.push(format!("{held} provisional deadlines passed but not under every possible schedule: no alert yet"));
     }
     Ok(said.join("; "))
+}
+
+/// A disposal feedback that is about to be called missed, and so escalated.
+fn escalates_now(c: &AlertCandidate, now: DateTime<Utc>) -> bool {
+    c.obligation.duty == Duty::DisposalFeedback && c.obligation.binding && now >= c.obligation.deadline.due_at
+}
+
+/// Art. 9(四) [僵尸机制] turns on the target's user: whether a C&C address or domain of the event
+/// lies under an `[[important]]` entry of the ownership file (an important information system).
+async fn serves_important_user<S: Store>(store: &S, ownership: &Ownership, c: &AlertCandidate) -> Result<bool, StoreError> {
+    let Some(report) = c.obligation.report_id else { return Ok(false) };
+    let Some(stored) = store.report(report, None).await? else { return Ok(false) };
+    let ReportBody::BotnetEvent(b) = &stored.report.content.body else { return Ok(false) };
+    Ok(b.botnets.iter().any(|n| {
+        ownership.important_user(&Target::Ip(n.cc_ip)).is_some()
+            || n.domains.iter().any(|d| ownership.important_user(&Target::Domain(d.clone())).is_some())
+    }))
 }
 
 fn parties(ps: &[Party]) -> String {

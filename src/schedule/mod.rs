@@ -191,7 +191,7 @@ impl<S: Store + JobStore> Scheduler<S> {
         let cal = &self.engine.calendar;
         let summary = match job {
             Job::DeadlineScan => {
-                let scanned = alerts::scan(store, cal, now).await?;
+                let scanned = alerts::scan(store, cal, &self.engine.ownership, now).await?;
                 let watched = calendar_watch::watch(store, cal, now).await?;
                 [scanned, watched].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
             }

@@ -728,6 +728,42 @@ contacts = [{ role = "contact", name = "联络员", email = "liaison@mps.example
     assert!(duties.iter().all(|o| !o.actor.to_string().contains("CERNET") && !o.actor.to_string().contains("GA-LIAISON")));
 }
 
+/// Art. 9(四) [僵尸机制]: a disposal feedback that never comes is escalated by the target's user,
+/// as an undisposed target in a feedback is: a C&C under an `[[important]]` entry of the
+/// ownership file goes to CSB copying CNCERT even though the notified unit serves no important
+/// system itself; another is flagged to CNCERT.
+async fn a_missing_feedback_escalates_by_the_user_of_its_cc(backend: Backend) {
+    let ownership = Ownership::from_toml(
+        "[[prefix]]\ncidr = \"198.51.100.0/24\"\nunit = \"CT-GD\"\n[[important]]\ncidr = \"198.51.100.0/28\"\nname = \"某银行数据中心\"\n",
+    )
+    .unwrap();
+    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership });
+    let lib = Lib::with_engine_on(engine.clone(), backend).await;
+    lib.store.import_units(&units_from_toml(MORE_UNITS), Utc::now()).await.unwrap();
+    let botnet = |cc: &str| {
+        serde_json::json!({"kind": "botnet_event", "discovered_at": "2026-06-01T08:00:00+08:00", "provinces": ["GD"],
+            "content": {"botnets": [{"cc_ip": cc, "port": 6667, "bot_count": 600_000}]}})
+    };
+    let bank = lib.submit("CNCERT", botnet("198.51.100.5"), "2026-06-01T08:10:00+08:00").await.reports[0].report_id;
+    let plain = lib.submit("CNCERT", botnet("198.51.100.200"), "2026-06-01T08:20:00+08:00").await.reports[0].report_id;
+    let mut s = Scheduler::new(lib.store.clone(), engine, ScheduleConfig::default(), 180).unwrap();
+    s.tick(t("2026-06-01T13:00:00+08:00")).await;
+    let escalated = async |report: tongbao::model::ReportId| {
+        let all = lib.store.obligations(&ObligationFilter { report: Some(report), limit: 50, ..Default::default() }).await.unwrap();
+        let feedback = all.iter().find(|o| o.duty == Duty::DisposalFeedback).expect("CT-GD owes feedback").id.to_string();
+        let mut to: Vec<String> = lib
+            .outbox(OutboxFilter { kind: Some(OutboxKind::Escalation), subject_id: Some(feedback), ..Default::default() })
+            .await
+            .into_iter()
+            .map(|r| r.recipient)
+            .collect();
+        to.sort();
+        to
+    };
+    assert_eq!(escalated(bank).await, vec!["cncert", "csb"], "the bank's system: CSB, copy CNCERT");
+    assert_eq!(escalated(plain).await, vec!["cncert"], "anyone else: flagged to CNCERT");
+}
+
 crate::on_both_backends!(
     a_major_botnet_event_whose_feedback_never_comes_is_reminded_alerted_and_escalated_at_the_right_instants,
     monthly_reminders_go_once_on_the_first_working_day_and_the_missing_list_after_the_fifth,
@@ -742,4 +778,5 @@ crate::on_both_backends!(
     an_imported_schedule_settles_provisional_deadlines_and_their_statuses,
     retention_keeps_what_is_still_owed_and_what_the_next_digest_reads,
     monthly_summaries_are_asked_only_of_units_that_owe_them,
+    a_missing_feedback_escalates_by_the_user_of_its_cc,
 );
