@@ -735,6 +735,13 @@ fn answers_and_updates(
                 b.undisposed.iter().map(|u| (u.target.clone(), u.important, format!("未处置，原因：{}", u.reason))).collect();
             escalate_targets(d, event, unit, &left, id, engine);
             fulfils.push(Fulfils::About { report: event.id, duty: Duty::DisposalFeedback, actor: me.clone() });
+            // Art. 13 [僵尸机制]: a feedback by phone leaves the written form owed; a written one
+            // delivers the form a phoned one left owed.
+            if d.submission.channel == crate::model::Channel::Phone {
+                drafts.push((event.id, ob::written_feedback(received_at, &unit.code, &engine.calendar, &engine.policy)));
+            } else {
+                fulfils.push(Fulfils::About { report: event.id, duty: Duty::WrittenReport, actor: me.clone() });
+            }
             let grade = event.grade.unwrap_or(Grade::General);
             let found_by_cncert = event.reporter_type == UnitType::Cncert;
             let bureaus = ob::bureaus(&event.provinces, event.reporter_region);

@@ -35,6 +35,9 @@ pub enum Duty {
     CrimeReferral,
     /// The unit that disposed, and CNCERT, answer a user's appeal of a disposal (Art. 11 [僵尸机制]).
     AnswerUserAppeal,
+    /// CNCERT tracks and analyses a warning it received, and reports what is important to CSB
+    /// (Art. 16¶2 [通报办法]); a reminder, not a deadline: the article says "立即" and sets no time.
+    TrackWarning,
 }
 
 impl Duty {
@@ -53,6 +56,7 @@ impl Duty {
             Duty::DisposalResult => "disposal_result",
             Duty::CrimeReferral => "crime_referral",
             Duty::AnswerUserAppeal => "answer_user_appeal",
+            Duty::TrackWarning => "track_warning",
         }
     }
 
@@ -71,10 +75,11 @@ impl Duty {
             Duty::DisposalResult => "反馈处置结果",
             Duty::CrimeReferral => "报请公安机关调查处理",
             Duty::AnswerUserAppeal => "答复用户申诉",
+            Duty::TrackWarning => "跟踪分析预警信息",
         }
     }
 
-    pub const ALL: [Duty; 13] = [
+    pub const ALL: [Duty; 14] = [
         Duty::Report,
         Duty::WrittenReport,
         Duty::FollowUp,
@@ -88,6 +93,7 @@ impl Duty {
         Duty::DisposalResult,
         Duty::CrimeReferral,
         Duty::AnswerUserAppeal,
+        Duty::TrackWarning,
     ];
 
     pub fn parse(s: &str) -> Option<Duty> {

@@ -192,6 +192,9 @@ pub mod basis {
     pub fn botnet_17() -> Basis {
         b("botnet-17", BOTNET, "第十七条")
     }
+    pub fn tongbao_16_2() -> Basis {
+        b("tongbao-16.2", TONGBAO, "第十六条第二款")
+    }
     pub fn botnet_13() -> Basis {
         b("botnet-13", BOTNET, "第十三条")
     }
@@ -336,6 +339,20 @@ pub fn for_report(f: &ReportFacts<'_>, earlier: Option<Urgency>, cal: &Calendar,
                     DeadlineRule::Hours(policy.follow_up_after_hours),
                     f.received_at,
                     basis::tongbao_16(),
+                );
+                o.binding = false;
+            }
+            // Art. 16¶2 [通报办法]: a warning CNCERT receives is tracked and analysed at once, and
+            // what is important reported to CSB; a reminder to CNCERT's duty officers.
+            if f.kind == ReportKind::Warning && !is_cncert && !is_follow_up {
+                let o = b.add(
+                    Duty::TrackWarning,
+                    Party::Cncert,
+                    vec![Party::Csb],
+                    vec![],
+                    DeadlineRule::Hours(policy.follow_up_after_hours),
+                    f.received_at,
+                    basis::tongbao_16_2(),
                 );
                 o.binding = false;
             }
@@ -511,6 +528,23 @@ pub fn after_notice(
         b.add(Duty::Verification, Party::Unit(op.clone()), vec![Party::Cncert], vec![], rule, notice_at, basis::botnet_9_3());
     }
     b.out
+}
+
+/// A disposal feedback given by telephone leaves the written form owed (Art. 13 [僵尸机制]:
+/// 紧急情况下，可以先电话联系，后补表格), as a phoned report does; a reminder, like Art. 18's.
+pub fn written_feedback(feedback_at: DateTime<Utc>, disposing: &UnitCode, cal: &Calendar, policy: &Policy) -> ObligationDraft {
+    let mut b = Builder { cal, out: Vec::new() };
+    let o = b.add(
+        Duty::WrittenReport,
+        Party::Unit(disposing.clone()),
+        vec![Party::Cncert],
+        vec![],
+        DeadlineRule::Hours(policy.written_report_after_hours),
+        feedback_at,
+        basis::botnet_13(),
+    );
+    o.binding = false;
+    b.out.pop().expect("just added")
 }
 
 /// After a disposal feedback arrives (Art. 9(三)(五) [僵尸机制]): CNCERT verifies the events it

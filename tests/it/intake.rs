@@ -342,7 +342,7 @@ async fn provisional_deadlines_are_recomputed_when_the_year_arrives(backend: Bac
     let warning = json!({"kind": "warning", "discovered_at": "2027-01-29 10:00", "category": "vulnerability", "level": 4, "provinces": ["GD"],
         "content": {"description": "d", "potential_harm": "h", "affected_scope": "s", "aware_parties": "a", "recommendations": "r"}});
     let r = lib.submit("CT-GD", warning, "2027-01-29T02:00:00Z").await;
-    let o = &r.reports[0].obligations[0];
+    let o = r.reports[0].obligations.iter().find(|o| o.duty == Duty::Report).unwrap();
     assert!(o.provisional);
     assert_eq!(o.due_at.to_rfc3339(), "2027-02-09T16:00:00+00:00", "statutory days off: 除夕 02-05 and 初一–初三 02-06..02-08");
 
@@ -356,8 +356,9 @@ async fn provisional_deadlines_are_recomputed_when_the_year_arrives(backend: Bac
     let done = tongbao::schedule::recompute::recompute(&*lib.store, &cal, &leads, chrono::Utc::now()).await.unwrap();
     assert_eq!(done.settled, 1);
     let stored = obligations_of(&lib, r.reports[0].report_id).await;
-    assert!(!stored[0].deadline.provisional);
-    assert_eq!(stored[0].deadline.due_at.to_rfc3339(), "2027-02-10T16:00:00+00:00");
+    let report = stored.iter().find(|o| o.duty == Duty::Report).unwrap();
+    assert!(!report.deadline.provisional);
+    assert_eq!(report.deadline.due_at.to_rfc3339(), "2027-02-10T16:00:00+00:00");
 }
 
 /// Reports stored before migration 0003 had no `provinces` column; 0004 fills it from their bodies.
@@ -884,7 +885,41 @@ async fn a_final_follow_up_ends_the_chain_of_follow_ups(backend: Backend) {
     );
 }
 
+/// 《僵尸机制》 Art. 13: a disposal feedback given by telephone leaves the written form owed,
+/// which the written feedback then delivers; 《通报办法》 Art. 16¶2: a warning CNCERT receives
+/// gives it a duty to track and analyse it and report what is important to CSB.
+async fn a_phoned_feedback_leaves_the_form_owed_and_a_warning_is_tracked_by_cncert(backend: Backend) {
+    let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n").unwrap();
+    let engine = tongbao::intake::decide::Engine { calendar: tongbao::rules::Calendar::builtin(), policy: Default::default(), ownership };
+    let lib = Lib::with_engine_on(std::sync::Arc::new(engine), backend).await;
+    let found = lib.submit("CNCERT", botnet(200_000, &[], "2026-06-01 08:00"), "2026-06-01T00:10:00Z").await;
+    let event_id = found.reports[0].report_id;
+    let feedback = json!({"kind": "disposal_feedback", "content": {"notice_ref": event_id.to_string(), "unit_name": "中国电信广东分公司",
+        "disposed": ["203.0.113.7"]}});
+    let phoned = lib.submit_as(Sender::Unit("CT-GD".parse().unwrap()), Channel::Phone, feedback.clone(), "2026-06-01T02:00:00Z").await;
+    assert_eq!(phoned.outcome, Outcome::Accepted, "{:?}", phoned.errors);
+    let form = |os: &[tongbao::model::Obligation]| {
+        os.iter().find(|o| o.duty == Duty::WrittenReport && o.actor.to_string() == "unit:CT-GD").map(|o| (o.status, o.basis.code.clone()))
+    };
+    assert_eq!(form(&obligations_of(&lib, event_id).await), Some((ObligationStatus::Open, "botnet-13".to_string())));
+    let written = lib.submit("CT-GD", feedback, "2026-06-01T05:00:00Z").await;
+    assert_eq!(written.outcome, Outcome::Accepted, "{:?}", written.errors);
+    assert_eq!(form(&obligations_of(&lib, event_id).await).map(|f| f.0), Some(ObligationStatus::Met));
+
+    let warning = json!({"kind": "warning", "discovered_at": "2026-06-02 09:00", "category": "vulnerability", "level": 2, "provinces": ["GD"],
+        "content": {"description": "d", "potential_harm": "h", "affected_scope": "s", "aware_parties": "a", "recommendations": "r"}});
+    let w = lib.submit("CT-GD", warning, "2026-06-02T02:00:00Z").await;
+    let track =
+        obligations_of(&lib, w.reports[0].report_id).await.into_iter().find(|o| o.duty == Duty::TrackWarning).expect("CNCERT tracks it");
+    assert_eq!(
+        (track.actor.to_string(), track.to.iter().map(|p| p.to_string()).collect::<Vec<_>>()),
+        ("cncert".into(), vec!["csb".to_string()])
+    );
+    assert!(!track.binding, "the article says 立即 and sets no time: a reminder");
+}
+
 crate::on_both_backends!(
+    a_phoned_feedback_leaves_the_form_owed_and_a_warning_is_tracked_by_cncert,
     a_final_follow_up_ends_the_chain_of_follow_ups,
     the_same_submission_sent_concurrently_is_stored_once,
     a_report_meets_its_own_duty_on_time_or_late,

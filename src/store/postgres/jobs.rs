@@ -233,9 +233,10 @@ impl JobStore for PgStore {
         let purged = Purged {
             // A report with a duty still open stays, whatever its age: the unit must still be
             // able to send the written report or the feedback it owes, naming it. Its
-            // submission stays with it (the bytes it came as).
+            // submission stays with it (the bytes it came as). CNCERT's reminder to track a
+            // warning (Art. 16¶2 [通报办法]) is its own note and keeps nothing.
             reports: run("DELETE FROM reports WHERE received_at < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM obligations o WHERE o.report_id = reports.id AND o.status = 'open')")
+                 AND NOT EXISTS (SELECT 1 FROM obligations o WHERE o.report_id = reports.id AND o.status = 'open' AND o.duty <> 'track_warning')")
             .await?,
             submissions: run(
                 // The old reports left are the few kept for a duty: read by the received_at index.
