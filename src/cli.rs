@@ -407,7 +407,7 @@ async fn digest(app: App, args: DigestArgs, json: bool) -> anyhow::Result<i32> {
         let (fresh, d) = crate::schedule::send_digest(&*app.store, month, chrono::Utc::now()).await?;
         (Some(fresh), d)
     } else {
-        (None, crate::schedule::compute_digest(&*app.store, month).await?)
+        (None, crate::schedule::compute_digest(&*app.store, month, chrono::Utc::now()).await?)
     };
     if let Some(out) = &args.out {
         let bytes = crate::digest::workbook::xlsx(&d).map_err(|e| anyhow::anyhow!(e))?;

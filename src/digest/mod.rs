@@ -11,6 +11,7 @@ use crate::model::report::ReportBody;
 use crate::model::{Category, Grade, Party, Province, Unit, WarningLevel, YearMonth};
 use crate::rules::calendar::local_display;
 use crate::store::jobs::{MonthFacts, Tally};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -64,8 +65,12 @@ pub struct Digest {
     pub previous_month: String,
     pub total: u64,
     pub previous_total: u64,
-    /// Month-on-month change of the total, in percent (`None` when last month had none).
+    /// Month-on-month change of the total, in percent (`None` when last month had none, or this
+    /// month is not over: a part of a month is not compared with a whole one).
     pub change: Option<f64>,
+    /// When the month is not over yet: the Beijing time its counts run to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress_as_of: Option<String>,
     /// One sentence on the trend (态势), in Chinese.
     pub trend: String,
     pub by_kind: Vec<Line>,
@@ -126,7 +131,9 @@ fn pct(part: u64, whole: u64) -> Option<f64> {
 }
 
 /// The digest of `month` from what the store counted for it and for the month before.
-pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Unit]) -> Digest {
+/// `as_of` is when the counts were taken if the month is not over then: the digest says so and
+/// compares nothing.
+pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Unit], as_of: Option<DateTime<Utc>>) -> Digest {
     let unit_label = |code: &str| match units.iter().find(|u| u.code.as_str() == code) {
         Some(u) => format!("{}（{}）", u.name, u.code),
         None => code.to_string(),
@@ -148,11 +155,17 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
     let (kc, kp) = (kinds(cur), kinds(prev));
     let total: u64 = cur.by_kind_severity.iter().map(|x| x.2).sum();
     let previous_total: u64 = prev.by_kind_severity.iter().map(|x| x.2).sum();
-    let change = (previous_total > 0).then(|| ((total as f64 - previous_total as f64) * 1000.0 / previous_total as f64).round() / 10.0);
+    let change = (previous_total > 0 && as_of.is_none())
+        .then(|| ((total as f64 - previous_total as f64) * 1000.0 / previous_total as f64).round() / 10.0);
+    let in_progress_as_of = as_of.map(crate::rules::calendar::local_display);
     let incidents = |f: &MonthFacts| {
         f.by_kind_severity.iter().filter(|(k, ..)| k != "monthly_general" && k != "contact_update").map(|x| x.2).sum::<u64>()
     };
     let trend = match change {
+        None if as_of.is_some() => format!(
+            "本月尚未结束（统计截至 {}），暂不与上月比较：本月至今共收到报告 {total} 份，上月全月 {previous_total} 份。",
+            in_progress_as_of.as_deref().unwrap_or_default()
+        ),
         None if total == 0 => "本月及上月均无报送。".to_string(),
         None => format!("本月共收到报告 {total} 份，上月无报送。"),
         Some(c) if c > 0.0 => format!("本月共收到报告 {total} 份，较上月（{previous_total} 份）上升 {c}%。"),
@@ -197,6 +210,7 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
         previous_month: month.previous().to_string(),
         total,
         previous_total,
+        in_progress_as_of,
         change,
         trend,
         by_kind: lines(&kc, &kp, |k| crate::model::ReportKind::parse(k).map(|k| k.label_zh().to_string()).unwrap_or_else(|| k.to_string())),

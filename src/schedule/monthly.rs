@@ -186,8 +186,9 @@ pub async fn digest_reads_from<S: JobStore>(store: &S, now: DateTime<Utc>) -> Re
     Ok(start_of_day(unsent.previous().first_day()))
 }
 
-/// Counts `month` and the month before and builds its digest.
-pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth) -> Result<Digest, StoreError> {
+/// Counts `month` and the month before and builds its digest, as of `now` (a month not over
+/// then is marked so, and not compared).
+pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth, now: DateTime<Utc>) -> Result<Digest, StoreError> {
     let (a, b) = digest::span(month);
     let (pa, pb) = digest::span(month.previous());
     // Each report counts in the first digest not yet sent when it arrived: one discovered in a
@@ -204,7 +205,8 @@ pub async fn compute<S: Store + JobStore>(store: &S, month: YearMonth) -> Result
     add_summarised_events(store, month, &mut cur).await?;
     add_summarised_events(store, month.previous(), &mut prev).await?;
     let units = store.units().await?;
-    Ok(digest::build(month, &cur, &prev, &units))
+    let month_over = start_of_day(month.next().first_day()) <= now;
+    Ok(digest::build(month, &cur, &prev, &units, (!month_over).then_some(now)))
 }
 
 /// Adds to a month's facts the general events its units listed in their monthly summaries
@@ -257,7 +259,7 @@ async fn add_summarised_events<S: JobStore>(store: &S, month: YearMonth, facts: 
 
 /// Sends `month`'s digest to CSB and all bureaus, once: `Ok(false)` when it was sent before.
 pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: DateTime<Utc>) -> Result<(bool, Digest), StoreError> {
-    let d = compute(store, month).await?;
+    let d = compute(store, month, now).await?;
     let (from, to) = digest::span(month);
     let payload = serde_json::json!({
         "title": format!("【月度通报】{month} 网络安全信息通报"),

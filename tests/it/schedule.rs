@@ -222,7 +222,7 @@ async fn a_september_digest_counts_exactly_what_was_stored_and_is_sent_once(back
     lib.submit("CM-GROUP", ev("general", "GD", "2026-10-01T00:00:00+08:00"), "2026-10-01T00:00:00+08:00").await;
 
     let month: YearMonth = "2026-09".parse().unwrap();
-    let d = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
+    let d = tongbao::schedule::compute_digest(&*store, month, Utc::now()).await.unwrap();
     assert_eq!((d.total, d.previous_total), (7, 1));
     assert_eq!(d.change, Some(600.0));
     let count =
@@ -364,7 +364,7 @@ async fn the_digest_of_a_month_counts_the_events_discovered_in_it_and_the_genera
     // IDC-BJ's summary for September comes in time too.
     lib.submit("IDC-BJ", summary("2026-09", &[("2026-09-10 10:00", "web_defacement")]), "2026-10-09T11:00:00+08:00").await;
 
-    let d = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
+    let d = tongbao::schedule::compute_digest(&*store, month, Utc::now()).await.unwrap();
     let count =
         |lines: &[tongbao::digest::Line], label: &str| lines.iter().find(|l| l.label.contains(label)).map(|l| (l.count, l.previous));
     assert_eq!(count(&d.by_grade, "重大"), Some((1, 0)), "{:?}", d.by_grade);
@@ -388,9 +388,9 @@ async fn the_digest_of_a_month_counts_the_events_discovered_in_it_and_the_genera
     // An event discovered in September but received after September's digest went out is
     // October's late arrival, never lost between the two.
     lib.submit("IDC-BJ", event("large", "2026-09-29T10:00:00+08:00"), "2026-10-22T10:00:00+08:00").await;
-    let again = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
+    let again = tongbao::schedule::compute_digest(&*store, month, Utc::now()).await.unwrap();
     assert_eq!(count(&again.by_grade, "一般（事件）"), Some((3, 0)), "a digest that went out is not changed by later summaries");
-    let october = tongbao::schedule::compute_digest(&*store, "2026-10".parse().unwrap()).await.unwrap();
+    let october = tongbao::schedule::compute_digest(&*store, "2026-10".parse().unwrap(), Utc::now()).await.unwrap();
     assert_eq!(count(&october.by_category, "木马"), Some((1, 0)), "{:?}", october.by_category);
     assert_eq!(october.late_summaries.len(), 1, "the resent summary is not late: {:?}", october.late_summaries);
     assert_eq!(
@@ -400,7 +400,7 @@ async fn the_digest_of_a_month_counts_the_events_discovered_in_it_and_the_genera
         october.by_category
     );
     assert_eq!(count(&october.by_grade, "较大"), Some((1, 0)), "the late arrival: {:?}", october.by_grade);
-    let september = tongbao::schedule::compute_digest(&*store, month).await.unwrap();
+    let september = tongbao::schedule::compute_digest(&*store, month, Utc::now()).await.unwrap();
     assert_eq!(september.by_grade, again.by_grade, "September's sent digest is recomputed the same");
     assert!(
         october.late_summaries[0].contains("CM-GROUP") && october.late_summaries[0].contains("2026-09"),
@@ -583,6 +583,11 @@ async fn january_2027_without_a_schedule_raises_no_false_alarm(backend: Backend)
     let ct_gd = store.keyed_obligations("monthly_summary:CT-GD:2026-12").await.unwrap();
     assert_eq!(ct_gd[0].status, ObligationStatus::Met, "a summary on the 8th is on time, not 迟报");
     assert!(ct_gd[0].deadline.provisional);
+
+    // A digest of January looked at on the 8th says the month is not over, and compares nothing.
+    let partial = tongbao::schedule::compute_digest(&*store, "2027-01".parse().unwrap(), t("2027-01-08T10:00:00+08:00")).await.unwrap();
+    assert_eq!(partial.in_progress_as_of.as_deref(), Some("2027-01-08 10:00"));
+    assert!(partial.change.is_none() && partial.trend.contains("本月尚未结束"), "{}", partial.trend);
 
     // The 9th: the 5th working day has passed under any schedule; the others are missing.
     s.tick(t("2027-01-09T09:00:00+08:00")).await;

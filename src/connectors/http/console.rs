@@ -848,7 +848,7 @@ async fn digest_view<S: Store + JobStore>(
     state: &HttpState<S>,
     month: crate::model::YearMonth,
 ) -> Result<serde_json::Value, crate::store::StoreError> {
-    let d = crate::schedule::compute_digest(&*state.store, month).await?;
+    let d = crate::schedule::compute_digest(&*state.store, month, chrono::Utc::now()).await?;
     let sent = state.store.outbox(&OutboxFilter { subject_id: Some(format!("digest:{month}")), limit: 200, ..Default::default() }).await?;
     let rate = |r: Option<f64>| r.map(|v| format!("{v}%")).unwrap_or_else(|| "—".into());
     Ok(json!({
@@ -919,7 +919,7 @@ async fn digest_file<S: Store + JobStore>(state: &HttpState<S>, viewer: &Viewer,
     let Ok(month) = month.parse::<crate::model::YearMonth>() else {
         return (StatusCode::NOT_FOUND, "没有这个月份").into_response();
     };
-    let d = match crate::schedule::compute_digest(&*state.store, month).await {
+    let d = match crate::schedule::compute_digest(&*state.store, month, chrono::Utc::now()).await {
         Ok(d) => d,
         Err(e) => return super::store_unavailable(&e).into_response(),
     };
