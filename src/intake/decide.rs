@@ -810,14 +810,18 @@ fn notify_botnet_owners(
     let received_at = d.submission.received_at;
     if let (ReportBody::BotnetEvent(b), None) = (&content.body, earlier) {
         let grade = content.grade.unwrap_or(Grade::General);
+        // Each owner's targets, and the botnets they belong to.
         let mut owners: std::collections::BTreeMap<UnitCode, Vec<String>> = std::collections::BTreeMap::new();
-        for bn in &b.botnets {
+        let mut botnets_of: std::collections::BTreeMap<UnitCode, std::collections::BTreeSet<usize>> = Default::default();
+        for (i, bn) in b.botnets.iter().enumerate() {
             if let Some(u) = engine.ownership.of_ip(bn.cc_ip) {
                 owners.entry(u.clone()).or_default().push(format!("{}:{}", bn.cc_ip, bn.port));
+                botnets_of.entry(u.clone()).or_default().insert(i);
             }
             for dm in &bn.domains {
                 if let Some(u) = engine.ownership.of_domain(dm) {
                     owners.entry(u.clone()).or_default().push(dm.to_string());
+                    botnets_of.entry(u.clone()).or_default().insert(i);
                 }
             }
         }
@@ -832,9 +836,7 @@ fn notify_botnet_owners(
                 // The notice to the units concerned is CNCERT's (Art. 8(三)): delivered, it meets cncert_notify.
                 "performs": { "report": id, "duty": Duty::CncertNotify },
                 "title": format!("【处置通知】{}木马和僵尸网络事件：请于 {due} 前反馈处置情况", grade.label_zh()),
-                "lines": std::iter::once(format!("报告编号：{id}（反馈时请在 notice_ref 中填写）"))
-                    .chain(targets.iter().map(|t| format!("待处置：{t}")))
-                    .collect::<Vec<_>>(),
+                "lines": disposal_notice_lines(id, grade, b, botnets_of.get(owner), owner, targets),
             });
             d.outbox.push(crate::fanout::party_row(OutboxKind::Notice, &Party::Unit(owner.clone()), "to", id.to_string(), &payload));
             d.audit.push(AuditRow {
@@ -1101,6 +1103,36 @@ fn draft_public_notice(d: &mut Decision, report: ReportId, content: &crate::mode
         "provinces": content.provinces,
     });
     d.outbox.push(crate::fanout::party_row(OutboxKind::NoticeDraft, &Party::Csb, "review", report.to_string(), &payload));
+}
+
+/// What CNCERT's disposal notice tells a unit (Art. 8(三) [僵尸机制], 事件通报内容): for each of
+/// its botnets the C&C address, port and discovery time, the operator it belongs to, the
+/// malicious domains, the scale and the potential harm; then what it is asked to dispose of.
+fn disposal_notice_lines(
+    id: ReportId,
+    grade: Grade,
+    b: &crate::model::report::BotnetBody,
+    mine: Option<&std::collections::BTreeSet<usize>>,
+    owner: &UnitCode,
+    targets: &[String],
+) -> Vec<String> {
+    let mut lines = vec![format!("报告编号：{id}（反馈时请在 notice_ref 中填写）"), format!("事件分级：{}", grade.label_zh())];
+    for i in mine.into_iter().flatten() {
+        let n = &b.botnets[*i];
+        let domains =
+            if n.domains.is_empty() { "无".to_string() } else { n.domains.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("、") };
+        lines.push(format!(
+            "控制端：IP {} 端口 {}，发现时间 {}，所属基础电信运营企业 {}，恶意域名 {domains}，规模 {} 个受控IP",
+            n.cc_ip,
+            n.port.get(),
+            crate::model::time::local_zh(n.discovered_at),
+            b.operator.clone().unwrap_or_else(|| owner.to_string()),
+            n.bot_count
+        ));
+    }
+    lines.push("潜在危害：受控主机可被控制端远程操纵，用于发起拒绝服务攻击、窃取用户信息、发送垃圾邮件或传播恶意代码".to_string());
+    lines.extend(targets.iter().map(|t| format!("待处置：{t}")));
+    lines
 }
 
 /// Art. 9(四) [僵尸机制]: targets left undisposed in a feedback, or still malicious at

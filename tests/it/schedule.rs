@@ -82,6 +82,17 @@ async fn a_major_botnet_event_whose_feedback_never_comes_is_reminded_alerted_and
     let ob = feedback.id.to_string();
     // The disposal notice itself went to ISP-X at once.
     assert_eq!(rows_about(&lib, &report.to_string()).await.iter().filter(|r| r.2 == "unit:ISP-X").count(), 1);
+    // Art. 8(三) [僵尸机制]: it carries the C&C's address, port, discovery time and operator, the
+    // malicious domains, the scale and the potential harm.
+    let notice = lib
+        .outbox(OutboxFilter { kind: Some(OutboxKind::Notice), recipient: Some("unit:ISP-X".into()), ..Default::default() })
+        .await
+        .remove(0)
+        .payload
+        .to_string();
+    for part in ["控制端：IP 203.0.113.7 端口 6667", "发现时间 2026-06-01 08:00", "所属基础电信运营企业", "恶意域名", "规模 600000 个受控IP", "潜在危害"] {
+        assert!(notice.contains(part), "{part} in {notice}");
+    }
 
     let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
     s.tick(t("2026-06-01T08:15:00+08:00")).await;
