@@ -9,7 +9,7 @@ use crate::model::report::{Report, ReportBody, ReportContent, ReportInput};
 use crate::model::submission::Sender;
 use crate::model::{
     AcceptedReport, Duty, ErrorCode, Grade, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Outcome, Party, Province,
-    Receipt, Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode, UnitType,
+    Receipt, Region, Regrade, ReportId, ReportKind, Submission, Unit, UnitCode,
 };
 use crate::rules::botnet;
 use crate::rules::obligations::{self as ob, ObligationDraft, ReportFacts, Reporter, Urgency};
@@ -281,7 +281,7 @@ fn accept(
         d.regrades.iter().filter_map(|g| ctx.refs.get(&g.report_id)).flat_map(|r| r.provinces.iter().copied()).collect();
     let mut drafts = duties_of(d, id, &content, unit, earlier.as_ref(), raised_by_hub, &regraded_provinces, engine);
     let mut fulfils = answers_and_updates(d, id, ptr, &content, unit, &me, earlier.as_ref(), notice.as_ref(), &mut drafts, ctx, engine);
-    notify_botnet_owners(d, id, &content, unit, earlier.as_ref(), &mut drafts, engine);
+    notify_botnet_owners(d, id, ptr, &content, unit, earlier.as_ref(), &mut drafts, engine);
     let mut summaries = oblige(d, id, drafts, &mut fulfils, &content, unit, engine);
     if let (Some(o), ReportBody::Appeal(b)) = (appealed, &content.body) {
         summaries.push(reopen(d, ctx, o, b, id, &me, engine));
@@ -743,7 +743,9 @@ fn answers_and_updates(
                 fulfils.push(Fulfils::About { report: event.id, duty: Duty::WrittenReport, actor: me.clone() });
             }
             let grade = event.grade.unwrap_or(Grade::General);
-            let found_by_cncert = event.reporter_type == UnitType::Cncert;
+            // Art. 9(三) [僵尸机制]: CNCERT verifies what it monitored, and what it collected from
+            // others (an IDC's report, a feed): only an operator verifies its own findings.
+            let found_by_cncert = !event.reporter_type.is_basic_telecom();
             let bureaus = ob::bureaus(&event.provinces, event.reporter_region);
             drafts.extend(
                 ob::after_feedback(grade, received_at, &unit.code, found_by_cncert, bureaus, &engine.calendar)
@@ -795,9 +797,11 @@ fn answers_and_updates(
 
 /// CNCERT's disposal notice to whoever answers for a new botnet event's addresses and domains,
 /// with the duties it gives them. Nothing for a follow-up or another kind.
+#[allow(clippy::too_many_arguments)]
 fn notify_botnet_owners(
     d: &mut Decision,
     id: ReportId,
+    ptr: &str,
     content: &ReportContent,
     unit: &Unit,
     earlier: Option<&ReportRef>,
@@ -825,8 +829,16 @@ fn notify_botnet_owners(
                 }
             }
         }
+        if owners.is_empty() {
+            // Nobody answers for these addresses in the ownership file: said, so that CNCERT
+            // notifies by hand rather than believing it done.
+            d.receipt.notes.push(crate::model::Note::new(
+                ptr,
+                "控制端地址和恶意域名均不在归属表（ownership）中：未能自动通知任何处置单位，请CNCERT人工通报".to_string(),
+            ));
+        }
         // Art. 9(三): the verification after disposal falls to the basic telecom operator that
-        // found the event; an IDC or registry that reports one owes none (CNCERT verifies those it found).
+        // found the event; CNCERT, as the monitoring unit, verifies every other (NOTES.md 14).
         let found_by_operator = unit.unit_type.is_basic_telecom().then_some(&unit.code);
         for (i, (owner, targets)) in owners.iter().enumerate() {
             let notice = ob::after_notice(grade, received_at, owner, found_by_operator.filter(|_| i == 0), &engine.calendar);

@@ -90,7 +90,14 @@ async fn a_major_botnet_event_whose_feedback_never_comes_is_reminded_alerted_and
         .remove(0)
         .payload
         .to_string();
-    for part in ["控制端：IP 203.0.113.7 端口 6667", "发现时间 2026-06-01 08:00", "所属基础电信运营企业", "恶意域名", "规模 600000 个受控IP", "潜在危害"] {
+    for part in [
+        "控制端：IP 203.0.113.7 端口 6667",
+        "发现时间 2026-06-01 08:00",
+        "所属基础电信运营企业",
+        "恶意域名",
+        "规模 600000 个受控IP",
+        "潜在危害",
+    ] {
         assert!(notice.contains(part), "{part} in {notice}");
     }
 
@@ -432,8 +439,23 @@ async fn only_an_operator_that_found_a_botnet_owes_its_verification(backend: Bac
         assert_eq!(!verification.is_empty(), owes, "{unit}: {verification:?}");
         if owes {
             assert_eq!(verification, vec![format!("unit:{unit}")]);
+        } else {
+            // An event CNCERT collected from another unit is verified by CNCERT, the monitoring
+            // unit (Art. 9(三)), once the notified unit has fed back.
+            let feedback = serde_json::json!({"kind": "disposal_feedback", "content": {"notice_ref": id.to_string(),
+                "unit_name": "某省级运营商", "disposed": ["203.0.113.7"]}});
+            let f = lib.submit("ISP-X", feedback, "2026-06-01T02:00:00Z").await;
+            assert!(f.errors.is_empty(), "{:?}", f.errors);
+            let os = lib.store.obligations(&ObligationFilter { report: Some(id), limit: 100, ..Default::default() }).await.unwrap();
+            let verifier: Vec<_> = os.iter().filter(|o| o.duty == Duty::Verification).map(|o| o.actor.to_string()).collect();
+            assert_eq!(verifier, vec!["cncert"], "{unit}'s event is verified by CNCERT");
         }
     }
+    // A C&C nobody answers for in the ownership file: the receipt says nobody could be told.
+    let stray = serde_json::json!({"kind": "botnet_event", "discovered_at": "2026-06-01 08:00", "provinces": ["GD"],
+        "content": {"botnets": [{"cc_ip": "192.0.2.44", "port": 80, "bot_count": 10}]}});
+    let r = lib.submit("CT-GD", stray, "2026-06-01T00:20:00Z").await;
+    assert!(r.notes.iter().any(|n| n.message.contains("未能自动通知任何处置单位")), "{:?}", r.notes);
 }
 
 /// Art. 7 and 9(二)(三) [僵尸机制]: a regrade moves the clocks it changes. A general botnet's
