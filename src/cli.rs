@@ -308,7 +308,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Users(cmd) => users(open(&cli.config).await?, cmd, cli.json).await,
         Command::Outbox => {
             let app = open(&cli.config).await?;
-            let backlog = app.store.outbox_backlog(Utc::now()).await?;
+            let backlog = app.store.outbox_backlog(crate::clock::now()).await?;
             if cli.json {
                 print_json(&backlog)?;
             } else if backlog.is_empty() {
@@ -361,7 +361,7 @@ async fn users(app: App, cmd: UsersCmd, json: bool) -> anyhow::Result<i32> {
             })
             .await?;
             let user = User { name: name.clone(), role: role.clone(), password_hash };
-            if !app.store.put_user(&user, replace, Utc::now()).await? {
+            if !app.store.put_user(&user, replace, crate::clock::now()).await? {
                 eprintln!("user {name} exists; add --replace to give it a new role and password");
                 return Ok(1);
             }
@@ -385,7 +385,7 @@ async fn users(app: App, cmd: UsersCmd, json: bool) -> anyhow::Result<i32> {
         }
         UsersCmd::Remove { name } => {
             let name: UserName = name.parse().map_err(|e: String| anyhow::anyhow!("NAME: {e}"))?;
-            if !app.store.remove_user(&name, Utc::now()).await? {
+            if !app.store.remove_user(&name, crate::clock::now()).await? {
                 eprintln!("no user {name}");
                 return Ok(1);
             }
@@ -404,10 +404,10 @@ async fn digest(app: App, args: DigestArgs, json: bool) -> anyhow::Result<i32> {
         }
     };
     let (sent, d) = if args.send {
-        let (fresh, d) = crate::schedule::send_digest(&*app.store, month, chrono::Utc::now()).await?;
+        let (fresh, d) = crate::schedule::send_digest(&*app.store, month, crate::clock::now()).await?;
         (Some(fresh), d)
     } else {
-        (None, crate::schedule::compute_digest(&*app.store, month, chrono::Utc::now()).await?)
+        (None, crate::schedule::compute_digest(&*app.store, month, crate::clock::now()).await?)
     };
     if let Some(out) = &args.out {
         let bytes = crate::digest::workbook::xlsx(&d).map_err(|e| anyhow::anyhow!(e))?;
@@ -534,7 +534,7 @@ async fn calendar(config_path: &Path, cmd: CalendarCmd, json: bool) -> anyhow::R
         }
         CalendarCmd::Recompute => {
             let app = open(config_path).await?;
-            let r = app.recompute_provisional(chrono::Utc::now()).await?;
+            let r = app.recompute_provisional(crate::clock::now()).await?;
             println!("recomputed {} provisional deadline(s); {} alert(s) corrected", r.settled, r.corrected);
             Ok(0)
         }
@@ -616,7 +616,7 @@ async fn import_calendar(config_path: &Path, notice: &Path, year: Option<i32>, d
         println!("wrote {} into {}", read.year, target.display());
     }
     let app = open(config_path).await?;
-    let r = app.recompute_provisional(chrono::Utc::now()).await?;
+    let r = app.recompute_provisional(crate::clock::now()).await?;
     if !json {
         println!("recomputed {} provisional deadline(s); {} alert(s) corrected", r.settled, r.corrected);
     }
@@ -768,7 +768,7 @@ async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
         UnitsCmd::Import { file } => {
             let units = read_units_file(&file)?;
-            let n = app.store.import_units(&units, Utc::now()).await?;
+            let n = app.store.import_units(&units, crate::clock::now()).await?;
             if json {
                 print_json(&serde_json::json!({ "imported": n }))?;
             } else {
@@ -781,7 +781,7 @@ async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
                 bail!("no registered unit {code}");
             }
             let token = crate::connectors::http::new_token();
-            app.store.issue_token(&code, &crate::model::submission::sha256_hex(token.as_bytes()), Utc::now()).await?;
+            app.store.issue_token(&code, &crate::model::submission::sha256_hex(token.as_bytes()), crate::clock::now()).await?;
             if json {
                 print_json(&serde_json::json!({ "unit": code, "token": token }))?;
             } else {
@@ -792,7 +792,7 @@ async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
         UnitsCmd::Token(TokenCmd::Revoke { unit, token }) => {
             let code: UnitCode = parse_arg("unit", &unit, unit.parse())?;
             let hash = token.map(|t| crate::model::submission::sha256_hex(t.trim().as_bytes()));
-            let n = app.store.revoke_tokens(&code, hash.as_deref(), Utc::now()).await?;
+            let n = app.store.revoke_tokens(&code, hash.as_deref(), crate::clock::now()).await?;
             if json {
                 print_json(&serde_json::json!({ "unit": code, "revoked": n }))?;
             } else {
@@ -835,7 +835,7 @@ async fn ingest(app: App, args: IngestArgs, json: bool) -> anyhow::Result<i32> {
     for file in &args.files {
         let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let name = file.display().to_string();
-        let mut sub = Submission::by_content(channel, Sender::Unit(unit.clone()), raw, Utc::now());
+        let mut sub = Submission::by_content(channel, Sender::Unit(unit.clone()), raw, crate::clock::now());
         sub.external_id = Some(name.clone());
         let receipt = if crate::forms::is_spreadsheet(&sub.raw, &name) {
             let (items, notes) = crate::forms::parse_with_notes(&sub.raw, &name, sub.received_at, &crate::forms::Limits::default());
@@ -981,7 +981,7 @@ async fn appeals(app: App, cmd: AppealsCmd, json: bool) -> anyhow::Result<i32> {
                 return Ok(2);
             }
             let by = Answerer::Cncert { person: by.trim().to_string() };
-            match crate::intake::appeals::answer(&*app.store, id, &by, &text, Utc::now()).await? {
+            match crate::intake::appeals::answer(&*app.store, id, &by, &text, crate::clock::now()).await? {
                 Answered::Done => {
                     if json {
                         print_json(&serde_json::json!({ "appeal": id, "status": "answered" }))?;
@@ -1030,7 +1030,7 @@ async fn list_obligations(app: App, a: ObligationsArgs, json: bool) -> anyhow::R
             eprintln!("--by: say who did it");
             return Ok(2);
         }
-        return match app.store.close_cncert_duty(id, by.trim(), &note, Utc::now()).await? {
+        return match app.store.close_cncert_duty(id, by.trim(), &note, crate::clock::now()).await? {
             Some(status) => {
                 if json {
                     print_json(&serde_json::json!({ "id": id, "status": status }))?;

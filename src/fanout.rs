@@ -246,7 +246,7 @@ fn child(row: &OutboxItem, d: &Destination, party: &Party) -> OutboxRow {
 /// Expands urgent party rows as they appear (every `poll`), until shutdown.
 pub async fn run<S: Store + JobStore>(store: Arc<S>, poll: Duration, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
-        match expand_once(&*store, Utc::now(), false).await {
+        match expand_once(&*store, crate::clock::now(), false).await {
             Ok(e) if e.parties > 0 => tracing::info!(parties = e.parties, rows = e.rows, "urgent notices fanned out"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "fan-out failed; retrying"),

@@ -89,9 +89,12 @@ pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
     for w in crate::config::warnings(loaded) {
         tracing::warn!(message = %w);
     }
+    if let Some(clock) = crate::clock::describe() {
+        tracing::warn!(%clock, "not the system clock: every deadline, alert and job runs on this one");
+    }
     let years: Vec<i32> = loaded.calendar.years().collect();
     tracing::info!(?years, "calendar loaded");
-    let recomputed = app.recompute_provisional(chrono::Utc::now()).await?;
+    let recomputed = app.recompute_provisional(crate::clock::now()).await?;
     if recomputed.settled > 0 {
         tracing::info!(
             settled = recomputed.settled,
@@ -99,7 +102,7 @@ pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
             "provisional deadlines recomputed with new calendar data"
         );
     }
-    if let Some(year) = loaded.calendar.schedule_missing(chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()) {
+    if let Some(year) = loaded.calendar.schedule_missing(crate::clock::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()) {
         tracing::warn!(
             year,
             "the calendar has no State Council holiday schedule for {year}: deadlines in it are provisional (statutory holidays only) until `tongbao calendar import` reads the notice"

@@ -7,7 +7,6 @@
 use crate::intake::Intake;
 use crate::model::submission::Sender;
 use crate::model::{Channel, ErrorCode, IntakeError, Outcome, Submission, UnitCode};
-use chrono::Utc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -87,7 +86,7 @@ impl FolderSource {
             file_with_receipt(file, &dir.join("rejected"), &serde_json::to_vec_pretty(&note).unwrap_or_default())?;
             return Ok(true);
         };
-        let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit.clone()), raw, Utc::now());
+        let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit.clone()), raw, crate::clock::now());
         sub.dedupe_key = format!("folder:{}", sub.dedupe_key);
         sub.external_id = file.file_name().map(|n| n.to_string_lossy().into_owned());
         let Some(receipt) = super::submit_until_stored(intake, sub, shutdown).await else { return Ok(false) };

@@ -47,7 +47,7 @@ impl<S: Store + Send + Sync + 'static> Lease<S> {
         let task = tokio::spawn(async move {
             let step = self.ttl / 3;
             while !*stopped.borrow() {
-                let now = chrono::Utc::now();
+                let now = crate::clock::now();
                 let until = now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::seconds(120));
                 let now_held = match self.store.hold_lease(&self.name, &self.holder, now, until).await {
                     Ok(held) => held,

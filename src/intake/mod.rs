@@ -68,7 +68,7 @@ impl Intake {
             let (store, engine) = (store.clone(), engine.clone());
             Arc::new(move |form: AppealForm, channel: AppealChannel| {
                 let (store, engine) = (store.clone(), engine.clone());
-                Box::pin(async move { appeals::lodge(&*store, &engine, &form, channel, chrono::Utc::now()).await })
+                Box::pin(async move { appeals::lodge(&*store, &engine, &form, channel, crate::clock::now()).await })
             })
         };
         let writer_engine = engine.clone();

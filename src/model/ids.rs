@@ -35,6 +35,21 @@ impl fmt::Display for UnitCode {
 }
 string_serde!(UnitCode, "UnitCode", "单位代码");
 
+/// A UUIDv7 minted at the hub clock's now (`crate::clock`), so that a hub on a simulated clock
+/// dates its rows by that clock too (the outbox tells a row's age by its id); counted, so ids
+/// minted in one millisecond still sort by creation.
+fn v7_now() -> uuid::Uuid {
+    if crate::clock::is_system() {
+        return uuid::Uuid::now_v7();
+    }
+    static CONTEXT: std::sync::Mutex<uuid::timestamp::context::ContextV7> =
+        std::sync::Mutex::new(uuid::timestamp::context::ContextV7::new());
+    let now = crate::clock::now();
+    let context = CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
+    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&*context, secs, now.timestamp_subsec_nanos()))
+}
+
 macro_rules! uuid_id {
     ($ty:ident, $name:literal, $desc:literal) => {
         #[doc = $desc]
@@ -44,7 +59,7 @@ macro_rules! uuid_id {
         impl $ty {
             /// A new time-ordered id (UUIDv7), so ids sort by creation.
             pub fn new() -> Self {
-                $ty(uuid::Uuid::now_v7())
+                $ty(v7_now())
             }
             pub fn as_uuid(&self) -> uuid::Uuid {
                 self.0

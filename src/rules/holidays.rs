@@ -9,7 +9,8 @@
 //! will say, so only then may the hub call a duty missed.
 
 use chrono::{Datelike, Duration, NaiveDate};
-use nongli::{ChineseDate, SolarTerm};
+use tyme4rs::tyme::lunar::LunarDay;
+use tyme4rs::tyme::solar::{SolarDay, SolarTerm};
 
 /// A festival of the measures (Art. 2, 全体公民放假的节日).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -56,18 +57,23 @@ impl Festival {
 /// The years the lunar tables cover.
 const LUNAR_YEARS: std::ops::RangeInclusive<i32> = 1901..=2099;
 
+fn gregorian(d: SolarDay) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(i32::try_from(d.get_year()).ok()?, u32::try_from(d.get_month()).ok()?, u32::try_from(d.get_day()).ok()?)
+}
+
+/// The day of the lunar `month`/`day` (not a leap month) in the lunar year that begins in `year`.
+fn lunar(year: i32, month: u8, day: u8) -> Option<NaiveDate> {
+    gregorian(LunarDay::new(year as isize, month as isize, day as usize).ok()?.get_solar_day())
+}
+
 /// 正月初一 of the lunar year that begins in `year`.
 fn lunar_new_year(year: i32) -> Option<NaiveDate> {
-    Some(ChineseDate::new(year, 1, false, 1)?.to_gregorian())
+    lunar(year, 1, 1)
 }
 
-fn lunar(year: i32, month: u8, day: u8) -> Option<NaiveDate> {
-    Some(ChineseDate::new(year, month, false, day)?.to_gregorian())
-}
-
-/// The day of the solar term 清明 in `year` (Beijing time), from the lunar tables' term days.
+/// The day of the solar term 清明 in `year` (Beijing time).
 fn qingming(year: i32) -> Option<NaiveDate> {
-    (3..=7).filter_map(|d| NaiveDate::from_ymd_opt(year, 4, d)).find(|d| SolarTerm::from_date(d) == Some(SolarTerm::Qingming))
+    gregorian(SolarTerm::new(year as isize, "清明").ok()?.get_solar_day()).filter(|d| d.year() == year && d.month() == 4)
 }
 
 fn days(first: NaiveDate, n: i64) -> impl Iterator<Item = NaiveDate> {

@@ -12,16 +12,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The mailboxes of one drill's cast: CSB, the Guangdong bureau, CNCERT and the unit CT-GD.
-struct Cast {
-    hub_address: String,
-    csb: String,
-    bureau: String,
-    cert: String,
-    unit: String,
+pub(crate) struct Cast {
+    pub(crate) hub_address: String,
+    pub(crate) csb: String,
+    pub(crate) bureau: String,
+    pub(crate) cert: String,
+    pub(crate) unit: String,
 }
 
 impl Cast {
-    fn new() -> Cast {
+    pub(crate) fn new() -> Cast {
         let n = nonce();
         Cast {
             hub_address: format!("hub-{n}@cncert.tongbao.test"),
@@ -54,18 +54,18 @@ impl Cast {
 }
 
 /// A hub folder and the environment its commands run with (the PostgreSQL URL, when it has one).
-struct DrillHub {
+pub(crate) struct DrillHub {
     hub: Hub,
-    env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 /// A hub folder for `cast`, its notice batch firing every second, mailing through Postfix;
 /// `store` is extra `[store]` lines (PostgreSQL), empty for the SQLite default.
-fn hub_for(cast: &Cast, store: &str) -> DrillHub {
+pub(crate) fn hub_for(cast: &Cast, store: &str) -> DrillHub {
     hub_with_env(cast, store, &[])
 }
 
-fn hub_with_env(cast: &Cast, store: &str, env: &[(&str, &str)]) -> DrillHub {
+pub(crate) fn hub_with_env(cast: &Cast, store: &str, env: &[(&str, &str)]) -> DrillHub {
     let hub = DrillHub { hub: Hub::new(), env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
     hub.write("tongbao.toml", &format!("[serve]\nlisten = \"127.0.0.1:0\"\n[schedule]\nnotice_batch = \"* * * * * *\"\n{store}"));
     hub.write(
@@ -78,10 +78,10 @@ fn hub_with_env(cast: &Cast, store: &str, env: &[(&str, &str)]) -> DrillHub {
 }
 
 impl DrillHub {
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         self.hub.path()
     }
-    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
         self.hub.write(name, text)
     }
     fn run_with_input(&self, args: &[&str], input: &str) -> std::process::Output {
@@ -90,7 +90,7 @@ impl DrillHub {
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
-    fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
         self.command(args).output().unwrap()
     }
     fn command(&self, args: &[&str]) -> Command {
@@ -100,7 +100,7 @@ impl DrillHub {
     }
 }
 
-fn assert_ok(hub: &DrillHub, args: &[&str]) -> String {
+pub(crate) fn assert_ok(hub: &DrillHub, args: &[&str]) -> String {
     let out = hub.run(args);
     assert!(out.status.success(), "tongbao {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -130,7 +130,7 @@ fn ingest_blue_warning(hub: &DrillHub, marker: &str) {
 
 /// Starts `tongbao serve` in the hub's folder with the test's SMTP server (and `env`), its
 /// log in `serve-N.log`, and waits until it listens.
-fn start(hub: &DrillHub, n: u32) -> Child {
+pub(crate) fn start(hub: &DrillHub, n: u32) -> Child {
     let log_path = hub.path().join(format!("serve-{n}.log"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_tongbao"));
     command
@@ -150,20 +150,20 @@ fn start(hub: &DrillHub, n: u32) -> Child {
     child
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
 }
 
 /// One mail as a mailbox holds it.
 #[derive(Debug, Clone)]
-struct Delivered {
-    message_id: String,
-    subject: String,
-    text: String,
+pub(crate) struct Delivered {
+    pub(crate) message_id: String,
+    pub(crate) subject: String,
+    pub(crate) text: String,
 }
 
-async fn delivered(mailbox: &str) -> Vec<Delivered> {
+pub(crate) async fn delivered(mailbox: &str) -> Vec<Delivered> {
     imap_folder(mailbox, "INBOX")
         .await
         .iter()
@@ -179,7 +179,7 @@ async fn delivered(mailbox: &str) -> Vec<Delivered> {
 }
 
 /// How many mails in `mailbox` have a subject containing `subject` and a text containing `marker`.
-async fn count(mailbox: &str, subject: &str, marker: &str) -> usize {
+pub(crate) async fn count(mailbox: &str, subject: &str, marker: &str) -> usize {
     delivered(mailbox).await.iter().filter(|d| d.subject.contains(subject) && d.text.contains(marker)).count()
 }
 

@@ -11,6 +11,7 @@ mod helpers;
 mod http;
 mod instances;
 mod intake;
+mod january;
 mod mail;
 mod schedule;
 mod serve;

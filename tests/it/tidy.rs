@@ -36,13 +36,15 @@ fn architecture_names_every_top_level_module() {
     }
 }
 
-/// The layers, bottom first: each imports only what comes before it. The store writes what
+/// The layers, bottom first: each imports only what comes before it. The clock is below all:
+/// every edge of the process reads "now" from it. The store writes what
 /// intake decided without knowing intake (both use `decision`); fan-out and digests read the
 /// store; intake decides with the rules and writes through the store. Above them: the texts
 /// people read and the published schemas; the scheduler; the configuration (which names the
 /// scheduler's settings); the connectors it configures; `serve`, the composition root that starts
 /// them all; the benchmarks; and the CLI over everything.
-const LAYERS: [&str; 17] = [
+const LAYERS: [&str; 18] = [
+    "clock",
     "model",
     "rules",
     "decision",
@@ -134,7 +136,28 @@ const HOMES: &[(&str, &[&str])] = &[
     ("rpassword", &["cli.rs"]),
     ("libc", &["main.rs", "connectors/folder.rs"]),
     ("mimalloc", &["main.rs"]),
+    ("tyme4rs", &["rules/holidays.rs"]),
 ];
+
+/// Every "now" comes from one clock that a drill replaces (`src/clock.rs`): no code outside it
+/// reads the system clock, except tests and the benchmarks, which measure real time.
+#[test]
+fn nothing_but_the_clock_reads_the_system_time() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let readers: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/"))
+        .filter(|rel| rel != "clock.rs" && !rel.starts_with("bench/") && !rel.ends_with("/bench.rs"))
+        .filter(|rel| {
+            let text = std::fs::read_to_string(root.join(rel)).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            code.contains("Utc::now()") || code.contains("SystemTime::now()") || code.contains("Local::now()")
+        })
+        .collect();
+    assert!(readers.is_empty(), "modules that read the system clock instead of crate::clock::now(): {readers:?}");
+}
 
 #[test]
 fn each_foreign_library_is_named_only_in_its_home() {

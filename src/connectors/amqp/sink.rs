@@ -8,7 +8,7 @@
 use super::{Backoff, header};
 use crate::decision::OutboxKind;
 use crate::store::{OutboxItem, Store};
-use chrono::{Duration as ChronoDuration, Utc};
+use chrono::Duration as ChronoDuration;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel as AmqpChannel, Confirmation, ExchangeKind};
@@ -65,7 +65,7 @@ async fn deliver<S: Store>(
             let _ = conn.close(200, "tongbao stopping".into()).await;
             return Ok(());
         }
-        let rows = store.due_outbox("amqp", Utc::now(), 256).await.map_err(|e| e.to_string())?;
+        let rows = store.due_outbox("amqp", crate::clock::now(), 256).await.map_err(|e| e.to_string())?;
         if rows.is_empty() {
             tokio::select! {
                 _ = tokio::time::sleep(config.poll) => {}
@@ -77,7 +77,7 @@ async fn deliver<S: Store>(
         if let Err(e) = publish_batch(config, store, &channel, rows).await {
             // What this connection could not deliver is due again for the next one at once,
             // not after the claim's lease (another instance may take it meanwhile).
-            if let Err(release) = store.outbox_release(&claimed, Utc::now()).await {
+            if let Err(release) = store.outbox_release(&claimed, crate::clock::now()).await {
                 tracing::warn!(connector = %config.name, error = %release, "could not give undelivered rows back");
             }
             return Err(e);
@@ -119,13 +119,13 @@ async fn publish_batch<S: Store>(config: &SinkConfig, store: &S, channel: &AmqpC
             None => sent.push(row.id),
             Some(problem) => {
                 let attempts = row.attempts + 1;
-                let next = (attempts < MAX_ATTEMPTS).then(|| Utc::now() + ChronoDuration::seconds(2i64.pow(attempts.min(12))));
+                let next = (attempts < MAX_ATTEMPTS).then(|| crate::clock::now() + ChronoDuration::seconds(2i64.pow(attempts.min(12))));
                 tracing::warn!(connector = %config.name, outbox = %row.id, kind = %row.kind, attempts, problem = %problem, "not delivered; will retry");
                 store.outbox_retry(row.id, &problem, next).await.map_err(|e| e.to_string())?;
             }
         }
     }
-    store.outbox_sent(&sent, Utc::now()).await.map_err(|e| e.to_string())?;
+    store.outbox_sent(&sent, crate::clock::now()).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -141,7 +141,7 @@ async fn message_for<S: Store>(config: &SinkConfig, store: &S, row: &OutboxItem)
         .with_content_type("application/json".into())
         .with_content_encoding("utf-8".into())
         .with_app_id("tongbao".into())
-        .with_timestamp(Utc::now().timestamp().max(0) as u64);
+        .with_timestamp(crate::clock::now().timestamp().max(0) as u64);
     match row.kind {
         OutboxKind::Notice => {
             let Ok(report_id) = row.subject_id.parse() else { return Ok(None) };

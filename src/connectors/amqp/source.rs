@@ -12,7 +12,6 @@ use crate::intake::Intake;
 use crate::intake::decide::Parsed;
 use crate::model::submission::{Sender, sha256_hex};
 use crate::model::{Channel, ErrorCode, IntakeError, Outcome, Receipt, Submission};
-use chrono::Utc;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
@@ -211,7 +210,7 @@ async fn handle(
         external_id: props.message_id().as_ref().map(short),
         reply_to: props.reply_to().as_ref().map(short),
         correlation_id: props.correlation_id().as_ref().map(short),
-        received_at: Utc::now(),
+        received_at: crate::clock::now(),
         raw: delivery.data.clone(),
     };
     let items = match refused_by_properties(props) {

@@ -92,7 +92,7 @@ pub(super) enum NoViewer {
 /// The viewer of a request: its session's user, else (when `tokens`) the unit of its bearer token.
 pub(super) async fn viewer<S: Store + UserStore>(state: &HttpState<S>, headers: &HeaderMap, tokens: bool) -> Result<Viewer, NoViewer> {
     if let Some(hash) = session_cookie(headers).and_then(|c| state.session_key.open(c)) {
-        match state.store.session_user(&hash, Utc::now()).await {
+        match state.store.session_user(&hash, crate::clock::now()).await {
             Ok(Some(user)) => {
                 return Ok(Viewer { name: user.name.to_string(), role: user.role, csrf: Some(state.session_key.csrf(&hash)) });
             }
@@ -223,7 +223,7 @@ async fn login<S: Store + UserStore>(
         return refuse(StatusCode::UNAUTHORIZED, "用户名或密码不正确");
     };
     let (cookie, id_hash) = state.session_key.new_session();
-    let now = Utc::now();
+    let now = crate::clock::now();
     if let Err(e) = state.store.open_session(&id_hash, &user.name, now, now + chrono::Duration::hours(SESSION_HOURS)).await {
         tracing::warn!(error = %e, "store unavailable for a login");
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "存储暂时不可用，请稍后重试");
@@ -278,7 +278,7 @@ async fn logout<S: Store + UserStore>(
     if !state.session_key.csrf_ok(&hash, &token) {
         return (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
     }
-    if let Err(e) = state.store.close_session(&hash, Utc::now()).await {
+    if let Err(e) = state.store.close_session(&hash, crate::clock::now()).await {
         tracing::warn!(error = %e, "store unavailable for a logout");
         return unavailable_page(&state);
     }
@@ -330,7 +330,7 @@ async fn dashboard_figures<S: Store + ConsoleStore>(
     scope: &Scope,
     sees_all: bool,
 ) -> Result<serde_json::Value, crate::store::StoreError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let scope = scope.clone();
     let today = state.store.report_tally(&scope, start_of_day(now)).await?;
     let soon = state.store.due_obligations(&scope, &Scope::All, Due::Between(now, now + chrono::Duration::hours(24)), LISTED).await?;
@@ -585,7 +585,7 @@ async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer
     let unavailable = |e: crate::store::StoreError| super::store_unavailable(&e).into_response();
     let scope = viewer.scope();
     let report = state.store.report(id, None).await.map_err(unavailable)?.filter(|r| in_scope(&scope, r)).ok_or_else(not_found)?;
-    let now = Utc::now();
+    let now = crate::clock::now();
     let obligations =
         state.store.obligations(&ObligationFilter { report: Some(id), limit: 500, ..Default::default() }).await.map_err(unavailable)?;
     let obligations: Vec<_> = obligations.iter().filter(|o| visible_party(&scope, &o.actor.to_string())).collect();
@@ -737,7 +737,7 @@ async fn board<S: Store + ConsoleStore>(
     let shared = state.clone();
     let compute = move || async move {
         // Computed as of its own moment, which for a background refresh is not the request's.
-        let now = Utc::now();
+        let now = crate::clock::now();
         let (soon, late_since) = (now + chrono::Duration::hours(24), now - chrono::Duration::days(LATE_WINDOW_DAYS));
         let due = match state_code {
             "due_soon" => Due::Between(now, soon),
@@ -833,7 +833,7 @@ fn outbox_label(code: &str) -> String {
 fn digest_month(asked: Option<&str>) -> Result<crate::model::YearMonth, String> {
     match asked.map(str::trim).filter(|m| !m.is_empty()) {
         Some(m) => m.parse().map_err(|_| format!("month：应为年月，如 2026-09，而不是 {:?}", m.chars().take(20).collect::<String>())),
-        None => Ok(crate::model::YearMonth::of(Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()).previous()),
+        None => Ok(crate::model::YearMonth::of(crate::clock::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()).previous()),
     }
 }
 
@@ -848,7 +848,7 @@ async fn digest_view<S: Store + JobStore>(
     state: &HttpState<S>,
     month: crate::model::YearMonth,
 ) -> Result<serde_json::Value, crate::store::StoreError> {
-    let d = crate::schedule::compute_digest(&*state.store, month, chrono::Utc::now()).await?;
+    let d = crate::schedule::compute_digest(&*state.store, month, crate::clock::now()).await?;
     let sent = state.store.outbox(&OutboxFilter { subject_id: Some(format!("digest:{month}")), limit: 200, ..Default::default() }).await?;
     let rate = |r: Option<f64>| r.map(|v| format!("{v}%")).unwrap_or_else(|| "—".into());
     Ok(json!({
@@ -919,7 +919,7 @@ async fn digest_file<S: Store + JobStore>(state: &HttpState<S>, viewer: &Viewer,
     let Ok(month) = month.parse::<crate::model::YearMonth>() else {
         return (StatusCode::NOT_FOUND, "没有这个月份").into_response();
     };
-    let d = match crate::schedule::compute_digest(&*state.store, month, chrono::Utc::now()).await {
+    let d = match crate::schedule::compute_digest(&*state.store, month, crate::clock::now()).await {
         Ok(d) => d,
         Err(e) => return super::store_unavailable(&e).into_response(),
     };
@@ -1037,7 +1037,7 @@ fn viewer_page<S>(state: &HttpState<S>, viewer: &Viewer, status: StatusCode, tem
     // CNCERT keeps the calendar: from November it is told on every page while next year's
     // holiday schedule has not been imported.
     if viewer.role == Role::Cncert {
-        let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+        let today = crate::clock::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
         context["calendar_missing"] = json!(state.intake.engine().calendar.schedule_missing(today));
     }
     if let serde_json::Value::Object(fields) = fields {
@@ -1107,7 +1107,7 @@ async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
     let read = {
         let (bytes, name) = (bytes.clone(), name.clone());
         super::parse_aside(&state, move || {
-            let now = Utc::now();
+            let now = crate::clock::now();
             if crate::forms::is_spreadsheet(&bytes, &name) {
                 let sheets = crate::forms::preview(&bytes, &name, &limits, PREVIEW_ROWS, PREVIEW_COLUMNS);
                 let (items, notes) = crate::forms::parse_with_notes(&bytes, &name, now, &limits);
@@ -1155,7 +1155,7 @@ async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
         Ok(u) => u,
         Err(_) => return forbidden_page(&state, &viewer),
     };
-    if let Err(e) = state.store.put_draft(&draft, &user, &name, &bytes, Utc::now()).await {
+    if let Err(e) = state.store.put_draft(&draft, &user, &name, &bytes, crate::clock::now()).await {
         tracing::warn!(error = %e, "store unavailable for an upload draft");
         return page_error(StatusCode::SERVICE_UNAVAILABLE, "存储暂时不可用，请稍后重试");
     }
@@ -1184,7 +1184,7 @@ async fn upload_confirm<S: Store + UserStore + ConsoleStore + JobStore>(
         return (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
     }
     let Ok(user) = viewer.name.parse::<UserName>() else { return forbidden_page(&state, &viewer) };
-    let (name, bytes) = match state.store.draft(&draft, &user, Utc::now()).await {
+    let (name, bytes) = match state.store.draft(&draft, &user, crate::clock::now()).await {
         Ok(Some(d)) => d,
         Ok(None) => {
             return not_found_page(&state, &viewer);
@@ -1422,7 +1422,7 @@ async fn review_decide<S: Store + UserStore + ConsoleStore + JobStore>(
     if let Some((n, problem)) = lines.iter().enumerate().find_map(|(n, l)| Some((n, field_problem(l, NOTICE_LINE_CHARS)?))) {
         return refuse(format!("通告内容第 {} 行：{problem}", n + 1));
     }
-    let now = Utc::now();
+    let now = crate::clock::now();
     let (review, outbox) = match form.action.as_str() {
         "approve" => {
             let mut codes = Vec::new();
@@ -1512,7 +1512,7 @@ async fn botnet_board<S: Store + ConsoleStore>(
     viewer: &Viewer,
 ) -> Result<serde_json::Value, crate::store::StoreError> {
     use crate::model::Duty;
-    let now = Utc::now();
+    let now = crate::clock::now();
     let scope = viewer.scope();
     let query = ReportQuery { kind: Some(crate::model::ReportKind::BotnetEvent), limit: BOTNET_EVENTS, ..Default::default() };
     let events = state.store.report_page(&scope, &query).await?;
@@ -1703,7 +1703,7 @@ async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
     if contacts.is_empty() {
         return unit_form(&state, &viewer, code.as_str(), Some("请至少填写一位联系人".into()), StatusCode::BAD_REQUEST).await;
     }
-    let now = Utc::now();
+    let now = crate::clock::now();
     if let Role::Unit(own) = &viewer.role {
         // The unit's own report of the change, through intake like any other report.
         let report = json!({ "kind": "contact_update", "discovered_at": now.to_rfc3339(), "content": { "contacts": contacts } });

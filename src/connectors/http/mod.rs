@@ -18,7 +18,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -157,7 +156,7 @@ async fn readyz<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
 
 /// `/metrics`: Prometheus (OpenMetrics) text, with the store's counts read now.
 async fn metrics<S: Store>(State(state): State<Arc<HttpState<S>>>) -> Response {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let (states, backlog) = tokio::join!(state.store.obligation_states(now), state.store.outbox_backlog(now));
     let facts = match (states, backlog) {
         (Ok(states), Ok(backlog)) => Some(crate::metrics::StoreFacts {
@@ -506,7 +505,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Submits the bytes as the unit and returns the receipt with its status: 201 accepted or
 /// partly accepted, 200 a repeat of an earlier identical upload, 400 refused.
 async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, file_name: &str) -> Result<(StatusCode, Receipt), Problem> {
-    let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit), bytes, Utc::now());
+    let mut sub = Submission::by_content(Channel::Upload, Sender::Unit(unit), bytes, crate::clock::now());
     sub.external_id = Some(file_name.to_string());
     let limits = forms::Limits { max_file_bytes: state.limits.max_upload_bytes, ..Default::default() };
     let name = file_name.to_string();
@@ -828,7 +827,7 @@ async fn answer_appeal<S: Store>(
     let Ok(Json(body)) = body else {
         return Err(problem(StatusCode::BAD_REQUEST, "not_json", "请求体应为 JSON：{\"answer\": \"答复内容\"}"));
     };
-    match appeals::answer(&*state.store, id, &Answerer::Unit(unit), &body.answer, Utc::now()).await {
+    match appeals::answer(&*state.store, id, &Answerer::Unit(unit), &body.answer, crate::clock::now()).await {
         Ok(Answered::Done) => Ok(Json(json!({ "appeal": id, "status": "answered" })).into_response()),
         Ok(Answered::NotFound) => Err(not_found()),
         Ok(Answered::AlreadyAnswered) => Err(problem(StatusCode::CONFLICT, "already_answered", "该申诉已经答复")),

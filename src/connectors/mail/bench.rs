@@ -6,7 +6,6 @@ use super::{smtp, source};
 use crate::config::ImapSecurity;
 use crate::intake::Intake;
 use crate::store::{AnyStore, Store};
-use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::sync::Arc;
@@ -62,7 +61,7 @@ pub async fn run(b: &MailBench, store: Arc<AnyStore>, intake: Intake) -> anyhow:
         phone: None,
         email: Some(unit.parse()?),
     }];
-    store.import_units(&units[..1], Utc::now()).await?;
+    store.import_units(&units[..1], crate::clock::now()).await?;
 
     // Load the hub's mailbox by IMAP APPEND (not measured).
     eprintln!("appending {} mails to {hub} …", b.mails);
@@ -93,7 +92,7 @@ pub async fn run(b: &MailBench, store: Arc<AnyStore>, intake: Intake) -> anyhow:
     let t = Instant::now();
     for _ in 0..b.mails.min(200) {
         let m = super::parse::parse_mail(&sample).map_err(|e| anyhow::anyhow!(e.message))?;
-        let _ = super::parse::items_of(&m, Utc::now(), &MailLimits::default());
+        let _ = super::parse::items_of(&m, crate::clock::now(), &MailLimits::default());
     }
     let parse_per_s = b.mails.min(200) as f64 / t.elapsed().as_secs_f64();
 
@@ -127,7 +126,7 @@ pub async fn run(b: &MailBench, store: Arc<AnyStore>, intake: Intake) -> anyhow:
     anyhow::ensure!(counts.submissions as usize >= b.mails, "stored {} submissions", counts.submissions);
 
     // Receipts: the SMTP sink sends every pending receipt, until none is left.
-    let pending = store.due_outbox("email", Utc::now(), u32::MAX).await?.len();
+    let pending = store.due_outbox("email", crate::clock::now(), u32::MAX).await?.len();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let from = format!("通报中心 <{hub}>").parse()?;
     let sink = smtp::SmtpConfig {
@@ -140,7 +139,7 @@ pub async fn run(b: &MailBench, store: Arc<AnyStore>, intake: Intake) -> anyhow:
     };
     let t = Instant::now();
     let task = tokio::spawn(smtp::run(sink, store.clone(), rx));
-    while !store.due_outbox("email", Utc::now() + chrono::Duration::days(1), 1).await?.is_empty() {
+    while !store.due_outbox("email", crate::clock::now() + chrono::Duration::days(1), 1).await?.is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let receipts_s = t.elapsed().as_secs_f64();

@@ -9,7 +9,7 @@ use super::compose::{self, Rendered, Thread};
 use crate::decision::OutboxKind;
 use crate::model::OutboxId;
 use crate::store::{OutboxItem, Store};
-use chrono::{Duration as ChronoDuration, Utc};
+use chrono::Duration as ChronoDuration;
 use futures_util::StreamExt;
 use lettre::message::Mailbox as Address;
 use lettre::transport::smtp::PoolConfig;
@@ -66,7 +66,7 @@ pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watc
     let mut up = false;
     let mut checked = std::time::Instant::now() - RECHECK_IDLE;
     while !*shutdown.borrow() {
-        let rows = match store.due_outbox("email", Utc::now(), (config.concurrency * 8) as u32).await {
+        let rows = match store.due_outbox("email", crate::clock::now(), (config.concurrency * 8) as u32).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(connector = %config.name, error = %e, "cannot read the outbox; retrying");
@@ -132,7 +132,7 @@ async fn send_batch<S: Store>(
             Ok(()) => sent.push(row.id),
             Err(Failure::Transient(why)) => {
                 let attempts = row.attempts + 1;
-                let next = (attempts < MAX_ATTEMPTS).then(|| Utc::now() + ChronoDuration::seconds(2i64.pow(attempts.min(11))));
+                let next = (attempts < MAX_ATTEMPTS).then(|| crate::clock::now() + ChronoDuration::seconds(2i64.pow(attempts.min(11))));
                 if next.is_none() {
                     tracing::error!(connector = %config.name, outbox = %row.id, attempts, error = %why, "mail given up after repeated failures; marked failed");
                 } else {
@@ -147,7 +147,7 @@ async fn send_batch<S: Store>(
         }
     }
     let any = !sent.is_empty();
-    store.outbox_sent(&sent, Utc::now()).await.map_err(|e| e.to_string())?;
+    store.outbox_sent(&sent, crate::clock::now()).await.map_err(|e| e.to_string())?;
     Ok(any)
 }
 

@@ -11,7 +11,6 @@ use crate::intake::Intake;
 use crate::intake::decide::Parsed;
 use crate::model::submission::Sender;
 use crate::model::{Channel, ErrorCode, IntakeError, Submission, SubmissionId};
-use chrono::Utc;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -235,7 +234,7 @@ async fn take_appeal(config: &SourceConfig, waiting: &Waiting, intake: &Intake) 
 /// A mail → one submission of its sender, with its forms read. `Err` says why it goes to
 /// quarantine without reaching intake (no sender to answer, or unauthenticated by DKIM).
 pub fn prepare(raw: Vec<u8>, limits: &MailLimits, require_dkim: bool) -> Result<Parsed, String> {
-    let received_at = Utc::now();
+    let received_at = crate::clock::now();
     let oversized = raw.len() > limits.max_mail_bytes;
     // Of an oversized mail only the headers are read and kept; the receipt says why.
     let kept = if oversized { headers_only(&raw).to_vec() } else { raw };

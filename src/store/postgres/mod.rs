@@ -861,7 +861,7 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await?;
         let mut ctx = load_context(&mut tx, &needs).await?;
         let decisions = decide(&mut ctx);
-        write_decisions(&mut tx, &decisions, Utc::now()).await?;
+        write_decisions(&mut tx, &decisions, crate::clock::now()).await?;
         tx.commit().await?;
         Ok(decisions)
     }
@@ -893,7 +893,7 @@ impl Store for PgStore {
         if let Some((needs, decide)) = next.take_if(|(needs, _)| decision::reads_untouched_by(needs, &decisions)) {
             deciding = Some(decide_aside(load_context(&mut tx, &needs).await, decide));
         }
-        if let Err(e) = write_decisions(&mut tx, &decisions, Utc::now()).await {
+        if let Err(e) = write_decisions(&mut tx, &decisions, crate::clock::now()).await {
             return Pipelined { committed: Err(e), next: None };
         }
         if let Some((needs, decide)) = next.take() {
@@ -1390,7 +1390,7 @@ impl Store for PgStore {
                 subject: id.to_string(),
                 detail: serde_json::json!({ "error": error }),
             };
-            insert_audit(&mut tx, vec![audit], Utc::now()).await?;
+            insert_audit(&mut tx, vec![audit], crate::clock::now()).await?;
         }
         tx.commit().await?;
         Ok(())

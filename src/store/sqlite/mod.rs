@@ -619,7 +619,7 @@ fn decide_aside<F>(ctx: Result<Context, StoreError>, decide: F) -> tokio::task::
 where
     F: FnOnce(&mut Context) -> Vec<Decision> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || ctx.and_then(|mut ctx| encode_decisions(decide(&mut ctx), Utc::now())))
+    tokio::task::spawn_blocking(move || ctx.and_then(|mut ctx| encode_decisions(decide(&mut ctx), crate::clock::now())))
 }
 
 /// Writes a staged batch: its multi-row inserts, then the updates its decisions make to rows
@@ -1018,7 +1018,7 @@ impl Store for SqliteStore {
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut ctx = load_context(&mut tx, &needs).await?;
         let t1 = Instant::now();
-        let Staged { decisions, rows } = encode_decisions(decide(&mut ctx), Utc::now())?;
+        let Staged { decisions, rows } = encode_decisions(decide(&mut ctx), crate::clock::now())?;
         let t2 = Instant::now();
         write_staged(&mut tx, rows, &decisions).await?;
         let t3 = Instant::now();
@@ -1518,7 +1518,7 @@ impl Store for SqliteStore {
             .await?;
         if next_attempt_at.is_none() {
             sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'hub', 'outbox.failed', ?, ?)")
-                .bind(ms(Utc::now()))
+                .bind(ms(crate::clock::now()))
                 .bind(id.to_string())
                 .bind(serde_json::json!({ "error": error }).to_string())
                 .execute(&mut *tx)
