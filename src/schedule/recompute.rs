@@ -90,3 +90,73 @@ pub fn decide(o: &Obligation, stage: u8, cal: &Calendar, leads: &Leads, now: Dat
     }
     Some(Recomputation { obligation: o.id, from_status: o.status, due_at: d.due_at, status, stage, next_alert_at, outbox, audit })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Basis, DeadlineRule, Duty, ObligationId, Party};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// December 2026's summary, owed on January's 5th working day, as the hub computed it before
+    /// 2027 had a schedule.
+    fn owed(status: ObligationStatus, met_at: Option<&str>) -> Obligation {
+        let cal = Calendar::builtin();
+        let deadline = cal.deadline(DeadlineRule::NthWorkdayOfNextMonth(5), t("2026-12-01T00:00:00+08:00"));
+        assert!(deadline.provisional);
+        Obligation {
+            id: ObligationId::new(),
+            key: None,
+            report_id: None,
+            duty: Duty::MonthlySummary,
+            actor: Party::Unit("CT-GD".parse().unwrap()),
+            to: vec![Party::Cncert],
+            copy: vec![],
+            deadline,
+            basis: Basis { code: "tongbao-13.3".into(), citation_zh: "第十三条第三款".into() },
+            binding: true,
+            status,
+            met_by: None,
+            met_at: met_at.map(t),
+            next_alert_at: None,
+        }
+    }
+
+    /// A schedule for 2027 that gives 01-04 off too: the 5th working day becomes Mon 01-11.
+    fn with_2027() -> Calendar {
+        Calendar::from_toml(&format!("{}\n[years.2027]\nholidays = [\"01-01..01-04\"]\n", crate::rules::calendar::BUILTIN)).unwrap()
+    }
+
+    #[test]
+    fn nothing_is_settled_while_the_year_has_no_schedule() {
+        let o = owed(ObligationStatus::Open, None);
+        assert!(decide(&o, 0, &Calendar::builtin(), &Leads::default(), t("2027-01-05T00:00:00+08:00")).is_none());
+    }
+
+    /// A duty marked late under the old, provisional deadline that the real schedule makes on
+    /// time becomes met, and the unit it was marked against is told so.
+    #[test]
+    fn a_late_mark_the_real_schedule_withdraws_is_corrected_to_the_unit() {
+        let o = owed(ObligationStatus::Late, Some("2027-01-09T10:00:00+08:00"));
+        let r = decide(&o, 0, &with_2027(), &Leads::default(), t("2027-01-12T09:00:00+08:00")).unwrap();
+        assert_eq!(r.due_at, t("2027-01-12T00:00:00+08:00"), "due at the end of Mon 01-11");
+        assert_eq!(r.status, ObligationStatus::Met);
+        let to: Vec<String> = r.outbox.iter().map(|row| row.recipient.clone()).collect();
+        assert_eq!(to, vec!["unit:CT-GD"], "the late mark was the unit's alone");
+        assert!(r.outbox[0].payload.value().to_string().contains("【更正】"));
+    }
+
+    /// A duty called missed before its real due time is owed again, and everyone the 漏报 alert
+    /// reached hears it is withdrawn.
+    #[test]
+    fn a_missed_mark_before_the_real_due_time_reopens_and_is_corrected_to_all_it_reached() {
+        let o = owed(ObligationStatus::Missed, None);
+        let r = decide(&o, OVERDUE, &with_2027(), &Leads::default(), t("2027-01-10T09:00:00+08:00")).unwrap();
+        assert_eq!((r.status, r.next_alert_at), (ObligationStatus::Open, Some(t("2027-01-12T00:00:00+08:00"))));
+        let mut to: Vec<String> = r.outbox.iter().map(|row| row.recipient.clone()).collect();
+        to.sort();
+        assert_eq!(to, vec!["cncert", "unit:CT-GD"]);
+    }
+}
