@@ -73,7 +73,10 @@ impl App {
     pub fn engine(&self) -> Arc<Engine> {
         Arc::new(Engine {
             calendar: self.loaded.calendar.clone(),
-            policy: self.loaded.config.rules.clone(),
+            policy: crate::rules::Policy {
+                hub_addresses: crate::connectors::hub_addresses(&self.loaded.connectors),
+                ..self.loaded.config.rules.clone()
+            },
             ownership: self.loaded.ownership.clone(),
         })
     }

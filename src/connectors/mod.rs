@@ -44,6 +44,17 @@ pub fn problems(connectors: &[Connector]) -> Vec<Problem> {
         .collect()
 }
 
+/// The addresses the hub sends mail from (each SMTP sink's From), lower-case.
+pub fn hub_addresses(connectors: &[Connector]) -> Vec<String> {
+    connectors
+        .iter()
+        .filter_map(|c| match &c.config {
+            ConnectorConfig::SmtpSink { from, .. } => mail::compose::address_of(from),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Starts every configured connector this build can run; logs the others as idle, with the reason.
 /// `lease` is how long an instance holds what one instance at a time may do (an IMAP mailbox).
 pub fn start<S: Store + Send + Sync + 'static>(
@@ -54,6 +65,7 @@ pub fn start<S: Store + Send + Sync + 'static>(
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
+    let own_addresses = hub_addresses(connectors);
     if connectors.is_empty() {
         tracing::info!(message = "no connectors configured; reports arrive through `tongbao ingest` only");
     }
@@ -77,12 +89,12 @@ pub fn start<S: Store + Send + Sync + 'static>(
                 tasks.push(tokio::spawn(source.run(intake.clone(), shutdown.clone())));
             }
             ConnectorConfig::MaildirSource { path, mail: settings } => {
-                let (config, folders) = mail_source_config(&c.name, settings);
+                let (config, folders) = mail_source_config(&c.name, settings, &own_addresses);
                 tasks.push(tokio::spawn(mail::source::run_maildir(config, path.clone(), folders, intake.clone(), shutdown.clone())));
             }
             ConnectorConfig::ImapSource { host, port, security, user_env, password_env, mailbox, mail: settings } => {
                 let (Some(user), Some(password)) = (secret(c, user_env), secret(c, password_env)) else { continue };
-                let (config, folders) = mail_source_config(&c.name, settings);
+                let (config, folders) = mail_source_config(&c.name, settings, &own_addresses);
                 let account = mail::mailbox::ImapAccount {
                     host: host.clone(),
                     port: *port,
@@ -122,8 +134,13 @@ pub fn imap_lease_name(account: &mail::mailbox::ImapAccount) -> String {
     format!("imap:{}@{}:{}/{}", account.user, account.host, account.port, account.mailbox)
 }
 
-fn mail_source_config(name: &str, s: &crate::config::MailSourceSettings) -> (mail::source::SourceConfig, mail::mailbox::Folders) {
+fn mail_source_config(
+    name: &str,
+    s: &crate::config::MailSourceSettings,
+    own_addresses: &[String],
+) -> (mail::source::SourceConfig, mail::mailbox::Folders) {
     let config = mail::source::SourceConfig {
+        own_addresses: own_addresses.to_vec(),
         name: name.to_string(),
         poll: Duration::from_secs(s.poll_seconds.max(1)),
         batch: s.fetch_batch.max(1),

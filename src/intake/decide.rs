@@ -270,7 +270,7 @@ fn accept(
 ) -> Result<(), Vec<IntakeError>> {
     // This report's obligations are those pushed from here on.
     let first_new_obligation = d.obligations.len();
-    let Admitted { mut content, earlier, notice, appealed } = admit(input, ptr, unit, ctx)?;
+    let Admitted { mut content, earlier, notice, appealed } = admit(input, ptr, unit, ctx, &engine.policy)?;
     let kind = content.kind();
     let id = ReportId::new();
     let me = Reporter { code: &unit.code, unit_type: unit.unit_type, region: unit.province }.party();
@@ -343,7 +343,7 @@ struct Admitted {
 /// Checks what a report claims and names: it speaks for its own unit only, and each report, event,
 /// duty or contact address it refers to is one this unit may refer to; fills what the unit left
 /// to be assumed (its province, a botnet's operator).
-fn admit(input: ReportInput, ptr: &str, unit: &Unit, ctx: &Context) -> Result<Admitted, Vec<IntakeError>> {
+fn admit(input: ReportInput, ptr: &str, unit: &Unit, ctx: &Context, policy: &ob::Policy) -> Result<Admitted, Vec<IntakeError>> {
     if let Some(claimed) = &input.unit
         && claimed != &unit.code
     {
@@ -448,6 +448,16 @@ fn admit(input: ReportInput, ptr: &str, unit: &Unit, ctx: &Context) -> Result<Ad
             .enumerate()
             .filter_map(|(i, c)| {
                 let email = c.email.as_ref()?;
+                // The hub's own From address as a unit's contact would feed its receipts back
+                // into its intake, one more each round (a mail loop).
+                if policy.hub_addresses.iter().any(|a| a.eq_ignore_ascii_case(email.as_str())) {
+                    return Some(IntakeError::new(
+                        ErrorCode::NotYours,
+                        format!("{ptr}/content/contacts/{i}/email"),
+                        "本单位联系人的邮箱（不能登记通报中心自己的发信地址）",
+                        Some(email.as_str().to_string()),
+                    ));
+                }
                 let owner = ctx.units.get(&Sender::Email(email.clone()))?;
                 (owner.code != unit.code).then(|| {
                     IntakeError::new(

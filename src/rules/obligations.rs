@@ -26,6 +26,10 @@ pub struct Policy {
     /// suspected to be crimes to (Art. 17 [僵尸机制]). Without it the referral duty is still
     /// created, with no addressee, and stays open until a CNCERT user marks it done.
     pub public_security_unit: Option<String>,
+    /// The addresses the hub sends mail from (not configured here: the composition root fills
+    /// them from the SMTP sinks): no unit may register one as its contact.
+    #[serde(skip)]
+    pub hub_addresses: Vec<String>,
     /// Working days CNCERT has to refer such an event ("应报请" sets no time).
     pub crime_referral_workdays: u32,
     /// Working days the disposing unit and CNCERT have to answer a user's appeal (Art. 11
@@ -44,6 +48,7 @@ impl Default for Policy {
             botnet_thresholds: super::BotnetThresholds::default(),
             reminders: super::Leads::default(),
             public_security_unit: None,
+            hub_addresses: Vec::new(),
             crime_referral_workdays: 1,
             user_appeal_answer_workdays: 5,
             user_appeals_per_contact_per_day: 3,

@@ -7,6 +7,7 @@ by nobody), or `accepted`.
     python3 tests/hostile/make_mail.py
 """
 import base64
+import email.message
 import io
 import json
 import os
@@ -92,6 +93,50 @@ case("broken-base64-json", bad64.as_bytes(), ("not_json", "r.json › 第"))
 
 big = mail(body="正文" * 6_000, attachments=[("r.json", GOOD_JSON, "application/json")])
 case("over-the-size-limit", big, ("too_large", "邮件"))  # the test runs with a 32 KB mail limit
+
+# Mail loops (RFC 3834): what machines send is answered by nobody, even from a unit's own
+# registered contact and carrying a good form (an out-of-office reply quoting the receipt).
+def with_headers(raw_headers, attachments=(("r.json", GOOD_JSON, "application/json"),), sender=SENDER):
+    m = EmailMessage()
+    m["From"] = sender
+    m["To"] = "hub@cncert.example.cn"
+    m["Subject"] = "自动回复: 【回执】报送已受理"
+    m["Message-ID"] = f"<{len(cases)}@hostile.test>"
+    for k, v in raw_headers:
+        m[k] = v
+    m.set_content("我正在休假，12月14日返回。")
+    for name, data, mtype in attachments:
+        maintype, subtype = mtype.split("/")
+        m.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return m.as_bytes()
+
+
+case("out-of-office-auto-submitted", with_headers([("Auto-Submitted", "auto-replied")]), answer="quarantine")
+case("exchange-out-of-office", with_headers([("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")]),
+     answer="quarantine")
+case("precedence-bulk", with_headers([("Precedence", "bulk")]), answer="quarantine")
+case("precedence-auto-reply", with_headers([("Precedence", "auto_reply")]), answer="quarantine")
+case("x-autoreply", with_headers([("X-Autoreply", "yes")]), answer="quarantine")
+case("bounce-with-empty-return-path", with_headers([("Return-Path", "<>")], sender="MAILER-DAEMON@mail.gd.example.cn"),
+     answer="quarantine")
+report = MIMEMultipart("report", report_type="delivery-status")
+report["From"] = "postmaster@gd.example.cn"
+report["To"] = "hub@cncert.example.cn"
+report["Subject"] = "Undelivered Mail Returned to Sender"
+report.attach(MIMEText("This is the mail system at host mail.gd.example.cn.", "plain"))
+dsn = MIMEBase("message", "delivery-status")
+per_message, per_recipient = email.message.Message(), email.message.Message()
+per_message["Reporting-MTA"] = "dns; mail.gd.example.cn"
+per_recipient["Final-Recipient"] = "rfc822; soc@gd.example.cn"
+per_recipient["Action"] = "failed"
+per_recipient["Status"] = "5.1.1"
+dsn.set_payload([per_message, per_recipient])
+report.attach(dsn)
+case("delivery-status-report", report.as_bytes(), answer="quarantine")
+case("the-hubs-own-mail-come-back", with_headers([("X-Tongbao-Loop", "hub@cncert.example.cn")]), answer="quarantine")
+case("from-the-hubs-own-address", with_headers([], sender="Hub@CNCERT.example.cn"), answer="quarantine")
+# A person's mail that says it is not automatic is read as any other.
+case("auto-submitted-no", with_headers([("Auto-Submitted", "no")]), answer="accepted")
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mail-cases.json")
 with open(out, "w", encoding="utf-8") as f:

@@ -231,7 +231,7 @@ async fn every_hand_made_form_yields_its_reports_when_mailed(backend: Backend) {
     for case in &cases {
         let eml = corpus_dir().join("mail").join(Path::new(&case.file).with_extension("eml").file_name().unwrap());
         let raw = std::fs::read(&eml).unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
-        let parsed = source::prepare(raw, &MailLimits::default(), false).expect("a mail from a unit");
+        let parsed = source::prepare(raw, &MailLimits::default(), false, &[]).expect("a mail from a unit");
         let attachment = tongbao::connectors::mail::parse::parse_mail(&parsed.submission.raw).unwrap().attachments[0].name.clone();
         let receipt = lib.intake.submit_parsed(parsed).await.expect("stored");
         // A CSV's one sheet is named after its file, which the mail names its own way.

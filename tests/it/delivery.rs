@@ -161,6 +161,8 @@ pub(crate) struct Delivered {
     pub(crate) message_id: String,
     pub(crate) subject: String,
     pub(crate) text: String,
+    /// The hub's loop guard, as the mail arrived.
+    pub(crate) loop_header: Option<String>,
 }
 
 pub(crate) async fn delivered(mailbox: &str) -> Vec<Delivered> {
@@ -173,6 +175,7 @@ pub(crate) async fn delivered(mailbox: &str) -> Vec<Delivered> {
                 message_id: m.message_id().unwrap_or_default().to_string(),
                 subject: m.subject().unwrap_or_default().to_string(),
                 text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+                loop_header: m.header_raw("X-Tongbao-Loop").map(|v| v.trim().to_string()),
             })
         })
         .collect()
@@ -191,6 +194,8 @@ async fn assert_each_notice_once(cast: &Cast) -> BTreeMap<String, usize> {
     for mailbox in cast.mailboxes() {
         let mut by_content: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for d in delivered(mailbox).await {
+            // RFC 3834: what the hub sends says it is the hub's, so it is never taken in again.
+            assert_eq!(d.loop_header.as_deref(), Some(cast.hub_address.as_str()), "{mailbox}: {}", d.subject);
             let ids = by_content.entry((d.subject, d.text)).or_default();
             if !ids.contains(&d.message_id) {
                 ids.push(d.message_id);

@@ -918,7 +918,22 @@ async fn a_phoned_feedback_leaves_the_form_owed_and_a_warning_is_tracked_by_cnce
     assert!(!track.binding, "the article says 立即 and sets no time: a reminder");
 }
 
+/// A mail loop (RFC 3834) through the registry: no unit may register the hub's own From
+/// address as its contact, in any case, for the hub's receipts would feed back into its intake.
+async fn a_unit_cannot_register_the_hubs_own_address_as_its_contact(backend: Backend) {
+    let policy = tongbao::rules::Policy { hub_addresses: vec!["tongbao@cncert.example.cn".into()], ..Default::default() };
+    let engine = tongbao::intake::decide::Engine { calendar: tongbao::rules::Calendar::builtin(), policy, ownership: Default::default() };
+    let lib = Lib::with_engine_on(std::sync::Arc::new(engine), backend).await;
+    let update = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+        {"role": "contact", "name": "值班", "email": "TongBao@CNCERT.example.cn"}]}});
+    let r = lib.submit("CT-GD", update, "2026-09-30T08:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Rejected, "{:?}", r.errors);
+    assert_eq!((r.errors[0].code.to_string().as_str(), r.errors[0].place.as_str()), ("not_yours", "/content/contacts/0/email"));
+    assert!(r.errors[0].message.contains("通报中心自己的发信地址"), "{}", r.errors[0].message);
+}
+
 crate::on_both_backends!(
+    a_unit_cannot_register_the_hubs_own_address_as_its_contact,
     a_phoned_feedback_leaves_the_form_owed_and_a_warning_is_tracked_by_cncert,
     a_final_follow_up_ends_the_chain_of_follow_ups,
     the_same_submission_sent_concurrently_is_stored_once,

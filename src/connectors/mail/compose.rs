@@ -326,6 +326,7 @@ pub fn digest_message(from: &Address, to: &str, outbox: OutboxId, mail: DigestMa
         .multipart(body)
         .map_err(|e| e.to_string())?;
     msg.headers_mut().insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
+    mark_as_ours(&mut msg, from);
     Ok(msg)
 }
 
@@ -360,7 +361,22 @@ pub fn message(from: &Address, to: &str, outbox: OutboxId, rendered: Rendered, t
     let mut msg = builder.multipart(body).map_err(|e| e.to_string())?;
     // Auto-replies to receipts would loop; say what this is (RFC 3834).
     msg.headers_mut().insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-replied".into()));
+    mark_as_ours(&mut msg, from);
     Ok(msg)
+}
+
+/// The bare address of a From header's text, lower-case.
+pub fn address_of(text: &str) -> Option<String> {
+    text.parse::<lettre::message::Mailbox>().ok().map(|m| m.email.to_string().to_ascii_lowercase())
+}
+
+/// Marks a mail as the hub's (`parse::LOOP_HEADER`, with its From address), so that it is never
+/// taken in as a submission if it comes back.
+fn mark_as_ours(msg: &mut Message, from: &Address) {
+    msg.headers_mut().insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str(super::parse::LOOP_HEADER),
+        from.email.to_string().to_ascii_lowercase(),
+    ));
 }
 
 /// Whether `text` is a mail address as a From header takes it (`通报中心 <tongbao@cncert.example.cn>`).

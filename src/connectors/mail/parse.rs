@@ -88,6 +88,40 @@ pub fn parse_mail(raw: &[u8]) -> Result<Mail, IntakeError> {
     read(raw, true)
 }
 
+/// The header the hub sets on every mail it sends, with its own address: a mail that comes back
+/// carrying it is the hub's own, however it was forwarded.
+pub const LOOP_HEADER: &str = "X-Tongbao-Loop";
+
+/// Why a mail was sent by a machine and must not be answered, if it was: an auto-reply or other
+/// automatic mail (RFC 3834 `Auto-Submitted` other than `no`; `Precedence: bulk`, `junk`, `list`
+/// or `auto_reply`; `X-Autoreply`, `X-Autorespond`), a bounce (an empty `Return-Path`, or a
+/// delivery-status report, RFC 3464), or a mail the hub itself sent (`X-Tongbao-Loop`).
+pub fn automatic(raw: &[u8]) -> Option<String> {
+    let message = MessageParser::default().parse_headers(raw)?;
+    let header = |name: &str| message.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
+    if let Some(v) = header(LOOP_HEADER) {
+        return Some(format!("sent by a tongbao hub ({LOOP_HEADER}: {v})"));
+    }
+    if let Some(v) = header("Auto-Submitted").filter(|v| !v.starts_with("no")) {
+        return Some(format!("automatic mail (Auto-Submitted: {v})"));
+    }
+    if let Some(v) = header("Precedence").filter(|v| matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply")) {
+        return Some(format!("automatic mail (Precedence: {v})"));
+    }
+    for name in ["X-Autoreply", "X-Autorespond"] {
+        if header(name).is_some() {
+            return Some(format!("automatic mail ({name})"));
+        }
+    }
+    if header("Return-Path").is_some_and(|v| v.trim_matches(|c: char| c == '<' || c == '>' || c.is_whitespace()).is_empty()) {
+        return Some("a bounce (empty Return-Path)".into());
+    }
+    if header("Content-Type").is_some_and(|v| v.starts_with("multipart/report") && v.contains("delivery-status")) {
+        return Some("a bounce (delivery-status report)".into());
+    }
+    None
+}
+
 /// A mail to the appeals address as the appeal form: the sender's address to answer, the
 /// subject as the disposal disputed, the text as the reason; the targets are the IP addresses
 /// anywhere in subject or text and the domains in the subject (a text's domains are too often

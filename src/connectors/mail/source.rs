@@ -27,6 +27,9 @@ pub struct SourceConfig {
     /// Units' reports, or users' appeals.
     pub purpose: crate::config::MailPurpose,
     pub limits: MailLimits,
+    /// The addresses the hub sends from (its SMTP sinks' From), lower-case: mail from them is
+    /// the hub's own coming back, and is never answered.
+    pub own_addresses: Vec<String>,
 }
 
 /// What became of one mail in a pass.
@@ -160,7 +163,8 @@ pub async fn take(config: &SourceConfig, waiting: &Waiting, intake: &Intake, shu
     let raw = waiting.raw.clone();
     let limits = config.limits;
     let require_dkim = config.require_dkim;
-    let prepared = tokio::task::spawn_blocking(move || prepare(raw, &limits, require_dkim)).await;
+    let own = config.own_addresses.clone();
+    let prepared = tokio::task::spawn_blocking(move || prepare(raw, &limits, require_dkim, &own)).await;
     let parsed = match prepared {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(why)) => {
@@ -196,6 +200,12 @@ pub async fn take(config: &SourceConfig, waiting: &Waiting, intake: &Intake, shu
 /// into Processed; a mail that is no appeal (no address or domain named, no sender, over the
 /// limit) is quarantined without a reply, so the address cannot be used to bounce mail at others.
 async fn take_appeal(config: &SourceConfig, waiting: &Waiting, intake: &Intake) -> Fate {
+    // An auto-reply to the hub's acknowledgement quotes the targets: lodged, it would be
+    // acknowledged again, and again.
+    if let Some(why) = parse::automatic(&waiting.raw) {
+        tracing::warn!(connector = %config.name, mail = %waiting.id, reason = %why, "automatic mail to the appeals address quarantined; no reply");
+        return Fate::File(Folder::Quarantine);
+    }
     let raw = waiting.raw.clone();
     let limits = config.limits;
     let require_dkim = config.require_dkim;
@@ -232,14 +242,22 @@ async fn take_appeal(config: &SourceConfig, waiting: &Waiting, intake: &Intake) 
 }
 
 /// A mail → one submission of its sender, with its forms read. `Err` says why it goes to
-/// quarantine without reaching intake (no sender to answer, or unauthenticated by DKIM).
-pub fn prepare(raw: Vec<u8>, limits: &MailLimits, require_dkim: bool) -> Result<Parsed, String> {
+/// quarantine without reaching intake, answered by nobody: no sender to answer, unauthenticated
+/// by DKIM, sent by a machine (an auto-reply, a bounce: RFC 3834 asks that none be answered), or
+/// the hub's own mail come back (from `own` addresses, or carrying the hub's loop header).
+pub fn prepare(raw: Vec<u8>, limits: &MailLimits, require_dkim: bool, own: &[String]) -> Result<Parsed, String> {
     let received_at = crate::clock::now();
     let oversized = raw.len() > limits.max_mail_bytes;
     // Of an oversized mail only the headers are read and kept; the receipt says why.
     let kept = if oversized { headers_only(&raw).to_vec() } else { raw };
+    if let Some(why) = parse::automatic(&kept) {
+        return Err(why);
+    }
     let mail = parse::parse_mail(&kept).map_err(|e| e.message)?;
     let from = mail.from.clone().ok_or("no From address")?;
+    if own.iter().any(|a| a.eq_ignore_ascii_case(from.as_str())) {
+        return Err(format!("from the hub's own address {from}"));
+    }
     if require_dkim && !mail.dkim_pass {
         return Err(format!("no dkim=pass for {from}"));
     }
