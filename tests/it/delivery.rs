@@ -181,6 +181,11 @@ pub(crate) async fn delivered(mailbox: &str) -> Vec<Delivered> {
         .collect()
 }
 
+/// The mails in `mailbox` about `marker`: subject and Message-ID, for a failure to show.
+async fn about(mailbox: &str, marker: &str) -> Vec<(String, String)> {
+    delivered(mailbox).await.into_iter().filter(|d| d.text.contains(marker)).map(|d| (d.subject, d.message_id)).collect()
+}
+
 /// How many mails in `mailbox` have a subject containing `subject` and a text containing `marker`.
 pub(crate) async fn count(mailbox: &str, subject: &str, marker: &str) -> usize {
     delivered(mailbox).await.iter().filter(|d| d.subject.contains(subject) && d.text.contains(marker)).count()
@@ -325,7 +330,7 @@ async fn two_hubs_on_postgres_starting_together_send_each_notice_once() {
     stop(b);
     for m in &events {
         for mailbox in [&cast.csb, &cast.cert, &cast.bureau] {
-            assert_eq!(count(mailbox, "【通报】", m).await, 1, "the notice {m} at {mailbox}");
+            assert_eq!(count(mailbox, "【通报】", m).await, 1, "the notice {m} at {mailbox}: {:?}", about(mailbox, m).await);
         }
         assert_eq!(count(&cast.csb, "【待审核】", m).await, 1, "the draft of {m} at CSB");
     }

@@ -66,7 +66,9 @@ pub async fn run<S: Store>(config: SmtpConfig, store: Arc<S>, mut shutdown: watc
     let mut up = false;
     let mut checked = std::time::Instant::now() - RECHECK_IDLE;
     while !*shutdown.borrow() {
-        let rows = match store.due_outbox("email", crate::clock::now(), (config.concurrency * 8) as u32).await {
+        // Claimed no more than are sent at once: a claim lasts the store's lease, and rows
+        // claimed to wait behind slow sends could outlive it and be sent by another instance too.
+        let rows = match store.due_outbox("email", crate::clock::now(), config.concurrency as u32).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(connector = %config.name, error = %e, "cannot read the outbox; retrying");
