@@ -156,6 +156,23 @@ async fn a_user_logs_in_sees_the_dashboard_and_logs_out(backend: Backend) {
     assert!(page.contains("总览") && page.contains("单位 CT-GD"), "{page}");
     let d = c.dashboard("ctgd").await;
     assert_eq!(d["today"]["total"], 2, "CT-GD's two reports of today: {d}");
+    // A login form far too large is refused on the login page, in Chinese.
+    let big = format!("name={}", "x".repeat(20_000));
+    let (code, page_413) = c.curl("stranger", &["--data", &big, &format!("{}/login", c.base)]).await;
+    assert_eq!(code, 413, "{page_413}");
+    assert!(page_413.contains("登录表单超过 8 KB"), "{page_413}");
+    // Pages are never cached or framed, and run no script from elsewhere.
+    let (_, headed) = c.curl("ctgd", &["-D", "-", &format!("{}/console", c.base)]).await;
+    let head = headed.to_ascii_lowercase();
+    for want in [
+        "cache-control: no-store",
+        "x-frame-options: deny",
+        "content-security-policy: default-src 'self'",
+        "frame-ancestors 'none'",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(head.contains(want), "{want} in {}", &head[..head.len().min(600)]);
+    }
     // CNCERT, which keeps the calendar, is told on every page while a year's holiday schedule
     // it should have is missing (this year's, or from November next year's); a unit is not.
     let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
@@ -216,7 +233,7 @@ async fn logins_are_rate_limited_per_account(backend: Backend) {
     }
     assert_eq!(codes[..5], [401; 5], "{codes:?}");
     assert_eq!(codes[5..], [429; 2], "{codes:?}");
-    assert_eq!(c.login("gd", PASSWORD).await, 429, "even the right password waits once the account is limited");
+    assert_eq!(c.login("gd", PASSWORD).await, 429, "even the right password waits from the address that guessed");
     assert_eq!(c.login("bj", PASSWORD).await, 303, "another account is not limited");
     assert_eq!(c.login("nosuchuser", "whatever password").await, 401, "an unknown name gets the wrong-password answer");
 }
@@ -243,6 +260,17 @@ async fn behind_a_trusted_proxy_logins_are_limited_per_client(backend: Backend) 
     assert_eq!(codes.last(), Some(&429), "the client's own limit: {codes:?}");
     assert_eq!(login("203.0.113.10, 198.51.100.7", "bj", PASSWORD).await, 429, "the limited client, whatever it writes before its address");
     assert_eq!(login("203.0.113.9", "gd", PASSWORD).await, 303, "another client behind the same proxy logs in");
+    // A stranger guessing at an account is throttled at their own address; the account's owner
+    // still logs in from theirs (no lock-out by strangers).
+    let guesses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..7 {
+            v.push(login("192.0.2.66", "bj", "not the password").await);
+        }
+        v
+    };
+    assert_eq!(guesses[5..], [429, 429], "{guesses:?}");
+    assert_eq!(login("203.0.113.20", "bj", PASSWORD).await, 303, "the owner, from their own address");
 }
 
 /// Every console route of the OpenAPI file (which `http::the_openapi_file_describes_every_route_and_only_those`
@@ -551,6 +579,11 @@ async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     all.dedup();
     assert_eq!(all.len(), 8, "two pages, every report once");
     assert!(second_page["next_before"].is_null());
+    for bad in ["0", "1001", "-3", "lots"] {
+        let (code, text) = c.get("cert", &format!("/api/v1/reports?limit={bad}")).await;
+        assert_eq!(code, 400, "limit={bad} is named, not clamped: {text}");
+        assert!(text.contains("limit：应为 1–1000 的整数"), "{text}");
+    }
     let (code, _) = c.get("cert", "/api/v1/reports?from=-5000-01-01").await;
     assert_eq!(code, 400, "a year no database holds is refused, not a store error");
     let (code, text) = c.get("cert", "/api/v1/reports?from=yesterday").await;

@@ -126,15 +126,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Login attempts allowed: per account, and per client address, each a burst then a steady rate.
+/// Login attempts allowed: per account from one client address, per client address over all
+/// accounts, and per account over all addresses (looser), each a burst then a steady rate. A
+/// stranger guessing at an account from their address is throttled there, while the account's
+/// owner still logs in from their own.
 pub struct LoginLimits {
+    per_account_and_address: governor::DefaultKeyedRateLimiter<(String, IpAddr)>,
     per_account: governor::DefaultKeyedRateLimiter<String>,
     per_address: governor::DefaultKeyedRateLimiter<IpAddr>,
     attempts: std::sync::atomic::AtomicU64,
 }
 
-/// Attempts at one account: 5 at once, then one every 12 s (5 a minute).
+/// Attempts at one account from one address: 5 at once, then one every 12 s (5 a minute).
 const ACCOUNT_PER_MINUTE: u32 = 5;
+/// Attempts at one account from all addresses together: it takes a guesser this many
+/// addresses' worth of attempts to hold an account's owner out.
+const ACCOUNT_ANY_ADDRESS_PER_MINUTE: u32 = 30;
 /// Attempts from one address over all accounts: 20 at once, then 20 a minute.
 const ADDRESS_PER_MINUTE: u32 = 20;
 
@@ -142,7 +149,8 @@ impl Default for LoginLimits {
     fn default() -> Self {
         let quota = |n: u32| governor::Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
         LoginLimits {
-            per_account: governor::RateLimiter::keyed(quota(ACCOUNT_PER_MINUTE)),
+            per_account_and_address: governor::RateLimiter::keyed(quota(ACCOUNT_PER_MINUTE)),
+            per_account: governor::RateLimiter::keyed(quota(ACCOUNT_ANY_ADDRESS_PER_MINUTE)),
             per_address: governor::RateLimiter::keyed(quota(ADDRESS_PER_MINUTE)),
             attempts: Default::default(),
         }
@@ -153,13 +161,15 @@ impl Default for LoginLimits {
 const SWEEP_EVERY: u64 = 1024;
 
 impl LoginLimits {
-    /// Counts an attempt; `false` when the address or the account has used up its attempts.
-    /// The address is asked first, and an address over its limit counts nothing against the
-    /// account, so that nobody can lock an account out from one address. An account is keyed
-    /// by its name only when it is a valid user name (otherwise all such attempts share one
-    /// key), and an IPv6 address by its /64, which one host can hold whole.
+    /// Counts an attempt; `false` when the address, the account from this address, or the
+    /// account from everywhere has used up its attempts. Each is asked in that order and one
+    /// over its limit counts nothing in those after it, so that nobody locks an account out from
+    /// one address. An account is keyed by its name only when it is a valid user name (otherwise
+    /// all such attempts share one key), and an IPv6 address by its /64, which one host can hold
+    /// whole.
     pub fn allow(&self, account: &str, address: IpAddr) -> bool {
         if self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.per_account_and_address.retain_recent();
             self.per_account.retain_recent();
             self.per_address.retain_recent();
         }
@@ -176,6 +186,9 @@ impl LoginLimits {
             return false;
         }
         let key = account.parse::<crate::model::UserName>().map_or_else(|_| String::from("\0not a user name"), |n| n.as_str().to_string());
+        if self.per_account_and_address.check_key(&(key.clone(), address)).is_err() {
+            return false;
+        }
         self.per_account.check_key(&key).is_ok()
     }
 }
@@ -218,8 +231,12 @@ mod tests {
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let allowed = (0..10).filter(|_| limits.allow("zhang", a)).count();
         assert_eq!(allowed, ACCOUNT_PER_MINUTE as usize);
-        assert!(!limits.allow("ZHANG", b), "the account is limited from any address");
+        assert!(!limits.allow("ZHANG", a), "the account is limited from that address");
+        assert!(limits.allow("zhang", b), "its owner still logs in from another address");
         assert!(limits.allow("li", b));
+        // From many addresses at once the account is held at its looser limit over all of them.
+        let spread = (0..100u8).filter(|i| limits.allow("zhao", IpAddr::from([198, 51, 100, *i]))).count();
+        assert_eq!(spread, ACCOUNT_ANY_ADDRESS_PER_MINUTE as usize);
         let more = (0..40).filter(|i| limits.allow(&format!("u{i}"), a)).count();
         assert!(more < ADDRESS_PER_MINUTE as usize, "the address is limited over all accounts: {more}");
         assert!(limits.allow("wang", b), "an address over its limit counted nothing against other accounts");

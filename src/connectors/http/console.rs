@@ -182,8 +182,22 @@ async fn login<S: Store + UserStore>(
     State(state): State<Arc<HttpState<S>>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            // Said on the login page, in Chinese, like every other refusal here.
+            let (status, error) = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                (StatusCode::PAYLOAD_TOO_LARGE, format!("登录表单超过 {} KB，请只填写用户名和密码", LOGIN_MAX_BYTES >> 10))
+            } else {
+                (StatusCode::BAD_REQUEST, "登录表单无法读取：请通过本页面的表单提交用户名和密码".to_string())
+            };
+            let mut page = render(&state, "console/login.html", json!({ "error": error, "name": "" }));
+            *page.status_mut() = status;
+            return page;
+        }
+    };
     // The login form carries no session to bind a CSRF token to: a post another site's page
     // made (which would log the victim in as the attacker) is told apart by what the browser
     // says of it.
@@ -416,7 +430,13 @@ fn report_query(params: &std::collections::HashMap<String, String>) -> Result<Re
         to: day("to")?.map(|t| t + chrono::Duration::days(1)),
         follows_up: None,
         before: get("before").map(|b| b.parse().map_err(|_| format!("before：报告编号不正确 {b:?}"))).transpose()?,
-        limit: get("limit").and_then(|l| l.parse().ok()).unwrap_or(REPORTS_PER_PAGE).clamp(1, 1000),
+        // A limit out of range is named, not quietly clamped.
+        limit: match get("limit") {
+            None => REPORTS_PER_PAGE,
+            Some(l) => {
+                l.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| format!("limit：应为 1–1000 的整数，而不是 {l:?}"))?
+            }
+        },
     })
 }
 

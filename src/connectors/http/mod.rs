@@ -127,7 +127,30 @@ pub fn router<S: Store + UserStore + ConsoleStore + JobStore>(state: Arc<HttpSta
         .fallback(console::unknown_path::<S>)
         // The limit covers multipart overhead too; over it the answer is 413.
         .layer(DefaultBodyLimit::max(limit + 64 * 1024))
+        .layer(axum::middleware::map_response(with_security_headers))
         .with_state(state)
+}
+
+/// What every answer says about how browsers may hold it: never cached (pages show one
+/// viewer's data), never framed (no clickjacking of the review or contact forms), scripts and
+/// everything else only from the hub itself (the pages have no inline script; their style is
+/// one inline block), no sniffing of a download's type.
+async fn with_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
+        headers.entry(name).or_insert(header::HeaderValue::from_static(value));
+    };
+    set(headers, header::CACHE_CONTROL, "no-store");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::REFERRER_POLICY, "same-origin");
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; \
+         frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    );
+    response
 }
 
 /// `/healthz`: the process answers.
