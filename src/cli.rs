@@ -14,7 +14,7 @@ use crate::rules::obligations::{self, ReportFacts, Reporter};
 use crate::serve::App;
 use crate::store::{ObligationFilter, ReportFilter, Store};
 use anyhow::{Context as _, bail};
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -212,6 +212,17 @@ pub enum ObligationsAction {
         /// What was done, for the audit trail.
         #[arg(long, default_value = "")]
         note: String,
+    },
+    /// Grants a unit's appeal of its own 迟报 or 漏报 (which only CNCERT decides): the duty is
+    /// owed again under its own rule from now, and the unit is told; lodged as CNCERT's appeal.
+    Grant {
+        id: String,
+        /// Who at CNCERT decided (recorded with the appeal).
+        #[arg(long)]
+        by: String,
+        /// Why, for the unit and the audit trail.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -832,8 +843,10 @@ async fn ingest(app: App, args: IngestArgs, json: bool) -> anyhow::Result<i32> {
     let (intake, writer) = Intake::start(app.store.clone(), app.engine());
     let mut worst = 0;
     let mut receipts = Vec::new();
+    // The same cap an HTTP upload has: `tongbao ingest /dev/zero` is refused, not read forever.
+    let max = app.loaded.config.serve.max_upload_mb << 20;
     for file in &args.files {
-        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let raw = read_capped(file, max)?;
         let name = file.display().to_string();
         let mut sub = Submission::by_content(channel, Sender::Unit(unit.clone()), raw, crate::clock::now());
         sub.external_id = Some(name.clone());
@@ -859,6 +872,19 @@ async fn ingest(app: App, args: IngestArgs, json: bool) -> anyhow::Result<i32> {
         print_json(&if receipts.len() == 1 { serde_json::to_value(&receipts[0])? } else { serde_json::to_value(&receipts)? })?;
     }
     Ok(worst)
+}
+
+/// A file's bytes, refused whole past `max` bytes (read no further than one byte beyond).
+fn read_capped(file: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(max as u64 + 1).read_to_end(&mut raw))
+        .with_context(|| format!("reading {}", file.display()))?;
+    if raw.len() > max {
+        bail!("{}: larger than {} MB, the most one submission may hold ([serve] max_upload_mb)", file.display(), max >> 20);
+    }
+    Ok(raw)
 }
 
 pub fn print_receipt(source: &str, r: &Receipt) {
@@ -1024,6 +1050,32 @@ fn print_obligations(list: &[Obligation]) {
 }
 
 async fn list_obligations(app: App, a: ObligationsArgs, json: bool) -> anyhow::Result<i32> {
+    if let Some(ObligationsAction::Grant { id, by, reason }) = &a.action {
+        let id: crate::model::ObligationId = parse_arg("id", id, id.parse())?;
+        if by.trim().is_empty() || reason.trim().is_empty() {
+            eprintln!("--by and --reason: say who decided, and why");
+            return Ok(2);
+        }
+        let units = app.store.units().await?;
+        let Some(cncert) = units.iter().find(|u| u.unit_type == crate::model::UnitType::Cncert) else {
+            eprintln!("no CNCERT unit is registered (tongbao units import): it is CNCERT that grants");
+            return Ok(1);
+        };
+        let appeal = serde_json::json!({"kind": "appeal", "content": {"obligation": id.to_string(),
+            "reason": format!("{}（CNCERT {} 裁定准予重新办理）", reason.trim(), by.trim())}});
+        let sub =
+            Submission::by_content(Channel::Cli, Sender::Unit(cncert.code.clone()), appeal.to_string().into_bytes(), crate::clock::now());
+        let (intake, writer) = Intake::start(app.store.clone(), app.engine());
+        let receipt = intake.submit(sub).await?;
+        drop(intake);
+        writer.await?;
+        if json {
+            print_json(&receipt)?;
+        } else {
+            print_receipt(&format!("grant {id}"), &receipt);
+        }
+        return Ok(if receipt.outcome == Outcome::Accepted { 0 } else { 1 });
+    }
     if let Some(ObligationsAction::Done { id, by, note }) = a.action {
         let id: crate::model::ObligationId = parse_arg("id", &id, id.parse())?;
         if by.trim().is_empty() {
@@ -1048,7 +1100,7 @@ async fn list_obligations(app: App, a: ObligationsArgs, json: bool) -> anyhow::R
     let report = a.report.map(|r| parse_arg("report", &r, r.parse::<ReportId>())).transpose()?;
     let filter = ObligationFilter {
         status: (a.open && !a.overdue).then_some(ObligationStatus::Open),
-        overdue_at: a.overdue.then(Utc::now),
+        overdue_at: a.overdue.then(crate::clock::now),
         report,
         limit: a.limit,
     };

@@ -284,7 +284,10 @@ fn accept(
     notify_botnet_owners(d, id, ptr, &content, unit, earlier.as_ref(), &mut drafts, engine);
     let mut summaries = oblige(d, id, drafts, &mut fulfils, &content, unit, engine);
     if let (Some(o), ReportBody::Appeal(b)) = (appealed, &content.body) {
-        summaries.push(reopen(d, ctx, o, b, id, &me, engine));
+        // An obligor appealing its own 迟报 or 漏报 does not reopen its own duty: CNCERT decides,
+        // and the status stays until it grants the appeal (`tongbao obligations grant`).
+        let own_lateness = o.actor == me && matches!(o.status, ObligationStatus::Late | ObligationStatus::Missed);
+        summaries.push(if own_lateness { refer_to_cncert(d, o, b, id, &me) } else { reopen(d, ctx, o, b, id, &me, engine) });
     }
     record_fulfilments(d, ctx, fulfils, id, &me);
 
@@ -984,6 +987,43 @@ fn appealable(ctx: &Context, id: ObligationId, ptr: &str, me: &Party, unit: &Uni
         )]),
         Some(o) => Ok(o.clone()),
     }
+}
+
+/// An obligor's appeal of its own lateness, put to CNCERT: nothing changes until CNCERT grants
+/// it; CNCERT is told what was appealed, why, and how to grant it.
+fn refer_to_cncert(
+    d: &mut Decision,
+    o: Obligation,
+    appeal: &crate::model::report::AppealBody,
+    appeal_id: ReportId,
+    me: &Party,
+) -> ObligationSummary {
+    let what = if o.status == ObligationStatus::Missed { "漏报" } else { "迟报" };
+    let lines = vec![
+        format!("申诉单位：{}（申诉编号 {appeal_id}）", me.label_zh()),
+        format!("申诉理由：{}", appeal.reason),
+        format!(
+            "义务编号：{}（{}，期限 {}，现状态：{}）",
+            o.id,
+            o.duty.label_zh(),
+            crate::rules::calendar::local_display(o.deadline.due_at),
+            o.status.label_zh()
+        ),
+        format!("准予重新办理：tongbao obligations grant {} --by 姓名 --reason 理由；不准予则无需操作，状态保持不变", o.id),
+    ];
+    let payload = serde_json::json!({
+        "report_id": o.report_id, "obligation_id": o.id, "duty": o.duty,
+        "title": format!("【申诉待裁定】{}对本单位“{}”的{what}提出申诉", me.label_zh(), o.duty.label_zh()),
+        "lines": lines,
+    });
+    d.outbox.push(crate::fanout::party_row(OutboxKind::Alert, &Party::Cncert, "to", o.id.to_string(), &payload));
+    d.audit.push(AuditRow {
+        actor: me.to_string(),
+        action: "obligation.appeal_referred",
+        subject: o.id.to_string(),
+        detail: serde_json::json!({ "by_appeal": appeal_id, "status": o.status, "reason": appeal.reason }),
+    });
+    ObligationSummary::of(&o, o.status)
 }
 
 /// Reopens an appealed obligation (Art. 11 [僵尸机制]): a fresh deadline under its rule, a notice

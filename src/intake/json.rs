@@ -287,10 +287,25 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
             let contacts = c.req_array("contacts", "联系人列表（至少一项）", |o| {
                 o.only(&["role", "name", "phone", "email"]);
                 let role = o.req("role", "leader（主管领导）、department_head（责任部门负责人）或 contact（联络人）", parse_role);
-                let name = o.req_text("name", "姓名");
+                // A name or phone goes into mail headers and pages: one line, of what it says.
+                let name = o.req_text("name", "姓名").and_then(|n| {
+                    if n.chars().any(char::is_control) || n.chars().count() > 50 {
+                        o.push(ErrorCode::WrongType, "name", "姓名（一行，不超过 50 个字，不含换行等控制字符）", Some(n));
+                        None
+                    } else {
+                        Some(n)
+                    }
+                });
                 let email = o.opt("email", |s| s.parse());
-                let phone = o.opt_text("phone");
-                if email.is_none() && phone.is_none() && !o.has("email") {
+                let phone = o.opt_text("phone").and_then(|p| {
+                    if crate::model::appeal::is_phone(&p) {
+                        Some(p)
+                    } else {
+                        o.push(ErrorCode::WrongType, "phone", "电话号码（数字，可含 +、-、空格和括号，5–30 位）", Some(p));
+                        None
+                    }
+                });
+                if email.is_none() && phone.is_none() && !o.has("email") && !o.has("phone") {
                     // Art. 21 [通报办法] lists the contact details with the names.
                     o.push(
                         ErrorCode::MissingField,

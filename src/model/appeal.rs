@@ -173,7 +173,8 @@ fn one_line(s: &str) -> String {
     s.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect()
 }
 
-fn is_phone(p: &str) -> bool {
+/// A telephone number as people write one: digits, with +, -, spaces and brackets, 5–30 digits.
+pub fn is_phone(p: &str) -> bool {
     let digits = p.chars().filter(char::is_ascii_digit).count();
     (5..=30).contains(&digits) && p.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c))
 }

@@ -161,6 +161,16 @@ case("another-unit", with_(EVENT, ["unit"], "IDC-BJ"), ("foreign_unit", "/unit")
 for i, code in enumerate(["bad code!!", "", "<x>"]):
     case(f"bad-unit-code-{i}", with_(EVENT, ["unit"], code), ("bad_unit_code", "/unit"))
 
+# Contact details go into mail headers and pages: one line each, a phone that is a phone.
+CONTACT = {"kind": "contact_update", "discovered_at": "2026-10-08 10:00",
+           "content": {"contacts": [{"role": "contact", "name": "李四", "phone": "020-12345678"}]}}
+case("contact-name-with-crlf", with_(CONTACT, ["content", "contacts", 0, "name"], "李四\r\nBcc: victim@example.com"),
+     ("wrong_type", "/content/contacts/0/name"))
+case("contact-phone-free-text", with_(CONTACT, ["content", "contacts", 0, "phone"], "请致电 http://evil.example/verify"),
+     ("wrong_type", "/content/contacts/0/phone"))
+case("botnet-discovered-after-receipt", with_(with_(BOTNET, ["content", "botnets", 0, "discovered_at"], "2099-01-01 00:00"), ["discovered_at"],
+     "2026-10-08 10:00"), ("bad_time", "/content/botnets/0/discovered_at"))
+
 # In a batch, each bad report is refused at its own index; the good ones go through.
 case("batch-mixed", [EVENT, with_(EVENT, ["grade"], "huge"), WARNING, with_(WARNING, ["level"], 9)],
      ("bad_grade", "/1/grade"), ("bad_level", "/3/level"))

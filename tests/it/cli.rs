@@ -78,6 +78,18 @@ fn a_calendar_file_named_in_the_config_adds_its_years_to_the_built_in_ones() {
     assert_eq!((code, v["provisional"].as_bool()), (0, Some(false)), "2026 still comes built in");
 }
 
+/// The CLI reads a file under the same cap as an HTTP upload: an endless one is refused, not read
+/// until memory runs out.
+#[test]
+fn ingest_refuses_a_file_larger_than_an_upload_may_be() {
+    let hub = Hub::new().with_units();
+    hub.write("tongbao.toml", "[serve]\nmax_upload_mb = 1\n");
+    let out = hub.run(&["ingest", "/dev/zero", "--unit", "CT-GD"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/dev/zero") && err.contains("larger than 1 MB"), "{err}");
+}
+
 /// A schedule the State Council might publish for 2027 (made up: the real one is not out),
 /// in the published notice's words.
 const NOTICE_2027: &str = "国务院办公厅关于2027年部分节假日安排的通知
@@ -324,6 +336,35 @@ fn a_cncert_duty_is_marked_done_by_a_person_once() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("no open duty of CNCERT's"));
     let (_, open) = hub.json(&["obligations", "--open"]);
     assert!(open.as_array().unwrap().iter().all(|o| o["id"] != cncert.as_str()));
+}
+
+/// A unit cannot erase its own 迟报 by appealing it: the appeal goes to CNCERT, the status stays,
+/// and only CNCERT's grant (audited, with who decided) reopens the duty.
+#[test]
+fn a_units_appeal_of_its_own_lateness_waits_for_cncerts_grant() {
+    let hub = Hub::new().with_units();
+    // A level-4 warning reported three weeks after it was found: 迟报.
+    let warning = serde_json::json!({"kind": "warning", "discovered_at": "2026-10-12 10:00", "category": "vulnerability", "level": 4,
+        "provinces": ["GD"], "content": {"description": "d", "potential_harm": "h", "affected_scope": "s", "aware_parties": "a", "recommendations": "r"}});
+    let file = hub.write("w.json", &warning.to_string());
+    let (_, receipt) = hub.json(&["ingest", file.to_str().unwrap(), "--unit", "CT-GD"]);
+    let late = receipt["reports"][0]["obligations"].as_array().unwrap().iter().find(|o| o["duty"] == "report").unwrap().clone();
+    assert_eq!(late["status"], "late", "{late}");
+    let id = late["id"].as_str().unwrap().to_string();
+    let appeal = hub.write(
+        "a.json",
+        &serde_json::json!({"kind": "appeal", "content": {"obligation": id, "reason": "系统故障，实际已电话报告"}}).to_string(),
+    );
+    let (code, r) = hub.json(&["ingest", appeal.to_str().unwrap(), "--unit", "CT-GD"]);
+    assert_eq!(code, 0, "the appeal itself is lodged: {r}");
+    let status = |hub: &Hub| {
+        let (_, all) = hub.json(&["obligations"]);
+        all.as_array().unwrap().iter().find(|o| o["id"] == id.as_str()).unwrap()["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(status(&hub), "late", "its own lateness is not erased by its own appeal");
+    let out = hub.run(&["obligations", "grant", &id, "--by", "值班员张三", "--reason", "核实确有系统故障"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(status(&hub), "open", "CNCERT's grant reopens it under its own rule");
 }
 
 /// `tongbao … | head -1`: a reader that goes away ends the program quietly, never a panic.
