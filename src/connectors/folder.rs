@@ -57,12 +57,24 @@ impl FolderSource {
                 continue;
             }
             let Some(code) = unit_dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<UnitCode>().ok()) else { continue };
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&unit_dir)?
+            let (mut files, strays): (Vec<PathBuf>, Vec<PathBuf>) = std::fs::read_dir(&unit_dir)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()) && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json"))
-                })
-                .collect();
+                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")))
+                .partition(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
+            // A *.json that is no plain file (a symlink, a directory, a pipe) is never read: it
+            // is moved aside, itself and unfollowed, with a receipt that says why, rather than
+            // left to be skipped at every pass without a word.
+            for stray in strays {
+                let name = stray.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let error = IntakeError::new(ErrorCode::WrongType, name, "普通文件（不是符号链接、目录或管道）", None);
+                let note = serde_json::json!({ "outcome": Outcome::Rejected, "stored": false, "errors": [error] });
+                match file_with_receipt(&stray, &unit_dir.join("rejected"), &serde_json::to_vec_pretty(&note).unwrap_or_default()) {
+                    Ok(_) => tracing::warn!(file = %stray.display(), "not a plain file; moved to rejected/ with a receipt, unread"),
+                    Err(e) => {
+                        tracing::warn!(file = %stray.display(), error = %e, "not a plain file, and it cannot be moved aside; left unread")
+                    }
+                }
+            }
             files.sort();
             for file in files {
                 if *shutdown.borrow() {

@@ -268,6 +268,22 @@ fn note_unknown_columns(sheet: &Sheet, header: &Header, notes: &mut Notes) {
             notes.push(Note::new(&place, format!("未识别的列“{text}”，其内容未报送；如属报送内容，请按{}的列名填写", header.form.title)));
         }
     }
+    // Values under no header at all (a stray entry far right or far down) are not read either:
+    // each such column is named by its first value, so nothing is dropped without a word.
+    let mut unheaded: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    for (r, row) in sheet.rows.iter().enumerate().skip(header.row + header.span) {
+        for (c, v) in row.iter().enumerate() {
+            if !matches!(v, V::Empty) && !header.texts.get(c).is_some_and(Option::is_some) {
+                unheaded.entry(c).or_insert(r);
+            }
+        }
+    }
+    for (c, r) in unheaded.iter().take(MAX_LISTED) {
+        notes.push(Note::new(&sheet.cell_place(*r, *c), "此列没有表头，其中的内容未报送；如属报送内容，请在表头行填写列名".to_string()));
+    }
+    if unheaded.len() > MAX_LISTED {
+        notes.push(Note::new(&sheet.name, format!("另有 {} 列没有表头，其内容未报送", unheaded.len() - MAX_LISTED)));
+    }
 }
 
 /// A month written in the title rows over a header (`2026年8月份一般网络安全事件汇总`), as `2026-08`.

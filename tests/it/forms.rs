@@ -310,6 +310,20 @@ async fn formulas_far_apart_cost_nothing_and_the_near_one_is_refused() {
     assert_eq!((errors[0].code, errors[0].place.as_str()), (tongbao::model::ErrorCode::UncomputedFormula, "事件表!A2"));
 }
 
+/// A valid row and one stray value at XFD1048576, as openpyxl writes it (a 2 KB file): the row
+/// is read, and the stray value, under no header, is named in the notes rather than dropped.
+#[tokio::test]
+async fn a_stray_value_under_no_header_is_named_not_dropped() {
+    let bytes = event_sheet_by_openpyxl(
+        "ws.append(['2026-09-23 09:00','重大','DDoS','广东','IDC','2026-09-23 08:00','攻击','中断','清洗'])\nws['XFD1048576']='备注：另有一起'\n",
+    );
+    let (items, notes) = forms::parse_with_notes(&bytes, "stray.xlsx", "2026-09-23T03:00:00Z".parse().unwrap(), &forms::Limits::default());
+    let items = items.unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(items[0].1.is_ok(), "{:?}", items[0].1);
+    assert!(notes.iter().any(|n| n.place == "事件表!XFD1048576" && n.message.contains("没有表头")), "{notes:?}");
+}
+
 /// Bots listed without a C&C column belong to the workbook's only C&C; with two C&Cs they
 /// belong to none that can be told, and the rows that relied on them are refused, not inflated.
 async fn a_bot_list_without_a_cc_column_goes_to_the_only_cc_or_to_none(backend: Backend) {

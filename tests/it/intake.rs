@@ -716,8 +716,9 @@ async fn a_refusal_not_caused_by_the_bytes_never_traps_the_sender(backend: Backe
 }
 
 /// The drop folder takes `*.json` in any case, follows no symlink (one pointing into another
-/// unit's folder is left alone, so it never submits that unit's file as this one's), and a file
-/// over the limit is moved to rejected/ with a receipt that names the limit.
+/// unit's folder is moved aside to rejected/ with a receipt, unfollowed, so it never submits that
+/// unit's file as this one's), and a file over the limit is moved to rejected/ with a receipt that
+/// names the limit.
 async fn the_drop_folder_reads_json_in_any_case_follows_no_symlink_and_answers_oversize(backend: Backend) {
     let lib = Lib::on(backend).await;
     let root = tempfile::tempdir().unwrap();
@@ -739,7 +740,15 @@ async fn the_drop_folder_reads_json_in_any_case_follows_no_symlink_and_answers_o
     let mut by_unit: Vec<String> = reports.iter().map(|r| r.report.unit.to_string()).collect();
     by_unit.sort();
     assert_eq!(by_unit, ["CT-GD", "IDC-BJ"], "REPORT.JSON as CT-GD, theirs.json once as IDC-BJ, nothing through the links");
-    assert!(ct.join("borrowed.json").symlink_metadata().is_ok(), "the symlink is left where it was");
+    // The link itself is moved aside, unfollowed, with a receipt that says why.
+    let moved = ct.join("rejected/borrowed.json").symlink_metadata().expect("the link moved to rejected/");
+    assert!(moved.file_type().is_symlink(), "moved as a link, never read through");
+    let why: serde_json::Value = serde_json::from_slice(&std::fs::read(ct.join("rejected/borrowed.receipt.json")).unwrap()).unwrap();
+    assert!(why["errors"][0]["message"].as_str().unwrap().contains("普通文件"), "{why}");
+    assert!(
+        idc.join("theirs.json").exists() || idc.join("processed/theirs.json").exists(),
+        "the other unit's file is untouched by the link's move"
+    );
     let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(ct.join("rejected/huge.receipt.json")).unwrap()).unwrap();
     assert_eq!(receipt["errors"][0]["code"], "too_large");
     assert!(receipt["errors"][0]["message"].as_str().unwrap().contains("64 MB"), "{receipt}");
