@@ -25,16 +25,6 @@ pub enum Festival {
 }
 
 impl Festival {
-    pub const ALL: [Festival; 7] = [
-        Festival::NewYear,
-        Festival::SpringFestival,
-        Festival::Qingming,
-        Festival::LabourDay,
-        Festival::DragonBoat,
-        Festival::MidAutumn,
-        Festival::NationalDay,
-    ];
-
     pub fn label_zh(self) -> &'static str {
         match self {
             Festival::NewYear => "元旦",
@@ -45,12 +35,6 @@ impl Festival {
             Festival::MidAutumn => "中秋节",
             Festival::NationalDay => "国庆节",
         }
-    }
-
-    /// The festival a State Council notice names in an item heading (`六、国庆节、中秋节：`
-    /// names two; the first is returned).
-    pub fn from_heading(heading: &str) -> Option<Festival> {
-        Festival::ALL.into_iter().filter_map(|f| heading.find(f.label_zh().trim_end_matches('节')).map(|at| (at, f))).min().map(|(_, f)| f)
     }
 }
 
@@ -198,7 +182,5 @@ mod tests {
     #[test]
     fn outside_the_lunar_tables_nothing_is_claimed() {
         assert!(statutory(2100).is_none() && widest_spans(1900).is_none());
-        assert_eq!(Festival::from_heading("六、国庆节、中秋节"), Some(Festival::NationalDay));
-        assert_eq!(Festival::from_heading("二、春节"), Some(Festival::SpringFestival));
     }
 }
