@@ -779,6 +779,10 @@ async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
         UnitsCmd::Import { file } => {
             let units = read_units_file(&file)?;
+            let faults = crate::model::unit::group_faults(&units, &app.store.units().await?);
+            if !faults.is_empty() {
+                bail!("{}: {} group link(s) refused, nothing imported:\n  {}", file.display(), faults.len(), faults.join("\n  "));
+            }
             let n = app.store.import_units(&units, crate::clock::now()).await?;
             if json {
                 print_json(&serde_json::json!({ "imported": n }))?;
@@ -822,12 +826,13 @@ async fn units(app: App, cmd: UnitsCmd, json: bool) -> anyhow::Result<i32> {
                 for u in &units {
                     let emails: Vec<&str> = u.emails().map(|e| e.as_str()).collect();
                     println!(
-                        "{:<16} {:<28} {:<10} {}{}  {}",
+                        "{:<16} {:<28} {:<10} {}{}{}  {}",
                         u.code,
                         u.unit_type,
                         u.province,
                         u.name,
                         if u.important { " [重要信息系统]" } else { "" },
+                        u.group.as_ref().map(|g| format!(" [集团 {g}]")).unwrap_or_default(),
                         emails.join(", ")
                     );
                 }

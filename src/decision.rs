@@ -91,6 +91,8 @@ pub struct Context {
     /// Who owes a disposal feedback or a verification about each botnet event a feedback or
     /// verification of the batch names: only they may send one (Art. 9 [僵尸机制]).
     pub owed: HashMap<ReportId, Vec<(Duty, Party)>>,
+    /// Each subsidiary's group company (Art. 12¶2 [通报办法]), which may report for it.
+    pub groups: HashMap<crate::model::UnitCode, crate::model::UnitCode>,
 }
 
 /// What the store must look up before deciding a batch.

@@ -68,7 +68,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
     let receipt = json!({
         "original_subject": "事件报送", "received_at": "2026-09-23 10:20", "submission_id": "0192",
         "outcome": "部分受理", "duplicate": false,
-        "reports": [{"kind": "网络安全事件", "severity": "重大", "report_id": "0193", "grade_note": "x", "source": "事件表!第4行", "cc": "203.0.113.7:6667",
+        "reports": [{"kind": "网络安全事件", "severity": "重大", "report_id": "0193", "grade_note": "x", "for_unit": "CT-GD", "source": "事件表!第4行", "cc": "203.0.113.7:6667",
             "obligations": [{"duty": "事件报告", "actor": "本单位", "to": "通信保障局", "due_at": "2026-09-23 12:00", "provisional": true, "basis": "第十二条", "overdue": "已逾期 2小时"}]}],
         "errors": ["事件表!B7：应为事件分级"],
         "notes": ["事件表!A3：未识别的列“序号”"], "blank_forms": ["网络安全事件信息报送表.xlsx"], "summary": "本次共受理 1000 份报告",
@@ -88,7 +88,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
             "by_grade": [line.clone()], "by_category": [line.clone()], "by_unit": [line.clone()], "by_province": [line],
             "typical": [{"severity": "重大", "kind": "事件信息", "unit": "CT-GD", "provinces": "广东", "discovered_at": "2026-09-23 10:00", "title": "x"}],
             "disposal": {"notified": 2, "on_time": 1, "late": 0, "missed": 1, "open": 0, "targets_disposed": 3, "targets_undisposed": 1},
-            "lateness": [{"label": "CT-GD", "late": 1, "missed": 0}], "late_summaries": ["CT-GD 2026-08 月度汇总，一般事件 3 起"]},
+            "lateness": [{"label": "CT-GD", "late": 1, "missed": 0}], "late_summaries": ["CT-GD 2026-08 月度汇总，一般事件 3 起"], "for_unit": "CT-GD"},
     });
     let obligation = json!({"id": "0194", "report_id": "0193", "duty": "事件报告", "rule": "2小时内", "actor": "unit:CT-GD", "actor_zh": "广东电信",
         "due_at": "2026-09-23T04:00:00Z", "due_local": "2026-09-23 12:00", "provisional": true, "basis": "《通报办法》第十二条", "status": "open", "status_zh": "已逾期"});

@@ -403,6 +403,7 @@ pub(crate) fn bench_units() -> Vec<Unit> {
             important: false,
             contacts: vec![],
             amqp_user: None,
+            group: None,
         })
         .collect()
 }

@@ -85,6 +85,36 @@ pub struct Digest {
     /// this one: "单位（代码）2026-08 月度汇总，一般事件 3 起".
     #[serde(default)]
     pub late_summaries: Vec<String>,
+    /// The units this month's figures concern (向相关单位通告, Art. 19¶2 [通报办法]): those whose
+    /// reports are counted or whose duties fell due in it. Each gets its own copy (`for_unit`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub concerned: Vec<String>,
+    /// Set on a unit's copy: the unit it was made for.
+    #[serde(default)]
+    pub for_unit: Option<String>,
+}
+
+impl Digest {
+    /// The copy a unit concerned receives: the month's whole picture (totals, grades,
+    /// categories, provinces, the trend, the disposal rate) and, of what names units, only its
+    /// own line and its own lateness; typical cases of others keep their substance, not the
+    /// reporter (a unit sees only its own data).
+    pub fn for_unit(&self, code: &str) -> Digest {
+        let own = |label: &str| label.ends_with(&format!("（{code}）"));
+        let mut d = self.clone();
+        d.by_unit.retain(|l| own(&l.label));
+        d.lateness.retain(|l| l.party == format!("unit:{code}"));
+        d.late_summaries.retain(|l| l.contains(&format!("（{code}）")));
+        for c in &mut d.typical {
+            if !own(&c.unit) {
+                c.unit = "（其他单位）".into();
+                c.report_id = String::new();
+            }
+        }
+        d.concerned = Vec::new();
+        d.for_unit = Some(code.to_string());
+        d
+    }
 }
 
 fn lines(cur: &BTreeMap<String, u64>, prev: &BTreeMap<String, u64>, label: impl Fn(&str) -> String) -> Vec<Line> {
@@ -202,6 +232,16 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
             _ => e.on_time += n,
         }
     }
+    let mut concerned: Vec<String> = cur
+        .by_unit
+        .iter()
+        .map(|t| t.key.clone())
+        .chain(cur.obligations.iter().filter_map(|(actor, ..)| actor.strip_prefix("unit:").map(str::to_string)))
+        .chain(cur.late_summaries.iter().map(|(unit, ..)| unit.clone()))
+        .filter(|code| units.iter().any(|u| u.code.as_str() == code && !u.unit_type.is_authority()))
+        .collect();
+    concerned.sort();
+    concerned.dedup();
     let mut lateness: Vec<Lateness> = late.into_values().filter(|l| l.late + l.missed > 0).collect();
     lateness.sort_by(|a, b| (b.missed + b.late).cmp(&(a.missed + a.late)).then(a.label.cmp(&b.label)));
 
@@ -235,6 +275,8 @@ pub fn build(month: YearMonth, cur: &MonthFacts, prev: &MonthFacts, units: &[Uni
             .iter()
             .map(|(unit, month, n)| format!("{} {month} 月度汇总，一般事件 {n} 起", unit_label(unit)))
             .collect(),
+        concerned,
+        for_unit: None,
     }
 }
 

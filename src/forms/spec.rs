@@ -135,6 +135,20 @@ fn common_event_columns() -> Vec<Column> {
     ]
 }
 
+/// A group company reporting for one of its provincial companies names it (Art. 12¶2 [通报办法]).
+/// It is the last column of a form, so forms filled from earlier blanks read as before.
+fn on_behalf_column() -> Column {
+    alias(
+        col("unit", "代报单位代码", Report("unit"), Text, false, "集团公司代下属公司报送时填写下属公司的单位代码；报送本单位的信息不填"),
+        &["下属单位代码", "下属公司代码", "被代报单位代码", "代报单位"],
+    )
+}
+
+fn last_on_behalf(mut columns: Vec<Column>) -> Vec<Column> {
+    columns.push(on_behalf_column());
+    columns
+}
+
 /// Every form, in a stable order.
 pub fn all() -> Vec<FormSpec> {
     let mut event = common_event_columns();
@@ -496,15 +510,21 @@ pub fn all() -> Vec<FormSpec> {
         ),
     ];
     vec![
-        FormSpec { kind: ReportKind::Event, sheet: "事件表", title: "网络安全事件信息报送表", columns: event, items: None },
         FormSpec {
-            kind: ReportKind::Warning, sheet: "预警表", title: "网络安全预警信息报送表", columns: warning, items: None
+            kind: ReportKind::Event, sheet: "事件表", title: "网络安全事件信息报送表", columns: last_on_behalf(event), items: None
+        },
+        FormSpec {
+            kind: ReportKind::Warning,
+            sheet: "预警表",
+            title: "网络安全预警信息报送表",
+            columns: last_on_behalf(warning),
+            items: None,
         },
         FormSpec {
             kind: ReportKind::BotnetEvent,
             sheet: "僵尸网络表",
             title: "木马和僵尸网络事件报送表",
-            columns: botnet,
+            columns: last_on_behalf(botnet),
             items: Some("botnets"),
         },
         FormSpec {

@@ -80,6 +80,8 @@ pub fn needs(batch: &[Parsed], policy: &Policy) -> Needs {
         n.senders.push(p.submission.sender.clone());
         for (_, item) in p.items.iter().flatten() {
             let Ok(r) = item else { continue };
+            // A group company reporting for a subsidiary names it: that unit is loaded too.
+            n.senders.extend(r.unit.clone().map(Sender::Unit));
             n.refs.extend(r.content.follows_up);
             match &r.content.body {
                 ReportBody::DisposalFeedback(b) => {
@@ -268,6 +270,9 @@ fn accept(
     ctx: &mut Context,
     engine: &Engine,
 ) -> Result<(), Vec<IntakeError>> {
+    // A group company may report for a subsidiary; the report is then the subsidiary's.
+    let behalf = on_behalf_of(&input, ptr, unit, ctx)?;
+    let unit: &Unit = behalf.as_deref().unwrap_or(unit);
     // This report's obligations are those pushed from here on.
     let first_new_obligation = d.obligations.len();
     let Admitted { mut content, earlier, notice, appealed } = admit(input, ptr, unit, ctx, &engine.policy)?;
@@ -304,6 +309,7 @@ fn accept(
         grade: content.grade,
         level: content.level,
         grade_note,
+        for_unit: behalf.as_ref().map(|u| u.code.clone()),
         obligations: summaries,
     });
     ctx.refs.insert(
@@ -330,6 +336,27 @@ fn accept(
     d.receipt.regraded = d.regrades.clone();
     d.reports.push(Report { id, unit: unit.code.clone(), declared_grade, content });
     Ok(())
+}
+
+/// The subsidiary a report is submitted for, when the sender is its group company and names it
+/// in `unit` (Art. 12¶2 [通报办法], Art. 18 [僵尸机制]: the group gathers, verifies and reports its
+/// provincial companies' information); `None` when the sender reports as itself. Any other unit
+/// named is refused at `unit`, saying which codes the sender may use.
+fn on_behalf_of(input: &ReportInput, ptr: &str, sender: &Unit, ctx: &Context) -> Result<Option<std::sync::Arc<Unit>>, Vec<IntakeError>> {
+    let Some(claimed) = input.unit.as_ref().filter(|c| *c != &sender.code) else { return Ok(None) };
+    if ctx.groups.get(claimed) == Some(&sender.code)
+        && let Some(subsidiary) = ctx.units.get(&Sender::Unit(claimed.clone()))
+    {
+        return Ok(Some(subsidiary.clone()));
+    }
+    let mut subsidiaries: Vec<&str> = ctx.groups.iter().filter(|(_, g)| *g == &sender.code).map(|(s, _)| s.as_str()).collect();
+    subsidiaries.sort();
+    let expected = if subsidiaries.is_empty() {
+        format!("本单位代码 {}（只能以本单位名义报送）", sender.code)
+    } else {
+        format!("本单位代码 {} 或本集团下属单位代码（{}）", sender.code, subsidiaries.join("、"))
+    };
+    Err(vec![IntakeError::new(ErrorCode::ForeignUnit, format!("{ptr}/unit"), expected, Some(claimed.to_string()))])
 }
 
 /// A report's content once its references are checked.
@@ -388,12 +415,14 @@ fn admit(input: ReportInput, ptr: &str, unit: &Unit, ctx: &Context, policy: &ob:
     let earlier = match content.follows_up {
         None => None,
         Some(ref_id) => match ctx.refs.get(&ref_id) {
-            Some(r) if r.unit == unit.code && r.kind == kind => Some(r.clone()),
+            // A group company's report on a subsidiary's event (its 汇总、核实, Art. 12¶2
+            // [通报办法]) follows that report up, so the event is counted once.
+            Some(r) if (r.unit == unit.code || ctx.groups.get(&r.unit) == Some(&unit.code)) && r.kind == kind => Some(r.clone()),
             _ => {
                 return Err(vec![IntakeError::new(
                     ErrorCode::UnknownReference,
                     format!("{ptr}/follows_up"),
-                    format!("本单位此前报送的同类（{}）报告编号", kind.label_zh()),
+                    format!("本单位（或本集团下属单位）此前报送的同类（{}）报告编号", kind.label_zh()),
                     Some(ref_id.to_string()),
                 )]);
             }

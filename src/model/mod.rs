@@ -27,7 +27,7 @@ pub use receipt::{AcceptedReport, ErrorCode, IntakeError, Note, Outcome, Receipt
 pub use region::{Province, Region};
 pub use report::{Botnet, Report, ReportBody, ReportKind};
 pub use submission::{Channel, Submission};
-pub use unit::{Contact, ContactRole, Unit, UnitType};
+pub use unit::{Contact, ContactRole, Unit, UnitSet, UnitType};
 pub use user::{Role, User, UserName};
 
 /// A value that failed to parse into one of the canonical newtypes.

@@ -214,6 +214,9 @@ pub struct AcceptedReport {
     /// Why the grade differs from the one declared, in Chinese.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grade_note: Option<String>,
+    /// The subsidiary a group company submitted this report for (代报), which it is attributed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_unit: Option<super::UnitCode>,
     pub obligations: Vec<ObligationSummary>,
 }
 

@@ -268,17 +268,33 @@ pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: 
     });
     // General events' disposal results go to CSB in the digest (Art. 9(五) [僵尸机制]): its
     // delivery to CSB, not to the bureaus or CNCERT's own copy, meets those of the month's feedback.
+    // Art. 19¶2: the digest's own duty is met once CSB, every bureau and every unit concerned
+    // has it; each of their rows says so, CNCERT's own copy does not.
+    let counts = serde_json::json!({ "digest_month": month.to_string() });
     let mut to_csb = payload.clone();
-    to_csb["performs"] = serde_json::json!({
+    to_csb["performs"] = serde_json::json!([{
         "duty": crate::model::Duty::DisposalResult, "rule": crate::model::DeadlineRule::NthWorkdayOfNextMonth(10).code(),
         "trigger_from": from.timestamp_millis(), "trigger_to": to.timestamp_millis(),
-    });
+    }, counts]);
+    let mut to_bureaus = payload.clone();
+    to_bureaus["performs"] = counts.clone();
     let subject = format!("digest:{month}");
-    let outbox = vec![
+    let mut outbox = vec![
         party_row(OutboxKind::Digest, &Party::Csb, "to", subject.clone(), &to_csb),
-        party_row(OutboxKind::Digest, &Party::AllBureaus, "to", subject.clone(), &payload),
-        party_row(OutboxKind::Digest, &Party::Cncert, "copy", subject, &payload),
+        party_row(OutboxKind::Digest, &Party::AllBureaus, "to", subject.clone(), &to_bureaus),
+        party_row(OutboxKind::Digest, &Party::Cncert, "copy", subject.clone(), &payload),
     ];
+    // 向相关单位通告: each unit concerned gets the month's picture with only its own figures.
+    for code in &d.concerned {
+        let Ok(code) = code.parse::<crate::model::UnitCode>() else { continue };
+        let to_unit = serde_json::json!({
+            "title": format!("【月度通报】{month} 网络安全信息通报"),
+            "month": month.to_string(),
+            "digest": d.for_unit(code.as_str()),
+            "performs": counts,
+        });
+        outbox.push(party_row(OutboxKind::Digest, &Party::Unit(code), "to", subject.clone(), &to_unit));
+    }
     let ran = store
         .record_job(JobRun {
             job: "digest",
@@ -286,7 +302,8 @@ pub async fn send_digest<S: Store + JobStore>(store: &S, month: YearMonth, now: 
             at: now,
             detail: serde_json::json!({ "total": d.total }),
             obligations: vec![],
-            fulfils: vec![format!("monthly_digest:{month}")],
+            // Met on delivery to the last recipient (the store's `DIGEST_MET`), not on queueing.
+            fulfils: vec![],
             outbox,
             audit: vec![AuditRow {
                 actor: "hub".into(),

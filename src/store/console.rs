@@ -1,23 +1,30 @@
 //! What the web console reads, scoped to what a role may see: today's reports by grade, and open obligations due soon or overdue, with the SQL both backends share.
 
-use crate::model::{Obligation, Province, Role, UnitCode};
+use crate::model::{Obligation, Province, Role, UnitCode, UnitSet};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 
-/// What a viewer may see: everything (CNCERT, CSB), a province (its bureau), or one unit.
+/// What a viewer may see: everything (CNCERT, CSB), a province (its bureau), or a unit's own
+/// (a group company's: its subsidiaries' too, Art. 12¶2 [通报办法]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     All,
     Province(Province),
-    Unit(UnitCode),
+    Units(UnitSet),
 }
 
-impl From<&Role> for Scope {
-    fn from(role: &Role) -> Scope {
+impl Scope {
+    /// One unit's own, without subsidiaries (a filter a viewer chose).
+    pub fn unit(code: UnitCode) -> Scope {
+        Scope::Units(UnitSet::one(code))
+    }
+
+    /// The scope of `role`, a unit's reaching its subsidiaries among `registered`.
+    pub fn of(role: &Role, registered: &[crate::model::Unit]) -> Scope {
         match role {
             Role::Cncert | Role::Csb => Scope::All,
             Role::Bureau(p) => Scope::Province(*p),
-            Role::Unit(u) => Scope::Unit(u.clone()),
+            Role::Unit(u) => Scope::Units(UnitSet::of(u.clone(), registered)),
         }
     }
 }
@@ -180,7 +187,11 @@ pub(crate) fn report_scope(scope: &Scope, first: usize) -> (String, Binds) {
     match scope {
         Scope::All => ("1 = 1".into(), vec![]),
         Scope::Province(p) => (format!("(' ' || r.provinces || ' ') LIKE ${first}"), vec![format!("% {} %", p.code())]),
-        Scope::Unit(u) => (format!("r.unit_code = ${first}"), vec![u.to_string()]),
+        Scope::Units(us) => {
+            let codes: Vec<String> = us.codes().map(|u| u.to_string()).collect();
+            let params: Vec<String> = (first..first + codes.len()).map(|i| format!("${i}")).collect();
+            (format!("r.unit_code IN ({})", params.join(", ")), codes)
+        }
     }
 }
 
@@ -204,7 +215,11 @@ pub(crate) fn obligation_scope(scope: &Scope, first: usize) -> (String, Binds) {
                 vec![party.clone(), format!("%\"{party}\"%"), format!("% {} %", p.code()), "%\"bureaus:all\"%".to_string()],
             )
         }
-        Scope::Unit(u) => (format!("o.actor = ${first}"), vec![format!("unit:{u}")]),
+        Scope::Units(us) => {
+            let parties: Vec<String> = us.codes().map(|u| format!("unit:{u}")).collect();
+            let params: Vec<String> = (first..first + parties.len()).map(|i| format!("${i}")).collect();
+            (format!("o.actor IN ({})", params.join(", ")), parties)
+        }
     }
 }
 
@@ -362,11 +377,18 @@ mod tests {
 
     #[test]
     fn each_role_is_scoped_to_what_it_may_see() {
-        assert_eq!(Scope::from(&Role::Csb), Scope::All);
+        assert_eq!(Scope::of(&Role::Csb, &[]), Scope::All);
         let (sql, binds) = obligation_scope(&Scope::Province(Province::Guangdong), 3);
         assert!(sql.contains("$3") && sql.contains("$6") && !sql.contains("$7"), "{sql}");
         assert_eq!(binds, ["bureau:GD", "%\"bureau:GD\"%", "% GD %", "%\"bureaus:all\"%"]);
-        let (sql, binds) = report_scope(&Scope::Unit("CT-GD".parse().unwrap()), 2);
-        assert_eq!((sql.as_str(), binds), ("r.unit_code = $2", vec!["CT-GD".to_string()]));
+        let (sql, binds) = report_scope(&Scope::unit("CT-GD".parse().unwrap()), 2);
+        assert_eq!((sql.as_str(), binds), ("r.unit_code IN ($2)", vec!["CT-GD".to_string()]));
+        // A group company's viewer reaches its subsidiaries (Art. 12¶2 [通报办法]).
+        let group = UnitSet { own: "CT-GROUP".parse().unwrap(), subsidiaries: vec!["CT-GD".parse().unwrap(), "CT-GX".parse().unwrap()] };
+        let (sql, binds) = obligation_scope(&Scope::Units(group), 5);
+        assert_eq!(
+            (sql.as_str(), binds),
+            ("o.actor IN ($5, $6, $7)", vec!["unit:CT-GROUP".into(), "unit:CT-GD".into(), "unit:CT-GX".into()])
+        );
     }
 }

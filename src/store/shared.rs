@@ -144,3 +144,30 @@ impl PayloadTexts {
         text
     }
 }
+
+/// What a delivered row's payload says it performs: its `performs` (one object, or a list of
+/// them), and its items' when it is a batch.
+pub(super) fn performed(payload: &serde_json::Value) -> Vec<serde_json::Value> {
+    fn add(v: Option<&serde_json::Value>, out: &mut Vec<serde_json::Value>) {
+        match v {
+            Some(serde_json::Value::Array(list)) => out.extend(list.iter().cloned()),
+            Some(one) => out.push(one.clone()),
+            None => {}
+        }
+    }
+    let mut out = Vec::new();
+    add(payload.get("performs"), &mut out);
+    for item in payload.get("items").and_then(|i| i.as_array()).into_iter().flatten() {
+        add(item.pointer("/payload/performs"), &mut out);
+    }
+    out
+}
+
+/// The monthly digest's duty (Art. 19¶2 [通报办法]) is met when the last of its recipients has
+/// it: `$1` the delivery time, `$2` the duty's key, `$3` the digest's outbox subject. Every row
+/// that carries `{"performs": {"digest_month": …}}` (CSB's, the bureaus', each unit's; not CNCERT's
+/// own copy) must be sent, or expanded into rows that are.
+pub(super) const DIGEST_MET: &str = "UPDATE obligations SET status = CASE WHEN due_at >= $1 OR (provisional = TRUE AND status = 'open') THEN 'met' ELSE 'late' END, \
+     next_alert_at = NULL, met_at = $1 WHERE okey = $2 AND status IN ('open', 'missed') \
+     AND NOT EXISTS (SELECT 1 FROM outbox WHERE subject_id = $3 AND kind = 'digest' AND status NOT IN ('sent', 'expanded') \
+     AND PERFORMS_DIGEST)";

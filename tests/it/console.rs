@@ -677,7 +677,7 @@ async fn the_monthly_digest_page_shows_the_month_and_where_it_went(backend: Back
     let g: Value = serde_json::from_str(&c.get("csb", "/api/v1/digest?month=2026-09").await.1).unwrap();
     let mut recipients: Vec<&str> = g["sent"].as_array().unwrap().iter().map(|n| n["recipient"].as_str().unwrap()).collect();
     recipients.sort();
-    assert_eq!(recipients, ["bureaus:all", "cncert", "csb"], "{g}");
+    assert_eq!(recipients, ["bureaus:all", "cncert", "csb", "unit:CT-GD"], "CSB, the bureaus and the unit concerned (Art. 19¶2): {g}");
 
     let bytes = |user: &'static str, path: &'static str| {
         let (jar, url) = (c.jar(user), format!("{}{path}", c.base));

@@ -12,6 +12,31 @@ use tongbao::store::{AnyStore, Location, PgLocation, Store};
 
 pub const UNITS_TOML: &str = include_str!("../../examples/units.toml");
 
+/// A group company with two provincial companies that name it (Art. 12¶2 [通报办法]); CT-GD is
+/// the example units' CT-GD, now with its group.
+pub const CT_GROUP_UNITS: &str = r#"
+[[units]]
+code = "CT-GROUP"
+name = "中国电信集团有限公司"
+type = "basic_telecom_group"
+province = "national"
+contacts = [{ role = "contact", name = "集团安全部", email = "soc@ct-group.example.cn" }]
+[[units]]
+code = "CT-GD"
+name = "中国电信股份有限公司广东分公司"
+type = "basic_telecom_provincial"
+province = "GD"
+group = "CT-GROUP"
+contacts = [{ role = "contact", name = "李四", email = "soc@gd.example.cn" }]
+[[units]]
+code = "CT-GX"
+name = "中国电信股份有限公司广西分公司"
+type = "basic_telecom_provincial"
+province = "GX"
+group = "CT-GROUP"
+contacts = [{ role = "contact", name = "韦五", email = "soc@gx.example.cn" }]
+"#;
+
 /// A folder holding a hub's config and data; the binary runs with it as working directory.
 pub struct Hub {
     pub dir: tempfile::TempDir,

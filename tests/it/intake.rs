@@ -942,6 +942,7 @@ async fn a_unit_cannot_register_the_hubs_own_address_as_its_contact(backend: Bac
 }
 
 crate::on_both_backends!(
+    a_group_company_reports_for_its_subsidiaries_and_sees_their_work,
     a_unit_cannot_register_the_hubs_own_address_as_its_contact,
     a_phoned_feedback_leaves_the_form_owed_and_a_warning_is_tracked_by_cncert,
     a_final_follow_up_ends_the_chain_of_follow_ups,
@@ -973,3 +974,81 @@ crate::on_both_backends!(
     a_submission_too_large_to_encode_ahead_is_stored_whole,
     the_hostile_json_corpus_is_refused_case_by_case_and_the_hub_stays_up,
 );
+
+/// Art. 12¶2 [通报办法], Art. 18 [僵尸机制]: a group company gathers, verifies and reports its
+/// provincial companies' information. It may report for a subsidiary (attributed to it, its
+/// bureau copied), never for a stranger; a subsidiary never for a sibling; the group sees its
+/// subsidiaries' reports and duties, they not the group's; and the group's report on a
+/// subsidiary's event counts once in the digest.
+async fn a_group_company_reports_for_its_subsidiaries_and_sees_their_work(backend: Backend) {
+    use tongbao::store::ConsoleStore;
+    use tongbao::store::console::{ReportQuery, Scope};
+    let lib = Lib::on(backend).await;
+    let units = crate::helpers::units_from_toml(crate::helpers::CT_GROUP_UNITS);
+    let registered = lib.store.units().await.unwrap();
+    assert!(tongbao::model::unit::group_faults(&units, &registered).is_empty());
+    lib.store.import_units(&units, chrono::Utc::now()).await.unwrap();
+
+    // For CT-GD, by the group's contact mail: CT-GD's report, its duties, its bureau copied.
+    let mut for_gd = event("large", "2026-10-01T09:00:00+08:00");
+    for_gd["unit"] = json!("CT-GD");
+    let r =
+        lib.submit_as(Sender::Email("soc@ct-group.example.cn".parse().unwrap()), Channel::Email, for_gd, "2026-10-01T10:00:00+08:00").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:?}", r.errors);
+    assert_eq!(r.unit.as_ref().map(|u| u.as_str()), Some("CT-GROUP"), "the receipt answers the sender");
+    assert_eq!(r.reports[0].for_unit.as_ref().map(|u| u.as_str()), Some("CT-GD"));
+    let gd_report = r.reports[0].report_id;
+    let stored = lib.store.report(gd_report, None).await.unwrap().unwrap();
+    assert_eq!(stored.report.unit.as_str(), "CT-GD");
+    let duties = obligations_of(&lib, gd_report).await;
+    let report_duty = duties.iter().find(|o| o.duty == Duty::Report).unwrap();
+    assert_eq!(report_duty.actor.to_string(), "unit:CT-GD");
+    assert!(report_duty.copy.iter().chain(&report_duty.to).any(|p| p.to_string() == "bureau:GD"), "{report_duty:?}");
+
+    // Never for a stranger, and a subsidiary never for its sibling.
+    let for_unit = |unit: &str| {
+        let mut e = event("general", "2026-10-01T09:00:00+08:00");
+        e["unit"] = json!(unit);
+        e
+    };
+    let r = lib.submit("CT-GROUP", for_unit("IDC-BJ"), "2026-10-01T10:00:00+08:00").await;
+    assert_eq!((r.errors[0].code.to_string().as_str(), r.errors[0].place.as_str()), ("foreign_unit", "/unit"));
+    assert!(r.errors[0].message.contains("CT-GD、CT-GX"), "names what the group may use: {}", r.errors[0].message);
+    let r = lib.submit("CT-GD", for_unit("CT-GX"), "2026-10-01T10:00:00+08:00").await;
+    assert_eq!(r.errors[0].code.to_string(), "foreign_unit");
+
+    // The group's own report on CT-GD's event (汇总、核实) follows it up: one event in the digest.
+    let mut summary = event("large", "2026-10-01T09:00:00+08:00");
+    summary["follows_up"] = json!(gd_report);
+    summary["provinces"] = json!(["GD"]);
+    let r = lib.submit("CT-GROUP", summary, "2026-10-01T12:00:00+08:00").await;
+    assert_eq!(r.outcome, Outcome::Accepted, "{:?}", r.errors);
+    let group_report = r.reports[0].report_id;
+    // A sibling may not follow up CT-GD's report.
+    let mut sibling = event("large", "2026-10-01T09:00:00+08:00");
+    sibling["follows_up"] = json!(gd_report);
+    let r = lib.submit("CT-GX", sibling, "2026-10-01T12:00:00+08:00").await;
+    assert_eq!((r.errors[0].code.to_string().as_str(), r.errors[0].place.as_str()), ("unknown_reference", "/follows_up"));
+
+    let d =
+        tongbao::schedule::compute_digest(&*lib.store, "2026-10".parse().unwrap(), "2026-11-15T00:00:00Z".parse().unwrap()).await.unwrap();
+    let events: u64 = d.by_kind.iter().filter(|l| l.label == "事件信息").map(|l| l.count).sum();
+    assert_eq!(events, 1, "the group's report and its subsidiary's are one event: {:?}", d.by_kind);
+
+    // The console: the group sees CT-GD's report; CT-GD does not see the group's.
+    let all = lib.store.units().await.unwrap();
+    let seen = |role: tongbao::model::Role| {
+        let store = lib.store.clone();
+        let scope = Scope::of(&role, &all);
+        async move {
+            let page = store.report_page(&scope, &ReportQuery { limit: 100, ..Default::default() }).await.unwrap();
+            page.into_iter().map(|r| r.report.id).collect::<Vec<_>>()
+        }
+    };
+    let by_group = seen(tongbao::model::Role::Unit("CT-GROUP".parse().unwrap())).await;
+    assert!(by_group.contains(&gd_report) && by_group.contains(&group_report), "{by_group:?}");
+    let by_gd = seen(tongbao::model::Role::Unit("CT-GD".parse().unwrap())).await;
+    assert!(by_gd.contains(&gd_report) && !by_gd.contains(&group_report), "{by_gd:?}");
+    let by_gx = seen(tongbao::model::Role::Unit("CT-GX".parse().unwrap())).await;
+    assert!(!by_gx.contains(&gd_report));
+}

@@ -269,12 +269,12 @@ async fn a_september_digest_counts_exactly_what_was_stored_and_is_sent_once(back
     assert_eq!(digests().await, 0, "{rows:?}");
     s.tick(t("2026-10-14T10:00:00+08:00")).await;
     let rows = of_kind(&lib, OutboxKind::Digest).await;
-    assert_eq!(digests().await, 3, "to CSB and all bureaus, copy CNCERT: {rows:?}");
+    assert_eq!(digests().await, 6, "to CSB, all bureaus and the 3 units concerned (Art. 19¶2), copy CNCERT: {rows:?}");
     let (again, _) = tongbao::schedule::send_digest(&*store, month, t("2026-10-14T11:00:00+08:00")).await.unwrap();
     assert!(!again, "`tongbao digest --send` after the scheduled send sends nothing");
     let mut restarted = Scheduler::new(store.clone(), engine, ScheduleConfig::default(), 180).unwrap();
     restarted.tick(t("2026-10-20T10:00:00+08:00")).await;
-    assert_eq!(digests().await, 3);
+    assert_eq!(digests().await, 6);
     // The restart's catch-up fanned them out: CSB's and the GD bureau's contacts, CNCERT's mail and systems.
     let mut out: Vec<(String, String)> = lib
         .outbox(OutboxFilter { kind: Some(OutboxKind::Digest), ..Default::default() })
@@ -289,13 +289,46 @@ async fn a_september_digest_counts_exactly_what_was_stored_and_is_sent_once(back
         out,
         vec![
             pair("amqp", "to.CNCERT.digest"),
+            pair("amqp", "to.CT-GD.digest"),
             pair("email", "duty@cert.example.cn"),
             pair("email", "duty@csb.example.cn"),
+            pair("email", "leader@gd.example.cn"),
+            pair("email", "noc@idc.example.cn"),
+            pair("email", "soc@cm.example.cn"),
+            pair("email", "soc@gd.example.cn"),
             pair("email", "wa@gdca.example.cn")
         ]
     );
-    let digest = store.keyed_obligations("monthly_digest:2026-09").await.unwrap();
-    assert_eq!(digest.iter().map(|o| o.status).collect::<Vec<_>>(), vec![ObligationStatus::Met]);
+    // A unit's copy names no other unit: its own line, the others' cases without their reporter.
+    let idc_copy = lib
+        .outbox(OutboxFilter { kind: Some(OutboxKind::Digest), ..Default::default() })
+        .await
+        .into_iter()
+        .find(|r| r.recipient == "noc@idc.example.cn")
+        .unwrap();
+    let copy: tongbao::digest::Digest = serde_json::from_value(idc_copy.payload["digest"].clone()).unwrap();
+    assert_eq!(copy.by_unit.len(), 1, "{:?}", copy.by_unit);
+    assert!(copy.by_unit[0].label.contains("IDC-BJ"));
+    assert_eq!(copy.total, 7, "the month's whole picture");
+    assert!(copy.typical.iter().all(|c| c.unit.contains("IDC-BJ") || c.unit == "（其他单位）"), "{:?}", copy.typical);
+
+    // Art. 19¶2: the digest's duty is met when the last of CSB, the bureaus and the units
+    // concerned has it; CNCERT's own copy does not count.
+    let digest_status =
+        || async { store.keyed_obligations("monthly_digest:2026-09").await.unwrap().iter().map(|o| o.status).collect::<Vec<_>>() };
+    assert_eq!(digest_status().await, vec![ObligationStatus::Open], "queued is not delivered");
+    let delivered = lib.outbox(OutboxFilter { kind: Some(OutboxKind::Digest), ..Default::default() }).await;
+    let (cncert, others): (Vec<_>, Vec<_>) = delivered
+        .into_iter()
+        .filter(|r| r.channel != "party")
+        .partition(|r| r.recipient.contains("CNCERT") || r.recipient.contains("cert.example"));
+    let (last, rest) = others.split_last().unwrap();
+    let ids = |rows: &[tongbao::store::OutboxRecord]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    store.outbox_sent(&ids(&cncert), t("2026-10-20T10:01:00+08:00")).await.unwrap();
+    store.outbox_sent(&ids(rest), t("2026-10-20T10:02:00+08:00")).await.unwrap();
+    assert_eq!(digest_status().await, vec![ObligationStatus::Open], "{} still waits for it", last.recipient);
+    store.outbox_sent(&[last.id], t("2026-10-20T10:03:00+08:00")).await.unwrap();
+    assert_eq!(digest_status().await, vec![ObligationStatus::Met]);
 }
 
 async fn an_appeal_reopens_the_obligation_it_names_with_a_fresh_deadline_and_only_for_those_it_concerns(backend: Backend) {
@@ -818,3 +851,214 @@ crate::on_both_backends!(
     monthly_summaries_are_asked_only_of_units_that_owe_them,
     a_missing_feedback_escalates_by_the_user_of_its_cc,
 );
+
+mod cast {
+    // A simulated ten weeks take a while: SQLite only, which shares every rule with PostgreSQL.
+    #[tokio::test]
+    async fn a_national_cast_through_december_and_january_is_alerted_only_as_the_law_says() {
+        super::a_national_cast_through_december_and_january_is_alerted_only_as_the_law_says(crate::helpers::Backend::Sqlite).await
+    }
+}
+
+/// The cast's units beyond the example units, `MORE_UNITS` and the CT group.
+const CAST: &str = r#"
+[[units]]
+code = "GX-BUREAU"
+name = "广西壮族自治区通信管理局"
+type = "bureau"
+province = "GX"
+contacts = [{ role = "contact", name = "网安处", email = "wa@gxca.example.cn" }]
+[[units]]
+code = "REG-X"
+name = "某域名注册服务机构"
+type = "domain_registrar"
+province = "BJ"
+contacts = [{ role = "contact", name = "周八", email = "abuse@reg.example.cn" }]
+"#;
+
+/// A small national cast from 2026-12-01 to 2027-02-20 on a simulated clock, 2027 without a
+/// State Council schedule: a group with two provincial companies, an IDC, a registrar, two
+/// bureaus, CSB and CNCERT go through December's and January's reports, summaries, a botnet
+/// loop and two digests. Every alert the hub sends is due under the law (通报办法 Art. 13¶3,
+/// 19; 僵尸机制 Art. 9: past its deadline under any schedule the State Council could publish, and
+/// not met by then), none goes twice, and the ones the law does call for are sent: the
+/// registrar that never sends a summary, the provincial company that never feeds back.
+async fn a_national_cast_through_december_and_january_is_alerted_only_as_the_law_says(backend: Backend) {
+    let ownership = Ownership::from_toml(
+        "[[prefix]]\ncidr = \"203.0.113.0/25\"\nunit = \"CT-GD\"\n[[prefix]]\ncidr = \"203.0.113.128/25\"\nunit = \"CT-GX\"\n",
+    )
+    .unwrap();
+    let engine = Arc::new(Engine { calendar: Calendar::builtin(), policy: Policy::default(), ownership });
+    let lib = Lib::with_engine_on(engine.clone(), backend).await;
+    let store = lib.store.clone();
+    for units in [MORE_UNITS, crate::helpers::CT_GROUP_UNITS, CAST] {
+        store.import_units(&units_from_toml(units), Utc::now()).await.unwrap();
+    }
+    let owing = ["CT-GROUP", "CT-GD", "CT-GX", "CM-GROUP", "IDC-BJ", "ISP-X", "REG-X", "GD-BUREAU", "GX-BUREAU"];
+    let summary = |unit: Option<&str>, month: &str, events: serde_json::Value| {
+        let mut s = serde_json::json!({"kind": "monthly_general", "content": {"month": month, "events": events}});
+        if let Some(u) = unit {
+            s["unit"] = u.into();
+        }
+        s
+    };
+
+    let general = |at: &str| {
+        let mut e = event("general", at);
+        e["provinces"] = serde_json::json!(["GX"]);
+        e
+    };
+    let botnet = serde_json::json!({"kind": "botnet_event", "discovered_at": "2026-12-21T09:30:00+08:00", "provinces": ["GD", "GX"],
+        "content": {"botnets": [
+            {"cc_ip": "203.0.113.7", "port": 6667, "bot_count": 300000, "bot_ips": []},
+            {"cc_ip": "203.0.113.200", "port": 8080, "bot_count": 300000, "bot_ips": []}]}});
+    let month_event = serde_json::json!([{"category": "ddos", "occurred_at": "2026-12-16 09:00", "summary": "小规模攻击", "impact": "轻微", "measures": "清洗"}]);
+    // (when, who, what): the cast's December and January, as each acts.
+    let mut script: Vec<(&str, &str, serde_json::Value)> = vec![
+        ("2026-12-16T10:00:00+08:00", "CT-GROUP", {
+            let mut e = general("2026-12-16T09:00:00+08:00");
+            e["unit"] = "CT-GX".into();
+            e
+        }),
+        ("2026-12-16T11:00:00+08:00", "CT-GD", event("large", "2026-12-16T10:00:00+08:00")),
+        ("2026-12-21T10:00:00+08:00", "CNCERT", botnet),
+        ("2026-12-30T10:00:00+08:00", "IDC-BJ", general("2026-12-30T09:00:00+08:00")),
+        ("2027-01-05T10:00:00+08:00", "CT-GROUP", summary(None, "2026-12", serde_json::json!([]))),
+        ("2027-01-05T10:00:00+08:00", "CM-GROUP", summary(None, "2026-12", serde_json::json!([]))),
+        ("2027-01-06T10:00:00+08:00", "CT-GROUP", summary(Some("CT-GX"), "2026-12", month_event.clone())),
+        ("2027-01-07T10:00:00+08:00", "IDC-BJ", summary(None, "2026-12", month_event.clone())),
+        ("2027-01-07T12:00:00+08:00", "ISP-X", summary(None, "2026-12", serde_json::json!([]))),
+        ("2027-01-07T15:00:00+08:00", "GD-BUREAU", summary(None, "2026-12", serde_json::json!([]))),
+        ("2027-01-07T15:00:00+08:00", "GX-BUREAU", summary(None, "2026-12", serde_json::json!([]))),
+        // On time in truth: 元旦 is a holiday by law, so the 5th working day is Fri 01-08.
+        ("2027-01-08T20:00:00+08:00", "CT-GD", summary(None, "2026-12", serde_json::json!([]))),
+        ("2027-01-12T10:00:00+08:00", "CT-GD", {
+            let mut e = general("2027-01-12T09:00:00+08:00");
+            e["provinces"] = serde_json::json!(["GD"]);
+            e
+        }),
+    ];
+    // November's summaries all come on 12-03, so November's digest goes out on time.
+    for u in owing {
+        script.push(("2026-12-03T10:00:00+08:00", u, summary(None, "2026-11", serde_json::json!([]))));
+    }
+    for u in owing.iter().filter(|u| **u != "REG-X") {
+        script.push(("2027-02-02T10:00:00+08:00", u, summary(None, "2027-01", serde_json::json!([]))));
+    }
+    script.sort_by_key(|(at, ..)| t(at));
+    let mut script = script.into_iter().peekable();
+
+    let mut s = Scheduler::new(store.clone(), engine.clone(), ScheduleConfig::default(), 180).unwrap();
+    let mut now = t("2026-12-01T00:00:00+08:00");
+    let end = t("2027-02-20T00:00:00+08:00");
+    let mut botnet_report = None;
+    while now <= end {
+        while let Some((at, unit, body)) = script.next_if(|(at, ..)| t(at) <= now) {
+            let r = lib.submit(unit, body, at).await;
+            assert!(r.errors.is_empty(), "{unit} at {at}: {:?}", r.errors);
+            if unit == "CNCERT" {
+                botnet_report = Some(r.reports[0].report_id);
+            }
+        }
+        if let Some(report) = botnet_report {
+            // CT-GD feeds back two hours after the notice, and CNCERT verifies within the two
+            // hours an urgent event allows (Art. 9(三)); CT-GX never answers.
+            let feedback = serde_json::json!({"kind": "disposal_feedback", "content": {"notice_ref": report, "unit_name": "广东电信",
+                "disposed": ["203.0.113.7"], "undisposed": []}});
+            if now == t("2026-12-21T12:00:00+08:00") {
+                assert!(lib.submit("CT-GD", feedback, "2026-12-21T12:00:00+08:00").await.errors.is_empty());
+            }
+            if now == t("2026-12-21T13:00:00+08:00") {
+                let verification = serde_json::json!({"kind": "verification", "content": {"notice_ref": report,
+                    "results": [{"target": "203.0.113.7", "still_malicious": false}]}});
+                let r = lib.submit("CNCERT", verification, "2026-12-21T13:00:00+08:00").await;
+                assert!(r.errors.is_empty(), "{:?}", r.errors);
+            }
+        }
+        s.tick(now).await;
+        // Delivery: party rows are expanded and every mail and message reaches its recipient.
+        tongbao::fanout::expand_once(&*store, now, false).await.unwrap();
+        tongbao::fanout::expand_once(&*store, now, true).await.unwrap();
+        let pending: Vec<_> = lib
+            .outbox(OutboxFilter { status: Some("pending".into()), ..Default::default() })
+            .await
+            .into_iter()
+            .filter(|r| r.channel != "party")
+            .map(|r| r.id)
+            .collect();
+        store.outbox_sent(&pending, now).await.unwrap();
+        now += chrono::Duration::hours(1);
+    }
+
+    // Every overdue alert, missing list and escalation: due under the law when it was sent.
+    let alerts: Vec<_> = lib
+        .outbox(OutboxFilter::default())
+        .await
+        .into_iter()
+        .filter(|r| r.channel == "party" && matches!(r.kind.as_str(), "overdue" | "escalation" | "missing_summaries"))
+        .collect();
+    let mut alerted = Vec::new();
+    for a in alerts.iter().filter(|a| a.kind == "overdue" && a.payload["actor"].as_str() == Some(a.recipient.as_str())) {
+        let id: tongbao::model::ObligationId = a.subject_id.parse().unwrap();
+        let o = store
+            .obligations(&ObligationFilter { limit: 10_000, ..Default::default() })
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.id == id)
+            .unwrap();
+        let due_by_law = engine.calendar.due_under_any_schedule(&o.deadline);
+        assert!(a.created_at >= due_by_law, "{:?} of {} alerted at {} before {}", o.duty, o.actor, a.created_at, due_by_law);
+        assert!(o.met_at.is_none_or(|m| m >= a.created_at), "{:?} of {} was met before its alert", o.duty, o.actor);
+        alerted.push((o.duty, o.actor.to_string(), o.key.clone().unwrap_or_default()));
+    }
+    alerted.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(
+        alerted.iter().map(|(d, a, k)| format!("{d:?} {a} {k}")).collect::<Vec<_>>(),
+        vec![
+            "DisposalFeedback unit:CT-GX ".to_string(),
+            "MonthlySummary unit:REG-X monthly_summary:REG-X:2026-12".to_string(),
+            "MonthlySummary unit:REG-X monthly_summary:REG-X:2027-01".to_string(),
+        ],
+        "the law's alerts and no other"
+    );
+    // None twice: one row per (kind, subject, recipient).
+    let mut seen = std::collections::HashSet::new();
+    for a in &alerts {
+        assert!(
+            seen.insert((a.kind.clone(), a.subject_id.clone(), a.recipient.clone())),
+            "sent twice: {} {} to {}",
+            a.kind,
+            a.subject_id,
+            a.recipient
+        );
+    }
+    // The missing lists name only the registrar, and come after the 5th working day is over
+    // under any schedule.
+    let mut lists: Vec<(String, String)> = alerts
+        .iter()
+        .filter(|a| a.kind == "missing_summaries" && a.recipient == "cncert")
+        .map(|a| (a.payload["month"].as_str().unwrap().to_string(), a.payload["units"].to_string()))
+        .collect();
+    lists.sort();
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    assert_eq!(lists[0], ("2026-11".to_string(), "[]".to_string()), "everyone sent November's");
+    for (month, units) in &lists[1..] {
+        assert!(units.contains("REG-X") && !units.contains("CT-"), "{month}: {units}");
+    }
+    // Each digest once per recipient, the group's report on CT-GD's event counted once.
+    for month in ["2026-12", "2027-01"] {
+        let digests = lib.count(&format!("SELECT count(*) FROM outbox WHERE kind = 'digest' AND channel = 'party' AND subject_id = 'digest:{month}' AND recipient = 'csb'")).await;
+        assert_eq!(digests, 1, "{month}");
+        let status = store.keyed_obligations(&format!("monthly_digest:{month}")).await.unwrap();
+        assert_eq!(status.iter().map(|o| o.status).collect::<Vec<_>>(), vec![ObligationStatus::Met], "{month}: delivered to all");
+    }
+    let december_digest_at = lib
+        .outbox(OutboxFilter { kind: Some(OutboxKind::Digest), subject_id: Some("digest:2026-12".into()), ..Default::default() })
+        .await
+        .iter()
+        .map(|r| r.created_at)
+        .min()
+        .unwrap();
+    assert!(december_digest_at >= t("2027-01-09T00:00:00+08:00"), "after every December summary was due: {december_digest_at}");
+}

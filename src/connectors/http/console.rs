@@ -63,12 +63,29 @@ pub(super) struct Viewer {
     pub role: Role,
     /// The CSRF token of the viewer's session; none for a bearer token, which forms never carry.
     pub csrf: Option<String>,
+    /// What the role may see, a group company's subsidiaries included.
+    scope: Scope,
 }
 
 impl Viewer {
     fn scope(&self) -> Scope {
-        Scope::from(&self.role)
+        self.scope.clone()
     }
+}
+
+/// A viewer of `role`, its scope read from the register (a group company's reaches the units
+/// that name it as their group).
+async fn viewer_of<S: Store>(
+    state: &HttpState<S>,
+    name: String,
+    role: Role,
+    csrf: Option<String>,
+) -> Result<Viewer, crate::store::StoreError> {
+    let scope = match &role {
+        Role::Unit(_) => Scope::of(&role, &state.store.units().await?),
+        _ => Scope::of(&role, &[]),
+    };
+    Ok(Viewer { name, role, csrf, scope })
 }
 
 /// The session cookie's value, if the request carries one.
@@ -94,7 +111,10 @@ pub(super) async fn viewer<S: Store + UserStore>(state: &HttpState<S>, headers: 
     if let Some(hash) = session_cookie(headers).and_then(|c| state.session_key.open(c)) {
         match state.store.session_user(&hash, crate::clock::now()).await {
             Ok(Some(user)) => {
-                return Ok(Viewer { name: user.name.to_string(), role: user.role, csrf: Some(state.session_key.csrf(&hash)) });
+                return viewer_of(state, user.name.to_string(), user.role, Some(state.session_key.csrf(&hash))).await.map_err(|e| {
+                    tracing::warn!(error = %e, "store unavailable for a viewer's scope");
+                    NoViewer::Unavailable
+                });
             }
             Ok(None) => {}
             Err(e) => {
@@ -105,7 +125,10 @@ pub(super) async fn viewer<S: Store + UserStore>(state: &HttpState<S>, headers: 
     }
     if tokens && let Some(token) = super::bearer(headers) {
         return match super::unit_of(state, Some(token)).await {
-            Ok(unit) => Ok(Viewer { name: unit.to_string(), role: Role::Unit(unit), csrf: None }),
+            Ok(unit) => viewer_of(state, unit.to_string(), Role::Unit(unit), None).await.map_err(|e| {
+                tracing::warn!(error = %e, "store unavailable for a viewer's scope");
+                NoViewer::Unavailable
+            }),
             Err(p) if p.status == StatusCode::SERVICE_UNAVAILABLE => Err(NoViewer::Unavailable),
             Err(_) => Err(NoViewer::Anonymous),
         };
@@ -564,7 +587,7 @@ fn in_scope(scope: &Scope, report: &StoredReport) -> bool {
     match scope {
         Scope::All => true,
         Scope::Province(p) => report.report.content.provinces.contains(p),
-        Scope::Unit(u) => &report.report.unit == u,
+        Scope::Units(us) => us.contains(&report.report.unit),
     }
 }
 
@@ -573,7 +596,7 @@ fn in_scope(scope: &Scope, report: &StoredReport) -> bool {
 fn may_download(scope: &Scope, report: &StoredReport) -> bool {
     match scope {
         Scope::All => true,
-        Scope::Unit(u) => &report.report.unit == u,
+        Scope::Units(us) => us.contains(&report.report.unit),
         Scope::Province(_) => false,
     }
 }
@@ -582,7 +605,7 @@ fn may_download(scope: &Scope, report: &StoredReport) -> bool {
 /// authorities, never another unit (a botnet report names the units told to dispose of it).
 fn visible_party(scope: &Scope, party: &str) -> bool {
     match scope {
-        Scope::Unit(u) => !party.starts_with("unit:") || party == format!("unit:{u}"),
+        Scope::Units(us) => party.strip_prefix("unit:").is_none_or(|u| us.codes().any(|c| c.as_str() == u)),
         _ => true,
     }
 }
@@ -620,13 +643,13 @@ async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer
         .await
         .map_err(unavailable)?;
     let own_addresses: Vec<String> = match &scope {
-        Scope::Unit(u) => state
+        Scope::Units(us) => state
             .store
             .units()
             .await
             .map_err(unavailable)?
             .iter()
-            .filter(|x| &x.code == u)
+            .filter(|x| us.contains(&x.code))
             .flat_map(|x| x.emails().map(|e| e.as_str().to_string()))
             .collect(),
         _ => Vec::new(),
@@ -634,7 +657,7 @@ async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer
     let notices: Vec<_> = notices
         .iter()
         .filter(|n| match &scope {
-            Scope::Unit(u) => unit_may_see_recipient(u, &n.recipient, &own_addresses),
+            Scope::Units(us) => us.codes().any(|u| unit_may_see_recipient(u, &n.recipient, &own_addresses)),
             _ => true,
         })
         .map(|n| {
@@ -651,8 +674,8 @@ async fn timeline<S: Store + ConsoleStore>(state: &HttpState<S>, viewer: &Viewer
         .filter_map(|a| match &scope {
             // A unit reads what happened to its own report and duties, not what other units
             // were told or did (a botnet report's disposal notices name them).
-            Scope::Unit(u) => {
-                let own_actor = !a.actor.starts_with("unit:") || a.actor == format!("unit:{u}") || a.actor == u.as_str();
+            Scope::Units(us) => {
+                let own_actor = !a.actor.starts_with("unit:") || us.codes().any(|u| a.actor == format!("unit:{u}") || a.actor == u.as_str());
                 let detail = match a.action.as_str() {
                     "report.regraded" => json!({ "from": a.detail["from"], "to": a.detail["to"] }),
                     "obligation.reminded" | "obligation.missed" | "obligation.done" | "obligation.recomputed" | "obligation.reopened" => json!({}),
@@ -748,7 +771,7 @@ async fn board<S: Store + ConsoleStore>(
         other => return Err(bad(format!("state：应为 due_soon、overdue 或 met_late，而不是 {other:?}"))),
     };
     let narrow = match (get("unit"), get("province")) {
-        (Some(u), _) => Scope::Unit(u.parse().map_err(|_| bad(format!("unit：单位代码不正确 {u:?}")))?),
+        (Some(u), _) => Scope::unit(u.parse().map_err(|_| bad(format!("unit：单位代码不正确 {u:?}")))?),
         (None, Some(p)) => Scope::Province(p.parse().map_err(|_| bad(format!("province：省份代码不正确 {p:?}")))?),
         (None, None) => Scope::All,
     };
@@ -1588,7 +1611,7 @@ fn units_in_scope(scope: &Scope, units: Vec<crate::model::Unit>) -> Vec<crate::m
         .filter(|u| match scope {
             Scope::All => true,
             Scope::Province(p) => u.province == crate::model::Region::Province(*p),
-            Scope::Unit(code) => &u.code == code,
+            Scope::Units(us) => us.contains(&u.code),
         })
         .collect()
 }

@@ -38,6 +38,8 @@ struct ReportView {
     severity: String,
     report_id: String,
     grade_note: Option<String>,
+    /// The subsidiary a group company reported for.
+    for_unit: Option<String>,
     obligations: Vec<ObligationView>,
 }
 
@@ -134,6 +136,7 @@ pub fn receipt(env: &Environment<'_>, receipt: &Receipt, original_subject: &str)
                 },
                 report_id: r.report_id.to_string(),
                 grade_note: r.grade_note.clone(),
+                for_unit: r.for_unit.as_ref().map(|u| u.to_string()),
                 obligations: r.obligations.iter().map(|o| obligation_view(o, receipt.received_at)).collect(),
             })
             .collect(),

@@ -318,7 +318,7 @@ impl JobStore for PgStore {
              sum(CASE WHEN kind = 'disposal_feedback' AND jsonb_typeof(body #> '{content,undisposed}') = 'array' \
                  THEN jsonb_array_length(body #> '{content,undisposed}') END) AS undisposed \
              FROM reports WHERE received_at >= $1 AND received_at < $3 AND (CASE WHEN kind IN ('event', 'warning', 'botnet_event') \
-             THEN (discovered_at >= $1 AND discovered_at < $2) OR (discovered_at < $1 AND received_at > $4) ELSE received_at < $2 END) \
+             THEN follows_up IS NULL AND ((discovered_at >= $1 AND discovered_at < $2) OR (discovered_at < $1 AND received_at > $4)) ELSE received_at < $2 END) \
              GROUP BY kind, sev, category, unit_code, provinces",
         )
         .bind(from)

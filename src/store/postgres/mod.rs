@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "audit_subject", include_str!("../../../migrations/postgres/0004_audit_subject.sql")),
     (5, "upload_drafts", include_str!("../../../migrations/postgres/0005_upload_drafts.sql")),
     (6, "notice_reviews", include_str!("../../../migrations/postgres/0006_notice_reviews.sql")),
+    (7, "unit_groups", include_str!("../../../migrations/postgres/0007_unit_groups.sql")),
 ];
 
 /// The advisory lock a batch holds from reading a period's botnets until it commits what it
@@ -541,6 +542,12 @@ async fn load_context(conn: &mut PgConnection, needs: &Needs) -> Result<Context,
             ctx.units.insert(crate::model::submission::Sender::Unit(unit.code.clone()), Arc::new(unit));
         }
     }
+    for row in sqlx::query("SELECT code, group_code FROM units WHERE group_code IS NOT NULL").fetch_all(&mut *conn).await? {
+        let (code, group): (String, String) = (row.try_get("code")?, row.try_get("group_code")?);
+        if let (Ok(code), Ok(group)) = (code.parse(), group.parse()) {
+            ctx.groups.insert(code, group);
+        }
+    }
     // A parameter cannot carry U+0000 either: such an ident is looked up as `pg_text` makes it,
     // and, as no stored ident holds U+FFFD, it is an unknown sender.
     let mut idents: HashMap<String, crate::model::submission::Sender> =
@@ -817,14 +824,20 @@ async fn perform_duties(conn: &mut PgConnection, ids: &[Uuid], at: DateTime<Utc>
     let mut performs: Vec<serde_json::Value> = Vec::new();
     for row in rows {
         let Json(payload): Json<serde_json::Value> = row.try_get("payload")?;
-        performs.extend(payload.get("performs").cloned());
-        for item in payload.get("items").and_then(|i| i.as_array()).into_iter().flatten() {
-            performs.extend(item.pointer("/payload/performs").cloned());
-        }
+        performs.extend(super::shared::performed(&payload));
     }
     let set = "UPDATE obligations SET status = CASE WHEN due_at >= $1 OR (provisional AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = $1 \
                WHERE actor = 'cncert' AND status IN ('open', 'missed') AND duty = $2";
     for p in performs {
+        if let Some(month) = p.get("digest_month").and_then(|m| m.as_str()) {
+            let subject = format!("digest:{month}");
+            // Two hubs sending the last two copies at once: the second waits for the first to
+            // commit, then sees both sent.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(&subject).execute(&mut *conn).await?;
+            let sql = super::shared::DIGEST_MET.replace("PERFORMS_DIGEST", "strpos(payload::text, '\"digest_month\":') > 0");
+            sqlx::query(&sql).bind(at).bind(format!("monthly_digest:{month}")).bind(subject).execute(&mut *conn).await?;
+            continue;
+        }
         let Some(duty) = p.get("duty").and_then(|d| d.as_str()) else { continue };
         if let Some(report) = p.get("report").and_then(|r| r.as_str()).and_then(|r| Uuid::parse_str(r).ok()) {
             sqlx::query(&format!("{set} AND report_id = $3")).bind(at).bind(duty).bind(report).execute(&mut *conn).await?;
@@ -916,9 +929,9 @@ impl Store for PgStore {
         for u in units {
             let body = pg_json(serde_json::to_string(u).map_err(|e| corrupt("unit", e))?);
             sqlx::query(
-                "INSERT INTO units (code, name, unit_type, region, important, body, updated_at) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) \
+                "INSERT INTO units (code, name, unit_type, region, important, body, updated_at, group_code) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) \
                  ON CONFLICT (code) DO UPDATE SET name = excluded.name, unit_type = excluded.unit_type, region = excluded.region, \
-                 important = excluded.important, body = excluded.body, updated_at = excluded.updated_at",
+                 important = excluded.important, body = excluded.body, updated_at = excluded.updated_at, group_code = excluded.group_code",
             )
             .bind(u.code.to_string())
             .bind(&u.name)
@@ -927,6 +940,7 @@ impl Store for PgStore {
             .bind(u.important)
             .bind(body)
             .bind(at)
+            .bind(u.group.as_ref().map(|g| g.to_string()))
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM unit_senders WHERE unit_code = $1").bind(u.code.to_string()).execute(&mut *tx).await?;

@@ -285,14 +285,16 @@ impl JobStore for SqliteStore {
         let until = arrivals.until.map(ms).unwrap_or(i64::MAX);
         let late_after = arrivals.late_after.map(ms).unwrap_or(i64::MAX);
         let mut facts = MonthFacts::default();
-        // One pass over the month's reports: every grouping the digest needs, added up here.
+        // One pass over the month's reports: every grouping the digest needs, added up here. An
+        // event is counted by its first report: a follow-up (续报, or a group company's report on
+        // its subsidiary's event, Art. 12¶2 [通报办法]) is the same event.
         let rows = sqlx::query(
             "SELECT kind, coalesce(grade, CASE WHEN level IS NOT NULL THEN 'level' || level END, '') AS sev, \
              coalesce(category, '') AS category, unit_code, provinces, count(*) AS n, \
              sum(CASE WHEN kind = 'disposal_feedback' THEN json_array_length(body, '$.content.disposed') END) AS disposed, \
              sum(CASE WHEN kind = 'disposal_feedback' THEN json_array_length(body, '$.content.undisposed') END) AS undisposed \
              FROM reports WHERE received_at >= ?1 AND received_at < ?3 AND (CASE WHEN kind IN ('event', 'warning', 'botnet_event') \
-             THEN (discovered_at >= ?1 AND discovered_at < ?2) OR (discovered_at < ?1 AND received_at > ?4) ELSE received_at < ?2 END) \
+             THEN follows_up IS NULL AND ((discovered_at >= ?1 AND discovered_at < ?2) OR (discovered_at < ?1 AND received_at > ?4)) ELSE received_at < ?2 END) \
              GROUP BY kind, sev, category, unit_code, provinces",
         )
         .bind(a)

@@ -63,6 +63,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "audit_subject", include_str!("../../../migrations/sqlite/0011_audit_subject.sql")),
     (12, "upload_drafts", include_str!("../../../migrations/sqlite/0012_upload_drafts.sql")),
     (13, "notice_reviews", include_str!("../../../migrations/sqlite/0013_notice_reviews.sql")),
+    (14, "unit_groups", include_str!("../../../migrations/sqlite/0014_unit_groups.sql")),
 ];
 
 /// When a commit reaches the disk (SQLite's `synchronous` under WAL).
@@ -374,6 +375,12 @@ async fn load_context(conn: &mut SqliteConnection, needs: &Needs) -> Result<Cont
         Ok(())
     })
     .await?;
+    for row in sqlx::query("SELECT code, group_code FROM units WHERE group_code IS NOT NULL").fetch_all(&mut *conn).await? {
+        let (code, group): (String, String) = (row.try_get("code")?, row.try_get("group_code")?);
+        if let (Ok(code), Ok(group)) = (code.parse(), group.parse()) {
+            ctx.groups.insert(code, group);
+        }
+    }
     let mut idents: HashMap<String, Sender> = needs.senders.iter().filter_map(|s| sender_ident(s).map(|i| (i, s.clone()))).collect();
     let keys: Vec<String> = idents.keys().cloned().collect();
     select_in(conn, "SELECT s.ident, u.body FROM unit_senders s JOIN units u ON u.code = s.unit_code WHERE s.ident", &keys, |row| {
@@ -762,16 +769,22 @@ async fn perform_duties(conn: &mut SqliteConnection, ids: &[OutboxId], at: DateT
         }
         qb.push(")");
         for row in qb.build().fetch_all(&mut *conn).await? {
-            let payload: serde_json::Value = json_col(&row, "payload")?;
-            performs.extend(payload.get("performs").cloned());
-            for item in payload.get("items").and_then(|i| i.as_array()).into_iter().flatten() {
-                performs.extend(item.pointer("/payload/performs").cloned());
-            }
+            performs.extend(super::shared::performed(&json_col(&row, "payload")?));
         }
     }
     let set = "UPDATE obligations SET status = CASE WHEN due_at >= ?1 OR (provisional = 1 AND status = 'open') THEN 'met' ELSE 'late' END, next_alert_at = NULL, met_at = ?1 \
                WHERE actor = 'cncert' AND status IN ('open', 'missed') AND duty = ?2";
     for p in performs {
+        if let Some(month) = p.get("digest_month").and_then(|m| m.as_str()) {
+            let sql = super::shared::DIGEST_MET.replace("PERFORMS_DIGEST", "instr(payload, '\"digest_month\":') > 0").replace('$', "?");
+            sqlx::query(&sql)
+                .bind(ms(at))
+                .bind(format!("monthly_digest:{month}"))
+                .bind(format!("digest:{month}"))
+                .execute(&mut *conn)
+                .await?;
+            continue;
+        }
         let Some(duty) = p.get("duty").and_then(|d| d.as_str()) else { continue };
         if let Some(report) = p.get("report").and_then(|r| r.as_str()) {
             sqlx::query(&format!("{set} AND report_id = ?3")).bind(ms(at)).bind(duty).bind(report).execute(&mut *conn).await?;
@@ -1099,9 +1112,9 @@ impl Store for SqliteStore {
         for u in units {
             let body = serde_json::to_string(u).map_err(|e| corrupt("unit", e))?;
             sqlx::query(
-                "INSERT INTO units (code, name, unit_type, region, important, body, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                "INSERT INTO units (code, name, unit_type, region, important, body, updated_at, group_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (code) DO UPDATE SET name = excluded.name, unit_type = excluded.unit_type, region = excluded.region, \
-                 important = excluded.important, body = excluded.body, updated_at = excluded.updated_at",
+                 important = excluded.important, body = excluded.body, updated_at = excluded.updated_at, group_code = excluded.group_code",
             )
             .bind(u.code.to_string())
             .bind(&u.name)
@@ -1110,6 +1123,7 @@ impl Store for SqliteStore {
             .bind(u.important)
             .bind(body)
             .bind(ms(at))
+            .bind(u.group.as_ref().map(|g| g.to_string()))
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM unit_senders WHERE unit_code = ?").bind(u.code.to_string()).execute(&mut *tx).await?;
