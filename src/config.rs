@@ -151,7 +151,7 @@ pub struct ServeConfig {
     /// Upload bytes held at once across all requests, in MiB; beyond it the answer is 503 with
     /// Retry-After, not growth.
     pub max_upload_memory_mb: usize,
-    /// Connections served at once; more are closed on arrival.
+    /// Connections served at once; more are answered 503 on arrival.
     pub max_connections: usize,
     /// Connections one client address may hold at once.
     pub max_connections_per_address: usize,
@@ -161,6 +161,9 @@ pub struct ServeConfig {
     /// The reverse proxies in front of the hub (addresses or networks, `10.0.0.0/8`): a request
     /// from one of them is counted against the client its `X-Forwarded-For` names.
     pub trusted_proxies: Vec<String>,
+    /// Where users reach the hub (`https://tongbao.example.cn`), for links in the mails the hub
+    /// sends them (an appeal's confirmation). Without it the mail gives the page's path only.
+    pub public_url: Option<String>,
 }
 
 impl ServeConfig {
@@ -188,6 +191,7 @@ impl Default for ServeConfig {
             header_timeout_seconds: 10,
             body_timeout_seconds: 300,
             trusted_proxies: Vec::new(),
+            public_url: None,
         }
     }
 }

@@ -116,7 +116,14 @@ pub async fn start(loaded: Loaded) -> anyhow::Result<Running> {
     let (intake, writer) = Intake::start(app.store.clone(), engine.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let lease = std::time::Duration::from_secs(app.loaded.config.store.lease_seconds);
-    let mut tasks = crate::connectors::start(&app.loaded.connectors, &intake, &app.store, lease, &stop_rx);
+    let mut tasks = crate::connectors::start(
+        &app.loaded.connectors,
+        &intake,
+        &app.store,
+        lease,
+        app.loaded.config.serve.public_url.as_deref(),
+        &stop_rx,
+    );
     tasks.push(tokio::spawn(crate::fanout::run(app.store.clone(), std::time::Duration::from_secs(1), stop_rx.clone())));
     let schedule = app.loaded.config.schedule.clone();
     if schedule.enabled {

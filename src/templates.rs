@@ -116,6 +116,7 @@ fn samples() -> Vec<(&'static str, serde_json::Value)> {
         (
             "appeal.html",
             json!({"workdays": 5, "per_day": 3, "accepted": {"id": "0192", "targets": "203.0.113.7", "due": "2026-09-30 24:00", "email": "a@b.cn"},
+                "confirm": null, "confirming": null,
                 "errors": [{"field": "申诉理由", "message": "x"}],
                 "form": {"target": "", "disposal": "", "reason": "", "name": "", "email": "", "phone": ""}}),
         ),

@@ -56,12 +56,14 @@ pub fn hub_addresses(connectors: &[Connector]) -> Vec<String> {
 }
 
 /// Starts every configured connector this build can run; logs the others as idle, with the reason.
-/// `lease` is how long an instance holds what one instance at a time may do (an IMAP mailbox).
+/// `lease` is how long an instance holds what one instance at a time may do (an IMAP mailbox);
+/// `public_url` is where users reach the hub, for the links mailed to them.
 pub fn start<S: Store + Send + Sync + 'static>(
     connectors: &[Connector],
     intake: &Intake,
     store: &Arc<S>,
     lease: Duration,
+    public_url: Option<&str>,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
@@ -89,12 +91,12 @@ pub fn start<S: Store + Send + Sync + 'static>(
                 tasks.push(tokio::spawn(source.run(intake.clone(), shutdown.clone())));
             }
             ConnectorConfig::MaildirSource { path, mail: settings } => {
-                let (config, folders) = mail_source_config(&c.name, settings, &own_addresses);
+                let (config, folders) = mail_source_config(&c.name, settings, &own_addresses, public_url);
                 tasks.push(tokio::spawn(mail::source::run_maildir(config, path.clone(), folders, intake.clone(), shutdown.clone())));
             }
             ConnectorConfig::ImapSource { host, port, security, user_env, password_env, mailbox, mail: settings } => {
                 let (Some(user), Some(password)) = (secret(c, user_env), secret(c, password_env)) else { continue };
-                let (config, folders) = mail_source_config(&c.name, settings, &own_addresses);
+                let (config, folders) = mail_source_config(&c.name, settings, &own_addresses, public_url);
                 let account = mail::mailbox::ImapAccount {
                     host: host.clone(),
                     port: *port,
@@ -138,9 +140,11 @@ fn mail_source_config(
     name: &str,
     s: &crate::config::MailSourceSettings,
     own_addresses: &[String],
+    public_url: Option<&str>,
 ) -> (mail::source::SourceConfig, mail::mailbox::Folders) {
     let config = mail::source::SourceConfig {
         own_addresses: own_addresses.to_vec(),
+        confirm_url: public_url.map(|u| format!("{}/appeal/confirm/", u.trim_end_matches('/'))),
         name: name.to_string(),
         poll: Duration::from_secs(s.poll_seconds.max(1)),
         batch: s.fetch_batch.max(1),

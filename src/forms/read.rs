@@ -41,6 +41,12 @@ enum V {
     Time(NaiveDateTime),
     /// A formula whose cached result is an error (#NAME?, #REF!, …).
     Error(String),
+    /// Text longer than a cell may hold (`MAX_CELL_CHARS`), kept as its length only: refused at
+    /// its cell, never read as a header or a value.
+    TooLong {
+        chars: usize,
+        in_csv: bool,
+    },
 }
 
 struct Sheet {
@@ -162,6 +168,7 @@ fn cell_text(v: &V) -> String {
         V::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
         V::Time(t) => t.format("%Y-%m-%d %H:%M").to_string(),
         V::Error(e) => e.clone(),
+        V::TooLong { chars, .. } => format!("（{chars} 个字符）"),
     }
 }
 
@@ -222,7 +229,29 @@ fn read_file(bytes: &[u8], path: &str, received_at: DateTime<Utc>, limits: &Limi
 
 /// Reads a file's sheets (a CSV file is one sheet) under the limits and guards, and the kind
 /// its marker sheet names, if any.
+/// The most characters a cell holds: Excel's own limit. A longer one (a CSV's unterminated
+/// quote swallowing the rest of the file) is refused at its cell before anything reads it as a
+/// header or a value, so its length never multiplies the work.
+pub const MAX_CELL_CHARS: usize = 32_767;
+
 fn read_sheets(bytes: &[u8], path: &str, limits: &Limits) -> Result<(Vec<Sheet>, Option<ReportKind>), IntakeError> {
+    let (mut sheets, marker) = read_sheets_uncapped(bytes, path, limits)?;
+    let in_csv = !(bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]));
+    for sheet in &mut sheets {
+        for v in sheet.rows.iter_mut().flatten() {
+            // Bytes first: at most 4 a character, so only a long text is counted.
+            if let V::Text(t) = v
+                && t.len() > MAX_CELL_CHARS
+                && t.chars().count() > MAX_CELL_CHARS
+            {
+                *v = V::TooLong { chars: t.chars().count(), in_csv };
+            }
+        }
+    }
+    Ok((sheets, marker))
+}
+
+fn read_sheets_uncapped(bytes: &[u8], path: &str, limits: &Limits) -> Result<(Vec<Sheet>, Option<ReportKind>), IntakeError> {
     // A place names the file as its sender knows it, never a path on the hub.
     let file_name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
     if bytes.len() > limits.max_file_bytes {
@@ -1021,6 +1050,20 @@ fn parse_sheet(sheet: &Sheet, header: &Header, bot_ips: &BotIps, received_at: Da
                 }
                 continue;
             }
+            if let V::TooLong { chars, in_csv } = v {
+                let place = place();
+                let mut e = IntakeError::new(
+                    ErrorCode::TooLarge,
+                    &place,
+                    format!("单元格内容不超过 {MAX_CELL_CHARS} 个字符（Excel 单元格的上限）"),
+                    Some(format!("{chars} 个字符")),
+                );
+                if *in_csv {
+                    e.message.push_str("；CSV 中可能有未闭合的引号，使其后的内容都并入了这一格");
+                }
+                cell_errors.push(e);
+                continue;
+            }
             if let V::Error(err) = v {
                 let place = place();
                 let mut e = IntakeError::new(ErrorCode::WrongType, &place, "数值或文字（公式计算出错）", Some(err.clone()));
@@ -1338,6 +1381,7 @@ fn to_json(v: &V, col: &Column) -> Value {
         (_, V::Text(t)) => json!(t),
         // Refused before conversion (see parse_sheet); kept visible should that ever change.
         (_, V::Error(e)) => json!(e),
+        (_, V::TooLong { chars, .. }) => json!(format!("（{chars} 个字符）")),
     }
 }
 

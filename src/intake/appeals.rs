@@ -8,6 +8,7 @@ use super::decide::{AuditRow, Engine, OutboxRow};
 use crate::decision::{OutboxChannel, OutboxKind};
 use crate::model::appeal::{AppealAnswer, AppealChannel, AppealForm, plain_text};
 use crate::model::{AppealId, ErrorCode, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Party, UnitCode, UserAppeal};
+// `lodge` re-checks what `request` checked: the stored form is what the poster typed.
 use crate::rules::calendar::local_display;
 use crate::rules::obligations as ob;
 use crate::store::{AppealEffects, Store, StoreError, StoredAppeal};
@@ -53,6 +54,104 @@ pub enum Answered {
     NotFound,
     AlreadyAnswered,
     Refused(IntakeError),
+}
+
+/// How long the link in a confirmation mail stays good.
+pub const CONFIRM_WITHIN_HOURS: i64 = 24;
+/// Appeal requests one client address (or one sending mailbox) may post in an hour.
+pub const REQUESTS_PER_CLIENT_HOUR: u32 = 20;
+
+/// What became of a posted appeal.
+#[derive(Debug)]
+pub enum Requested {
+    /// Waiting for its poster: a mail with a link and nothing the poster wrote went to `email`.
+    Confirm { email: crate::model::Email },
+    /// Lodged at once (no e-mail given: nothing is mailed to the poster), or refused.
+    Lodged(Lodged),
+    /// The client posted `per_hour` requests in the last hour; nothing stored.
+    TooManyFromClient { per_hour: u32 },
+}
+
+/// Checks a posted appeal and, when it gives an e-mail address, asks that address to confirm
+/// before anything the poster wrote reaches it or anyone else: a stranger who types another
+/// person's address makes the hub send only a fixed text with a link. A phone-only appeal is
+/// lodged at once. Both count against the client's and the contact's limits in the store.
+/// `client` names the poster's address (`ip:…`) or sending mailbox (`mail:…`); `confirm_url`
+/// is the link's stem (`https://…/appeal/confirm/`), or `None` to give the code and the path only.
+pub async fn request<S: Store>(
+    store: &S,
+    engine: &Engine,
+    form: &AppealForm,
+    channel: AppealChannel,
+    client: &str,
+    confirm_url: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Requested, StoreError> {
+    let appeal = match UserAppeal::from_form(form, channel, now) {
+        Ok(a) => a,
+        Err(errors) => return Ok(Requested::Lodged(Lodged::Refused(errors))),
+    };
+    let per_day = engine.policy.user_appeals_per_contact_per_day;
+    let limits = crate::store::RequestLimits { per_client_hour: REQUESTS_PER_CLIENT_HOUR, per_contact_day: per_day };
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let request = crate::store::AppealRequest {
+        token_hash: crate::model::submission::sha256_hex(secret.as_bytes()),
+        client: client.to_string(),
+        contact: appeal.contact_key(),
+        channel,
+        form: form.clone(),
+        at: now,
+        confirmed: appeal.email.is_none(),
+    };
+    let outbox = match &appeal.email {
+        None => vec![],
+        Some(email) => {
+            let link = match confirm_url {
+                Some(stem) => format!("请在 {CONFIRM_WITHIN_HOURS} 小时内打开以下链接并点击“确认提交”：{stem}{secret}"),
+                None => format!("请在 {CONFIRM_WITHIN_HOURS} 小时内打开申诉页面的 /appeal/confirm/{secret} 并点击“确认提交”。"),
+            };
+            // A fixed text: nothing here comes from the poster, so the hub's address cannot
+            // carry a stranger's words to whatever address they typed.
+            let lines = vec![
+                "有人使用本邮箱提交了对网络处置（木马和僵尸网络处置）的申诉。".to_string(),
+                link,
+                "确认后申诉才会受理，受理情况和答复将发送到本邮箱。".to_string(),
+                "如非本人操作，请忽略本邮件，申诉不会受理。本邮件由系统发出，请勿直接回复。".to_string(),
+            ];
+            let row = OutboxRow {
+                id: OutboxId::new(),
+                kind: OutboxKind::Alert,
+                channel: OutboxChannel::Email,
+                recipient: email.as_str().to_string(),
+                subject_id: format!("appeal-request:{}", &request.token_hash[..16]),
+                urgent: true,
+                payload: crate::decision::Payload::new(&serde_json::json!({
+                    "recipient_label": "申诉人", "title": "【申诉确认】请确认您提交的网络处置申诉", "lines": lines,
+                })),
+                role: None,
+            };
+            vec![row]
+        }
+    };
+    match store.request_user_appeal(&request, limits, outbox).await? {
+        crate::store::Requested::ClientLimit => Ok(Requested::TooManyFromClient { per_hour: REQUESTS_PER_CLIENT_HOUR }),
+        crate::store::Requested::ContactLimit => Ok(Requested::Lodged(Lodged::TooMany { per_day })),
+        crate::store::Requested::Stored => match appeal.email {
+            Some(email) => Ok(Requested::Confirm { email }),
+            None => Ok(Requested::Lodged(lodge(store, engine, form, channel, now).await?)),
+        },
+    }
+}
+
+/// Lodges the appeal whose confirmation link carried `secret`, once; `None` for a link that is
+/// unknown, used already or older than `CONFIRM_WITHIN_HOURS`.
+pub async fn confirm<S: Store>(store: &S, engine: &Engine, secret: &str, now: DateTime<Utc>) -> Result<Option<Lodged>, StoreError> {
+    let hash = crate::model::submission::sha256_hex(secret.trim().as_bytes());
+    let made_after = now - chrono::Duration::hours(CONFIRM_WITHIN_HOURS);
+    match store.confirm_user_appeal(&hash, made_after, now).await? {
+        None => Ok(None),
+        Some((form, channel)) => Ok(Some(lodge(store, engine, &form, channel, now).await?)),
+    }
 }
 
 /// Checks, routes and stores an appeal.

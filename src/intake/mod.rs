@@ -46,12 +46,20 @@ struct Job {
 /// Lodges a user's appeal in the store intake was started with.
 type LodgeAppeal = dyn Fn(AppealForm, AppealChannel) -> BoxFuture<'static, Result<appeals::Lodged, StoreError>> + Send + Sync;
 
+/// Asks a posted appeal's address to confirm it (`appeals::request`): form, channel, client, link stem.
+type RequestAppeal =
+    dyn Fn(AppealForm, AppealChannel, String, Option<String>) -> BoxFuture<'static, Result<appeals::Requested, StoreError>> + Send + Sync;
+/// Lodges the appeal a confirmation link names (`appeals::confirm`).
+type ConfirmAppeal = dyn Fn(String) -> BoxFuture<'static, Result<Option<appeals::Lodged>, StoreError>> + Send + Sync;
+
 /// A handle to the intake writer; cheap to clone, one per source.
 #[derive(Clone)]
 pub struct Intake {
     jobs: mpsc::Sender<Job>,
     engine: Arc<Engine>,
     lodge: Arc<LodgeAppeal>,
+    request: Arc<RequestAppeal>,
+    confirm: Arc<ConfirmAppeal>,
 }
 
 impl Intake {
@@ -71,17 +79,50 @@ impl Intake {
                 Box::pin(async move { appeals::lodge(&*store, &engine, &form, channel, crate::clock::now()).await })
             })
         };
+        let request: Arc<RequestAppeal> = {
+            let (store, engine) = (store.clone(), engine.clone());
+            Arc::new(move |form: AppealForm, channel: AppealChannel, client: String, url: Option<String>| {
+                let (store, engine) = (store.clone(), engine.clone());
+                Box::pin(
+                    async move { appeals::request(&*store, &engine, &form, channel, &client, url.as_deref(), crate::clock::now()).await },
+                )
+            })
+        };
+        let confirm: Arc<ConfirmAppeal> = {
+            let (store, engine) = (store.clone(), engine.clone());
+            Arc::new(move |secret: String| {
+                let (store, engine) = (store.clone(), engine.clone());
+                Box::pin(async move { appeals::confirm(&*store, &engine, &secret, crate::clock::now()).await })
+            })
+        };
         let writer_engine = engine.clone();
         let task = tokio::task::spawn_blocking(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("intake writer runtime");
             runtime.block_on(writer(store, writer_engine, rx));
         });
-        (Intake { jobs: tx, engine, lodge }, task)
+        (Intake { jobs: tx, engine, lodge, request, confirm }, task)
     }
 
     /// The rules intake decides by.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Checks a user's appeal and asks the e-mail address it gives to confirm it before it is
+    /// lodged (or lodges it at once when it gives a phone only); `client` is who posted it.
+    pub async fn request_appeal(
+        &self,
+        form: AppealForm,
+        channel: AppealChannel,
+        client: String,
+        confirm_url: Option<String>,
+    ) -> Result<appeals::Requested, StoreError> {
+        (self.request)(form, channel, client, confirm_url).await
+    }
+
+    /// Lodges the appeal whose confirmation link carried `secret`; `None` for a bad or used link.
+    pub async fn confirm_appeal(&self, secret: String) -> Result<Option<appeals::Lodged>, StoreError> {
+        (self.confirm)(secret).await
     }
 
     /// Checks, routes and stores a user's appeal (Art. 11 [僵尸机制]).

@@ -24,7 +24,7 @@ pub enum AppealChannel {
 }
 
 /// The fields of an appeal as the user typed them (the page's form, or what a mail gave).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AppealForm {
     /// IP addresses or domains, separated by spaces, commas, 、 or new lines.
@@ -117,7 +117,7 @@ impl UserAppeal {
     /// The address or number the per-contact limit counts appeals by.
     pub fn contact_key(&self) -> String {
         match (&self.email, &self.phone) {
-            (Some(e), _) => format!("email:{}", e.as_str().to_lowercase()),
+            (Some(e), _) => format!("email:{}", fold_mailbox(e.as_str())),
             (None, Some(p)) => {
                 // One number however it is written: 13900000099, 139-0000-0099, +86 139 0000 0099.
                 let digits: String = p.chars().filter(char::is_ascii_digit).collect();
@@ -177,6 +177,16 @@ fn one_line(s: &str) -> String {
 pub fn is_phone(p: &str) -> bool {
     let digits = p.chars().filter(char::is_ascii_digit).count();
     (5..=30).contains(&digits) && p.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c))
+}
+
+/// One mailbox however it is written: case folded, and a `+tag` of the local part dropped
+/// (`Zhang+1@Example.cn` and `zhang@example.cn` are one contact for the limits).
+pub fn fold_mailbox(address: &str) -> String {
+    let lower = address.to_lowercase();
+    match lower.rsplit_once('@') {
+        Some((local, domain)) => format!("{}@{domain}", local.split('+').next().unwrap_or(local)),
+        None => lower,
+    }
 }
 
 #[cfg(test)]

@@ -166,6 +166,22 @@ impl Store for AnyStore {
     ) -> Result<bool, StoreError> {
         each!(self, s => s.record_user_appeal(appeal, effects, per_day).await)
     }
+    async fn request_user_appeal(
+        &self,
+        request: &super::AppealRequest,
+        limits: super::RequestLimits,
+        outbox: Vec<crate::decision::OutboxRow>,
+    ) -> Result<super::Requested, StoreError> {
+        each!(self, s => s.request_user_appeal(request, limits, outbox).await)
+    }
+    async fn confirm_user_appeal(
+        &self,
+        token_hash: &str,
+        made_after: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(crate::model::appeal::AppealForm, crate::model::appeal::AppealChannel)>, StoreError> {
+        each!(self, s => s.confirm_user_appeal(token_hash, made_after, at).await)
+    }
     async fn user_appeal(&self, id: crate::model::AppealId) -> Result<Option<StoredAppeal>, StoreError> {
         each!(self, s => s.user_appeal(id).await)
     }
@@ -294,7 +310,7 @@ impl super::UserStore for AnyStore {
         file_name: &str,
         bytes: &[u8],
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<super::users::DraftKept, StoreError> {
         each!(self, s => s.put_draft(id, user, file_name, bytes, at).await)
     }
     async fn draft(&self, id: &str, user: &crate::model::UserName, now: DateTime<Utc>) -> Result<Option<(String, Vec<u8>)>, StoreError> {

@@ -245,6 +245,40 @@ pub struct StoredAppeal {
     pub answer: Option<crate::model::appeal::AppealAnswer>,
 }
 
+/// A user's appeal as posted, before anything of it is mailed: counted per client address and
+/// per contact, and lodged once its poster follows the link sent to the address it gave.
+#[derive(Debug, Clone)]
+pub struct AppealRequest {
+    /// The SHA-256 (hex) of the link's secret.
+    pub token_hash: String,
+    /// Who posted it: `ip:<address>` on the page, `mail:<mailbox>` by mail.
+    pub client: String,
+    /// `UserAppeal::contact_key`: the folded address or number.
+    pub contact: String,
+    pub channel: crate::model::appeal::AppealChannel,
+    pub form: crate::model::appeal::AppealForm,
+    pub at: DateTime<Utc>,
+    /// Lodged at once (a phone-only appeal mails nobody): the row only counts.
+    pub confirmed: bool,
+}
+
+/// How many appeal requests one client may post an hour, and one contact be mailed a day.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub per_client_hour: u32,
+    pub per_contact_day: u32,
+}
+
+/// What became of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requested {
+    Stored,
+    /// The client posted `per_client_hour` in the last hour; nothing written.
+    ClientLimit,
+    /// The contact had `per_contact_day` in the last day; nothing written.
+    ContactLimit,
+}
+
 /// What lodging or answering an appeal writes beside it.
 #[derive(Debug, Default)]
 pub struct AppealEffects {
@@ -347,6 +381,22 @@ pub trait Store: Send + Sync + 'static {
         effects: AppealEffects,
         per_day: u32,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Stores an appeal request with its confirmation mail, unless a limit is reached (counted
+    /// in the same transaction, so across restarts and instances).
+    fn request_user_appeal(
+        &self,
+        request: &AppealRequest,
+        limits: RequestLimits,
+        outbox: Vec<crate::decision::OutboxRow>,
+    ) -> impl Future<Output = Result<Requested, StoreError>> + Send;
+    /// Marks the request whose secret hashes to `token_hash` confirmed, once, if it was made
+    /// after `made_after`, and answers what was posted; `None` for an unknown, used or expired link.
+    fn confirm_user_appeal(
+        &self,
+        token_hash: &str,
+        made_after: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<(crate::model::appeal::AppealForm, crate::model::appeal::AppealChannel)>, StoreError>> + Send;
     /// One appeal with its answer, if given.
     fn user_appeal(&self, id: crate::model::AppealId) -> impl Future<Output = Result<Option<StoredAppeal>, StoreError>> + Send;
     /// Appeals newest first: all, or those addressed to `unit`; with `open`, only unanswered ones.

@@ -27,8 +27,9 @@ pub trait UserStore {
     fn session_user(&self, id_hash: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     /// Ends a session (logout); expired sessions are dropped along the way.
     fn close_session(&self, id_hash: &str, now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Keeps a file `user` uploaded for a preview until `DRAFT_HOURS` after `at`; drafts older
-    /// than that are dropped along the way.
+    /// Keeps a file `user` uploaded for a preview until `DRAFT_HOURS` after `at`, unless the
+    /// user has `DRAFTS_PER_USER` waiting or all drafts together would pass `DRAFT_BYTES`;
+    /// drafts older than `DRAFT_HOURS` are dropped along the way.
     fn put_draft(
         &self,
         id: &str,
@@ -36,7 +37,7 @@ pub trait UserStore {
         file_name: &str,
         bytes: &[u8],
         at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<DraftKept, StoreError>> + Send;
     /// `user`'s unexpired draft: its file name and bytes.
     fn draft(
         &self,
@@ -49,6 +50,20 @@ pub trait UserStore {
 
 /// How long an uploaded file waits for its confirmation.
 pub const DRAFT_HOURS: i64 = 1;
+/// Previews one user may have waiting at once.
+pub const DRAFTS_PER_USER: i64 = 5;
+/// Bytes all waiting previews may hold together.
+pub const DRAFT_BYTES: i64 = 512 << 20;
+
+/// Whether a preview's file was kept for its confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftKept {
+    Kept,
+    /// The user has `DRAFTS_PER_USER` previews waiting; nothing kept.
+    UserFull,
+    /// All previews together would pass `DRAFT_BYTES`; nothing kept.
+    HubFull,
+}
 
 /// A user from its stored columns.
 pub(crate) fn user_from(name: &str, role: &str, password_hash: String) -> Result<User, StoreError> {

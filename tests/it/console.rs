@@ -763,6 +763,13 @@ async fn an_upload_is_previewed_with_its_bad_cell_marked_and_stored_only_when_co
     assert_eq!(c.lib.store.counts().await.unwrap().submissions, 1);
     assert_eq!(c.lib.store.counts().await.unwrap().reports, 1);
     assert_eq!(c.curl("ctgd", &["--data", &format!("csrf={csrf}"), &confirm]).await.0, 404, "a draft is confirmed once");
+    // Previews left unconfirmed are capped per user: the sixth waiting one is refused, saying why.
+    for n in 0..tongbao::store::users::DRAFTS_PER_USER {
+        assert_eq!(upload("ctgd", &csrf).await.0, 200, "preview {n}");
+    }
+    let (code, page) = upload("ctgd", &csrf).await;
+    assert_eq!(code, 429, "{page}");
+    assert!(page.contains("待确认的预览"), "{page}");
 
     // Only units upload.
     assert_eq!(c.get("gd", "/console/upload").await.0, 403);
@@ -1040,6 +1047,9 @@ async fn units_and_contacts_are_changed_by_cncert_and_reported_by_the_unit_itsel
     let url = format!("{}/console/units/CT-GD", c.base);
     let (code, body) = c.curl("ctgd", &["--data", &format!("csrf={}&leader_name=%C0%AF", csrf_of(&form)), &url]).await;
     assert!(code == 400 && body.contains("无法识别的字符"), "{code} {body}");
+    // A rename posted through the contact form is refused, saying who renames units.
+    let (code, body) = save("ctgd", &csrf_of(&form), "CT-GD", &["name=另一家公司", "leader_name=新领导"]).await;
+    assert!(code == 400 && body.contains("单位名称不能在此修改"), "{code} {body}");
     assert_eq!(contact_updates().await.len(), 1, "none of these stored");
 }
 

@@ -416,7 +416,14 @@ async fn the_digest_an_appeal_and_an_approval_each_arrive_once() {
         "phone=",
         &format!("{base}/appeal"),
     ]);
-    assert_eq!(appeal.0, 201, "{}", appeal.1);
+    assert_eq!(appeal.0, 202, "the address is asked to confirm first: {}", appeal.1);
+    // The user opens the confirmation mail, its link, and confirms.
+    wait_for("the confirmation at the user", Duration::from_secs(60), async || count(&user_box, "【申诉确认】", "").await >= 1).await;
+    let confirmation = delivered(&user_box).await.into_iter().find(|d| d.subject.contains("【申诉确认】")).unwrap().text;
+    assert!(!confirmation.contains(&marker) && !confirmation.contains("王五"), "nothing the poster typed: {confirmation}");
+    let link = confirmation.split("/appeal/confirm/").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_alphanumeric()).next()).unwrap();
+    let confirmed = curl(&["-X", "POST", &format!("{base}/appeal/confirm/{link}")]);
+    assert_eq!(confirmed.0, 201, "{}", confirmed.1);
 
     // CSB approves the event's public notice in the console.
     let jar = hub.path().join("csb.jar").display().to_string();

@@ -186,6 +186,40 @@ async fn hostile_and_unrecognised_files_are_refused_with_the_limit_named(backend
     assert!(lib.store.counts().await.unwrap().submissions >= 2, "refused files are stored too");
 }
 
+/// A cell holds at most Excel's 32,767 characters: a CSV whose quote is never closed (a
+/// truncated export) makes one field of the rest of the file, and a program can write a longer
+/// cell into an xlsx (openpyxl does not stop it). Both are refused at that cell, saying why.
+async fn a_cell_longer_than_excel_allows_is_refused_at_its_cell(backend: Backend) {
+    let lib = Lib::on(backend).await;
+    let header = "发现时间,信息类别,事件分级,事件发生单位概况,事件发生时间,事件简要经过,初步估计的危害和影响,已采取的措施";
+    let row = |n: u32, summary: &str| format!("2026-10-0{n} 10:00,拒绝服务攻击,一般,某IDC,2026-10-0{n} 09:00,{summary},拥塞,清洗");
+    let mut csv = format!("{header}\n{}\n{}", row(1, "攻击"), row(2, "\"攻击"));
+    csv.push_str(&"流量突增，".repeat(10_000));
+    csv.push_str(&format!("\n{}\n", row(3, "另一次")));
+    let r = ingest(&lib, csv.into_bytes(), "truncated.csv").await;
+    assert_eq!(r.outcome, Outcome::PartlyAccepted, "the good row goes through: {:?}", r.errors);
+    assert_eq!((r.errors[0].code.to_string().as_str(), r.errors[0].place.as_str()), ("too_large", "truncated.csv!F3"));
+    assert!(r.errors[0].message.contains("32767") && r.errors[0].message.contains("未闭合的引号"), "{}", r.errors[0].message);
+
+    // openpyxl itself cuts a cell at 32,767 characters; a program that writes the XML does not.
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.xlsx");
+    let code = format!(
+        "import openpyxl, zipfile, shutil\nwb = openpyxl.Workbook()\nws = wb.active\nws.title = '事件表'\n\
+         ws.append({header:?}.split(','))\nws.append({row:?}.split(','))\nwb.save({path:?})\n\
+         src = zipfile.ZipFile({path:?})\nparts = {{n: src.read(n) for n in src.namelist()}}\nsrc.close()\n\
+         parts = {{n: b.replace(b'QQQ', ('长' * 40000).encode()) for n, b in parts.items()}}\n\
+         out = zipfile.ZipFile({path:?}, 'w', zipfile.ZIP_DEFLATED)\n[out.writestr(n, b) for n, b in parts.items()]\nout.close()",
+        row = row(1, "QQQ"),
+        path = long.display().to_string(),
+    );
+    let out = Command::new(python()).args(["-c", &code]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = ingest(&lib, std::fs::read(&long).unwrap(), "long.xlsx").await;
+    assert_eq!((r.errors[0].code.to_string().as_str(), r.errors[0].place.as_str()), ("too_large", "事件表!F2"), "{:?}", r.errors);
+    assert!(r.errors[0].message.contains("40000 个字符") && !r.errors[0].message.contains("引号"), "{}", r.errors[0].message);
+}
+
 async fn formulas_are_read_as_their_cached_values_never_evaluated(backend: Backend) {
     let lib = Lib::on(backend).await;
     let r = ingest(&lib, fixture("event-formulas.xlsx"), "event-formulas.xlsx").await;
@@ -443,6 +477,7 @@ async fn the_hostile_spreadsheet_corpus_is_answered_case_by_case_and_the_hub_sta
 }
 
 crate::on_both_backends!(
+    a_cell_longer_than_excel_allows_is_refused_at_its_cell,
     a_generated_event_form_filled_by_openpyxl_round_trips_every_field,
     grouped_forms_round_trip_contacts_monthly_summaries_and_feedback,
     libreoffice_xls_and_ods_read_like_the_xlsx_with_errors_at_their_cells,

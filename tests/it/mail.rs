@@ -151,6 +151,7 @@ fn source_config() -> source::SourceConfig {
         purpose: tongbao::config::MailPurpose::Reports,
         limits: MailLimits::default(),
         own_addresses: vec![],
+        confirm_url: None,
     }
 }
 
@@ -739,6 +740,20 @@ write("3.M3.hub", "promo@spam.example", "优惠大促销", "点击领取 http://
     assert_eq!(std::fs::read_dir(dir.path().join("Maildir/.Processed/cur")).unwrap().count(), 2);
     assert_eq!(std::fs::read_dir(dir.path().join("Maildir/.Quarantine/cur")).unwrap().count(), 1);
 
+    // A From address without DKIM proves nothing: each sender is asked to confirm, with a fixed
+    // text and a link, and the appeal is lodged when the link is followed.
+    assert!(lib.store.user_appeals(None, true, 10).await.unwrap().is_empty());
+    let confirmations = lib.outbox(OutboxFilter { channel: Some(OutboxChannel::Email), ..Default::default() }).await;
+    let mut asked: Vec<String> = confirmations.iter().map(|r| r.recipient.clone()).collect();
+    asked.sort();
+    assert_eq!(asked, ["li@example.org", "zhang@example.org"], "no reply to the mail that is no appeal");
+    for mail in &confirmations {
+        let text = mail.payload.to_string();
+        assert!(text.contains("【申诉确认】") && !text.contains("203.0.113.7") && !text.contains("shop.example.net"), "{text}");
+        let secret = text.split("/appeal/confirm/").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_alphanumeric()).next()).unwrap();
+        assert!(lib.intake.confirm_appeal(secret.to_string()).await.unwrap().is_some());
+    }
+
     let appeals = lib.store.user_appeals(None, true, 10).await.unwrap();
     let mut seen: Vec<(String, String, Vec<String>)> = appeals
         .iter()
@@ -757,14 +772,15 @@ write("3.M3.hub", "promo@spam.example", "优惠大促销", "点击领取 http://
         "the sender's own domain in the text is no target"
     );
     assert!(appeals.iter().any(|a| a.appeal.name == "张三"), "the GBK display name is read");
-    let mut acks: Vec<(String,)> = lib
+    let mut acks: Vec<String> = lib
         .outbox(OutboxFilter { channel: Some(OutboxChannel::Email), ..Default::default() })
         .await
         .into_iter()
-        .map(|r| (r.recipient,))
+        .filter(|r| r.payload.to_string().contains("【申诉已受理】"))
+        .map(|r| r.recipient)
         .collect();
     acks.sort();
-    assert_eq!(acks, [("li@example.org".to_string(),), ("zhang@example.org".to_string(),)], "no reply to the mail that is no appeal");
+    assert_eq!(acks, ["li@example.org", "zhang@example.org"], "each confirmed appeal is acknowledged");
 }
 
 /// The standing hostile corpus of mails (`tests/hostile/mail-cases.json`, written with Python's

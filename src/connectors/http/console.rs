@@ -1149,9 +1149,11 @@ async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
     let (bytes, name) = (Arc::new(upload.bytes), upload.name);
     let read = {
         let (bytes, name) = (bytes.clone(), name.clone());
-        super::parse_aside(&state, move || {
+        let spreadsheet = crate::forms::is_spreadsheet(&bytes, &name);
+        let kind = if spreadsheet { super::ParseKind::Spreadsheet } else { super::ParseKind::Json };
+        super::parse_aside(&state, kind, move || {
             let now = crate::clock::now();
-            if crate::forms::is_spreadsheet(&bytes, &name) {
+            if spreadsheet {
                 let sheets = crate::forms::preview(&bytes, &name, &limits, PREVIEW_ROWS, PREVIEW_COLUMNS);
                 let (items, notes) = crate::forms::parse_with_notes(&bytes, &name, now, &limits);
                 (sheets.ok(), items, notes)
@@ -1198,9 +1200,24 @@ async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
         Ok(u) => u,
         Err(_) => return forbidden_page(&state, &viewer),
     };
-    if let Err(e) = state.store.put_draft(&draft, &user, &name, &bytes, crate::clock::now()).await {
-        tracing::warn!(error = %e, "store unavailable for an upload draft");
-        return page_error(StatusCode::SERVICE_UNAVAILABLE, "存储暂时不可用，请稍后重试");
+    match state.store.put_draft(&draft, &user, &name, &bytes, crate::clock::now()).await {
+        Ok(crate::store::users::DraftKept::Kept) => {}
+        Ok(crate::store::users::DraftKept::UserFull) => {
+            let why = format!(
+                "您已有 {} 份待确认的预览：请先确认或放弃其中之一（未确认的预览 {} 小时后自动清除），再上传新的文件",
+                crate::store::users::DRAFTS_PER_USER,
+                crate::store::users::DRAFT_HOURS
+            );
+            return page_error(StatusCode::TOO_MANY_REQUESTS, &why);
+        }
+        Ok(crate::store::users::DraftKept::HubFull) => {
+            tracing::warn!(file = %name, bytes = bytes.len(), "upload previews hold their whole allowance; preview refused");
+            return page_error(StatusCode::SERVICE_UNAVAILABLE, "待确认的预览已占满暂存空间，请稍后重试或直接确认已有的预览");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store unavailable for an upload draft");
+            return page_error(StatusCode::SERVICE_UNAVAILABLE, "存储暂时不可用，请稍后重试");
+        }
     }
     tracing::info!(unit = %unit, file = %name, accepted, errors = errors.len(), "upload previewed");
     viewer_page(
@@ -1748,6 +1765,12 @@ async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
     }
     let now = crate::clock::now();
     if let Role::Unit(own) = &viewer.role {
+        // A unit's page has no name field: a name posted anyway is a rename, which is no
+        // contact change (Art. 21 [通报办法]) and is not dropped without a word.
+        if form.get("name").is_some_and(|n| !n.trim().is_empty()) {
+            let why = "单位名称不能在此修改：联系方式变更只更新联系人；单位名称的变更请联系 CNCERT 办理".to_string();
+            return unit_form(&state, &viewer, own.as_str(), Some(why), StatusCode::BAD_REQUEST).await;
+        }
         // The unit's own report of the change, through intake like any other report.
         let report = json!({ "kind": "contact_update", "discovered_at": now.to_rfc3339(), "content": { "contacts": contacts } });
         let sub = crate::model::Submission::by_content(

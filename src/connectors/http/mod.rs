@@ -6,7 +6,7 @@ mod figures;
 
 use crate::forms;
 use crate::intake::Intake;
-use crate::intake::appeals::{self, Answered, Answerer, Lodged};
+use crate::intake::appeals::{self, Answered, Answerer, Lodged, Requested};
 use crate::intake::decide::Parsed;
 use crate::model::appeal::{AppealChannel, AppealForm};
 use crate::model::submission::{Sender, sha256_hex};
@@ -21,8 +21,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use std::sync::Arc;
 
-/// What one hub's HTTP listener allows at once.
-#[derive(Debug, Clone, Copy)]
+/// What one hub's HTTP listener allows at once, and the address it is reached at.
+#[derive(Debug, Clone)]
 pub struct HttpLimits {
     pub max_upload_bytes: usize,
     /// Upload bytes held at once across requests; beyond it, 503 with Retry-After.
@@ -32,8 +32,11 @@ pub struct HttpLimits {
     pub max_connections_per_address: usize,
     pub header_timeout: std::time::Duration,
     pub body_timeout: std::time::Duration,
-    /// Spreadsheets and JSON bodies parsed at once, each on a blocking thread.
+    /// Spreadsheets parsed at once, each on a blocking thread (JSON bodies have slots of their own).
     pub parsers: usize,
+    /// Where users reach the hub (`[serve] public_url`), for the links the hub mails them; never
+    /// taken from a request's Host, which the requester chooses.
+    pub public_url: Option<String>,
 }
 
 impl HttpLimits {
@@ -46,6 +49,7 @@ impl HttpLimits {
             header_timeout: std::time::Duration::from_secs(c.header_timeout_seconds.max(1)),
             body_timeout: std::time::Duration::from_secs(c.body_timeout_seconds.max(1)),
             parsers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            public_url: c.public_url.clone(),
         }
     }
 }
@@ -59,9 +63,9 @@ pub struct HttpState<S> {
     /// Parsing slots: a slow file (a million columns, an unterminated quote) holds one blocking
     /// thread, never the request tasks of others.
     parsers: Arc<tokio::sync::Semaphore>,
+    /// JSON bodies' own slots: JSON reads in linear time, and never waits behind a spreadsheet.
+    json_parsers: Arc<tokio::sync::Semaphore>,
     templates: minijinja::Environment<'static>,
-    /// Appeal-page posts per client address: the page needs no account, so this is what stops a flood.
-    appeal_posts: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// Signs console session cookies and CSRF tokens.
     session_key: auth::SessionKey,
     /// Console login attempts per account and per address.
@@ -80,9 +84,6 @@ const CONSOLE_FIGURES_FRESH: std::time::Duration = std::time::Duration::from_sec
 /// figures are refreshed long before; after a quiet spell the first viewer waits for new ones.
 const CONSOLE_FIGURES_KEPT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Appeal-page posts one client address may make per hour.
-const APPEAL_POSTS_PER_HOUR: u32 = 20;
-
 impl<S> HttpState<S> {
     /// The default limits, with this upload size.
     pub fn new(store: Arc<S>, intake: Intake, max_upload_bytes: usize) -> Arc<HttpState<S>> {
@@ -91,19 +92,19 @@ impl<S> HttpState<S> {
     }
 
     pub fn with_limits(store: Arc<S>, intake: Intake, limits: HttpLimits) -> Arc<HttpState<S>> {
-        let quota = governor::Quota::per_hour(std::num::NonZeroU32::new(APPEAL_POSTS_PER_HOUR).expect("non-zero"));
         let memory_kib = (limits.max_upload_memory_bytes.max(limits.max_upload_bytes) >> 10).min(tokio::sync::Semaphore::MAX_PERMITS);
+        let parsers = limits.parsers.max(1);
         Arc::new(HttpState {
             store,
             intake,
             limits,
             upload_memory: Arc::new(tokio::sync::Semaphore::new(memory_kib)),
-            parsers: Arc::new(tokio::sync::Semaphore::new(limits.parsers.max(1))),
+            parsers: Arc::new(tokio::sync::Semaphore::new(parsers)),
+            json_parsers: Arc::new(tokio::sync::Semaphore::new(parsers)),
             templates: crate::templates::environment(),
-            appeal_posts: governor::RateLimiter::keyed(quota),
             session_key: auth::SessionKey::from_env(),
             logins: auth::LoginLimits::default(),
-            login_hashes: tokio::sync::Semaphore::new(limits.parsers.max(1)),
+            login_hashes: tokio::sync::Semaphore::new(parsers),
             console_figures: figures::SharedFigures::new(CONSOLE_FIGURES_FRESH, CONSOLE_FIGURES_KEPT),
         })
     }
@@ -119,6 +120,7 @@ pub fn router<S: Store + UserStore + ConsoleStore + JobStore>(state: Arc<HttpSta
         .route("/forms", get(blank_forms_page))
         .route("/forms/{kind}", get(blank_form))
         .route("/appeal", get(appeal_page::<S>).post(appeal_form::<S>).layer(DefaultBodyLimit::max(APPEAL_MAX_BYTES)))
+        .route("/appeal/confirm/{secret}", get(appeal_confirm_page::<S>).post(appeal_confirm::<S>).layer(DefaultBodyLimit::max(1024)))
         .route("/api/v1/appeals", get(unit_appeals::<S>))
         .route("/api/v1/appeals/{id}/answer", post(answer_appeal::<S>).layer(DefaultBodyLimit::max(APPEAL_MAX_BYTES)))
         .route("/healthz", get(healthz))
@@ -220,11 +222,12 @@ pub async fn serve_behind<S: Store + UserStore + ConsoleStore + JobStore>(
 ) -> std::io::Result<()> {
     use tower::ServiceExt as _;
     let trusted_proxies: Arc<[ipnet::IpNet]> = trusted_proxies.into();
-    let limits = state.limits;
+    let limits = state.limits.clone();
     let app = router(state);
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let per_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Default::default();
     let mut last_refusal_logged: Option<std::time::Instant> = None;
+    let refusals = Arc::new(tokio::sync::Semaphore::new(REFUSALS_AT_ONCE));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -254,7 +257,15 @@ pub async fn serve_behind<S: Store + UserStore + ConsoleStore + JobStore>(
             // One line every ten seconds at most: a flood of refusals must not flood the log.
             if last_refusal_logged.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(10)) {
                 last_refusal_logged = Some(std::time::Instant::now());
-                tracing::warn!(%peer, limit = limits.max_connections, per_address = limits.max_connections_per_address, "connections closed on arrival: too many open");
+                tracing::warn!(%peer, limit = limits.max_connections, per_address = limits.max_connections_per_address, "connections refused on arrival: too many open");
+            }
+            // Answered 503 while few are being answered so, so a client sees why rather than a
+            // reset; in a flood beyond that the connection is simply closed.
+            if let Ok(slot) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse_connection(stream).await;
+                    drop(slot);
+                });
             }
             continue;
         };
@@ -264,6 +275,8 @@ pub async fn serve_behind<S: Store + UserStore + ConsoleStore + JobStore>(
             let client = if from_proxy { client_address(peer, req.headers(), &trusted) } else { peer };
             req.extensions_mut().insert(axum::extract::ConnectInfo(client));
             let app = app.clone();
+            // The forms a person fills in (login, appeal) are a few KB: they get a short time.
+            let within = if is_form_post(&req) { FORM_TIMEOUT.min(limits.body_timeout) } else { limits.body_timeout };
             async move {
                 // A declared body over the upload limit is refused without being kept.
                 if let Some(declared) = declared_length(req.headers()).filter(|&n| n > limits.max_upload_bytes + (64 << 10)) {
@@ -283,19 +296,30 @@ pub async fn serve_behind<S: Store + UserStore + ConsoleStore + JobStore>(
                 // Every request, body included, is done within the body timeout: a client that
                 // sends its headers and then stalls gives its connection back. A handler that
                 // panics answers 500 and leaves the connection, and the hub, as they were.
-                let handled = std::panic::AssertUnwindSafe(app.oneshot(req.map(axum::body::Body::new)));
-                match tokio::time::timeout(limits.body_timeout, futures_util::FutureExt::catch_unwind(handled)).await {
+                let too_slow = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let body = at_least(MIN_BODY_BYTES_PER_SECOND, BODY_GRACE, too_slow.clone());
+                let handled = std::panic::AssertUnwindSafe(app.oneshot(req.map(body)));
+                let slow_answer = || {
+                    problem(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "too_slow",
+                        &format!("请求内容传输过慢（每秒不足 {MIN_BODY_BYTES_PER_SECOND} 字节），请检查网络后重试"),
+                    )
+                    .into_response()
+                };
+                match tokio::time::timeout(within, futures_util::FutureExt::catch_unwind(handled)).await {
+                    // Whatever the handler made of a body cut short for its slowness, the client
+                    // is told that.
+                    Ok(Ok(_)) if too_slow.load(std::sync::atomic::Ordering::Relaxed) => Ok(slow_answer()),
                     Ok(Ok(response)) => response,
                     Ok(Err(_)) => {
                         tracing::error!(%peer, "a request's handler panicked (the panic is logged above); answered 500");
                         Ok(problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，已记录，请稍后重试").into_response())
                     }
-                    Err(_) => Ok(problem(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "too_slow",
-                        &format!("请求未在 {} 秒内完成，请重试", limits.body_timeout.as_secs()),
-                    )
-                    .into_response()),
+                    Err(_) => {
+                        Ok(problem(StatusCode::REQUEST_TIMEOUT, "too_slow", &format!("请求未在 {} 秒内完成，请重试", within.as_secs()))
+                            .into_response())
+                    }
                 }
             }
         });
@@ -318,6 +342,90 @@ pub async fn serve_behind<S: Store + UserStore + ConsoleStore + JobStore>(
     // Open requests get a while to finish; idle keep-alive connections close at once.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await;
     Ok(())
+}
+
+/// How long a login or an appeal may take, body included.
+const FORM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// After `BODY_GRACE`, a body must have come at this average rate at least: a client that
+/// trickles a byte every few seconds gives its connection back instead of holding it for the
+/// whole body timeout.
+const MIN_BODY_BYTES_PER_SECOND: u64 = 1024;
+const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Connections over the limit answered 503 at once; more than these are closed unanswered.
+const REFUSALS_AT_ONCE: usize = 64;
+
+/// A POST of one of the forms people fill in: the login and the public appeal page.
+fn is_form_post<B>(req: &hyper::Request<B>) -> bool {
+    req.method() == hyper::Method::POST && matches!(req.uri().path(), "/login" | "/appeal")
+        || req.uri().path().starts_with("/appeal/confirm/")
+}
+
+/// The request's body, failing (and setting `too_slow`) once it has fallen below `per_second`
+/// on average after `grace`: each frame is awaited only until the instant the bytes so far
+/// would fall short.
+fn at_least(
+    per_second: u64,
+    grace: std::time::Duration,
+    too_slow: Arc<std::sync::atomic::AtomicBool>,
+) -> impl FnOnce(hyper::body::Incoming) -> axum::body::Body {
+    move |body| {
+        let start = tokio::time::Instant::now();
+        let frames = futures_util::stream::unfold(Some((body, 0u64)), move |state| {
+            let too_slow = too_slow.clone();
+            async move {
+                let (mut body, read) = state?;
+                let deadline = start + grace + std::time::Duration::from_secs_f64(read as f64 / per_second as f64);
+                let next = std::future::poll_fn(|cx| hyper::body::Body::poll_frame(std::pin::Pin::new(&mut body), cx));
+                match tokio::time::timeout_at(deadline, next).await {
+                    Err(_) => {
+                        too_slow.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "body slower than the minimum rate")), None))
+                    }
+                    Ok(None) => None,
+                    Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), None)),
+                    Ok(Some(Ok(frame))) => {
+                        let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                        Some((Ok(frame), Some((body, read + n))))
+                    }
+                }
+            }
+        });
+        axum::body::Body::new(StreamBody(Box::pin(frames)))
+    }
+}
+
+/// A body made of a stream of frames (what `http_body_util::StreamBody` does, without the crate).
+struct StreamBody(
+    std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<hyper::body::Frame<axum::body::Bytes>, std::io::Error>> + Send>>,
+);
+
+impl hyper::body::Body for StreamBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<axum::body::Bytes>, std::io::Error>>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// Answers a connection over the limit with 503 and closes it: its request is read first (a
+/// little, briefly), so the client is not reset while still sending.
+async fn refuse_connection(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body = r#"{"type":"about:blank","title":"busy","status":503,"detail":"服务器连接已满，请稍后重试"}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut head = [0u8; 8192];
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), stream.read(&mut head)).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// A connection's place among those open, its address's included: given back when dropped,
@@ -423,10 +531,25 @@ fn hold_upload_memory<S>(state: &HttpState<S>, headers: &HeaderMap) -> Result<to
     })
 }
 
-/// Runs a parse on a blocking thread, at most `parsers` at once.
-async fn parse_aside<S, T: Send + 'static>(state: &HttpState<S>, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
-    let _slot =
-        state.parsers.clone().acquire_owned().await.map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务正在停止"))?;
+/// What a body is read as: a spreadsheet waits for a spreadsheet slot, JSON for a JSON slot,
+/// so a slow workbook never delays a unit's JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParseKind {
+    Spreadsheet,
+    Json,
+}
+
+/// Runs a parse on a blocking thread, at most `parsers` of its kind at once.
+async fn parse_aside<S, T: Send + 'static>(
+    state: &HttpState<S>,
+    kind: ParseKind,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Problem> {
+    let slots = match kind {
+        ParseKind::Spreadsheet => &state.parsers,
+        ParseKind::Json => &state.json_parsers,
+    };
+    let _slot = slots.clone().acquire_owned().await.map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务正在停止"))?;
     tokio::task::spawn_blocking(work).await.map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, "parse_failed", &e.to_string()))
 }
 
@@ -532,8 +655,9 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
     sub.external_id = Some(file_name.to_string());
     let limits = forms::Limits { max_file_bytes: state.limits.max_upload_bytes, ..Default::default() };
     let name = file_name.to_string();
-    let parsed = parse_aside(state, move || {
-        if forms::is_spreadsheet(&sub.raw, &name) {
+    let kind = if forms::is_spreadsheet(&sub.raw, &name) { ParseKind::Spreadsheet } else { ParseKind::Json };
+    let parsed = parse_aside(state, kind, move || {
+        if kind == ParseKind::Spreadsheet {
             let (items, notes) = forms::parse_with_notes(&sub.raw, &name, sub.received_at, &limits);
             Parsed { notes, ..Parsed::new(sub, items) }
         } else {
@@ -738,6 +862,8 @@ fn appeal_view<S>(state: &HttpState<S>, form: &AppealForm) -> serde_json::Value 
         "workdays": state.intake.engine().policy.user_appeal_answer_workdays,
         "per_day": state.intake.engine().policy.user_appeals_per_contact_per_day,
         "accepted": null,
+        "confirm": null,
+        "confirming": null,
         "errors": [],
         "form": { "target": form.target, "disposal": form.disposal, "reason": form.reason, "name": form.name, "email": form.email, "phone": form.phone },
     })
@@ -760,14 +886,6 @@ async fn appeal_form<S: Store>(
         *page.status_mut() = status;
         page
     };
-    if state.appeal_posts.check_key(&peer.ip()).is_err() {
-        let mut view = appeal_view(&state, &AppealForm::default());
-        view["errors"] =
-            json!([{ "field": "提交次数", "message": format!("同一网络地址每小时最多提交 {APPEAL_POSTS_PER_HOUR} 次，请稍后再试") }]);
-        let mut r = page(StatusCode::TOO_MANY_REQUESTS, view);
-        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("3600"));
-        return r;
-    }
     let form = match form {
         Ok(Form(form)) => form,
         Err(rejection) => {
@@ -784,7 +902,69 @@ async fn appeal_form<S: Store>(
         }
     };
     let mut view = appeal_view(&state, &form);
-    match state.intake.lodge_appeal(form.clone(), AppealChannel::Web).await {
+    let confirm_url = state.limits.public_url.as_deref().map(|u| format!("{}/appeal/confirm/", u.trim_end_matches('/')));
+    let requested = state.intake.request_appeal(form.clone(), AppealChannel::Web, format!("ip:{}", peer.ip()), confirm_url).await;
+    let lodged = match requested {
+        Ok(Requested::Confirm { email }) => {
+            view["confirm"] = json!({ "email": email.as_str() });
+            return page(StatusCode::ACCEPTED, view);
+        }
+        Ok(Requested::TooManyFromClient { per_hour }) => {
+            view["errors"] = json!([{ "field": "提交次数", "message": format!("同一网络地址每小时最多提交 {per_hour} 次，请稍后再试") }]);
+            let mut r = page(StatusCode::TOO_MANY_REQUESTS, view);
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("3600"));
+            return r;
+        }
+        Ok(Requested::Lodged(l)) => Ok(l),
+        Err(e) => Err(e),
+    };
+    appeal_lodged(&state, view, lodged)
+}
+
+/// Opens the page a confirmation mail links to: one button, so a mail scanner that follows
+/// links lodges nothing.
+async fn appeal_confirm_page<S: Store>(State(state): State<Arc<HttpState<S>>>, Path(secret): Path<String>) -> Response {
+    let mut view = appeal_view(&state, &AppealForm::default());
+    if !is_confirmation_secret(&secret) {
+        return bad_confirmation_link(&state, view);
+    }
+    view["confirming"] = json!({ "secret": secret });
+    render(&state, "appeal.html", view)
+}
+
+/// What `appeals::request` mails: 64 lower-case hex digits.
+fn is_confirmation_secret(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn bad_confirmation_link<S>(state: &HttpState<S>, mut view: serde_json::Value) -> Response {
+    view["errors"] = json!([{ "field": "确认链接", "message": "链接无效、已使用或已超过 24 小时，请重新提交申诉" }]);
+    let mut page = render(state, "appeal.html", view);
+    *page.status_mut() = StatusCode::NOT_FOUND;
+    page
+}
+
+/// Lodges the appeal a confirmation link names, once.
+async fn appeal_confirm<S: Store>(State(state): State<Arc<HttpState<S>>>, Path(secret): Path<String>) -> Response {
+    let view = appeal_view(&state, &AppealForm::default());
+    if !is_confirmation_secret(&secret) {
+        return bad_confirmation_link(&state, view);
+    }
+    match state.intake.confirm_appeal(secret).await {
+        Ok(None) => bad_confirmation_link(&state, view),
+        Ok(Some(l)) => appeal_lodged(&state, view, Ok(l)),
+        Err(e) => appeal_lodged(&state, view, Err(e)),
+    }
+}
+
+/// The page after an appeal was lodged, refused or over a limit.
+fn appeal_lodged<S>(state: &HttpState<S>, mut view: serde_json::Value, lodged: Result<Lodged, crate::store::StoreError>) -> Response {
+    let page = |status: StatusCode, view: serde_json::Value| {
+        let mut page = render(state, "appeal.html", view);
+        *page.status_mut() = status;
+        page
+    };
+    match lodged {
         Ok(Lodged::Accepted { appeal, due_at }) => {
             view["accepted"] = json!({
                 "id": appeal.id.to_string(),
@@ -847,8 +1027,14 @@ async fn answer_appeal<S: Store>(
     let unit = unit_of(&state, bearer(&headers)).await?;
     let not_found = || problem(StatusCode::NOT_FOUND, "not_found", "没有这个申诉编号，或该申诉不由本单位答复");
     let id = id.parse::<crate::model::AppealId>().map_err(|_| not_found())?;
-    let Ok(Json(body)) = body else {
-        return Err(problem(StatusCode::BAD_REQUEST, "not_json", "请求体应为 JSON：{\"answer\": \"答复内容\"}"));
+    let body = match body {
+        Ok(Json(body)) => body,
+        // Over the route's body limit: said so, with the limit, not taken for bad JSON.
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let limit = format!("答复请求体超过 {} KB：答复内容不超过 4000 字", APPEAL_MAX_BYTES >> 10);
+            return Err(problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &limit));
+        }
+        Err(_) => return Err(problem(StatusCode::BAD_REQUEST, "not_json", "请求体应为 JSON：{\"answer\": \"答复内容\"}")),
     };
     match appeals::answer(&*state.store, id, &Answerer::Unit(unit), &body.answer, crate::clock::now()).await {
         Ok(Answered::Done) => Ok(Json(json!({ "appeal": id, "status": "answered" })).into_response()),

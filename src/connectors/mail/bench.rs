@@ -114,6 +114,7 @@ pub async fn run(b: &MailBench, store: Arc<AnyStore>, intake: Intake) -> anyhow:
         purpose: crate::config::MailPurpose::Reports,
         limits: MailLimits::default(),
         own_addresses: vec![],
+        confirm_url: None,
     };
     let (_stop, rx) = tokio::sync::watch::channel(false);
     let mut imap = Imap::connect(account).await.map_err(|e| anyhow::anyhow!(e))?;

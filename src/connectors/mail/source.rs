@@ -30,6 +30,8 @@ pub struct SourceConfig {
     /// The addresses the hub sends from (its SMTP sinks' From), lower-case: mail from them is
     /// the hub's own coming back, and is never answered.
     pub own_addresses: Vec<String>,
+    /// The stem of an appeal's confirmation link (`https://…/appeal/confirm/`), from `[serve] public_url`.
+    pub confirm_url: Option<String>,
 }
 
 /// What became of one mail in a pass.
@@ -220,7 +222,26 @@ async fn take_appeal(config: &SourceConfig, waiting: &Waiting, intake: &Intake) 
             return Fate::File(Folder::Quarantine);
         }
     };
-    match intake.lodge_appeal(form, crate::model::appeal::AppealChannel::Email).await {
+    // A From address proves nothing without DKIM: the appeal waits until the mailbox confirms
+    // it, so a forged sender makes the hub mail only a fixed text with a link.
+    let lodged = if require_dkim {
+        intake.lodge_appeal(form, crate::model::appeal::AppealChannel::Email).await
+    } else {
+        let client = format!("mail:{}", crate::model::appeal::fold_mailbox(&form.email));
+        match intake.request_appeal(form, crate::model::appeal::AppealChannel::Email, client, config.confirm_url.clone()).await {
+            Ok(crate::intake::appeals::Requested::Lodged(l)) => Ok(l),
+            Ok(crate::intake::appeals::Requested::Confirm { email }) => {
+                tracing::info!(connector = %config.name, mail = %waiting.id, to = %email.as_str(), "appeal mail waits for its sender to confirm");
+                return Fate::File(Folder::Processed);
+            }
+            Ok(crate::intake::appeals::Requested::TooManyFromClient { per_hour }) => {
+                tracing::warn!(connector = %config.name, mail = %waiting.id, per_hour, "appeal mails over the sender's hourly limit; quarantined");
+                return Fate::File(Folder::Quarantine);
+            }
+            Err(e) => Err(e),
+        }
+    };
+    match lodged {
         Ok(crate::intake::appeals::Lodged::Accepted { appeal, .. }) => {
             tracing::info!(connector = %config.name, mail = %waiting.id, appeal = %appeal.id, units = appeal.units.len(), "user appeal lodged");
             Fate::File(Folder::Processed)

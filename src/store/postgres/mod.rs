@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "upload_drafts", include_str!("../../../migrations/postgres/0005_upload_drafts.sql")),
     (6, "notice_reviews", include_str!("../../../migrations/postgres/0006_notice_reviews.sql")),
     (7, "unit_groups", include_str!("../../../migrations/postgres/0007_unit_groups.sql")),
+    (8, "appeal_requests", include_str!("../../../migrations/postgres/0008_appeal_requests.sql")),
 ];
 
 /// The advisory lock a batch holds from reading a period's botnets until it commits what it
@@ -1293,6 +1294,79 @@ impl Store for PgStore {
         insert_audit(&mut tx, effects.audit, appeal.received_at).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn request_user_appeal(
+        &self,
+        request: &crate::store::AppealRequest,
+        limits: crate::store::RequestLimits,
+        outbox: Vec<crate::decision::OutboxRow>,
+    ) -> Result<crate::store::Requested, StoreError> {
+        let form = pg_json(serde_json::to_string(&request.form).map_err(|e| corrupt("appeal request", e))?);
+        let channel = serde_json::to_value(request.channel).map_err(|e| corrupt("appeal request", e))?;
+        let mut tx = self.pool.begin().await?;
+        // One client's and one contact's requests are counted one at a time, across instances.
+        for key in [&request.client, &request.contact] {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("appeal-request:{key}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let count = |sql: &'static str, key: &str, since: DateTime<Utc>| sqlx::query_as::<_, (i64,)>(sql).bind(key.to_string()).bind(since);
+        let (by_client,) = count(
+            "SELECT count(*) FROM appeal_requests WHERE client = $1 AND created_at > $2",
+            &request.client,
+            request.at - chrono::Duration::hours(1),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if by_client >= i64::from(limits.per_client_hour) {
+            return Ok(crate::store::Requested::ClientLimit);
+        }
+        let (by_contact,) = count(
+            "SELECT count(*) FROM appeal_requests WHERE contact = $1 AND created_at > $2",
+            &request.contact,
+            request.at - chrono::Duration::hours(24),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if by_contact >= i64::from(limits.per_contact_day) {
+            return Ok(crate::store::Requested::ContactLimit);
+        }
+        sqlx::query("INSERT INTO appeal_requests (token_hash, client, contact, channel, form, created_at, confirmed_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)")
+            .bind(&request.token_hash)
+            .bind(&request.client)
+            .bind(&request.contact)
+            .bind(channel.as_str().unwrap_or_default().to_string())
+            .bind(form)
+            .bind(request.at)
+            .bind(request.confirmed.then_some(request.at))
+            .execute(&mut *tx)
+            .await?;
+        insert_outbox(&mut tx, outbox, request.at).await?;
+        tx.commit().await?;
+        Ok(crate::store::Requested::Stored)
+    }
+
+    async fn confirm_user_appeal(
+        &self,
+        token_hash: &str,
+        made_after: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(crate::model::appeal::AppealForm, crate::model::appeal::AppealChannel)>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE appeal_requests SET confirmed_at = $1 WHERE token_hash = $2 AND confirmed_at IS NULL AND created_at > $3 RETURNING form, channel",
+        )
+        .bind(at)
+        .bind(token_hash)
+        .bind(made_after)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let form = json_col(&row, "form")?;
+        let channel: String = row.try_get("channel")?;
+        let channel = serde_json::from_value(serde_json::Value::String(channel)).map_err(|e| corrupt("appeal request", e))?;
+        Ok(Some((form, channel)))
     }
 
     async fn user_appeal(&self, id: crate::model::AppealId) -> Result<Option<StoredAppeal>, StoreError> {

@@ -3,7 +3,7 @@
 use super::{PgStore, pg_text};
 use crate::model::{User, UserName};
 use crate::store::StoreError;
-use crate::store::users::{DRAFT_HOURS, UserStore, user_from};
+use crate::store::users::{DRAFT_BYTES, DRAFT_HOURS, DRAFTS_PER_USER, DraftKept, UserStore, user_from};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -106,12 +106,33 @@ impl UserStore for PgStore {
         Ok(())
     }
 
-    async fn put_draft(&self, id: &str, user: &UserName, file_name: &str, bytes: &[u8], at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn put_draft(
+        &self,
+        id: &str,
+        user: &UserName,
+        file_name: &str,
+        bytes: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<DraftKept, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM upload_drafts WHERE created_at < $1")
             .bind(at - chrono::Duration::hours(DRAFT_HOURS))
             .execute(&mut *tx)
             .await?;
+        // Two previews at once are counted one after the other, across instances.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('upload_drafts', 0))").execute(&mut *tx).await?;
+        let (mine, held): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM upload_drafts WHERE user_name = $1), (SELECT coalesce(sum(octet_length(bytes)), 0)::bigint FROM upload_drafts)",
+        )
+        .bind(user.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if mine >= DRAFTS_PER_USER {
+            return Ok(DraftKept::UserFull);
+        }
+        if held + bytes.len() as i64 > DRAFT_BYTES {
+            return Ok(DraftKept::HubFull);
+        }
         sqlx::query("INSERT INTO upload_drafts (id, user_name, file_name, bytes, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(pg_text(id))
             .bind(user.as_str())
@@ -121,7 +142,7 @@ impl UserStore for PgStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(DraftKept::Kept)
     }
 
     async fn draft(&self, id: &str, user: &UserName, now: DateTime<Utc>) -> Result<Option<(String, Vec<u8>)>, StoreError> {

@@ -64,6 +64,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "upload_drafts", include_str!("../../../migrations/sqlite/0012_upload_drafts.sql")),
     (13, "notice_reviews", include_str!("../../../migrations/sqlite/0013_notice_reviews.sql")),
     (14, "unit_groups", include_str!("../../../migrations/sqlite/0014_unit_groups.sql")),
+    (15, "appeal_requests", include_str!("../../../migrations/sqlite/0015_appeal_requests.sql")),
 ];
 
 /// When a commit reaches the disk (SQLite's `synchronous` under WAL).
@@ -1435,6 +1436,75 @@ impl Store for SqliteStore {
         insert_audit(&mut tx, effects.audit, appeal.received_at).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn request_user_appeal(
+        &self,
+        request: &crate::store::AppealRequest,
+        limits: crate::store::RequestLimits,
+        outbox: Vec<crate::decision::OutboxRow>,
+    ) -> Result<crate::store::Requested, StoreError> {
+        let form = serde_json::to_string(&request.form).map_err(|e| corrupt("appeal request", e))?;
+        let channel = serde_json::to_value(request.channel).map_err(|e| corrupt("appeal request", e))?;
+        let mut writer = self.writer().await?;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let count =
+            |sql: &'static str, key: &str, since: DateTime<Utc>| sqlx::query_as::<_, (i64,)>(sql).bind(key.to_string()).bind(ms(since));
+        let (by_client,) = count(
+            "SELECT count(*) FROM appeal_requests WHERE client = ? AND created_at > ?",
+            &request.client,
+            request.at - chrono::Duration::hours(1),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if by_client >= i64::from(limits.per_client_hour) {
+            return Ok(crate::store::Requested::ClientLimit);
+        }
+        let (by_contact,) = count(
+            "SELECT count(*) FROM appeal_requests WHERE contact = ? AND created_at > ?",
+            &request.contact,
+            request.at - chrono::Duration::hours(24),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if by_contact >= i64::from(limits.per_contact_day) {
+            return Ok(crate::store::Requested::ContactLimit);
+        }
+        sqlx::query("INSERT INTO appeal_requests (token_hash, client, contact, channel, form, created_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(&request.token_hash)
+            .bind(&request.client)
+            .bind(&request.contact)
+            .bind(channel.as_str().unwrap_or_default().to_string())
+            .bind(form)
+            .bind(ms(request.at))
+            .bind(request.confirmed.then(|| ms(request.at)))
+            .execute(&mut *tx)
+            .await?;
+        insert_outbox(&mut tx, outbox, request.at).await?;
+        tx.commit().await?;
+        Ok(crate::store::Requested::Stored)
+    }
+
+    async fn confirm_user_appeal(
+        &self,
+        token_hash: &str,
+        made_after: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(crate::model::appeal::AppealForm, crate::model::appeal::AppealChannel)>, StoreError> {
+        let mut writer = self.writer().await?;
+        let row = sqlx::query(
+            "UPDATE appeal_requests SET confirmed_at = ? WHERE token_hash = ? AND confirmed_at IS NULL AND created_at > ? RETURNING form, channel",
+        )
+        .bind(ms(at))
+        .bind(token_hash)
+        .bind(ms(made_after))
+        .fetch_optional(&mut *writer)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let form = json_col(&row, "form")?;
+        let channel: String = row.try_get("channel")?;
+        let channel = serde_json::from_value(serde_json::Value::String(channel)).map_err(|e| corrupt("appeal request", e))?;
+        Ok(Some((form, channel)))
     }
 
     async fn user_appeal(&self, id: crate::model::AppealId) -> Result<Option<StoredAppeal>, StoreError> {

@@ -3,7 +3,7 @@
 use super::{SqliteStore, ms};
 use crate::model::{User, UserName};
 use crate::store::StoreError;
-use crate::store::users::{DRAFT_HOURS, UserStore, user_from};
+use crate::store::users::{DRAFT_BYTES, DRAFT_HOURS, DRAFTS_PER_USER, DraftKept, UserStore, user_from};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, Row};
@@ -101,13 +101,32 @@ impl UserStore for SqliteStore {
         Ok(())
     }
 
-    async fn put_draft(&self, id: &str, user: &UserName, file_name: &str, bytes: &[u8], at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn put_draft(
+        &self,
+        id: &str,
+        user: &UserName,
+        file_name: &str,
+        bytes: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<DraftKept, StoreError> {
         let mut writer = self.writer().await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM upload_drafts WHERE created_at < ?")
             .bind(ms(at - chrono::Duration::hours(DRAFT_HOURS)))
             .execute(&mut *tx)
             .await?;
+        let (mine, held): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM upload_drafts WHERE user_name = ?), (SELECT coalesce(sum(length(bytes)), 0) FROM upload_drafts)",
+        )
+        .bind(user.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if mine >= DRAFTS_PER_USER {
+            return Ok(DraftKept::UserFull);
+        }
+        if held + bytes.len() as i64 > DRAFT_BYTES {
+            return Ok(DraftKept::HubFull);
+        }
         sqlx::query("INSERT INTO upload_drafts (id, user_name, file_name, bytes, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(id)
             .bind(user.as_str())
@@ -117,7 +136,7 @@ impl UserStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(DraftKept::Kept)
     }
 
     async fn draft(&self, id: &str, user: &UserName, now: DateTime<Utc>) -> Result<Option<(String, Vec<u8>)>, StoreError> {
