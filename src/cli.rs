@@ -857,7 +857,7 @@ async fn ingest(app: App, args: IngestArgs, json: bool) -> anyhow::Result<i32> {
         sub.external_id = Some(name.clone());
         let receipt = if crate::forms::is_spreadsheet(&sub.raw, &name) {
             let (items, notes) = crate::forms::parse_with_notes(&sub.raw, &name, sub.received_at, &crate::forms::Limits::default());
-            intake.submit_parsed(crate::intake::decide::Parsed { notes, ..crate::intake::decide::Parsed::new(sub, items) }).await?
+            intake.submit_parsed(crate::decision::Parsed { notes, ..crate::decision::Parsed::new(sub, items) }).await?
         } else {
             intake.submit(sub).await?
         };

@@ -62,7 +62,7 @@ pub struct StoreConfig {
     /// acknowledged submission survives power loss. `normal`: faster, but the last commits
     /// before an OS crash or power cut can be lost after their senders were told they were
     /// stored; `tongbao check` warns about it.
-    pub synchronous: crate::store::sqlite::Synchronous,
+    pub synchronous: crate::store::Synchronous,
 }
 
 impl Default for StoreConfig {
@@ -547,7 +547,7 @@ fn connector_problem(c: &ConnectorConfig) -> Option<String> {
 /// Problems that only show at run time but can be seen now: secrets missing from the environment.
 pub fn warnings(loaded: &Loaded) -> Vec<String> {
     let mut out = Vec::new();
-    if loaded.config.store.synchronous == crate::store::sqlite::Synchronous::Normal {
+    if loaded.config.store.synchronous == crate::store::Synchronous::Normal {
         out.push(
             "[store] synchronous = \"normal\": commits are not on disk when senders are told their submissions are stored; \
              after a power cut or OS crash the last of them can be lost. Use \"full\" (the default) in production"

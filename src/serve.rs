@@ -1,8 +1,8 @@
 //! `tongbao serve` and the hub's composition root (`start`): opens the store, starts intake and the connectors, and shuts down gracefully.
 
 use crate::config::Loaded;
+use crate::decision::Engine;
 use crate::intake::Intake;
-use crate::intake::decide::Engine;
 use crate::store::AnyStore;
 use anyhow::Context as _;
 use std::sync::Arc;

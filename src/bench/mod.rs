@@ -7,8 +7,8 @@
 mod schedule;
 mod web;
 
+use crate::decision::Engine;
 use crate::intake::Intake;
-use crate::intake::decide::Engine;
 use crate::model::submission::Sender;
 use crate::model::{Channel, Submission, Unit, UnitCode};
 use crate::rules::botnet::{self, BotSet, BotnetScale};
@@ -510,7 +510,7 @@ async fn bench_intake(n: usize, concurrency: usize, db: &BenchDb<'_>) -> anyhow:
     for (i, body) in bodies.iter().take(naive_n).enumerate() {
         let sub = Submission::by_content(Channel::Cli, Sender::Unit(units[i % 31].clone()), body.clone(), Utc::now());
         let items = crate::intake::json::parse_submission(&sub.raw, sub.received_at);
-        let batch = vec![crate::intake::decide::Parsed::new(sub, items)];
+        let batch = vec![crate::decision::Parsed::new(sub, items)];
         let needs = crate::intake::decide::needs(&batch, &engine.policy);
         let eng = engine.clone();
         naive.commit_batch(needs, move |ctx| crate::intake::decide::decide_batch(batch, ctx, &eng)).await?;
@@ -606,7 +606,7 @@ async fn forms_phase(phase: &str, file: &std::path::Path) -> anyhow::Result<serd
             let parse_started = Instant::now();
             let items = crate::forms::parse(&sub.raw, "bench.xlsx", sub.received_at, &crate::forms::Limits::default());
             let parse_s = parse_started.elapsed().as_secs_f64();
-            let receipt = intake.submit_parsed(crate::intake::decide::Parsed::new(sub, items)).await?;
+            let receipt = intake.submit_parsed(crate::decision::Parsed::new(sub, items)).await?;
             drop(intake);
             writer.await?;
             anyhow::ensure!(receipt.outcome == crate::model::Outcome::Accepted, "{:?}", receipt.errors);

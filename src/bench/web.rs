@@ -110,7 +110,7 @@ pub async fn run(b: WebBench) -> anyhow::Result<serde_json::Value> {
         store.open_session(&hash, &user.name, now, now + Duration::hours(2)).await?;
         cookies.push((role, format!("{}={cookie}", crate::connectors::http::auth::COOKIE)));
     }
-    let engine = Arc::new(crate::intake::decide::Engine {
+    let engine = Arc::new(crate::decision::Engine {
         calendar: crate::rules::Calendar::builtin(),
         policy: Default::default(),
         ownership: Default::default(),

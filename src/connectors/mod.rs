@@ -7,8 +7,8 @@ pub mod lease;
 pub mod mail;
 
 use crate::config::{Connector, ConnectorConfig, Problem};
+use crate::decision::Parsed;
 use crate::intake::Intake;
-use crate::intake::decide::Parsed;
 use crate::model::Submission;
 use crate::store::Store;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! allocation aborts the process). These scans read the same structure calamine will, without
 //! expanding anything, and refuse the file when what it would take exceeds the limits.
 
-use super::read::Limits;
+use super::Limits;
 use crate::model::{ErrorCode, IntakeError};
 use std::io::{Cursor, Read};
 

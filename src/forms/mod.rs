@@ -5,7 +5,24 @@ pub mod read;
 pub mod spec;
 pub mod write;
 
-pub use read::{BLANK_FORM_HINT, Limits, PreviewSheet, parse, parse_with_notes, preview};
+pub use read::{BLANK_FORM_HINT, PreviewSheet, parse, parse_with_notes, preview};
+
+/// Limits that stop spreadsheet bombs; each refusal names the limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_file_bytes: usize,
+    /// Sum of the uncompressed sizes of a zip-based workbook's parts.
+    pub max_uncompressed_bytes: u64,
+    pub max_sheets: usize,
+    pub max_rows: usize,
+    pub max_cells: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_file_bytes: 64 << 20, max_uncompressed_bytes: 1 << 30, max_sheets: 32, max_rows: 1_048_576 * 4, max_cells: 8_000_000 }
+    }
+}
 
 /// True when the bytes look like a spreadsheet or CSV rather than canonical JSON.
 pub fn is_spreadsheet(bytes: &[u8], file_name: &str) -> bool {

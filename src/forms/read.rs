@@ -14,22 +14,7 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::io::Cursor;
 
-/// Limits that stop spreadsheet bombs; each refusal names the limit.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_file_bytes: usize,
-    /// Sum of the uncompressed sizes of a zip-based workbook's parts.
-    pub max_uncompressed_bytes: u64,
-    pub max_sheets: usize,
-    pub max_rows: usize,
-    pub max_cells: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_file_bytes: 64 << 20, max_uncompressed_bytes: 1 << 30, max_sheets: 32, max_rows: 1_048_576 * 4, max_cells: 8_000_000 }
-    }
-}
+use super::Limits;
 
 /// One cell as the reader needs it.
 #[derive(Debug, Clone, PartialEq)]

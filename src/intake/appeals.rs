@@ -4,7 +4,7 @@
 //! `model::appeal`: the daily limit per contact is kept by the store in the same transaction
 //! that stores the appeal, and an answer may come only from CNCERT or a unit it was routed to.
 
-use super::decide::{AuditRow, Engine, OutboxRow};
+use crate::decision::{AuditRow, Engine, OutboxRow};
 use crate::decision::{OutboxChannel, OutboxKind};
 use crate::model::appeal::{AppealAnswer, AppealChannel, AppealForm, plain_text};
 use crate::model::{AppealId, ErrorCode, IntakeError, Obligation, ObligationId, ObligationStatus, OutboxId, Party, UnitCode, UserAppeal};

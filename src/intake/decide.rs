@@ -1,8 +1,8 @@
 //! The intake decision: from parsed reports and what the store already knows, everything one submission causes. Pure.
 
-pub use crate::decision::{
+use crate::decision::{
     AuditRow, BotnetRow, Context, Decision, Engine, Fulfilment, Fulfils, Item, Needs, OutboxChannel, OutboxKind, OutboxRow, Parsed, Reopen,
-    ReportRef, Reschedule, reads_untouched_by,
+    ReportRef, Reschedule,
 };
 use crate::model::receipt::ObligationSummary;
 use crate::model::report::{Report, ReportBody, ReportContent, ReportInput};
@@ -1375,6 +1375,7 @@ fn severity_zh(c: &crate::model::report::ReportContent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::reads_untouched_by;
     use crate::model::Channel;
 
     fn decision(raw: &str) -> Decision {

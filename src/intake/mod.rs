@@ -8,10 +8,10 @@ pub mod appeals;
 pub mod decide;
 pub mod json;
 
+use crate::decision::{Decision, Engine, Parsed};
 use crate::model::appeal::{AppealChannel, AppealForm};
 use crate::model::{Receipt, Submission};
 use crate::store::{Store, StoreError};
-use decide::{Decision, Engine, Parsed};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,7 +198,7 @@ async fn writer<S: Store>(store: Arc<S>, engine: Arc<Engine>, mut rx: mpsc::Rece
             let needs = decide::needs(&parsed, &engine.policy);
             let (batch, engine) = (parsed.clone(), engine.clone());
             // The copy the decision consumes is made where the decision runs, beside the SQL.
-            (needs, move |ctx: &mut decide::Context| decide::decide_batch(Vec::clone(&batch), ctx, &engine))
+            (needs, move |ctx: &mut crate::decision::Context| decide::decide_batch(Vec::clone(&batch), ctx, &engine))
         });
         let previous = in_flight.take();
         let (staged, earlier) = match previous {

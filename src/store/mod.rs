@@ -20,8 +20,8 @@ pub use any::{AnyStaged, AnyStore, Location, bare_inserts, open};
 pub use console::ConsoleStore;
 pub use jobs::JobStore;
 pub use postgres::PgLocation;
-pub use sqlite::SqliteStore;
 pub use sqlite::synthetic::Synthetic;
+pub use sqlite::{SqliteStore, Synchronous};
 pub use users::UserStore;
 
 /// A backend's migrations, compiled into the binary so a fresh machine needs no files beside
@@ -311,7 +311,7 @@ pub trait Store: Send + Sync + 'static {
     /// context read in the previous step's transaction) and, when `next` is given, reads its
     /// context in the same transaction and decides and stages it in parallel with the writing.
     /// The read comes before the staged rows are written when they touch nothing it looks at
-    /// (`decide::reads_untouched_by`), so deciding overlaps writing and committing; otherwise
+    /// (`crate::decision::reads_untouched_by`), so deciding overlaps writing and committing; otherwise
     /// after, so it sees them, and deciding overlaps the commit. The decisions of `next` are only
     /// as fresh as that read: writes other connections make between this commit and the next
     /// step are not in them.

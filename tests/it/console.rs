@@ -448,7 +448,7 @@ async fn report_of(c: &Console, unit: &str, grade: &str) -> String {
 async fn a_reports_timeline_is_shown_only_to_who_may_see_it(backend: Backend) {
     // IDC-BJ answers for 203.0.113.0/24: a botnet CT-GD reports there is IDC-BJ's to dispose of.
     let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"IDC-BJ\"\n").unwrap();
-    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+    let engine = std::sync::Arc::new(tongbao::decision::Engine {
         calendar: tongbao::rules::Calendar::builtin(),
         policy: Default::default(),
         ownership,

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
+use tongbao::decision::Engine;
 use tongbao::intake::Intake;
-use tongbao::intake::decide::Engine;
 use tongbao::model::submission::Sender;
 use tongbao::model::{Channel, Receipt, Submission};
 use tongbao::rules::{Calendar, Policy};

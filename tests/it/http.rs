@@ -337,7 +337,7 @@ async fn a_trickling_body_gives_its_connection_back(backend: Backend) {
 async fn a_user_appeals_a_disposal_without_an_account_and_the_disposing_unit_answers(backend: Backend) {
     use tongbao::store::ObligationFilter;
     let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n").unwrap();
-    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+    let engine = std::sync::Arc::new(tongbao::decision::Engine {
         calendar: tongbao::rules::Calendar::builtin(),
         policy: Default::default(),
         ownership,

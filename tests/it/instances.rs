@@ -3,9 +3,9 @@
 use crate::helpers::{Backend, Lib};
 use serde_json::json;
 use std::sync::Arc;
+use tongbao::decision::Engine;
 use tongbao::decision::OutboxChannel;
 use tongbao::intake::Intake;
-use tongbao::intake::decide::Engine;
 use tongbao::model::submission::Sender;
 use tongbao::model::{Channel, Grade, ReportKind, Submission};
 use tongbao::rules::{Calendar, Policy};

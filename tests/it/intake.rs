@@ -174,7 +174,7 @@ async fn disposal_feedback_and_verification_close_the_chain(backend: Backend) {
     // CT-GD's network holds the C&C, so CNCERT's notice goes to CT-GD, who feeds back.
     let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n").unwrap();
     let lib = Lib::with_engine_on(
-        std::sync::Arc::new(tongbao::intake::decide::Engine {
+        std::sync::Arc::new(tongbao::decision::Engine {
             calendar: tongbao::rules::Calendar::builtin(),
             policy: Default::default(),
             ownership,
@@ -309,7 +309,8 @@ async fn a_contact_update_needs_contact_details_and_changes_only_the_roles_it_na
 /// In one batch (one transaction), the submissions after a contact update are authenticated by
 /// the new contacts, as they are in later batches.
 async fn a_contact_update_counts_for_the_rest_of_its_batch(backend: Backend) {
-    use tongbao::intake::decide::{self, Engine, Parsed};
+    use tongbao::decision::{Engine, Parsed};
+    use tongbao::intake::decide;
     let lib = Lib::on(backend).await;
     let engine = std::sync::Arc::new(Engine {
         calendar: tongbao::rules::Calendar::builtin(),
@@ -368,7 +369,7 @@ async fn reports_stored_before_the_provinces_column_get_theirs_from_their_bodies
     let path = dir.path().join("old.db");
     let lib_store = tongbao::store::SqliteStore::open(&path).await.unwrap();
     lib_store.import_units(&crate::helpers::units_from_toml(crate::helpers::UNITS_TOML), chrono::Utc::now()).await.unwrap();
-    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+    let engine = std::sync::Arc::new(tongbao::decision::Engine {
         calendar: tongbao::rules::Calendar::builtin(),
         policy: tongbao::rules::Policy::default(),
         ownership: Default::default(),
@@ -401,7 +402,7 @@ async fn submissions_stored_before_the_dedupe_hash_are_still_found_again() {
     let path = dir.path().join("old.db");
     let store = std::sync::Arc::new(tongbao::store::SqliteStore::open(&path).await.unwrap());
     store.import_units(&crate::helpers::units_from_toml(crate::helpers::UNITS_TOML), chrono::Utc::now()).await.unwrap();
-    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+    let engine = std::sync::Arc::new(tongbao::decision::Engine {
         calendar: tongbao::rules::Calendar::builtin(),
         policy: tongbao::rules::Policy::default(),
         ownership: Default::default(),
@@ -447,7 +448,8 @@ async fn submissions_stored_before_the_dedupe_hash_are_still_found_again() {
 }
 
 async fn a_staged_batch_that_another_writer_got_ahead_of_is_rolled_back_whole(backend: Backend) {
-    use tongbao::intake::decide::{self, Context, Decision, Engine, Needs, Parsed};
+    use tongbao::decision::{Context, Decision, Engine, Needs, Parsed};
+    use tongbao::intake::decide;
     use tongbao::rules::{Calendar, Policy};
     let lib = Lib::on(backend).await;
     // A second store on the same file: another hub process, or `tongbao ingest` beside `serve`.
@@ -488,7 +490,7 @@ async fn a_staged_batch_that_another_writer_got_ahead_of_is_rolled_back_whole(ba
 async fn two_hubs_on_one_database_store_each_submission_once_and_answer_alike(backend: Backend) {
     let lib = Lib::on(backend).await;
     let other_store = std::sync::Arc::new(tongbao::store::open(&lib.location).await.unwrap());
-    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+    let engine = std::sync::Arc::new(tongbao::decision::Engine {
         calendar: tongbao::rules::Calendar::builtin(),
         policy: Default::default(),
         ownership: Default::default(),
@@ -899,7 +901,7 @@ async fn a_final_follow_up_ends_the_chain_of_follow_ups(backend: Backend) {
 /// gives it a duty to track and analyse it and report what is important to CSB.
 async fn a_phoned_feedback_leaves_the_form_owed_and_a_warning_is_tracked_by_cncert(backend: Backend) {
     let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n").unwrap();
-    let engine = tongbao::intake::decide::Engine { calendar: tongbao::rules::Calendar::builtin(), policy: Default::default(), ownership };
+    let engine = tongbao::decision::Engine { calendar: tongbao::rules::Calendar::builtin(), policy: Default::default(), ownership };
     let lib = Lib::with_engine_on(std::sync::Arc::new(engine), backend).await;
     let found = lib.submit("CNCERT", botnet(200_000, &[], "2026-06-01 08:00"), "2026-06-01T00:10:00Z").await;
     let event_id = found.reports[0].report_id;
@@ -931,7 +933,7 @@ async fn a_phoned_feedback_leaves_the_form_owed_and_a_warning_is_tracked_by_cnce
 /// address as its contact, in any case, for the hub's receipts would feed back into its intake.
 async fn a_unit_cannot_register_the_hubs_own_address_as_its_contact(backend: Backend) {
     let policy = tongbao::rules::Policy { hub_addresses: vec!["tongbao@cncert.example.cn".into()], ..Default::default() };
-    let engine = tongbao::intake::decide::Engine { calendar: tongbao::rules::Calendar::builtin(), policy, ownership: Default::default() };
+    let engine = tongbao::decision::Engine { calendar: tongbao::rules::Calendar::builtin(), policy, ownership: Default::default() };
     let lib = Lib::with_engine_on(std::sync::Arc::new(engine), backend).await;
     let update = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
         {"role": "contact", "name": "值班", "email": "TongBao@CNCERT.example.cn"}]}});

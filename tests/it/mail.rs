@@ -444,11 +444,8 @@ async fn a_receipt_mail_says_where_each_report_came_from_and_attaches_the_blank_
     let at: chrono::DateTime<chrono::Utc> = "2026-09-26T03:00:00Z".parse().unwrap();
     let sub = Submission::by_content(Channel::Email, Sender::Unit("CT-GD".parse().unwrap()), form.clone(), at);
     let (items, notes) = tongbao::forms::parse_with_notes(&form, "僵尸网络.xlsx", at, &Default::default());
-    let receipt = lib
-        .intake
-        .submit_parsed(tongbao::intake::decide::Parsed { notes, ..tongbao::intake::decide::Parsed::new(sub, items) })
-        .await
-        .unwrap();
+    let receipt =
+        lib.intake.submit_parsed(tongbao::decision::Parsed { notes, ..tongbao::decision::Parsed::new(sub, items) }).await.unwrap();
     let mail = tongbao::connectors::mail::compose::receipt(&env, &receipt, "僵尸网络事件报送").unwrap();
     assert!(mail.text.contains("（北京时间）"), "{}", mail.text);
     assert!(mail.text.contains("来自 木马和僵尸网络!第4行"), "{}", mail.text);
@@ -461,7 +458,7 @@ async fn a_receipt_mail_says_where_each_report_came_from_and_attaches_the_blank_
     let junk = b"name,age\nzhang,30\n".to_vec();
     let sub = Submission::by_content(Channel::Email, Sender::Unit("CT-GD".parse().unwrap()), junk.clone(), at);
     let items = tongbao::forms::parse(&junk, "名单.csv", at, &Default::default());
-    let refused = lib.intake.submit_parsed(tongbao::intake::decide::Parsed::new(sub, items)).await.unwrap();
+    let refused = lib.intake.submit_parsed(tongbao::decision::Parsed::new(sub, items)).await.unwrap();
     let mail = tongbao::connectors::mail::compose::receipt(&env, &refused, "报送").unwrap();
     assert_eq!(mail.attachments.len(), tongbao::forms::spec::all().len(), "every blank form");
     assert!(mail.text.contains("附件为空白报送表"), "{}", mail.text);
@@ -614,7 +611,7 @@ async fn an_urgent_botnet_loop_leaves_no_duty_of_cncerts_missed(backend: Backend
     let n = nonce();
     let hub = format!("hub-{n}@cncert.tongbao.test");
     let ownership = tongbao::rules::ownership::Ownership::from_toml("[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"ISP-X\"\n").unwrap();
-    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+    let engine = std::sync::Arc::new(tongbao::decision::Engine {
         calendar: tongbao::rules::Calendar::builtin(),
         policy: Default::default(),
         ownership,
@@ -706,7 +703,7 @@ async fn the_appeals_mailbox_lodges_users_mails_and_answers_no_spam(backend: Bac
         "[[prefix]]\ncidr = \"203.0.113.0/24\"\nunit = \"CT-GD\"\n[[domain]]\nsuffix = \"example.net\"\nunit = \"IDC-BJ\"\n",
     )
     .unwrap();
-    let engine = std::sync::Arc::new(tongbao::intake::decide::Engine {
+    let engine = std::sync::Arc::new(tongbao::decision::Engine {
         calendar: tongbao::rules::Calendar::builtin(),
         policy: Default::default(),
         ownership,

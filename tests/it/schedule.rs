@@ -3,8 +3,8 @@
 use crate::helpers::{Backend, Lib, event, units_from_toml};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use tongbao::decision::Engine;
 use tongbao::decision::OutboxKind;
-use tongbao::intake::decide::Engine;
 use tongbao::model::{Duty, ObligationStatus, YearMonth};
 use tongbao::rules::ownership::Ownership;
 use tongbao::rules::{Calendar, Policy};

@@ -64,6 +64,19 @@ const LAYERS: [&str; 18] = [
     "cli",
 ];
 
+/// A new top-level module stands on a floor: one missing from `LAYERS` would escape the check below.
+#[test]
+fn every_top_level_module_is_in_the_layer_list() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let missing: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().trim_end_matches(".rs").to_string())
+        .filter(|name| !matches!(name.as_str(), "lib" | "main") && !LAYERS.contains(&name.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "top-level modules on no floor of LAYERS: {missing:?}");
+}
+
 #[test]
 fn no_layer_imports_one_above_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -182,6 +195,25 @@ fn each_foreign_library_is_named_only_in_its_home() {
         }
     }
     assert!(strays.is_empty(), "foreign libraries outside their homes:\n{}", strays.join("\n"));
+}
+
+/// Nothing outside the store names a backend (ARCHITECTURE.md: `AnyStore` is the backend the
+/// configuration names, behind one type), except the benchmarks, which compare backends.
+#[test]
+fn nothing_outside_the_store_names_a_backend() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let strays: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/"))
+        .filter(|rel| !rel.starts_with("store/") && !rel.starts_with("bench/"))
+        .filter(|rel| {
+            let text = std::fs::read_to_string(root.join(rel)).unwrap();
+            ["store::sqlite", "store::postgres", "SqliteStore", "PgStore"].iter().any(|name| text.contains(name))
+        })
+        .collect();
+    assert!(strays.is_empty(), "modules outside store/ and bench/ that name a backend: {strays:?}");
 }
 
 /// The benchmarks are a leaf: only the CLI that runs them imports `crate::bench` (the mail and

@@ -8,8 +8,8 @@
 
 use super::{Backoff, header, short};
 use crate::connectors::submit_parsed_until_stored;
+use crate::decision::Parsed;
 use crate::intake::Intake;
-use crate::intake::decide::Parsed;
 use crate::model::submission::{Sender, sha256_hex};
 use crate::model::{Channel, ErrorCode, IntakeError, Outcome, Receipt, Submission};
 use futures_util::StreamExt;

@@ -4,10 +4,10 @@ pub mod auth;
 mod console;
 mod figures;
 
+use crate::decision::Parsed;
 use crate::forms;
 use crate::intake::Intake;
 use crate::intake::appeals::{self, Answered, Answerer, Lodged, Requested};
-use crate::intake::decide::Parsed;
 use crate::model::appeal::{AppealChannel, AppealForm};
 use crate::model::submission::{Sender, sha256_hex};
 use crate::model::{Channel, Outcome, Receipt, Submission, SubmissionId, UnitCode};

@@ -7,8 +7,8 @@
 use super::mailbox::{Folder, Imap, ImapAccount, Mailbox, Maildir, Waiting};
 use super::parse::{self, MailLimits};
 use crate::connectors::{Backoff, submit_parsed_until_stored};
+use crate::decision::Parsed;
 use crate::intake::Intake;
-use crate::intake::decide::Parsed;
 use crate::model::submission::Sender;
 use crate::model::{Channel, ErrorCode, IntakeError, Submission, SubmissionId};
 use std::path::PathBuf;
