@@ -697,11 +697,21 @@ fn the_openapi_file_describes_every_route_and_only_those() {
     // The router, as written in the files of `connectors/http`: `.route("PATH", get(…).post(…))`,
     // one route a line.
     let mut router = String::new();
-    for entry in std::fs::read_dir(root.join("src/connectors/http")).unwrap() {
-        router.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    let mut dirs = vec![root.join("src/connectors/http")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                router.push_str(&std::fs::read_to_string(path).unwrap());
+            }
+        }
     }
     let mut served = std::collections::BTreeSet::new();
-    for line in router.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
+    // Each `.route("PATH", …)` up to the next one, however rustfmt broke or joined the lines.
+    for line in router.split(".route(\"").skip(1).map(|r| format!("\"{}", r.split(".route(").next().unwrap_or_default())) {
+        let line = line.split("\n}").next().unwrap_or_default();
         let path = line.split('"').nth(1).unwrap();
         for method in ["get", "post", "put", "patch", "delete"] {
             if line.contains(&format!(" {method}(")) || line.contains(&format!(".{method}(")) {
