@@ -94,7 +94,13 @@ pub fn needs(batch: &[Parsed], policy: &Policy) -> Needs {
                 }
                 ReportBody::Appeal(b) => n.obligations.push(b.obligation),
                 // Whose addresses they are now: a unit may not take another's.
-                ReportBody::ContactUpdate(b) => n.senders.extend(b.contacts.iter().filter_map(|c| c.email.clone()).map(Sender::Email)),
+                ReportBody::ContactUpdate(b) => {
+                    for email in b.contacts.iter().filter_map(|c| c.email.as_ref()) {
+                        n.senders.push(Sender::Email(email.clone()));
+                        // Its folded form too (`soc+x@` is `soc@`'s mailbox).
+                        n.senders.extend(crate::model::appeal::fold_mailbox(email.as_str()).parse().ok().map(Sender::Email));
+                    }
+                }
                 ReportBody::BotnetEvent(_) => {
                     // The period reaches both ways: a report discovered before one already
                     // stored shares its period too.
@@ -481,8 +487,15 @@ fn admit(input: ReportInput, ptr: &str, unit: &Unit, ctx: &Context, policy: &ob:
             .filter_map(|(i, c)| {
                 let email = c.email.as_ref()?;
                 // The hub's own From address as a unit's contact would feed its receipts back
-                // into its intake, one more each round (a mail loop).
-                if policy.hub_addresses.iter().any(|a| a.eq_ignore_ascii_case(email.as_str())) {
+                // into its intake, one more each round (a mail loop); a `+tag` or other case of
+                // it reaches the same mailbox, and so does any address at the hub's own domain
+                // (postmaster@, a colleague's) for a unit that is not one of the authorities.
+                let folded = crate::model::appeal::fold_mailbox(email.as_str());
+                let domain_of = |a: &str| a.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
+                let hubs_domain = policy.hub_addresses.iter().any(|a| domain_of(a) == domain_of(&folded));
+                if policy.hub_addresses.iter().any(|a| crate::model::appeal::fold_mailbox(a) == folded)
+                    || (hubs_domain && !unit.unit_type.is_authority())
+                {
                     return Some(IntakeError::new(
                         ErrorCode::NotYours,
                         format!("{ptr}/content/contacts/{i}/email"),
@@ -490,7 +503,11 @@ fn admit(input: ReportInput, ptr: &str, unit: &Unit, ctx: &Context, policy: &ob:
                         Some(email.as_str().to_string()),
                     ));
                 }
-                let owner = ctx.units.get(&Sender::Email(email.clone()))?;
+                // Another unit's mailbox under a `+tag` or in other case is still its mailbox.
+                let owner = ctx.units.get(&Sender::Email(email.clone())).or_else(|| {
+                    let folded: crate::model::Email = crate::model::appeal::fold_mailbox(email.as_str()).parse().ok()?;
+                    ctx.units.get(&Sender::Email(folded))
+                })?;
                 (owner.code != unit.code).then(|| {
                     IntakeError::new(
                         ErrorCode::NotYours,

@@ -103,6 +103,8 @@ def with_headers(raw_headers, attachments=(("r.json", GOOD_JSON, "application/js
     m["Subject"] = "自动回复: 【回执】报送已受理"
     m["Message-ID"] = f"<{len(cases)}@hostile.test>"
     for k, v in raw_headers:
+        if k == "Subject":
+            del m[k]
         m[k] = v
     m.set_content("我正在休假，12月14日返回。")
     for name, data, mtype in attachments:
@@ -135,6 +137,13 @@ report.attach(dsn)
 case("delivery-status-report", report.as_bytes(), answer="quarantine")
 case("the-hubs-own-mail-come-back", with_headers([("X-Tongbao-Loop", "hub@cncert.example.cn")]), answer="quarantine")
 case("from-the-hubs-own-address", with_headers([], sender="Hub@CNCERT.example.cn"), answer="quarantine")
+# Auto-replies that say so only in their subject (Foxmail, Coremail, Outlook's rules), a mailing
+# list's mail, and Exchange's own mark.
+case("subject-only-auto-reply", with_headers([], attachments=()), answer="quarantine")
+case("subject-only-out-of-office", with_headers([("Subject", "Out of Office: 【回执】报送已受理")], attachments=()),
+     answer="quarantine")
+case("mailing-list", with_headers([("List-Id", "<soc.gd.example.cn>")]), answer="quarantine")
+case("x-auto-response-suppress", with_headers([("X-Auto-Response-Suppress", "OOF")], attachments=()), answer="quarantine")
 # A person's mail that says it is not automatic is read as any other.
 case("auto-submitted-no", with_headers([("Auto-Submitted", "no")]), answer="accepted")
 

@@ -941,6 +941,17 @@ async fn a_unit_cannot_register_the_hubs_own_address_as_its_contact(backend: Bac
     assert_eq!(r.outcome, Outcome::Rejected, "{:?}", r.errors);
     assert_eq!((r.errors[0].code.to_string().as_str(), r.errors[0].place.as_str()), ("not_yours", "/content/contacts/0/email"));
     assert!(r.errors[0].message.contains("通报中心自己的发信地址"), "{}", r.errors[0].message);
+    // The same mailbox under a +tag, any other mailbox at the hub's domain, and another unit's
+    // mailbox under a +tag: each refused at its place.
+    let update = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+        {"role": "leader", "name": "甲", "email": "tongbao+loop@cncert.example.cn"},
+        {"role": "department_head", "name": "乙", "email": "postmaster@cncert.example.cn"},
+        {"role": "contact", "name": "丙", "email": "NOC+gd@idc.example.cn"}]}});
+    let r = lib.submit("CT-GD", update, "2026-09-30T08:00:00Z").await;
+    assert_eq!(r.outcome, Outcome::Rejected, "{:?}", r.errors);
+    let places: Vec<&str> = r.errors.iter().map(|e| e.place.as_str()).collect();
+    assert_eq!(places, ["/content/contacts/0/email", "/content/contacts/1/email", "/content/contacts/2/email"], "{:?}", r.errors);
+    assert!(r.errors[2].message.contains("其他单位"), "{}", r.errors[2].message);
 }
 
 crate::on_both_backends!(

@@ -135,7 +135,16 @@ pub struct LoginLimits {
     per_account: governor::DefaultKeyedRateLimiter<String>,
     per_address: governor::DefaultKeyedRateLimiter<IpAddr>,
     attempts: std::sync::atomic::AtomicU64,
+    /// Where each account last logged in with its password, and when: an attack spread over
+    /// many addresses exhausts the account's limit over all addresses, and the owner's own
+    /// address is then let past that one limit (its own per-address limits still hold).
+    known: std::sync::Mutex<std::collections::HashMap<(String, IpAddr), std::time::Instant>>,
 }
+
+/// How long an address an account logged in from stays its owner's.
+const KNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// Account and address pairs remembered at most; the oldest go first.
+const KNOWN_AT_MOST: usize = 100_000;
 
 /// Attempts at one account from one address: 5 at once, then one every 12 s (5 a minute).
 const ACCOUNT_PER_MINUTE: u32 = 5;
@@ -153,6 +162,7 @@ impl Default for LoginLimits {
             per_account: governor::RateLimiter::keyed(quota(ACCOUNT_ANY_ADDRESS_PER_MINUTE)),
             per_address: governor::RateLimiter::keyed(quota(ADDRESS_PER_MINUTE)),
             attempts: Default::default(),
+            known: Default::default(),
         }
     }
 }
@@ -173,23 +183,56 @@ impl LoginLimits {
             self.per_account.retain_recent();
             self.per_address.retain_recent();
         }
-        let address = match address {
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(std::net::Ipv6Addr::from(segments))
-            }
-            IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
-            v4 => v4,
-        };
+        let address = host_of(address);
         if self.per_address.check_key(&address).is_err() {
             return false;
         }
-        let key = account.parse::<crate::model::UserName>().map_or_else(|_| String::from("\0not a user name"), |n| n.as_str().to_string());
+        let key = account_key(account);
         if self.per_account_and_address.check_key(&(key.clone(), address)).is_err() {
             return false;
         }
+        // The owner's own address: whatever strangers elsewhere spent of the account's limit.
+        if self.is_known(&key, address) {
+            return true;
+        }
         self.per_account.check_key(&key).is_ok()
+    }
+
+    /// Remembers that `account` logged in with its password from `address`.
+    pub fn succeeded(&self, account: &str, address: IpAddr) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= KNOWN_AT_MOST {
+            known.retain(|_, at| at.elapsed() < KNOWN_FOR);
+            if known.len() >= KNOWN_AT_MOST
+                && let Some(oldest) = known.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone())
+            {
+                known.remove(&oldest);
+            }
+        }
+        known.insert((account_key(account), host_of(address)), std::time::Instant::now());
+    }
+
+    fn is_known(&self, key: &str, address: IpAddr) -> bool {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(&(key.to_string(), address)).is_some_and(|at| at.elapsed() < KNOWN_FOR)
+    }
+}
+
+/// An account as counted: its name when it is a valid user name, otherwise one shared key.
+fn account_key(account: &str) -> String {
+    account.parse::<crate::model::UserName>().map_or_else(|_| String::from("\0not a user name"), |n| n.as_str().to_string())
+}
+
+/// A client address as counted: an IPv6 address by its /64, which one host can hold whole.
+fn host_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(std::net::Ipv6Addr::from(segments))
+        }
+        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+        v4 => v4,
     }
 }
 
@@ -235,8 +278,12 @@ mod tests {
         assert!(limits.allow("zhang", b), "its owner still logs in from another address");
         assert!(limits.allow("li", b));
         // From many addresses at once the account is held at its looser limit over all of them.
+        let owner: IpAddr = "203.0.113.50".parse().unwrap();
+        limits.succeeded("zhao", owner);
         let spread = (0..100u8).filter(|i| limits.allow("zhao", IpAddr::from([198, 51, 100, *i]))).count();
         assert_eq!(spread, ACCOUNT_ANY_ADDRESS_PER_MINUTE as usize);
+        assert!(!limits.allow("zhao", "203.0.113.51".parse().unwrap()), "a new address waits while the account is attacked");
+        assert!(limits.allow("zhao", owner), "the address its owner logged in from is not held out by strangers");
         let more = (0..40).filter(|i| limits.allow(&format!("u{i}"), a)).count();
         assert!(more < ADDRESS_PER_MINUTE as usize, "the address is limited over all accounts: {more}");
         assert!(limits.allow("wang", b), "an address over its limit counted nothing against other accounts");

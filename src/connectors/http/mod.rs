@@ -66,6 +66,10 @@ pub struct HttpState<S> {
     parsers: Arc<tokio::sync::Semaphore>,
     /// JSON bodies' own slots: JSON reads in linear time, and never waits behind a spreadsheet.
     json_parsers: Arc<tokio::sync::Semaphore>,
+    /// The memory spreadsheets being read may take together, in KiB permits (eight times the
+    /// upload memory): the upload limit counts a file's bytes, its reading takes many times more.
+    parse_memory: Arc<tokio::sync::Semaphore>,
+    parse_memory_kib: usize,
     templates: minijinja::Environment<'static>,
     /// Signs console session cookies and CSRF tokens.
     session_key: auth::SessionKey,
@@ -95,6 +99,9 @@ impl<S> HttpState<S> {
     pub fn with_limits(store: Arc<S>, intake: Intake, limits: HttpLimits) -> Arc<HttpState<S>> {
         let memory_kib = (limits.max_upload_memory_bytes.max(limits.max_upload_bytes) >> 10).min(tokio::sync::Semaphore::MAX_PERMITS);
         let parsers = limits.parsers.max(1);
+        let parse_memory_kib = (limits.max_upload_memory_bytes.max(limits.max_upload_bytes).saturating_mul(8) >> 10)
+            .clamp(1, u32::MAX as usize)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Arc::new(HttpState {
             store,
             intake,
@@ -102,6 +109,8 @@ impl<S> HttpState<S> {
             upload_memory: Arc::new(tokio::sync::Semaphore::new(memory_kib)),
             parsers: Arc::new(tokio::sync::Semaphore::new(parsers)),
             json_parsers: Arc::new(tokio::sync::Semaphore::new(parsers)),
+            parse_memory: Arc::new(tokio::sync::Semaphore::new(parse_memory_kib)),
+            parse_memory_kib,
             templates: crate::templates::environment(),
             session_key: auth::SessionKey::from_env(),
             logins: auth::LoginLimits::default(),
@@ -529,13 +538,18 @@ fn hold_upload_memory<S>(state: &HttpState<S>, headers: &HeaderMap) -> Result<to
     })
 }
 
-/// What a body is read as: a spreadsheet waits for a spreadsheet slot, JSON for a JSON slot,
-/// so a slow workbook never delays a unit's JSON.
+/// What a body is read as: a spreadsheet (of so many bytes) waits for a spreadsheet slot and
+/// for the memory its reading takes, JSON for a JSON slot, so a slow or large workbook never
+/// delays a unit's JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ParseKind {
-    Spreadsheet,
+    Spreadsheet(usize),
     Json,
 }
+
+/// Memory a spreadsheet's reading takes per byte of the file, at most: a CSV's cells become
+/// strings, rows and a report each (a 51 MB CSV of 700,000 rows peaked near 1.9 GB).
+const PARSE_BYTES_PER_FILE_BYTE: usize = 40;
 
 /// Runs a parse on a blocking thread, at most `parsers` of its kind at once.
 async fn parse_aside<S, T: Send + 'static>(
@@ -543,11 +557,22 @@ async fn parse_aside<S, T: Send + 'static>(
     kind: ParseKind,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Problem> {
+    let stopping = |_| problem(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务正在停止");
     let slots = match kind {
-        ParseKind::Spreadsheet => &state.parsers,
+        ParseKind::Spreadsheet(_) => &state.parsers,
         ParseKind::Json => &state.json_parsers,
     };
-    let _slot = slots.clone().acquire_owned().await.map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务正在停止"))?;
+    // The reading's memory first, in KiB, so that two large files are read one after the
+    // other rather than together (one alone may take the whole budget).
+    let _memory = match kind {
+        ParseKind::Spreadsheet(bytes) => {
+            let budget = state.parse_memory_kib;
+            let kib = u32::try_from((bytes.saturating_mul(PARSE_BYTES_PER_FILE_BYTE) >> 10).clamp(1, budget)).unwrap_or(u32::MAX);
+            Some(state.parse_memory.clone().acquire_many_owned(kib).await.map_err(stopping)?)
+        }
+        ParseKind::Json => None,
+    };
+    let _slot = slots.clone().acquire_owned().await.map_err(stopping)?;
     tokio::task::spawn_blocking(work).await.map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, "parse_failed", &e.to_string()))
 }
 
@@ -653,9 +678,9 @@ async fn ingest<S: Store>(state: &HttpState<S>, unit: UnitCode, bytes: Vec<u8>, 
     sub.external_id = Some(file_name.to_string());
     let limits = forms::Limits { max_file_bytes: state.limits.max_upload_bytes, ..Default::default() };
     let name = file_name.to_string();
-    let kind = if forms::is_spreadsheet(&sub.raw, &name) { ParseKind::Spreadsheet } else { ParseKind::Json };
+    let kind = if forms::is_spreadsheet(&sub.raw, &name) { ParseKind::Spreadsheet(sub.raw.len()) } else { ParseKind::Json };
     let parsed = parse_aside(state, kind, move || {
-        if kind == ParseKind::Spreadsheet {
+        if kind != ParseKind::Json {
             let (items, notes) = forms::parse_with_notes(&sub.raw, &name, sub.received_at, &limits);
             Parsed { notes, ..Parsed::new(sub, items) }
         } else {

@@ -119,8 +119,40 @@ pub fn automatic(raw: &[u8]) -> Option<String> {
     if header("Content-Type").is_some_and(|v| v.starts_with("multipart/report") && v.contains("delivery-status")) {
         return Some("a bounce (delivery-status report)".into());
     }
+    // A mailing list's mail (RFC 2919), and Exchange's mark on what it sends by itself.
+    for name in ["List-Id", "X-Auto-Response-Suppress"] {
+        if let Some(v) = header(name) {
+            return Some(format!("automatic mail ({name}: {v})"));
+        }
+    }
+    // Auto-replies that say so only in their subject, as many mail programs' out-of-office do
+    // (a mail that says `Auto-Submitted: no` is a person's, whatever its subject).
+    let subject = message.subject().unwrap_or_default().trim().to_lowercase();
+    let said_no = header("Auto-Submitted").is_some();
+    if let Some(mark) = AUTO_REPLY_SUBJECTS.iter().find(|m| !said_no && subject.starts_with(*m)) {
+        return Some(format!("an automatic reply (subject begins {mark:?})"));
+    }
     None
 }
+
+/// How the subjects of automatic replies begin, lower-cased (Outlook, Foxmail, Coremail, Gmail).
+const AUTO_REPLY_SUBJECTS: &[&str] = &[
+    "自动回复",
+    "自动答复",
+    "自动应答",
+    "自动回覆",
+    "[自动回复]",
+    "【自动回复】",
+    "auto:",
+    "autoreply",
+    "auto reply",
+    "auto-reply",
+    "automatic reply",
+    "out of office",
+    "外出",
+    "休假",
+    "不在办公室",
+];
 
 /// A mail to the appeals address as the appeal form: the sender's address to answer, the
 /// subject as the disposal disputed, the text as the reason; the targets are the IP addresses

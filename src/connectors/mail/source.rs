@@ -222,6 +222,13 @@ async fn take_appeal(config: &SourceConfig, waiting: &Waiting, intake: &Intake) 
             return Fate::File(Folder::Quarantine);
         }
     };
+    // The hub's own address (however tagged) is never an appellant: asking it to confirm
+    // would be the hub mailing itself.
+    let own = config.own_addresses.iter().map(|a| crate::model::appeal::fold_mailbox(a));
+    if own.clone().any(|a| a == crate::model::appeal::fold_mailbox(&form.email)) {
+        tracing::warn!(connector = %config.name, mail = %waiting.id, "appeal mail from the hub's own address quarantined; no reply");
+        return Fate::File(Folder::Quarantine);
+    }
     // A From address proves nothing without DKIM: the appeal waits until the mailbox confirms
     // it, so a forged sender makes the hub mail only a fixed text with a link.
     let lodged = if require_dkim {
@@ -276,7 +283,7 @@ pub fn prepare(raw: Vec<u8>, limits: &MailLimits, require_dkim: bool, own: &[Str
     }
     let mail = parse::parse_mail(&kept).map_err(|e| e.message)?;
     let from = mail.from.clone().ok_or("no From address")?;
-    if own.iter().any(|a| a.eq_ignore_ascii_case(from.as_str())) {
+    if own.iter().any(|a| crate::model::appeal::fold_mailbox(a) == crate::model::appeal::fold_mailbox(from.as_str())) {
         return Err(format!("from the hub's own address {from}"));
     }
     if require_dkim && !mail.dkim_pass {

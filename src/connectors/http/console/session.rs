@@ -87,6 +87,7 @@ async fn login<S: Store + UserStore>(
         tracing::info!(user = %form.name.chars().take(64).collect::<String>(), address = %peer.ip(), "console login refused");
         return refuse(StatusCode::UNAUTHORIZED, "用户名或密码不正确");
     };
+    state.logins.succeeded(form.name.trim(), peer.ip());
     let (cookie, id_hash) = state.session_key.new_session();
     let now = crate::clock::now();
     if let Err(e) = state.store.open_session(&id_hash, &user.name, now, now + chrono::Duration::hours(SESSION_HOURS)).await {

@@ -220,7 +220,7 @@ async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
         Ok(u) => u,
         Err(e) => return super::super::store_unavailable(&e).into_response(),
     };
-    let Some(mut unit) = units.into_iter().find(|u| u.code == code) else {
+    let Some(mut unit) = units.iter().find(|u| u.code == code).cloned() else {
         return (StatusCode::NOT_FOUND, "没有这个单位").into_response();
     };
     let parsed: Result<Vec<crate::model::Contact>, _> = serde_json::from_value(serde_json::Value::Array(contacts));
@@ -230,6 +230,25 @@ async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
     }
     if let Some(name) = form.get("name").map(|n| n.trim()).filter(|n| !n.is_empty()) {
         unit.name = name.chars().take(200).collect();
+    }
+    // The same rule a unit's own change meets in intake: never the hub's own mailbox (a mail
+    // loop), never another unit's (it would speak for that unit), however the address is cased
+    // or `+tag`ged.
+    let fold = crate::model::appeal::fold_mailbox;
+    let hub: Vec<String> = state.intake.engine().policy.hub_addresses.iter().map(|a| fold(a)).collect();
+    for email in unit.emails() {
+        let folded = fold(email.as_str());
+        let why = if hub.contains(&folded) {
+            Some(format!("{}：不能登记通报中心自己的发信地址", email.as_str()))
+        } else {
+            units
+                .iter()
+                .find(|other| other.code != unit.code && other.emails().any(|e| fold(e.as_str()) == folded))
+                .map(|other| format!("{}：该邮箱已登记为 {} 的联系人", email.as_str(), other.code))
+        };
+        if let Some(why) = why {
+            return unit_form(&state, &viewer, code.as_str(), Some(why), StatusCode::BAD_REQUEST).await;
+        }
     }
     match state.store.import_units(std::slice::from_ref(&unit), now).await {
         Ok(_) => {

@@ -80,7 +80,7 @@ async fn upload_preview<S: Store + UserStore + ConsoleStore + JobStore>(
     let read = {
         let (bytes, name) = (bytes.clone(), name.clone());
         let spreadsheet = crate::forms::is_spreadsheet(&bytes, &name);
-        let kind = if spreadsheet { super::super::ParseKind::Spreadsheet } else { super::super::ParseKind::Json };
+        let kind = if spreadsheet { super::super::ParseKind::Spreadsheet(bytes.len()) } else { super::super::ParseKind::Json };
         super::super::parse_aside(&state, kind, move || {
             let now = crate::clock::now();
             if spreadsheet {
