@@ -357,9 +357,16 @@ async fn users(app: App, cmd: UsersCmd, json: bool) -> anyhow::Result<i32> {
                 }
                 first
             } else {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
-                line
+                // A line, and no more than a password may be: `… | users add` of a huge stream
+                // is refused after a few KB, not read into memory.
+                use std::io::{BufRead as _, Read as _};
+                let mut line = Vec::new();
+                std::io::stdin().lock().take(4096).read_until(b'\n', &mut line).context("reading the password from standard input")?;
+                if line.len() >= 4096 && !line.ends_with(b"\n") {
+                    eprintln!("password: longer than a password may be (at most 1024 bytes)");
+                    return Ok(2);
+                }
+                String::from_utf8(line).context("the password is not UTF-8")?
             };
             let password = line.trim_end_matches(['\r', '\n']);
             if let Err(e) = auth::check_password(password) {
@@ -557,7 +564,8 @@ async fn calendar(config_path: &Path, cmd: CalendarCmd, json: bool) -> anyhow::R
 async fn import_calendar(config_path: &Path, notice: &Path, year: Option<i32>, dry_run: bool, json: bool) -> anyhow::Result<i32> {
     use crate::rules::holiday_notice;
     let loaded = load(config_path)?;
-    let bytes = std::fs::read(notice).with_context(|| format!("reading {}", notice.display()))?;
+    // A State Council notice is a few KB; a stream that is not one is refused at 1 MB.
+    let bytes = read_capped(notice, 1 << 20)?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => encoding_rs::GB18030.decode(e.as_bytes()).0.into_owned(),
@@ -734,7 +742,8 @@ struct UnitsFile {
 
 /// Reads units from TOML (`[[units]]`) or JSON (an array, or `{"units": [...]}`).
 pub fn read_units_file(path: &Path) -> anyhow::Result<Vec<Unit>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // A register of every reporting unit is well under 16 MB; a stream that is not one stops there.
+    let text = String::from_utf8(read_capped(path, 16 << 20)?).with_context(|| format!("{}: not UTF-8", path.display()))?;
     // `[[units]]` opens a TOML file as `[` opens a JSON array: the extension decides, else the
     // first line (a TOML table header is a bracketed name alone on its line).
     let first_line = text.trim_start().lines().next().unwrap_or_default().trim();
@@ -887,7 +896,7 @@ fn read_capped(file: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
         .and_then(|f| f.take(max as u64 + 1).read_to_end(&mut raw))
         .with_context(|| format!("reading {}", file.display()))?;
     if raw.len() > max {
-        bail!("{}: larger than {} MB, the most one submission may hold ([serve] max_upload_mb)", file.display(), max >> 20);
+        bail!("{}: larger than {} MB, the most this command reads", file.display(), max >> 20);
     }
     Ok(raw)
 }

@@ -289,7 +289,7 @@ fn parse_body(kind: ReportKind, c: &mut Obj<'_, '_>, discovered_at: Option<DateT
                 let role = o.req("role", "leader（主管领导）、department_head（责任部门负责人）或 contact（联络人）", parse_role);
                 // A name or phone goes into mail headers and pages: one line, of what it says.
                 let name = o.req_text("name", "姓名").and_then(|n| {
-                    if n.chars().any(char::is_control) || n.chars().count() > 50 {
+                    if n.chars().any(crate::model::breaks_a_line) || n.chars().count() > 50 {
                         o.push(ErrorCode::WrongType, "name", "姓名（一行，不超过 50 个字，不含换行等控制字符）", Some(n));
                         None
                     } else {

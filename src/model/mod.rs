@@ -106,3 +106,10 @@ macro_rules! string_serde {
     };
 }
 pub(crate) use string_serde;
+
+/// Whether a character ends a line or turns text around where one line of a name is shown
+/// (mail headers, pages, lists): control characters, U+2028/U+2029 and the bidirectional
+/// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
+pub fn breaks_a_line(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}

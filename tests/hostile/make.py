@@ -166,6 +166,10 @@ CONTACT = {"kind": "contact_update", "discovered_at": "2026-10-08 10:00",
            "content": {"contacts": [{"role": "contact", "name": "李四", "phone": "020-12345678"}]}}
 case("contact-name-with-crlf", with_(CONTACT, ["content", "contacts", 0, "name"], "李四\r\nBcc: victim@example.com"),
      ("wrong_type", "/content/contacts/0/name"))
+case("contact-name-with-line-separator", with_(CONTACT, ["content", "contacts", 0, "name"], "李四\u2028值班"),
+     ("wrong_type", "/content/contacts/0/name"))
+case("contact-name-turned-around", with_(CONTACT, ["content", "contacts", 0, "name"], "李四\u202egnp.exe"),
+     ("wrong_type", "/content/contacts/0/name"))
 case("contact-phone-free-text", with_(CONTACT, ["content", "contacts", 0, "phone"], "请致电 http://evil.example/verify"),
      ("wrong_type", "/content/contacts/0/phone"))
 case("botnet-discovered-after-receipt", with_(with_(BOTNET, ["content", "botnets", 0, "discovered_at"], "2099-01-01 00:00"), ["discovered_at"],

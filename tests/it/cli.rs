@@ -88,6 +88,15 @@ fn ingest_refuses_a_file_larger_than_an_upload_may_be() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/dev/zero") && err.contains("larger than 1 MB"), "{err}");
+    // Every command that reads a file or a stream stops at what it could mean.
+    for (args, limit) in [
+        (&["units", "import", "/dev/zero"][..], "larger than 16 MB"),
+        (&["calendar", "import", "/dev/zero", "--dry-run"][..], "larger than 1 MB"),
+    ] {
+        let out = hub.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(limit), "{args:?}: {err}");
+    }
 }
 
 /// A schedule the State Council might publish for 2027 (made up: the real one is not out),

@@ -19,6 +19,8 @@ pub(super) fn field_problem(value: &str, max: usize) -> Option<String> {
     let n = value.chars().count();
     if value.contains('\u{FFFD}') {
         Some("含有无法识别的字符（请以 UTF-8 提交）".to_string())
+    } else if value.chars().any(crate::model::breaks_a_line) {
+        Some("只能是一行：不能含有换行、控制字符或改变文字方向的字符".to_string())
     } else if n > max {
         Some(format!("最多 {max} 个字，现有 {n} 个字"))
     } else {
