@@ -57,10 +57,23 @@ impl FolderSource {
                 continue;
             }
             let Some(code) = unit_dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<UnitCode>().ok()) else { continue };
-            let (mut files, strays): (Vec<PathBuf>, Vec<PathBuf>) = std::fs::read_dir(&unit_dir)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")))
-                .partition(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
+            let entries: Vec<PathBuf> =
+                std::fs::read_dir(&unit_dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| !being_written(p)).collect();
+            let is_json = |p: &PathBuf| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json"));
+            let is_file = |p: &PathBuf| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file());
+            // A plain file of another kind (a CSV, a workbook, a note) is answered, not left
+            // there unread at every pass: moved aside with a receipt saying what is read here.
+            for other in entries.iter().filter(|p| !is_json(p) && is_file(p)) {
+                let name = other.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let error =
+                    IntakeError::new(ErrorCode::NotJson, name, "报送文件夹只读取 .json 文件（表格请通过上传页面或电子邮件报送）", None);
+                let note = serde_json::json!({ "outcome": Outcome::Rejected, "stored": false, "errors": [error] });
+                match file_with_receipt(other, &unit_dir.join("rejected"), &serde_json::to_vec_pretty(&note).unwrap_or_default()) {
+                    Ok(_) => tracing::warn!(file = %other.display(), "not a .json file; moved to rejected/ with a receipt, unread"),
+                    Err(e) => tracing::warn!(file = %other.display(), error = %e, "not a .json file, and it cannot be moved aside"),
+                }
+            }
+            let (mut files, strays): (Vec<PathBuf>, Vec<PathBuf>) = entries.into_iter().filter(is_json).partition(is_file);
             // A *.json that is no plain file (a symlink, a directory, a pipe) is never read: it
             // is moved aside, itself and unfollowed, with a receipt that says why, rather than
             // left to be skipped at every pass without a word.
@@ -123,6 +136,13 @@ fn read_no_follow(file: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
 /// Files `file` into `dir` with its receipt beside it. The receipt is written first: killed
 /// between the two steps, the file is still in the inbox, read again as a repeat and filed with
 /// its receipt then; moved first, a kill would leave it filed without one, never looked at again.
+/// A name that says the file is still being written (`.name`, `name.tmp`, `name.part`,
+/// `name~`): never read, never moved, until it is renamed to its final name.
+fn being_written(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part") || name.ends_with('~')
+}
+
 fn file_with_receipt(file: &Path, dir: &Path, receipt: &[u8]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let target = dir.join(file.file_name().expect("a file name"));

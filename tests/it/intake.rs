@@ -733,6 +733,10 @@ async fn the_drop_folder_reads_json_in_any_case_follows_no_symlink_and_answers_o
     std::os::unix::fs::symlink(&idc, root.path().join("CM-GROUP")).unwrap();
     let big = std::fs::File::create(ct.join("huge.json")).unwrap();
     big.set_len(65 << 20).unwrap();
+    // A clerk's CSV is answered; files still being written (by name) are left alone.
+    std::fs::write(ct.join("events.csv"), "发现时间,信息类别\n2026-10-08 10:00,拒绝服务攻击\n").unwrap();
+    std::fs::write(ct.join(".writing.json"), "{\"kind\": \"ev").unwrap();
+    std::fs::write(ct.join("next.json.tmp"), "{").unwrap();
 
     let source = tongbao::connectors::folder::FolderSource::new("inbox", root.path().to_path_buf(), std::time::Duration::from_secs(1));
     let (_stop, rx) = tokio::sync::watch::channel(false);
@@ -754,6 +758,9 @@ async fn the_drop_folder_reads_json_in_any_case_follows_no_symlink_and_answers_o
     let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(ct.join("rejected/huge.receipt.json")).unwrap()).unwrap();
     assert_eq!(receipt["errors"][0]["code"], "too_large");
     assert!(receipt["errors"][0]["message"].as_str().unwrap().contains("64 MB"), "{receipt}");
+    let csv: serde_json::Value = serde_json::from_slice(&std::fs::read(ct.join("rejected/events.receipt.json")).unwrap()).unwrap();
+    assert!(csv["errors"][0]["message"].as_str().unwrap().contains("只读取 .json"), "{csv}");
+    assert!(ct.join(".writing.json").exists() && ct.join("next.json.tmp").exists(), "files being written are not touched");
 }
 
 /// Outbox rows for a channel nobody sends on (CNCERT has an AMQP login but the hub has no AMQP
