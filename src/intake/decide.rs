@@ -491,8 +491,7 @@ fn admit(input: ReportInput, ptr: &str, unit: &Unit, ctx: &Context, policy: &ob:
                 // it reaches the same mailbox, and so does any address at the hub's own domain
                 // (postmaster@, a colleague's) for a unit that is not one of the authorities.
                 let folded = crate::model::appeal::fold_mailbox(email.as_str());
-                let domain_of = |a: &str| a.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
-                let hubs_domain = policy.hub_addresses.iter().any(|a| domain_of(a) == domain_of(&folded));
+                let hubs_domain = policy.hub_addresses.iter().any(|a| crate::model::appeal::within_domain_of(&folded, a));
                 if policy.hub_addresses.iter().any(|a| crate::model::appeal::fold_mailbox(a) == folded)
                     || (hubs_domain && !unit.unit_type.is_authority())
                 {

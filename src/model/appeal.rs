@@ -179,12 +179,21 @@ pub fn is_phone(p: &str) -> bool {
     (5..=30).contains(&digits) && p.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c))
 }
 
-/// One mailbox however it is written: case folded, and a `+tag` of the local part dropped
-/// (`Zhang+1@Example.cn` and `zhang@example.cn` are one contact for the limits).
+/// Whether `address` is at the domain of `of` (another address) or one of its subdomains:
+/// `x@mail.cncert.cn` is within `tongbao@cncert.cn`'s.
+pub fn within_domain_of(address: &str, of: &str) -> bool {
+    let domain = |a: &str| fold_mailbox(a).rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let (d, of) = (domain(address), domain(of));
+    !of.is_empty() && (d == of || d.ends_with(&format!(".{of}")))
+}
+
+/// One mailbox however it is written: case folded, a `+tag` of the local part and a trailing
+/// dot of the domain dropped (`Zhang+1@Example.cn.` and `zhang@example.cn` are one mailbox).
 pub fn fold_mailbox(address: &str) -> String {
-    let lower = address.to_lowercase();
+    let lower = address.trim().to_lowercase();
     match lower.rsplit_once('@') {
-        Some((local, domain)) => format!("{}@{domain}", local.split('+').next().unwrap_or(local)),
+        // A domain's trailing dot (the DNS root) names the same domain.
+        Some((local, domain)) => format!("{}@{}", local.split('+').next().unwrap_or(local), domain.trim_end_matches('.')),
         None => lower,
     }
 }

@@ -25,6 +25,15 @@ pub(super) fn unpack_v6(b: &[u8]) -> Vec<u128> {
     b.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect()
 }
 
+/// The identities a contact's mail address is registered under: itself, lower-cased, and its
+/// folded mailbox (`Soc+GD@x.cn` is `soc@x.cn`'s), so that another unit cannot claim the same
+/// mailbox in another spelling and mail from either spelling is the unit's.
+pub(super) fn mail_idents(e: &crate::model::Email) -> Vec<String> {
+    let exact = format!("email:{}", e.as_str().to_lowercase());
+    let folded = format!("email:{}", crate::model::appeal::fold_mailbox(e.as_str()));
+    if folded == exact { vec![exact] } else { vec![exact, folded] }
+}
+
 pub(super) fn sender_ident(s: &Sender) -> Option<String> {
     match s {
         Sender::Unit(_) => None,

@@ -142,6 +142,7 @@ case("from-the-hubs-own-address", with_headers([], sender="Hub@CNCERT.example.cn
 case("subject-only-auto-reply", with_headers([], attachments=()), answer="quarantine")
 case("subject-only-out-of-office", with_headers([("Subject", "Out of Office: 【回执】报送已受理")], attachments=()),
      answer="quarantine")
+case("auto-reply-behind-re", with_headers([("Subject", "Re: 【自动回复】【回执】报送已受理")], attachments=()), answer="quarantine")
 case("mailing-list", with_headers([("List-Id", "<soc.gd.example.cn>")]), answer="quarantine")
 case("x-auto-response-suppress", with_headers([("X-Auto-Response-Suppress", "OOF")], attachments=()), answer="quarantine")
 # A person's mail that says it is not automatic is read as any other.

@@ -959,6 +959,21 @@ async fn a_unit_cannot_register_the_hubs_own_address_as_its_contact(backend: Bac
     let places: Vec<&str> = r.errors.iter().map(|e| e.place.as_str()).collect();
     assert_eq!(places, ["/content/contacts/0/email", "/content/contacts/1/email", "/content/contacts/2/email"], "{:?}", r.errors);
     assert!(r.errors[2].message.contains("其他单位"), "{}", r.errors[2].message);
+    // A tagged registration holds its whole mailbox: IDC-BJ takes ops+tag@, and CM-GROUP may
+    // then not take ops@ (mail from it would be credited to CM-GROUP); a trailing dot or a
+    // subdomain of the hub's domain is still the hub's.
+    let contact = |email: &str| {
+        json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
+            {"role": "contact", "name": "值班", "email": email}]}})
+    };
+    assert!(lib.submit("IDC-BJ", contact("ops+tag@idc.example.cn"), "2026-09-30T08:00:00Z").await.errors.is_empty());
+    for (email, why) in
+        [("ops@idc.example.cn", "其他单位"), ("tongbao@cncert.example.cn.", "通报中心"), ("x@mail.cncert.example.cn", "通报中心")]
+    {
+        let r = lib.submit("CM-GROUP", contact(email), "2026-09-30T09:00:00Z").await;
+        assert_eq!(r.outcome, Outcome::Rejected, "{email}: {:?}", r.errors);
+        assert!(r.errors[0].message.contains(why), "{email}: {}", r.errors[0].message);
+    }
 }
 
 crate::on_both_backends!(

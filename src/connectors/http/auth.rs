@@ -212,6 +212,12 @@ impl LoginLimits {
         known.insert((account_key(account), host_of(address)), std::time::Instant::now());
     }
 
+    /// Whether `account` logged in with its password from `address` lately: its login then
+    /// takes a password-checking lane of its own, which strangers' guesses cannot fill.
+    pub fn knows(&self, account: &str, address: IpAddr) -> bool {
+        self.is_known(&account_key(account), host_of(address))
+    }
+
     fn is_known(&self, key: &str, address: IpAddr) -> bool {
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         known.get(&(key.to_string(), address)).is_some_and(|at| at.elapsed() < KNOWN_FOR)
@@ -284,6 +290,7 @@ mod tests {
         assert_eq!(spread, ACCOUNT_ANY_ADDRESS_PER_MINUTE as usize);
         assert!(!limits.allow("zhao", "203.0.113.51".parse().unwrap()), "a new address waits while the account is attacked");
         assert!(limits.allow("zhao", owner), "the address its owner logged in from is not held out by strangers");
+        assert!(limits.knows("ZHAO", owner) && !limits.knows("zhao", "203.0.113.51".parse().unwrap()), "and it has its own lane");
         let more = (0..40).filter(|i| limits.allow(&format!("u{i}"), a)).count();
         assert!(more < ADDRESS_PER_MINUTE as usize, "the address is limited over all accounts: {more}");
         assert!(limits.allow("wang", b), "an address over its limit counted nothing against other accounts");

@@ -77,6 +77,9 @@ pub struct HttpState<S> {
     logins: auth::LoginLimits,
     /// Password checks at once (argon2: 19 MiB and tens of milliseconds each).
     login_hashes: tokio::sync::Semaphore,
+    /// The lane of logins from an address their account logged in from before: a flood of
+    /// guesses at unknown names from many addresses fills `login_hashes`, never this.
+    known_login_hashes: tokio::sync::Semaphore,
     /// The dashboard's and the obligations board's figures per scope and filter, a few seconds
     /// old: every viewer of one scope sees the same, so a busy console costs a query every few
     /// seconds, not one a request, and no request waits for it while older figures exist.
@@ -115,6 +118,7 @@ impl<S> HttpState<S> {
             session_key: auth::SessionKey::from_env(),
             logins: auth::LoginLimits::default(),
             login_hashes: tokio::sync::Semaphore::new(parsers),
+            known_login_hashes: tokio::sync::Semaphore::new(1),
             console_figures: figures::SharedFigures::new(CONSOLE_FIGURES_FRESH, CONSOLE_FIGURES_KEPT),
         })
     }

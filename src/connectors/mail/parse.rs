@@ -120,14 +120,18 @@ pub fn automatic(raw: &[u8]) -> Option<String> {
         return Some("a bounce (delivery-status report)".into());
     }
     // A mailing list's mail (RFC 2919), and Exchange's mark on what it sends by itself.
-    for name in ["List-Id", "X-Auto-Response-Suppress"] {
+    for name in ["List-Id", "List-Unsubscribe", "X-Auto-Response-Suppress"] {
         if let Some(v) = header(name) {
             return Some(format!("automatic mail ({name}: {v})"));
         }
     }
     // Auto-replies that say so only in their subject, as many mail programs' out-of-office do
     // (a mail that says `Auto-Submitted: no` is a person's, whatever its subject).
-    let subject = message.subject().unwrap_or_default().trim().to_lowercase();
+    let mut subject = message.subject().unwrap_or_default().trim().to_lowercase();
+    // A reply's prefixes first (`Re: 【自动回复】…`, `回复：自动回复：…`).
+    while let Some(rest) = REPLY_PREFIXES.iter().find_map(|p| subject.strip_prefix(p)) {
+        subject = rest.trim_start().to_string();
+    }
     let said_no = header("Auto-Submitted").is_some();
     if let Some(mark) = AUTO_REPLY_SUBJECTS.iter().find(|m| !said_no && subject.starts_with(*m)) {
         return Some(format!("an automatic reply (subject begins {mark:?})"));
@@ -152,7 +156,15 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
     "外出",
     "休假",
     "不在办公室",
+    "自動回覆",
+    "automatische antwort",
+    "réponse automatique",
+    "vacation reply",
+    "退信",
 ];
+
+/// Prefixes a reply or forward puts before a subject, lower-cased.
+const REPLY_PREFIXES: &[&str] = &["re:", "re：", "回复:", "回复：", "答复:", "答复：", "回覆:", "回覆：", "fw:", "fwd:", "转发:", "转发："];
 
 /// A mail to the appeals address as the appeal form: the sender's address to answer, the
 /// subject as the disposal disputed, the text as the reason; the targets are the IP addresses

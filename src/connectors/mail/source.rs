@@ -224,8 +224,8 @@ async fn take_appeal(config: &SourceConfig, waiting: &Waiting, intake: &Intake) 
     };
     // The hub's own address (however tagged) is never an appellant: asking it to confirm
     // would be the hub mailing itself.
-    let own = config.own_addresses.iter().map(|a| crate::model::appeal::fold_mailbox(a));
-    if own.clone().any(|a| a == crate::model::appeal::fold_mailbox(&form.email)) {
+    // Nor is any address at its domain or below it (postmaster@, a colleague's, a subdomain's).
+    if config.own_addresses.iter().any(|a| crate::model::appeal::within_domain_of(&form.email, a)) {
         tracing::warn!(connector = %config.name, mail = %waiting.id, "appeal mail from the hub's own address quarantined; no reply");
         return Fate::File(Folder::Quarantine);
     }

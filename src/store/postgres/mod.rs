@@ -750,11 +750,11 @@ async fn write_decisions(conn: &mut PgConnection, decisions: &[Decision], now: D
                 .bind(unit.to_string())
                 .execute(&mut *conn)
                 .await?;
-            for e in contacts.iter().filter_map(|c| c.email.as_ref()) {
+            for ident in contacts.iter().filter_map(|c| c.email.as_ref()).flat_map(super::shared::mail_idents) {
                 sqlx::query(
                     "INSERT INTO unit_senders (ident, unit_code) VALUES ($1, $2) ON CONFLICT (ident) DO UPDATE SET unit_code = excluded.unit_code",
                 )
-                .bind(format!("email:{}", e.as_str().to_lowercase()))
+                .bind(ident)
                 .bind(unit.to_string())
                 .execute(&mut *conn)
                 .await?;
@@ -945,8 +945,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM unit_senders WHERE unit_code = $1").bind(u.code.to_string()).execute(&mut *tx).await?;
-            let idents =
-                u.amqp_user.iter().map(|a| format!("amqp:{a}")).chain(u.emails().map(|e| format!("email:{}", e.as_str().to_lowercase())));
+            let idents = u.amqp_user.iter().map(|a| format!("amqp:{a}")).chain(u.emails().flat_map(super::shared::mail_idents));
             for ident in idents {
                 sqlx::query(
                     "INSERT INTO unit_senders (ident, unit_code) VALUES ($1, $2) ON CONFLICT (ident) DO UPDATE SET unit_code = excluded.unit_code",

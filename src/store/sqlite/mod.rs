@@ -714,9 +714,9 @@ async fn write_staged(conn: &mut SqliteConnection, rows: BatchRows, decisions: &
                 .bind(unit.to_string())
                 .execute(&mut *conn)
                 .await?;
-            for e in contacts.iter().filter_map(|c| c.email.as_ref()) {
+            for ident in contacts.iter().filter_map(|c| c.email.as_ref()).flat_map(super::shared::mail_idents) {
                 sqlx::query("INSERT INTO unit_senders (ident, unit_code) VALUES (?, ?) ON CONFLICT (ident) DO UPDATE SET unit_code = excluded.unit_code")
-                    .bind(format!("email:{}", e.as_str().to_lowercase()))
+                    .bind(ident)
                     .bind(unit.to_string())
                     .execute(&mut *conn)
                     .await?;
@@ -1128,8 +1128,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM unit_senders WHERE unit_code = ?").bind(u.code.to_string()).execute(&mut *tx).await?;
-            let idents =
-                u.amqp_user.iter().map(|a| format!("amqp:{a}")).chain(u.emails().map(|e| format!("email:{}", e.as_str().to_lowercase())));
+            let idents = u.amqp_user.iter().map(|a| format!("amqp:{a}")).chain(u.emails().flat_map(super::shared::mail_idents));
             for ident in idents {
                 sqlx::query("INSERT INTO unit_senders (ident, unit_code) VALUES (?, ?) ON CONFLICT (ident) DO UPDATE SET unit_code = excluded.unit_code")
                     .bind(ident)

@@ -79,7 +79,8 @@ async fn login<S: Store + UserStore>(
     let hash = user.as_ref().map_or_else(|| auth::decoy_hash().to_string(), |u| u.password_hash.clone());
     let password = form.password.clone();
     // A few hashes at a time: each takes 19 MiB and tens of milliseconds of a core.
-    let Ok(_slot) = state.login_hashes.acquire().await else {
+    let lane = if state.logins.knows(form.name.trim(), peer.ip()) { &state.known_login_hashes } else { &state.login_hashes };
+    let Ok(_slot) = lane.acquire().await else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "服务正在停止");
     };
     let matches = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);

@@ -237,11 +237,12 @@ async fn unit_save<S: Store + UserStore + ConsoleStore + JobStore>(
     // loop), never another unit's (it would speak for that unit), however the address is cased
     // or `+tag`ged.
     let fold = crate::model::appeal::fold_mailbox;
-    let hub: Vec<String> = state.intake.engine().policy.hub_addresses.iter().map(|a| fold(a)).collect();
+    let hub = &state.intake.engine().policy.hub_addresses;
     for email in unit.emails() {
         let folded = fold(email.as_str());
-        let why = if hub.contains(&folded) {
-            Some(format!("{}：不能登记通报中心自己的发信地址", email.as_str()))
+        let at_hubs_domain = hub.iter().any(|a| crate::model::appeal::within_domain_of(&folded, a));
+        let why = if hub.iter().any(|a| fold(a) == folded) || (at_hubs_domain && !unit.unit_type.is_authority()) {
+            Some(format!("{}：不能登记通报中心自己的发信地址或其所在域的邮箱", email.as_str()))
         } else {
             units
                 .iter()
