@@ -91,6 +91,19 @@ pub async fn request<S: Store>(
         Ok(a) => a,
         Err(errors) => return Ok(Requested::Lodged(Lodged::Refused(errors))),
     };
+    // The hub's own mailboxes (its domain and below, however spelled) are nobody's appeal
+    // address: a confirmation sent there would be the hub mailing itself.
+    if let Some(email) = &appeal.email
+        && engine.policy.hub_addresses.iter().any(|a| crate::model::appeal::within_domain_of(email.as_str(), a))
+    {
+        let e = IntakeError::new(
+            ErrorCode::NotYours,
+            "email",
+            "申诉人自己的电子邮箱（不能是通报中心的邮箱）",
+            Some(email.as_str().to_string()),
+        );
+        return Ok(Requested::Lodged(Lodged::Refused(vec![e])));
+    }
     let per_day = engine.policy.user_appeals_per_contact_per_day;
     let limits = crate::store::RequestLimits { per_client_hour: REQUESTS_PER_CLIENT_HOUR, per_contact_day: per_day };
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());

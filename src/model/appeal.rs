@@ -187,10 +187,11 @@ pub fn within_domain_of(address: &str, of: &str) -> bool {
     !of.is_empty() && (d == of || d.ends_with(&format!(".{of}")))
 }
 
-/// One mailbox however it is written: case folded, a `+tag` of the local part and a trailing
-/// dot of the domain dropped (`Zhang+1@Example.cn.` and `zhang@example.cn` are one mailbox).
+/// One mailbox however it is written: case and width folded, a `+tag` of the local part and a
+/// trailing dot of the domain dropped (`Zhang+1@Ｅxample。cn.` and `zhang@example.cn` are one).
 pub fn fold_mailbox(address: &str) -> String {
-    let lower = address.trim().to_lowercase();
+    // Full-width letters and the ideographic full stops read as what they look like.
+    let lower = super::fold_width(address).replace(['。', '．', '｡'], ".").to_lowercase();
     match lower.rsplit_once('@') {
         // A domain's trailing dot (the DNS root) names the same domain.
         Some((local, domain)) => format!("{}@{}", local.split('+').next().unwrap_or(local), domain.trim_end_matches('.')),
@@ -201,6 +202,20 @@ pub fn fold_mailbox(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mailbox_is_one_however_it_is_spelled() {
+        for spelled in [
+            "Tongbao+x@CNCERT.example.cn.",
+            "tongbao@ｃｎｃｅｒｔ.example.cn",
+            "tongbao@cncert.example.cn。",
+            " TONGBAO@cncert．example.cn ",
+        ] {
+            assert_eq!(fold_mailbox(spelled), "tongbao@cncert.example.cn", "{spelled}");
+        }
+        assert!(within_domain_of("x@mail。ｃｎｃｅｒｔ.example.cn", "tongbao@cncert.example.cn"));
+        assert!(!within_domain_of("x@notcncert.example.cn", "tongbao@cncert.example.cn"));
+    }
 
     fn form() -> AppealForm {
         AppealForm {

@@ -941,7 +941,35 @@ async fn a_phoned_feedback_leaves_the_form_owed_and_a_warning_is_tracked_by_cnce
 async fn a_unit_cannot_register_the_hubs_own_address_as_its_contact(backend: Backend) {
     let policy = tongbao::rules::Policy { hub_addresses: vec!["tongbao@cncert.example.cn".into()], ..Default::default() };
     let engine = tongbao::decision::Engine { calendar: tongbao::rules::Calendar::builtin(), policy, ownership: Default::default() };
-    let lib = Lib::with_engine_on(std::sync::Arc::new(engine), backend).await;
+    let engine = std::sync::Arc::new(engine);
+    let lib = Lib::with_engine_on(engine.clone(), backend).await;
+    // Nor is it anybody's appeal address, however spelled: the hub would mail itself.
+    for email in ["tongbao@ｃｎｃｅｒｔ.example.cn", "x@mail。cncert.example.cn"] {
+        let form = tongbao::model::appeal::AppealForm {
+            target: "203.0.113.7".into(),
+            disposal: "封堵".into(),
+            reason: "误封".into(),
+            name: "某人".into(),
+            email: email.into(),
+            phone: String::new(),
+        };
+        let asked = tongbao::intake::appeals::request(
+            &*lib.store,
+            &engine,
+            &form,
+            tongbao::model::appeal::AppealChannel::Web,
+            "ip:192.0.2.1",
+            None,
+            "2026-09-30T08:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(asked, tongbao::intake::appeals::Requested::Lodged(tongbao::intake::appeals::Lodged::Refused(_))),
+            "{email}: {asked:?}"
+        );
+    }
+    assert_eq!(lib.count("SELECT count(*) FROM outbox").await, 0, "nothing mailed to the hub");
     let update = json!({"kind": "contact_update", "discovered_at": "2026-09-30 15:00", "content": {"contacts": [
         {"role": "contact", "name": "值班", "email": "TongBao@CNCERT.example.cn"}]}});
     let r = lib.submit("CT-GD", update, "2026-09-30T08:00:00Z").await;
